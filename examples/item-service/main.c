@@ -1,0 +1,5 @@
+#include "fcgim8.h"
+int main(void)
+{
+    return 0;
+}

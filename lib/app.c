@@ -1,0 +1,2 @@
+/* app.c - in progress */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* auth.c - in progress */
+#include "common.h"

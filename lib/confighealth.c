@@ -1,0 +1,2 @@
+/* confighealth.c - in progress */
+#include "common.h"

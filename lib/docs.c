@@ -1,0 +1,2 @@
+/* docs.c - in progress */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* dotenv.c - in progress */
+#include "common.h"

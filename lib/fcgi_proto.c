@@ -1,0 +1,2 @@
+/* fcgi_proto.c - in progress */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* health.c - in progress */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* http.c - in progress */
+#include "common.h"

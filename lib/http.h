@@ -1,0 +1,93 @@
+/* http.h - the request and response model (DESIGN "http, router").
+ * A request is built from FastCGI/CGI params and body bytes; everything it
+ * owns lives in its arena and dies with it.  Pure: no I/O. */
+#ifndef M8_HTTP_H
+#define M8_HTTP_H
+
+#include "common.h"
+
+struct json_object;
+struct m8_route_entry;
+
+typedef struct m8_str {
+    const char *p;
+    size_t n;
+} m8_str;
+
+typedef struct m8_pair {
+    const char *name; /* params: as sent; headers: lower-case with '-' ("content-type") */
+    const char *value;
+} m8_pair;
+
+typedef struct m8_res_header {
+    const char *name;  /* canonical capitalisation, e.g. "Content-Type" */
+    const char *value;
+} m8_res_header;
+
+struct m8_request {
+    m8_arena arena;
+    struct m8_app *app;
+
+    /* input */
+    m8_pair *params; size_t n_params;      /* raw FastCGI/CGI params */
+    m8_pair *headers; size_t n_headers;    /* from HTTP_*, CONTENT_TYPE, CONTENT_LENGTH */
+    m8_pair *query; size_t n_query;        /* decoded query parameters, in order */
+    m8_pair *path_params; size_t n_path_params;
+    const char *method;
+    const char *path;         /* percent-decoded path, no query */
+    const char *query_string; /* raw, "" when none */
+    const char *body; size_t body_len;
+    struct json_object *json; /* parsed body (M8_ROUTE_JSON_BODY), owned */
+    const struct m8_route_entry *route; /* matched route, or NULL */
+    const char *route_label;  /* route template or "unmatched" */
+    const char *request_id;
+    double t_start;           /* m8_now_mono() at arrival */
+
+    /* output */
+    int status;               /* 0 = not set yet */
+    m8_res_header *res_headers; size_t n_res_headers, cap_res_headers;
+    const char *content_type; /* NULL = none */
+    m8_buf body_out;
+    char *fail_reason;        /* m8_req_fail(), logged never sent */
+};
+
+/* Initialises req (arena, buffers) for the app. */
+M8_INTERNAL void m8_req_init(m8_request *req, struct m8_app *app);
+/* Frees everything the request owns and resets it for reuse. */
+M8_INTERNAL void m8_req_reset(m8_request *req);
+M8_INTERNAL void m8_req_free(m8_request *req);
+
+/* Fills params/headers/method/path/query from raw name-value params and the
+ * body.  Copies into the arena.  Errors: M8_ETOOBIG (limits in common.h),
+ * M8_EPARSE (bad percent-encoding, NUL in path, missing method) - the caller
+ * answers 400. */
+M8_INTERNAL int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n,
+                                   const char *body, size_t body_len);
+
+/* Parses a query string into decoded pairs ('+' is space, %XX decoded,
+ * invalid escapes kept literally like Starlette).  Pure; arena-allocated. */
+M8_INTERNAL int m8_parse_query(m8_arena *a, const char *qs, size_t n, m8_pair **out, size_t *nout);
+
+/* Percent-decodes a path; rejects %00 and malformed escapes (M8_EPARSE). */
+M8_INTERNAL int m8_decode_path(m8_arena *a, const char *p, size_t n, char **out);
+
+/* Parses the body as JSON with depth <= M8_MAX_JSON_DEPTH.  On failure sets
+ * a FastAPI-style 422 response on req ({"detail":[{"type":"json_invalid",
+ * "loc":["body",<pos>],"msg":"JSON decode error","input":{},"ctx":{"error":...}}]})
+ * and returns M8_EPARSE. */
+M8_INTERNAL int m8_req_parse_json(m8_request *req);
+
+/* Sets a header, replacing an existing one of the same name (case-insensitive). */
+M8_INTERNAL int m8_res_set_header(m8_request *req, const char *name, const char *value);
+/* Appends a header value (for Vary: appends ", value" if present). */
+M8_INTERNAL int m8_res_add_vary(m8_request *req, const char *value);
+M8_INTERNAL const char *m8_res_get_header(const m8_request *req, const char *name);
+
+/* The reason phrase of a status ("Not Found"). */
+M8_INTERNAL const char *m8_status_reason(int status);
+
+/* Renders the CGI response (Status line, headers, blank line, body) into out.
+ * head_only omits the body. */
+M8_INTERNAL int m8_res_render(const m8_request *req, bool head_only, m8_buf *out);
+
+#endif

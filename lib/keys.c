@@ -1,0 +1,2 @@
+/* keys.c - in progress */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* meta.c - in progress */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* middleware.c - in progress */
+#include "common.h"

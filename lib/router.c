@@ -1,0 +1,2 @@
+/* router.c - in progress */
+#include "common.h"

@@ -1,0 +1,2 @@
+/* server.c - in progress */
+#include "common.h"

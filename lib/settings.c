@@ -1,0 +1,2 @@
+/* settings.c - in progress */
+#include "common.h"
