@@ -1,2 +1,703 @@
-/* app.c - in progress */
-#include "common.h"
+/* app.c - m8_app: assembly, request pipeline, lifecycle, command line. */
+#include "app.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "confighealth.h"
+#include "log.h"
+#include "server.h"
+
+extern char **environ;
+
+#define EX_USAGE_ 64
+#define EX_SOFTWARE_ 70
+#define EX_CONFIG_ 78
+#define M8_STARTUP_DONE 250 /* pseudo-signal: the startup thread finished */
+
+/* ------------------------------------------------------------ building */
+
+m8_app *m8_app_new(const char *service_name, const char *service_version)
+{
+    m8_app *app = calloc(1, sizeof *app);
+    if (!app)
+        return NULL;
+    app->service_name = m8_strdup0(service_name);
+    app->service_version = m8_strdup0(service_version);
+    if ((service_name && !app->service_name) || (service_version && !app->service_version)) {
+        m8_app_free(app);
+        return NULL;
+    }
+    app->max_body = M8_DEFAULT_MAX_BODY;
+    m8_router_init(&app->router);
+    m8_health_init(&app->health);
+    atomic_init(&app->ready, 0);
+    return app;
+}
+
+void m8_app_free(m8_app *app)
+{
+    if (!app)
+        return;
+    if (app->booted) {
+        m8_docs_free(&app->docs);
+        m8_meta_free(&app->meta);
+        m8_middleware_free(&app->mw);
+    }
+    m8_router_free(&app->router);
+    m8_health_free(&app->health);
+    m8_settings_free(app->settings);
+    for (size_t i = 0; i < app->n_validators; i++)
+        free(app->validators[i].name);
+    free(app->validators);
+    free(app->startups);
+    free(app->shutdowns);
+    free(app->tables);
+    free(app->table_lens);
+    free(app->service_name);
+    free(app->service_version);
+    free(app);
+}
+
+/* Grows an array of n elements of size sz by one; returns the new slot. */
+static void *grow(void *arrp, size_t *n, size_t sz)
+{
+    void **arr = arrp;
+    void *p = realloc(*arr, (*n + 1) * sz);
+    if (!p)
+        return NULL;
+    *arr = p;
+    return (char *)p + (*n)++ * sz;
+}
+
+int m8_app_add_routes(m8_app *app, const m8_route *routes, size_t n)
+{
+    if (!app || (!routes && n))
+        return M8_EINVAL;
+    if (app->booted)
+        return M8_ESTATE;
+    size_t n2 = app->n_tables;
+    const m8_route **t = grow(&app->tables, &app->n_tables, sizeof *app->tables);
+    if (!t)
+        return M8_ENOMEM;
+    size_t *l = grow(&app->table_lens, &n2, sizeof *app->table_lens);
+    if (!l) {
+        app->n_tables--;
+        return M8_ENOMEM;
+    }
+    *t = routes;
+    *l = n;
+    return 0;
+}
+
+int m8_app_set_max_body(m8_app *app, size_t bytes)
+{
+    if (!app || bytes == 0 || bytes > ((size_t)1 << 30))
+        return M8_EINVAL;
+    app->max_body = bytes;
+    return 0;
+}
+
+int m8_app_add_validator(m8_app *app, const char *name, m8_validator_fn fn, void *data)
+{
+    if (!app || !fn)
+        return M8_EINVAL;
+    m8_validator *v = grow(&app->validators, &app->n_validators, sizeof *v);
+    if (!v)
+        return M8_ENOMEM;
+    v->name = strdup(name ? name : "validator");
+    v->fn = fn;
+    v->data = data;
+    return v->name ? 0 : M8_ENOMEM;
+}
+
+int m8_app_on_startup(m8_app *app, m8_startup_fn fn, void *data)
+{
+    if (!app || !fn)
+        return M8_EINVAL;
+    m8_startup_hook *h = grow(&app->startups, &app->n_startups, sizeof *h);
+    if (!h)
+        return M8_ENOMEM;
+    h->fn = fn;
+    h->data = data;
+    return 0;
+}
+
+int m8_app_on_shutdown(m8_app *app, m8_shutdown_fn fn, void *data)
+{
+    if (!app || !fn)
+        return M8_EINVAL;
+    m8_shutdown_hook *h = grow(&app->shutdowns, &app->n_shutdowns, sizeof *h);
+    if (!h)
+        return M8_ENOMEM;
+    h->fn = fn;
+    h->data = data;
+    return 0;
+}
+
+int m8_app_on_request(m8_app *app, m8_request_hook fn, void *data)
+{
+    if (!app)
+        return M8_EINVAL;
+    app->on_request = fn;
+    app->on_request_data = data;
+    return 0;
+}
+
+const m8_settings *m8_app_settings(const m8_app *app)
+{
+    return app ? app->settings : NULL;
+}
+
+int m8_app_is_ready(const m8_app *app)
+{
+    return app && atomic_load(&app->ready);
+}
+
+int m8_app_add_health_check(m8_app *app, const char *name, m8_health_fn fn, void *data)
+{
+    if (!app || !name || !*name || !fn)
+        return M8_EINVAL;
+    return m8_health_add(&app->health, name, fn, data);
+}
+
+int m8_app_health_options(m8_app *app, double timeout_s, m8_health_policy policy,
+                          double cache_ttl_s, int detail_public)
+{
+    if (!app || !(timeout_s > 0 && timeout_s <= 60) || !(cache_ttl_s >= 0 && cache_ttl_s <= 3600) ||
+        (policy != M8_HEALTH_LENIENT && policy != M8_HEALTH_STRICT))
+        return M8_EINVAL;
+    app->health.timeout_s = timeout_s;
+    app->health.policy = policy;
+    app->health.cache_ttl_s = cache_ttl_s;
+    app->health.detail_public = detail_public != 0;
+    return 0;
+}
+
+int m8_app_health_authorizer(m8_app *app, m8_health_authorizer fn, void *data)
+{
+    if (!app)
+        return M8_EINVAL;
+    app->health.authorizer = fn;
+    app->health.authorizer_data = data;
+    return 0;
+}
+
+/* ------------------------------------------------------------ built-in routes */
+
+static int h_ping(m8_request *req, void *data)
+{
+    (void)data;
+    return m8_ping_handle(req);
+}
+
+static int h_meta(m8_request *req, void *data)
+{
+    return m8_meta_handle(&((m8_app *)data)->meta, req);
+}
+
+static int h_health(m8_request *req, void *data)
+{
+    m8_app *app = data;
+    return m8_health_handle(&app->health, req, atomic_load(&app->ready) != 0);
+}
+
+static int h_openapi(m8_request *req, void *data)
+{
+    return m8_docs_openapi_handle(&((m8_app *)data)->docs, req);
+}
+
+static int h_swagger(m8_request *req, void *data)
+{
+    return m8_docs_swagger_handle(&((m8_app *)data)->docs, req);
+}
+
+static int h_redoc(m8_request *req, void *data)
+{
+    return m8_docs_redoc_handle(&((m8_app *)data)->docs, req);
+}
+
+/* Flag on built-in routes that answer before the app is ready. */
+#define M8__ROUTE_BUILTIN (1u << 30)
+
+static int add_builtins(m8_app *app, char *err, size_t errlen)
+{
+    const m8_settings *s = app->settings;
+    const unsigned b = M8__ROUTE_BUILTIN;
+    const m8_route docs[] = {
+        {"GET", "/openapi.json", M8_PUBLIC, h_openapi, app, NULL, NULL, M8_ROUTE_HIDDEN | b},
+        {"GET", "/docs", M8_PUBLIC, h_swagger, app, NULL, NULL, M8_ROUTE_HIDDEN | b},
+        {"GET", "/redoc", M8_PUBLIC, h_redoc, app, NULL, NULL, M8_ROUTE_HIDDEN | b},
+    };
+    const m8_route core[] = {
+        {"GET", "/health/", M8_PUBLIC, h_health, app, "Health", "health", M8_ROUTE_HIDDEN | b},
+        {"GET", "/meta", M8_PUBLIC, h_meta, app, "Service meta", "meta", b},
+        {"GET", "/ping", M8_PUBLIC, h_ping, app, "Ping", "meta", b},
+        {"GET", "/ping", M8_PUBLIC, h_ping, app, "Ping", "meta", M8_ROUTE_ABSOLUTE | b},
+    };
+    /* Precedence as create_app: docs, health, meta, ping, then the service. */
+    bool on[3] = {s->docs_openapi, s->docs_openapi && s->docs_docs,
+                  s->docs_openapi && s->docs_redoc};
+    for (size_t i = 0; i < M8_ARRAY_LEN(docs); i++) {
+        if (on[i] && m8_router_add(&app->router, s->api_prefix, &docs[i], err, errlen) != 0)
+            return M8_ECONFIG;
+    }
+    for (size_t i = 0; i < M8_ARRAY_LEN(core); i++) {
+        if (m8_router_add(&app->router, s->api_prefix, &core[i], err, errlen) != 0)
+            return M8_ECONFIG;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ boot */
+
+static void log_lines(m8_log_level lvl, const m8_errlist *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        m8_log(lvl, "%s", e->lines[i]);
+}
+
+int m8_app_boot(m8_app *app, const m8_settings_source *src)
+{
+    if (app->booted)
+        return 0;
+    m8_errlist errs = {0};
+    app->settings = m8_settings_load(src, &errs);
+    if (!app->settings) {
+        log_lines(M8_LOG_CRITICAL, &errs);
+        m8_log(M8_LOG_CRITICAL, "Invalid settings: the service cannot start.");
+        m8_errlist_free(&errs);
+        return EX_CONFIG_;
+    }
+    m8_errlist_free(&errs);
+    const m8_settings *s = app->settings;
+
+    m8_config_report rep = {0};
+    size_t fatals = m8_config_health(s, &rep);
+    log_lines(M8_LOG_WARNING, &rep.warnings);
+    log_lines(M8_LOG_CRITICAL, &rep.fatals);
+    m8_config_report_free(&rep);
+    if (fatals) {
+        m8_log(M8_LOG_CRITICAL, "Fatal configuration errors detected during startup.");
+        return EX_CONFIG_;
+    }
+
+    char err[512] = "";
+    if (m8_meta_init(&app->meta, s, err, sizeof err) != 0) {
+        m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
+        return EX_CONFIG_;
+    }
+    if (m8_middleware_init(&app->mw, s, err, sizeof err) != 0) {
+        m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
+        m8_meta_free(&app->meta);
+        return EX_CONFIG_;
+    }
+    app->booted = true; /* from here m8_app_free frees meta, middleware, docs */
+    memset(&app->docs, 0, sizeof app->docs);
+    if (add_builtins(app, err, sizeof err) != 0) {
+        m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
+        return EX_CONFIG_;
+    }
+    for (size_t t = 0; t < app->n_tables; t++) {
+        for (size_t i = 0; i < app->table_lens[t]; i++) {
+            m8_route r = app->tables[t][i];
+            r.flags &= ~M8__ROUTE_BUILTIN;
+            if (m8_router_add(&app->router, s->api_prefix, &r, err, sizeof err) != 0) {
+                m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
+                return EX_CONFIG_;
+            }
+        }
+    }
+    app->health.service_name = app->service_name;
+    app->health.service_version = app->service_version;
+    app->health.settings = s;
+    if (m8_docs_init(&app->docs, s, &app->router, app->service_name, app->service_version) != 0) {
+        m8_log(M8_LOG_CRITICAL, "cannot build the OpenAPI document");
+        return EX_SOFTWARE_;
+    }
+    for (size_t i = 0; i < app->n_validators; i++) {
+        m8_validator *v = &app->validators[i];
+        err[0] = '\0';
+        if (v->fn(s, err, sizeof err, v->data) != 0) {
+            m8_log(M8_LOG_CRITICAL, "startup validator %s failed: %s", v->name,
+                   err[0] ? err : "(no reason given)");
+            return EX_CONFIG_;
+        }
+    }
+    m8_log(M8_LOG_INFO, "fcgi-m8 %s svc=%s v=%s", m8_version(), s->project_name,
+           s->service_version);
+    return 0;
+}
+
+int m8_app_start(m8_app *app)
+{
+    for (size_t i = 0; i < app->n_startups; i++) {
+        int rc = app->startups[i].fn(app, app->startups[i].data);
+        if (rc != 0) {
+            m8_log(M8_LOG_CRITICAL, "startup hook %zu failed (%d): the service stops", i, rc);
+            return rc;
+        }
+    }
+    atomic_store(&app->ready, 1);
+    m8_log(M8_LOG_INFO, "ready");
+    return 0;
+}
+
+void m8_app_stop(m8_app *app)
+{
+    for (size_t i = app->n_shutdowns; i-- > 0;)
+        app->shutdowns[i].fn(app, app->shutdowns[i].data);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void access_log(const m8_request *req)
+{
+    if (!m8_log_enabled(M8_LOG_INFO))
+        return;
+    m8_buf b;
+    m8_buf_init(&b, 16384);
+    double ms = (m8_now_mono() - req->t_start) * 1000.0;
+    m8_buf_puts(&b, "\"method\":");
+    m8_buf_json_str(&b, req->method ? req->method : "", req->method ? strlen(req->method) : 0);
+    m8_buf_puts(&b, ",\"route\":");
+    const char *route = req->route_label ? req->route_label : "unmatched";
+    m8_buf_json_str(&b, route, strlen(route));
+    m8_buf_printf(&b, ",\"status\":%d,\"duration_ms\":%.3f,\"request_id\":", req->status, ms);
+    const char *rid = req->request_id ? req->request_id : "";
+    m8_buf_json_str(&b, rid, strlen(rid));
+    if (req->fail_reason) {
+        m8_buf_puts(&b, ",\"error\":");
+        m8_buf_json_str(&b, req->fail_reason, strlen(req->fail_reason));
+    }
+    m8_log_fields(req->status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO, "request", b.data);
+    m8_buf_free(&b);
+}
+
+static void internal_error(m8_request *req)
+{
+    /* Drop whatever the handler set: only the generic detail is sent. */
+    req->n_res_headers = 0;
+    m8_res_error(req, 500, "Internal Server Error");
+}
+
+/* Routing, auth and the handler: everything inside CORS. */
+static void dispatch(m8_app *app, m8_request *req)
+{
+    m8_buf allow;
+    m8_buf_init(&allow, M8_MAX_PATH_BYTES + 256);
+    const m8_route_entry *e = NULL;
+    m8_match_result m = m8_router_match(&app->router, req, &e, &allow);
+    switch (m) {
+    case M8_MATCH_NOT_FOUND:
+        m8_res_error(req, 404, "Not Found");
+        break;
+    case M8_MATCH_METHOD:
+        m8_res_error(req, 405, "Method Not Allowed");
+        m8_res_set_header(req, "Allow", allow.data ? allow.data : "");
+        break;
+    case M8_MATCH_REDIRECT: {
+        m8_buf loc;
+        m8_buf_init(&loc, M8_MAX_PATH_BYTES * 3 + 16);
+        m8_buf_puts(&loc, allow.data ? allow.data : "/");
+        if (req->query_string && *req->query_string) {
+            m8_buf_putc(&loc, '?');
+            m8_buf_puts(&loc, req->query_string);
+        }
+        m8_res_body(req, 307, NULL, "", 0);
+        m8_res_set_header(req, "Location", loc.data ? loc.data : "/");
+        m8_buf_free(&loc);
+        break;
+    }
+    case M8_MATCH_OK:
+        req->route = e;
+        req->route_label = e->template;
+        if (!(e->flags & M8__ROUTE_BUILTIN) && !atomic_load(&app->ready)) {
+            m8_res_error(req, 503, "Service Unavailable");
+            m8_res_set_header(req, "Retry-After", "1");
+            break;
+        }
+        if (!m8_auth_check(app->settings, req, e->access))
+            break;
+        if ((e->flags & M8_ROUTE_JSON_BODY) && m8_req_parse_json(req) != 0)
+            break;
+        if (e->handler(req, e->data) != 0 || req->status == 0) {
+            if (!req->fail_reason)
+                m8_req_fail(req, "handler for %s %s %s", req->method, e->template,
+                            req->status == 0 ? "set no response" : "failed");
+            internal_error(req);
+        }
+        break;
+    }
+    m8_buf_free(&allow);
+}
+
+void m8_app_handle(m8_app *app, m8_request *req)
+{
+    const m8_middleware *mw = &app->mw;
+    m8_mw_request_id(req);
+    if (m8_mw_trusted_host(mw, req)) {
+        if (!m8_mw_cors_preflight(mw, req)) {
+            if (!(app->on_request && app->on_request(req, app->on_request_data) != 0))
+                dispatch(app, req);
+            if (req->status == 0) {
+                m8_req_fail(req, "request hook answered nothing");
+                internal_error(req);
+            }
+            m8_mw_cors_response(mw, req);
+        }
+    }
+    if (req->request_id)
+        m8_res_set_header(req, "X-Request-ID", req->request_id);
+    m8_mw_security_headers(mw, req);
+    access_log(req);
+}
+
+void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t n,
+                    const char *body, size_t body_len, int preset_status, m8_buf *out)
+{
+    req->app = app;
+    req->t_start = m8_now_mono();
+    if (preset_status == 0) {
+        int rc = m8_req_from_params(req, params, n, body, body_len);
+        if (rc == 0) {
+            m8_app_handle(app, req);
+        } else {
+            preset_status = rc == M8_ENOMEM ? 500 : 400;
+        }
+    }
+    if (preset_status) {
+        /* A request we could not read: answer through the outer middleware
+         * only (no routing, no handler). */
+        if (!req->method)
+            req->method = "";
+        m8_mw_request_id(req);
+        const char *detail = preset_status == 413   ? "Request Entity Too Large"
+                             : preset_status == 400 ? "Bad Request"
+                                                    : "Internal Server Error";
+        m8_res_error(req, preset_status, detail);
+        if (req->request_id)
+            m8_res_set_header(req, "X-Request-ID", req->request_id);
+        m8_mw_security_headers(&app->mw, req);
+        access_log(req);
+    }
+    if (m8_res_render(req, false, out) != 0) {
+        m8_buf_reset(out);
+        m8_buf_puts(out, "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+                         "Content-Length: 35\r\n\r\n{\"detail\":\"Internal Server Error\"}");
+    }
+}
+
+int m8_app_handle_params(m8_app *app, const m8_pair *params, size_t n, const char *body,
+                         size_t body_len, m8_buf *out)
+{
+    m8_request req;
+    m8_req_init(&req, app);
+    int status = body_len > app->max_body ? 413 : 0;
+    m8_app_respond(app, &req, params, n, body, body_len, status, out);
+    m8_req_free(&req);
+    return 0;
+}
+
+/* ------------------------------------------------------------ main */
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "Usage: %s [options]\n"
+            "A FastCGI service built on fcgi-m8 %s.\n\n"
+            "  --listen ADDR        serve FastCGI on unix:/path or host:port; without it,\n"
+            "                       serve the listening socket on fd 0 (spawn-fcgi, fcgim8d,\n"
+            "                       systemd) or one CGI request (GATEWAY_INTERFACE set)\n"
+            "  --socket-mode MODE   permissions of a unix socket (octal, default 0660)\n"
+            "  --backlog N          listen backlog (default 1024)\n"
+            "  --env-file PATH      read settings from this .env file (must exist)\n"
+            "  --threads N          request threads (default 4, 1-256)\n"
+            "  --shutdown-timeout S seconds to finish requests after SIGTERM (default 30)\n"
+            "  --check              load settings, run config health and the startup\n"
+            "                       validators, then exit 0 (ok) or 78 (invalid)\n"
+            "  --version            print the version and exit\n"
+            "  --help               print this help and exit\n\n"
+            "Settings come from NAME_FILE files, the environment and the .env file, in that\n"
+            "order of precedence.  See fcgim8(3).\n",
+            prog, m8_version());
+}
+
+typedef struct startup_ctx {
+    m8_app *app;
+    int rc;
+    atomic_int done;
+} startup_ctx;
+
+static void *startup_main(void *arg)
+{
+    startup_ctx *c = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    c->rc = m8_app_start(c->app);
+    atomic_store(&c->done, 1);
+    m8_signals_notify(M8_STARTUP_DONE);
+    return NULL;
+}
+
+int m8_app_main(m8_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"socket-mode", required_argument, NULL, 'm'},
+        {"backlog", required_argument, NULL, 'b'},
+        {"env-file", required_argument, NULL, 'e'},
+        {"threads", required_argument, NULL, 't'},
+        {"shutdown-timeout", required_argument, NULL, 's'},
+        {"check", no_argument, NULL, 'c'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *prog = argc > 0 && argv[0] ? argv[0] : "service";
+    const char *listen_spec = NULL, *env_file = NULL;
+    long long threads = 4, mode = 0660, backlog = 1024, shutdown_s = 30;
+    bool check = false;
+    int c, idx = 0;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        int bad = 0;
+        char *end;
+        switch (c) {
+        case 'l': listen_spec = optarg; break;
+        case 'e': env_file = optarg; break;
+        case 'c': check = true; break;
+        case 't': bad = m8_parse_ll(optarg, 1, 256, &threads); break;
+        case 'b': bad = m8_parse_ll(optarg, 1, 65535, &backlog); break;
+        case 's': bad = m8_parse_ll(optarg, 0, 3600, &shutdown_s); break;
+        case 'm':
+            errno = 0;
+            mode = strtoll(optarg, &end, 8);
+            bad = errno || *end || !*optarg || mode < 0 || mode > 0777;
+            break;
+        case 'V':
+            printf("%s (fcgi-m8 %s)\n", app->service_name ? app->service_name : prog,
+                   m8_version());
+            m8_app_free(app);
+            return 0;
+        case 'h':
+            usage(stdout, prog);
+            m8_app_free(app);
+            return 0;
+        default:
+            fprintf(stderr, "%s: unknown option %s (see --help)\n", prog, argv[optind - 1]);
+            m8_app_free(app);
+            return EX_USAGE_;
+        }
+        if (bad) {
+            fprintf(stderr, "%s: bad value \"%s\" for --%s (see --help)\n", prog, optarg,
+                    opts[idx].name);
+            m8_app_free(app);
+            return EX_USAGE_;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument \"%s\" (see --help)\n", prog, argv[optind]);
+        m8_app_free(app);
+        return EX_USAGE_;
+    }
+
+    m8_settings_source src = {.env = environ, .env_file = env_file};
+    int rc = m8_app_boot(app, &src);
+    if (rc != 0 || check) {
+        if (rc == 0)
+            m8_log(M8_LOG_INFO, "configuration OK");
+        m8_app_free(app);
+        return rc;
+    }
+
+    int listen_fd = -1;
+    char err[512] = "";
+    if (listen_spec) {
+        listen_fd = m8_listen(listen_spec, (int)backlog, (unsigned)mode, err, sizeof err);
+        if (listen_fd < 0) {
+            m8_log(M8_LOG_CRITICAL, "%s", err);
+            m8_app_free(app);
+            return EX_SOFTWARE_;
+        }
+    } else if (m8_is_listen_socket(0)) {
+        listen_fd = 0;
+    } else if (getenv("GATEWAY_INTERFACE")) {
+        rc = m8_app_start(app);
+        if (rc == 0)
+            rc = m8_cgi_serve(app, app->max_body);
+        else
+            rc = EX_SOFTWARE_;
+        m8_app_stop(app);
+        m8_app_free(app);
+        return rc;
+    } else {
+        fprintf(stderr,
+                "%s: nothing to serve: give --listen, start under spawn-fcgi/fcgim8d (a "
+                "listening socket on fd 0), or run as CGI (see --help)\n",
+                prog);
+        m8_app_free(app);
+        return EX_USAGE_;
+    }
+
+    if (m8_signals_install() < 0) {
+        m8_log(M8_LOG_CRITICAL, "cannot install signal handlers: %s", strerror(errno));
+        m8_app_free(app);
+        return EX_SOFTWARE_;
+    }
+    m8_server *srv = m8_server_start(app, listen_fd, (int)threads, app->max_body, err, sizeof err);
+    if (!srv) {
+        m8_log(M8_LOG_CRITICAL, "%s", err);
+        m8_app_free(app);
+        return EX_SOFTWARE_;
+    }
+    m8_log(M8_LOG_INFO, "serving FastCGI on %s with %lld threads",
+           listen_spec ? listen_spec : "the inherited socket (fd 0)", threads);
+
+    startup_ctx sc = {.app = app};
+    atomic_init(&sc.done, 0);
+    pthread_t st;
+    bool st_running = pthread_create(&st, NULL, startup_main, &sc) == 0;
+    if (!st_running) {
+        sc.rc = EX_SOFTWARE_;
+        atomic_store(&sc.done, 1);
+    }
+    int exit_code = 0;
+    for (;;) {
+        int sig = m8_signals_wait(-1);
+        if (sig == SIGTERM || sig == SIGINT) {
+            m8_log(M8_LOG_INFO, "signal %d: draining", sig);
+            break;
+        }
+        if (sig == M8_STARTUP_DONE && sc.rc != 0) {
+            exit_code = EX_SOFTWARE_;
+            break;
+        }
+    }
+    m8_server_stop(srv, (double)shutdown_s);
+    bool started = atomic_load(&sc.done) && sc.rc == 0;
+    if (st_running && atomic_load(&sc.done))
+        pthread_join(st, NULL);
+    if (started)
+        m8_app_stop(app);
+    if (listen_spec && strncmp(listen_spec, "unix:", 5) == 0)
+        unlink(listen_spec + 5);
+    m8_log(M8_LOG_INFO, "stopped");
+    if (st_running && !atomic_load(&sc.done)) {
+        /* A startup hook is still running: it cannot be cancelled safely,
+         * so leave without freeing what it may still use. */
+        return exit_code;
+    }
+    m8_app_free(app);
+    return exit_code;
+}

@@ -55,6 +55,13 @@ M8_INTERNAL void m8_app_stop(m8_app *app);
  * line.  Never fails: errors become responses. */
 M8_INTERNAL void m8_app_handle(m8_app *app, m8_request *req);
 
+/* Builds req from raw params and body, handles it, and renders the CGI
+ * response into out.  preset_status (400 malformed params, 413 body too
+ * large) skips routing and answers that status through the middleware. */
+M8_INTERNAL void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t n,
+                                const char *body, size_t body_len, int preset_status,
+                                m8_buf *out);
+
 /* Convenience for the harness: builds a request from params + body, handles
  * it and renders the CGI response text into out. */
 M8_INTERNAL int m8_app_handle_params(m8_app *app, const m8_pair *params, size_t n,

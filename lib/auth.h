@@ -13,7 +13,7 @@
 M8_INTERNAL bool m8_auth_check(const m8_settings *s, m8_request *req, m8_access access);
 
 /* Extracts a Bearer token (HTTP_AUTHORIZATION, then REDIRECT_HTTP_AUTHORIZATION):
- * returns false when absent or another scheme; *tok/*len point into req. */
+ * returns false when absent or another scheme; the token (tok, len) points into req. */
 M8_INTERNAL bool m8_auth_bearer(const m8_request *req, const char **tok, size_t *len);
 
 #endif

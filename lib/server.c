@@ -1,2 +1,595 @@
-/* server.c - in progress */
-#include "common.h"
+/* server.c - FastCGI over epoll, CGI through libfcgi, signals (server.h). */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <fcgiapp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "fcgi_proto.h"
+#include "log.h"
+
+#define M8_MAX_CONNS 4096
+#define M8_WRITE_TIMEOUT_MS 30000
+#define M8_READ_CHUNK 16384u
+
+/* ------------------------------------------------------------ signals */
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* pipe full: a stop is already pending */
+    }
+    errno = saved;
+}
+
+int m8_signals_install(void)
+{
+    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocked call returns (PITFALLS row 1) */
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    return sig_pipe[0];
+}
+
+int m8_signals_wait(int timeout_ms)
+{
+    struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
+    for (;;) {
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        unsigned char b;
+        ssize_t n = read(sig_pipe[0], &b, 1);
+        if (n == 1)
+            return b;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return 0;
+    }
+}
+
+void m8_signals_notify(int code)
+{
+    on_signal(code);
+}
+
+/* ------------------------------------------------------------ sockets */
+
+bool m8_is_listen_socket(int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof v;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
+}
+
+static int listen_unix(const char *path, int backlog, unsigned mode, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (!*path || strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "unix socket path is empty or longer than %zu bytes",
+                 sizeof sa.sun_path - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket", path);
+            close(fd);
+            return -1;
+        }
+        /* A live socket belongs to a running process: refuse.  A stale one
+         * (connection refused) is removed. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            close(fd);
+            snprintf(err, errlen, "%s is in use by a running process", path);
+            return -1;
+        }
+        if (probe >= 0)
+            close(probe);
+        unlink(path);
+    }
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc != 0 || chmod(path, (mode_t)mode) != 0 || listen(fd, backlog) != 0) {
+        snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int listen_tcp(const char *spec, int backlog, char *err, size_t errlen)
+{
+    char host[256];
+    const char *port;
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host) {
+            snprintf(err, errlen, "bad listen address \"%s\" (want [v6addr]:port)", spec);
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(end - spec - 1));
+        host[end - spec - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (!colon || (size_t)(colon - spec) >= sizeof host) {
+            snprintf(err, errlen, "bad listen address \"%s\" (want unix:/path or host:port)",
+                     spec);
+            return -1;
+        }
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+        port = colon + 1;
+    }
+    long long pnum;
+    if (m8_parse_ll(port, 1, 65535, &pnum) != 0) {
+        snprintf(err, errlen, "bad port in listen address \"%s\"", spec);
+        return -1;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+            break;
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int m8_listen(const char *spec, int backlog, unsigned mode, char *err, size_t errlen)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return listen_unix(spec + 5, backlog, mode, err, errlen);
+    return listen_tcp(spec, backlog, err, errlen);
+}
+
+/* ------------------------------------------------------------ connections */
+
+typedef struct conn {
+    int fd;
+    bool counted; /* holds a request in progress (srv->busy) */
+    m8_fcgi fcgi;
+    m8_buf in;
+    struct conn *prev, *next;
+} conn;
+
+struct m8_server {
+    m8_app *app;
+    int listen_fd;
+    int ep;
+    int wake_fd;
+    size_t max_body;
+    pthread_t *threads;
+    int n_threads;
+    atomic_bool stopping;
+    atomic_int busy;
+    atomic_int n_conns;
+    pthread_mutex_t lock; /* guards the conn list */
+    conn *conns;
+    char listen_tag, wake_tag;
+};
+
+static void conn_close(m8_server *s, conn *c)
+{
+    if (c->counted)
+        atomic_fetch_sub(&s->busy, 1);
+    epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    pthread_mutex_lock(&s->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->lock);
+    atomic_fetch_sub(&s->n_conns, 1);
+    m8_fcgi_free(&c->fcgi);
+    m8_buf_free(&c->in);
+    free(c);
+}
+
+/* Writes everything, waiting for POLLOUT when the socket is full. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int r = poll(&pfd, 1, M8_WRITE_TIMEOUT_MS);
+            if (r > 0 || (r < 0 && errno == EINTR))
+                continue;
+        }
+        return M8_EIO; /* client gone (EPIPE/ECONNRESET) or stuck */
+    }
+    return 0;
+}
+
+typedef struct worker_ctx {
+    m8_request req;
+    m8_buf out;  /* the CGI-form response */
+    m8_buf wire; /* FastCGI records */
+} worker_ctx;
+
+/* Runs the complete request held by c; returns false if c must close. */
+static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
+{
+    m8_req_reset(&w->req);
+    m8_buf_reset(&w->out);
+    m8_buf_reset(&w->wire);
+    m8_pair *params = NULL;
+    size_t n = 0;
+    int status = 0;
+    if (m8_fcgi_decode_params(&w->req.arena, c->fcgi.params.data, c->fcgi.params.len, &params,
+                              &n) != 0)
+        status = 400;
+    else if (c->fcgi.body_too_big)
+        status = 413;
+    m8_app_respond(s->app, &w->req, params, n, c->fcgi.body.data, c->fcgi.body.len, status,
+                   &w->out);
+    bool keep = c->fcgi.keep_conn && !atomic_load(&s->stopping);
+    int rc = m8_fcgi_response(&w->wire, c->fcgi.req_id, w->out.data, w->out.len, 0);
+    if (rc == 0)
+        rc = write_all(c->fd, w->wire.data, w->wire.len);
+    m8_fcgi_next(&c->fcgi);
+    if (c->counted) {
+        c->counted = false;
+        atomic_fetch_sub(&s->busy, 1);
+    }
+    /* Keep the worker's buffers from holding a huge response forever. */
+    if (w->out.cap > (1u << 20)) {
+        m8_buf_free(&w->out);
+        m8_buf_free(&w->wire);
+    }
+    return rc == 0 && keep;
+}
+
+/* Drives a readable connection.  Returns with c re-armed or closed. */
+static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
+{
+    for (;;) {
+        while (c->in.len) {
+            size_t used = 0;
+            m8_fcgi_event ev = m8_fcgi_feed(&c->fcgi, c->in.data, c->in.len, &used);
+            if (used) {
+                memmove(c->in.data, c->in.data + used, c->in.len - used);
+                c->in.len -= used;
+            }
+            if (c->fcgi.req_id && !c->counted) {
+                c->counted = true;
+                atomic_fetch_add(&s->busy, 1);
+            }
+            if (c->fcgi.reply.len) {
+                int rc = write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
+                m8_buf_reset(&c->fcgi.reply);
+                if (rc) {
+                    conn_close(s, c);
+                    return;
+                }
+            }
+            if (ev == M8_FCGI_REQUEST) {
+                if (!serve_request(s, w, c)) {
+                    conn_close(s, c);
+                    return;
+                }
+                continue;
+            }
+            if (ev == M8_FCGI_ABORTED) {
+                if (c->counted) {
+                    c->counted = false;
+                    atomic_fetch_sub(&s->busy, 1);
+                }
+                if (!c->fcgi.keep_conn) {
+                    conn_close(s, c);
+                    return;
+                }
+                continue;
+            }
+            if (ev == M8_FCGI_PROTO_ERROR) {
+                m8_log(M8_LOG_WARNING, "closing a FastCGI connection: malformed record stream");
+                conn_close(s, c);
+                return;
+            }
+            break; /* need more bytes */
+        }
+        if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
+            conn_close(s, c);
+            return;
+        }
+        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+        if (r > 0) {
+            c->in.len += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+                                     .data.ptr = c};
+            if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+                conn_close(s, c);
+            return;
+        }
+        conn_close(s, c); /* EOF or error */
+        return;
+    }
+}
+
+static void accept_conns(m8_server *s)
+{
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
+                m8_log(M8_LOG_ERROR, "accept: %s", strerror(errno));
+            break;
+        }
+        if (atomic_load(&s->n_conns) >= M8_MAX_CONNS) {
+            m8_log(M8_LOG_WARNING, "connection refused: %d connections open", M8_MAX_CONNS);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on unix: fine */
+        conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        m8_fcgi_init(&c->fcgi, s->max_body);
+        m8_buf_init(&c->in, 2 * M8_FCGI_MAX_RECORD + M8_READ_CHUNK);
+        pthread_mutex_lock(&s->lock);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&s->n_conns, 1);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c};
+        if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+            conn_close(s, c);
+    }
+    if (!atomic_load(&s->stopping)) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+        epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    m8_server *s = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread */
+    worker_ctx w;
+    m8_req_init(&w.req, s->app);
+    m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
+    m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
+    struct epoll_event evs[16];
+    for (;;) {
+        bool stopping = atomic_load(&s->stopping);
+        if (stopping && atomic_load(&s->busy) <= 0)
+            break;
+        int n = epoll_wait(s->ep, evs, 16, stopping ? 50 : 500);
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &s->listen_tag) {
+                if (!atomic_load(&s->stopping))
+                    accept_conns(s);
+            } else if (p == &s->wake_tag) {
+                /* pass the wake-up on to the next thread */
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->wake_tag};
+                epoll_ctl(s->ep, EPOLL_CTL_MOD, s->wake_fd, &ev);
+            } else {
+                handle_conn(s, &w, p);
+            }
+        }
+    }
+    m8_req_free(&w.req);
+    m8_buf_free(&w.out);
+    m8_buf_free(&w.wire);
+    return NULL;
+}
+
+m8_server *m8_server_start(m8_app *app, int listen_fd, int threads, size_t max_body, char *err,
+                           size_t errlen)
+{
+    m8_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->app = app;
+    s->listen_fd = listen_fd;
+    s->max_body = max_body;
+    pthread_mutex_init(&s->lock, NULL);
+    int fl = fcntl(listen_fd, F_GETFL);
+    fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
+    s->ep = epoll_create1(EPOLL_CLOEXEC);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+    struct epoll_event wev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->wake_tag};
+    if (s->ep < 0 || s->wake_fd < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
+        epoll_ctl(s->ep, EPOLL_CTL_ADD, s->wake_fd, &wev) != 0) {
+        snprintf(err, errlen, "epoll setup failed: %s", strerror(errno));
+        goto fail;
+    }
+    s->threads = calloc((size_t)threads, sizeof *s->threads);
+    if (!s->threads)
+        goto fail;
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
+            snprintf(err, errlen, "cannot start thread %d: %s", i, strerror(errno));
+            atomic_store(&s->stopping, true);
+            s->n_threads = i;
+            m8_server_stop(s, 0);
+            return NULL;
+        }
+        s->n_threads = i + 1;
+    }
+    return s;
+fail:
+    if (s->ep >= 0)
+        close(s->ep);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    free(s->threads);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
+}
+
+void m8_server_stop(m8_server *s, double timeout_s)
+{
+    atomic_store(&s->stopping, true);
+    epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL);
+    close(s->listen_fd);
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof one) < 0) {
+        /* the workers also notice the flag within 500 ms */
+    }
+    double deadline = m8_now_mono() + timeout_s;
+    while (atomic_load(&s->busy) > 0 && m8_now_mono() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->busy) > 0)
+        m8_log(M8_LOG_WARNING, "shutdown timeout: %d request(s) still in progress",
+               atomic_load(&s->busy));
+    atomic_store(&s->busy, 0); /* lets the workers leave */
+    for (int i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i], NULL);
+    while (s->conns)
+        conn_close(s, s->conns);
+    close(s->ep);
+    close(s->wake_fd);
+    free(s->threads);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* ------------------------------------------------------------ CGI */
+
+int m8_cgi_serve(m8_app *app, size_t max_body)
+{
+    if (FCGX_Init() != 0)
+        return 70;
+    FCGX_Request r;
+    if (FCGX_InitRequest(&r, 0, 0) != 0 || FCGX_Accept_r(&r) != 0)
+        return 70;
+    m8_request req;
+    m8_req_init(&req, app);
+    size_t n = 0;
+    for (char **e = r.envp; e && *e; e++)
+        n++;
+    m8_pair *params = m8_arena_alloc(&req.arena, (n ? n : 1) * sizeof *params);
+    size_t k = 0;
+    for (char **e = r.envp; params && e && *e && k < n; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        params[k].name = m8_arena_strndup(&req.arena, *e, (size_t)(eq - *e));
+        params[k].value = eq + 1;
+        k++;
+    }
+    /* Read exactly CONTENT_LENGTH bytes, never more than the limit. */
+    int status = params ? 0 : 500;
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r.envp);
+    long long want = 0;
+    m8_buf body;
+    m8_buf_init(&body, max_body);
+    if (cl && *cl && m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0)
+        status = 400;
+    else if ((unsigned long long)want > max_body)
+        status = 413;
+    else if (want > 0 && m8_buf_reserve(&body, (size_t)want) == 0) {
+        int got = FCGX_GetStr(body.data, (int)want, r.in);
+        body.len = got > 0 ? (size_t)got : 0;
+        body.data[body.len] = '\0';
+    }
+    m8_buf out;
+    m8_buf_init(&out, M8_MAX_RESPONSE_BYTES + 65536);
+    m8_app_respond(app, &req, params, k, body.data, body.len, status, &out);
+    FCGX_PutStr(out.data, (int)out.len, r.out);
+    FCGX_Finish_r(&r);
+    m8_buf_free(&out);
+    m8_buf_free(&body);
+    m8_req_free(&req);
+    return 0;
+}
