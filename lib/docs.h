@@ -12,11 +12,14 @@ typedef struct m8_docs {
     char *redoc_html; size_t redoc_len;
 } m8_docs;
 
-/* Builds the document: title PROJECT_NAME (or service_name), version
- * SERVICE_VERSION (or service_version); one operation per visible route
- * with operationId "<tag or name>-<name>", path parameters, a 422 response
- * for JSON-body routes; protected routes carry the OAuth2 password bearer
- * scheme with tokenUrl "{AUTH_PREFIX}/login/access-token". */
+/* Builds the document: title service_name or else PROJECT_NAME, version
+ * service_version or else SERVICE_VERSION (A 5.1); one operation per route
+ * without M8_ROUTE_HIDDEN, with operationId "<tag or default>-<method>_<path
+ * with non-alphanumerics as _>" (made unique with "_2", "_3"...), path
+ * parameters, a JSON requestBody and a 422 response for JSON-body routes;
+ * protected routes carry the OAuth2 password bearer scheme with tokenUrl
+ * "{AUTH_PREFIX}/login/access-token".  The pages point at
+ * "{API_PREFIX}/openapi.json".  M8_ECONFIG without a title or version. */
 M8_INTERNAL int m8_docs_init(m8_docs *d, const m8_settings *s, const m8_router *r,
                              const char *service_name, const char *service_version);
 M8_INTERNAL void m8_docs_free(m8_docs *d);

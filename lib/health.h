@@ -4,6 +4,8 @@
 #ifndef M8_HEALTH_H
 #define M8_HEALTH_H
 
+#include "common.h" /* config.h first: feature macros before system headers */
+
 #include <pthread.h>
 
 #include "http.h"
@@ -40,12 +42,16 @@ M8_INTERNAL m8_health_status m8_health_aggregate(const m8_health_status *st, siz
                                                  m8_health_policy policy);
 M8_INTERNAL const char *m8_health_status_name(m8_health_status st);
 
-/* Scrubbing (6.8): replaces "://user:pass@" with "://***:***@" in s
+/* Scrubbing (6.8): masks the user and password of "scheme://user:pass@host" as ***:***
  * (returns a new malloc'd string); key redaction test for meta keys. */
 M8_INTERNAL char *m8_health_scrub(const char *s);
 M8_INTERNAL bool m8_health_key_is_secret(const char *key);
 
-/* Handles GET {API_PREFIX}/health/: ready says whether startup finished. */
+/* Handles GET {API_PREFIX}/health/: ready says whether startup finished.
+ * Before ready: 503 initializing.  After: runs the checks (one detached
+ * thread each, abandoned past timeout_s) through the result cache and
+ * answers {"status":...} or, for a caller allowed detail (D9), the B 6.4
+ * body; 503 iff the aggregate is fail. */
 M8_INTERNAL int m8_health_handle(m8_health *h, m8_request *req, bool ready);
 
 #endif
