@@ -407,7 +407,8 @@ static void dispatch(m8_app *app, m8_request *req)
     case M8_MATCH_REDIRECT: {
         m8_buf loc;
         m8_buf_init(&loc, M8_MAX_PATH_BYTES * 3 + 16);
-        m8_buf_puts(&loc, allow.data ? allow.data : "/");
+        const char *target = allow.data ? allow.data : "/";
+        m8_redirect_quote(&loc, target, strlen(target));
         if (req->query_string && *req->query_string) {
             m8_buf_putc(&loc, '?');
             m8_buf_puts(&loc, req->query_string);
