@@ -523,6 +523,8 @@ static void usage(FILE *f, const char *prog)
             "  --env-file PATH      read settings from this .env file (must exist)\n"
             "  --threads N          request threads (default 4, 1-256)\n"
             "  --shutdown-timeout S seconds to finish requests after SIGTERM (default 30)\n"
+            "  --engine NAME        epoll (default: kept-alive connections hold no thread)\n"
+            "                       or libfcgi (one request per connection per thread)\n"
             "  --check              load settings, run config health and the startup\n"
             "                       validators, then exit 0 (ok) or 78 (invalid)\n"
             "  --version            print the version and exit\n"
@@ -559,6 +561,7 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         {"env-file", required_argument, NULL, 'e'},
         {"threads", required_argument, NULL, 't'},
         {"shutdown-timeout", required_argument, NULL, 's'},
+        {"engine", required_argument, NULL, 'E'},
         {"check", no_argument, NULL, 'c'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -567,7 +570,7 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     const char *prog = argc > 0 && argv[0] ? argv[0] : "service";
     const char *listen_spec = NULL, *env_file = NULL;
     long long threads = 4, mode = 0660, backlog = 1024, shutdown_s = 30;
-    bool check = false;
+    bool check = false, libfcgi = false;
     int c, idx = 0;
     optind = 1;
     opterr = 0;
@@ -578,6 +581,10 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         case 'l': listen_spec = optarg; break;
         case 'e': env_file = optarg; break;
         case 'c': check = true; break;
+        case 'E':
+            libfcgi = strcmp(optarg, "libfcgi") == 0;
+            bad = !libfcgi && strcmp(optarg, "epoll") != 0;
+            break;
         case 't': bad = m8_parse_ll(optarg, 1, 256, &threads); break;
         case 'b': bad = m8_parse_ll(optarg, 1, 65535, &backlog); break;
         case 's': bad = m8_parse_ll(optarg, 0, 3600, &shutdown_s); break;
@@ -634,6 +641,7 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     } else if (m8_is_listen_socket(0)) {
         listen_fd = 0;
     } else if (getenv("GATEWAY_INTERFACE")) {
+        m8_signals_install(); /* SIGPIPE ignored: a gone client is a write error */
         rc = m8_app_start(app);
         if (rc == 0)
             rc = m8_cgi_serve(app, app->max_body);
@@ -655,6 +663,22 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         m8_log(M8_LOG_CRITICAL, "cannot install signal handlers: %s", strerror(errno));
         m8_app_free(app);
         return EX_SOFTWARE_;
+    }
+    if (libfcgi) {
+        /* Classic engine: startup runs first, then libfcgi's accept loop. */
+        rc = m8_app_start(app);
+        if (rc == 0) {
+            m8_log(M8_LOG_INFO, "serving FastCGI (libfcgi engine) with %lld threads", threads);
+            rc = m8_libfcgi_serve(app, listen_fd, (int)threads, app->max_body) == 0 ? 0
+                                                                                  : EX_SOFTWARE_;
+        } else {
+            rc = EX_SOFTWARE_;
+        }
+        m8_app_stop(app);
+        if (listen_spec && strncmp(listen_spec, "unix:", 5) == 0)
+            unlink(listen_spec + 5);
+        m8_app_free(app);
+        return rc;
     }
     m8_server *srv = m8_server_start(app, listen_fd, (int)threads, app->max_body, err, sizeof err);
     if (!srv) {

@@ -3,10 +3,16 @@
  *
  * Grammar: blank lines and lines starting with '#' are skipped; optional
  * "export " prefix; KEY = value with spaces around '=' trimmed; a value may
- * be single-quoted (literal), double-quoted (escapes \n \t \r \\ \" \'), or
- * unquoted (ends at " #", trailing spaces trimmed); ${NAME} is interpolated
- * in every form from earlier keys of the file, then from lookup(); a repeated
- * key: the last wins.  A quoted value may span lines. */
+ * be single-quoted (literal except \\ and \'), double-quoted (escapes \\ \' \"
+ * \a \b \f \n \r \t \v; others kept as written), or unquoted (ends at a
+ * blank followed by '#', trailing blanks trimmed); ${NAME} and ${NAME:-default}
+ * are interpolated in every form from earlier keys of the file, then from
+ * lookup() (the default applies only when NAME is absent); a repeated key:
+ * the last wins.  A quoted value may span lines.  Where python-dotenv would
+ * skip a statement it cannot parse, this parser fails with its line number.
+ * The input must be UTF-8 without NUL bytes; a leading BOM is skipped; no
+ * line and no value may exceed M8_MAX_ENV_LINE_BYTES, and all values together
+ * (after interpolation) not M8_MAX_ENV_FILE_BYTES. */
 #ifndef M8_DOTENV_H
 #define M8_DOTENV_H
 

@@ -419,8 +419,9 @@ int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n, const c
     req->method = method;
 
     /* path: REQUEST_URI up to '?', percent-decoded; else SCRIPT_NAME +
-     * PATH_INFO, which CGI servers pass already decoded */
-    const char *uri = param_get(ps, n, "REQUEST_URI");
+     * PATH_INFO, which CGI servers pass already decoded.  A CGI program
+     * routes by PATH_INFO alone: SCRIPT_NAME is where it is mounted. */
+    const char *uri = req->cgi ? NULL : param_get(ps, n, "REQUEST_URI");
     const char *uri_query = NULL;
     if (uri && *uri) {
         const char *p = uri;
@@ -446,7 +447,7 @@ int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n, const c
             req->path = path;
         }
     } else {
-        const char *sn = param_get(ps, n, "SCRIPT_NAME");
+        const char *sn = req->cgi ? NULL : param_get(ps, n, "SCRIPT_NAME");
         const char *pi = param_get(ps, n, "PATH_INFO");
         sn = sn ? sn : "";
         pi = pi ? pi : "";

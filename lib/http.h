@@ -42,6 +42,7 @@ struct m8_request {
     const char *route_label;  /* route template or "unmatched" */
     const char *request_id;
     double t_start;           /* m8_now_mono() at arrival */
+    bool cgi;                 /* CGI: route by PATH_INFO (SCRIPT_NAME is the mount point) */
 
     /* output */
     int status;               /* 0 = not set yet */

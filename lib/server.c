@@ -258,8 +258,12 @@ static void conn_close(m8_server *s, conn *c)
 /* Writes everything, waiting for POLLOUT when the socket is full. */
 static int write_all(int fd, const char *p, size_t n)
 {
+    if (!p)
+        return n ? M8_EINVAL : 0;
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == ENOTSOCK)
+            w = write(fd, p, n); /* CGI stdout: a pipe (SIGPIPE is ignored) */
         if (w > 0) {
             p += w;
             n -= (size_t)w;
@@ -544,52 +548,169 @@ void m8_server_stop(m8_server *s, double timeout_s)
     free(s);
 }
 
-/* ------------------------------------------------------------ CGI */
+/* ------------------------------------------------------------ libfcgi engine */
 
-int m8_cgi_serve(m8_app *app, size_t max_body)
+/* The classic libfcgi accept loop (fcgi2 examples/threaded.c): one request
+ * per connection per thread.  Kept for mod_fcgid-style deployments and as
+ * the baseline of bench/serving_model.sh; a kept-alive connection pins its
+ * thread here, which is why the epoll engine is the default. */
+
+typedef struct lf_ctx {
+    m8_app *app;
+    int listen_fd;
+    size_t max_body;
+    pthread_mutex_t accept_lock;
+    atomic_bool stopping;
+} lf_ctx;
+
+static void lf_serve_one(lf_ctx *x, FCGX_Request *r, m8_request *req, m8_buf *out)
+{
+    m8_req_reset(req);
+    m8_buf_reset(out);
+    size_t n = 0;
+    for (char **e = r->envp; e && *e; e++)
+        n++;
+    int status = n > M8_MAX_PARAMS ? 400 : 0;
+    m8_pair *params = status ? NULL : m8_arena_alloc(&req->arena, (n ? n : 1) * sizeof *params);
+    size_t k = 0;
+    for (char **e = r->envp; params && e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        params[k].name = m8_arena_strndup(&req->arena, *e, (size_t)(eq - *e));
+        params[k].value = m8_arena_strdup(&req->arena, eq + 1);
+        k++;
+    }
+    m8_buf body;
+    m8_buf_init(&body, x->max_body);
+    if (!status) {
+        /* Read the body in chunks; past the limit keep draining, answer 413. */
+        char tmp[8192];
+        int got;
+        while ((got = FCGX_GetStr(tmp, (int)sizeof tmp, r->in)) > 0) {
+            if (!status && m8_buf_append(&body, tmp, (size_t)got) != 0)
+                status = 413;
+        }
+    }
+    m8_app_respond(x->app, req, params, k, body.data, body.len, status, out);
+    FCGX_PutStr(out->data, (int)out->len, r->out);
+    m8_buf_free(&body);
+}
+
+static void *lf_worker(void *arg)
+{
+    lf_ctx *x = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    FCGX_Request r;
+    FCGX_InitRequest(&r, x->listen_fd, 0);
+    m8_request req;
+    m8_req_init(&req, x->app);
+    m8_buf out;
+    m8_buf_init(&out, M8_MAX_RESPONSE_BYTES + 65536);
+    while (!atomic_load(&x->stopping)) {
+        pthread_mutex_lock(&x->accept_lock);
+        int rc = atomic_load(&x->stopping) ? -1 : FCGX_Accept_r(&r);
+        pthread_mutex_unlock(&x->accept_lock);
+        if (rc < 0)
+            break;
+        lf_serve_one(x, &r, &req, &out);
+        FCGX_Finish_r(&r);
+    }
+    FCGX_Finish_r(&r);
+    m8_req_free(&req);
+    m8_buf_free(&out);
+    return NULL;
+}
+
+int m8_libfcgi_serve(m8_app *app, int listen_fd, int threads, size_t max_body)
 {
     if (FCGX_Init() != 0)
-        return 70;
-    FCGX_Request r;
-    if (FCGX_InitRequest(&r, 0, 0) != 0 || FCGX_Accept_r(&r) != 0)
-        return 70;
+        return M8_EIO;
+    /* libfcgi installed its own SIGTERM/SIGUSR1/SIGPIPE handling in
+     * FCGX_Init (PITFALLS row 3); ours go on top. */
+    m8_signals_install();
+    lf_ctx x = {.app = app, .listen_fd = listen_fd, .max_body = max_body};
+    pthread_mutex_init(&x.accept_lock, NULL);
+    atomic_init(&x.stopping, false);
+    pthread_t *t = calloc((size_t)threads, sizeof *t);
+    if (!t)
+        return M8_ENOMEM;
+    int started = 0;
+    while (started < threads && pthread_create(&t[started], NULL, lf_worker, &x) == 0)
+        started++;
+    for (;;) {
+        int sig = m8_signals_wait(-1);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    atomic_store(&x.stopping, true);
+    FCGX_ShutdownPending();
+    /* Wake the thread blocked in accept(): shutdown() of a listening socket
+     * makes accept fail with EINVAL on Linux (the race of PITFALLS row 2). */
+    shutdown(listen_fd, SHUT_RDWR);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    pthread_mutex_destroy(&x.accept_lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------ CGI */
+
+extern char **environ;
+
+/* One request from the environment and stdin, the answer on stdout (RFC
+ * 3875).  Reads exactly CONTENT_LENGTH bytes, never more than the limit. */
+int m8_cgi_serve(m8_app *app, size_t max_body)
+{
     m8_request req;
     m8_req_init(&req, app);
+    req.cgi = true;
     size_t n = 0;
-    for (char **e = r.envp; e && *e; e++)
+    for (char **e = environ; e && *e; e++)
         n++;
     m8_pair *params = m8_arena_alloc(&req.arena, (n ? n : 1) * sizeof *params);
     size_t k = 0;
-    for (char **e = r.envp; params && e && *e && k < n; e++) {
+    const char *cl = NULL;
+    for (char **e = environ; params && e && *e && k < M8_MAX_PARAMS; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq)
             continue;
         params[k].name = m8_arena_strndup(&req.arena, *e, (size_t)(eq - *e));
         params[k].value = eq + 1;
+        if (params[k].name && strcmp(params[k].name, "CONTENT_LENGTH") == 0)
+            cl = eq + 1;
         k++;
     }
-    /* Read exactly CONTENT_LENGTH bytes, never more than the limit. */
     int status = params ? 0 : 500;
-    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r.envp);
     long long want = 0;
     m8_buf body;
     m8_buf_init(&body, max_body);
-    if (cl && *cl && m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0)
+    if (cl && *cl && m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0) {
         status = 400;
-    else if ((unsigned long long)want > max_body)
+    } else if ((unsigned long long)want > max_body) {
         status = 413;
-    else if (want > 0 && m8_buf_reserve(&body, (size_t)want) == 0) {
-        int got = FCGX_GetStr(body.data, (int)want, r.in);
-        body.len = got > 0 ? (size_t)got : 0;
+    } else if (want > 0 && m8_buf_reserve(&body, (size_t)want) == 0) {
+        while (body.len < (size_t)want) {
+            ssize_t r = read(0, body.data + body.len, (size_t)want - body.len);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            body.len += (size_t)r;
+        }
         body.data[body.len] = '\0';
+        if (body.len < (size_t)want)
+            status = 400; /* the client sent less than it announced */
     }
     m8_buf out;
     m8_buf_init(&out, M8_MAX_RESPONSE_BYTES + 65536);
     m8_app_respond(app, &req, params, k, body.data, body.len, status, &out);
-    FCGX_PutStr(out.data, (int)out.len, r.out);
-    FCGX_Finish_r(&r);
+    int rc = write_all(1, out.data, out.len) == 0 ? 0 : 74; /* EX_IOERR */
     m8_buf_free(&out);
     m8_buf_free(&body);
     m8_req_free(&req);
-    return 0;
+    return rc;
 }

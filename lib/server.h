@@ -8,8 +8,10 @@
  * (PITFALLS row 5), and a signal wakes the threads through an eventfd, so
  * SIGTERM is honoured at once even when idle (rows 1-3).
  *
- * CGI: one request from the environment and stdin through libfcgi's CGI
- * emulation (FCGX_Accept_r on a non-socket fd 0). */
+ * libfcgi engine (--engine libfcgi): libfcgi's own accept loop, one
+ * request per connection per thread, for mod_fcgid and as a baseline.
+ *
+ * CGI: one request from the environment and stdin, answer on stdout. */
 #ifndef M8_SERVER_H
 #define M8_SERVER_H
 
@@ -42,7 +44,13 @@ M8_INTERNAL m8_server *m8_server_start(struct m8_app *app, int listen_fd, int th
  * joins the threads, closes every connection and frees the server. */
 M8_INTERNAL void m8_server_stop(m8_server *srv, double timeout_s);
 
-/* Serves one CGI request; returns the exit status. */
+/* The classic libfcgi engine (--engine libfcgi): threads accepting on
+ * listen_fd under a mutex, one request per connection each; serves until
+ * SIGTERM/SIGINT.  Signals must be installed (m8_signals_install). */
+M8_INTERNAL int m8_libfcgi_serve(struct m8_app *app, int listen_fd, int threads,
+                                 size_t max_body);
+
+/* Serves one CGI request from environ and stdin; returns the exit status. */
 M8_INTERNAL int m8_cgi_serve(struct m8_app *app, size_t max_body);
 
 #endif

@@ -28,8 +28,8 @@ struct m8_settings {
     /* Core and routing */
     char *domain;
     m8_environment environment;
-    char *api_prefix;           /* leading '/', no trailing '/' */
-    char *project_name;         /* D5 */
+    char *api_prefix;   /* leading '/', no trailing '/' */
+    char *project_name; /* D5 */
     char *stack_name;
     bool set_open_api, set_docs, set_redoc, serve_docs_in_production;
     char *backend_host;         /* normalised URL */
@@ -49,15 +49,16 @@ struct m8_settings {
     char *refresh_secret_key;     /* secret */
     char *refresh_secret_key_old; /* secret */
     char *refresh_token_algorithm;
-    char *secret_key;             /* secret (deprecated) */
+    char *secret_key; /* secret (deprecated) */
     m8_token_mode token_mode;
     bool token_strict_validation;
-    char *token_issuer;           /* NULL or "" = unset */
+    char *token_issuer; /* NULL or "" = unset */
     char *token_audience;
-    char *jwks_uri;               /* NULL or "" = unset */
+    char *jwks_uri; /* NULL or "" = unset */
     long long jwks_cache_ttl_seconds;
     char *access_key_id;
-    m8_service_role auth_service_role;
+    m8_service_role auth_service_role;   /* always consumer (D3) */
+    long long auth_invalid_token_status; /* AUTH_INVALID_TOKEN_STATUS: 401 (default) or 403 (D6) */
     long long access_token_expire_minutes;
     long long refresh_token_expire_minutes;
     long long refresh_token_cookie_expire_seconds;
@@ -90,10 +91,10 @@ struct m8_settings {
     m8_db_kind selected_db;
     bool selected_db_set; /* SELECTED_DB given explicitly */
     char *db_host;
-    long long db_port;    /* 0 = unset */
+    long long db_port; /* 0 = unset */
     char *db_database;
     char *db_user;
-    char *db_password;    /* secret */
+    char *db_password; /* secret */
     char *db_engine;
     char *db_charset;
     char *tables_prefix;
@@ -149,11 +150,11 @@ struct m8_settings {
     char *contract_range;
 
     /* ---- computed (section 1.4) ---- */
-    m8_strlist allowed_origins;   /* BACKEND_CORS_ORIGINS + FRONTEND_HOST */
-    bool production_gate;         /* ENVIRONMENT=production or STRICT_PRODUCTION_MODE */
+    m8_strlist allowed_origins;               /* BACKEND_CORS_ORIGINS + FRONTEND_HOST */
+    bool production_gate;                     /* ENVIRONMENT=production or STRICT_PRODUCTION_MODE */
     bool docs_openapi, docs_docs, docs_redoc; /* effective docs flags */
     char *api_key_introspection_url_effective; /* derived when unset */
-    char *env_file_used;          /* path of the .env read, or NULL */
+    char *env_file_used;                       /* path of the .env read, or NULL */
 
     /* name -> text for m8_setting(); owned */
     char **kv_names;
@@ -184,7 +185,8 @@ typedef struct m8_errlist {
     size_t n;
 } m8_errlist;
 
-M8_INTERNAL void m8_errlist_add(m8_errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+M8_INTERNAL void m8_errlist_add(m8_errlist *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 M8_INTERNAL void m8_errlist_free(m8_errlist *e);
 
 /* Loads and validates.  On failure returns NULL and fills errs with one line
@@ -192,6 +194,37 @@ M8_INTERNAL void m8_errlist_free(m8_errlist *e);
 M8_INTERNAL m8_settings *m8_settings_load(const m8_settings_source *src, m8_errlist *errs);
 M8_INTERNAL void m8_settings_free(m8_settings *s);
 
-/* Convenience for tests: an env array from a NULL-terminated list. */
+/* The value of a field by name (case-insensitive), as text; NULL when unset
+ * or unknown (same as the public m8_setting()). */
+M8_INTERNAL const char *m8_settings_get(const m8_settings *s, const char *name);
+
+/* True when name (any case) is a known setting, computed names excluded. */
+M8_INTERNAL bool m8_settings_known(const char *name);
+
+/* ---- settings_values.c: value grammar (1.1) and pattern matchers ---- */
+
+/* Bool: 1/0 true/false t/f yes/no y/n on/off, any case, no blanks. */
+M8_INTERNAL int m8_parse_bool(const char *v, bool *out);
+/* Int: blanks, sign, '_' separators, "5.0"; rejects "5.5", "0x10", "1e3". */
+M8_INTERNAL int m8_parse_int(const char *v, long long *out);
+/* Float: as Python float(): "1e3", "inf", "nan", '_' separators. */
+M8_INTERNAL int m8_parse_float(const char *v, double *out);
+/* HttpUrl normalisation (http/https only); *out is malloc'd. */
+M8_INTERNAL int m8_normalize_url(const char *in, char **out);
+/* A JSON array of strings or a comma list; items trimmed, empties dropped. */
+M8_INTERNAL int m8_parse_list(const char *v, m8_strlist *out);
+/* BACKEND_CORS_ORIGINS items; *why gets the reason on failure. */
+M8_INTERNAL int m8_parse_origins(const char *v, m8_strlist *out, const char **why);
+M8_INTERNAL void m8_strlist_free(m8_strlist *l);
+
+M8_INTERNAL bool m8_match_host(const char *s);         /* HOST */
+M8_INTERNAL bool m8_match_http_host(const char *s);    /* HTTP_HOST (a CORS origin) */
+M8_INTERNAL bool m8_match_url_path(const char *s);     /* URL_PATH_STR */
+M8_INTERNAL bool m8_match_key(const char *s);          /* KEY */
+M8_INTERNAL bool m8_match_slug(const char *s);         /* SLUG */
+M8_INTERNAL bool m8_match_password(const char *s);     /* PASSWORD */
+M8_INTERNAL bool m8_match_secret_key(const char *s);   /* SECRET_KEY */
+M8_INTERNAL bool m8_match_project_name(const char *s); /* D5 */
+M8_INTERNAL bool m8_match_email(const char *s);
 
 #endif

@@ -1,5 +1,7 @@
 /* test_app - the in-process harness: boots an app from an environment and
  * drives requests through the whole pipeline without sockets. */
+#include "config.h"
+
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +158,7 @@ static void test_boot_failures(void)
     static const m8_route bad[] = {{"GET", "/x", M8_ACCESS_UNSET, h_hello, NULL, NULL, NULL, 0}};
     m8_app *app = m8_app_new(NULL, NULL);
     m8_app_add_routes(app, bad, 1);
-    m8_settings_source src = {.env = m8t_env(NULL), .env_file = "/dev/null", .cwd = "/"};
+    m8_settings_source src = {.env = m8t_env0(), .env_file = "/dev/null", .cwd = "/"};
     is_int(m8_app_boot(app, &src), 78, "boot: a route that declares no access is refused");
     m8_app_free(app);
 
@@ -169,7 +171,7 @@ static void test_boot_failures(void)
 static void test_builtins(void)
 {
     char h[512];
-    m8_app *app = boot(m8t_env(NULL), NULL);
+    m8_app *app = boot(m8t_env0(), NULL);
     resp *r = send_req(app, "GET", "/api/health/", NULL, NULL);
     is_int(r->status, 503, "health before ready: 503");
     is_str(r->body, "{\"status\":\"initializing\",\"ready\":false}", "health before ready: body");
@@ -219,7 +221,7 @@ static void test_builtins(void)
 static void test_errors(void)
 {
     char h[512];
-    m8_app *app = boot(m8t_env(NULL), NULL);
+    m8_app *app = boot(m8t_env0(), NULL);
     m8_app_start(app);
     resp *r = send_req(app, "GET", "/api/nope", NULL, NULL);
     ok(r->status == 404 && strcmp(r->body, "{\"detail\":\"Not Found\"}") == 0, "unknown path: 404 Not Found");
@@ -269,7 +271,7 @@ static void test_auth_and_middleware(void)
     is_str(hdr(r, "X-Frame-Options", h, sizeof h), "DENY", "the trusted-host 400 carries security headers");
     m8_app_free(app);
 
-    app = boot(m8t_env(NULL), NULL);
+    app = boot(m8t_env0(), NULL);
     m8_app_start(app);
     r = send_req(app, "DELETE", "/api/hello/x", NULL, NULL);
     ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0, "protected route without a token: 401");
@@ -303,7 +305,7 @@ static void test_hook(void)
 {
     m8_app *app = m8_app_new(NULL, NULL);
     m8_app_on_request(app, hook, NULL);
-    m8_settings_source src = {.env = m8t_env(NULL), .env_file = "/dev/null", .cwd = "/"};
+    m8_settings_source src = {.env = m8t_env0(), .env_file = "/dev/null", .cwd = "/"};
     m8_app_boot(app, &src);
     m8_app_start(app);
     static const char *const blocked[] = {"REMOTE_ADDR=10.9.9.9", NULL};

@@ -1,4 +1,6 @@
 /* test_fcgi_proto - the FastCGI record state machine (fcgi_proto.h). */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,8 @@
 /* testenv.h - a valid consumer environment for unit tests, with overrides.
  *   char **env = m8t_env("ENVIRONMENT=production", "ALLOWED_HOSTS=a.example", NULL);
  *   m8_settings *s = m8t_settings(env, &errs);   // env_file "/dev/null"
- * An override "NAME=" sets an empty value; "-NAME" removes NAME. */
+ * An override "NAME=" sets an empty value; "-NAME" removes NAME.  The base
+ * environment alone: m8t_env0() (m8t_env(NULL) trips -Wformat's sentinel). */
 #ifndef M8_TESTENV_H
 #define M8_TESTENV_H
 
@@ -33,13 +34,29 @@ static const char *const m8t_base[] = {
     NULL,
 };
 
-/* Returns a malloc'd NULL-terminated env (leaked on purpose in tests). */
+/* strdup is POSIX, hidden under -std=c11 unless config.h came first. */
+static __attribute__((unused)) char *m8t_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* Every env made stays reachable from here (each array's spare last slot
+ * points to the previous one), so LeakSanitizer does not report them. */
+static char **m8t_env_chain;
+
+/* Returns a malloc'd NULL-terminated env (never freed; kept reachable). */
 static __attribute__((unused, sentinel)) char **m8t_env(const char *first, ...)
 {
     size_t cap = 256, n = 0;
-    char **env = calloc(cap, sizeof *env);
+    char **env = calloc(cap + 1, sizeof *env);
+    env[cap] = (char *)(void *)m8t_env_chain;
+    m8t_env_chain = env;
     for (size_t i = 0; m8t_base[i]; i++)
-        env[n++] = strdup(m8t_base[i]);
+        env[n++] = m8t_strdup(m8t_base[i]);
     va_list ap;
     va_start(ap, first);
     for (const char *o = first; o; o = va_arg(ap, const char *)) {
@@ -55,16 +72,22 @@ static __attribute__((unused, sentinel)) char **m8t_env(const char *first, ...)
             }
         }
         if (!remove && n + 1 < cap)
-            env[n++] = strdup(o);
+            env[n++] = m8t_strdup(o);
     }
     va_end(ap);
     env[n] = NULL;
     return env;
 }
 
+static __attribute__((unused)) char **m8t_env0(void)
+{
+    return m8t_env("-M8T_NOTHING", NULL);
+}
+
 static __attribute__((unused)) m8_settings *m8t_settings(char **env, m8_errlist *errs)
 {
-    m8_settings_source src = {.env = env, .env_file = "/dev/null", .cwd = "/", .uses_database = false};
+    m8_settings_source src = {
+        .env = env, .env_file = "/dev/null", .cwd = "/", .uses_database = false};
     return m8_settings_load(&src, errs);
 }
 
