@@ -68,12 +68,23 @@ int m8_buf_putc(m8_buf *b, char c)
 
 int m8_buf_vprintf(m8_buf *b, const char *fmt, va_list ap)
 {
+    /* One pass when the text fits the spare room (the common case). */
+    if (m8_buf_reserve(b, b->max - b->len < 256 ? b->max - b->len : 256) != 0)
+        return M8_ETOOBIG;
+    size_t room = b->cap - b->len;
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(b->data + b->len, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0)
+    if (n < 0) {
+        b->data[b->len] = '\0';
         return M8_EINVAL;
+    }
+    if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    b->data[b->len] = '\0';
     int rc = m8_buf_reserve(b, (size_t)n);
     if (rc)
         return rc;

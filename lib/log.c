@@ -65,11 +65,25 @@ void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char stamp[96];
-    snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
+    /* The date part changes once a second: format it once per thread. */
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[64];
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_sec = ts.tv_sec;
+    }
+    long ms = (long)(ts.tv_nsec / 1000000) % 1000;
+    char stamp[40];
+    memcpy(stamp, cached, 19);
+    stamp[19] = '.';
+    stamp[20] = (char)('0' + ms / 100);
+    stamp[21] = (char)('0' + ms / 10 % 10);
+    stamp[22] = (char)('0' + ms % 10);
+    stamp[23] = 'Z';
+    stamp[24] = '\0';
     m8_buf b;
     m8_buf_init(&b, 64 * 1024);
     m8_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":", stamp,

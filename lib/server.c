@@ -322,9 +322,17 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
 }
 
 /* Drives a readable connection.  Returns with c re-armed or closed. */
+static void rearm(m8_server *s, conn *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c};
+    if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+        conn_close(s, c);
+}
+
 static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
 {
     for (;;) {
+        bool served = false;
         while (c->in.len) {
             size_t used = 0;
             m8_fcgi_event ev = m8_fcgi_feed(&c->fcgi, c->in.data, c->in.len, &used);
@@ -349,6 +357,7 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
                     conn_close(s, c);
                     return;
                 }
+                served = true;
                 continue;
             }
             if (ev == M8_FCGI_ABORTED) {
@@ -369,6 +378,12 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
             }
             break; /* need more bytes */
         }
+        if (served && c->in.len == 0) {
+            /* The web server sends the next request only after reading this
+             * answer: a read now would just say EAGAIN.  Park the connection. */
+            rearm(s, c);
+            return;
+        }
         if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
             conn_close(s, c);
             return;
@@ -381,10 +396,7 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
-                                     .data.ptr = c};
-            if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
-                conn_close(s, c);
+            rearm(s, c);
             return;
         }
         conn_close(s, c); /* EOF or error */
