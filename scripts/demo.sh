@@ -1,0 +1,108 @@
+#!/bin/bash
+# scripts/demo.sh - builds fcgi-m8 and runs the example service behind a real
+# nginx on http://127.0.0.1:8080 (M8_DEMO_PORT), with the contrib/nginx files,
+# until Ctrl-C.  Installs the Debian packages first when run as root.
+#
+#   sudo scripts/demo.sh
+#
+# The build goes to _build/demo (M8_DEMO_BUILD); everything the run writes
+# (.env, socket, logs, nginx files) lives in a temporary directory that is
+# removed on exit.  The service listens on a unix socket only.
+set -u
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+build=${M8_DEMO_BUILD:-$top_srcdir/_build/demo}
+port=${M8_DEMO_PORT:-8080}
+die() { echo "demo.sh: $*" >&2; exit 1; }
+
+# ------------------------------------------------------------------ dependencies
+if [ "$(id -u)" = 0 ]; then
+    bash "$top_srcdir/scripts/install-deps.sh" || die "installing the dependencies failed"
+else
+    for c in autoreconf make cc pkg-config curl; do
+        command -v "$c" >/dev/null 2>&1 || die "$c is missing: run  sudo scripts/install-deps.sh  first"
+    done
+    { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null 2>&1 ||
+        die "nginx is missing: run  sudo scripts/install-deps.sh  first"
+fi
+
+# ------------------------------------------------------------------ build
+echo "demo.sh: building in $build"
+if [ ! -x "$top_srcdir/configure" ]; then
+    (cd "$top_srcdir" && autoreconf -fi) >/dev/null || die "autoreconf failed"
+fi
+mkdir -p "$build" || die "cannot create $build"
+if [ ! -f "$build/Makefile" ]; then
+    (cd "$build" && "$top_srcdir/configure") >"$build/configure.out" 2>&1 ||
+        { tail -n 20 "$build/configure.out"; die "configure failed (log: $build/configure.out)"; }
+fi
+(cd "$build" && make -j2) >"$build/make.out" 2>&1 ||
+    { tail -n 30 "$build/make.out"; die "make failed (log: $build/make.out)"; }
+
+top_builddir=$build
+export top_srcdir top_builddir
+. "$top_srcdir/tests/integration/lib.sh"
+[ -n "$NGINX" ] || die "nginx is not installed"
+[ -n "$CURL" ] || die "curl is not installed"
+m8_port_open "$port" && die "127.0.0.1:$port is in use (set M8_DEMO_PORT)"
+
+# ------------------------------------------------------------------ run
+m8_init demo
+cred=demo-health-credential
+m8_write_env "$T_DIR/.env" HEALTH_DETAIL_CREDENTIAL=$cred ALLOWED_HOSTS=localhost,127.0.0.1
+sock=$T_DIR/item-service.sock
+m8_svc_listen item example "unix:$sock" "$T_DIR/.env" -- --threads 4
+m8_nginx_prepare "$T_DIR/nginx" || die "cannot render contrib/nginx/standalone.conf"
+m8_nginx_site "$T_DIR/nginx" item-service fcgi-m8-unix.conf NAME=item_service \
+    LISTEN="127.0.0.1:$port" SERVER_NAME=localhost SOCKET="$sock" ||
+    die "cannot render contrib/nginx/fcgi-m8-unix.conf"
+m8_nginx_start "$T_DIR/nginx" || die "nginx did not start (see above)"
+
+base=http://127.0.0.1:$port
+up() { m8_http GET "$base/api/health/"; [ "$H_STATUS" = 200 ]; }
+if ! m8_wait_for 20 up; then
+    m8_svc_diag item
+    die "the service did not become ready behind nginx (last status $H_STATUS)"
+fi
+
+cat <<TXT
+
+fcgi-m8 demo: item-service behind nginx on $base
+  service:  $(m8_svc_bin example) --listen unix:$sock --env-file $T_DIR/.env --threads 4
+  nginx:    $T_DIR/nginx/nginx.conf (+ sites/item-service.conf from contrib/nginx/fcgi-m8-unix.conf)
+  logs:     $T_DIR/item.log (service, JSON lines), $T_DIR/nginx/access.log, $T_DIR/nginx/error.log
+
+Try:
+TXT
+try() { # DESCRIPTION CURL-ARGS...: runs it once, prints the line and the status it gave
+    local desc=$1
+    shift
+    local st
+    st=$("$CURL" -s -o /dev/null -w '%{http_code}' "$@")
+    local line="curl -i" a
+    for a in "$@"; do
+        case $a in
+            *[!A-Za-z0-9_./:=-]*) line="$line '$a'" ;;
+            *) line="$line $a" ;;
+        esac
+    done
+    printf '  %-72s # %s (now: %s)\n' "$line" "$desc" "$st"
+}
+try "liveness (root)" "$base/ping"
+try "liveness" "$base/api/ping"
+try "service meta" "$base/api/meta"
+try "health (public)" "$base/api/health/"
+try "health detail" -H "X-Internal-Token: $cred" "$base/api/health/"
+try "OpenAPI 3.1 document" "$base/api/openapi.json"
+try "Swagger UI (open in a browser)" "$base/api/docs"
+try "ReDoc (open in a browser)" "$base/api/redoc"
+try "public route" "$base/api/items/info"
+echo
+echo "Press Ctrl-C to stop."
+trap 'echo; echo "demo.sh: stopping"; exit 0' INT TERM
+while m8_svc_alive item; do sleep 1; done
+# The service got the signal too (same process group), or died on its own.
+wait "${M8_SVC_PID[item]}"
+rc=$?
+[ "$rc" = 0 ] && { echo "demo.sh: the service stopped"; exit 0; }
+m8_svc_diag item
+die "the service exited with status $rc (log above)"

@@ -1,0 +1,545 @@
+# tests/integration/lib.sh - shared helpers for the integration tests (bash).
+# shellcheck shell=bash disable=SC2034  # globals are read by the sourcing scripts
+#
+# Sourced by tests/integration/t_*.sh, bench/e2e.sh and scripts/demo.sh.
+# Sourcing does nothing but define functions and locate the tree; call
+# m8_init NAME to get a temporary directory and the cleanup trap.
+#
+#   TAP      t_ok t_is t_like t_unlike t_cmd t_skip t_diag t_skip_all t_done
+#   temp     m8_init NAME   (T_DIR, removed on exit unless M8_KEEP_TMP=1)
+#   waiting  m8_wait_for SECONDS CMD..., m8_wait_sock, m8_wait_port, m8_wait_exit
+#   ports    m8_pick_port LO HI -> M8_PORT (a free loopback TCP port from a fixed range)
+#   env      m8_write_env FILE [KEY=VALUE | -KEY]...   (the valid base env + overrides)
+#   services m8_svc_listen / m8_svc_spawn / m8_svc_stop, m8_svc_bin
+#   HTTP     m8_http METHOD URL [curl args]  -> H_STATUS H_BODY; m8_hdr NAME; m8_hdr_count NAME
+#   CGI      m8_cgi_parse FILE                -> C_STATUS C_BODY; m8_chdr NAME
+#   nginx    m8_nginx_prepare DIR, m8_nginx_site DIR NAME TEMPLATE KEY=VALUE...,
+#            m8_nginx_start DIR, m8_nginx_stop DIR
+#
+# Servers listen on 127.0.0.1 or unix sockets inside T_DIR only, and every
+# process started here is stopped by its own PID in the EXIT trap.
+
+# ------------------------------------------------------------------ locations
+if [ -z "${top_srcdir:-}" ]; then
+    top_srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+fi
+if [ -z "${top_builddir:-}" ]; then
+    # Run by hand from a build directory, or from an in-tree build.
+    if [ -f "$PWD/Makefile" ] && [ -f "$PWD/config.h" ]; then
+        top_builddir=$PWD
+    else
+        top_builddir=$top_srcdir
+    fi
+fi
+export top_srcdir top_builddir
+
+m8_find_prog() { # NAME [VAR-VALUE]: the configured path, else PATH, else /usr/sbin
+    if [ -n "${2:-}" ] && [ -x "$2" ]; then printf '%s\n' "$2"; return 0; fi
+    command -v "$1" 2>/dev/null && return 0
+    for d in /usr/sbin /sbin /usr/bin; do
+        [ -x "$d/$1" ] && { printf '%s\n' "$d/$1"; return 0; }
+    done
+    return 1
+}
+NGINX=$(m8_find_prog nginx "${NGINX_BIN:-${NGINX:-}}") || NGINX=
+# nginx reads an environment variable NGINX as a list of inherited listening
+# sockets (its binary-upgrade protocol) and refuses to start on a path; the
+# Makefile exports NGINX=/usr/sbin/nginx.  Keep it out of every child's
+# environment.
+export -n NGINX
+SPAWN_FCGI=$(m8_find_prog spawn-fcgi "${SPAWN_FCGI:-}") || SPAWN_FCGI=
+CURL=$(m8_find_prog curl "${CURL:-}") || CURL=
+
+M8_CONTRIB_NGINX=$top_srcdir/contrib/nginx
+
+# ------------------------------------------------------------------ TAP
+T_N=0
+T_FAILED=0
+
+t_diag() { # MESSAGE...: TAP diagnostic lines (each line prefixed "# ")
+    local line
+    printf '%s\n' "$*" | while IFS= read -r line; do printf '# %s\n' "$line"; done
+}
+
+t_report() { # 0|1 NAME
+    T_N=$((T_N + 1))
+    if [ "$1" = 0 ]; then
+        printf 'ok %d - %s\n' "$T_N" "$2"
+    else
+        T_FAILED=$((T_FAILED + 1))
+        printf 'not ok %d - %s\n' "$T_N" "$2"
+    fi
+}
+
+t_ok() { # COND-STATUS NAME [DIAG]: passes when COND-STATUS is 0 (e.g. t_ok $? "...")
+    t_report "$([ "$1" = 0 ] && echo 0 || echo 1)" "$2"
+    [ "$1" = 0 ] || { [ -n "${3:-}" ] && t_diag "$3"; }
+    return "$([ "$1" = 0 ] && echo 0 || echo 1)"
+}
+
+t_is() { # GOT WANT NAME
+    if [ "$1" == "$2" ]; then
+        t_report 0 "$3"
+    else
+        t_report 1 "$3"
+        t_diag "     got: '$(m8_clip "$1")'" "expected: '$(m8_clip "$2")'"
+        return 1
+    fi
+}
+
+t_like() { # GOT ERE NAME
+    if [[ $1 =~ $2 ]]; then
+        t_report 0 "$3"
+    else
+        t_report 1 "$3"
+        t_diag "     got: '$(m8_clip "$1")'" "expected to match: $2"
+        return 1
+    fi
+}
+
+t_unlike() { # GOT ERE NAME
+    if [[ $1 =~ $2 ]]; then
+        t_report 1 "$3"
+        t_diag "     got: '$(m8_clip "$1")'" "expected not to match: $2"
+        return 1
+    else
+        t_report 0 "$3"
+    fi
+}
+
+t_cmd() { # NAME CMD...: passes when CMD exits 0
+    local name=$1 rc
+    shift
+    "$@"
+    rc=$?
+    t_ok "$rc" "$name" "command failed (exit $rc): $*"
+}
+
+t_skip() { # NAME REASON
+    T_N=$((T_N + 1))
+    printf 'ok %d - %s # SKIP %s\n' "$T_N" "$1" "$2"
+}
+
+t_skip_all() { # REASON: the whole file is skipped
+    printf '1..0 # SKIP %s\n' "$1"
+    exit 0
+}
+
+t_bail() { # REASON: stop the whole file (counted as an error)
+    printf 'Bail out! %s\n' "$1"
+    exit 1
+}
+
+t_done() { # prints the plan; exits 0 when everything passed
+    printf '1..%d\n' "$T_N"
+    [ "$T_FAILED" = 0 ] && exit 0
+    t_diag "$T_FAILED of $T_N failed"
+    exit 1
+}
+
+m8_clip() { # TEXT: at most 600 characters, for diagnostics
+    local s=$1
+    [ ${#s} -gt 600 ] && s="${s:0:600}...(${#1} bytes)"
+    printf '%s' "$s"
+}
+
+# ------------------------------------------------------------------ temp dir, cleanup
+T_DIR=
+M8_PIDS=()      # processes to stop on exit (services, wrk, ...)
+M8_NGINX_DIRS=() # nginx prefixes to stop on exit
+
+m8_init() { # NAME: temp dir + trap
+    T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/m8-$1.XXXXXX") || t_bail "mktemp failed"
+    trap m8_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+}
+
+m8_cleanup() {
+    local rc=$? d p
+    for d in "${M8_NGINX_DIRS[@]}"; do m8_nginx_stop "$d"; done
+    for p in "${M8_PIDS[@]}"; do m8_kill_wait "$p" 3; done
+    if [ -n "$T_DIR" ] && [ -d "$T_DIR" ]; then
+        if [ "${M8_KEEP_TMP:-0}" = 1 ]; then
+            echo "# kept $T_DIR" >&2
+        else
+            rm -rf "$T_DIR"
+        fi
+    fi
+    return $rc
+}
+
+m8_alive() { # PID: running (a zombie counts as gone)
+    local st
+    [ -r "/proc/$1/stat" ] || return 1
+    st=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+m8_kill_wait() { # PID SECONDS: TERM, wait, then KILL; reaps our own children
+    local pid=$1 n
+    [ -n "$pid" ] || return 0
+    if m8_alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        n=$(( ${2:-3} * 20 ))
+        while [ $n -gt 0 ] && m8_alive "$pid"; do sleep 0.05; n=$((n - 1)); done
+        m8_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+m8_now_ms() { date +%s%3N; }
+
+# ------------------------------------------------------------------ waiting
+m8_wait_for() { # SECONDS CMD...: polls CMD every 50 ms until it succeeds
+    local n=$(( $1 * 20 ))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        n=$((n - 1))
+        [ $n -le 0 ] && return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+m8_is_sock() { [ -S "$1" ]; }
+m8_wait_sock() { m8_wait_for "${2:-10}" m8_is_sock "$1"; }
+
+m8_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+m8_wait_port() { m8_wait_for "${2:-10}" m8_port_open "$1"; }
+
+m8_exited() { ! m8_alive "$1"; }
+
+m8_wait_exit() { # PID SECONDS: waits for PID to exit; sets M8_RC to its status (our child)
+    M8_RC=
+    if ! m8_wait_for "$2" m8_exited "$1"; then
+        return 1
+    fi
+    wait "$1" 2>/dev/null
+    M8_RC=$?
+    return 0
+}
+
+# ------------------------------------------------------------------ ports
+M8_USED_PORTS=" "
+# m8_pick_port LO HI: sets M8_PORT to a free 127.0.0.1 port from the range
+# (fixed per test file), never the same one twice in a run.  Call it directly,
+# not in $(...): the memory of ports handed out lives in this shell.
+M8_PORT=
+m8_pick_port() {
+    local p
+    for ((p = $1; p <= $2; p++)); do
+        case $M8_USED_PORTS in *" $p "*) continue ;; esac
+        if command -v ss >/dev/null 2>&1; then
+            [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && continue
+        fi
+        m8_port_open "$p" && continue
+        M8_USED_PORTS="$M8_USED_PORTS$p "
+        M8_PORT=$p
+        return 0
+    done
+    return 1
+}
+
+# ------------------------------------------------------------------ settings (.env)
+# The valid minimal environment of the tests (local, HS256: no key files).
+M8_BASE_ENV=(
+    DOMAIN=localhost
+    ENVIRONMENT=local
+    PROJECT_NAME=item-service
+    STACK_NAME=local
+    API_PREFIX=/api
+    BACKEND_HOST=http://localhost:8000
+    FRONTEND_HOST=http://localhost:3000
+    BACKEND_CORS_ORIGINS=http://localhost:3000
+    ACCESS_TOKEN_ALGORITHM=HS256
+    'ACCESS_SECRET_KEY=Test-Access-Secret-Key-0123456789abcdef!'
+    'REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!'
+    TOKEN_MODE=stateless
+    TOKEN_STRICT_VALIDATION=false
+    AUTH_SERVICE_ROLE=consumer
+    'EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!'
+    SERVICE_VERSION=1.0.0
+    CONTRACT_VERSION=1.0
+    'CONTRACT_RANGE=>=1.0.0 <2.0.0'
+)
+# Overrides for a production environment that boots (warnings only).
+# shellcheck disable=SC2054  # ALLOWED_HOSTS takes a comma list
+M8_PROD_ENV=(
+    ENVIRONMENT=production
+    BACKEND_CORS_ORIGINS=https://app.example.com
+    FRONTEND_HOST=https://app.example.com
+    ALLOWED_HOSTS=127.0.0.1,localhost
+)
+
+m8_env_quote() { # VALUE: a .env value, double-quoted when it needs it
+    case $1 in
+        *[[:space:]\#\"\'\\\$]* | "")
+            local v=${1//\\/\\\\}
+            v=${v//\"/\\\"}
+            v=${v//\$/\\\$}
+            printf '"%s"' "$v" ;;
+        *) printf '%s' "$1" ;;
+    esac
+}
+
+m8_write_env() { # FILE [KEY=VALUE | -KEY]...: base env, then overrides (later wins, -KEY deletes)
+    local file=$1 kv k i
+    shift
+    local -a keys=() vals=()
+    for kv in "${M8_BASE_ENV[@]}" "$@"; do
+        if [ "${kv:0:1}" = - ]; then
+            k=${kv:1}
+            for i in "${!keys[@]}"; do [ "${keys[$i]}" = "$k" ] && unset 'keys[i]' 'vals[i]'; done
+            continue
+        fi
+        k=${kv%%=*}
+        for i in "${!keys[@]}"; do [ "${keys[$i]}" = "$k" ] && unset 'keys[i]' 'vals[i]'; done
+        keys+=("$k")
+        vals+=("${kv#*=}")
+    done
+    : >"$file" || return 1
+    for i in "${!keys[@]}"; do
+        printf '%s=%s\n' "${keys[$i]}" "$(m8_env_quote "${vals[$i]}")" >>"$file"
+    done
+}
+
+# ------------------------------------------------------------------ services
+m8_svc_bin() { # fixture|example: path of the built program
+    case $1 in
+        fixture) printf '%s\n' "$top_builddir/tests/svc_fixture" ;;
+        example) printf '%s\n' "$top_builddir/examples/item-service/item-service" ;;
+        *) printf '%s\n' "$1" ;;
+    esac
+}
+
+# Runs CMD with a clean environment (so nothing from the caller's environment
+# leaks into the settings) plus the sanitizer options and the given VAR=VALUE.
+# m8_clean_exec replaces the calling (sub)shell, so `( m8_clean_exec ... ) &`
+# leaves the program's own PID in $!.
+M8_ENV_CMD=()
+m8_clean_cmd() { # [VAR=VALUE]... -- CMD...: sets M8_ENV_CMD
+    M8_ENV_CMD=(env -i PATH="$PATH" HOME="${HOME:-/root}")
+    local v
+    for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TMPDIR; do
+        [ -n "${!v:-}" ] && M8_ENV_CMD+=("$v=${!v}")
+    done
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do M8_ENV_CMD+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    M8_ENV_CMD+=("$@")
+}
+m8_clean_env() { m8_clean_cmd "$@"; "${M8_ENV_CMD[@]}"; }
+m8_clean_exec() { m8_clean_cmd "$@"; exec "${M8_ENV_CMD[@]}"; }
+
+# Every service has a name; its pid, log and address are kept here.
+declare -A M8_SVC_PID=() M8_SVC_LOG=()
+
+# m8_svc_listen NAME KIND ADDR ENVFILE [VAR=VALUE...] [-- ARGS...]
+#   KIND fixture|example; ADDR unix:/path or 127.0.0.1:port; serves with --listen.
+m8_svc_listen() {
+    local name=$1 kind=$2 addr=$3 envf=$4 bin
+    shift 4
+    local -a vars=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    bin=$(m8_svc_bin "$kind")
+    M8_SVC_LOG[$name]=$T_DIR/$name.log
+    (cd "$T_DIR" && m8_clean_exec "${vars[@]}" -- "$bin" --listen "$addr" --env-file "$envf" "$@") \
+        </dev/null >"$T_DIR/$name.out" 2>"${M8_SVC_LOG[$name]}" &
+    M8_SVC_PID[$name]=$!
+    M8_PIDS+=("$!")
+}
+
+# m8_svc_spawn NAME KIND SOCKET ENVFILE [VAR=VALUE...] [-- ARGS...]
+#   Under spawn-fcgi: the listening socket is inherited on fd 0 (spawn-fcgi -n
+#   execs the program, so the PID is the service's and stderr is kept).
+m8_svc_spawn() {
+    local name=$1 kind=$2 sock=$3 envf=$4 bin
+    shift 4
+    local -a vars=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    bin=$(m8_svc_bin "$kind")
+    M8_SVC_LOG[$name]=$T_DIR/$name.log
+    (cd "$T_DIR" && m8_clean_exec "${vars[@]}" -- "$SPAWN_FCGI" -n -s "$sock" -M 0660 \
+        -- "$bin" --env-file "$envf" "$@") \
+        </dev/null >"$T_DIR/$name.out" 2>"${M8_SVC_LOG[$name]}" &
+    M8_SVC_PID[$name]=$!
+    M8_PIDS+=("$!")
+}
+
+m8_svc_alive() { m8_alive "${M8_SVC_PID[$1]}"; }
+
+m8_svc_stop() { # NAME [SECONDS]: SIGTERM; sets M8_RC (exit status) and M8_MS (time to exit)
+    local pid=${M8_SVC_PID[$1]} t0
+    M8_RC='' M8_MS=''
+    t0=$(m8_now_ms)
+    kill -TERM "$pid" 2>/dev/null
+    if m8_wait_exit "$pid" "${2:-5}"; then
+        M8_MS=$(( $(m8_now_ms) - t0 ))
+        return 0
+    fi
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    M8_MS=$(( $(m8_now_ms) - t0 ))
+    return 1
+}
+
+m8_svc_diag() { # NAME: last lines of the service's stderr, as TAP diagnostics
+    [ -s "${M8_SVC_LOG[$1]}" ] && t_diag "--- $1 stderr (last 15 lines)" "$(tail -n 15 "${M8_SVC_LOG[$1]}")"
+}
+
+# ------------------------------------------------------------------ HTTP (curl)
+H_STATUS='' H_BODY=''
+m8_http() { # METHOD URL [curl args...]: sets H_STATUS, H_BODY; headers via m8_hdr
+    local m=$1 u=$2
+    shift 2
+    local -a x=()
+    [ "$m" != GET ] && x=(-X "$m")
+    : >"$T_DIR/h.hdrs"
+    : >"$T_DIR/h.body"
+    H_STATUS=$("$CURL" -sS --max-time 15 -H 'Expect:' "${x[@]}" -o "$T_DIR/h.body" \
+        -D "$T_DIR/h.hdrs" -w '%{http_code}' "$@" "$u" 2>"$T_DIR/h.err") || H_STATUS=000
+    H_BODY=$(cat "$T_DIR/h.body")
+}
+
+m8_hdr_in() { # FILE NAME: first value of header NAME (case-insensitive), CR stripped
+    local want=${2,,} line k v
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line%$'\r'}
+        case $line in *:*) ;; *) continue ;; esac
+        k=${line%%:*}
+        if [ "${k,,}" = "$want" ]; then
+            v=${line#*:}
+            v=${v#"${v%%[![:space:]]*}"}
+            printf '%s' "$v"
+            return 0
+        fi
+    done <"$1"
+    return 1
+}
+
+m8_hdr_count_in() { # FILE NAME: how many times the header appears
+    local want=${2,,} line n=0
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line%$'\r'}
+        case $line in *:*) ;; *) continue ;; esac
+        [ "$(printf '%s' "${line%%:*}" | tr 'A-Z' 'a-z')" = "$want" ] && n=$((n + 1))
+    done <"$1"
+    printf '%s' "$n"
+}
+
+m8_hdr() { m8_hdr_in "$T_DIR/h.hdrs" "$1"; }
+m8_hdr_count() { m8_hdr_count_in "$T_DIR/h.hdrs" "$1"; }
+
+# ------------------------------------------------------------------ CGI responses
+C_STATUS='' C_BODY=''
+m8_cgi_parse() { # FILE: a CGI response (headers, blank line, body) -> C_STATUS C_BODY, headers in FILE.hdrs
+    local f=$1 line inhdr=1
+    : >"$f.hdrs"
+    : >"$f.body"
+    C_STATUS=
+    while IFS= read -r line || [ -n "$line" ]; do
+        if [ $inhdr = 1 ]; then
+            line=${line%$'\r'}
+            if [ -z "$line" ]; then inhdr=0; continue; fi
+            printf '%s\n' "$line" >>"$f.hdrs"
+        else
+            printf '%s\n' "$line" >>"$f.body"
+        fi
+    done <"$f"
+    C_STATUS=$(m8_hdr_in "$f.hdrs" Status | cut -d' ' -f1)
+    # CGI: no Status header means 200 (RFC 3875 6.3.3)
+    [ -z "$C_STATUS" ] && [ -s "$f.hdrs" ] && C_STATUS=200
+    C_BODY=$(cat "$f.body")
+    M8_CGI_LAST=$f
+}
+m8_chdr() { m8_hdr_in "$M8_CGI_LAST.hdrs" "$1"; }
+m8_chdr_count() { m8_hdr_count_in "$M8_CGI_LAST.hdrs" "$1"; }
+
+# ------------------------------------------------------------------ nginx
+m8_render() { # SRC DST KEY=VALUE...: replaces @KEY@ by VALUE; fails on a placeholder left over
+    local src=$1 dst=$2 kv k v
+    shift 2
+    local -a sedargs=()
+    for kv in "$@"; do
+        k=${kv%%=*}
+        v=${kv#*=}
+        v=${v//\\/\\\\}
+        v=${v//|/\\|}
+        v=${v//&/\\&}
+        sedargs+=(-e "s|@${k}@|${v}|g")
+    done
+    sed "${sedargs[@]}" "$src" >"$dst" || return 1
+    if grep -n '@[A-Z_][A-Z_]*@' "$dst" | grep -v '^[0-9]*:[[:space:]]*#' >&2; then
+        echo "m8_render: placeholder left in $dst" >&2
+        return 1
+    fi
+}
+
+# m8_nginx_prepare DIR: a private nginx prefix from contrib/nginx/standalone.conf
+# (pid, logs, temp paths in DIR; sites from DIR/sites/*.conf).
+m8_nginx_prepare() {
+    local d=$1
+    mkdir -p "$d/sites" "$d/snippets" "$d/tmp" || return 1
+    cp "$(m8_nginx_confdir)/fastcgi_params" "$d/fastcgi_params" || return 1
+    cp "$M8_CONTRIB_NGINX/fcgi-m8-fastcgi.conf" "$d/snippets/fcgi-m8-fastcgi.conf" || return 1
+    m8_render "$M8_CONTRIB_NGINX/standalone.conf" "$d/nginx.conf" \
+        PREFIX="$d" USER="$(id -un)"
+}
+
+m8_nginx_confdir() { # where the installed nginx keeps fastcgi_params
+    local c
+    [ -f /etc/nginx/fastcgi_params ] && { echo /etc/nginx; return; }
+    c=$("$NGINX" -V 2>&1 | sed -n 's/.*--conf-path=\([^ ]*\).*/\1/p')
+    dirname "${c:-/etc/nginx/nginx.conf}"
+}
+
+m8_nginx_site() { # DIR NAME TEMPLATE KEY=VALUE...: renders contrib/nginx/TEMPLATE to DIR/sites/NAME.conf
+    local d=$1 name=$2 tpl=$3
+    shift 3
+    m8_render "$M8_CONTRIB_NGINX/$tpl" "$d/sites/$name.conf" "$@"
+}
+
+m8_nginx_start() { # DIR: tests the config, starts nginx (daemon), waits for its pid file
+    local d=$1
+    if ! env -u NGINX "$NGINX" -t -q -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" 2>"$d/nginx-t.err"; then
+        cat "$d/nginx-t.err" >&2
+        return 1
+    fi
+    env -u NGINX "$NGINX" -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" 2>>"$d/error.log" || return 1
+    M8_NGINX_DIRS+=("$d")
+    m8_wait_for 10 test -s "$d/nginx.pid"
+}
+
+m8_nginx_stop() { # DIR: stops the nginx started in DIR (by its PID)
+    local d=$1 pid
+    [ -s "$d/nginx.pid" ] || return 0
+    pid=$(cat "$d/nginx.pid")
+    kill -TERM "$pid" 2>/dev/null
+    m8_wait_for 5 m8_exited "$pid" || kill -KILL "$pid" 2>/dev/null
+    rm -f "$d/nginx.pid"
+}
+
+# ------------------------------------------------------------------ FastCGI without a web server
+# m8_fcgi_req ADDR METHOD URI [VAR=VALUE...]: one request with cgi-fcgi
+# (libfcgi-bin) to ADDR (a socket path or host:port); the body, if any, comes
+# from stdin (set CONTENT_LENGTH).  Writes the response to $T_DIR/f.resp and
+# parses it (C_STATUS, C_BODY, m8_chdr).
+M8_CGI_FCGI=$(m8_find_prog cgi-fcgi "${CGI_FCGI:-}") || M8_CGI_FCGI=
+m8_fcgi_req() {
+    local addr=$1 m=$2 uri=$3 path qs=
+    shift 3
+    path=${uri%%\?*}
+    [ "$path" != "$uri" ] && qs=${uri#*\?}
+    env -i GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 SERVER_SOFTWARE=m8-tests \
+        SERVER_NAME=localhost SERVER_PORT=80 REMOTE_ADDR=127.0.0.1 REMOTE_PORT=40000 \
+        HTTP_HOST=localhost REQUEST_METHOD="$m" REQUEST_URI="$uri" SCRIPT_NAME="$path" \
+        DOCUMENT_URI="$path" QUERY_STRING="$qs" "$@" \
+        "$M8_CGI_FCGI" -bind -connect "$addr" >"$T_DIR/f.resp" 2>"$T_DIR/f.err"
+    local rc=$?
+    m8_cgi_parse "$T_DIR/f.resp"
+    return $rc
+}
