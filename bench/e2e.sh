@@ -14,6 +14,7 @@
 # BUILD_DIR: a configured and built tree (default: the current directory when
 # it holds the example, else the source tree).  Knobs (environment):
 #   M8_BENCH_DURATION=5s M8_BENCH_CONNS=64 M8_BENCH_WRK_THREADS=2 M8_BENCH_SVC_THREADS=2
+#   M8_BENCH_COMPARE=1 (0 skips the libfcgi-engine rows of the serving-model comparison)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=$(cd "$here/.." && pwd)
@@ -48,6 +49,29 @@ m8_pick_port 18300 18349 || die "no free port in 18300-18349"
 port=$M8_PORT
 m8_nginx_site "$T_DIR/ngx" bench fcgi-m8-unix.conf NAME=bench LISTEN="127.0.0.1:$port" \
     SERVER_NAME=localhost SOCKET="$sock" || die "cannot render contrib/nginx/fcgi-m8-unix.conf"
+# The serving-model comparison (README "Serving model"): the same example on
+# libfcgi's classic accept loop (--engine libfcgi), once through a kept-alive
+# upstream and once with a new connection per request.
+compare=${M8_BENCH_COMPARE:-1}
+if [ "$compare" = 1 ]; then
+    lsock=$T_DIR/libfcgi.sock
+    m8_svc_listen lf example "unix:$lsock" "$T_DIR/bench.env" -- --threads "$sthreads" --engine libfcgi
+    m8_pick_port 18350 18399 || die "no free port in 18350-18399"
+    port_ka=$M8_PORT
+    m8_pick_port 18350 18399 || die "no free port in 18350-18399"
+    port_nk=$M8_PORT
+    cat >"$T_DIR/ngx/sites/compare.conf" <<CONF
+upstream libfcgi_ka { server unix:$lsock; keepalive 16; }
+server {
+    listen 127.0.0.1:$port_ka;
+    location / { include fastcgi_params; fastcgi_keep_conn on; fastcgi_pass libfcgi_ka; }
+}
+server {
+    listen 127.0.0.1:$port_nk;
+    location / { include fastcgi_params; fastcgi_pass unix:$lsock; }
+}
+CONF
+fi
 m8_nginx_start "$T_DIR/ngx" || die "nginx did not start"
 base=http://127.0.0.1:$port
 ready() { m8_http GET "$base/api/health/"; [ "$H_STATUS" = 200 ]; }
@@ -78,14 +102,22 @@ R_LABEL=() R_RPS=() R_P50=() R_P99=() R_NOTE=()
 run "nginx return 200" /nginx-200
 run "/ping" /ping
 run "/api/health/" /api/health/
+if [ "$compare" = 1 ]; then
+    base_main=$base
+    base=http://127.0.0.1:$port_nk
+    run "/ping libfcgi new-conn" /ping
+    base=http://127.0.0.1:$port_ka
+    run "/ping libfcgi keepalive" /ping
+    base=$base_main
+fi
 
 echo "fcgi-m8 end-to-end benchmark: wrk -t$wthreads -c$conns -d$dur --latency"
 echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') (1 worker, keepalive 16, fastcgi_keep_conn on) -> item-service --listen unix: --threads $sthreads"
 echo "$(nproc) CPUs, $(uname -sr)"
-printf '%-18s %12s %10s %10s %14s  %s\n' target req/s p50_ms p99_ms "vs return 200" notes
+printf '%-26s %12s %10s %10s %14s  %s\n' target req/s p50_ms p99_ms "vs return 200" notes
 for i in "${!R_LABEL[@]}"; do
     ratio=$(awk -v a="${R_RPS[$i]}" -v b="${R_RPS[0]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-    printf '%-18s %12s %10s %10s %14s  %s\n' "${R_LABEL[$i]}" "${R_RPS[$i]}" "${R_P50[$i]}" \
+    printf '%-26s %12s %10s %10s %14s  %s\n' "${R_LABEL[$i]}" "${R_RPS[$i]}" "${R_P50[$i]}" \
         "${R_P99[$i]}" "$ratio" "${R_NOTE[$i]}"
 done
 if grep -q . <(printf '%s' "${R_NOTE[*]}" | tr -d ' '); then
