@@ -88,8 +88,12 @@ M8_INTERNAL double m8_now_wall(void);
 M8_INTERNAL char *m8_strdup0(const char *s);
 /* Parses a whole decimal long long in [min,max]; 0 or M8_EPARSE. */
 M8_INTERNAL int m8_parse_ll(const char *s, long long min, long long max, long long *out);
-/* Reads a whole regular file of at most max bytes (NUL-terminated, caller
- * frees).  M8_ENOTFOUND if missing, M8_ETOOBIG past max, M8_EIO otherwise. */
-M8_INTERNAL int m8_read_file(const char *path, size_t max, char **out, size_t *len);
+/* Reads a whole file of at most max bytes (NUL-terminated, caller frees;
+ * the read buffers are wiped, as the file may hold a secret).  regular_only
+ * refuses devices such as /dev/null; a directory is always refused.
+ * M8_ENOTFOUND if missing or of the wrong kind, M8_ETOOBIG past max,
+ * M8_EIO otherwise. */
+M8_INTERNAL int m8_read_file(const char *path, size_t max, bool regular_only, char **out,
+                             size_t *len);
 
 #endif

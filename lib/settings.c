@@ -488,46 +488,6 @@ static const char *dotenv_lookup(const char *name, void *data)
     return env_exact(data, name);
 }
 
-/* Reads a .env file: regular files and devices such as /dev/null. */
-static int read_env_file(const char *path, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? M8_ENOTFOUND : M8_EIO;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        close(fd);
-        return M8_EIO;
-    }
-    m8_buf b;
-    m8_buf_init(&b, M8_MAX_ENV_FILE_BYTES);
-    char tmp[4096];
-    int rc = 0;
-    for (;;) {
-        ssize_t r = read(fd, tmp, sizeof tmp);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = r < 0 ? M8_EIO : 0;
-            break;
-        }
-        if ((rc = m8_buf_append(&b, tmp, (size_t)r)) != 0)
-            break;
-    }
-    sodium_memzero(tmp, sizeof tmp);
-    close(fd);
-    if (rc) {
-        if (b.data)
-            sodium_memzero(b.data, b.cap);
-        m8_buf_free(&b);
-        return rc;
-    }
-    if (!b.data && m8_buf_reserve(&b, 0) != 0)
-        return M8_ENOMEM;
-    *len = b.len;
-    *out = m8_buf_steal(&b);
-    return 0;
-}
 
 /* D1: --env-file, else M8_ENV_FILE, else the first .env walking up from cwd.
  * Returns 0 with *path NULL when no file applies; <0 after an error line. */
@@ -694,7 +654,7 @@ static void take_files(char *const *env, const char **raw, char **owned, bool *f
             continue;
         char *text = NULL;
         size_t len = 0;
-        int rc = m8_read_file(path, M8_MAX_SECRET_FILE_BYTES, &text, &len);
+        int rc = m8_read_file(path, M8_MAX_SECRET_FILE_BYTES, true, &text, &len);
         failed[i] = rc != 0;
         if (rc == M8_ENOTFOUND) {
             m8_errlist_add(errs, "%s points to a missing file", name);
@@ -726,7 +686,7 @@ static int load_pem(const char *name, const char *path, char **pem, m8_errlist *
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = m8_read_file(path, M8_MAX_PEM_BYTES, &text, &len);
+    int rc = m8_read_file(path, M8_MAX_PEM_BYTES, true, &text, &len);
     if (rc == M8_ENOTFOUND)
         m8_errlist_add(errs, "%s not found: %s", name, path);
     else if (rc == M8_ETOOBIG)
@@ -1116,7 +1076,7 @@ m8_settings *m8_settings_load(const m8_settings_source *src, m8_errlist *errs)
         goto fail;
     }
     if (path) {
-        int rc = read_env_file(path, &text, &len);
+        int rc = m8_read_file(path, M8_MAX_ENV_FILE_BYTES, false, &text, &len);
         if (rc == M8_ENOTFOUND) {
             m8_errlist_add(errs, "%s points to a missing file: %s",
                            src->env_file ? "--env-file" : "M8_ENV_FILE", path);

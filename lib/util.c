@@ -93,15 +93,15 @@ int m8_parse_ll(const char *s, long long min, long long max, long long *out)
     return 0;
 }
 
-int m8_read_file(const char *path, size_t max, char **out, size_t *len)
+int m8_read_file(const char *path, size_t max, bool regular_only, char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT || errno == ENOTDIR ? M8_ENOTFOUND : M8_EIO;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode))) {
         close(fd);
-        return S_ISDIR(st.st_mode) ? M8_ENOTFOUND : M8_EIO;
+        return M8_ENOTFOUND;
     }
     m8_buf b;
     m8_buf_init(&b, max);
@@ -120,6 +120,7 @@ int m8_read_file(const char *path, size_t max, char **out, size_t *len)
         if ((rc = m8_buf_append(&b, tmp, (size_t)r)) != 0)
             break;
     }
+    sodium_memzero(tmp, sizeof tmp); /* the file may hold a secret */
     close(fd);
     if (rc) {
         if (b.data)
@@ -129,7 +130,7 @@ int m8_read_file(const char *path, size_t max, char **out, size_t *len)
     }
     *len = b.len;
     *out = m8_buf_steal(&b);
-    return 0;
+    return *out ? 0 : M8_ENOMEM;
 }
 
 const char *m8_strerror(int err)

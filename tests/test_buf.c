@@ -71,8 +71,12 @@ static void test_util(void)
     ok(m8_parse_ll("", 0, 100, &v) != 0, "parse_ll: empty refused");
     char *data;
     size_t len;
-    is_int(m8_read_file("/nonexistent/x", 10, &data, &len), M8_ENOTFOUND, "read_file: missing file");
-    is_int(m8_read_file("/", 10, &data, &len), M8_ENOTFOUND, "read_file: a directory is not a file");
+    is_int(m8_read_file("/nonexistent/x", 10, true, &data, &len), M8_ENOTFOUND, "read_file: missing file");
+    is_int(m8_read_file("/", 10, false, &data, &len), M8_ENOTFOUND, "read_file: a directory is not a file");
+    is_int(m8_read_file("/dev/null", 10, true, &data, &len), M8_ENOTFOUND, "read_file: a device is refused when regular_only");
+    ok(m8_read_file("/dev/null", 10, false, &data, &len) == 0 && len == 0 && data[0] == '\0',
+       "read_file: /dev/null reads as empty otherwise");
+    free(data);
     is_str(m8_strerror(M8_ETOOBIG), "input exceeds its size limit", "strerror: describes codes");
 }
 

@@ -30,7 +30,7 @@ static char *slurp(const char *name, size_t *len)
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     char *out = NULL;
-    if (m8_read_file(path, 1u << 20, &out, len) != 0)
+    if (m8_read_file(path, 1u << 20, true, &out, len) != 0)
         return NULL;
     return out;
 }
