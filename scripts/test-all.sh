@@ -81,7 +81,7 @@ build() {
     say "build $name: make -j$jobs check ${margs[*]}"
     (cd "$d" && make -j"$jobs" check "${margs[@]}") >"$d/check.out" 2>&1
     local rc=$?
-    grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$d/check.out" | grep -v '^PASS:' | head -n 80
+    grep -a -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$d/check.out" | grep -v '^PASS:' | head -n 80
     if [ -f "$d/test-suite.log" ]; then
         counts "$d/test-suite.log" "$name"
     else
