@@ -52,6 +52,7 @@ void m8_app_free(m8_app *app)
         m8_meta_free(&app->meta);
         m8_middleware_free(&app->mw);
     }
+    m8_auth_free(app->auth);
     m8_router_free(&app->router);
     m8_health_free(&app->health);
     m8_settings_free(app->settings);
@@ -140,6 +141,17 @@ int m8_app_on_shutdown(m8_app *app, m8_shutdown_fn fn, void *data)
         return M8_ENOMEM;
     h->fn = fn;
     h->data = data;
+    return 0;
+}
+
+int m8_app_auth_hooks(m8_app *app, m8_auth_success_fn on_success, m8_auth_failure_fn on_failure,
+                      void *data)
+{
+    if (!app || app->booted)
+        return app ? M8_ESTATE : M8_EINVAL;
+    app->auth_hooks.on_success = on_success;
+    app->auth_hooks.on_failure = on_failure;
+    app->auth_hooks.data = data;
     return 0;
 }
 
@@ -300,6 +312,14 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
         m8_meta_free(&app->meta);
         return EX_CONFIG_;
     }
+    app->auth = m8_auth_new(s, err, sizeof err);
+    if (!app->auth) {
+        m8_log(M8_LOG_CRITICAL, "CONFIG: token verification: %s", err);
+        m8_middleware_free(&app->mw);
+        m8_meta_free(&app->meta);
+        return EX_CONFIG_;
+    }
+    m8_auth_set_hooks(app->auth, &app->auth_hooks);
     app->booted = true; /* from here m8_app_free frees meta, middleware, docs */
     memset(&app->docs, 0, sizeof app->docs);
     if (add_builtins(app, err, sizeof err) != 0) {
@@ -426,7 +446,7 @@ static void dispatch(m8_app *app, m8_request *req)
             m8_res_set_header(req, "Retry-After", "1");
             break;
         }
-        if (!m8_auth_check(app->settings, req, e->access))
+        if (!m8_auth_check(app->auth, req, e->access))
             break;
         if ((e->flags & M8_ROUTE_JSON_BODY) && m8_req_parse_json(req) != 0)
             break;

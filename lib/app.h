@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "auth.h"
 #include "docs.h"
 #include "health.h"
 #include "meta.h"
@@ -28,11 +29,13 @@ struct m8_app {
     m8_startup_hook *startups; size_t n_startups;
     m8_shutdown_hook *shutdowns; size_t n_shutdowns;
     m8_request_hook on_request; void *on_request_data;
+    m8_auth_hooks auth_hooks;
 
     /* built at boot */
     m8_settings *settings;
     m8_router router;      /* built-in routes first, then the service's */
     m8_middleware mw;
+    m8_auth *auth;         /* token verification (keys parsed once) */
     m8_health health;
     m8_meta meta;
     m8_docs docs;

@@ -1,19 +1,53 @@
-/* auth.h - per-route access decisions (DESIGN "auth").  Until token
- * verification lands (issue 3) every protected route fails closed: 401 "Not
- * authenticated" without a Bearer credential, 401 "Could not validate
- * credentials." (D6) with one, since no token can be verified yet. */
+/* auth.h - per-route access decisions (DESIGN "auth", CONTRACT D6, A 3, B 7).
+ *
+ * Built once at boot from the settings: the one configured algorithm and
+ * its key source (ACCESS_SECRET_KEY, the PEM of ACCESS_PUBLIC_KEY_FILE
+ * parsed once, or the JWKS resolver when JWKS_URI is set: JWKS wins).
+ * For each protected route: Bearer credential -> verified-token cache ->
+ * JWS parse -> key -> signature -> claims -> principal -> is_active -> role
+ * guard.  The cache is per thread, keyed by a keyed BLAKE2b hash of the
+ * whole token, bounded, never used past the token's exp, and dropped when
+ * the key set changes; it skips only the signature and claim checks. */
 #ifndef M8_AUTH_H
 #define M8_AUTH_H
 
 #include "http.h"
 #include "settings.h"
 
-/* Returns true when the request may reach its handler; otherwise sets the
- * D6 answer on req. */
-M8_INTERNAL bool m8_auth_check(const m8_settings *s, m8_request *req, m8_access access);
+typedef struct m8_auth m8_auth;
+
+/* Validation hooks of A 3.8 (never given the token). */
+typedef struct m8_auth_hooks {
+    void (*on_success)(const char *jti, const char *sub, const char *token_type, void *data);
+    void (*on_failure)(const char *reason, const char *token_type, void *data);
+    void *data;
+} m8_auth_hooks;
+
+/* NULL with err filled when the key material cannot be used. */
+M8_INTERNAL m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen);
+M8_INTERNAL void m8_auth_free(m8_auth *a);
+M8_INTERNAL void m8_auth_set_hooks(m8_auth *a, const m8_auth_hooks *hooks);
+
+struct json_object;
+struct m8_principal;
+
+/* Verifies one token fully (no cache): parse, key, signature, claims.
+ * Returns M8_JWT_OK (p filled; *claims, when claims is not NULL, holds a
+ * reference to the payload), an m8_jwt_reason, or -1 when the key source is
+ * unavailable (answered 503). */
+M8_INTERNAL int m8_auth_verify(m8_auth *a, const char *tok, size_t len, double now,
+                               struct m8_principal *p, struct json_object **claims);
+
+/* Returns true when the request may reach its handler (req->user set for a
+ * protected route); otherwise sets the D6 answer on req. */
+M8_INTERNAL bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access);
 
 /* Extracts a Bearer token (HTTP_AUTHORIZATION, then REDIRECT_HTTP_AUTHORIZATION):
  * returns false when absent or another scheme; the token (tok, len) points into req. */
 M8_INTERNAL bool m8_auth_bearer(const m8_request *req, const char **tok, size_t *len);
+
+/* Counters for tests: signature verifications done, cache hits. */
+M8_INTERNAL unsigned long m8_auth_verifications(const m8_auth *a);
+M8_INTERNAL unsigned long m8_auth_cache_hits(const m8_auth *a);
 
 #endif

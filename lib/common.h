@@ -31,6 +31,12 @@
 #define M8_MAX_RESPONSE_BYTES (64u << 20)   /* one response body */
 #define M8_MAX_RESPONSE_HEADERS 64u         /* response headers */
 #define M8_MAX_REQUEST_ID 64u               /* accepted X-Request-ID length */
+#define M8_MAX_TOKEN_BYTES 8192u            /* a compact JWS access token */
+#define M8_MAX_JWT_PART_BYTES 4096u         /* decoded JWS header or payload */
+#define M8_MAX_JWT_DEPTH 8                  /* JSON nesting of a JWS header/payload */
+#define M8_MAX_JWKS_BYTES (1u << 20)        /* a JWKS document (CONTRACT A 3.7) */
+#define M8_MAX_JWKS_KEYS 64u                /* keys kept from one JWKS */
+#define M8_MAX_KID_BYTES 256u               /* a kid */
 
 /* ---- buf.c: growable byte buffer with a hard maximum ---- */
 typedef struct m8_buf {

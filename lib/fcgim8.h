@@ -133,6 +133,17 @@ M8_EXTERN int m8_app_on_shutdown(m8_app *app, m8_shutdown_fn fn, void *data);
 typedef int (*m8_request_hook)(m8_request *req, void *data);
 M8_EXTERN int m8_app_on_request(m8_app *app, m8_request_hook fn, void *data);
 
+/* Token validation hooks (CONTRACT A 3.8): on_success(jti, sub, "access")
+ * after a token verified, on_failure(reason, "access") when one is refused
+ * (reason: expired, invalid, wrong_type, invalid_payload,
+ * inconsistent_privilege_claims).  They never see the token.  Either may be
+ * NULL.  They run on request threads: keep them short and thread-safe. */
+typedef void (*m8_auth_success_fn)(const char *jti, const char *sub, const char *token_type,
+                                   void *data);
+typedef void (*m8_auth_failure_fn)(const char *reason, const char *token_type, void *data);
+M8_EXTERN int m8_app_auth_hooks(m8_app *app, m8_auth_success_fn on_success,
+                                m8_auth_failure_fn on_failure, void *data);
+
 /* The settings once loaded (NULL before m8_app_main loads them). */
 M8_EXTERN const m8_settings *m8_app_settings(const m8_app *app);
 
@@ -210,6 +221,25 @@ M8_EXTERN const char *m8_req_id(const m8_request *req);
 M8_EXTERN m8_app *m8_req_app(const m8_request *req);
 /* Allocates from the request's arena (freed when the request ends). */
 M8_EXTERN void *m8_req_alloc(m8_request *req, size_t n);
+
+/* The caller of a protected route, from its verified access token
+ * (CONTRACT B 7.3); NULL on public routes.  Borrowed until the request ends.
+ * email is trimmed and lower-cased; full_name, avatar and tenant_id may be
+ * NULL; role is one of superadmin, admin, writer, reader, user. */
+typedef struct m8_user {
+    const char *id; /* the sub claim, a UUID */
+    const char *email;
+    const char *full_name;
+    const char *avatar;
+    const char *role;
+    const char *tenant_id;
+    const char *jti;
+    int is_active;
+    int is_superuser;
+    int email_verified;
+    long long exp; /* seconds since the epoch */
+} m8_user;
+M8_EXTERN const m8_user *m8_req_user(const m8_request *req);
 
 /* Responses.  The last call wins for status and body; headers accumulate. */
 M8_EXTERN int m8_res_header(m8_request *req, const char *name, const char *value);

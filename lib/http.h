@@ -43,6 +43,7 @@ struct m8_request {
     const char *request_id;
     double t_start;           /* m8_now_mono() at arrival */
     bool cgi;                 /* CGI: route by PATH_INFO (SCRIPT_NAME is the mount point) */
+    m8_user *user;            /* the caller of a protected route (arena), or NULL */
 
     /* output */
     int status;               /* 0 = not set yet */

@@ -1,9 +1,16 @@
-/* keys.h - PEM key material (CONTRACT.md Part A 2.3).  Issue 3 adds the
- * parsed-once EVP_PKEY cache and JWK conversion here. */
+/* keys.h - key material (CONTRACT.md Part A 2.3, 3.2, D11): strength checks,
+ * and verification keys parsed once (PEM, HMAC secret, JWK) and kept. */
 #ifndef M8_KEYS_H
 #define M8_KEYS_H
 
 #include "settings.h"
+
+struct json_object;
+struct evp_pkey_st;
+
+/* The largest RSA key accepted for verification: its signature must fit
+ * m8_jws.sig (512 bytes), and bigger keys only make verification slower. */
+#define M8_MAX_RSA_BITS 4096
 
 /* Key strength of a PEM for alg: 0, or M8_ECONFIG with a message in err:
  * "Cannot parse PEM key material..." (certificates and encrypted keys too),
@@ -12,5 +19,32 @@
  * "ES256 requires a P-256 (secp256r1) EC curve; got secp384r1".
  * HS256 is skipped (returns 0). */
 M8_INTERNAL int m8_key_strength(const char *pem, size_t len, m8_alg alg, char *err, size_t errlen);
+
+/* A verification key, labelled with the ONE configured algorithm (A 3.2).
+ * Immutable once built; shared between threads by reference count. */
+typedef struct m8_key {
+    m8_alg alg;
+    struct evp_pkey_st *pkey; /* RS256/ES256 */
+    unsigned char *secret;    /* HS256: the raw ACCESS_SECRET_KEY bytes (wiped on free) */
+    size_t secret_len;
+    char *kid; /* NULL when the JWK had none */
+    _Atomic int refs;
+} m8_key;
+
+/* A public key from PEM for alg (RSA 2048..M8_MAX_RSA_BITS for RS256, P-256
+ * for ES256), parsed once.  A private key PEM is accepted but only its
+ * public half is kept.  The reason for a refusal is in err. */
+M8_INTERNAL m8_key *m8_key_from_pem(const char *pem, size_t len, m8_alg alg, char *err,
+                                    size_t errlen);
+/* An HS256 key from the secret bytes (copied).  A secret that looks like a
+ * PEM or SSH public key is refused (HS/RS confusion). */
+M8_INTERNAL m8_key *m8_key_from_secret(const char *secret, size_t len, char *err, size_t errlen);
+/* A key from one JWK object for alg: kty RSA (n, e) or EC (crv P-256, x, y);
+ * skipped (NULL, reason in err) when use is present and not "sig", when kty
+ * does not fit alg, when it carries private members ("d", "p", ...), or when
+ * it is too weak (D11). */
+M8_INTERNAL m8_key *m8_key_from_jwk(struct json_object *jwk, m8_alg alg, char *err, size_t errlen);
+M8_INTERNAL m8_key *m8_key_ref(m8_key *k);
+M8_INTERNAL void m8_key_unref(m8_key *k);
 
 #endif

@@ -1,14 +1,22 @@
-/* test_keys.c - PEM key strength (CONTRACT.md Part A 2.3).  Keys are made
- * with the openssl command in a temporary directory. */
+/* test_keys.c - PEM key strength (CONTRACT.md Part A 2.3) and verification
+ * keys from a PEM or an HMAC secret, with their reference counts (A 3.2).
+ * Keys are made with the openssl command in a temporary directory.  JWK keys
+ * are tested in test_jwt.c with keys minted by tests/tools/mint.py. */
 #include "config.h"
 
 #include "tap.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
+#include "jwt.h" /* m8_b64url_encode */
 #include "keys.h"
 
 static char dir[64];
@@ -23,6 +31,190 @@ static int sh(const char *fmt, ...)
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
     return system(cmd);
+}
+
+/* m8_key_from_pem on the file name for alg; NULL with err on a refusal. */
+static m8_key *from_pem(const char *name, m8_alg alg)
+{
+    size_t len = 0;
+    char *pem = NULL;
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (m8_read_file(path, 1u << 20, true, &pem, &len) != 0) {
+        snprintf(err, sizeof err, "(missing %s)", name);
+        return NULL;
+    }
+    m8_key *k = m8_key_from_pem(pem, len, alg, err, sizeof err);
+    free(pem);
+    return k;
+}
+
+static void *ref_storm(void *arg)
+{
+    m8_key *k = arg;
+    for (int i = 0; i < 100000; i++) {
+        m8_key_ref(k);
+        m8_key_unref(k);
+    }
+    return NULL;
+}
+
+static void test_from_pem(void)
+{
+    static const struct {
+        const char *file;
+        m8_alg alg;
+    } good[] = {
+        {"rsa2048.pub", M8_ALG_RS256},   {"rsa2048.pkcs1.pub", M8_ALG_RS256},
+        {"rsa2048.pem", M8_ALG_RS256},   {"rsa2048.trad.pem", M8_ALG_RS256},
+        {"p256.pub", M8_ALG_ES256},      {"p256.pem", M8_ALG_ES256},
+        {"p256.sec1.pem", M8_ALG_ES256},
+    };
+    for (size_t i = 0; i < M8_ARRAY_LEN(good); i++) {
+        m8_key *k = from_pem(good[i].file, good[i].alg);
+        ok(k && k->pkey && k->alg == good[i].alg && !k->secret && !k->kid,
+           "m8_key_from_pem: %s accepted for %s", good[i].file,
+           good[i].alg == M8_ALG_RS256 ? "RS256" : "ES256");
+        if (!k)
+            diag("%s", err);
+        /* Only the public half is kept, even from a private key file. */
+        BIGNUM *bn = NULL;
+        const char *priv =
+            good[i].alg == M8_ALG_RS256 ? OSSL_PKEY_PARAM_RSA_D : OSSL_PKEY_PARAM_PRIV_KEY;
+        ok(k && !EVP_PKEY_get_bn_param(k->pkey, priv, &bn),
+           "m8_key_from_pem: %s keeps no "
+           "private component",
+           good[i].file);
+        BN_free(bn);
+        m8_key_unref(k);
+    }
+    static const struct {
+        const char *file;
+        m8_alg alg;
+        const char *msg;
+    } bad[] = {
+        {"rsa2047.pub", M8_ALG_RS256, "minimum 2048-bit"},
+        {"rsa1024.pem", M8_ALG_RS256, "minimum 2048-bit"},
+        {"p256.pub", M8_ALG_RS256, "requires an RSA key; got EC"},
+        {"ed.pem", M8_ALG_RS256, "requires an RSA key"},
+        {"p384.pub", M8_ALG_ES256, "P-256"},
+        {"k256.pub", M8_ALG_ES256, "P-256"},
+        {"rsa2048.pub", M8_ALG_ES256, "requires an EC key; got RSA"},
+        {"cert.pem", M8_ALG_RS256, "certificate"},
+        {"enc.pem", M8_ALG_RS256, "encrypted"},
+        {"rsa2048.pub", M8_ALG_HS256, "HS256 uses a secret"},
+    };
+    for (size_t i = 0; i < M8_ARRAY_LEN(bad); i++) {
+        m8_key *k = from_pem(bad[i].file, bad[i].alg);
+        ok(k == NULL, "m8_key_from_pem refuses %s for %s", bad[i].file,
+           bad[i].alg == M8_ALG_RS256   ? "RS256"
+           : bad[i].alg == M8_ALG_ES256 ? "ES256"
+                                        : "HS256");
+        like(err, bad[i].msg, "m8_key_from_pem says why: %s", bad[i].msg);
+        m8_key_unref(k);
+    }
+    ok(m8_key_from_pem(NULL, 0, M8_ALG_RS256, err, sizeof err) == NULL, "m8_key_from_pem(NULL)");
+
+    /* Reference counts: atomic, the last unref frees (ASan checks both). */
+    m8_key *k = from_pem("rsa2048.pub", M8_ALG_RS256);
+    ok(k && m8_key_ref(k) == k, "m8_key_ref returns the key");
+    is_int(k ? k->refs : 0, 2, "m8_key_ref counts");
+    m8_key_unref(k);
+    is_int(k ? k->refs : 0, 1, "m8_key_unref counts down");
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, ref_storm, k);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    is_int(k ? k->refs : 0, 1, "400000 concurrent ref/unref pairs leave the count at 1");
+    m8_key_unref(k);
+    ok(m8_key_ref(NULL) == NULL, "m8_key_ref(NULL) is NULL");
+    m8_key_unref(NULL);
+    ok(1, "m8_key_unref(NULL) is a no-op");
+}
+
+static void test_from_secret(void)
+{
+    const char *s = "AuthSdkM8-Fixture_TrustedTestKey-2026-DoNotUseInProd!";
+    m8_key *k = m8_key_from_secret(s, strlen(s), err, sizeof err);
+    ok(k && k->alg == M8_ALG_HS256 && k->secret_len == strlen(s) &&
+           memcmp(k->secret, s, strlen(s)) == 0 && !k->pkey,
+       "m8_key_from_secret copies the raw secret bytes");
+    m8_key_unref(k);
+    k = m8_key_from_secret("x", 1, err, sizeof err);
+    ok(k != NULL, "a one-byte secret is a key (HMAC takes any length)");
+    m8_key_unref(k);
+    static const struct {
+        const char *secret;
+        const char *why;
+    } bad[] = {
+        {"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkq\n-----END PUBLIC KEY-----\n",
+         "a PEM public key"},
+        {"-----BEGIN RSA PUBLIC KEY-----\nMIIB\n", "a PKCS#1 PEM"},
+        {"-----BEGIN CERTIFICATE-----\nMIIB\n", "a certificate"},
+        {"  -----BEGIN PUBLIC KEY-----", "a PEM after spaces"},
+        {"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@host", "an ssh-rsa key"},
+        {"ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= user@host", "an ecdsa-sha2 key"},
+        {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI user@host", "an ssh-ed25519 key"},
+        {"ssh-dss AAAAB3NzaC1kc3M user@host", "an ssh-dss key"},
+    };
+    for (size_t i = 0; i < M8_ARRAY_LEN(bad); i++) {
+        k = m8_key_from_secret(bad[i].secret, strlen(bad[i].secret), err, sizeof err);
+        ok(k == NULL, "m8_key_from_secret refuses %s", bad[i].why);
+        like(err, "asymmetric key", "m8_key_from_secret says it is an asymmetric key");
+        ok(strstr(err, "AAAA") == NULL && strstr(err, "BEGIN") == NULL,
+           "the refusal does not echo the secret");
+        m8_key_unref(k);
+    }
+    ok(m8_key_from_secret("", 0, err, sizeof err) == NULL, "an empty secret is refused");
+    ok(m8_key_from_secret(NULL, 0, err, sizeof err) == NULL, "a NULL secret is refused");
+    char *big = malloc(M8_MAX_SECRET_FILE_BYTES + 1);
+    memset(big, 'k', M8_MAX_SECRET_FILE_BYTES + 1);
+    k = m8_key_from_secret(big, M8_MAX_SECRET_FILE_BYTES, err, sizeof err);
+    ok(k != NULL, "a secret of M8_MAX_SECRET_FILE_BYTES is accepted");
+    m8_key_unref(k);
+    ok(m8_key_from_secret(big, M8_MAX_SECRET_FILE_BYTES + 1, err, sizeof err) == NULL,
+       "a secret of M8_MAX_SECRET_FILE_BYTES + 1 is refused");
+    free(big);
+}
+
+/* JWK limits that need no real key: the RSA modulus size cap. */
+static void test_jwk_limits(void)
+{
+    /* n of M8_MAX_RSA_BITS + 8 bits (odd, 513 bytes): refused for size. */
+    unsigned char n[M8_MAX_RSA_BITS / 8 + 1];
+    memset(n, 0xd5, sizeof n);
+    m8_buf b;
+    m8_buf_init(&b, 4096);
+    m8_buf_puts(&b, "{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"");
+    m8_b64url_encode(&b, n, sizeof n);
+    m8_buf_puts(&b, "\"}");
+    json_object *o = json_tokener_parse(b.data);
+    m8_key *k = m8_key_from_jwk(o, M8_ALG_RS256, err, sizeof err);
+    ok(k == NULL, "JWK RSA of 4104 bits (past M8_MAX_RSA_BITS) refused");
+    like(err, "above 4096 bits", "JWK size refusal names the cap");
+    m8_key_unref(k);
+    json_object_put(o);
+    m8_buf_free(&b);
+    o = json_tokener_parse("{\"kty\":\"RSA\",\"e\":\"AQAB\"}");
+    ok(m8_key_from_jwk(o, M8_ALG_RS256, err, sizeof err) == NULL, "JWK RSA without n refused");
+    json_object_put(o);
+    o = json_tokener_parse("{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQ==\"}");
+    ok(m8_key_from_jwk(o, M8_ALG_RS256, err, sizeof err) == NULL,
+       "JWK RSA with a padded (non-base64url) member refused");
+    json_object_put(o);
+    /* Coordinates of 33 bytes (one past P-256's 32): refused, never copied
+     * past the point buffer (a fuzzer found this one). */
+    o = json_tokener_parse("{\"kty\":\"EC\",\"crv\":\"P-256\","
+                           "\"x\":\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE\","
+                           "\"y\":\"QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\"}");
+    ok(m8_key_from_jwk(o, M8_ALG_ES256, err, sizeof err) == NULL, "JWK EC with a 33-byte y refused");
+    json_object_put(o);
+    o = json_tokener_parse("{\"kty\":\"EC\",\"crv\":\"P-256\","
+                           "\"x\":\"QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\","
+                           "\"y\":\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE\"}");
+    ok(m8_key_from_jwk(o, M8_ALG_ES256, err, sizeof err) == NULL, "JWK EC with a 33-byte x refused");
+    json_object_put(o);
 }
 
 static char *slurp(const char *name, size_t *len)
@@ -162,6 +354,10 @@ int main(void)
         free(big);
         free(pem);
     }
+
+    test_from_pem();
+    test_from_secret();
+    test_jwk_limits();
 
     sh("rm -rf %s", dir);
     return done_testing();

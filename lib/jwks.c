@@ -1,0 +1,414 @@
+/* jwks.c - the JWKS resolver (jwks.h; CONTRACT.md Part A 3.6, 3.7, D11).
+ *
+ * Two deliberate narrowings of the Python resolver: one unusable JWK is
+ * skipped and logged instead of aborting the whole refresh (D11 skips weak
+ * keys, and one odd key should not freeze a rotation), and the throttle's
+ * "last attempt" starts at "never" rather than at monotonic time 0. */
+#include "jwks.h"
+
+#include <json-c/json.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpc.h"
+#include "log.h"
+
+/* ------------------------------------------------------------ parsing */
+
+void m8_keyset_clear(m8_keyset *ks)
+{
+    if (!ks)
+        return;
+    for (size_t i = 0; i < ks->n; i++)
+        m8_key_unref(ks->keys[i]);
+    free(ks->keys);
+    ks->keys = NULL;
+    ks->n = 0;
+}
+
+static bool json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The whole document as one JSON value (strict, UTF-8 checked, bounded
+ * depth, only whitespace after it), or NULL. */
+static json_object *parse_doc(const char *s, size_t len)
+{
+    if (len == 0 || len > INT_MAX || memchr(s, '\0', len))
+        return NULL;
+    json_tokener *tok = json_tokener_new_ex(M8_MAX_JSON_DEPTH);
+    if (!tok)
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *obj = json_tokener_parse_ex(tok, s, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    if (err == json_tokener_continue) {
+        /* a number or literal at the very end: a NUL finishes it */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        err = json_tokener_get_error(tok);
+        end = len;
+    }
+    json_tokener_free(tok);
+    if (err != json_tokener_success) {
+        json_object_put(obj);
+        return NULL;
+    }
+    for (size_t i = end; i < len; i++) {
+        if (!json_ws(s[i])) {
+            json_object_put(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+static void skip(m8_jwks_skip_fn on_skip, void *data, size_t *skipped, size_t index,
+                 const char *kid, const char *reason)
+{
+    (*skipped)++;
+    if (on_skip)
+        on_skip(data, index, kid, reason);
+}
+
+int m8_jwks_parse_ex(const char *json, size_t len, m8_alg alg, m8_keyset *out, size_t *skipped,
+                     m8_jwks_skip_fn on_skip, void *data)
+{
+    size_t nskip = 0;
+    if (skipped)
+        *skipped = 0;
+    if (!out || (!json && len))
+        return M8_EINVAL;
+    out->keys = NULL;
+    out->n = 0;
+    if (alg != M8_ALG_RS256 && alg != M8_ALG_ES256)
+        return M8_EINVAL;
+    if (len > M8_MAX_JWKS_BYTES)
+        return M8_ETOOBIG;
+    json_object *doc = parse_doc(json, len);
+    if (!doc || !json_object_is_type(doc, json_type_object)) {
+        json_object_put(doc);
+        return M8_EPARSE;
+    }
+    json_object *arr = NULL;
+    if (!json_object_object_get_ex(doc, "keys", &arr)) {
+        json_object_put(doc); /* no "keys": an empty set, not an error */
+        return 0;
+    }
+    if (!json_object_is_type(arr, json_type_array)) {
+        json_object_put(doc);
+        return M8_EPARSE;
+    }
+    size_t count = json_object_array_length(arr);
+    m8_key **keys = calloc(M8_MAX_JWKS_KEYS, sizeof *keys);
+    if (!keys) {
+        json_object_put(doc);
+        return M8_ENOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (n == M8_MAX_JWKS_KEYS) {
+            char why[96];
+            snprintf(why, sizeof why, "more than %u keys in the set; the rest is ignored",
+                     M8_MAX_JWKS_KEYS);
+            for (size_t j = i; j < count; j++)
+                skip(on_skip, data, &nskip, j, NULL, why);
+            break;
+        }
+        json_object *jwk = json_object_array_get_idx(arr, i);
+        if (!json_object_is_type(jwk, json_type_object)) {
+            skip(on_skip, data, &nskip, i, NULL, "not a JSON object");
+            continue;
+        }
+        json_object *kidv = NULL;
+        const char *kid = NULL;
+        if (json_object_object_get_ex(jwk, "kid", &kidv)) {
+            if (!json_object_is_type(kidv, json_type_string)) {
+                skip(on_skip, data, &nskip, i, NULL, "kid is not a string");
+                continue;
+            }
+            size_t klen = (size_t)json_object_get_string_len(kidv);
+            kid = json_object_get_string(kidv);
+            if (klen > M8_MAX_KID_BYTES) {
+                char why[64];
+                snprintf(why, sizeof why, "kid longer than %u bytes", M8_MAX_KID_BYTES);
+                skip(on_skip, data, &nskip, i, NULL, why);
+                continue;
+            }
+            if (strlen(kid) != klen) {
+                skip(on_skip, data, &nskip, i, NULL, "kid contains a NUL character");
+                continue;
+            }
+        }
+        char err[256];
+        err[0] = '\0';
+        m8_key *k = m8_key_from_jwk(jwk, alg, err, sizeof err);
+        if (!k) {
+            skip(on_skip, data, &nskip, i, kid, err[0] ? err : "unusable key");
+            continue;
+        }
+        size_t at = n;
+        if (k->kid) {
+            for (size_t j = 0; j < n; j++) {
+                if (keys[j]->kid && strcmp(keys[j]->kid, k->kid) == 0) {
+                    at = j; /* a duplicate kid: the last one wins */
+                    break;
+                }
+            }
+        }
+        if (at < n)
+            m8_key_unref(keys[at]);
+        else
+            n++;
+        keys[at] = k;
+    }
+    json_object_put(doc);
+    if (n == 0) {
+        free(keys);
+        keys = NULL;
+    }
+    out->keys = keys;
+    out->n = n;
+    if (skipped)
+        *skipped = nskip;
+    return 0;
+}
+
+int m8_jwks_parse(const char *json, size_t len, m8_alg alg, m8_keyset *out, size_t *skipped)
+{
+    return m8_jwks_parse_ex(json, len, alg, out, skipped, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ resolver */
+
+struct m8_jwks {
+    pthread_mutex_t mu;  /* guards everything below */
+    pthread_cond_t done; /* signalled when a fetch ends */
+    char *uri;
+    char *uri_log; /* uri without userinfo */
+    m8_alg alg;
+    double ttl_s, cooldown_s, timeout_s;
+    size_t max_bytes;
+    m8_keyset set;
+    bool have;         /* a fetch has succeeded at least once */
+    double expires_at; /* monotonic */
+    bool attempted;    /* false: "last attempt" is never */
+    double last_attempt;
+    bool fetching;
+    unsigned long generation, fetches;
+};
+
+m8_jwks *m8_jwks_new(const char *uri, m8_alg alg, double ttl_s, double cooldown_s)
+{
+    if (!uri || (alg != M8_ALG_RS256 && alg != M8_ALG_ES256) || !(ttl_s >= 0.0) ||
+        !(cooldown_s >= 0.0))
+        return NULL;
+    const char *colon = strchr(uri, ':');
+    size_t slen = colon ? (size_t)(colon - uri) : 0;
+    bool http = (slen == 4 && m8_memcaseeq(uri, 4, "http")) ||
+                (slen == 5 && m8_memcaseeq(uri, 5, "https"));
+    if (!http || strncmp(colon, "://", 3) != 0 || colon[3] == '\0')
+        return NULL;
+    m8_jwks *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    size_t loglen = strlen(uri) + 1;
+    r->uri = strdup(uri);
+    r->uri_log = malloc(loglen);
+    if (!r->uri || !r->uri_log || pthread_mutex_init(&r->mu, NULL) != 0) {
+        free(r->uri);
+        free(r->uri_log);
+        free(r);
+        return NULL;
+    }
+    if (pthread_cond_init(&r->done, NULL) != 0) {
+        pthread_mutex_destroy(&r->mu);
+        free(r->uri);
+        free(r->uri_log);
+        free(r);
+        return NULL;
+    }
+    m8_http_display_url(uri, r->uri_log, loglen);
+    r->alg = alg;
+    r->ttl_s = ttl_s;
+    r->cooldown_s = cooldown_s;
+    r->timeout_s = M8_JWKS_TIMEOUT_S;
+    r->max_bytes = M8_MAX_JWKS_BYTES;
+    return r;
+}
+
+void m8_jwks_free(m8_jwks *r)
+{
+    if (!r)
+        return;
+    m8_keyset_clear(&r->set);
+    pthread_cond_destroy(&r->done);
+    pthread_mutex_destroy(&r->mu);
+    free(r->uri);
+    free(r->uri_log);
+    free(r);
+}
+
+void m8_jwks_set_fetch_limits(m8_jwks *r, double timeout_s, size_t max_bytes)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    if (timeout_s > 0.0 && isfinite(timeout_s))
+        r->timeout_s = timeout_s;
+    if (max_bytes > 0 && max_bytes <= M8_MAX_JWKS_BYTES)
+        r->max_bytes = max_bytes;
+    pthread_mutex_unlock(&r->mu);
+}
+
+unsigned long m8_jwks_generation(m8_jwks *r)
+{
+    pthread_mutex_lock(&r->mu);
+    unsigned long g = r->generation;
+    pthread_mutex_unlock(&r->mu);
+    return g;
+}
+
+unsigned long m8_jwks_fetches(m8_jwks *r)
+{
+    pthread_mutex_lock(&r->mu);
+    unsigned long f = r->fetches;
+    pthread_mutex_unlock(&r->mu);
+    return f;
+}
+
+/* Looks kid up in ks (caller holds the lock); the key is borrowed. */
+static m8_jwks_result lookup(const m8_keyset *ks, const char *kid, m8_key **key)
+{
+    *key = NULL;
+    if (!kid) {
+        if (ks->n == 1) {
+            *key = ks->keys[0];
+            return M8_JWKS_FOUND;
+        }
+        return ks->n == 0 ? M8_JWKS_NOT_FOUND : M8_JWKS_AMBIGUOUS;
+    }
+    for (size_t i = 0; i < ks->n; i++) {
+        if (ks->keys[i]->kid && strcmp(ks->keys[i]->kid, kid) == 0) {
+            *key = ks->keys[i];
+            return M8_JWKS_FOUND;
+        }
+    }
+    return M8_JWKS_NOT_FOUND;
+}
+
+/* Skipped JWKs logged per fetch before the rest is only counted. */
+#define JWKS_SKIP_LOG_MAX 8
+
+typedef struct skip_log {
+    const char *uri;
+    size_t n;
+} skip_log;
+
+static void log_skip(void *data, size_t index, const char *kid, const char *reason)
+{
+    skip_log *sl = data;
+    if (sl->n++ >= JWKS_SKIP_LOG_MAX)
+        return;
+    m8_log(M8_LOG_WARNING, "JWKS key #%zu (kid=%.64s%s) from %s skipped: %s", index,
+           kid ? kid : "none", kid && strlen(kid) > 64 ? "..." : "", sl->uri, reason);
+}
+
+/* One fetch, without the lock.  0 and a new set, or an error (logged). */
+static int fetch(const char *uri, const char *uri_log, m8_alg alg, double timeout_s,
+                 size_t max_bytes, m8_keyset *out, char *why, size_t whylen)
+{
+    m8_http_result res;
+    int rc = m8_http_get(uri, timeout_s, max_bytes, &res);
+    if (rc == M8_ETOOBIG) {
+        snprintf(why, whylen, "response exceeds the %zu byte cap", max_bytes);
+    } else if (rc) {
+        snprintf(why, whylen, "%s", res.error[0] ? res.error : m8_strerror(rc));
+    } else if (res.status < 200 || res.status > 299) {
+        snprintf(why, whylen, "HTTP status %ld", res.status);
+        rc = M8_EIO;
+    } else {
+        size_t skipped = 0;
+        skip_log sl = {.uri = uri_log};
+        rc = m8_jwks_parse_ex(res.body.data ? res.body.data : "", res.body.len, alg, out,
+                              &skipped, log_skip, &sl);
+        if (sl.n > JWKS_SKIP_LOG_MAX)
+            m8_log(M8_LOG_WARNING, "JWKS from %s: %zu more keys skipped", uri_log,
+                   sl.n - JWKS_SKIP_LOG_MAX);
+        if (rc)
+            snprintf(why, whylen, "%s",
+                     rc == M8_ENOMEM ? "out of memory" : "the body is not a JWKS JSON object");
+    }
+    m8_buf_free(&res.body);
+    return rc;
+}
+
+m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key **key)
+{
+    *key = NULL;
+    m8_key *found = NULL;
+    m8_jwks_result res;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        bool fresh = r->have && now < r->expires_at;
+        res = lookup(&r->set, kid, &found);
+        if (fresh && res == M8_JWKS_FOUND)
+            break;
+        if (r->fetching) {
+            if (res == M8_JWKS_FOUND)
+                break; /* cached, if stale: good enough while someone refreshes */
+            pthread_cond_wait(&r->done, &r->mu);
+            continue;
+        }
+        if (r->attempted && now - r->last_attempt < r->cooldown_s)
+            break; /* throttled: answer from the cache as it is */
+
+        r->fetching = true;
+        r->attempted = true;
+        r->last_attempt = now;
+        r->fetches++;
+        char *uri = r->uri, *uri_log = r->uri_log;
+        m8_alg alg = r->alg;
+        double timeout_s = r->timeout_s;
+        size_t max_bytes = r->max_bytes;
+        pthread_mutex_unlock(&r->mu);
+
+        m8_keyset fresh_set = {0};
+        char why[320];
+        why[0] = '\0';
+        int rc = fetch(uri, uri_log, alg, timeout_s, max_bytes, &fresh_set, why, sizeof why);
+        m8_keyset old = {0};
+
+        pthread_mutex_lock(&r->mu);
+        if (rc == 0) {
+            old = r->set;
+            r->set = fresh_set;
+            r->have = true;
+            r->expires_at = now + r->ttl_s;
+            r->generation++;
+            m8_log(M8_LOG_INFO, "JWKS refreshed from %s: %zu keys", uri_log, r->set.n);
+        } else if (r->have) {
+            m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); keeping %zu previous keys",
+                   uri_log, why, r->set.n);
+        } else {
+            m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); no keys available", uri_log,
+                   why);
+        }
+        r->fetching = false;
+        pthread_cond_broadcast(&r->done);
+        res = lookup(&r->set, kid, &found);
+        m8_keyset_clear(&old); /* a reader holding one of these keys keeps its reference */
+        break;
+    }
+    if (res == M8_JWKS_FOUND)
+        *key = m8_key_ref(found);
+    else if (!r->have)
+        res = M8_JWKS_UNAVAILABLE;
+    pthread_mutex_unlock(&r->mu);
+    return res;
+}

@@ -1,0 +1,506 @@
+/* fcgim8-token - mint, inspect and verify access tokens; JWKS from PEM keys.
+ *
+ *   fcgim8-token verify [--env-file F] TOKEN|-
+ *   fcgim8-token mint --alg HS256|RS256|ES256 --key FILE [options]
+ *   fcgim8-token jwks [--alg RS256|ES256] [--kid KID] PEM [[--kid KID] PEM...]
+ *   fcgim8-token inspect TOKEN|-
+ *
+ * verify validates exactly as a service with those settings would (the
+ * library's own verifier); mint is for development, the demo and tests
+ * (signing never lives in libfcgim8: services only validate).  See
+ * fcgim8-token(1). */
+#include "config.h"
+
+#include <getopt.h>
+#include <json-c/json.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "jwt.h"
+#include "keys.h"
+#include "log.h"
+#include "settings.h"
+
+extern char **environ;
+
+#define EXIT_INVALID 1
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage:\n"
+            "  fcgim8-token verify [--env-file F] TOKEN|-\n"
+            "      validate as a service with these settings would; print the claims\n"
+            "      (exit 0), or \"invalid: <reason>\" (exit 1); 2 on usage/config errors\n"
+            "  fcgim8-token mint --alg HS256|RS256|ES256 --key FILE [--kid KID]\n"
+            "      [--sub UUID] [--email E] [--name N] [--role R] [--superuser] [--inactive]\n"
+            "      [--iss ISS] [--aud AUD] [--exp SECONDS] [--type T] [--claims JSON]\n"
+            "      mint a token shaped like the issuer's (development and tests only);\n"
+            "      --key is the HMAC secret file (HS256) or a private key PEM\n"
+            "  fcgim8-token jwks [--alg RS256|ES256] [--kid KID] PEM [[--kid KID] PEM...]\n"
+            "      print a JWKS for public (or private) key PEM files\n"
+            "  fcgim8-token inspect TOKEN|-\n"
+            "      decode header and claims WITHOUT verifying the signature\n");
+}
+
+/* Reads TOKEN or stdin for "-" into buf; returns NULL on error. */
+static char *read_token(const char *arg, char *buf, size_t cap)
+{
+    if (strcmp(arg, "-") != 0)
+        return (char *)arg;
+    size_t n = fread(buf, 1, cap - 1, stdin);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------ verify */
+
+static int cmd_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {{"env-file", required_argument, NULL, 'e'},
+                                         {NULL, 0, NULL, 0}};
+    const char *env_file = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'e') {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        env_file = optarg;
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    static char buf[M8_MAX_TOKEN_BYTES * 2];
+    const char *tok = read_token(argv[optind], buf, sizeof buf);
+    m8_errlist errs = {0};
+    m8_settings_source src = {.env = environ, .env_file = env_file};
+    m8_settings *s = m8_settings_load(&src, &errs);
+    if (!s) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "fcgim8-token: %s\n", errs.lines[i]);
+        m8_errlist_free(&errs);
+        return EXIT_USAGE;
+    }
+    char err[256] = "";
+    m8_auth *a = m8_auth_new(s, err, sizeof err);
+    if (!a) {
+        fprintf(stderr, "fcgim8-token: %s\n", err);
+        m8_settings_free(s);
+        return EXIT_USAGE;
+    }
+    m8_principal p = {0};
+    json_object *claims = NULL;
+    int r = m8_auth_verify(a, tok, strlen(tok), m8_now_wall(), &p, &claims);
+    int rc = 0;
+    if (r < 0) {
+        fprintf(stderr, "fcgim8-token: the key source is unavailable (JWKS_URI)\n");
+        rc = EXIT_USAGE;
+    } else if (r != M8_JWT_OK) {
+        fprintf(stderr, "invalid: %s\n", m8_jwt_reason_name((m8_jwt_reason)r));
+        rc = EXIT_INVALID;
+    } else {
+        printf("%s\n", json_object_to_json_string_ext(claims, JSON_C_TO_STRING_PRETTY |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    }
+    json_object_put(claims);
+    m8_principal_clear(&p);
+    m8_auth_free(a);
+    m8_settings_free(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------ inspect */
+
+static json_object *decode_part(const char *p, size_t n)
+{
+    unsigned char out[M8_MAX_JWT_PART_BYTES + 1];
+    long len = m8_b64url_decode(p, n, out, sizeof out - 1);
+    if (len < 0)
+        return NULL;
+    out[len] = '\0';
+    return json_tokener_parse((const char *)out);
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    if (argc != 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    static char buf[M8_MAX_TOKEN_BYTES * 2];
+    const char *tok = read_token(argv[1], buf, sizeof buf);
+    const char *d1 = strchr(tok, '.');
+    const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (!d1 || !d2 || strchr(d2 + 1, '.')) {
+        fprintf(stderr, "fcgim8-token: not a compact JWS (want three dot-separated parts)\n");
+        return EXIT_INVALID;
+    }
+    json_object *h = decode_part(tok, (size_t)(d1 - tok));
+    json_object *p = decode_part(d1 + 1, (size_t)(d2 - d1 - 1));
+    if (!h || !p) {
+        fprintf(stderr, "fcgim8-token: header or payload is not base64url JSON\n");
+        json_object_put(h);
+        json_object_put(p);
+        return EXIT_INVALID;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "header", h);
+    json_object_object_add(o, "payload", p);
+    json_object_object_add(o, "signature_verified", json_object_new_boolean(0));
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+    fprintf(stderr, "fcgim8-token: NOT verified: this only decodes the token\n");
+    json_object_put(o);
+    return 0;
+}
+
+/* ------------------------------------------------------------ mint */
+
+static int parse_alg(const char *s, m8_alg *alg)
+{
+    if (strcmp(s, "HS256") == 0)
+        *alg = M8_ALG_HS256;
+    else if (strcmp(s, "RS256") == 0)
+        *alg = M8_ALG_RS256;
+    else if (strcmp(s, "ES256") == 0)
+        *alg = M8_ALG_ES256;
+    else
+        return -1;
+    return 0;
+}
+
+static void uuid4(char out[37])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+static EVP_PKEY *load_private(const char *pem, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    return k;
+}
+
+/* Signs input; writes the JOSE signature (raw R||S for ES256) into sig. */
+static int sign(m8_alg alg, const char *key, size_t key_len, const char *input, size_t n,
+                unsigned char *sig, size_t *sig_len)
+{
+    if (alg == M8_ALG_HS256) {
+        crypto_auth_hmacsha256_state st;
+        crypto_auth_hmacsha256_init(&st, (const unsigned char *)key, key_len);
+        crypto_auth_hmacsha256_update(&st, (const unsigned char *)input, n);
+        crypto_auth_hmacsha256_final(&st, sig);
+        *sig_len = 32;
+        return 0;
+    }
+    EVP_PKEY *pk = load_private(key, key_len);
+    if (!pk)
+        return -1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char der[600];
+    size_t der_len = sizeof der;
+    int ok = ctx && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
+             EVP_DigestSign(ctx, alg == M8_ALG_RS256 ? sig : der,
+                            alg == M8_ALG_RS256 ? sig_len : &der_len,
+                            (const unsigned char *)input, n) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    if (!ok)
+        return -1;
+    if (alg == M8_ALG_ES256) {
+        const unsigned char *p = der;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+        if (!es)
+            return -1;
+        const BIGNUM *r, *s;
+        ECDSA_SIG_get0(es, &r, &s);
+        ok = BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
+        ECDSA_SIG_free(es);
+        *sig_len = 64;
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+static int b64_part(m8_buf *out, const char *json)
+{
+    return m8_b64url_encode(out, (const unsigned char *)json, strlen(json));
+}
+
+static int cmd_mint(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"alg", required_argument, NULL, 'a'},   {"key", required_argument, NULL, 'k'},
+        {"kid", required_argument, NULL, 'K'},   {"sub", required_argument, NULL, 's'},
+        {"email", required_argument, NULL, 'e'}, {"name", required_argument, NULL, 'n'},
+        {"role", required_argument, NULL, 'r'},  {"superuser", no_argument, NULL, 'S'},
+        {"inactive", no_argument, NULL, 'I'},    {"iss", required_argument, NULL, 'i'},
+        {"aud", required_argument, NULL, 'u'},   {"exp", required_argument, NULL, 'x'},
+        {"type", required_argument, NULL, 't'},  {"claims", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *alg_s = NULL, *key_file = NULL, *kid = NULL, *sub = NULL, *email = NULL;
+    const char *name = NULL, *role = "user", *iss = NULL, *aud = NULL, *type = "access";
+    const char *extra = NULL;
+    bool superuser = false, inactive = false;
+    long long exp_s = 900;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a': alg_s = optarg; break;
+        case 'k': key_file = optarg; break;
+        case 'K': kid = optarg; break;
+        case 's': sub = optarg; break;
+        case 'e': email = optarg; break;
+        case 'n': name = optarg; break;
+        case 'r': role = optarg; break;
+        case 'S': superuser = true; break;
+        case 'I': inactive = true; break;
+        case 'i': iss = optarg; break;
+        case 'u': aud = optarg; break;
+        case 't': type = optarg; break;
+        case 'c': extra = optarg; break;
+        case 'x':
+            if (m8_parse_ll(optarg, -315360000, 315360000, &exp_s) != 0) {
+                fprintf(stderr, "fcgim8-token: --exp wants seconds (negative: already expired)\n");
+                return EXIT_USAGE;
+            }
+            break;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    m8_alg alg;
+    if (!alg_s || !key_file || parse_alg(alg_s, &alg) != 0 || optind != argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    char *key;
+    size_t key_len;
+    if (m8_read_file(key_file, M8_MAX_PEM_BYTES, true, &key, &key_len) != 0) {
+        fprintf(stderr, "fcgim8-token: cannot read --key %s\n", key_file);
+        return EXIT_USAGE;
+    }
+    if (alg == M8_ALG_HS256) { /* a secret file: drop the trailing newline */
+        while (key_len && (key[key_len - 1] == '\n' || key[key_len - 1] == '\r'))
+            key[--key_len] = '\0';
+    }
+    char sub_buf[37], jti[37];
+    uuid4(jti);
+    if (!sub) {
+        uuid4(sub_buf);
+        sub = sub_buf;
+    }
+    long long now = (long long)time(NULL);
+    json_object *h = json_object_new_object();
+    json_object_object_add(h, "alg", json_object_new_string(alg_s));
+    json_object_object_add(h, "typ", json_object_new_string("JWT"));
+    if (kid)
+        json_object_object_add(h, "kid", json_object_new_string(kid));
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "sub", json_object_new_string(sub));
+    json_object_object_add(p, "type", json_object_new_string(type));
+    json_object_object_add(p, "email", json_object_new_string(email ? email : "dev@example.com"));
+    json_object_object_add(p, "full_name", name ? json_object_new_string(name) : NULL);
+    json_object_object_add(p, "avatar", NULL);
+    json_object_object_add(p, "is_active", json_object_new_boolean(!inactive));
+    json_object_object_add(p, "email_verified", json_object_new_boolean(1));
+    json_object_object_add(p, "is_superuser", json_object_new_boolean(superuser));
+    json_object_object_add(p, "role", json_object_new_string(role));
+    json_object_object_add(p, "tenant_id", NULL);
+    json_object_object_add(p, "exp", json_object_new_int64(now + exp_s));
+    json_object_object_add(p, "iat", json_object_new_int64(now));
+    json_object_object_add(p, "nbf", json_object_new_int64(now));
+    json_object_object_add(p, "jti", json_object_new_string(jti));
+    if (iss)
+        json_object_object_add(p, "iss", json_object_new_string(iss));
+    if (aud)
+        json_object_object_add(p, "aud", json_object_new_string(aud));
+    int rc = 0;
+    if (extra) { /* --claims '{"k": v}' overrides or adds claims; null deletes */
+        json_object *x = json_tokener_parse(extra);
+        if (!x || !json_object_is_type(x, json_type_object)) {
+            fprintf(stderr, "fcgim8-token: --claims wants a JSON object\n");
+            rc = EXIT_USAGE;
+        } else {
+            json_object_object_foreach(x, k, v)
+            {
+                if (v)
+                    json_object_object_add(p, k, json_object_get(v));
+                else
+                    json_object_object_del(p, k);
+            }
+        }
+        json_object_put(x);
+    }
+    m8_buf tok;
+    m8_buf_init(&tok, 1 << 20);
+    unsigned char sig[512];
+    size_t sig_len = sizeof sig;
+    if (rc == 0) {
+        b64_part(&tok, json_object_to_json_string_ext(h, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+        m8_buf_putc(&tok, '.');
+        b64_part(&tok, json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+        if (sign(alg, key, key_len, tok.data, tok.len, sig, &sig_len) != 0) {
+            fprintf(stderr, "fcgim8-token: cannot sign with --key %s for %s (a private key PEM "
+                            "of the right type, or the HMAC secret)\n",
+                    key_file, alg_s);
+            rc = EXIT_USAGE;
+        } else {
+            m8_buf_putc(&tok, '.');
+            m8_b64url_encode(&tok, sig, sig_len);
+            printf("%s\n", tok.data);
+        }
+    }
+    m8_buf_free(&tok);
+    json_object_put(h);
+    json_object_put(p);
+    sodium_memzero(key, key_len);
+    free(key);
+    return rc;
+}
+
+/* ------------------------------------------------------------ jwks */
+
+static int add_bn(json_object *o, const char *name, const EVP_PKEY *pk, const char *param,
+                  size_t pad)
+{
+    BIGNUM *bn = NULL;
+    if (EVP_PKEY_get_bn_param(pk, param, &bn) != 1)
+        return -1;
+    unsigned char buf[1024];
+    int n = pad ? BN_bn2binpad(bn, buf, (int)pad) : BN_bn2bin(bn, buf);
+    BN_free(bn);
+    if (n <= 0)
+        return -1;
+    m8_buf b;
+    m8_buf_init(&b, 4096);
+    m8_b64url_encode(&b, buf, (size_t)n);
+    json_object_object_add(o, name, json_object_new_string(b.data));
+    m8_buf_free(&b);
+    return 0;
+}
+
+static int cmd_jwks(int argc, char **argv)
+{
+    json_object *keys = json_object_new_array();
+    const char *kid = NULL;
+    int rc = 0;
+    for (int i = 1; i < argc && rc == 0; i++) {
+        if (strcmp(argv[i], "--kid") == 0 && i + 1 < argc) {
+            kid = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--alg") == 0 && i + 1 < argc) {
+            i++; /* the key type decides; accepted for symmetry with mint */
+            continue;
+        }
+        char *pem;
+        size_t len;
+        if (m8_read_file(argv[i], M8_MAX_PEM_BYTES, true, &pem, &len) != 0) {
+            fprintf(stderr, "fcgim8-token: cannot read %s\n", argv[i]);
+            rc = EXIT_USAGE;
+            break;
+        }
+        BIO *bio = BIO_new_mem_buf(pem, (int)len);
+        EVP_PKEY *pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        if (!pk) {
+            BIO_free(bio);
+            bio = BIO_new_mem_buf(pem, (int)len);
+            pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        }
+        BIO_free(bio);
+        sodium_memzero(pem, len);
+        free(pem);
+        json_object *k = json_object_new_object();
+        if (pk && EVP_PKEY_is_a(pk, "RSA")) {
+            json_object_object_add(k, "kty", json_object_new_string("RSA"));
+            json_object_object_add(k, "alg", json_object_new_string("RS256"));
+            if (add_bn(k, "n", pk, OSSL_PKEY_PARAM_RSA_N, 0) || add_bn(k, "e", pk, OSSL_PKEY_PARAM_RSA_E, 0))
+                rc = EXIT_USAGE;
+        } else if (pk && EVP_PKEY_is_a(pk, "EC")) {
+            json_object_object_add(k, "kty", json_object_new_string("EC"));
+            json_object_object_add(k, "alg", json_object_new_string("ES256"));
+            json_object_object_add(k, "crv", json_object_new_string("P-256"));
+            if (add_bn(k, "x", pk, OSSL_PKEY_PARAM_EC_PUB_X, 32) ||
+                add_bn(k, "y", pk, OSSL_PKEY_PARAM_EC_PUB_Y, 32))
+                rc = EXIT_USAGE;
+        } else {
+            fprintf(stderr, "fcgim8-token: %s is not an RSA or EC key PEM\n", argv[i]);
+            rc = EXIT_USAGE;
+        }
+        json_object_object_add(k, "use", json_object_new_string("sig"));
+        if (kid)
+            json_object_object_add(k, "kid", json_object_new_string(kid));
+        kid = NULL;
+        json_object_array_add(keys, k);
+        EVP_PKEY_free(pk);
+    }
+    if (rc == 0 && json_object_array_length(keys) == 0) {
+        usage(stderr);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0) {
+        json_object *doc = json_object_new_object();
+        json_object_object_add(doc, "keys", json_object_get(keys));
+        printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(doc);
+    }
+    json_object_put(keys);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0)
+        return EXIT_USAGE;
+    m8_log_set_level(M8_LOG_ERROR); /* the tool speaks on stdout/stderr itself */
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("fcgim8-token (fcgi-m8 %s)\n", m8_version());
+        return 0;
+    }
+    optind = 1;
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "mint") == 0)
+        return cmd_mint(argc - 1, argv + 1);
+    if (strcmp(cmd, "jwks") == 0)
+        return cmd_jwks(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
+    fprintf(stderr, "fcgim8-token: unknown command \"%s\"\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
