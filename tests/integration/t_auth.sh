@@ -1,0 +1,202 @@
+#!/bin/bash
+# t_auth.sh - tokens and roles through a real nginx (CONTRACT D6, A 3, B 7):
+#   R  example  --listen unix:  RS256, ACCESS_PUBLIC_KEY_FILE, strict iss/aud
+#   H  example  --listen unix:  HS256, permissive, AUTH_INVALID_TOKEN_STATUS=403
+# Tokens come from PyJWT (Debian's python3-jwt, an independent
+# implementation) and from fcgim8-token; fcgim8-token's tokens are checked
+# with PyJWT too.  The keys come from the openssl command.
+# Ports from 18500-18549.  Skips when nginx or /usr/bin/python3 with jwt is missing.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+[ -n "$NGINX" ] || t_skip_all "nginx is not installed"
+[ -n "$CURL" ] || t_skip_all "curl is not installed"
+PY=/usr/bin/python3
+"$PY" -c 'import jwt, cryptography' 2>/dev/null || t_skip_all "python3-jwt / python3-cryptography not installed"
+command -v openssl >/dev/null || t_skip_all "openssl is not installed"
+m8_init t_auth
+
+EX=$(m8_svc_bin example)
+TOK=$top_builddir/src/fcgim8-token
+[ -x "$EX" ] && [ -x "$TOK" ] || t_bail "programs not built ($EX, $TOK)"
+ISS=https://auth.example.com
+AUD=item-service
+HS_SECRET='Test-Access-Secret-Key-0123456789abcdef!'
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T_DIR/rsa.pem" 2>/dev/null &&
+    openssl pkey -in "$T_DIR/rsa.pem" -pubout -out "$T_DIR/rsa.pub" ||
+    t_bail "openssl cannot make an RSA key"
+printf '%s' "$HS_SECRET" >"$T_DIR/hs.secret"
+
+m8_write_env "$T_DIR/R.env" ACCESS_TOKEN_ALGORITHM=RS256 -ACCESS_SECRET_KEY \
+    ACCESS_PUBLIC_KEY_FILE="$T_DIR/rsa.pub" TOKEN_STRICT_VALIDATION=true TOKEN_ISSUER=$ISS \
+    TOKEN_AUDIENCE=$AUD
+m8_write_env "$T_DIR/H.env" AUTH_INVALID_TOKEN_STATUS=403
+m8_svc_listen R example "unix:$T_DIR/R.sock" "$T_DIR/R.env" -- --threads 2
+m8_svc_listen H example "unix:$T_DIR/H.sock" "$T_DIR/H.env" -- --threads 2
+
+NG=$T_DIR/ngx
+m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
+declare -A URL=()
+for b in R H; do
+    m8_pick_port 18500 18549 || t_bail "no free port in 18500-18549"
+    URL[$b]=http://127.0.0.1:$M8_PORT
+    m8_nginx_site "$NG" "$b" fcgi-m8-unix.conf NAME="svc_$b" LISTEN="127.0.0.1:$M8_PORT" \
+        SERVER_NAME=localhost SOCKET="$T_DIR/$b.sock" || t_bail "cannot render the site for $b"
+done
+m8_nginx_start "$NG" || t_bail "nginx did not start: $(tail -n 5 "$NG/error.log" 2>/dev/null)"
+ready() { m8_http GET "$1/api/health/"; [ "$H_STATUS" = 200 ]; }
+for b in R H; do
+    m8_wait_for 15 ready "${URL[$b]}" || { m8_svc_diag "$b"; t_bail "backend $b is not ready"; }
+done
+
+# pyjwt NAME ALG KEYFILE CLAIMS-JSON [HEADERS-JSON]: a token minted by PyJWT.
+# CLAIMS-JSON is merged over an issuer-shaped default (B 7.1).
+pyjwt() {
+    "$PY" - "$@" <<'PYEOF'
+import json, sys, time, uuid, jwt
+_, alg, keyfile, claims, *rest = sys.argv
+now = int(time.time())
+c = {"sub": str(uuid.uuid4()), "type": "access", "email": "someone@example.com",
+     "full_name": None, "avatar": None, "is_active": True, "email_verified": True,
+     "is_superuser": False, "role": "user", "tenant_id": None, "exp": now + 600,
+     "iat": now, "nbf": now, "jti": str(uuid.uuid4()),
+     "iss": "https://auth.example.com", "aud": "item-service"}
+for k, v in json.loads(claims).items():
+    if v == "__drop__":
+        c.pop(k, None)
+    else:
+        c[k] = v
+key = open(keyfile, "rb").read()
+headers = json.loads(rest[0]) if rest else None
+print(jwt.encode(c, key, algorithm=alg, headers=headers))
+PYEOF
+}
+rs() { pyjwt RS256 "$T_DIR/rsa.pem" "${1:-{\}}" "${@:2}"; }
+
+# call BACKEND METHOD PATH TOKEN: sets H_STATUS, H_BODY (TOKEN "" = no header)
+call() {
+    if [ -n "$4" ]; then
+        m8_http "$2" "${URL[$1]}$3" -H "Authorization: Bearer $4"
+    else
+        m8_http "$2" "${URL[$1]}$3"
+    fi
+}
+
+# ------------------------------------------------------------- D6 answers
+call R GET /api/items/ ""
+t_is "$H_STATUS:$H_BODY" '401:{"detail":"Not authenticated"}' "no Authorization: 401 Not authenticated"
+t_is "$(m8_hdr WWW-Authenticate)" "Bearer" "no Authorization: WWW-Authenticate: Bearer"
+m8_http GET "${URL[R]}/api/items/" -H "Authorization: Basic dXNlcjpwYXNz"
+t_is "$H_STATUS" 401 "a Basic credential is no bearer: 401"
+T=$(rs '{"email": "Alice@Example.COM"}')
+call R GET /api/items/ "$T"
+t_is "$H_STATUS:$H_BODY" '200:{"owner":"alice@example.com"}' \
+    "PyJWT RS256 token: 200, the owner is the trimmed lower-cased email"
+m8_http GET "${URL[R]}/api/items/" -H "authorization: bEaReR   $T  "
+t_is "$H_STATUS" 200 "scheme case-insensitive and token trimmed"
+call R GET /api/items/ "${T%?}x"
+t_is "$H_STATUS:$H_BODY" '401:{"detail":"Could not validate credentials."}' \
+    "an altered signature: 401 Could not validate credentials."
+t_is "$(m8_hdr WWW-Authenticate)" 'Bearer error="invalid_token"' \
+    "an invalid token: WWW-Authenticate: Bearer error=\"invalid_token\""
+call R GET /api/items/ "$(rs '{"is_active": false}')"
+t_is "$H_STATUS:$H_BODY" '403:{"detail":"Inactive user"}' "an inactive user: 403 Inactive user"
+call H GET /api/items/ "not.a.token"
+t_is "$H_STATUS:$H_BODY" '403:{"detail":"Could not validate credentials."}' \
+    "AUTH_INVALID_TOKEN_STATUS=403: an invalid token gets 403 (reference 4.x)"
+call H GET /api/items/ ""
+t_is "$H_STATUS" 401 "AUTH_INVALID_TOKEN_STATUS=403: no credentials stay 401"
+
+# ------------------------------------------------------------- role matrix
+# route requirement per path; expected status per role (user reader writer admin superadmin+flag)
+declare -A REQ=([GET /api/items/info]=public [GET /api/items/]=user [GET /api/profile]=user
+    [DELETE /api/items/42/admin]=admin [POST /api/admin/bootstrap]=superuser)
+rank() { case $1 in superadmin) echo 0 ;; admin) echo 1 ;; writer) echo 2 ;; reader) echo 3 ;; user) echo 4 ;; esac; }
+want() { # ROLE SUPERUSER REQ -> status
+    case $3 in
+        public | user) echo 200 ;;
+        admin) [ "$(rank "$1")" -le 1 ] && echo 200 || echo 403 ;;
+        superuser) [ "$1" = superadmin ] && [ "$2" = true ] && echo 200 || echo 403 ;;
+    esac
+}
+for role in user reader writer admin superadmin; do
+    su=false
+    [ $role = superadmin ] && su=true
+    T=$(rs "{\"role\": \"$role\", \"is_superuser\": $su}")
+    for r in "${!REQ[@]}"; do
+        call R "${r%% *}" "${r#* }" "$T"
+        t_is "$H_STATUS" "$(want $role $su "${REQ[$r]}")" "role $role on $r (${REQ[$r]})"
+    done
+done
+T=$(rs '{"role": "admin", "is_superuser": true}')
+call R GET /api/items/ "$T"
+t_is "$H_STATUS" 401 "admin with is_superuser=true violates the privilege invariant: refused"
+
+# ------------------------------------------------------------- adversarial, through nginx
+b64() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
+GOOD=$(rs '{}')
+PAYLOAD=${GOOD#*.}
+PAYLOAD=${PAYLOAD%.*}
+declare -A BAD=()
+BAD[alg none]="$(b64 '{"alg":"none","typ":"JWT"}').$PAYLOAD."
+BAD[alg None]="$(b64 '{"alg":"None","typ":"JWT"}').$PAYLOAD."
+BAD[HS256 signed with the RSA public key]=$("$PY" - "$T_DIR/rsa.pub" "$PAYLOAD" <<'PYEOF'
+import base64, hashlib, hmac, sys
+pub = open(sys.argv[1], "rb").read()
+h = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+si = h + b"." + sys.argv[2].encode()
+sig = base64.urlsafe_b64encode(hmac.new(pub, si, hashlib.sha256).digest()).rstrip(b"=")
+print((si + b"." + sig).decode())
+PYEOF
+)
+BAD[RS512 under an RS256 pin]=$(pyjwt RS512 "$T_DIR/rsa.pem" '{}')
+BAD[expired]=$(rs "{\"exp\": $(( $(date +%s) - 60 ))}")
+BAD[nbf in the future]=$(rs "{\"nbf\": $(( $(date +%s) + 300 ))}")
+BAD[wrong audience]=$(rs '{"aud": "other-service"}')
+BAD[wrong issuer]=$(rs '{"iss": "https://evil.example.com"}')
+BAD[missing jti]=$(rs '{"jti": "__drop__"}')
+BAD[refresh token]=$(rs '{"type": "refresh"}')
+BAD[non-UUID sub]=$(rs '{"sub": "42"}')
+BAD[string exp]=$(rs '{"exp": "9999999999"}')
+BAD[extra dot]="$GOOD."
+BAD[padding]="$GOOD=="
+BAD[crit header]=$(rs '{}' '{"crit": ["exp"]}')
+for name in "${!BAD[@]}"; do
+    call R GET /api/items/ "${BAD[$name]}"
+    t_is "$H_STATUS" 401 "refused through nginx: $name"
+done
+big=$(head -c 2600 /dev/zero | tr '\0' 'a')
+call R GET /api/items/ "$big.$big.$big"
+t_is "$H_STATUS" 401 "a 7.8 KB junk token reaches the service: 401, no crash"
+big=$(head -c 9000 /dev/zero | tr '\0' 'a')
+call R GET /api/items/ "$big.$big.$big"
+t_is "$H_STATUS" 400 "a 27 KB token: nginx refuses the header itself (large_client_header_buffers)"
+grep -q "$GOOD" "$T_DIR/R.log"
+t_ok $([ $? != 0 ] && echo 0 || echo 1) "no token ever reaches the service log"
+
+# ------------------------------------------------------------- fcgim8-token interop
+T=$("$TOK" mint --alg RS256 --key "$T_DIR/rsa.pem" --kid k1 --role writer --iss $ISS --aud $AUD)
+call R GET /api/profile "$T"
+t_like "$H_BODY" '"role":"writer"' "a token minted by fcgim8-token is accepted by the service"
+"$PY" -c 'import sys, jwt; c = jwt.decode(sys.argv[1], open(sys.argv[2], "rb").read(), algorithms=["RS256"], audience=sys.argv[3], issuer=sys.argv[4]); assert c["role"] == "writer"' \
+    "$T" "$T_DIR/rsa.pub" "$AUD" "$ISS"
+t_ok $? "PyJWT verifies a token minted by fcgim8-token"
+HT=$("$TOK" mint --alg HS256 --key "$T_DIR/hs.secret" --role reader)
+"$PY" -c 'import sys, jwt; jwt.decode(sys.argv[1], sys.argv[2], algorithms=["HS256"])' "$HT" "$HS_SECRET"
+t_ok $? "PyJWT verifies an HS256 token minted by fcgim8-token"
+call H GET /api/items/ "$HT"
+t_is "$H_STATUS" 200 "HS256 backend accepts it"
+out=$(m8_clean_env -- "$TOK" verify --env-file "$T_DIR/R.env" "$T" 2>&1)
+t_ok $? "fcgim8-token verify: exit 0 for a valid token"
+t_like "$out" '"role":"writer"' "fcgim8-token verify prints the claims"
+out=$(m8_clean_env -- "$TOK" verify --env-file "$T_DIR/R.env" "${BAD[expired]}" 2>&1)
+t_is "$?:$out" "1:invalid: expired" "fcgim8-token verify: exit 1 and the reason for an expired token"
+printf '%s\n' "$T" | m8_clean_env -- "$TOK" verify --env-file "$T_DIR/R.env" - >/dev/null 2>&1
+t_ok $? "fcgim8-token verify reads - from stdin"
+m8_clean_env -- "$TOK" verify --env-file "$T_DIR/nope.env" "$T" >/dev/null 2>&1
+t_is "$?" 2 "fcgim8-token verify: exit 2 on a configuration error"
+"$TOK" jwks --kid k1 "$T_DIR/rsa.pub" >"$T_DIR/jwks.json"
+"$PY" -c 'import json, sys, jwt; k = json.load(open(sys.argv[1]))["keys"][0]; jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(k)); assert k["kid"] == "k1" and k["use"] == "sig"' "$T_DIR/jwks.json"
+t_ok $? "fcgim8-token jwks prints a JWK PyJWT loads"
+t_done
