@@ -48,7 +48,18 @@ m8_port_open "$port" && die "127.0.0.1:$port is in use (set M8_DEMO_PORT)"
 # ------------------------------------------------------------------ run
 m8_init demo
 cred=demo-health-credential
-m8_write_env "$T_DIR/.env" HEALTH_DETAIL_CREDENTIAL=$cred ALLOWED_HOSTS=localhost,127.0.0.1
+# Dev keys: an ES256 pair made here; tokens minted by fcgim8-token with it.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T_DIR/dev-signing.pem" 2>/dev/null &&
+    openssl pkey -in "$T_DIR/dev-signing.pem" -pubout -out "$T_DIR/dev-public.pem" ||
+    die "openssl cannot make the demo key"
+m8_write_env "$T_DIR/.env" HEALTH_DETAIL_CREDENTIAL=$cred ALLOWED_HOSTS=localhost,127.0.0.1 \
+    ACCESS_TOKEN_ALGORITHM=ES256 -ACCESS_SECRET_KEY ACCESS_PUBLIC_KEY_FILE="$T_DIR/dev-public.pem" \
+    TOKEN_STRICT_VALIDATION=true TOKEN_ISSUER=https://auth.example.com TOKEN_AUDIENCE=item-service
+mint() { # ROLE [--superuser]: a dev token from fcgim8-token
+    "$build/src/fcgim8-token" mint --alg ES256 --key "$T_DIR/dev-signing.pem" --kid dev \
+        --iss https://auth.example.com --aud item-service --exp 3600 \
+        --email "$1@example.com" --role "$@"
+}
 sock=$T_DIR/item-service.sock
 m8_svc_listen item example "unix:$sock" "$T_DIR/.env" -- --threads 4
 m8_nginx_prepare "$T_DIR/nginx" || die "cannot render contrib/nginx/standalone.conf"
@@ -96,6 +107,21 @@ try "OpenAPI 3.1 document" "$base/api/openapi.json"
 try "Swagger UI (open in a browser)" "$base/api/docs"
 try "ReDoc (open in a browser)" "$base/api/redoc"
 try "public route" "$base/api/items/info"
+USER_TOKEN=$(mint user)
+ADMIN_TOKEN=$(mint admin)
+ROOT_TOKEN=$(mint superadmin --superuser)
+echo
+echo "Dev tokens (ES256, 1 hour; fcgim8-token mint --help):"
+echo "  USER_TOKEN=$USER_TOKEN"
+echo "  ADMIN_TOKEN=$ADMIN_TOKEN"
+echo "  ROOT_TOKEN=$ROOT_TOKEN"
+echo
+try "no token: 401" "$base/api/items/"
+try "any user" -H "Authorization: Bearer $USER_TOKEN" "$base/api/items/"
+try "the caller's profile" -H "Authorization: Bearer $USER_TOKEN" "$base/api/profile"
+try "admin only: 403 for a user" -X DELETE -H "Authorization: Bearer $USER_TOKEN" "$base/api/items/42/admin"
+try "admin only" -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" "$base/api/items/42/admin"
+try "superuser only" -X POST -H "Authorization: Bearer $ROOT_TOKEN" "$base/api/admin/bootstrap"
 echo
 echo "Press Ctrl-C to stop."
 trap 'echo; echo "demo.sh: stopping"; exit 0' INT TERM
