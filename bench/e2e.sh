@@ -8,6 +8,7 @@
 #   nginx return 200   (location = /nginx-200: nginx alone, the ceiling)
 #   /ping              (the service's cheapest route: routing, middleware, log)
 #   /api/health/       (the public health answer: checks through the 2 s cache)
+#   /api/items/        (authenticated: an RS256 token, served by the verified-token cache)
 # and prints req/s, p50, p99 and each target's req/s as a ratio of nginx's
 # own `return 200`.  See bench/README.md.
 #
@@ -41,7 +42,13 @@ EX=$(m8_svc_bin example)
 [ -x "$EX" ] || die "no $EX: build first (./configure && make), or pass the build directory"
 
 m8_init bench
-m8_write_env "$T_DIR/bench.env"
+# RS256 as the issuer signs by default: a key from openssl, tokens from fcgim8-token.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T_DIR/rsa.pem" 2>/dev/null &&
+    openssl pkey -in "$T_DIR/rsa.pem" -pubout -out "$T_DIR/rsa.pub" || die "openssl cannot make a key"
+m8_write_env "$T_DIR/bench.env" ACCESS_TOKEN_ALGORITHM=RS256 -ACCESS_SECRET_KEY \
+    ACCESS_PUBLIC_KEY_FILE="$T_DIR/rsa.pub"
+TOKEN=$("$top_builddir/src/fcgim8-token" mint --alg RS256 --key "$T_DIR/rsa.pem" --exp 3600) ||
+    die "fcgim8-token mint failed"
 sock=$T_DIR/svc.sock
 m8_svc_listen svc example "unix:$sock" "$T_DIR/bench.env" -- --threads "$sthreads"
 m8_nginx_prepare "$T_DIR/ngx" || die "cannot render contrib/nginx/standalone.conf"
@@ -84,9 +91,9 @@ to_ms() { # wrk latency (e.g. 512.00us 1.23ms 2.01s) -> milliseconds
         printf "%.3f", n }'
 }
 
-run() { # LABEL PATH
+run() { # LABEL PATH [wrk args...]
     local out rps p50 p99 non2xx sockerr
-    out=$("$WRK" -t"$wthreads" -c"$conns" -d"$dur" --latency "$base$2" 2>&1)
+    out=$("$WRK" -t"$wthreads" -c"$conns" -d"$dur" --latency "${@:3}" "$base$2" 2>&1)
     printf '%s\n' "$out" >"$T_DIR/wrk-$(echo "$1" | tr -c 'A-Za-z0-9' _).txt"
     rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')
     p50=$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }')
@@ -102,6 +109,7 @@ R_LABEL=() R_RPS=() R_P50=() R_P99=() R_NOTE=()
 run "nginx return 200" /nginx-200
 run "/ping" /ping
 run "/api/health/" /api/health/
+run "/api/items/ RS256 token" /api/items/ -H "Authorization: Bearer $TOKEN"
 if [ "$compare" = 1 ]; then
     base_main=$base
     base=http://127.0.0.1:$port_nk
