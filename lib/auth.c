@@ -131,11 +131,6 @@ unsigned long m8_auth_cache_hits(const m8_auth *a)
     return atomic_load(&a->cache_hits);
 }
 
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 bool m8_auth_bearer(const m8_request *req, const char **tok, size_t *len)
 {
     const char *h = m8_req_header(req, "Authorization");
@@ -149,15 +144,8 @@ bool m8_auth_bearer(const m8_request *req, const char **tok, size_t *len)
     if (!sp || !m8_memcaseeq(h, (size_t)(sp - h), "bearer"))
         return false;
     const char *t = sp + 1;
-    size_t n = strlen(t);
-    while (n && is_ws(*t)) {
-        t++;
-        n--;
-    }
-    while (n && is_ws(t[n - 1]))
-        n--;
+    *len = m8_trim(&t, strlen(t));
     *tok = t;
-    *len = n;
     return true;
 }
 

@@ -90,6 +90,8 @@ M8_INTERNAL bool m8_secret_eq(const char *a, const char *b);
 /* Monotonic and wall clocks in seconds. */
 M8_INTERNAL double m8_now_mono(void);
 M8_INTERNAL double m8_now_wall(void);
+/* Frees n strings of v, then v (NULL is fine). */
+M8_INTERNAL void m8_strv_free(char **v, size_t n);
 /* strdup that returns NULL for NULL. */
 M8_INTERNAL char *m8_strdup0(const char *s);
 /* Parses a whole decimal long long in [min,max]; 0 or M8_EPARSE. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "router.h"
 
 /* Headers the library itself may add (security tiers, CORS, request id) on
@@ -527,11 +528,6 @@ static int json_fail(m8_request *req, size_t pos, const char *reason)
     return M8_EPARSE;
 }
 
-static bool json_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 int m8_req_parse_json(m8_request *req)
 {
     if (req->json) {
@@ -545,45 +541,11 @@ int m8_req_parse_json(m8_request *req)
         m8_res_body(req, 422, "application/json", missing, sizeof missing - 1);
         return M8_EPARSE;
     }
-    json_tokener *tok = json_tokener_new_ex(M8_MAX_JSON_DEPTH);
-    if (!tok)
-        return M8_ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    const char *s = req->body;
-    size_t len = req->body_len, off = 0;
-    json_object *obj = NULL;
-    enum json_tokener_error err = json_tokener_continue;
-    size_t end = 0;
-    /* json-c takes an int length: feed very large bodies in pieces */
-    while (off < len) {
-        size_t chunk = len - off > (size_t)INT_MAX ? (size_t)INT_MAX : len - off;
-        obj = json_tokener_parse_ex(tok, s + off, (int)chunk);
-        err = json_tokener_get_error(tok);
-        end = off + json_tokener_get_parse_end(tok);
-        if (err != json_tokener_continue)
-            break;
-        off += chunk;
-    }
-    if (err == json_tokener_continue) {
-        /* a number or literal at the very end: a NUL finishes it */
-        obj = json_tokener_parse_ex(tok, "", 1);
-        err = json_tokener_get_error(tok);
-        end = len;
-    }
-    json_tokener_free(tok);
-    if (err != json_tokener_success) {
-        json_object_put(obj);
-        return json_fail(req, end,
-                         err == json_tokener_continue ? "unexpected end of data"
-                                                      : json_tokener_error_desc(err));
-    }
-    /* only whitespace may follow (json-c stops at a NUL byte) */
-    for (size_t i = end; i < len; i++) {
-        if (!json_ws(s[i])) {
-            json_object_put(obj);
-            return json_fail(req, i, "Extra data");
-        }
-    }
+    size_t at = 0;
+    const char *why = NULL;
+    json_object *obj = m8_json_parse(req->body, req->body_len, M8_MAX_JSON_DEPTH, &at, &why);
+    if (!obj && why)
+        return json_fail(req, at, why);
     req->json = obj;
     return 0;
 }

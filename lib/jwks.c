@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "httpc.h"
+#include "json.h"
 #include "log.h"
 
 /* ------------------------------------------------------------ parsing */
@@ -28,44 +29,6 @@ void m8_keyset_clear(m8_keyset *ks)
     free(ks->keys);
     ks->keys = NULL;
     ks->n = 0;
-}
-
-static bool json_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* The whole document as one JSON value (strict, UTF-8 checked, bounded
- * depth, only whitespace after it), or NULL. */
-static json_object *parse_doc(const char *s, size_t len)
-{
-    if (len == 0 || len > INT_MAX || memchr(s, '\0', len))
-        return NULL;
-    json_tokener *tok = json_tokener_new_ex(M8_MAX_JSON_DEPTH);
-    if (!tok)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *obj = json_tokener_parse_ex(tok, s, (int)len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    if (err == json_tokener_continue) {
-        /* a number or literal at the very end: a NUL finishes it */
-        obj = json_tokener_parse_ex(tok, "", 1);
-        err = json_tokener_get_error(tok);
-        end = len;
-    }
-    json_tokener_free(tok);
-    if (err != json_tokener_success) {
-        json_object_put(obj);
-        return NULL;
-    }
-    for (size_t i = end; i < len; i++) {
-        if (!json_ws(s[i])) {
-            json_object_put(obj);
-            return NULL;
-        }
-    }
-    return obj;
 }
 
 static void skip(m8_jwks_skip_fn on_skip, void *data, size_t *skipped, size_t index,
@@ -90,7 +53,7 @@ int m8_jwks_parse_ex(const char *json, size_t len, m8_alg alg, m8_keyset *out, s
         return M8_EINVAL;
     if (len > M8_MAX_JWKS_BYTES)
         return M8_ETOOBIG;
-    json_object *doc = parse_doc(json, len);
+    json_object *doc = m8_json_parse(json, len, M8_MAX_JSON_DEPTH, NULL, NULL);
     if (!doc || !json_object_is_type(doc, json_type_object)) {
         json_object_put(doc);
         return M8_EPARSE;

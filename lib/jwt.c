@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include "json.h"
+
 static const char *const reason_names[] = {
     "ok", "invalid", "expired", "wrong_type", "invalid_payload", "inconsistent_privilege_claims",
 };
@@ -182,28 +184,8 @@ static size_t text_members(const unsigned char *p, size_t n)
  * duplicate member names at any level. */
 static struct json_object *parse_object(const unsigned char *p, size_t n)
 {
-    if (n == 0 || memchr(p, '\0', n))
-        return NULL;
-    struct json_tokener *tok = json_tokener_new_ex(M8_MAX_JWT_DEPTH);
-    if (!tok)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 |
-                                    JSON_TOKENER_ALLOW_TRAILING_CHARS);
-    struct json_object *o = json_tokener_parse_ex(tok, (const char *)p, (int)n);
-    bool good = o && json_tokener_get_error(tok) == json_tokener_success &&
-                json_object_is_type(o, json_type_object);
-    if (good) {
-        for (size_t i = json_tokener_get_parse_end(tok); i < n; i++) {
-            if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') {
-                good = false;
-                break;
-            }
-        }
-    }
-    json_tokener_free(tok);
-    if (good && text_members(p, n) != tree_members(o))
-        good = false;
-    if (!good) {
+    struct json_object *o = m8_json_parse((const char *)p, n, M8_MAX_JWT_DEPTH, NULL, NULL);
+    if (!o || !json_object_is_type(o, json_type_object) || text_members(p, n) != tree_members(o)) {
         json_object_put(o);
         return NULL;
     }

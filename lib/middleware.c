@@ -29,19 +29,10 @@ static const char *const cors_headers[] = {"accept",        "accept-language",
 
 /* ------------------------------------------------------------ init */
 
-static void free_strv(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void m8_middleware_free(m8_middleware *m)
 {
-    free_strv(m->th_patterns, m->th_n);
-    free_strv(m->origins, m->n_origins);
+    m8_strv_free(m->th_patterns, m->th_n);
+    m8_strv_free(m->origins, m->n_origins);
     for (size_t i = 0; i < M8_ARRAY_LEN(m->sec_values); i++)
         free(m->sec_values[i]);
     memset(m, 0, sizeof *m);

@@ -14,21 +14,12 @@ void m8_router_init(m8_router *r)
     r->n = 0;
 }
 
-static void free_strv(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void entry_free(m8_route_entry *e)
 {
     free(e->method);
     free(e->template);
-    free_strv(e->segments, e->n_segments);
-    free_strv(e->capture_names, e->n_captures);
+    m8_strv_free(e->segments, e->n_segments);
+    m8_strv_free(e->capture_names, e->n_captures);
     memset(e, 0, sizeof *e);
 }
 

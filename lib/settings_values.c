@@ -12,6 +12,8 @@
 
 #include <json-c/json.h>
 
+#include "json.h"
+
 /* ------------------------------------------------------------ matchers */
 
 static bool is_alnum(char c)
@@ -472,12 +474,8 @@ int m8_parse_list(const char *v, m8_strlist *out)
     size_t n = m8_trim(&p, strlen(v));
     int rc = 0;
     if (n && p[0] == '[') {
-        json_tokener *tok = json_tokener_new_ex(4);
-        if (!tok)
-            return M8_ENOMEM;
-        json_object *arr = json_tokener_parse_ex(tok, p, (int)n);
-        if (!arr || json_tokener_get_error(tok) != json_tokener_success ||
-            json_tokener_get_parse_end(tok) != n || !json_object_is_type(arr, json_type_array))
+        json_object *arr = m8_json_parse(p, n, 4, NULL, NULL);
+        if (!arr || !json_object_is_type(arr, json_type_array))
             rc = M8_EPARSE;
         for (size_t i = 0; !rc && i < json_object_array_length(arr); i++) {
             json_object *it = json_object_array_get_idx(arr, i);
@@ -488,7 +486,6 @@ int m8_parse_list(const char *v, m8_strlist *out)
                                        (size_t)json_object_get_string_len(it));
         }
         json_object_put(arr);
-        json_tokener_free(tok);
     } else {
         const char *start = p;
         for (size_t i = 0; !rc && i <= n; i++) {

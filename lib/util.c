@@ -75,6 +75,15 @@ double m8_now_wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void m8_strv_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 char *m8_strdup0(const char *s)
 {
     return s ? strdup(s) : NULL;
