@@ -5,7 +5,9 @@
 # Tokens come from PyJWT (Debian's python3-jwt, an independent
 # implementation) and from fcgim8-token; fcgim8-token's tokens are checked
 # with PyJWT too.  The keys come from the openssl command.
-# Ports from 18500-18549.  Skips when nginx or /usr/bin/python3 with jwt is missing.
+#   J  example  --listen unix:  RS256 from JWKS_URI (tests/tools/jwks_server.py)
+#   K  example  --listen unix:  JWKS_URI where nothing listens
+# Ports from 18500-18599.  Skips when nginx or /usr/bin/python3 with jwt is missing.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -35,10 +37,31 @@ m8_write_env "$T_DIR/H.env" AUTH_INVALID_TOKEN_STATUS=403
 m8_svc_listen R example "unix:$T_DIR/R.sock" "$T_DIR/R.env" -- --threads 2
 m8_svc_listen H example "unix:$T_DIR/H.sock" "$T_DIR/H.env" -- --threads 2
 
+# J: keys from a JWKS served by tests/tools/jwks_server.py; K: a JWKS_URI
+# where nothing listens (an outage with nothing cached).
+JD=$T_DIR/jwks
+mkdir -p "$JD"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T_DIR/rsa2.pem" 2>/dev/null &&
+    openssl pkey -in "$T_DIR/rsa2.pem" -pubout -out "$T_DIR/rsa2.pub" || t_bail "openssl: second key"
+"$TOK" jwks --kid k1 "$T_DIR/rsa.pub" >"$JD/jwks.json" || t_bail "fcgim8-token jwks failed"
+"$PY" "$top_srcdir/tests/tools/jwks_server.py" serve "$JD" --port 0 </dev/null >"$T_DIR/jwks.out" 2>&1 &
+M8_PIDS+=("$!")
+m8_wait_for 10 test -s "$JD/port" || t_bail "the JWKS server did not start"
+JPORT=$(cat "$JD/port")
+m8_pick_port 18550 18599 || t_bail "no free port in 18550-18599"
+DEAD_PORT=$M8_PORT
+for b in J K; do
+    uri=http://127.0.0.1:$JPORT/jwks.json
+    [ $b = K ] && uri=http://127.0.0.1:$DEAD_PORT/jwks.json
+    m8_write_env "$T_DIR/$b.env" ACCESS_TOKEN_ALGORITHM=RS256 -ACCESS_SECRET_KEY JWKS_URI="$uri" \
+        TOKEN_STRICT_VALIDATION=true TOKEN_ISSUER=$ISS TOKEN_AUDIENCE=$AUD
+    m8_svc_listen $b example "unix:$T_DIR/$b.sock" "$T_DIR/$b.env" -- --threads 2
+done
+
 NG=$T_DIR/ngx
 m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
 declare -A URL=()
-for b in R H; do
+for b in R H J K; do
     m8_pick_port 18500 18549 || t_bail "no free port in 18500-18549"
     URL[$b]=http://127.0.0.1:$M8_PORT
     m8_nginx_site "$NG" "$b" fcgi-m8-unix.conf NAME="svc_$b" LISTEN="127.0.0.1:$M8_PORT" \
@@ -46,7 +69,7 @@ for b in R H; do
 done
 m8_nginx_start "$NG" || t_bail "nginx did not start: $(tail -n 5 "$NG/error.log" 2>/dev/null)"
 ready() { m8_http GET "$1/api/health/"; [ "$H_STATUS" = 200 ]; }
-for b in R H; do
+for b in R H J K; do
     m8_wait_for 15 ready "${URL[$b]}" || { m8_svc_diag "$b"; t_bail "backend $b is not ready"; }
 done
 
@@ -174,6 +197,34 @@ call R GET /api/items/ "$big.$big.$big"
 t_is "$H_STATUS" 400 "a 27 KB token: nginx refuses the header itself (large_client_header_buffers)"
 grep -q "$GOOD" "$T_DIR/R.log"
 t_ok $([ $? != 0 ] && echo 0 || echo 1) "no token ever reaches the service log"
+
+# ------------------------------------------------------------- JWKS through the service
+K1=$(pyjwt RS256 "$T_DIR/rsa.pem" '{}' '{"kid": "k1"}')
+call J GET /api/items/ "$K1"
+t_is "$H_STATUS" 200 "JWKS_URI: a token whose kid is in the served set: 200"
+hits0=$(cat "$JD/hits")
+call J GET /api/items/ "$K1"
+t_is "$(cat "$JD/hits")" "$hits0" "JWKS_URI: the set is cached (no fetch for the next request)"
+"$TOK" jwks --kid k1 "$T_DIR/rsa.pub" --kid k2 "$T_DIR/rsa2.pub" >"$JD/jwks.new" &&
+    mv "$JD/jwks.new" "$JD/jwks.json"
+K2=$(pyjwt RS256 "$T_DIR/rsa2.pem" '{}' '{"kid": "k2"}')
+k2_ok() { call J GET /api/items/ "$K2"; [ "$H_STATUS" = 200 ]; }
+m8_wait_for 15 k2_ok
+t_is "$H_STATUS" 200 "JWKS rotation: a token under a new kid is accepted without a restart (within the 10 s cooldown)"
+t_ok $([ $(( $(cat "$JD/hits") - hits0 )) -le 2 ] && echo 0 || echo 1) \
+    "JWKS rotation: polling with an unknown kid fetched the set at most twice ($(( $(cat "$JD/hits") - hits0 )))"
+for i in $(seq 1 30); do
+    call J GET /api/items/ "$(pyjwt RS256 "$T_DIR/rsa2.pem" '{}' "{\"kid\": \"bogus-$i\"}")"
+done
+t_is "$H_STATUS" 401 "a token under an unknown kid: 401"
+t_ok $([ $(( $(cat "$JD/hits") - hits0 )) -le 3 ] && echo 0 || echo 1) \
+    "30 bogus kids in a row cause at most one more fetch (cooldown)"
+touch "$JD/down"
+call J GET /api/items/ "$K1"
+t_is "$H_STATUS" 200 "JWKS server down: the cached keys still verify"
+call K GET /api/items/ "$K1"
+t_is "$H_STATUS:$H_BODY" '503:{"detail":"Token validation unavailable."}' \
+    "JWKS unreachable with nothing cached: 503, not 500"
 
 # ------------------------------------------------------------- fcgim8-token interop
 T=$("$TOK" mint --alg RS256 --key "$T_DIR/rsa.pem" --kid k1 --role writer --iss $ISS --aud $AUD)
