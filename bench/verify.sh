@@ -1,0 +1,57 @@
+#!/bin/bash
+# bench/verify.sh [BUILD_DIR] - token verifications per second on one core,
+# for HS256, RS256 and ES256, with and without the verified-token cache,
+# next to `openssl speed` for the same primitives in the same run.
+#   full    = m8_auth_verify: parse, key, signature, payload JSON, claims
+#   cached  = m8_auth_check on a repeated token: request parse + cache hit
+# Tokens and keys come from fcgim8-token and openssl.  Knob: M8_BENCH_SECONDS=2.
+set -eu
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+b=$(cd "${1:-.}" && pwd)
+secs=${M8_BENCH_SECONDS:-2}
+[ -x "$b/src/fcgim8-token" ] || { echo "bench/verify.sh: build first (no $b/src/fcgim8-token)" >&2; exit 2; }
+make -C "$b" -s bench/verify >/dev/null
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/rsa.pem" 2>/dev/null
+openssl pkey -in "$d/rsa.pem" -pubout -out "$d/rsa.pub"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ec.pem" 2>/dev/null
+openssl pkey -in "$d/ec.pem" -pubout -out "$d/ec.pub"
+secret='Bench-Access-Secret-Key-0123456789abcdef!'
+printf '%s' "$secret" >"$d/hs.secret"
+base="DOMAIN=localhost
+ENVIRONMENT=local
+PROJECT_NAME=bench
+STACK_NAME=bench
+API_PREFIX=/api
+BACKEND_HOST=http://localhost:8000
+FRONTEND_HOST=http://localhost:3000
+BACKEND_CORS_ORIGINS=http://localhost:3000
+AUTH_SERVICE_ROLE=consumer
+TOKEN_MODE=stateless
+TOKEN_STRICT_VALIDATION=true
+TOKEN_ISSUER=https://auth.example.com
+TOKEN_AUDIENCE=bench
+EVENT_SIGNING_KEY=Bench-Event-Signing-Key-0123456789abcdef!
+SERVICE_VERSION=1
+CONTRACT_VERSION=1
+CONTRACT_RANGE=1"
+printf '%s\nACCESS_TOKEN_ALGORITHM=HS256\nACCESS_SECRET_KEY=%s\n' "$base" "$secret" >"$d/HS256.env"
+printf '%s\nACCESS_TOKEN_ALGORITHM=RS256\nACCESS_PUBLIC_KEY_FILE=%s\n' "$base" "$d/rsa.pub" >"$d/RS256.env"
+printf '%s\nACCESS_TOKEN_ALGORITHM=ES256\nACCESS_PUBLIC_KEY_FILE=%s\n' "$base" "$d/ec.pub" >"$d/ES256.env"
+for alg in HS256 RS256 ES256; do
+    case $alg in HS256) k=$d/hs.secret ;; RS256) k=$d/rsa.pem ;; ES256) k=$d/ec.pem ;; esac
+    "$b/src/fcgim8-token" mint --alg $alg --key "$k" --iss https://auth.example.com --aud bench \
+        --exp 3600 >"$d/$alg.tok"
+done
+ossl=$(openssl speed -seconds "$secs" rsa2048 ecdsap256 2>/dev/null)
+rsa_v=$(printf '%s\n' "$ossl" | awk '/^rsa 2048 bits/ { print $NF }')
+ec_v=$(printf '%s\n' "$ossl" | awk '/256 bits ecdsa \(nistp256\)/ { print $NF }')
+echo "fcgi-m8 verify benchmark: one thread, ${secs}s per figure, $(nproc) CPUs, $(uname -sr)"
+printf '%-8s %14s %14s %18s %14s\n' alg full/s cached/s "openssl verify/s" "full/openssl"
+for alg in HS256 RS256 ES256; do
+    read -r full cached < <(env -i PATH="$PATH" "$b/bench/verify" "$d/$alg.env" "$d/$alg.tok" "$secs")
+    case $alg in RS256) o=$rsa_v ;; ES256) o=$ec_v ;; *) o= ;; esac
+    ratio=$( [ -n "$o" ] && awk -v a="$full" -v b="$o" 'BEGIN { printf "%.2f", a / b }' || echo -)
+    printf '%-8s %14s %14s %18s %14s\n' $alg "$full" "$cached" "${o:--}" "$ratio"
+done
