@@ -17,8 +17,9 @@
 #define CACHE_WAYS 2u
 
 typedef struct cache_entry {
-    unsigned char hash[crypto_generichash_BYTES];
-    bool used;
+    uint64_t hash;
+    char *token; /* the whole token: a hit needs the exact bytes, not just the hash */
+    size_t token_len;
     unsigned long generation;
     m8_principal p;
 } cache_entry;
@@ -37,7 +38,7 @@ struct m8_auth {
     char *issuer, *audience;
     int invalid_status; /* AUTH_INVALID_TOKEN_STATUS */
     m8_auth_hooks hooks;
-    unsigned char hash_key[crypto_generichash_KEYBYTES];
+    unsigned char hash_key[crypto_shorthash_KEYBYTES]; /* SipHash-2-4, random per process */
     pthread_key_t tls;
     atomic_ulong verifications, cache_hits;
 };
@@ -48,8 +49,10 @@ static void cache_destroy(void *p)
     if (!c)
         return;
     for (size_t i = 0; i < CACHE_SLOTS; i++)
-        for (size_t w = 0; w < CACHE_WAYS; w++)
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
             m8_principal_clear(&c->e[i][w].p);
+            free(c->e[i][w].token);
+        }
     sodium_memzero(c, sizeof *c);
     free(c);
 }
@@ -170,19 +173,31 @@ static unsigned long key_generation(m8_auth *a)
     return a->jwks ? m8_jwks_generation(a->jwks) : 0;
 }
 
-static const m8_principal *cache_get(m8_auth *a, token_cache *c, const unsigned char *h,
-                                     double now)
+static void entry_clear(cache_entry *e)
 {
-    cache_entry *set = c->e[(h[0] | (size_t)h[1] << 8) & (CACHE_SLOTS - 1)];
+    m8_principal_clear(&e->p);
+    free(e->token);
+    e->token = NULL;
+    e->token_len = 0;
+}
+
+static cache_entry *cache_set(token_cache *c, uint64_t h)
+{
+    return c->e[h & (CACHE_SLOTS - 1)];
+}
+
+static const m8_principal *cache_get(m8_auth *a, token_cache *c, uint64_t h, const char *tok,
+                                     size_t len, double now)
+{
+    cache_entry *set = cache_set(c, h);
     unsigned long gen = key_generation(a);
     for (size_t w = 0; w < CACHE_WAYS; w++) {
         cache_entry *e = &set[w];
-        if (!e->used || memcmp(e->hash, h, sizeof e->hash) != 0)
+        if (!e->token || e->hash != h || e->token_len != len || memcmp(e->token, tok, len) != 0)
             continue;
         if (e->generation != gen || now >= (double)e->p.exp) {
             /* keys changed, or the token expired: never served again */
-            e->used = false;
-            m8_principal_clear(&e->p);
+            entry_clear(e);
             return NULL;
         }
         return &e->p;
@@ -195,20 +210,18 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static void cache_put(m8_auth *a, token_cache *c, const unsigned char *h, const m8_principal *p)
+static void cache_put(m8_auth *a, token_cache *c, uint64_t h, const char *tok, size_t len,
+                      const m8_principal *p)
 {
-    cache_entry *set = c->e[(h[0] | (size_t)h[1] << 8) & (CACHE_SLOTS - 1)];
-    cache_entry *e = &set[0];
-    for (size_t w = 0; w < CACHE_WAYS; w++) {
-        if (!set[w].used) {
+    cache_entry *set = cache_set(c, h);
+    cache_entry *e = NULL;
+    for (size_t w = 0; w < CACHE_WAYS && !e; w++) {
+        if (!set[w].token)
             e = &set[w];
-            break;
-        }
-        if (w + 1 == CACHE_WAYS)
-            e = &set[c->next_way++ % CACHE_WAYS];
     }
-    m8_principal_clear(&e->p);
-    e->used = false;
+    if (!e)
+        e = &set[c->next_way++ % CACHE_WAYS];
+    entry_clear(e);
     m8_principal q = *p;
     q.id = dup_or_null(p->id);
     q.email = dup_or_null(p->email);
@@ -217,16 +230,20 @@ static void cache_put(m8_auth *a, token_cache *c, const unsigned char *h, const 
     q.role = dup_or_null(p->role);
     q.tenant_id = dup_or_null(p->tenant_id);
     q.jti = dup_or_null(p->jti);
-    if ((p->id && !q.id) || (p->email && !q.email) || (p->role && !q.role) ||
+    char *t = malloc(len ? len : 1);
+    if (!t || (p->id && !q.id) || (p->email && !q.email) || (p->role && !q.role) ||
         (p->jti && !q.jti) || (p->full_name && !q.full_name) || (p->avatar && !q.avatar) ||
         (p->tenant_id && !q.tenant_id)) {
+        free(t);
         m8_principal_clear(&q);
         return;
     }
+    memcpy(t, tok, len);
     e->p = q;
-    memcpy(e->hash, h, sizeof e->hash);
+    e->token = t;
+    e->token_len = len;
+    e->hash = h;
     e->generation = key_generation(a);
-    e->used = true;
 }
 
 /* ------------------------------------------------------------ decisions */
@@ -331,11 +348,14 @@ bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
         return false;
     }
     double now = m8_now_wall();
-    unsigned char h[crypto_generichash_BYTES];
-    crypto_generichash(h, sizeof h, (const unsigned char *)tok, len, a->hash_key,
-                       sizeof a->hash_key);
     token_cache *c = len <= M8_MAX_TOKEN_BYTES ? thread_cache(a) : NULL;
-    const m8_principal *p = c ? cache_get(a, c, h, now) : NULL;
+    uint64_t h = 0;
+    if (c) {
+        unsigned char hb[crypto_shorthash_BYTES];
+        crypto_shorthash(hb, (const unsigned char *)tok, len, a->hash_key);
+        memcpy(&h, hb, sizeof h);
+    }
+    const m8_principal *p = c ? cache_get(a, c, h, tok, len, now) : NULL;
     m8_principal fresh = {0};
     if (p) {
         atomic_fetch_add(&a->cache_hits, 1);
@@ -356,7 +376,7 @@ bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
         if (a->hooks.on_success)
             a->hooks.on_success(p->jti, p->id, "access", a->hooks.data);
         if (c)
-            cache_put(a, c, h, p);
+            cache_put(a, c, h, tok, len, p);
     }
     bool ok = true;
     if (!set_user(req, p)) {

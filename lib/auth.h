@@ -5,9 +5,10 @@
  * parsed once, or the JWKS resolver when JWKS_URI is set: JWKS wins).
  * For each protected route: Bearer credential -> verified-token cache ->
  * JWS parse -> key -> signature -> claims -> principal -> is_active -> role
- * guard.  The cache is per thread, keyed by a keyed BLAKE2b hash of the
- * whole token, bounded, never used past the token's exp, and dropped when
- * the key set changes; it skips only the signature and claim checks. */
+ * guard.  The cache is per thread, indexed by a keyed hash (SipHash) of the
+ * whole token and hit only on the exact same bytes, bounded (1024 x 2
+ * entries), never used past the token's exp, and dropped when the key set
+ * changes; it skips only the signature and claim checks. */
 #ifndef M8_AUTH_H
 #define M8_AUTH_H
 
