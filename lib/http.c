@@ -160,9 +160,11 @@ static char *utf8_fix(m8_arena *a, char *s, size_t n)
     return out;
 }
 
-/* Decodes one query component: '+' is a space, %XX a byte, a malformed
- * escape stays as it is; %00 and raw NUL are M8_EPARSE. */
-static int decode_component(m8_arena *a, const char *s, size_t n, const char **out)
+/* Percent-decodes s[0..n) into the arena; %00 and a raw NUL are M8_EPARSE.
+ * A query component (query=true) reads '+' as a space and keeps a malformed
+ * escape as it is (Starlette); a path refuses a malformed escape.  Invalid
+ * UTF-8 becomes U+FFFD. */
+static int percent_decode(m8_arena *a, const char *s, size_t n, bool query, char **out)
 {
     char *d = m8_arena_alloc(a, n + 1);
     if (!d)
@@ -172,15 +174,20 @@ static int decode_component(m8_arena *a, const char *s, size_t n, const char **o
         unsigned char c = (unsigned char)s[i];
         if (c == '\0')
             return M8_EPARSE;
-        if (c == '+') {
+        int hi = -1, lo = -1;
+        if (c == '%' && n - i >= 3) {
+            hi = hexval((unsigned char)s[i + 1]);
+            lo = hexval((unsigned char)s[i + 2]);
+        }
+        if (c == '+' && query) {
             d[o++] = ' ';
-        } else if (c == '%' && n - i >= 3 && hexval((unsigned char)s[i + 1]) >= 0 &&
-                   hexval((unsigned char)s[i + 2]) >= 0) {
-            int v = hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]);
-            if (v == 0)
+        } else if (c == '%' && hi >= 0 && lo >= 0) {
+            if (hi == 0 && lo == 0)
                 return M8_EPARSE;
-            d[o++] = (char)v;
+            d[o++] = (char)(hi * 16 + lo);
             i += 2;
+        } else if (c == '%' && !query) {
+            return M8_EPARSE;
         } else {
             d[o++] = (char)c;
         }
@@ -191,6 +198,15 @@ static int decode_component(m8_arena *a, const char *s, size_t n, const char **o
         return M8_ENOMEM;
     *out = fixed;
     return 0;
+}
+
+static int decode_component(m8_arena *a, const char *s, size_t n, const char **out)
+{
+    char *d;
+    int rc = percent_decode(a, s, n, true, &d);
+    if (rc == 0)
+        *out = d;
+    return rc;
 }
 
 int m8_parse_query(m8_arena *a, const char *qs, size_t n, m8_pair **out, size_t *nout)
@@ -242,32 +258,7 @@ int m8_parse_query(m8_arena *a, const char *qs, size_t n, m8_pair **out, size_t 
 int m8_decode_path(m8_arena *a, const char *p, size_t n, char **out)
 {
     *out = NULL;
-    char *d = m8_arena_alloc(a, n + 1);
-    if (!d)
-        return M8_ENOMEM;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c == '\0')
-            return M8_EPARSE;
-        if (c == '%') {
-            if (n - i < 3)
-                return M8_EPARSE;
-            int hi = hexval((unsigned char)p[i + 1]), lo = hexval((unsigned char)p[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return M8_EPARSE;
-            d[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            d[o++] = (char)c;
-        }
-    }
-    d[o] = '\0';
-    char *fixed = utf8_fix(a, d, o);
-    if (!fixed)
-        return M8_ENOMEM;
-    *out = fixed;
-    return 0;
+    return percent_decode(a, p, n, false, out);
 }
 
 /* Appends url[0..n) quoted the way Starlette's RedirectResponse quotes its
