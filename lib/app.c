@@ -488,7 +488,8 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
     req->app = app;
     req->t_start = m8_now_mono();
     if (preset_status == 0) {
-        int rc = m8_req_from_params(req, params, n, body, body_len);
+        /* Every caller keeps params and body alive until this returns. */
+        int rc = m8_req_adopt_params(req, params, n, body, body_len);
         if (rc == 0) {
             m8_app_handle(app, req);
         } else {

@@ -58,8 +58,9 @@ M8_INTERNAL void m8_app_stop(m8_app *app);
  * line.  Never fails: errors become responses. */
 M8_INTERNAL void m8_app_handle(m8_app *app, m8_request *req);
 
-/* Builds req from raw params and body, handles it, and renders the CGI
- * response into out.  preset_status (400 malformed params, 413 body too
+/* Builds req from raw params and body (not copied: the caller keeps them,
+ * and the body NUL-terminated, alive until this returns), handles it, and
+ * renders the CGI response into out.  preset_status (400 malformed params, 413 body too
  * large) skips routing and answers that status through the middleware. */
 M8_INTERNAL void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t n,
                                 const char *body, size_t body_len, int preset_status,

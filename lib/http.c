@@ -324,8 +324,8 @@ static char *header_name(m8_arena *a, const char *cgi)
     return h;
 }
 
-int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n, const char *body,
-                       size_t body_len)
+static int from_params(m8_request *req, const m8_pair *params, size_t n, const char *body,
+                       size_t body_len, bool copy)
 {
     if (n && !params)
         return M8_EINVAL;
@@ -346,14 +346,15 @@ int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n, const c
         req->t_start = m8_now_mono();
     m8_arena *a = &req->arena;
 
-    /* params: copied, libfcgi's strings die at the next accept */
+    /* params: copied unless the caller keeps them alive for the request */
     m8_pair *ps = NULL;
     if (n && !(ps = m8_arena_alloc(a, n * sizeof *ps)))
         return M8_ENOMEM;
     size_t n_headers = 0;
     for (size_t i = 0; i < n; i++) {
-        ps[i].name = m8_arena_strdup(a, params[i].name);
-        ps[i].value = m8_arena_strdup(a, params[i].value ? params[i].value : "");
+        const char *v = params[i].value ? params[i].value : "";
+        ps[i].name = copy ? m8_arena_strdup(a, params[i].name) : params[i].name;
+        ps[i].value = copy ? m8_arena_strdup(a, v) : v;
         if (!ps[i].name || !ps[i].value)
             return M8_ENOMEM;
         const char *nm = ps[i].name;
@@ -474,7 +475,9 @@ int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n, const c
         return rc;
 
     /* body */
-    if (body_len) {
+    if (body_len && !copy) {
+        req->body = body;
+    } else if (body_len) {
         char *b = m8_arena_alloc(a, body_len + 1);
         if (!b)
             return M8_ENOMEM;
@@ -486,6 +489,20 @@ int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n, const c
     }
     req->body_len = body_len;
     return 0;
+}
+
+int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n, const char *body,
+                       size_t body_len)
+{
+    return from_params(req, params, n, body, body_len, true);
+}
+
+int m8_req_adopt_params(m8_request *req, const m8_pair *params, size_t n, const char *body,
+                        size_t body_len)
+{
+    if (body_len && body && body[body_len] != '\0')
+        return M8_EINVAL;
+    return from_params(req, params, n, body, body_len, false);
 }
 
 /* ------------------------------------------------------------ JSON body */

@@ -73,6 +73,13 @@ M8_INTERNAL void m8_req_free(m8_request *req);
 M8_INTERNAL int m8_req_from_params(m8_request *req, const m8_pair *params, size_t n,
                                    const char *body, size_t body_len);
 
+/* The same without copying: params, their strings and the body (which must
+ * be NUL-terminated at body[body_len]) stay owned by the caller, who keeps
+ * them alive until the request ends (the serving loops: FastCGI records,
+ * the CGI environment).  Saves a copy of every param and of the body. */
+M8_INTERNAL int m8_req_adopt_params(m8_request *req, const m8_pair *params, size_t n,
+                                    const char *body, size_t body_len);
+
 /* Parses a query string into decoded pairs ('&'-separated, '+' is space, %XX
  * decoded, invalid escapes kept literally like Starlette, invalid UTF-8
  * replaced by U+FFFD like Python; "a" and "a=" give a=""; blank pairs are

@@ -590,7 +590,7 @@ static void lf_serve_one(lf_ctx *x, FCGX_Request *r, m8_request *req, m8_buf *ou
         if (!eq)
             continue;
         params[k].name = m8_arena_strndup(&req->arena, *e, (size_t)(eq - *e));
-        params[k].value = m8_arena_strdup(&req->arena, eq + 1);
+        params[k].value = eq + 1; /* r->envp lives until FCGX_Finish_r */
         k++;
     }
     m8_buf body;

@@ -631,8 +631,28 @@ static void test_null_and_reuse(void)
     del_req(req);
 }
 
+/* m8_req_adopt_params: the serving loops' no-copy path. */
+static void test_adopt(void)
+{
+    m8_request req;
+    m8_req_init(&req, NULL);
+    char method[] = "POST", uri[] = "/api/echo?x=1";
+    m8_pair ps[] = {{"REQUEST_METHOD", method}, {"REQUEST_URI", uri}, {"HTTP_X_A", "b"}};
+    const char body[] = "{\"k\":1}";
+    ok(m8_req_adopt_params(&req, ps, 3, body, sizeof body - 1) == 0, "adopt: a request is built");
+    ok(req.params[0].value == method && req.body == body, "adopt: params and body are not copied");
+    is_str(m8_req_path(&req), "/api/echo", "adopt: the path is parsed as with a copy");
+    is_str(m8_req_header(&req, "X-A"), "b", "adopt: headers are found");
+    m8_req_reset(&req);
+    const char unterminated[3] = {'{', '}', 'x'};
+    is_int(m8_req_adopt_params(&req, ps, 3, unterminated, 2), M8_EINVAL,
+           "adopt: a body not NUL-terminated at its length is refused");
+    m8_req_free(&req);
+}
+
 int main(void)
 {
+    test_adopt();
     test_basic_request();
     test_path_sources();
     test_bad_requests();
