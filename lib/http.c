@@ -731,15 +731,27 @@ static int append_header(m8_request *req, const char *name, const char *value, s
     return 0;
 }
 
-int m8_res_header(m8_request *req, const char *name, const char *value)
+/* Validates a header for m8_res_header / m8_res_set_header and handles
+ * Content-Type (one value, kept apart): negative = error, 1 = done, 0 = go on. */
+static int header_prelude(m8_request *req, const char *name, const char *value)
 {
     if (!req)
         return M8_EINVAL;
     int rc = check_header(name, value);
     if (rc)
         return rc;
-    if (m8_strcaseeq(name, "Content-Type"))
-        return set_content_type(req, value);
+    if (m8_strcaseeq(name, "Content-Type")) {
+        rc = set_content_type(req, value);
+        return rc ? rc : 1;
+    }
+    return 0;
+}
+
+int m8_res_header(m8_request *req, const char *name, const char *value)
+{
+    int rc = header_prelude(req, name, value);
+    if (rc)
+        return rc < 0 ? rc : 0;
     return append_header(req, name, value, M8_MAX_RESPONSE_HEADERS);
 }
 
@@ -755,13 +767,9 @@ void m8_res_remove_header(m8_request *req, const char *name)
 
 int m8_res_set_header(m8_request *req, const char *name, const char *value)
 {
-    if (!req)
-        return M8_EINVAL;
-    int rc = check_header(name, value);
+    int rc = header_prelude(req, name, value);
     if (rc)
-        return rc;
-    if (m8_strcaseeq(name, "Content-Type"))
-        return set_content_type(req, value);
+        return rc < 0 ? rc : 0;
     for (size_t i = 0; i < req->n_res_headers; i++) {
         if (m8_strcaseeq(req->res_headers[i].name, name)) {
             const char *n = m8_arena_strdup(&req->arena, name);
