@@ -1,15 +1,29 @@
-/* bench/verify - token verifications per second, one thread (per core):
+/* bench/verify - token verifications per second, one thread (per core),
+ * for the settings in ENV_FILE and the token in TOKEN_FILE:
  *   full:   m8_auth_verify (parse, key, signature, payload, claims)
- *   cached: m8_auth_check on a repeated token (the verified-token cache)
- * for the settings in ENV_FILE and the token in TOKEN_FILE.  Run by
- * bench/verify.sh, which prints these next to `openssl speed`.
+ *   cached: a request built from FastCGI params as the serving loops do
+ *           (m8_req_adopt_params) and m8_auth_check on a repeated token
+ *           (the verified-token cache)
+ *   hit:    the m8_auth_check part of cached alone (cached minus the
+ *           request building, timed on its own)
+ *   sig:    m8_jws_verify alone (alg check and signature, parsed once)
+ *   json:   json-c parsing the token's decoded payload alone (a reused
+ *           strict tokener, what m8_jws_parse_payload costs at least)
+ * sig and json bound full from above: full can at best reach
+ * 1 / (1/sig + 1/json).  Run by bench/verify.sh, which prints these next
+ * to `openssl speed`.
  *
- *   bench/verify ENV_FILE TOKEN_FILE SECONDS */
+ *   bench/verify ENV_FILE TOKEN_FILE SECONDS [full|cached]
+ *
+ * The optional last argument runs one phase only (for perf); its figure is
+ * printed alone. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "auth.h"
 #include "jwt.h"
@@ -18,74 +32,145 @@
 
 extern char **environ;
 
-static double rate(double n, double t0)
+/* Runs fn(arg) in batches of batch until secs have passed: calls per second. */
+static double rate(bool (*fn)(void *), void *arg, int batch, double secs)
 {
+    double n = 0, t0 = m8_now_mono();
+    while (m8_now_mono() - t0 < secs) {
+        for (int i = 0; i < batch; i++) {
+            if (!fn(arg))
+                return -1;
+        }
+        n += batch;
+    }
     return n / (m8_now_mono() - t0);
+}
+
+typedef struct bench {
+    m8_auth *a;
+    m8_key *key;
+    m8_alg alg;
+    const char *tok;
+    size_t len;
+    m8_request req;
+    m8_pair params[3];
+    m8_jws jws;
+    json_tokener *jt;
+    unsigned char payload[M8_MAX_JWT_PART_BYTES];
+    size_t payload_len;
+} bench;
+
+static bool full(void *arg)
+{
+    bench *b = arg;
+    m8_principal p = {0};
+    int r = m8_auth_verify(b->a, b->tok, b->len, m8_now_wall(), &p, NULL);
+    m8_principal_clear(&p);
+    return r == 0;
+}
+
+static bool request_only(void *arg)
+{
+    bench *b = arg;
+    m8_req_reset(&b->req);
+    return m8_req_adopt_params(&b->req, b->params, 3, NULL, 0) == 0;
+}
+
+static bool cached(void *arg)
+{
+    bench *b = arg;
+    return request_only(b) && m8_auth_check(b->a, &b->req, M8_USER);
+}
+
+static bool sig(void *arg)
+{
+    bench *b = arg;
+    return m8_jws_verify(&b->jws, b->alg, b->key) == M8_JWT_OK;
+}
+
+static bool json(void *arg)
+{
+    bench *b = arg;
+    json_tokener_reset(b->jt);
+    json_object *o = json_tokener_parse_ex(b->jt, (const char *)b->payload, (int)b->payload_len);
+    json_object_put(o);
+    return o != NULL;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s ENV_FILE TOKEN_FILE SECONDS\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s ENV_FILE TOKEN_FILE SECONDS [full|cached]\n", argv[0]);
         return 2;
     }
+    bool do_full = argc == 4 || strcmp(argv[4], "full") == 0;
+    bool do_cached = argc == 4 || strcmp(argv[4], "cached") == 0;
     m8_log_set_level(M8_LOG_CRITICAL);
     double secs = strtod(argv[3], NULL);
+    static bench b;
     char *tok;
-    size_t len;
-    if (m8_read_file(argv[2], M8_MAX_TOKEN_BYTES + 2, true, &tok, &len) != 0)
+    if (m8_read_file(argv[2], M8_MAX_TOKEN_BYTES + 2, true, &tok, &b.len) != 0)
         return 2;
-    while (len && (tok[len - 1] == '\n' || tok[len - 1] == '\r'))
-        tok[--len] = '\0';
+    while (b.len && (tok[b.len - 1] == '\n' || tok[b.len - 1] == '\r'))
+        tok[--b.len] = '\0';
+    b.tok = tok;
     m8_errlist errs = {0};
     m8_settings_source src = {.env = environ, .env_file = argv[1]};
     m8_settings *s = m8_settings_load(&src, &errs);
     char err[256] = "";
-    m8_auth *a = s ? m8_auth_new(s, err, sizeof err) : NULL;
-    if (!a) {
+    b.a = s ? m8_auth_new(s, err, sizeof err) : NULL;
+    if (!b.a) {
         fprintf(stderr, "bench/verify: cannot build a verifier: %s\n",
                 errs.n ? errs.lines[0] : err);
         return 2;
     }
-    /* full verification */
-    double n = 0, t0 = m8_now_mono();
-    while (m8_now_mono() - t0 < secs) {
-        for (int i = 0; i < 100; i++) {
-            m8_principal p = {0};
-            if (m8_auth_verify(a, tok, len, m8_now_wall(), &p, NULL) != 0) {
-                fprintf(stderr, "bench/verify: the token does not verify\n");
-                return 1;
-            }
-            m8_principal_clear(&p);
-        }
-        n += 100;
+    b.alg = s->access_token_algorithm;
+    b.key = b.alg == M8_ALG_HS256
+                ? m8_key_from_secret(s->access_secret_key, strlen(s->access_secret_key), err,
+                                     sizeof err)
+                : m8_key_from_pem(s->access_public_key, strlen(s->access_public_key), b.alg, err,
+                                  sizeof err);
+    if (!b.key || m8_jws_parse(b.tok, b.len, &b.jws) != M8_JWT_OK) {
+        fprintf(stderr, "bench/verify: cannot load the key or parse the token: %s\n", err);
+        return 2;
     }
-    double full = rate(n, t0);
+    long pl =
+        m8_b64url_decode(b.jws.payload_b64, b.jws.payload_b64_len, b.payload, sizeof b.payload);
+    b.payload_len = pl > 0 ? (size_t)pl : 0;
+    b.jt = json_tokener_new_ex(M8_MAX_JWT_DEPTH);
+    json_tokener_set_flags(b.jt, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 
-    /* the verified-token cache, through the route check a request makes */
-    char hdr[M8_MAX_TOKEN_BYTES + 16];
-    snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    m8_pair params[] = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/api/items/"},
-                        {"HTTP_AUTHORIZATION", hdr}};
-    m8_request req;
-    m8_req_init(&req, NULL);
-    n = 0;
-    t0 = m8_now_mono();
-    while (m8_now_mono() - t0 < secs) {
-        for (int i = 0; i < 1000; i++) {
-            m8_req_reset(&req);
-            m8_req_from_params(&req, params, 3, NULL, 0);
-            if (!m8_auth_check(a, &req, M8_USER)) {
-                fprintf(stderr, "bench/verify: the cached check failed\n");
-                return 1;
-            }
-        }
-        n += 1000;
+    static char hdr[M8_MAX_TOKEN_BYTES + 16];
+    snprintf(hdr, sizeof hdr, "Bearer %s", b.tok);
+    b.params[0] = (m8_pair){"REQUEST_METHOD", "GET"};
+    b.params[1] = (m8_pair){"REQUEST_URI", "/api/items/"};
+    b.params[2] = (m8_pair){"HTTP_AUTHORIZATION", hdr};
+    m8_req_init(&b.req, NULL);
+
+    double r_full = 0, r_cached = 0, r_req = 0, r_sig = 0, r_json = 0;
+    if (do_full && (r_full = rate(full, &b, 100, secs)) < 0) {
+        fprintf(stderr, "bench/verify: the token does not verify\n");
+        return 1;
     }
-    double cached = rate(n, t0);
-    printf("%.0f %.0f\n", full, cached);
-    m8_req_free(&req);
-    m8_auth_free(a);
+    if (do_cached && (r_cached = rate(cached, &b, 1000, secs)) < 0) {
+        fprintf(stderr, "bench/verify: the cached check failed\n");
+        return 1;
+    }
+    if (do_full && do_cached) {
+        r_req = rate(request_only, &b, 1000, secs);
+        r_sig = rate(sig, &b, 100, secs);
+        r_json = rate(json, &b, 100, secs);
+        /* hit: the check's share of a cached request */
+        double hit = r_req > r_cached ? 1.0 / (1.0 / r_cached - 1.0 / r_req) : 0;
+        printf("%.0f %.0f %.0f %.0f %.0f\n", r_full, r_cached, hit, r_sig, r_json);
+    } else {
+        printf("%.0f\n", do_full ? r_full : r_cached);
+    }
+    json_tokener_free(b.jt);
+    m8_jws_free(&b.jws);
+    m8_key_unref(b.key);
+    m8_req_free(&b.req);
+    m8_auth_free(b.a);
     m8_settings_free(s);
     free(tok);
     return 0;

@@ -18,10 +18,11 @@
 
 typedef struct cache_entry {
     uint64_t hash;
-    char *token; /* the whole token: a hit needs the exact bytes, not just the hash */
-    size_t token_len;
     unsigned long generation;
-    m8_principal p;
+    char *mem; /* the whole token (a hit needs the exact bytes), then the principal's strings */
+    size_t token_len;
+    size_t strings_len;
+    m8_principal p; /* strings point into mem; p.mem is NULL */
 } cache_entry;
 
 typedef struct token_cache {
@@ -49,10 +50,8 @@ static void cache_destroy(void *p)
     if (!c)
         return;
     for (size_t i = 0; i < CACHE_SLOTS; i++)
-        for (size_t w = 0; w < CACHE_WAYS; w++) {
-            m8_principal_clear(&c->e[i][w].p);
-            free(c->e[i][w].token);
-        }
+        for (size_t w = 0; w < CACHE_WAYS; w++)
+            free(c->e[i][w].mem);
     sodium_memzero(c, sizeof *c);
     free(c);
 }
@@ -111,6 +110,7 @@ void m8_auth_free(m8_auth *a)
         cache_destroy(c);
     }
     pthread_key_delete(a->tls);
+    m8_jwt_thread_release(); /* this thread's contexts and their key references */
     m8_key_unref(a->key);
     m8_jwks_free(a->jwks);
     free(a->issuer);
@@ -175,10 +175,8 @@ static unsigned long key_generation(m8_auth *a)
 
 static void entry_clear(cache_entry *e)
 {
-    m8_principal_clear(&e->p);
-    free(e->token);
-    e->token = NULL;
-    e->token_len = 0;
+    free(e->mem);
+    memset(e, 0, sizeof *e);
 }
 
 static cache_entry *cache_set(token_cache *c, uint64_t h)
@@ -186,62 +184,75 @@ static cache_entry *cache_set(token_cache *c, uint64_t h)
     return c->e[h & (CACHE_SLOTS - 1)];
 }
 
-static const m8_principal *cache_get(m8_auth *a, token_cache *c, uint64_t h, const char *tok,
-                                     size_t len, double now)
+/* The index of a token in the cache: a keyed SipHash of its last
+ * CACHE_HASH_BYTES bytes.  Only verified tokens are stored, and those bytes
+ * are signature bytes nobody can choose without the signing key, so they
+ * spread entries as well as the whole token would, at a fraction of the
+ * cost; a hit still needs the exact bytes of the whole token. */
+#define CACHE_HASH_BYTES 32
+
+static uint64_t token_hash(const m8_auth *a, const char *tok, size_t len)
+{
+    size_t n = len < CACHE_HASH_BYTES ? len : CACHE_HASH_BYTES;
+    unsigned char hb[crypto_shorthash_BYTES];
+    crypto_shorthash(hb, (const unsigned char *)tok + len - n, n, a->hash_key);
+    uint64_t h;
+    memcpy(&h, hb, sizeof h);
+    return h;
+}
+
+static const cache_entry *cache_get(m8_auth *a, token_cache *c, uint64_t h, const char *tok,
+                                    size_t len, double now)
 {
     cache_entry *set = cache_set(c, h);
-    unsigned long gen = key_generation(a);
     for (size_t w = 0; w < CACHE_WAYS; w++) {
         cache_entry *e = &set[w];
-        if (!e->token || e->hash != h || e->token_len != len || memcmp(e->token, tok, len) != 0)
+        if (!e->mem || e->hash != h || e->token_len != len || memcmp(e->mem, tok, len) != 0)
             continue;
-        if (e->generation != gen || now >= (double)e->p.exp) {
+        if (e->generation != key_generation(a) || now >= (double)e->p.exp) {
             /* keys changed, or the token expired: never served again */
             entry_clear(e);
             return NULL;
         }
-        return &e->p;
+        return e;
     }
     return NULL;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
 }
 
 static void cache_put(m8_auth *a, token_cache *c, uint64_t h, const char *tok, size_t len,
                       const m8_principal *p)
 {
+    const char *src[] = {p->id, p->email, p->full_name, p->avatar, p->role, p->tenant_id, p->jti};
+    size_t slen[M8_ARRAY_LEN(src)], total = 0;
+    for (size_t i = 0; i < M8_ARRAY_LEN(src); i++) {
+        slen[i] = src[i] ? strlen(src[i]) + 1 : 0;
+        total += slen[i];
+    }
+    char *mem = malloc(len + total);
+    if (!mem)
+        return;
     cache_entry *set = cache_set(c, h);
     cache_entry *e = NULL;
     for (size_t w = 0; w < CACHE_WAYS && !e; w++) {
-        if (!set[w].token)
+        if (!set[w].mem)
             e = &set[w];
     }
     if (!e)
         e = &set[c->next_way++ % CACHE_WAYS];
     entry_clear(e);
-    m8_principal q = *p;
-    q.id = dup_or_null(p->id);
-    q.email = dup_or_null(p->email);
-    q.full_name = dup_or_null(p->full_name);
-    q.avatar = dup_or_null(p->avatar);
-    q.role = dup_or_null(p->role);
-    q.tenant_id = dup_or_null(p->tenant_id);
-    q.jti = dup_or_null(p->jti);
-    char *t = malloc(len ? len : 1);
-    if (!t || (p->id && !q.id) || (p->email && !q.email) || (p->role && !q.role) ||
-        (p->jti && !q.jti) || (p->full_name && !q.full_name) || (p->avatar && !q.avatar) ||
-        (p->tenant_id && !q.tenant_id)) {
-        free(t);
-        m8_principal_clear(&q);
-        return;
+    memcpy(mem, tok, len);
+    e->p = *p;
+    e->p.mem = NULL;
+    char **dst[] = {&e->p.id,   &e->p.email,     &e->p.full_name, &e->p.avatar,
+                    &e->p.role, &e->p.tenant_id, &e->p.jti};
+    char *at = mem + len;
+    for (size_t i = 0; i < M8_ARRAY_LEN(src); i++) {
+        *dst[i] = src[i] ? memcpy(at, src[i], slen[i]) : NULL;
+        at += slen[i];
     }
-    memcpy(t, tok, len);
-    e->p = q;
-    e->token = t;
+    e->mem = mem;
     e->token_len = len;
+    e->strings_len = total;
     e->hash = h;
     e->generation = key_generation(a);
 }
@@ -272,20 +283,14 @@ int m8_auth_verify(m8_auth *a, const char *tok, size_t len, double now, m8_princ
     m8_jwt_reason r = m8_jws_parse(tok, len, &j);
     if (r != M8_JWT_OK)
         return r;
-    m8_key *key = NULL;
-    int rc = M8_JWT_OK;
+    int rc;
     if (a->jwks) {
-        m8_jwks_result jr = m8_jwks_resolve(a->jwks, j.kid, m8_now_mono(), &key);
-        if (jr == M8_JWKS_UNAVAILABLE)
-            rc = -1;
-        else if (jr != M8_JWKS_FOUND)
-            rc = M8_JWT_INVALID;
+        unsigned checks = 0;
+        rc = m8_jwks_verify(a->jwks, &j, a->alg, m8_now_mono(), &checks);
+        atomic_fetch_add_explicit(&a->verifications, checks, memory_order_relaxed);
     } else {
-        key = m8_key_ref(a->key);
-    }
-    if (rc == M8_JWT_OK) {
-        atomic_fetch_add(&a->verifications, 1);
-        rc = m8_jws_verify(&j, a->alg, key);
+        atomic_fetch_add_explicit(&a->verifications, 1, memory_order_relaxed);
+        rc = m8_jws_verify(&j, a->alg, a->key);
     }
     if (rc == M8_JWT_OK)
         rc = m8_jws_parse_payload(&j);
@@ -293,30 +298,66 @@ int m8_auth_verify(m8_auth *a, const char *tok, size_t len, double now, m8_princ
         rc = m8_claims_check(&j, &a->policy, now, p);
     if (rc == M8_JWT_OK && claims)
         *claims = json_object_get(j.payload);
-    m8_key_unref(key);
     m8_jws_free(&j);
     return rc;
 }
 
-/* Copies the principal into the request's arena as the public m8_user. */
+/* The public m8_user in the request's arena: one allocation for the
+ * struct and the strings. */
 static bool set_user(m8_request *req, const m8_principal *p)
 {
-    m8_user *u = m8_arena_alloc(&req->arena, sizeof *u);
+    const char *src[] = {p->id, p->email, p->full_name, p->avatar, p->role, p->tenant_id, p->jti};
+    size_t slen[M8_ARRAY_LEN(src)], total = sizeof(m8_user);
+    for (size_t i = 0; i < M8_ARRAY_LEN(src); i++) {
+        slen[i] = src[i] ? strlen(src[i]) + 1 : 0;
+        total += slen[i];
+    }
+    m8_user *u = m8_arena_alloc(&req->arena, total);
     if (!u)
         return false;
-    u->id = m8_arena_strdup(&req->arena, p->id);
-    u->email = m8_arena_strdup(&req->arena, p->email);
-    u->full_name = m8_arena_strdup(&req->arena, p->full_name);
-    u->avatar = m8_arena_strdup(&req->arena, p->avatar);
-    u->role = m8_arena_strdup(&req->arena, p->role);
-    u->tenant_id = m8_arena_strdup(&req->arena, p->tenant_id);
-    u->jti = m8_arena_strdup(&req->arena, p->jti);
+    const char **dst[] = {&u->id,   &u->email,     &u->full_name, &u->avatar,
+                          &u->role, &u->tenant_id, &u->jti};
+    char *at = (char *)(u + 1);
+    for (size_t i = 0; i < M8_ARRAY_LEN(src); i++) {
+        *dst[i] = src[i] ? memcpy(at, src[i], slen[i]) : NULL;
+        at += slen[i];
+    }
     u->is_active = p->is_active;
     u->is_superuser = p->is_superuser;
     u->email_verified = p->email_verified;
     u->exp = p->exp;
     req->user = u;
     return u->id && u->email && u->role && u->jti;
+}
+
+static const char *moved(const char *s, const char *from, char *to)
+{
+    return s ? to + (s - from) : NULL;
+}
+
+/* The same from a cache entry, whose strings are one run of bytes: one
+ * copy, then the pointers moved over. */
+static bool set_user_cached(m8_request *req, const cache_entry *e)
+{
+    m8_user *u = m8_arena_alloc(&req->arena, sizeof *u + e->strings_len);
+    if (!u)
+        return false;
+    const char *from = e->mem + e->token_len;
+    char *to = memcpy(u + 1, from, e->strings_len);
+    const m8_principal *p = &e->p;
+    u->id = moved(p->id, from, to);
+    u->email = moved(p->email, from, to);
+    u->full_name = moved(p->full_name, from, to);
+    u->avatar = moved(p->avatar, from, to);
+    u->role = moved(p->role, from, to);
+    u->tenant_id = moved(p->tenant_id, from, to);
+    u->jti = moved(p->jti, from, to);
+    u->is_active = p->is_active;
+    u->is_superuser = p->is_superuser;
+    u->email_verified = p->email_verified;
+    u->exp = p->exp;
+    req->user = u;
+    return true;
 }
 
 static bool allowed(const m8_principal *p, m8_access access)
@@ -349,16 +390,15 @@ bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
     }
     double now = m8_now_wall();
     token_cache *c = len <= M8_MAX_TOKEN_BYTES ? thread_cache(a) : NULL;
-    uint64_t h = 0;
-    if (c) {
-        unsigned char hb[crypto_shorthash_BYTES];
-        crypto_shorthash(hb, (const unsigned char *)tok, len, a->hash_key);
-        memcpy(&h, hb, sizeof h);
-    }
-    const m8_principal *p = c ? cache_get(a, c, h, tok, len, now) : NULL;
+    uint64_t h = c ? token_hash(a, tok, len) : 0;
+    const cache_entry *hit = c ? cache_get(a, c, h, tok, len, now) : NULL;
+    const m8_principal *p;
     m8_principal fresh = {0};
-    if (p) {
-        atomic_fetch_add(&a->cache_hits, 1);
+    bool ok = true;
+    if (hit) {
+        atomic_fetch_add_explicit(&a->cache_hits, 1, memory_order_relaxed);
+        p = &hit->p;
+        ok = set_user_cached(req, hit);
     } else {
         int r = m8_auth_verify(a, tok, len, now, &fresh, NULL);
         if (r < 0) {
@@ -377,12 +417,11 @@ bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
             a->hooks.on_success(p->jti, p->id, "access", a->hooks.data);
         if (c)
             cache_put(a, c, h, tok, len, p);
+        ok = set_user(req, p);
     }
-    bool ok = true;
-    if (!set_user(req, p)) {
+    if (!ok) {
         m8_req_fail(req, "out of memory");
         m8_res_error(req, 500, "Internal Server Error");
-        ok = false;
     } else if (!p->is_active) {
         m8_res_error(req, 403, "Inactive user");
         ok = false;

@@ -6,9 +6,11 @@
  * For each protected route: Bearer credential -> verified-token cache ->
  * JWS parse -> key -> signature -> claims -> principal -> is_active -> role
  * guard.  The cache is per thread, indexed by a keyed hash (SipHash) of the
- * whole token and hit only on the exact same bytes, bounded (1024 x 2
- * entries), never used past the token's exp, and dropped when the key set
- * changes; it skips only the signature and claim checks. */
+ * token's last 32 bytes (signature bytes) and hit only on the exact bytes of
+ * the whole token, bounded (1024 x 2 entries), never used past the token's
+ * exp, and dropped when the key set changes; it skips only the signature
+ * and claim checks.  In JWKS mode a bad signature re-resolves the token's
+ * kid once (m8_jwks_verify, A 3.7). */
 #ifndef M8_AUTH_H
 #define M8_AUTH_H
 

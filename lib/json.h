@@ -15,4 +15,11 @@ struct json_object;
 M8_INTERNAL struct json_object *m8_json_parse(const char *s, size_t len, int depth,
                                               size_t *err_at, const char **why);
 
+/* The same with a caller-owned tokener made by m8_json_tokener_new (reset
+ * here; reusing one saves its allocation on hot paths such as JWS parts). */
+struct json_tokener;
+M8_INTERNAL struct json_tokener *m8_json_tokener_new(int depth);
+M8_INTERNAL struct json_object *m8_json_parse_with(struct json_tokener *tok, const char *s,
+                                                   size_t len, size_t *err_at, const char **why);
+
 #endif

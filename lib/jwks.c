@@ -10,12 +10,14 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "httpc.h"
 #include "json.h"
+#include "jwt.h"
 #include "log.h"
 
 /* ------------------------------------------------------------ parsing */
@@ -163,7 +165,8 @@ struct m8_jwks {
     bool attempted;    /* false: "last attempt" is never */
     double last_attempt;
     bool fetching;
-    unsigned long generation, fetches;
+    atomic_ulong generation; /* read without the lock (every cached token check) */
+    unsigned long fetches;
 };
 
 m8_jwks *m8_jwks_new(const char *uri, m8_alg alg, double ttl_s, double cooldown_s)
@@ -231,10 +234,7 @@ void m8_jwks_set_fetch_limits(m8_jwks *r, double timeout_s, size_t max_bytes)
 
 unsigned long m8_jwks_generation(m8_jwks *r)
 {
-    pthread_mutex_lock(&r->mu);
-    unsigned long g = r->generation;
-    pthread_mutex_unlock(&r->mu);
-    return g;
+    return atomic_load_explicit(&r->generation, memory_order_acquire);
 }
 
 unsigned long m8_jwks_fetches(m8_jwks *r)
@@ -311,15 +311,70 @@ static int fetch(const char *uri, const char *uri_log, m8_alg alg, double timeou
     return rc;
 }
 
+/* One fetch attempt, counted against the cooldown.  Called and returns
+ * with r->mu held; released while fetching.  A failed fetch keeps the set. */
+static void refetch(m8_jwks *r, double now)
+{
+    r->fetching = true;
+    r->attempted = true;
+    r->last_attempt = now;
+    r->fetches++;
+    char *uri = r->uri, *uri_log = r->uri_log;
+    m8_alg alg = r->alg;
+    double timeout_s = r->timeout_s;
+    size_t max_bytes = r->max_bytes;
+    pthread_mutex_unlock(&r->mu);
+
+    m8_keyset fresh_set = {0};
+    char why[320];
+    why[0] = '\0';
+    int rc = fetch(uri, uri_log, alg, timeout_s, max_bytes, &fresh_set, why, sizeof why);
+    m8_keyset old = {0};
+
+    pthread_mutex_lock(&r->mu);
+    if (rc == 0) {
+        old = r->set;
+        r->set = fresh_set;
+        r->have = true;
+        r->expires_at = now + r->ttl_s;
+        atomic_fetch_add_explicit(&r->generation, 1, memory_order_release);
+        m8_log(M8_LOG_INFO, "JWKS refreshed from %s: %zu keys", uri_log, r->set.n);
+    } else if (r->have) {
+        m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); keeping %zu previous keys",
+               uri_log, why, r->set.n);
+    } else {
+        m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); no keys available", uri_log, why);
+    }
+    r->fetching = false;
+    pthread_cond_broadcast(&r->done);
+    m8_keyset_clear(&old); /* a reader holding one of these keys keeps its reference */
+}
+
+static bool throttled(const m8_jwks *r, double now)
+{
+    return r->attempted && now - r->last_attempt < r->cooldown_s;
+}
+
+/* The result for kid from the current set (lock held). */
+static m8_jwks_result answer(m8_jwks *r, const char *kid, m8_key **key)
+{
+    m8_key *found = NULL;
+    m8_jwks_result res = lookup(&r->set, kid, &found);
+    if (res == M8_JWKS_FOUND)
+        *key = m8_key_ref(found);
+    else if (!r->have)
+        res = M8_JWKS_UNAVAILABLE;
+    return res;
+}
+
 m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key **key)
 {
     *key = NULL;
     m8_key *found = NULL;
-    m8_jwks_result res;
     pthread_mutex_lock(&r->mu);
     for (;;) {
         bool fresh = r->have && now < r->expires_at;
-        res = lookup(&r->set, kid, &found);
+        m8_jwks_result res = lookup(&r->set, kid, &found);
         if (fresh && res == M8_JWKS_FOUND)
             break;
         if (r->fetching) {
@@ -328,50 +383,63 @@ m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key *
             pthread_cond_wait(&r->done, &r->mu);
             continue;
         }
-        if (r->attempted && now - r->last_attempt < r->cooldown_s)
-            break; /* throttled: answer from the cache as it is */
-
-        r->fetching = true;
-        r->attempted = true;
-        r->last_attempt = now;
-        r->fetches++;
-        char *uri = r->uri, *uri_log = r->uri_log;
-        m8_alg alg = r->alg;
-        double timeout_s = r->timeout_s;
-        size_t max_bytes = r->max_bytes;
-        pthread_mutex_unlock(&r->mu);
-
-        m8_keyset fresh_set = {0};
-        char why[320];
-        why[0] = '\0';
-        int rc = fetch(uri, uri_log, alg, timeout_s, max_bytes, &fresh_set, why, sizeof why);
-        m8_keyset old = {0};
-
-        pthread_mutex_lock(&r->mu);
-        if (rc == 0) {
-            old = r->set;
-            r->set = fresh_set;
-            r->have = true;
-            r->expires_at = now + r->ttl_s;
-            r->generation++;
-            m8_log(M8_LOG_INFO, "JWKS refreshed from %s: %zu keys", uri_log, r->set.n);
-        } else if (r->have) {
-            m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); keeping %zu previous keys",
-                   uri_log, why, r->set.n);
-        } else {
-            m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); no keys available", uri_log,
-                   why);
-        }
-        r->fetching = false;
-        pthread_cond_broadcast(&r->done);
-        res = lookup(&r->set, kid, &found);
-        m8_keyset_clear(&old); /* a reader holding one of these keys keeps its reference */
+        if (!throttled(r, now)) /* else answer from the cache as it is */
+            refetch(r, now);
         break;
     }
-    if (res == M8_JWKS_FOUND)
-        *key = m8_key_ref(found);
-    else if (!r->have)
-        res = M8_JWKS_UNAVAILABLE;
+    m8_jwks_result res = answer(r, kid, key);
     pthread_mutex_unlock(&r->mu);
     return res;
+}
+
+m8_jwks_result m8_jwks_refresh(m8_jwks *r, const char *kid, double now, m8_key **key)
+{
+    *key = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (r->fetching) {
+        while (r->fetching) /* a fetch under way is this refresh */
+            pthread_cond_wait(&r->done, &r->mu);
+    } else if (throttled(r, now)) {
+        pthread_mutex_unlock(&r->mu);
+        return M8_JWKS_NOT_FOUND;
+    } else {
+        refetch(r, now);
+    }
+    m8_jwks_result res = answer(r, kid, key);
+    pthread_mutex_unlock(&r->mu);
+    return res;
+}
+
+int m8_jwks_verify(m8_jwks *r, const m8_jws *j, m8_alg alg, double now, unsigned *checks)
+{
+    unsigned n = 0;
+    m8_key *key = NULL;
+    int rc;
+    m8_jwks_result jr = m8_jwks_resolve(r, j->kid, now, &key);
+    if (jr == M8_JWKS_UNAVAILABLE) {
+        rc = -1;
+    } else if (jr != M8_JWKS_FOUND) {
+        rc = M8_JWT_INVALID;
+    } else {
+        n++;
+        rc = m8_jws_verify(j, alg, key);
+        /* A bad signature (not a wrong alg) under a key from the set: the
+         * issuer may have replaced the key under the same kid. */
+        if (rc != M8_JWT_OK && m8_jws_alg_is(j, alg)) {
+            m8_key *again = NULL;
+            if (m8_jwks_refresh(r, j->kid, now, &again) == M8_JWKS_FOUND &&
+                !m8_key_equal(again, key)) {
+                n++;
+                rc = m8_jws_verify(j, alg, again);
+                if (rc == M8_JWT_OK)
+                    m8_log(M8_LOG_INFO, "JWKS: kid=%.64s has a new key; the token verified with it",
+                           j->kid ? j->kid : "none");
+            }
+            m8_key_unref(again);
+        }
+    }
+    m8_key_unref(key);
+    if (checks)
+        *checks = n;
+    return rc;
 }

@@ -68,6 +68,25 @@ M8_INTERNAL void m8_jwks_set_fetch_limits(m8_jwks *r, double timeout_s, size_t m
  * expiry; M8_JWKS_UNAVAILABLE when no fetch has ever succeeded. */
 M8_INTERNAL m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key **key);
 
+/* Re-resolves kid after a bad signature (A 3.7, 3.x): one fetch under the
+ * same cooldown as m8_jwks_resolve (a fetch already under way counts as
+ * it), then the key for kid, as in m8_jwks_resolve.  M8_JWKS_NOT_FOUND
+ * when throttled or when kid has gone from the set; after a failed fetch,
+ * the cached key again (the caller sees the same material). */
+M8_INTERNAL m8_jwks_result m8_jwks_refresh(m8_jwks *r, const char *kid, double now, m8_key **key);
+
+struct m8_jws;
+/* Steps 0b-3 of A 3.4 in JWKS mode at monotonic time now: the key for the
+ * token's kid, the alg check and the signature (m8_jws_verify).  After a bad
+ * signature with the right alg, the same kid is re-resolved once
+ * (m8_jwks_refresh) and, only when its key material changed, the signature
+ * is checked once more: at most one extra check per token and one extra
+ * fetch per cooldown, however many forged tokens arrive.  Returns
+ * M8_JWT_OK, M8_JWT_INVALID, or -1 when no key set is available (503);
+ * *checks (optional) gets the number of signature checks done (0-2). */
+M8_INTERNAL int m8_jwks_verify(m8_jwks *r, const struct m8_jws *j, m8_alg alg, double now,
+                               unsigned *checks);
+
 /* A number that changes whenever the cached set is replaced (token caches
  * key on it). */
 M8_INTERNAL unsigned long m8_jwks_generation(m8_jwks *r);

@@ -51,14 +51,25 @@ typedef struct m8_jws {
  * after the object) and without duplicate member names at any level.
  * Returns M8_JWT_OK or M8_JWT_INVALID (j is then freed). */
 M8_INTERNAL m8_jwt_reason m8_jws_parse(const char *tok, size_t len, m8_jws *j);
+/* An m8_jws shares its header with the parsing thread's cache of recent
+ * headers (json-c counts references without atomics): free it on the thread
+ * that parsed it. */
 /* Decodes the payload (a JSON object within the limits). */
 M8_INTERNAL m8_jwt_reason m8_jws_parse_payload(m8_jws *j);
 M8_INTERNAL void m8_jws_free(m8_jws *j);
 
-/* Checks alg == key->alg == expected and the signature: RS256
- * (RSASSA-PKCS1-v1_5/SHA-256, EVP), ES256 (64-byte R||S converted to DER,
- * EVP), HS256 (HMAC-SHA256 with libsodium, constant-time compare). */
+/* Checks alg == key->alg == expected and the signature with m8_key_verify:
+ * RS256 (RSASSA-PKCS1-v1_5/SHA-256, a signature of the modulus size), ES256
+ * (64-byte R||S converted to DER), HS256 (HMAC-SHA256, 32 bytes,
+ * constant-time compare). */
 M8_INTERNAL m8_jwt_reason m8_jws_verify(const m8_jws *j, m8_alg expected, const m8_key *key);
+/* True when the header's alg is exactly expected's name (A 3.4 step 2). */
+M8_INTERNAL bool m8_jws_alg_is(const m8_jws *j, m8_alg expected);
+
+/* Frees the calling thread's parsing state (tokener, recent headers) and
+ * its verification contexts (m8_key_thread_release) now rather than at
+ * thread exit. */
+M8_INTERNAL void m8_jwt_thread_release(void);
 
 /* The claim profile (A 3.3). */
 typedef struct m8_claims_policy {
@@ -67,8 +78,9 @@ typedef struct m8_claims_policy {
     const char *audience; /* NULL/"" = unset */
 } m8_claims_policy;
 
-/* The principal read from a verified payload.  Strings are owned (freed by
- * m8_principal_clear); email is trimmed and lower-cased. */
+/* The principal read from a verified payload.  The strings live in one
+ * block owned by mem (freed by m8_principal_clear); email is trimmed and
+ * lower-cased, id and tenant_id are lower-cased. */
 typedef struct m8_principal {
     char *id; /* sub, a UUID */
     char *email;
@@ -80,6 +92,7 @@ typedef struct m8_principal {
     bool is_active, is_superuser, email_verified;
     long long exp; /* seconds since the epoch */
     long long iat; /* 0 when absent */
+    void *mem;     /* owns every string above */
 } m8_principal;
 
 /* Checks the claims of j->payload (m8_jws_parse_payload first) against

@@ -46,5 +46,20 @@ M8_INTERNAL m8_key *m8_key_from_secret(const char *secret, size_t len, char *err
 M8_INTERNAL m8_key *m8_key_from_jwk(struct json_object *jwk, m8_alg alg, char *err, size_t errlen);
 M8_INTERNAL m8_key *m8_key_ref(m8_key *k);
 M8_INTERNAL void m8_key_unref(m8_key *k);
+/* True when a and b hold the same key material for the same algorithm
+ * (the kid is not compared). */
+M8_INTERNAL bool m8_key_equal(const m8_key *a, const m8_key *b);
+
+/* Checks sig over msg with k, by k's label: RS256 RSASSA-PKCS1-v1_5 with
+ * SHA-256 (sig of the modulus size), ES256 ECDSA P-256 with SHA-256 (sig
+ * the DER ECDSA-Sig-Value), HS256 HMAC-SHA256 (32 bytes, compared in
+ * constant time).  Uses a context per key and thread made on first use;
+ * while a thread holds one it holds a reference to k, dropped once nobody
+ * else holds k, at thread exit, or by m8_key_thread_release. */
+M8_INTERNAL bool m8_key_verify(const m8_key *k, const unsigned char *msg, size_t len,
+                               const unsigned char *sig, size_t sig_len);
+/* Frees the calling thread's verification contexts (and their key
+ * references) now rather than at thread exit. */
+M8_INTERNAL void m8_key_thread_release(void);
 
 #endif

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -24,6 +26,7 @@
 
 #include "httpc.h"
 #include "jwks.h"
+#include "jwt.h"
 #include "log.h"
 #include "tap.h"
 
@@ -318,8 +321,7 @@ static void test_parse(void)
 
     json_object *priv = jwk("rsa2048_priv", "p", NULL);
     char dval[64];
-    snprintf(dval, sizeof dval, "%.40s",
-             json_object_get_string(json_object_object_get(priv, "d")));
+    snprintf(dval, sizeof dval, "%.40s", json_object_get_string(json_object_object_get(priv, "d")));
     d = doc(priv, jwk("ec256_priv", "pe", NULL), NULL);
     parse(d, M8_ALG_RS256, &ks, &skipped, &sk);
     ok(ks.n == 0 && skipped == 2, "parse: JWKs with private members are skipped");
@@ -433,8 +435,7 @@ static void test_parse(void)
         else
             ok(ks.n == M8_MAX_JWKS_KEYS && skipped == 1 && has_kid(&ks, "k0") &&
                    !has_kid(&ks, last),
-               "parse: %u keys keep the first %u, the last is skipped", total,
-               M8_MAX_JWKS_KEYS);
+               "parse: %u keys keep the first %u, the last is skipped", total, M8_MAX_JWKS_KEYS);
         m8_keyset_clear(&ks);
         json_object_put(o);
     }
@@ -597,7 +598,8 @@ static void test_lazy_rotation(void)
     ok(m8_jwks_fetches(r) == 2 && hits() == h0 + 2 && m8_jwks_generation(r) == 2,
        "rotation: ... after exactly one refetch (generation 2)");
     is_int(find(r, "a", 1101.1), M8_JWKS_NOT_FOUND, "rotation: the retired kid is gone");
-    ok(m8_jwks_fetches(r) == 2, "rotation: ... and asking again within the cooldown fetches nothing");
+    ok(m8_jwks_fetches(r) == 2,
+       "rotation: ... and asking again within the cooldown fetches nothing");
     ok(held && held->kid && strcmp(held->kid, "a") == 0 && held->pkey,
        "rotation: a key held by a caller outlives the set it came from");
     m8_key_unref(held);
@@ -688,8 +690,8 @@ static void test_threads(void)
     }
     knob("delay", NULL);
     ok(found == 8 && hits() - h0 == 1 && m8_jwks_fetches(r) == 1,
-       "threads: 8 first callers at once, one fetch, all find the key (found %d, hits %ld)",
-       found, hits() - h0);
+       "threads: 8 first callers at once, one fetch, all find the key (found %d, hits %ld)", found,
+       hits() - h0);
     m8_jwks_free(r);
 }
 
@@ -749,7 +751,8 @@ static void test_ttl_and_failures(void)
         diag("cannot restart the server on port %d", old_port);
         exit(1);
     }
-    is_int(find(fresh, "a", 21), M8_JWKS_FOUND, "back: after the cooldown the issuer answers again");
+    is_int(find(fresh, "a", 21), M8_JWKS_FOUND,
+           "back: after the cooldown the issuer answers again");
     is_int(find(r, "a", 291), M8_JWKS_FOUND, "back: the old resolver refreshes too");
     ok(m8_jwks_generation(r) == 3, "back: ... with a new generation");
     m8_jwks_free(fresh);
@@ -758,7 +761,8 @@ static void test_ttl_and_failures(void)
     /* A successful empty set is not "unavailable". */
     write_file(srvdir, "jwks.json", "{}", 2);
     r = resolver(60, 10);
-    is_int(find(r, "a", 1), M8_JWKS_NOT_FOUND, "empty: missing keys is an empty set, kid not found");
+    is_int(find(r, "a", 1), M8_JWKS_NOT_FOUND,
+           "empty: missing keys is an empty set, kid not found");
     is_int(m8_jwks_generation(r), 1, "empty: ... after a successful fetch");
     is_int(find(r, NULL, 2), M8_JWKS_NOT_FOUND, "empty: a token without kid finds nothing");
     m8_jwks_free(r);
@@ -872,6 +876,173 @@ static void test_body_cap(void)
     m8_jwks_free(r);
 }
 
+/* ------------------------------------------------------------ kid re-use */
+
+/* A public RSA JWK for a key made here with OpenSSL. */
+static json_object *rsa_jwk_of(EVP_PKEY *k, const char *kid)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "kty", json_object_new_string("RSA"));
+    json_object_object_add(o, "kid", json_object_new_string(kid));
+    const char *names[] = {OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E};
+    const char *members[] = {"n", "e"};
+    for (int i = 0; i < 2; i++) {
+        BIGNUM *bn = NULL;
+        unsigned char bin[512];
+        m8_buf b;
+        m8_buf_init(&b, 1024);
+        if (!EVP_PKEY_get_bn_param(k, names[i], &bn) || BN_num_bytes(bn) > (int)sizeof bin) {
+            diag("cannot read the RSA key");
+            exit(1);
+        }
+        int n = BN_bn2bin(bn, bin);
+        m8_b64url_encode(&b, bin, (size_t)n);
+        json_object_object_add(o, members[i], json_object_new_string(b.data));
+        m8_buf_free(&b);
+        BN_free(bn);
+    }
+    return o;
+}
+
+/* An RS256 JWS under kid signed by k with OpenSSL (not through lib/). */
+static char *rs256_signed(EVP_PKEY *k, const char *alg, const char *kid)
+{
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\",\"kid\":\"%s\"}", alg, kid);
+    const char *payload = "{\"sub\":\"0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d\"}";
+    m8_buf b;
+    m8_buf_init(&b, 4096);
+    m8_b64url_encode(&b, (const unsigned char *)hdr, strlen(hdr));
+    m8_buf_putc(&b, '.');
+    m8_b64url_encode(&b, (const unsigned char *)payload, strlen(payload));
+    unsigned char sig[512];
+    size_t sl = sizeof sig;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, k) != 1 ||
+        EVP_DigestSign(c, sig, &sl, (const unsigned char *)b.data, b.len) != 1) {
+        diag("cannot sign");
+        exit(1);
+    }
+    EVP_MD_CTX_free(c);
+    m8_buf_putc(&b, '.');
+    m8_b64url_encode(&b, sig, sl);
+    char *t = strdup(b.data);
+    m8_buf_free(&b);
+    return t;
+}
+
+/* m8_jwks_verify on a token at now: its result, the signature checks in *checks. */
+static int jverify(m8_jwks *r, const char *tok, double now, unsigned *checks)
+{
+    m8_jws j;
+    *checks = 0;
+    if (m8_jws_parse(tok, strlen(tok), &j) != M8_JWT_OK) {
+        diag("the test token does not parse");
+        return -2;
+    }
+    int rc = m8_jwks_verify(r, &j, M8_ALG_RS256, now, checks);
+    m8_jws_free(&j);
+    return rc;
+}
+
+/* A 3.7 (3.x): the issuer replaces the key under an unchanged kid; after a
+ * bad signature the kid is re-resolved once (same cooldown) and the
+ * signature checked again only when the key material changed. */
+static void test_kid_reuse(void)
+{
+    EVP_PKEY *k1 = EVP_RSA_gen(2048), *k2 = EVP_RSA_gen(2048);
+    if (!k1 || !k2) {
+        diag("cannot generate RSA keys");
+        exit(1);
+    }
+    char *t1 = rs256_signed(k1, "RS256", "k"), *t2 = rs256_signed(k2, "RS256", "k");
+    unsigned checks = 0;
+    serve_doc(doc(rsa_jwk_of(k1, "k"), NULL));
+    m8_jwks *r = resolver(300, 10);
+    long h0 = hits();
+
+    is_int(jverify(r, t1, 1000, &checks), M8_JWT_OK,
+           "kid re-use: a token under k (key 1) verifies");
+    ok(checks == 1 && m8_jwks_fetches(r) == 1, "kid re-use: ... with one check and one fetch");
+
+    /* The issuer now signs with key 2 under the same kid k. */
+    serve_doc(doc(rsa_jwk_of(k2, "k"), NULL));
+    is_int(jverify(r, t2, 1005, &checks), M8_JWT_INVALID,
+           "kid re-use: within the cooldown a token of key 2 is refused (cached key 1) ...");
+    ok(checks == 1 && m8_jwks_fetches(r) == 1 && hits() == h0 + 1,
+       "kid re-use: ... the throttled re-resolve fetches nothing and checks nothing more");
+    is_int(jverify(r, t2, 1011, &checks), M8_JWT_OK,
+           "kid re-use: after the cooldown the bad signature re-resolves k and the token verifies");
+    ok(checks == 2 && m8_jwks_fetches(r) == 2 && hits() == h0 + 2 && m8_jwks_generation(r) == 2,
+       "kid re-use: ... one refetch, a second check with the new key (checks %u)", checks);
+    is_int(jverify(r, t2, 1012, &checks), M8_JWT_OK, "kid re-use: key 2 is now the cached key");
+    ok(checks == 1 && m8_jwks_fetches(r) == 2, "kid re-use: ... one check, no fetch");
+    is_int(jverify(r, t1, 1013, &checks), M8_JWT_INVALID,
+           "kid re-use: a token of the replaced key 1 is refused");
+    ok(checks == 1 && m8_jwks_fetches(r) == 2, "kid re-use: ... its re-resolve is throttled");
+
+    /* Forged signatures under a good kid: one fetch per cooldown at most, and
+     * unchanged material is never checked twice. */
+    char *forged = strdup(t2);
+    size_t fl = strlen(forged);
+    forged[fl - 2] = forged[fl - 2] == 'A' ? 'B' : 'A';
+    unsigned max_checks = 0;
+    int refused = 0;
+    for (int i = 0; i < 200; i++) {
+        refused += jverify(r, forged, 1030 + i * 0.01, &checks) == M8_JWT_INVALID;
+        max_checks = checks > max_checks ? checks : max_checks;
+    }
+    ok(refused == 200 && max_checks == 1 && m8_jwks_fetches(r) == 3,
+       "forged: 200 bad signatures under kid k over 2 s: all refused, 1 check each, 1 fetch");
+    is_int(jverify(r, t2, 1032, &checks), M8_JWT_OK, "forged: the real key still verifies");
+
+    /* A failed refetch keeps the key: the same material, no second check. */
+    knob("down", "1");
+    is_int(jverify(r, forged, 1050, &checks), M8_JWT_INVALID, "down: a forged token is refused");
+    ok(checks == 1 && m8_jwks_fetches(r) == 4 && m8_jwks_generation(r) == 3,
+       "down: ... the re-resolve tried one fetch, which failed, and checked nothing more");
+    is_int(jverify(r, t2, 1051, &checks), M8_JWT_OK, "down: the cached key 2 still verifies");
+    knob("down", NULL);
+
+    /* The kid disappears from the set: the re-resolve finds nothing. */
+    serve_doc(doc(rsa_jwk_of(k1, "other"), NULL));
+    is_int(jverify(r, t1, 1070, &checks), M8_JWT_INVALID,
+           "gone: a token of key 1 under k after k left the set is refused");
+    ok(checks == 1 && m8_jwks_fetches(r) == 5, "gone: ... one refetch, no second check");
+    is_int(jverify(r, t2, 1071, &checks), M8_JWT_INVALID, "gone: k no longer resolves at all");
+
+    /* m8_jwks_refresh itself. */
+    serve_doc(doc(rsa_jwk_of(k2, "k"), NULL));
+    is_int(jverify(r, t2, 1090, &checks), M8_JWT_OK, "refresh: k is back (unknown kid refetched)");
+    unsigned long f = m8_jwks_fetches(r);
+    m8_key *key = NULL;
+    is_int(m8_jwks_refresh(r, "k", 1095, &key), M8_JWKS_NOT_FOUND,
+           "refresh: within the cooldown -> NULL (throttled)");
+    ok(key == NULL && m8_jwks_fetches(r) == f, "refresh: ... no key, no fetch");
+    is_int(m8_jwks_refresh(r, "k", 1100, &key), M8_JWKS_FOUND, "refresh: after the cooldown");
+    ok(key && key->kid && strcmp(key->kid, "k") == 0 && m8_jwks_fetches(r) == f + 1,
+       "refresh: ... one fetch, the key of kid k");
+    m8_key_unref(key);
+    key = NULL;
+    is_int(m8_jwks_refresh(r, "zz", 1200, &key), M8_JWKS_NOT_FOUND,
+           "refresh: a kid not in the set -> NULL");
+    m8_key_unref(key);
+
+    /* A wrong alg is no bad signature: no re-resolve. */
+    f = m8_jwks_fetches(r);
+    char *wrong = rs256_signed(k1, "RS512", "k");
+    is_int(jverify(r, wrong, 1300, &checks), M8_JWT_INVALID, "alg: RS512 under kid k is refused");
+    ok(m8_jwks_fetches(r) == f, "alg: ... without a re-resolve (no fetch)");
+    free(wrong);
+
+    m8_jwks_free(r);
+    free(forged);
+    free(t1);
+    free(t2);
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(k2);
+}
+
 static int setup(void)
 {
     const char *top = getenv("top_srcdir");
@@ -880,8 +1051,8 @@ static int setup(void)
     } else {
         const char *f = __FILE__;
         const char *slash = strrchr(f, '/');
-        snprintf(script, sizeof script, "%.*s/tools/jwks_server.py",
-                 slash ? (int)(slash - f) : 1, slash ? f : ".");
+        snprintf(script, sizeof script, "%.*s/tools/jwks_server.py", slash ? (int)(slash - f) : 1,
+                 slash ? f : ".");
     }
     if (access(script, R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0)
         return -1;
@@ -914,6 +1085,7 @@ int main(void)
     test_ttl_and_failures();
     test_no_kid();
     test_body_cap();
+    test_kid_reuse();
     cleanup();
     return done_testing();
 }

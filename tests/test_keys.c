@@ -1,5 +1,6 @@
 /* test_keys.c - PEM key strength (CONTRACT.md Part A 2.3) and verification
- * keys from a PEM or an HMAC secret, with their reference counts (A 3.2).
+ * keys from a PEM or an HMAC secret, with their reference counts (A 3.2),
+ * key equality and signature checks through per-thread contexts.
  * Keys are made with the openssl command in a temporary directory.  JWK keys
  * are tested in test_jwt.c with keys minted by tests/tools/mint.py. */
 #include "config.h"
@@ -15,6 +16,8 @@
 #include <json-c/json.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sodium.h>
 
 #include "jwt.h" /* m8_b64url_encode */
 #include "keys.h"
@@ -178,6 +181,145 @@ static void test_from_secret(void)
     free(big);
 }
 
+/* ---- m8_key_equal and m8_key_verify (per-thread contexts) ---- */
+
+/* A signature over msg made here with OpenSSL from the private key file
+ * (DER for EC); its length, 0 on failure. */
+static size_t sign_with(const char *name, const char *msg, unsigned char *sig, size_t cap)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    EVP_PKEY *pk = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    size_t n = cap;
+    if (!pk || !c || EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, pk) != 1 ||
+        EVP_DigestSign(c, sig, &n, (const unsigned char *)msg, strlen(msg)) != 1)
+        n = 0;
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(pk);
+    return n;
+}
+
+typedef struct vjob {
+    m8_key *k;
+    const char *msg;
+    const unsigned char *sig;
+    size_t sig_len;
+    int good;
+} vjob;
+
+static void *verify_many(void *arg)
+{
+    vjob *j = arg;
+    for (int i = 0; i < 300; i++)
+        j->good +=
+            m8_key_verify(j->k, (const unsigned char *)j->msg, strlen(j->msg), j->sig, j->sig_len);
+    return NULL; /* the thread's contexts (and key references) go at its exit */
+}
+
+static void test_verify(void)
+{
+    const char *msg = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0";
+    const unsigned char *m = (const unsigned char *)msg;
+    size_t ml = strlen(msg);
+    unsigned char sig[600];
+
+    m8_key *rs = from_pem("rsa2048.pub", M8_ALG_RS256);
+    m8_key *rs_priv = from_pem("rsa2048.pem", M8_ALG_RS256);
+    m8_key *rs_pkcs1 = from_pem("rsa2048.pkcs1.pub", M8_ALG_RS256);
+    m8_key *rs_b = from_pem("rsa2048b.pub", M8_ALG_RS256);
+    m8_key *ec = from_pem("p256.pub", M8_ALG_ES256);
+    m8_key *ec_b = from_pem("p256b.pub", M8_ALG_ES256);
+    const char *secret = "AuthSdkM8-Fixture_TrustedTestKey-2026-DoNotUseInProd!";
+    m8_key *hs = m8_key_from_secret(secret, strlen(secret), err, sizeof err);
+    m8_key *hs_same = m8_key_from_secret(secret, strlen(secret), err, sizeof err);
+    m8_key *hs_b = m8_key_from_secret("another-secret", 14, err, sizeof err);
+    if (!rs || !rs_priv || !rs_pkcs1 || !rs_b || !ec || !ec_b || !hs || !hs_same || !hs_b) {
+        ok(0, "the keys for m8_key_verify load");
+        return;
+    }
+
+    ok(m8_key_equal(rs, rs_priv) && m8_key_equal(rs, rs_pkcs1),
+       "m8_key_equal: the same RSA key from SPKI, private and PKCS#1 PEM");
+    ok(!m8_key_equal(rs, rs_b), "m8_key_equal: two RSA keys differ");
+    ok(!m8_key_equal(ec, ec_b), "m8_key_equal: two P-256 keys differ");
+    ok(m8_key_equal(hs, hs_same) && !m8_key_equal(hs, hs_b),
+       "m8_key_equal: HMAC secrets compared by their bytes");
+    ok(!m8_key_equal(rs, ec) && !m8_key_equal(rs, hs) && !m8_key_equal(rs, NULL),
+       "m8_key_equal: different algorithms or NULL are not equal");
+
+    size_t sl = sign_with("rsa2048.pem", msg, sig, sizeof sig);
+    ok(sl == 256 && m8_key_verify(rs, m, ml, sig, sl), "m8_key_verify: RS256 by openssl verifies");
+    ok(m8_key_verify(rs, m, ml, sig, sl), "m8_key_verify: ... again with the thread's context");
+    is_int(rs->refs, 2, "m8_key_verify: the thread's context holds a reference to the key");
+    ok(!m8_key_verify(rs, m, ml - 1, sig, sl), "m8_key_verify: RS256 over other bytes fails");
+    ok(m8_key_verify(rs, m, ml, sig, sl), "m8_key_verify: ... and the context still works after");
+    ok(!m8_key_verify(rs_b, m, ml, sig, sl), "m8_key_verify: RS256 under another key fails");
+    ok(!m8_key_verify(rs, m, ml, sig, sl - 1), "m8_key_verify: a short RS256 signature fails");
+    sig[10] ^= 1;
+    ok(!m8_key_verify(rs, m, ml, sig, sl), "m8_key_verify: an altered RS256 signature fails");
+    sig[10] ^= 1;
+
+    sl = sign_with("p256.pem", msg, sig, sizeof sig);
+    ok(sl > 0 && m8_key_verify(ec, m, ml, sig, sl), "m8_key_verify: ES256 (DER) verifies");
+    ok(!m8_key_verify(ec_b, m, ml, sig, sl), "m8_key_verify: ES256 under another key fails");
+    ok(!m8_key_verify(rs, m, ml, sig, sl), "m8_key_verify: an ES256 signature under RS256 fails");
+
+    unsigned char mac[32];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, m, ml);
+    crypto_auth_hmacsha256_final(&st, mac);
+    ok(m8_key_verify(hs, m, ml, mac, 32), "m8_key_verify: HS256 (libsodium HMAC) verifies");
+    ok(m8_key_verify(hs_same, m, ml, mac, 32), "m8_key_verify: ... under an equal secret");
+    ok(!m8_key_verify(hs_b, m, ml, mac, 32), "m8_key_verify: HS256 under another secret fails");
+    ok(!m8_key_verify(hs, m, ml, mac, 31), "m8_key_verify: a 31-byte HMAC fails");
+    mac[31] ^= 1;
+    ok(!m8_key_verify(hs, m, ml, mac, 32), "m8_key_verify: an altered HMAC fails");
+    mac[31] ^= 1;
+    ok(m8_key_verify(hs, m, ml, mac, 32), "m8_key_verify: ... the HMAC context resets each time");
+
+    /* More keys than a thread keeps contexts for: evicted and rebuilt. */
+    m8_key *many[12];
+    int good = 0;
+    for (int i = 0; i < 12; i++)
+        many[i] = m8_key_from_secret(secret, strlen(secret), err, sizeof err);
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 12; i++)
+            good += many[i] && m8_key_verify(many[i], m, ml, mac, 32);
+    is_int(good, 36, "m8_key_verify: 12 keys round-robin through 8 contexts per thread");
+    for (int i = 0; i < 12; i++)
+        m8_key_unref(many[i]); /* contexts of unheld keys go at the next check */
+    ok(m8_key_verify(hs, m, ml, mac, 32), "m8_key_verify: contexts of released keys are dropped");
+
+    /* Threads: each its own context; their references go with them. */
+    sl = sign_with("rsa2048.pem", msg, sig, sizeof sig);
+    ok(m8_key_verify(rs, m, ml, sig, sl), "m8_key_verify: RS256 again in this thread");
+    is_int(rs->refs, 2, "m8_key_verify: ... a context (and a reference) for it again");
+    pthread_t th[4];
+    vjob jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (vjob){rs, msg, sig, sl, 0};
+        pthread_create(&th[i], NULL, verify_many, &jobs[i]);
+    }
+    good = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        good += jobs[i].good;
+    }
+    is_int(good, 1200, "m8_key_verify: 4 threads x 300 RS256 checks with one shared key");
+    is_int(rs->refs, 2, "m8_key_verify: thread exit released the threads' references");
+    m8_key_thread_release();
+    is_int(rs->refs, 1, "m8_key_thread_release drops this thread's reference");
+
+    m8_key *all[] = {rs, rs_priv, rs_pkcs1, rs_b, ec, ec_b, hs, hs_same, hs_b};
+    for (size_t i = 0; i < M8_ARRAY_LEN(all); i++)
+        m8_key_unref(all[i]);
+}
+
 /* JWK limits that need no real key: the RSA modulus size cap. */
 static void test_jwk_limits(void)
 {
@@ -208,12 +350,14 @@ static void test_jwk_limits(void)
     o = json_tokener_parse("{\"kty\":\"EC\",\"crv\":\"P-256\","
                            "\"x\":\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE\","
                            "\"y\":\"QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\"}");
-    ok(m8_key_from_jwk(o, M8_ALG_ES256, err, sizeof err) == NULL, "JWK EC with a 33-byte y refused");
+    ok(m8_key_from_jwk(o, M8_ALG_ES256, err, sizeof err) == NULL,
+       "JWK EC with a 33-byte y refused");
     json_object_put(o);
     o = json_tokener_parse("{\"kty\":\"EC\",\"crv\":\"P-256\","
                            "\"x\":\"QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\","
                            "\"y\":\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE\"}");
-    ok(m8_key_from_jwk(o, M8_ALG_ES256, err, sizeof err) == NULL, "JWK EC with a 33-byte x refused");
+    ok(m8_key_from_jwk(o, M8_ALG_ES256, err, sizeof err) == NULL,
+       "JWK EC with a 33-byte x refused");
     json_object_put(o);
 }
 
@@ -269,6 +413,14 @@ int main(void)
         "cd %s && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out p256.pem %s",
         dir, q);
     gen |= sh("cd %s && openssl pkey -in p256.pem -pubout -out p256.pub %s", dir, q);
+    gen |= sh(
+        "cd %s && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out p256b.pem %s",
+        dir, q);
+    gen |= sh("cd %s && openssl pkey -in p256b.pem -pubout -out p256b.pub %s", dir, q);
+    gen |= sh("cd %s && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "
+              "rsa2048b.pem %s",
+              dir, q);
+    gen |= sh("cd %s && openssl pkey -in rsa2048b.pem -pubout -out rsa2048b.pub %s", dir, q);
     gen |= sh(
         "cd %s && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out p384.pem %s",
         dir, q);
@@ -358,6 +510,7 @@ int main(void)
     test_from_pem();
     test_from_secret();
     test_jwk_limits();
+    test_verify();
 
     sh("rm -rf %s", dir);
     return done_testing();

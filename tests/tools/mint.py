@@ -3,6 +3,10 @@
 independently of fcgi-m8: PyJWT (python3-jwt 2.6), python3-cryptography, the
 openssl command, and hand-built JWS for what PyJWT refuses to produce.
 
+mint.py catalogue KEYDIR ISS AUD - the adversarial catalogue that
+tests/integration/t_auth.sh sends through nginx and fcgim8-token verify,
+for the current time; see catalogue() below.
+
 Writes into OUTDIR:
   *.pem / *.pub      keys (openssl genpkey and python3-cryptography)
   hs.secret          the HS256 secret
@@ -31,11 +35,7 @@ SECRET = b"AuthSdkM8-Fixture_TrustedTestKey-2026-DoNotUseInProd!"
 SUB = "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d"
 TENANT = "5d3c2b1a-0f9e-4d8c-b7a6-958473625140"
 JTI = "8e1c6a0b-3f2d-4e5a-9b7c-1d2e3f4a5b6c"
-
-out = sys.argv[1]
-NOW = int(sys.argv[2])
-tokens = []
-jwks = []
+DROP = object()  # claims(name=DROP) removes the claim
 
 
 def path(name):
@@ -73,6 +73,192 @@ def write_priv(name, priv):
         f.write(priv.private_bytes(serialization.Encoding.PEM,
                                    serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()))
+
+
+# ---- the adversarial catalogue for t_auth.sh -------------------------------
+def catalogue(keydir, iss, aud):
+    """Prints BACKEND<TAB>NAME<TAB>REASON<TAB>TOKEN lines, one per token.
+    BACKEND is the t_auth.sh service that must refuse it: R (RS256 from
+    rsa.pem, strict, iss/aud), E (ES256 from ec.pem, strict, iss/aud), H
+    (HS256 with hs.secret, permissive, AUTH_INVALID_TOKEN_STATUS=403), J
+    (RS256 from a JWKS with kid k1 = rsa.pem and k2 = rsa2.pem).  REASON is
+    what `fcgim8-token verify` prints after "invalid: " (A 3.8)."""
+    import time
+    import uuid
+
+    now = int(time.time())
+
+    def key(name):
+        with open(os.path.join(keydir, name), "rb") as f:
+            return f.read()
+
+    rsa_k = serialization.load_pem_private_key(key("rsa.pem"), None)
+    rsa2_k = serialization.load_pem_private_key(key("rsa2.pem"), None)
+    ec_k = serialization.load_pem_private_key(key("ec.pem"), None)
+    rsa_other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    p384_k = ec.generate_private_key(ec.SECP384R1())
+    k256_k = ec.generate_private_key(ec.SECP256K1())
+    rsa_pub_pem = key("rsa.pub")
+    secret = key("hs.secret")
+    lines = []
+
+    def good(**over):
+        c = {"sub": str(uuid.uuid4()), "type": "access", "email": "mallory@example.com",
+             "full_name": None, "avatar": None, "is_active": True, "email_verified": True,
+             "is_superuser": False, "role": "user", "tenant_id": None, "exp": now + 600,
+             "iat": now, "nbf": now, "jti": str(uuid.uuid4()), "iss": iss, "aud": aud}
+        for k, v in over.items():
+            if v is DROP:
+                c.pop(k, None)
+            else:
+                c[k] = v
+        return c
+
+    def jws(header, payload, signer):
+        si = (b64(compact(header)) + "." + b64(compact(payload))).encode()
+        return si.decode() + "." + b64(signer(si))
+
+    def hs(k=secret):
+        return lambda si: hmac.new(k, si, hashlib.sha256).digest()
+
+    def rs(k=rsa_k, h=hashes.SHA256(), pss=False):
+        if pss:
+            return lambda si: k.sign(si, padding.PSS(padding.MGF1(h), 32), h)
+        return lambda si: k.sign(si, padding.PKCS1v15(), h)
+
+    def es(k=ec_k, der=False, h=hashes.SHA256()):
+        def f(si):
+            sig = k.sign(si, ec.ECDSA(h))
+            if der:
+                return sig
+            r, s_ = decode_dss_signature(sig)
+            n = (k.curve.key_size + 7) // 8
+            return r.to_bytes(n, "big") + s_.to_bytes(n, "big")
+        return f
+
+    def add(backend, name, reason, token):
+        assert "\t" not in name and "\t" not in token and "\n" not in token
+        lines.append("\t".join((backend, name, reason, token)))
+
+    def r(name, reason, **over):
+        """An R token from PyJWT with claims changed by over."""
+        add("R", name, reason, jwt.encode(good(**over), rsa_k, algorithm="RS256"))
+
+    RS = {"alg": "RS256", "typ": "JWT"}
+    ok_r = jwt.encode(good(), rsa_k, algorithm="RS256")
+    h_, p_, s_ = ok_r.split(".")
+
+    # algorithm
+    for alg in ("none", "None", "NONE", ""):
+        add("R", 'alg "%s", empty signature' % alg, "invalid",
+            jws({"alg": alg, "typ": "JWT"}, good(), lambda si: b""))
+    add("R", "alg none with a valid RS256 signature", "invalid",
+        jws({"alg": "none"}, good(), rs()))
+    add("R", "no alg header, valid RS256 signature", "invalid", jws({"typ": "JWT"}, good(), rs()))
+    add("R", "alg rs256 (case-sensitive), valid signature", "invalid",
+        jws({"alg": "rs256"}, good(), rs()))
+    add("R", "HS256 signed with the RSA public key PEM", "invalid",
+        jws({"alg": "HS256", "typ": "JWT"}, good(), hs(rsa_pub_pem)))
+    add("R", "RS512 under the RS256 pin (same key)", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="RS512"))
+    add("R", "PS256 under the RS256 pin (same key)", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="PS256"))
+    add("R", "HS256 token under the RS256 pin", "invalid",
+        jwt.encode(good(), secret, algorithm="HS256"))
+    add("R", "RS256 signed by another key", "invalid",
+        jwt.encode(good(), rsa_other, algorithm="RS256"))
+    add("E", "ES256 header, signed on P-384", "invalid", jws({"alg": "ES256"}, good(), es(p384_k)))
+    add("E", "ES256 header, signed on secp256k1", "invalid",
+        jws({"alg": "ES256"}, good(), es(k256_k)))
+    add("E", "ES256 with a DER signature", "invalid", jws({"alg": "ES256"}, good(), es(der=True)))
+    add("E", "ES384 under the ES256 pin", "invalid", jwt.encode(good(), p384_k, algorithm="ES384"))
+    add("E", "RS256 token under the ES256 pin", "invalid", ok_r)
+    add("H", "alg none under HS256 (403 status)", "invalid",
+        jws({"alg": "none"}, good(), lambda si: b""))
+    add("H", "HS256 signed with another secret (403 status)", "invalid",
+        jwt.encode(good(), secret + b"x", algorithm="HS256"))
+    add("H", "HS512 under the HS256 pin (403 status)", "invalid",
+        jwt.encode(good(), secret, algorithm="HS512"))
+    # kid
+    add("J", "kid unknown to the JWKS", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="RS256", headers={"kid": "k-unknown"}))
+    add("R", "kid of 257 bytes", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="RS256", headers={"kid": "k" * 257}))
+    add("J", "kid with path characters (../../etc/passwd)", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="RS256", headers={"kid": "../../etc/passwd"}))
+    add("J", "kid with URL characters (k1/../k1?x=%00#)", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="RS256", headers={"kid": "k1/../k1?x=%00#"}))
+    add("J", "no kid against a JWKS of two keys", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="RS256"))
+    add("J", "kid k2 but signed by the key of k1", "invalid",
+        jwt.encode(good(), rsa_k, algorithm="RS256", headers={"kid": "k2"}))
+    add("R", "kid a number", "invalid", jws({"alg": "RS256", "kid": 7}, good(), rs()))
+    # header
+    add("R", "crit header", "invalid", jws({"alg": "RS256", "crit": ["exp"], "exp": 1}, good(), rs()))
+    add("R", "b64 false header", "invalid", jws({"alg": "RS256", "b64": False}, good(), rs()))
+    add("R", "header not JSON", "invalid", jws(b"{alg:RS256}", good(), rs()))
+    add("R", "header a JSON array", "invalid", jws(b'["alg","RS256"]', good(), rs()))
+    add("R", "duplicate header key alg (RS256, then none)", "invalid",
+        jws(b'{"alg":"RS256","alg":"none"}', good(), rs()))
+    add("R", "header nesting bomb (600 objects)", "invalid",
+        jws(b'{"alg":"RS256","a":' + b'{"a":' * 600 + b"1" + b"}" * 601, good(), rs()))
+    # structure
+    add("R", "truncated signature", "invalid", ok_r[:-10])
+    add("R", "altered signature", "invalid", ok_r[:-5] + ("A" if ok_r[-5] != "A" else "B") + ok_r[-4:])
+    add("R", "altered payload", "invalid",
+        h_ + "." + b64(compact(good(role="admin"))) + "." + s_)
+    add("R", "empty signature", "invalid", h_ + "." + p_ + ".")
+    add("R", "extra dot and part", "invalid", ok_r + ".e30")
+    add("R", "extra trailing dot", "invalid", ok_r + ".")
+    add("R", "missing dot (two parts)", "invalid", h_ + "." + p_ + s_)
+    add("R", "header only", "invalid", h_)
+    add("R", "bad base64url ('+' and '/')", "invalid",
+        h_ + "." + p_[:5] + "+/" + p_[7:] + "." + s_)
+    add("R", "base64 '=' padding on the signature", "invalid", ok_r + "==")
+    add("R", "payload not JSON", "invalid", jws(RS, b"exp=1", rs()))
+    add("R", "payload nesting bomb (2000 arrays)", "invalid",
+        jws(RS, b'{"a":' + b"[" * 2000 + b"]" * 2000 + b"}", rs()))
+    base = json.dumps(good(), separators=(",", ":"))
+    add("R", "duplicate claim role (user, then superadmin)", "invalid",
+        jws(RS, (base[:-1] + ',"role":"superadmin"}').encode(), rs()))
+    add("R", "duplicate claim exp", "invalid",
+        jws(RS, (base[:-1] + ',"exp":%d}' % (now + 99999)).encode(), rs()))
+    # claims
+    r("exp missing", "invalid", exp=DROP)
+    r("exp a string", "invalid", exp=str(now + 600))
+    r("exp null", "invalid", exp=None)
+    r("exp an hour ago", "expired", exp=now - 3600)
+    r("nbf 5 minutes ahead", "invalid", nbf=now + 300)
+    r("iat 60 s ahead (past the 2 s leeway)", "invalid", iat=now + 60)
+    r("iss another issuer", "invalid", iss="https://evil.example.com")
+    r("iss with a trailing slash", "invalid", iss=iss + "/")
+    r("iss missing (strict)", "invalid", iss=DROP)
+    r("aud another audience", "invalid", aud="other-service")
+    r("aud list without ours", "invalid", aud=["a", "b"])
+    r("aud missing (strict)", "invalid", aud=DROP)
+    r("type refresh", "wrong_type", type="refresh")
+    r("type missing", "invalid", type=DROP)
+    r("jti missing", "invalid", jti=DROP)
+    r("role admin with is_superuser true", "inconsistent_privilege_claims", role="admin",
+      is_superuser=True)
+    r("role superadmin with is_superuser false", "inconsistent_privilege_claims",
+      role="superadmin", is_superuser=False)
+    r("sub not a UUID", "invalid_payload", sub="user-42")
+    r("email not an address", "invalid_payload", email="not-an-email")
+    r("role unknown (root)", "invalid_payload", role="root")
+    add("H", "HS256 expired past the 5 s leeway (403 status)", "expired",
+        jwt.encode(good(exp=now - 60), secret, algorithm="HS256"))
+    print("\n".join(lines))
+
+
+if len(sys.argv) >= 2 and sys.argv[1] == "catalogue":
+    catalogue(*sys.argv[2:5])
+    sys.exit(0)
+
+out = sys.argv[1]
+NOW = int(sys.argv[2])
+tokens = []
+jwks = []
 
 
 # ---- keys -----------------------------------------------------------------
@@ -155,7 +341,6 @@ def claims(**over):
     return c
 
 
-DROP = object()
 HS = {"alg": "HS256", "typ": "JWT"}
 
 
