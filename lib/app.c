@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "confighealth.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 extern char **environ;
@@ -53,6 +54,7 @@ void m8_app_free(m8_app *app)
         m8_middleware_free(&app->mw);
     }
     m8_auth_free(app->auth);
+    m8_shm_unmap(app->shm);
     m8_router_free(&app->router);
     m8_health_free(&app->health);
     m8_settings_free(app->settings);
@@ -174,6 +176,13 @@ int m8_app_is_ready(const m8_app *app)
     return app && atomic_load(&app->ready);
 }
 
+/* Health leaves "initializing" when this worker and its pool are ready
+ * (fcgim8d sets the segment's flag once every first worker is). */
+static bool pool_ready(const m8_app *app)
+{
+    return atomic_load(&app->ready) && (!app->shm || atomic_load(&app->shm->ready));
+}
+
 int m8_app_add_health_check(m8_app *app, const char *name, m8_health_fn fn, void *data)
 {
     if (!app || !name || !*name || !fn)
@@ -219,7 +228,7 @@ static int h_meta(m8_request *req, void *data)
 static int h_health(m8_request *req, void *data)
 {
     m8_app *app = data;
-    return m8_health_handle(&app->health, req, atomic_load(&app->ready) != 0);
+    return m8_health_handle(&app->health, req, pool_ready(app));
 }
 
 static int h_openapi(m8_request *req, void *data)
@@ -235,6 +244,44 @@ static int h_swagger(m8_request *req, void *data)
 static int h_redoc(m8_request *req, void *data)
 {
     return m8_docs_redoc_handle(&((m8_app *)data)->docs, req);
+}
+
+/* GET {API_PREFIX}/metrics and GET /metrics: the sum over every worker of
+ * the pool (CONTRACT D10), gated by METRICS_SCRAPE_CREDENTIAL. */
+static int h_metrics(m8_request *req, void *data)
+{
+    m8_app *app = data;
+    if (m8_metrics_check_scrape(app->settings, m8_req_header(req, "Authorization")) != 0) {
+        m8_res_error(req, 401, "Unauthorized");
+        return m8_res_set_header(req, "WWW-Authenticate", "Bearer");
+    }
+    m8_buf b;
+    m8_buf_init(&b, M8_MAX_RESPONSE_BYTES);
+    int rc = m8_metrics_render(app->shm, app->settings, &b);
+    if (rc == 0)
+        rc = m8_res_body(req, 200, M8_METRICS_CONTENT_TYPE, b.data ? b.data : "", b.len);
+    else
+        m8_req_fail(req, "metrics: cannot render (%d)", rc);
+    m8_buf_free(&b);
+    return rc;
+}
+
+/* Token validation outcomes: counted in the auth metrics group, then
+ * passed to the service's own hooks. */
+static void hook_success(const char *jti, const char *sub, const char *type, void *data)
+{
+    m8_app *app = data;
+    if (app->auth_hooks.on_success)
+        app->auth_hooks.on_success(jti, sub, type, app->auth_hooks.data);
+}
+
+static void hook_failure(const char *reason, const char *type, void *data)
+{
+    m8_app *app = data;
+    if (app->settings->metrics_enabled)
+        m8_metrics_auth_failure(app->slot, reason);
+    if (app->auth_hooks.on_failure)
+        app->auth_hooks.on_failure(reason, type, app->auth_hooks.data);
 }
 
 /* Flag on built-in routes that answer before the app is ready. */
@@ -262,6 +309,19 @@ static int add_builtins(m8_app *app, char *err, size_t errlen)
         if (on[i] && m8_router_add(&app->router, s->api_prefix, &docs[i], err, errlen) != 0)
             return M8_ECONFIG;
     }
+    if (s->metrics_enabled) {
+        /* D10: {API_PREFIX}/metrics; the reference's root /metrics as well. */
+        const m8_route metrics[] = {
+            {"GET", "/metrics", M8_PUBLIC, h_metrics, app, NULL, NULL, M8_ROUTE_HIDDEN | b},
+            {"GET", "/metrics", M8_PUBLIC, h_metrics, app, NULL, NULL,
+             M8_ROUTE_HIDDEN | M8_ROUTE_ABSOLUTE | b},
+        };
+        size_t n = s->api_prefix[0] && strcmp(s->api_prefix, "/") != 0 ? 2 : 1;
+        for (size_t i = 0; i < n; i++) {
+            if (m8_router_add(&app->router, s->api_prefix, &metrics[i], err, errlen) != 0)
+                return M8_ECONFIG;
+        }
+    }
     for (size_t i = 0; i < M8_ARRAY_LEN(core); i++) {
         if (m8_router_add(&app->router, s->api_prefix, &core[i], err, errlen) != 0)
             return M8_ECONFIG;
@@ -271,35 +331,21 @@ static int add_builtins(m8_app *app, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ boot */
 
-static void log_lines(m8_log_level lvl, const m8_errlist *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        m8_log(lvl, "%s", e->lines[i]);
-}
-
 int m8_app_boot(m8_app *app, const m8_settings_source *src)
 {
     if (app->booted)
         return 0;
-    m8_errlist errs = {0};
-    app->settings = m8_settings_load(src, &errs);
-    if (!app->settings) {
-        log_lines(M8_LOG_CRITICAL, &errs);
-        m8_log(M8_LOG_CRITICAL, "Invalid settings: the service cannot start.");
-        m8_errlist_free(&errs);
-        return EX_CONFIG_;
-    }
-    m8_errlist_free(&errs);
+    int rc = m8_settings_load_checked(src, &app->settings);
+    if (rc != 0)
+        return rc;
     const m8_settings *s = app->settings;
 
-    m8_config_report rep = {0};
-    size_t fatals = m8_config_health(s, &rep);
-    log_lines(M8_LOG_WARNING, &rep.warnings);
-    log_lines(M8_LOG_CRITICAL, &rep.fatals);
-    m8_config_report_free(&rep);
-    if (fatals) {
-        m8_log(M8_LOG_CRITICAL, "Fatal configuration errors detected during startup.");
-        return EX_CONFIG_;
+    if (!app->shm) {
+        app->shm = m8_shm_attach_env(&app->slot);
+        long long maxr = 0;
+        const char *mr = getenv(M8_ENV_MAX_REQUESTS);
+        if (app->shm && app->shm->daemon_pid && mr && m8_parse_ll(mr, 0, INT64_MAX, &maxr) == 0)
+            app->max_requests = (uint64_t)maxr;
     }
 
     char err[512] = "";
@@ -319,7 +365,20 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
         m8_meta_free(&app->meta);
         return EX_CONFIG_;
     }
-    m8_auth_set_hooks(app->auth, &app->auth_hooks);
+    m8_auth_hooks hooks = {hook_success, hook_failure, app};
+    m8_auth_set_hooks(app->auth, &hooks);
+    if (s->metrics_enabled) {
+        char pfx[M8_METRICS_MAX_PREFIX];
+        if (m8_metrics_prefix(s->api_prefix, pfx, sizeof pfx) != 0) {
+            m8_log(M8_LOG_CRITICAL, "CONFIG: API_PREFIX %s gives no valid metric name prefix "
+                   "while METRICS_ENABLED=true", s->api_prefix);
+            m8_auth_free(app->auth);
+            app->auth = NULL;
+            m8_middleware_free(&app->mw);
+            m8_meta_free(&app->meta);
+            return EX_CONFIG_;
+        }
+    }
     app->booted = true; /* from here m8_app_free frees meta, middleware, docs */
     memset(&app->docs, 0, sizeof app->docs);
     if (add_builtins(app, err, sizeof err) != 0) {
@@ -367,6 +426,10 @@ int m8_app_start(m8_app *app)
         }
     }
     atomic_store(&app->ready, 1);
+    if (app->slot)
+        atomic_store(&app->slot->state, M8_SLOT_READY);
+    if (app->shm && !atomic_load(&app->shm->daemon_pid))
+        atomic_store(&app->shm->ready, 1); /* alone: our readiness is the pool's */
     m8_log(M8_LOG_INFO, "ready");
     return 0;
 }
@@ -482,6 +545,25 @@ void m8_app_handle(m8_app *app, m8_request *req)
     access_log(req);
 }
 
+/* After each request: the worker's slot (metrics, busy state, count), and
+ * max-requests recycling between requests (PITFALLS 15): the serving loop
+ * stops accepting, finishes what it has, and the process exits 0. */
+static void account(m8_app *app, const m8_request *req)
+{
+    m8_shm_slot *slot = app->slot;
+    if (!slot)
+        return;
+    if (app->settings && app->settings->metrics_enabled)
+        m8_metrics_record(slot, req->method, req->route_label, (unsigned)req->status,
+                          m8_now_mono() - req->t_start);
+    m8_shm_idle(slot);
+    uint64_t n = atomic_fetch_add(&slot->requests, 1) + 1;
+    if (app->max_requests && n == app->max_requests && !atomic_exchange(&app->recycling, 1)) {
+        atomic_store(&slot->state, M8_SLOT_RETIRING);
+        m8_signals_notify(M8_RECYCLE);
+    }
+}
+
 void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t n,
                     const char *body, size_t body_len, int preset_status, m8_buf *out)
 {
@@ -491,6 +573,7 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
         /* Every caller keeps params and body alive until this returns. */
         int rc = m8_req_adopt_params(req, params, n, body, body_len);
         if (rc == 0) {
+            m8_shm_busy(app->slot, req->method, req->path);
             m8_app_handle(app, req);
         } else {
             preset_status = rc == M8_ENOMEM ? 500 : 400;
@@ -516,6 +599,7 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
         m8_buf_puts(out, "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
                          "Content-Length: 35\r\n\r\n{\"detail\":\"Internal Server Error\"}");
     }
+    account(app, req);
 }
 
 int m8_app_handle_params(m8_app *app, const m8_pair *params, size_t n, const char *body,
@@ -725,11 +809,18 @@ int m8_app_main(m8_app *app, int argc, char **argv)
             m8_log(M8_LOG_INFO, "signal %d: draining", sig);
             break;
         }
+        if (sig == M8_RECYCLE) {
+            m8_log(M8_LOG_INFO, "served %llu requests (--max-requests): recycling",
+                   (unsigned long long)app->max_requests);
+            break;
+        }
         if (sig == M8_STARTUP_DONE && sc.rc != 0) {
             exit_code = EX_SOFTWARE_;
             break;
         }
     }
+    if (app->slot)
+        atomic_store(&app->slot->state, M8_SLOT_RETIRING);
     m8_server_stop(srv, (double)shutdown_s);
     bool started = atomic_load(&sc.done) && sc.rc == 0;
     if (st_running && atomic_load(&sc.done))

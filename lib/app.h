@@ -16,6 +16,7 @@
 #include "middleware.h"
 #include "router.h"
 #include "settings.h"
+#include "shm.h"
 
 typedef struct m8_validator { char *name; m8_validator_fn fn; void *data; } m8_validator;
 typedef struct m8_startup_hook { m8_startup_fn fn; void *data; } m8_startup_hook;
@@ -41,7 +42,15 @@ struct m8_app {
     m8_docs docs;
     bool booted;
     atomic_int ready;
+    /* the shared segment (fcgim8d's, or a private one) and our slot in it */
+    m8_shm *shm;
+    m8_shm_slot *slot;
+    uint64_t max_requests;     /* FCGIM8_MAX_REQUESTS from fcgim8d; 0 = none */
+    atomic_int recycling;      /* max_requests reached: draining */
 };
+
+/* Pseudo-signal (m8_signals_notify): max-requests reached, drain and exit 0. */
+#define M8_RECYCLE 251
 
 /* Boots without serving: settings from src, config health (fatal => 78),
  * meta, credential reuse, router, middleware, docs, validators.  Returns 0,

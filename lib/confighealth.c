@@ -10,6 +10,8 @@
  * load (D3); its checks stay for completeness. */
 #include "confighealth.h"
 
+#include "log.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,4 +206,36 @@ void m8_config_report_free(m8_config_report *rep)
 {
     m8_errlist_free(&rep->warnings);
     m8_errlist_free(&rep->fatals);
+}
+
+static void log_lines(m8_log_level lvl, const m8_errlist *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        m8_log(lvl, "%s", e->lines[i]);
+}
+
+int m8_settings_load_checked(const m8_settings_source *src, m8_settings **out)
+{
+    *out = NULL;
+    m8_errlist errs = {0};
+    m8_settings *s = m8_settings_load(src, &errs);
+    if (!s) {
+        log_lines(M8_LOG_CRITICAL, &errs);
+        m8_log(M8_LOG_CRITICAL, "Invalid settings: the service cannot start.");
+        m8_errlist_free(&errs);
+        return 78;
+    }
+    m8_errlist_free(&errs);
+    m8_config_report rep = {0};
+    size_t fatals = m8_config_health(s, &rep);
+    log_lines(M8_LOG_WARNING, &rep.warnings);
+    log_lines(M8_LOG_CRITICAL, &rep.fatals);
+    m8_config_report_free(&rep);
+    if (fatals) {
+        m8_log(M8_LOG_CRITICAL, "Fatal configuration errors detected during startup.");
+        m8_settings_free(s);
+        return 78;
+    }
+    *out = s;
+    return 0;
 }

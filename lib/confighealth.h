@@ -16,4 +16,10 @@ typedef struct m8_config_report {
 M8_INTERNAL size_t m8_config_health(const m8_settings *s, m8_config_report *rep);
 M8_INTERNAL void m8_config_report_free(m8_config_report *rep);
 
+/* Loads settings from src and runs config health, logging each error and
+ * warning (one line each, never a value).  Returns 0 with *out set, or 78
+ * (EX_CONFIG) after logging why the service cannot start.  Used by the
+ * service boot and by fcgim8d (start and reload). */
+M8_INTERNAL int m8_settings_load_checked(const m8_settings_source *src, m8_settings **out);
+
 #endif

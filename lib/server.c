@@ -406,7 +406,12 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
 
 static void accept_conns(m8_server *s)
 {
-    for (int i = 0; i < 64; i++) {
+    /* Several worker processes share the socket under fcgim8d: take one
+     * connection per wake-up so a process does not hoard connections its
+     * busy threads cannot serve while another process idles. */
+    m8_shm *shm = s->app ? s->app->shm : NULL;
+    int batch = shm && atomic_load(&shm->daemon_pid) ? 1 : 64;
+    for (int i = 0; i < batch; i++) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)

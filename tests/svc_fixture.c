@@ -9,6 +9,10 @@
  *     fail, hang = sleeps 5 s); missing file = ok.
  *   $M8T_READY_FILE: startup waits until that file exists.
  *   $M8T_HEALTH_POLICY=strict: STRICT aggregation.
+ *   GET  /api/pid           -> {"pid": <the worker's pid>} (pool tests)
+ *   GET  /api/sleep/{ms}    -> answers after ms milliseconds (at most 60000)
+ *   $M8T_VALIDATOR_FAIL_FILE: the startup validator fails while that file exists.
+ *   $M8T_CRASH_FILE: a startup hook exits the process (status 3) while it exists.
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -87,7 +91,52 @@ static int wait_ready_file(m8_app *app, void *data)
     return 0;
 }
 
+static int pid_route(m8_request *req, void *data)
+{
+    (void)data;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
+    return m8_res_json(req, 200, o);
+}
+
+static int sleep_route(m8_request *req, void *data)
+{
+    (void)data;
+    const char *v = m8_req_path_param(req, "ms");
+    char *end;
+    long ms = v ? strtol(v, &end, 10) : -1;
+    if (!v || *end || ms < 0 || ms > 60000)
+        return m8_res_error(req, 422, "ms must be 0..60000");
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return m8_res_json(req, 200, json_object_new_int64(ms));
+}
+
+static int validator(const m8_settings *s, char *err, size_t errlen, void *data)
+{
+    (void)s;
+    (void)data;
+    const char *path = getenv("M8T_VALIDATOR_FAIL_FILE");
+    if (path && access(path, F_OK) == 0) {
+        snprintf(err, errlen, "fixture validator: %s exists", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int crash_at_start(m8_app *app, void *data)
+{
+    (void)app;
+    (void)data;
+    const char *path = getenv("M8T_CRASH_FILE");
+    if (path && access(path, F_OK) == 0)
+        _exit(3);
+    return 0;
+}
+
 static const m8_route routes[] = {
+    {"GET", "/pid", M8_PUBLIC, pid_route, NULL, "The worker's pid", "fixture", 0},
+    {"GET", "/sleep/{ms}", M8_PUBLIC, sleep_route, NULL, "Sleep", "fixture", 0},
     {"GET", "/hello/{name}", M8_PUBLIC, hello, NULL, "Say hello", "fixture", 0},
     {"POST", "/echo", M8_PUBLIC, echo, NULL, "Echo a JSON body", "fixture", M8_ROUTE_JSON_BODY},
     {"GET", "/fail", M8_PUBLIC, fail, NULL, "Always fails", "fixture", 0},
@@ -103,7 +152,9 @@ int main(int argc, char **argv)
     if (!app || m8_app_add_routes(app, routes, sizeof routes / sizeof routes[0]) ||
         m8_app_set_max_body(app, 4096) || m8_app_add_health_check(app, "dep", dep_check, NULL) ||
         m8_app_health_options(app, 0.5, strict ? M8_HEALTH_STRICT : M8_HEALTH_LENIENT, 2.0, 0) ||
-        m8_app_on_startup(app, wait_ready_file, NULL))
+        m8_app_on_startup(app, wait_ready_file, NULL) ||
+        m8_app_on_startup(app, crash_at_start, NULL) ||
+        m8_app_add_validator(app, "fixture", validator, NULL))
         return 70;
     return m8_app_main(app, argc, argv);
 }

@@ -543,3 +543,151 @@ m8_fcgi_req() {
     m8_cgi_parse "$T_DIR/f.resp"
     return $rc
 }
+
+# ------------------------------------------------------------------ Apache 2.4
+# m8_apache_prepare DIR, m8_apache_program DIR KIND, m8_apache_site DIR NAME
+# TEMPLATE KEY=VALUE..., m8_apache_start DIR, m8_apache_stop DIR: a private
+# Apache from contrib/apache/standalone.conf (ServerRoot, pid, logs, sockets
+# in DIR; sites from DIR/sites/*.conf, their Listen lines in DIR/ports.conf).
+# As root the children run as M8_APACHE_USER (www-data): DIR is made
+# world-traversable and checked to be reachable by that user.
+APACHE2=$(m8_find_prog apache2 "${APACHE2:-}") || APACHE2=
+M8_CONTRIB_APACHE=$top_srcdir/contrib/apache
+M8_APACHE_USER='' M8_APACHE_GROUP=''
+M8_APACHE_BIN=''
+declare -A M8_APACHE_PID=()
+
+m8_apache_modules() { # the directory holding mod_proxy_fcgi.so
+    local d
+    for d in "${APACHE_MODULES:-}" /usr/lib/apache2/modules /usr/lib64/httpd/modules \
+        /usr/lib/httpd/modules /usr/libexec/apache2; do
+        [ -n "$d" ] && [ -f "$d/mod_proxy_fcgi.so" ] && { printf '%s\n' "$d"; return 0; }
+    done
+    return 1
+}
+
+m8_apache_prepare() { # DIR
+    local d=$1 u g mods
+    mods=$(m8_apache_modules) || { echo "m8_apache_prepare: no Apache module directory" >&2; return 1; }
+    if [ "$(id -u)" = 0 ]; then
+        u=www-data
+        id -u "$u" >/dev/null 2>&1 || u=nobody
+        g=$(id -gn "$u") || return 1
+        # Apache's children must reach DIR (T_DIR is mktemp's 0700).
+        [ -n "$T_DIR" ] && chmod o+x "$T_DIR"
+    else
+        u=$(id -un)
+        g=$(id -gn)
+    fi
+    M8_APACHE_USER=$u M8_APACHE_GROUP=$g
+    # No DIR/fcgid: mod_fcgid creates it for its user only when it is missing.
+    mkdir -p "$d/sites" "$d/run" "$d/htdocs" "$d/bin" "$d/etc" || return 1
+    chmod 755 "$d" "$d/sites" "$d/htdocs" "$d/bin" "$d/etc" || return 1
+    : >"$d/ports.conf" || return 1
+    m8_render "$M8_CONTRIB_APACHE/standalone.conf" "$d/httpd.conf" \
+        PREFIX="$d" MODULES="$mods" USER="$u" GROUP="$g" || return 1
+    if [ "$(id -u)" = 0 ] && ! runuser -u "$u" -- test -x "$d/bin"; then
+        echo "m8_apache_prepare: $u cannot reach $d (a parent directory is not traversable)" >&2
+        return 1
+    fi
+}
+
+# m8_apache_program DIR KIND: copies the program (m8_svc_bin KIND) into
+# DIR/bin, where Apache's user may run it; sets M8_APACHE_BIN.  A libtool
+# wrapper script (shared build) is replaced by the real binary next to a copy
+# of the uninstalled libraries and a two-line script that points the loader
+# at them (an installed program needs neither).
+m8_apache_program() {
+    local d=$1 src name real
+    src=$(m8_svc_bin "$2")
+    name=$(basename "$src")
+    if head -c 2 "$src" | grep -q '^#!' && grep -q 'libtool' "$src"; then
+        real=$(dirname "$src")/.libs/$name
+        [ -x "$(dirname "$src")/.libs/lt-$name" ] && real=$(dirname "$src")/.libs/lt-$name
+        [ -x "$real" ] || { echo "m8_apache_program: no $real behind the libtool wrapper" >&2; return 1; }
+        mkdir -p "$d/bin/lib" || return 1
+        cp "$real" "$d/bin/$name.bin" || return 1
+        cp -P "$top_builddir"/lib/.libs/*.so* "$d/bin/lib/" || return 1
+        printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/bin/lib exec %s/bin/%s.bin "$@"\n' "$d" "$d" "$name" \
+            >"$d/bin/$name" || return 1
+        chmod -R a+rX "$d/bin" && chmod 755 "$d/bin/$name" "$d/bin/$name.bin" || return 1
+    else
+        cp "$src" "$d/bin/$name" && chmod 755 "$d/bin/$name" || return 1
+    fi
+    M8_APACHE_BIN=$d/bin/$name
+}
+
+m8_apache_site() { # DIR NAME TEMPLATE KEY=VALUE...: contrib/apache/TEMPLATE -> DIR/sites/NAME.conf
+    local d=$1 name=$2 tpl=$3 kv
+    shift 3
+    m8_render "$M8_CONTRIB_APACHE/$tpl" "$d/sites/$name.conf" "$@" || return 1
+    for kv in "$@"; do
+        case $kv in
+            LISTEN=*) grep -qxF "Listen ${kv#LISTEN=}" "$d/ports.conf" ||
+                printf 'Listen %s\n' "${kv#LISTEN=}" >>"$d/ports.conf" ;;
+        esac
+    done
+}
+
+m8_apache_start() { # DIR: tests the config, starts Apache, waits for its pid file
+    local d=$1 pid
+    if ! env -i PATH="$PATH" "$APACHE2" -t -d "$d" -f "$d/httpd.conf" >"$d/apache-t.err" 2>&1; then
+        cat "$d/apache-t.err" >&2
+        return 1
+    fi
+    # In the foreground, as this shell's child: its PID is the master's, and
+    # the shell reaps it.  If the test ends early, m8_cleanup stops the guard
+    # started next to it (SIGTERM, KILL after 3 s), and the guard stops
+    # Apache's whole process tree within 2 s: a master killed alone would
+    # leave its children (and mod_fcgid's programs) behind.
+    env -i PATH="$PATH" "$APACHE2" -d "$d" -f "$d/httpd.conf" -D FOREGROUND \
+        </dev/null >>"$d/apache-start.err" 2>&1 &
+    pid=$!
+    (
+        trap 'm8_apache_kill_tree "$d" "$pid" 2; exit 0' TERM
+        while :; do sleep 1 & wait $!; done
+    ) </dev/null >/dev/null 2>&1 &
+    M8_PIDS+=("$!" "$pid") # the guard first; then the master is only reaped
+    M8_APACHE_PID[$d]=$pid
+    if ! m8_wait_for 10 test -s "$d/run/httpd.pid" || ! m8_alive "$pid"; then
+        cat "$d/apache-start.err" >&2
+        m8_apache_stop "$d"
+        return 1
+    fi
+}
+
+m8_apache_tree() { # PID: PID and its descendants, one per line
+    local c
+    printf '%s\n' "$1"
+    for c in $(pgrep -P "$1" 2>/dev/null); do m8_apache_tree "$c"; done
+}
+
+# m8_apache_kill_tree DIR PID SECONDS: SIGTERM to the master (Apache's
+# graceful stop: children, mod_cgid's daemon, mod_fcgid's programs), then
+# SIGKILL to whatever of the tree is left after SECONDS.  Acts only when PID
+# is still the Apache of DIR.
+m8_apache_kill_tree() {
+    local d=$1 pid=$2 p rc=0
+    local -a tree=() left=()
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$d/httpd.conf" || return 0
+    mapfile -t tree < <(m8_apache_tree "$pid")
+    kill -TERM "$pid" 2>/dev/null
+    m8_wait_for "$3" m8_exited "$pid" || rc=1
+    for p in "${tree[@]}"; do
+        m8_alive "$p" && mapfile -t -O "${#left[@]}" left < <(m8_apache_tree "$p")
+    done
+    for p in "${left[@]}"; do
+        kill -KILL "$p" 2>/dev/null && rc=1
+    done
+    return $rc
+}
+
+m8_apache_stop() { # DIR: stops the Apache started in DIR, 15 s to stop by itself (then KILL); 1 if it had to
+    local d=$1 pid=${M8_APACHE_PID[$1]:-}
+    [ -n "$pid" ] || return 0
+    unset 'M8_APACHE_PID[$d]'
+    m8_apache_kill_tree "$d" "$pid" 15
+    local rc=$?
+    wait "$pid" 2>/dev/null
+    return $rc
+}
