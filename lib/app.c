@@ -365,6 +365,10 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
         m8_meta_free(&app->meta);
         return EX_CONFIG_;
     }
+    if (app->shm && atomic_load(&app->shm->jwks.served)) {
+        m8_auth_use_shared_jwks(app->auth, app->shm);
+        m8_log(M8_LOG_DEBUG, "JWKS: using the supervisor's shared key set");
+    }
     m8_auth_hooks hooks = {hook_success, hook_failure, app};
     m8_auth_set_hooks(app->auth, &hooks);
     if (s->metrics_enabled) {

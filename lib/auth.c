@@ -119,6 +119,12 @@ void m8_auth_free(m8_auth *a)
     free(a);
 }
 
+void m8_auth_use_shared_jwks(m8_auth *a, struct m8_shm *shm)
+{
+    if (a && a->jwks)
+        m8_jwks_use_shared(a->jwks, shm);
+}
+
 void m8_auth_set_hooks(m8_auth *a, const m8_auth_hooks *hooks)
 {
     a->hooks = *hooks;

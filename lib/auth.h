@@ -29,6 +29,10 @@ typedef struct m8_auth_hooks {
 /* NULL with err filled when the key material cannot be used. */
 M8_INTERNAL m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen);
 M8_INTERNAL void m8_auth_free(m8_auth *a);
+/* Under fcgim8d with a JWKS sidecar: key sets come from the shared segment
+ * (m8_jwks_use_shared); no effect without JWKS_URI. */
+struct m8_shm;
+M8_INTERNAL void m8_auth_use_shared_jwks(m8_auth *a, struct m8_shm *shm);
 M8_INTERNAL void m8_auth_set_hooks(m8_auth *a, const m8_auth_hooks *hooks);
 
 struct json_object;

@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "httpc.h"
 #include "json.h"
 #include "jwt.h"
 #include "log.h"
+#include "shm.h"
 
 /* ------------------------------------------------------------ parsing */
 
@@ -167,6 +169,8 @@ struct m8_jwks {
     bool fetching;
     atomic_ulong generation; /* read without the lock (every cached token check) */
     unsigned long fetches;
+    m8_shm *shm;       /* shared mode: fcgim8d's sidecar fetches, we read the segment */
+    uint64_t shm_gen;  /* generation of the segment's document we parsed */
 };
 
 m8_jwks *m8_jwks_new(const char *uri, m8_alg alg, double ttl_s, double cooldown_s)
@@ -282,9 +286,9 @@ static void log_skip(void *data, size_t index, const char *kid, const char *reas
            kid ? kid : "none", kid && strlen(kid) > 64 ? "..." : "", sl->uri, reason);
 }
 
-/* One fetch, without the lock.  0 and a new set, or an error (logged). */
-static int fetch(const char *uri, const char *uri_log, m8_alg alg, double timeout_s,
-                 size_t max_bytes, m8_keyset *out, char *why, size_t whylen)
+/* GET uri: 0 with the body in *body (caller frees), or an error with why. */
+static int fetch_body(const char *uri, double timeout_s, size_t max_bytes, m8_buf *body,
+                      char *why, size_t whylen)
 {
     m8_http_result res;
     int rc = m8_http_get(uri, timeout_s, max_bytes, &res);
@@ -295,40 +299,132 @@ static int fetch(const char *uri, const char *uri_log, m8_alg alg, double timeou
     } else if (res.status < 200 || res.status > 299) {
         snprintf(why, whylen, "HTTP status %ld", res.status);
         rc = M8_EIO;
-    } else {
-        size_t skipped = 0;
-        skip_log sl = {.uri = uri_log};
-        rc = m8_jwks_parse_ex(res.body.data ? res.body.data : "", res.body.len, alg, out,
-                              &skipped, log_skip, &sl);
-        if (sl.n > JWKS_SKIP_LOG_MAX)
-            m8_log(M8_LOG_WARNING, "JWKS from %s: %zu more keys skipped", uri_log,
-                   sl.n - JWKS_SKIP_LOG_MAX);
-        if (rc)
-            snprintf(why, whylen, "%s",
-                     rc == M8_ENOMEM ? "out of memory" : "the body is not a JWKS JSON object");
     }
-    m8_buf_free(&res.body);
+    if (rc) {
+        m8_buf_free(&res.body);
+        return rc;
+    }
+    *body = res.body;
+    return 0;
+}
+
+/* Parses a fetched document into out, logging skipped keys. */
+static int parse_body(const m8_buf *body, const char *uri_log, m8_alg alg, m8_keyset *out,
+                      char *why, size_t whylen)
+{
+    size_t skipped = 0;
+    skip_log sl = {.uri = uri_log};
+    int rc = m8_jwks_parse_ex(body->data ? body->data : "", body->len, alg, out, &skipped,
+                              log_skip, &sl);
+    if (sl.n > JWKS_SKIP_LOG_MAX)
+        m8_log(M8_LOG_WARNING, "JWKS from %s: %zu more keys skipped", uri_log,
+               sl.n - JWKS_SKIP_LOG_MAX);
+    if (rc)
+        snprintf(why, whylen, "%s",
+                 rc == M8_ENOMEM ? "out of memory" : "the body is not a JWKS JSON object");
     return rc;
+}
+
+/* One fetch, without the lock.  0 and a new set, or an error (logged). */
+static int fetch(const char *uri, const char *uri_log, m8_alg alg, double timeout_s,
+                 size_t max_bytes, m8_keyset *out, char *why, size_t whylen)
+{
+    m8_buf body;
+    int rc = fetch_body(uri, timeout_s, max_bytes, &body, why, whylen);
+    if (rc == 0) {
+        rc = parse_body(&body, uri_log, alg, out, why, whylen);
+        m8_buf_free(&body);
+    }
+    return rc;
+}
+
+int m8_jwks_fetch_document(const char *uri, m8_alg alg, double timeout_s, m8_buf *doc,
+                           size_t *nkeys, char *why, size_t whylen)
+{
+    char log_uri[512];
+    m8_http_display_url(uri, log_uri, sizeof log_uri);
+    int rc = fetch_body(uri, timeout_s, M8_MAX_JWKS_BYTES, doc, why, whylen);
+    if (rc)
+        return rc;
+    m8_keyset ks = {0};
+    rc = parse_body(doc, log_uri, alg, &ks, why, whylen);
+    if (nkeys)
+        *nkeys = ks.n;
+    m8_keyset_clear(&ks);
+    if (rc)
+        m8_buf_free(doc);
+    return rc;
+}
+
+/* Shared mode: the segment's document, after asking the sidecar for a
+ * fresh one unless the segment already holds one we have not parsed.
+ * Waits for the sidecar's answer up to the fetch timeout. */
+static int fetch_shared(m8_shm *shm, uint64_t have_gen, const char *uri_log, m8_alg alg,
+                        double timeout_s, m8_keyset *out, uint64_t *gen_out, char *why,
+                        size_t whylen)
+{
+    m8_shm_jwks *j = &shm->jwks;
+    if (atomic_load(&j->generation) == have_gen) {
+        uint64_t answered = atomic_load(&j->answers);
+        atomic_fetch_add(&j->requests, 1);
+        double until = m8_now_mono() + timeout_s + 1.0;
+        while (atomic_load(&j->answers) == answered && m8_now_mono() < until) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    uint64_t gen = have_gen;
+    m8_buf doc;
+    m8_buf_init(&doc, M8_MAX_JWKS_BYTES);
+    int rc = m8_shm_jwks_get(shm, &gen, &doc);
+    if (rc == 0) {
+        snprintf(why, whylen, "the supervisor has no newer key set");
+        rc = M8_EAGAIN;
+    } else if (rc == 1) {
+        rc = parse_body(&doc, uri_log, alg, out, why, whylen);
+        if (rc == 0)
+            *gen_out = gen;
+    } else {
+        snprintf(why, whylen, "cannot read the shared key set");
+    }
+    m8_buf_free(&doc);
+    return rc;
+}
+
+void m8_jwks_use_shared(m8_jwks *r, m8_shm *shm)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->shm = shm;
+    r->shm_gen = 0;
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* One fetch attempt, counted against the cooldown.  Called and returns
  * with r->mu held; released while fetching.  A failed fetch keeps the set. */
-static void refetch(m8_jwks *r, double now)
+static void refetch_ex(m8_jwks *r, double now, bool counts)
 {
     r->fetching = true;
-    r->attempted = true;
-    r->last_attempt = now;
-    r->fetches++;
+    if (counts) {
+        r->attempted = true;
+        r->last_attempt = now;
+        r->fetches++;
+    }
     char *uri = r->uri, *uri_log = r->uri_log;
     m8_alg alg = r->alg;
     double timeout_s = r->timeout_s;
     size_t max_bytes = r->max_bytes;
     pthread_mutex_unlock(&r->mu);
 
+    m8_shm *shm = r->shm;
+    uint64_t shm_gen = r->shm_gen;
     m8_keyset fresh_set = {0};
     char why[320];
     why[0] = '\0';
-    int rc = fetch(uri, uri_log, alg, timeout_s, max_bytes, &fresh_set, why, sizeof why);
+    int rc = shm ? fetch_shared(shm, shm_gen, uri_log, alg, timeout_s, &fresh_set, &shm_gen, why,
+                                sizeof why)
+                 : fetch(uri, uri_log, alg, timeout_s, max_bytes, &fresh_set, why, sizeof why);
     m8_keyset old = {0};
 
     pthread_mutex_lock(&r->mu);
@@ -336,7 +432,9 @@ static void refetch(m8_jwks *r, double now)
         old = r->set;
         r->set = fresh_set;
         r->have = true;
-        r->expires_at = now + r->ttl_s;
+        /* shared: the sidecar keeps the TTL; a new document is seen below */
+        r->expires_at = shm ? INFINITY : now + r->ttl_s;
+        r->shm_gen = shm_gen;
         atomic_fetch_add_explicit(&r->generation, 1, memory_order_release);
         m8_log(M8_LOG_INFO, "JWKS refreshed from %s: %zu keys", uri_log, r->set.n);
     } else if (r->have) {
@@ -348,6 +446,11 @@ static void refetch(m8_jwks *r, double now)
     r->fetching = false;
     pthread_cond_broadcast(&r->done);
     m8_keyset_clear(&old); /* a reader holding one of these keys keeps its reference */
+}
+
+static void refetch(m8_jwks *r, double now)
+{
+    refetch_ex(r, now, true);
 }
 
 static bool throttled(const m8_jwks *r, double now)
@@ -374,6 +477,8 @@ m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key *
     pthread_mutex_lock(&r->mu);
     for (;;) {
         bool fresh = r->have && now < r->expires_at;
+        if (r->shm && atomic_load(&r->shm->jwks.generation) != r->shm_gen)
+            fresh = false; /* the sidecar published a newer set */
         m8_jwks_result res = lookup(&r->set, kid, &found);
         if (fresh && res == M8_JWKS_FOUND)
             break;
@@ -383,7 +488,9 @@ m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key *
             pthread_cond_wait(&r->done, &r->mu);
             continue;
         }
-        if (!throttled(r, now)) /* else answer from the cache as it is */
+        if (r->shm && atomic_load(&r->shm->jwks.generation) != r->shm_gen)
+            refetch_ex(r, now, false); /* a newer shared set: reading it is no fetch */
+        else if (!throttled(r, now)) /* else answer from the cache as it is */
             refetch(r, now);
         break;
     }

@@ -87,6 +87,20 @@ struct m8_jws;
 M8_INTERNAL int m8_jwks_verify(m8_jwks *r, const struct m8_jws *j, m8_alg alg, double now,
                                unsigned *checks);
 
+/* Shared mode (a worker under fcgim8d): the supervisor's sidecar fetches
+ * JWKS_URI once for all workers and publishes the document in the shared
+ * segment; this resolver parses it when its generation changes, and where
+ * it would fetch (unknown kid, A 3.7 re-resolve) it asks the sidecar and
+ * waits for its answer instead.  Cooldowns apply on both sides. */
+struct m8_shm;
+M8_INTERNAL void m8_jwks_use_shared(m8_jwks *r, struct m8_shm *shm);
+
+/* The sidecar's fetch: GET uri (timeout, M8_MAX_JWKS_BYTES cap, TLS on) and
+ * check that the body is a JWKS for alg; 0 with the raw document in *doc
+ * (caller frees) and the usable key count, or an error with why. */
+M8_INTERNAL int m8_jwks_fetch_document(const char *uri, m8_alg alg, double timeout_s, m8_buf *doc,
+                                       size_t *nkeys, char *why, size_t whylen);
+
 /* A number that changes whenever the cached set is replaced (token caches
  * key on it). */
 M8_INTERNAL unsigned long m8_jwks_generation(m8_jwks *r);

@@ -98,6 +98,9 @@ typedef struct m8_shm_slot {
 } m8_shm_slot;
 
 typedef struct m8_shm_jwks {
+    _Atomic uint32_t served;      /* 1: fcgim8d's sidecar fetches for every worker */
+    _Atomic uint64_t requests;    /* bumped by a worker that needs a fresh set */
+    _Atomic uint64_t answers;     /* bumped by the sidecar after each request or fetch */
     _Atomic uint64_t seq;         /* odd while being written */
     _Atomic uint64_t generation;  /* bumped on every new document */
     uint32_t len;

@@ -40,6 +40,7 @@
 #include "server.h"
 #include "settings.h"
 #include "shm.h"
+#include "sidecar.h"
 #include "status.h"
 
 #include "db.h"
@@ -297,6 +298,7 @@ typedef struct daemon_state {
     double next_spawn_at;
     double last_scale;
     m8_status_server *status;
+    m8_sidecar *sidecar;
 } daemon_state;
 
 static const char *cause_name(int cause)
@@ -974,8 +976,10 @@ static void start_reload(daemon_state *d)
         return;
     }
     m8_status_set_settings(d->status, ns); /* before the old ones are freed */
+    m8_sidecar_stop(d->sidecar);         /* JWKS_URI may have changed */
     m8_settings_free(d->settings);
     d->settings = ns;
+    d->sidecar = m8_sidecar_start(d->shm, ns);
     d->generation++;
     atomic_store(&d->shm->generation, d->generation);
     d->reloading = true;
@@ -1205,6 +1209,7 @@ int main(int argc, char **argv)
     }
     if (drop_privileges(&d.o) != 0)
         return boot_fail(&d, EX_SOFTWARE_);
+    d.sidecar = m8_sidecar_start(d.shm, d.settings); /* before any worker starts */
 
     /* 4. startup validators, fail closed */
     rc = run_check(&d);
@@ -1299,6 +1304,7 @@ int main(int argc, char **argv)
         wait_any(&d, TICK_MS);
     }
     m8_status_stop(d.status);
+    m8_sidecar_stop(d.sidecar);
     if (d.unix_path) {
         unlink(d.unix_path);
         free(d.unix_path);

@@ -29,7 +29,7 @@ m8d_start() {
     while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
     (cd "$T_DIR" && m8_clean_exec "${vars[@]}" -- "$D" --listen "unix:$T_DIR/$name.sock" \
-        --env-file "$envf" "$@" -- "$FIX") </dev/null >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
+        --env-file "$envf" "$@" -- "${M8D_SVC:-$FIX}") </dev/null >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
     DPID[$name]=$!
     M8_PIDS+=("$!")
 }
@@ -50,7 +50,7 @@ worker_pids() { # PORT: sorted pids of live worker slots
 m8_write_env "$T_DIR/app.env" METRICS_ENABLED=true
 m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
 declare -A URL=()
-for s in A B C E F G K; do
+for s in A B C E F G K J; do
     m8_pick_port $PLO $((PLO + 49)) || t_bail "no free port"
     URL[$s]=http://127.0.0.1:$M8_PORT
     m8_nginx_site "$NG" "$s" fcgi-m8-unix.conf NAME="d_$s" LISTEN="127.0.0.1:$M8_PORT" \
@@ -295,6 +295,78 @@ t_is "$H_STATUS" 200 "F: and serves"
 kill -TERM "${DPID[F]}"
 m8_wait_exit "${DPID[F]}" 10
 t_is "$M8_RC" 0 "F: SIGTERM stops it with 0"
+
+# ------------------------------------------------------------- J: one JWKS fetch for all workers
+PY=/usr/bin/python3
+TOK=$top_builddir/src/fcgim8-token
+EX=$(m8_svc_bin example)
+if "$PY" -c 'import jwt, cryptography' 2>/dev/null && command -v openssl >/dev/null; then
+    JD=$T_DIR/jwks
+    mkdir -p "$JD"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T_DIR/k1.pem" 2>/dev/null
+    openssl pkey -in "$T_DIR/k1.pem" -pubout -out "$T_DIR/k1.pub"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T_DIR/k2.pem" 2>/dev/null
+    openssl pkey -in "$T_DIR/k2.pem" -pubout -out "$T_DIR/k2.pub"
+    "$TOK" jwks --kid k1 "$T_DIR/k1.pub" >"$JD/jwks.json" || t_bail "fcgim8-token jwks failed"
+    "$PY" "$top_srcdir/tests/tools/jwks_server.py" serve "$JD" --port 0 </dev/null >"$T_DIR/jwks.out" 2>&1 &
+    M8_PIDS+=("$!")
+    m8_wait_for 10 test -s "$JD/port" || t_bail "the JWKS server did not start"
+    m8_write_env "$T_DIR/J.env" ACCESS_TOKEN_ALGORITHM=RS256 -ACCESS_SECRET_KEY \
+        JWKS_URI="http://127.0.0.1:$(cat "$JD/port")/jwks.json" TOKEN_ISSUER=https://auth.example.com \
+        TOKEN_AUDIENCE=item-service
+    # pyjwt KEYFILE KID: an access token minted by PyJWT
+    pyjwt() {
+        "$PY" - "$@" <<'PYEOF'
+import sys, time, uuid, jwt
+keyfile, kid = sys.argv[1:]
+now = int(time.time())
+c = {"sub": str(uuid.uuid4()), "type": "access", "email": "pool@example.com", "is_active": True,
+     "email_verified": True, "is_superuser": False, "role": "user", "exp": now + 600,
+     "iat": now, "nbf": now, "jti": str(uuid.uuid4()), "iss": "https://auth.example.com",
+     "aud": "item-service"}
+print(jwt.encode(c, open(keyfile, "rb").read(), algorithm="RS256", headers={"kid": kid}))
+PYEOF
+    }
+    M8D_SVC=$EX m8d_start J "$T_DIR/J.env" -- --workers 3 --threads 1
+    m8d_wait_log J '"msg":"ready: 3 workers' 15 || m8d_diag J
+    T1=$(pyjwt "$T_DIR/k1.pem" k1)
+    fails=0
+    for i in $(seq 1 30); do
+        code=$("$CURL" -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T1" "${URL[J]}/api/items/") || code=000
+        [ "$code" = 200 ] || fails=$((fails + 1))
+    done
+    t_is "$fails" 0 "J: 30 requests with a JWKS-verified token over 3 workers all answer 200"
+    t_is "$(cat "$JD/hits")" 1 "J: the supervisor fetched the JWKS once for all three workers"
+    t_ok "$(grep -q 'JWKS fetched from .* for all workers: 1 keys' "$T_DIR/J.log"; echo $?)" "J: the sidecar logs its fetch"
+    hits0=$(cat "$JD/hits")
+    "$TOK" jwks --kid k1 "$T_DIR/k1.pub" --kid k2 "$T_DIR/k2.pub" >"$JD/jwks.new" && mv "$JD/jwks.new" "$JD/jwks.json"
+    T2=$(pyjwt "$T_DIR/k2.pem" k2)
+    k2_ok() { [ "$("$CURL" -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T2" "${URL[J]}/api/items/")" = 200 ]; }
+    m8_wait_for 15 k2_ok
+    t_ok $? "J: rotation: a token under a new kid is accepted by the pool without a restart"
+    t_ok "$([ $(( $(cat "$JD/hits") - hits0 )) -le 2 ]; echo $?)" "J: rotation cost at most two fetches for the whole pool" \
+        "$(( $(cat "$JD/hits") - hits0 )) fetches"
+    fails=0
+    for i in $(seq 1 9); do
+        code=$("$CURL" -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T2" "${URL[J]}/api/items/") || code=000
+        [ "$code" = 200 ] || fails=$((fails + 1))
+    done
+    t_is "$fails" 0 "J: every worker then accepts the new kid"
+    hits1=$(cat "$JD/hits")
+    for i in $(seq 1 20); do
+        "$CURL" -s -o /dev/null -H "Authorization: Bearer $(pyjwt "$T_DIR/k2.pem" "bogus-$i")" "${URL[J]}/api/items/"
+    done
+    t_ok "$([ $(( $(cat "$JD/hits") - hits1 )) -le 1 ]; echo $?)" "J: 20 bogus kids over 3 workers cause at most one fetch" \
+        "$(( $(cat "$JD/hits") - hits1 )) fetches"
+    touch "$JD/down"
+    m8_http GET "${URL[J]}/api/items/" -H "Authorization: Bearer $T1"
+    t_is "$H_STATUS" 200 "J: with the issuer down the pool keeps the last good keys"
+    kill -TERM "${DPID[J]}"
+    m8_wait_exit "${DPID[J]}" 10
+    t_is "$M8_RC" 0 "J: stops with 0"
+else
+    for i in 1 2 3 4 5 6 7 8 9; do t_skip "J: JWKS through the pool" "python3-jwt or openssl missing"; done
+fi
 
 # ------------------------------------------------------------- usage
 "$D" --workers 0 -- "$FIX" >/dev/null 2>"$T_DIR/u.err"

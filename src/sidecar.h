@@ -1,0 +1,18 @@
+/* sidecar.h - fcgim8d's sidecar thread (DESIGN "The supervisor" step 7):
+ * fetches JWKS_URI once for all workers and publishes the document in the
+ * shared segment (every JWKS_CACHE_TTL_SECONDS, and when a worker asks,
+ * with a cooldown that counts failed fetches; the last good document stays
+ * when a fetch fails).  The auth event stream of stateful mode joins it. */
+#ifndef FCGIM8D_SIDECAR_H
+#define FCGIM8D_SIDECAR_H
+
+#include "settings.h"
+#include "shm.h"
+
+typedef struct m8_sidecar m8_sidecar;
+
+/* NULL when there is nothing to do (no JWKS_URI) or on error (logged). */
+m8_sidecar *m8_sidecar_start(m8_shm *shm, const m8_settings *s);
+void m8_sidecar_stop(m8_sidecar *sc);
+
+#endif
