@@ -568,7 +568,8 @@ m8_apache_modules() { # the directory holding mod_proxy_fcgi.so
 
 m8_apache_prepare() { # DIR
     local d=$1 u g mods
-    mods=$(m8_apache_modules) || { echo "m8_apache_prepare: no Apache module directory" >&2; return 1; }
+    mods=$(m8_apache_modules) ||
+        { echo "m8_apache_prepare: no Apache module directory" >&2; return 1; }
     if [ "$(id -u)" = 0 ]; then
         u=www-data
         id -u "$u" >/dev/null 2>&1 || u=nobody
@@ -586,7 +587,8 @@ m8_apache_prepare() { # DIR
     : >"$d/ports.conf" || return 1
     m8_render "$M8_CONTRIB_APACHE/standalone.conf" "$d/httpd.conf" \
         PREFIX="$d" MODULES="$mods" USER="$u" GROUP="$g" || return 1
-    if [ "$(id -u)" = 0 ] && ! runuser -u "$u" -- test -x "$d/bin"; then
+    if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null &&
+        ! runuser -u "$u" -- test -x "$d/bin"; then
         echo "m8_apache_prepare: $u cannot reach $d (a parent directory is not traversable)" >&2
         return 1
     fi
@@ -603,8 +605,8 @@ m8_apache_program() {
     name=$(basename "$src")
     if head -c 2 "$src" | grep -q '^#!' && grep -q 'libtool' "$src"; then
         real=$(dirname "$src")/.libs/$name
-        [ -x "$(dirname "$src")/.libs/lt-$name" ] && real=$(dirname "$src")/.libs/lt-$name
-        [ -x "$real" ] || { echo "m8_apache_program: no $real behind the libtool wrapper" >&2; return 1; }
+        [ -x "$real" ] ||
+            { echo "m8_apache_program: no $real behind the libtool wrapper" >&2; return 1; }
         mkdir -p "$d/bin/lib" || return 1
         cp "$real" "$d/bin/$name.bin" || return 1
         cp -P "$top_builddir"/lib/.libs/*.so* "$d/bin/lib/" || return 1
@@ -682,7 +684,9 @@ m8_apache_kill_tree() {
     return $rc
 }
 
-m8_apache_stop() { # DIR: stops the Apache started in DIR, 15 s to stop by itself (then KILL); 1 if it had to
+# m8_apache_stop DIR: stops the Apache started in DIR; 15 s to stop by itself,
+# then SIGKILL to what is left of its tree (and a return of 1).
+m8_apache_stop() {
     local d=$1 pid=${M8_APACHE_PID[$1]:-}
     [ -n "$pid" ] || return 0
     unset 'M8_APACHE_PID[$d]'
