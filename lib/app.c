@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -576,6 +577,15 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
     if (preset_status == 0) {
         /* Every caller keeps params and body alive until this returns. */
         int rc = m8_req_adopt_params(req, params, n, body, body_len);
+        const char *cl = rc == 0 ? m8_req_param(req, "CONTENT_LENGTH") : NULL;
+        long long want = 0;
+        if (cl && *cl && (m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0 ||
+                          (unsigned long long)want != body_len)) {
+            /* a front end that forwards a cut body (mod_proxy_fcgi past
+             * LimitRequestBody) must not have it served as complete */
+            m8_req_fail(req, "CONTENT_LENGTH %.32s but %zu body bytes arrived", cl, body_len);
+            rc = M8_EPARSE;
+        }
         if (rc == 0) {
             m8_shm_busy(app->slot, req->method, req->path);
             m8_app_handle(app, req);
@@ -661,6 +671,35 @@ static void *startup_main(void *arg)
     return NULL;
 }
 
+/* RFC 3875 4.4: a CGI server appends the words of a QUERY_STRING without
+ * '=' to the command line (the '+'-separated, percent-decoded words).
+ * They are request input, never options (php-cgi's CVE-2012-1823): returns
+ * argc without them when argv ends with exactly those words. */
+static int cgi_strip_search_words(int argc, char **argv)
+{
+    const char *qs = getenv("QUERY_STRING");
+    if (!getenv("GATEWAY_INTERFACE") || !qs || !*qs || strchr(qs, '=') || argc < 2)
+        return argc;
+    int words = 1;
+    for (const char *p = qs; *p; p++)
+        words += *p == '+';
+    if (words > argc - 1)
+        return argc;
+    m8_arena a;
+    m8_arena_init(&a, 2 * strlen(qs) + 4096);
+    const char *w = qs;
+    bool same = true;
+    for (int i = argc - words; i < argc && same; i++) {
+        const char *end = strchr(w, '+');
+        size_t n = end ? (size_t)(end - w) : strlen(w);
+        char *dec = NULL;
+        same = m8_decode_path(&a, w, n, &dec) == 0 && strcmp(dec, argv[i]) == 0;
+        w = end ? end + 1 : w + n;
+    }
+    m8_arena_free(&a);
+    return same ? argc - words : argc;
+}
+
 int m8_app_main(m8_app *app, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -681,6 +720,8 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     long long threads = 4, mode = 0660, backlog = 1024, shutdown_s = 30;
     bool check = false, libfcgi = false;
     int c, idx = 0;
+    if (!m8_is_listen_socket(0))
+        argc = cgi_strip_search_words(argc, argv);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
@@ -789,22 +830,43 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         m8_app_free(app);
         return rc;
     }
+    /* Startup runs before serving when there is nothing to wait for, and
+     * when this worker joins a pool that already serves (a respawn, reload
+     * or scale-up under fcgim8d): its siblings answer meanwhile, so it
+     * takes no request it would have to refuse with 503.  Otherwise it
+     * serves at once and health says "initializing" until ready. */
+    bool start_first = app->n_startups == 0 ||
+                       (app->shm && atomic_load(&app->shm->daemon_pid) &&
+                        atomic_load(&app->shm->ready));
+    startup_ctx sc = {.app = app};
+    atomic_init(&sc.done, 0);
+    if (start_first) {
+        sc.rc = m8_app_start(app);
+        atomic_store(&sc.done, 1);
+        if (sc.rc != 0) {
+            m8_app_free(app);
+            return EX_SOFTWARE_;
+        }
+    }
     m8_server *srv = m8_server_start(app, listen_fd, (int)threads, app->max_body, err, sizeof err);
     if (!srv) {
         m8_log(M8_LOG_CRITICAL, "%s", err);
+        if (start_first)
+            m8_app_stop(app);
         m8_app_free(app);
         return EX_SOFTWARE_;
     }
     m8_log(M8_LOG_INFO, "serving FastCGI on %s with %lld threads",
            listen_spec ? listen_spec : "the inherited socket (fd 0)", threads);
 
-    startup_ctx sc = {.app = app};
-    atomic_init(&sc.done, 0);
     pthread_t st;
-    bool st_running = pthread_create(&st, NULL, startup_main, &sc) == 0;
-    if (!st_running) {
-        sc.rc = EX_SOFTWARE_;
-        atomic_store(&sc.done, 1);
+    bool st_running = false;
+    if (!start_first) {
+        st_running = pthread_create(&st, NULL, startup_main, &sc) == 0;
+        if (!st_running) {
+            sc.rc = EX_SOFTWARE_;
+            atomic_store(&sc.done, 1);
+        }
     }
     int exit_code = 0;
     for (;;) {

@@ -37,6 +37,7 @@
 #define M8_MAX_JWKS_BYTES (1u << 20)        /* a JWKS document (CONTRACT A 3.7) */
 #define M8_MAX_JWKS_KEYS 64u                /* keys kept from one JWKS */
 #define M8_MAX_KID_BYTES 256u               /* a kid */
+#define M8_MAX_CGI_DRAIN_BYTES (64ull << 20) /* CGI body read and dropped before a 413 */
 
 /* ---- buf.c: growable byte buffer with a hard maximum ---- */
 typedef struct m8_buf {

@@ -709,6 +709,21 @@ int m8_cgi_serve(m8_app *app, size_t max_body)
         status = 400;
     } else if ((unsigned long long)want > max_body) {
         status = 413;
+        /* Read (and drop) what the client sends before answering: a CGI
+         * server that finds its program gone with the body unread resets
+         * the connection and the 413 is lost (mod_cgid). */
+        char sink[16384];
+        unsigned long long left = (unsigned long long)want;
+        if (left > M8_MAX_CGI_DRAIN_BYTES)
+            left = M8_MAX_CGI_DRAIN_BYTES;
+        while (left) {
+            ssize_t r = read(0, sink, left < sizeof sink ? (size_t)left : sizeof sink);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            left -= (unsigned long long)r;
+        }
     } else if (want > 0 && m8_buf_reserve(&body, (size_t)want) == 0) {
         while (body.len < (size_t)want) {
             ssize_t r = read(0, body.data + body.len, (size_t)want - body.len);

@@ -202,6 +202,19 @@ CGI_ARGS=(--env-file "$T_DIR/valid.env")
 cgi example GET /api/meta PROJECT_NAME=from-environment
 t_like "$C_BODY" '"service":"from-environment"' "the process environment beats the .env file (D1)"
 
+# RFC 3875 4.4: a query without '=' reaches the program as command-line
+# words; they are request input, never options (php-cgi CVE-2012-1823).
+CGI_ARGS=(--env-file "$T_DIR/valid.env" --listen 127.0.0.1:1)
+cgi example GET '/api/meta?--listen+127.0.0.1:1'
+t_is "$C_STATUS" 200 "search words of a query without '=' are not taken as options (--listen ignored)" || diag_out
+CGI_ARGS=(--env-file "$T_DIR/valid.env" --env-file /etc/passwd)
+cgi example GET '/api/meta?--env-file+%2Fetc%2Fpasswd'
+t_is "$C_STATUS" 200 "percent-encoded search words are recognised too (--env-file ignored)" || diag_out
+CGI_ARGS=(--env-file "$T_DIR/valid.env" --version)
+cgi example GET '/api/meta?x=--version'
+t_unlike "$(cat "$T_DIR/c.out")" '^Status: 200' "an option not from the query string still counts (a query with '=' passes no words)"
+CGI_ARGS=(--env-file "$T_DIR/valid.env")
+
 m8_write_env "$T_DIR/bad.env" ENVIRONMENT=nowhere
 CGI_ARGS=(--env-file "$T_DIR/bad.env")
 cgi example GET /api/ping

@@ -228,4 +228,25 @@ else
     t_skip "in flight: SIGTERM finishes the request first" "cgi-fcgi (libfcgi-bin) is not installed"
 fi
 
+# A body shorter than its CONTENT_LENGTH (a front end that cut it, e.g.
+# mod_proxy_fcgi past LimitRequestBody) is refused, never served as whole.
+if [ -n "$M8_CGI_FCGI" ]; then
+    sock=$T_DIR/cl.sock
+    m8_svc_listen cl fixture "unix:$sock" "$T_DIR/valid.env"
+    if m8_wait_for 10 ping_ok "$sock"; then
+        printf '{"a":1}' | m8_fcgi_req "$sock" POST /api/echo CONTENT_TYPE=application/json CONTENT_LENGTH=7
+        t_is "$C_STATUS" 200 "CONTENT_LENGTH equal to the body: served"
+        printf '{"a":1}' >"$T_DIR/short.body"
+        m8_fcgi_req "$sock" POST /api/echo CONTENT_TYPE=application/json CONTENT_LENGTH=20 <"$T_DIR/short.body"
+        t_is "$C_STATUS" 400 "a body shorter than CONTENT_LENGTH: 400, not served as complete"
+        t_ok "$(grep -q 'CONTENT_LENGTH 20 but 7 body bytes arrived' "${M8_SVC_LOG[cl]}"; echo $?)" \
+            "... and the log says why"
+    else
+        t_report 1 "CONTENT_LENGTH: the service starts"
+    fi
+    m8_svc_stop cl
+else
+    t_skip "CONTENT_LENGTH mismatch" "cgi-fcgi is not installed"
+fi
+
 t_done
