@@ -36,6 +36,9 @@
 #define M8_SHM_BUCKETS 11u         /* latency histogram buckets before +Inf (A 5.7) */
 #define M8_SHM_AUTH_REASONS 16u    /* token validation failure reasons counted */
 #define M8_SHM_COUNTERS 32u        /* named event counters (m8_shm_counter) */
+#define M8_SHM_REVOCATION_BYTES (1u << 20) /* the revocation table's area (revtable.c) */
+#define M8_SHM_EVENT_TYPES 8u      /* event-stream event types counted (events.c) */
+#define M8_SHM_EVENT_RESULTS 3u    /* delivered, dropped_malformed, dropped_sig_fail */
 
 /* Environment of a worker started by fcgim8d. */
 #define M8_ENV_SHM_FD "FCGIM8_SHM_FD"
@@ -63,8 +66,18 @@ enum {
     M8_CTR_SLOW_REQUESTS,       /* requests past --slow-log */
     M8_CTR_RELOADS_OK,
     M8_CTR_RELOADS_FAILED,
-    M8_CTR__END
+    M8_CTR__END,
+    /* not worker restarts: event stream and revocation (CONTRACT B 1.13, 2.8) */
+    M8_CTR_EVSTREAM_RECONNECTS = M8_CTR__END,
+    M8_CTR_EVSTREAM_GAPS,
+    M8_CTR_REVOCATION_HIT,
+    M8_CTR_REVOCATION_MISS,
+    M8_CTR_REVOCATION_FAIL_OPEN,
+    M8_CTR_REVOCATION_FAIL_CLOSED,
+    M8_CTR__ALL
 };
+
+_Static_assert(M8_CTR__ALL <= M8_SHM_COUNTERS, "shm counters");
 
 /* One request metric series: (method, endpoint, status) of one slot. */
 typedef struct m8_shm_series {
@@ -121,8 +134,14 @@ typedef struct m8_shm {
     _Atomic uint32_t listen_queue;
     _Atomic uint32_t listen_queue_max;
     _Atomic uint64_t counters[M8_SHM_COUNTERS];
+    _Atomic uint32_t evstream_connected; /* gauge: the event stream is up */
+    _Atomic uint64_t events[M8_SHM_EVENT_TYPES][M8_SHM_EVENT_RESULTS]; /* by type, result */
     pthread_mutex_t lock;         /* robust, process-shared: m8_shm_lock */
     m8_shm_jwks jwks;
+    /* The revocation table: bytes whose layout revtable.c owns (revoked
+     * jtis, user-wide revocations with their time, cached introspection
+     * answers), written under m8_shm_lock by the sidecar and the workers. */
+    _Alignas(64) unsigned char revocation[M8_SHM_REVOCATION_BYTES];
     m8_shm_slot slots[];          /* nslots */
 } m8_shm;
 
