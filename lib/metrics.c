@@ -662,52 +662,77 @@ static void wgauge1(wr *w, const char *name, const char *help, double v)
 
 enum { F_COUNTER, F_GAUGE, F_HIST, F_REASONS };
 
+/* Where an unlabelled series' value comes from (0: nothing feeds it). */
+enum { SRC_NONE = 0, SRC_EVSTREAM_UP, SRC_EVSTREAM_GAPS, SRC_EVSTREAM_RECONNECTS };
+
 static const struct auth_family {
     const char *name; /* counters without _total */
     int type;
     bool labelled;
     const char *help;
+    int src;
 } auth_families[] = {
     {"auth_login_attempts", F_COUNTER, true,
-     "Login attempts (result: success | wrong_credentials | inactive_user | rate_limited)"},
+     "Login attempts (result: success | wrong_credentials | inactive_user | rate_limited)",
+     SRC_NONE},
     {"auth_token_refresh", F_COUNTER, true,
-     "Token refresh attempts (result: success | invalid | revoked | rate_limited)"},
-    {"auth_logout", F_COUNTER, false, "Logout requests"},
+     "Token refresh attempts (result: success | invalid | revoked | rate_limited)", SRC_NONE},
+    {"auth_logout", F_COUNTER, false, "Logout requests", SRC_NONE},
     {"auth_token_validation_failures", F_REASONS, true,
      "Access token validation failures (reason: invalid | expired | wrong_type | "
-     "invalid_payload | inconsistent_privilege_claims | revoked | inactive)"},
+     "invalid_payload | inconsistent_privilege_claims | revoked | inactive)",
+     SRC_NONE},
     {"auth_oauth_attempts", F_COUNTER, true,
-     "OAuth callback attempts (provider: google, result: success | failed)"},
-    {"auth_code_exchange", F_COUNTER, true, "Authorization code exchanges (result)"},
+     "OAuth callback attempts (provider: google, result: success | failed)", SRC_NONE},
+    {"auth_code_exchange", F_COUNTER, true, "Authorization code exchanges (result)", SRC_NONE},
     {"auth_revocation_failure", F_COUNTER, true,
      "Token revocation failures by operation (operation: access_blacklist | refresh_allowlist "
-     "| db_session)"},
+     "| db_session)",
+     SRC_NONE},
     {"auth_degraded_decision", F_COUNTER, true,
      "Degraded-mode decisions when a Redis-dependent control is unavailable (control, mode, "
-     "reason)"},
+     "reason)",
+     SRC_NONE},
     {"auth_redis_circuit_breaker_open", F_GAUGE, false,
-     "Redis circuit breaker state: 1 = open, 0 = closed"},
+     "Redis circuit breaker state: 1 = open, 0 = closed", SRC_NONE},
     {"auth_degradation_mode_active", F_GAUGE, true,
-     "Configured degradation mode per security control (value 1 for the active mode)"},
+     "Configured degradation mode per security control (value 1 for the active mode)", SRC_NONE},
     {"auth_session_integrity_denial", F_COUNTER, true,
-     "Token reuse attacks that triggered full session chain invalidation (trigger)"},
+     "Token reuse attacks that triggered full session chain invalidation (trigger)", SRC_NONE},
     {"auth_api_key_validations", F_COUNTER, true,
-     "API key validation results (result: success | invalid | revoked | expired)"},
+     "API key validation results (result: success | invalid | revoked | expired)", SRC_NONE},
     {"auth_api_key_rate_limit_checks", F_COUNTER, true,
-     "Rate limit enforcement checks (result: allowed | blocked)"},
+     "Rate limit enforcement checks (result: allowed | blocked)", SRC_NONE},
     {"auth_api_key_rate_limit_hits", F_COUNTER, true,
-     "Rate limit window exceeded by period (period: minute | hour | day | month)"},
+     "Rate limit window exceeded by period (period: minute | hour | day | month)", SRC_NONE},
     {"auth_api_key_lifecycle", F_COUNTER, true,
-     "API key lifecycle events (action: created | revoked)"},
+     "API key lifecycle events (action: created | revoked)", SRC_NONE},
     {"auth_api_key_flush_duration_seconds", F_HIST, false,
-     "Redis-to-DB last_used_at batch flush latency in seconds"},
-    {"auth_event_stream_connected", F_GAUGE, false, "Event stream connected (1) or not (0)"},
+     "Redis-to-DB last_used_at batch flush latency in seconds", SRC_NONE},
+    {"auth_event_stream_connected", F_GAUGE, false, "Event stream connected (1) or not (0)",
+     SRC_EVSTREAM_UP},
     {"auth_event_stream_events", F_COUNTER, true,
      "Event stream events (event_type, result: delivered | dropped_malformed | "
-     "dropped_sig_fail)"},
-    {"auth_event_stream_gap", F_COUNTER, false, "Event stream gap events"},
-    {"auth_event_stream_reconnects", F_COUNTER, false, "Event stream reconnects"},
+     "dropped_sig_fail)",
+     SRC_NONE},
+    {"auth_event_stream_gap", F_COUNTER, false, "Event stream gap events", SRC_EVSTREAM_GAPS},
+    {"auth_event_stream_reconnects", F_COUNTER, false, "Event stream reconnects",
+     SRC_EVSTREAM_RECONNECTS},
 };
+
+static uint64_t auth_source(const m8_shm *shm, int src)
+{
+    switch (src) {
+    case SRC_EVSTREAM_UP:
+        return atomic_load_explicit(&shm->evstream_connected, memory_order_relaxed) != 0;
+    case SRC_EVSTREAM_GAPS:
+        return atomic_load_explicit(&shm->counters[M8_CTR_EVSTREAM_GAPS], memory_order_relaxed);
+    case SRC_EVSTREAM_RECONNECTS:
+        return atomic_load_explicit(&shm->counters[M8_CTR_EVSTREAM_RECONNECTS],
+                                    memory_order_relaxed);
+    default: return 0;
+    }
+}
 
 static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
 {
@@ -728,13 +753,13 @@ static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
             if (af->labelled)
                 whead(w, af->name, "_total", "counter", af->help);
             else
-                wcounter1(w, af->name, af->help, 0);
+                wcounter1(w, af->name, af->help, auth_source(shm, af->src));
             break;
         case F_GAUGE:
             if (af->labelled)
                 whead(w, af->name, "", "gauge", af->help);
             else
-                wgauge1(w, af->name, af->help, 0);
+                wgauge1(w, af->name, af->help, (double)auth_source(shm, af->src));
             break;
         case F_HIST: {
             whead(w, af->name, "", "histogram", af->help);
