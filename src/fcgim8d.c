@@ -151,7 +151,7 @@ static int parse_options(int argc, char **argv, options *o)
     opterr = 0;
     /* "+": stop at the first non-option, so the service's own options
      * after "--" (or after its path) are never ours. */
-    while ((c = getopt_long(argc, argv, "+", opts, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:", opts, &idx)) != -1) {
         int bad = 0;
         char *end;
         switch (c) {
@@ -196,6 +196,9 @@ static int parse_options(int argc, char **argv, options *o)
         case 'h':
             usage(stdout);
             exit(0);
+        case ':': /* the ":" of "+:": an option without its value */
+            fprintf(stderr, "fcgim8d: %s needs a value (see --help)\n", argv[optind - 1]);
+            return EX_USAGE_;
         default:
             fprintf(stderr, "fcgim8d: unknown option %s (see --help)\n", argv[optind - 1]);
             return EX_USAGE_;
@@ -868,15 +871,23 @@ static void maintain_pool(daemon_state *d, double now)
     size_t live = count_gen(d, d->generation, false, &idle);
     size_t want = target_size(d);
     if (d->o.dynamic) {
-        want = live;
-        if (live < (size_t)d->o.min_spare)
-            want = (size_t)d->o.min_spare;
+        /* A generation starts with --workers (php-fpm's pm.start_servers):
+         * boot and reload wait for them; only then do the spares decide. */
+        bool settling = !atomic_load(&d->shm->ready) || d->reloading;
+        size_t floor = (size_t)d->o.min_spare;
+        if (settling && floor < (size_t)d->o.workers)
+            floor = (size_t)d->o.workers;
+        want = live < floor ? floor : live;
+        /* a starting worker is a spare on its way: a slow startup must not
+         * grow the pool to --max-workers */
+        size_t spare = idle + live - count_gen(d, d->generation, true, NULL);
         if (now - d->last_scale >= 1.0) {
             d->last_scale = now;
-            if (idle < (size_t)d->o.min_spare && live < (size_t)d->o.max_workers) {
-                size_t add = (size_t)d->o.min_spare - idle;
-                want = live + add;
-            } else if (idle > (size_t)d->o.max_spare && live > 1) {
+            if (spare < (size_t)d->o.min_spare && live < (size_t)d->o.max_workers) {
+                size_t add = (size_t)d->o.min_spare - spare;
+                if (live + add > want)
+                    want = live + add;
+            } else if (!settling && idle > (size_t)d->o.max_spare && live > 1) {
                 for (size_t i = 0; i < d->n_workers; i++) {
                     worker *w = &d->workers[i];
                     const m8_shm_slot *s = &d->shm->slots[w->slot];
@@ -1063,9 +1074,9 @@ static void become_daemon(void)
     close(p[0]);
     daemon_ready_fd = p[1];
     setsid();
-    if (chdir("/") != 0) {
-        /* not fatal */
-    }
+    /* The working directory is kept: relative paths on the command line,
+     * and the services' .env walk-up (D1), mean the same as in the
+     * foreground. */
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
         dup2(devnull, 1);
@@ -1084,6 +1095,8 @@ static int open_log(const char *path)
     return 0;
 }
 
+static bool pid_file_written; /* boot_fail removes only our own pid file */
+
 static int write_pid_file(const char *path)
 {
     char tmp[4096];
@@ -1099,6 +1112,7 @@ static int write_pid_file(const char *path)
         unlink(tmp);
         return -1;
     }
+    pid_file_written = true;
     return 0;
 }
 
@@ -1109,7 +1123,7 @@ static int boot_fail(daemon_state *d, int code)
     notify_parent((unsigned char)code);
     if (d->unix_path)
         unlink(d->unix_path);
-    if (d->o.pid_file)
+    if (d->o.pid_file && pid_file_written)
         unlink(d->o.pid_file);
     return code;
 }
