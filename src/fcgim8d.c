@@ -27,8 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -777,14 +782,64 @@ static int take_listen_socket(daemon_state *d)
 }
 
 /* Accept queue of the listen socket (TCP: TCP_INFO; 0 when unknown). */
+/* Accept queue of a unix listening socket: sock_diag's UDIAG_SHOW_RQLEN
+ * gives the pending connections (rqueue) of the socket with our inode. */
+static int unix_queue(int fd, uint32_t *q)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return -1;
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+    msg.req.sdiag_family = AF_UNIX;
+    msg.req.udiag_states = 1u << 10; /* TCP_LISTEN */
+    msg.req.udiag_ino = (uint32_t)st.st_ino;
+    msg.req.udiag_show = UDIAG_SHOW_RQLEN;
+    msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u; /* INET_DIAG_NOCOOKIE */
+    int rc = -1;
+    char buf[1024];
+    struct timeval tv = {0, 200 * 1000};
+    setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (send(nl, &msg, sizeof msg, 0) == (ssize_t)sizeof msg) {
+        ssize_t n = recv(nl, buf, sizeof buf, 0);
+        struct nlmsghdr *h = (struct nlmsghdr *)buf;
+        if (n > 0 && NLMSG_OK(h, (size_t)n) && h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+            struct unix_diag_msg *m = NLMSG_DATA(h);
+            size_t alen = h->nlmsg_len - NLMSG_LENGTH(sizeof *m);
+            for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen);
+                 a = RTA_NEXT(a, alen)) {
+                if (a->rta_type == UNIX_DIAG_RQLEN &&
+                    RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
+                    *q = ((struct unix_diag_rqlen *)RTA_DATA(a))->udiag_rqueue;
+                    rc = 0;
+                }
+            }
+        }
+    }
+    close(nl);
+    return rc;
+}
+
+/* Accept queue of the listen socket (TCP: TCP_INFO; unix: sock_diag). */
 static void sample_listen_queue(daemon_state *d)
 {
     struct tcp_info ti;
     socklen_t len = sizeof ti;
     memset(&ti, 0, sizeof ti);
-    if (getsockopt(d->listen_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    uint32_t q = 0;
+    if (getsockopt(d->listen_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+        q = ti.tcpi_unacked; /* for a listener: the accept queue length */
+    else if (unix_queue(d->listen_fd, &q) != 0)
         return;
-    uint32_t q = ti.tcpi_unacked; /* for a listener: the accept queue length */
     atomic_store(&d->shm->listen_queue, q);
     if (q > atomic_load(&d->shm->listen_queue_max))
         atomic_store(&d->shm->listen_queue_max, q);

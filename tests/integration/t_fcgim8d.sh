@@ -164,7 +164,7 @@ m8d_start G "$T_DIR/app.env" -- --workers 1 --threads 1 --status-listen "127.0.0
 m8d_wait_log G '"msg":"ready: 1 workers' 15 || m8d_diag G
 cpids=()
 for i in 1 2; do
-    "$CURL" -s -o /dev/null -m 15 "${URL[G]}/api/sleep/2000" &
+    "$CURL" -s -o /dev/null -m 15 "${URL[G]}/api/sleep/3000" &
     cpids+=("$!")
 done
 m8_wait_for 3 sh -c "\"$CURL\" -s http://127.0.0.1:$SG/status | grep -q '\"threads_busy\":1'"
@@ -174,10 +174,12 @@ t2=$(m8_now_ms)
 t_is "$(status_field "(j['pool']['workers']['busy'], j['pool']['workers']['idle'])")" "(1, 0)" \
     "G: status answers while the only worker is busy"
 t_ok "$([ $((t2 - t1)) -lt 1000 ]; echo $?)" "G: ... without waiting for the worker" "$((t2 - t1)) ms"
-t_is "$(status_field "j['workers'][0]['busy'][0]['request']")" "GET /api/sleep/2000" \
+t_is "$(status_field "j['workers'][0]['busy'][0]['request']")" "GET /api/sleep/3000" \
     "G: status names the request the busy worker runs"
 m8_http GET "http://127.0.0.1:$SG/metrics"
 t_is "$H_STATUS" 200 "G: metrics answer from the supervisor while the worker is busy"
+m8_wait_for 3 sh -c "\"$CURL\" -s http://127.0.0.1:$SG/status | grep -q '\"listen_queue\":1,'"
+t_ok $? "G: the second request waits in the unix socket's accept queue, and status shows it"
 wait "${cpids[@]}"
 kill -TERM "${DPID[G]}"
 m8_wait_exit "${DPID[G]}" 10
