@@ -16,6 +16,7 @@
 #include "confighealth.h"
 #include "log.h"
 #include "metrics.h"
+#include "revocation.h"
 #include "server.h"
 
 extern char **environ;
@@ -55,6 +56,7 @@ void m8_app_free(m8_app *app)
         m8_middleware_free(&app->mw);
     }
     m8_auth_free(app->auth);
+    m8_revocation_free(app->rev);
     m8_shm_unmap(app->shm);
     m8_router_free(&app->router);
     m8_health_free(&app->health);
@@ -369,6 +371,18 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
     if (app->shm && atomic_load(&app->shm->jwks.served)) {
         m8_auth_use_shared_jwks(app->auth, app->shm);
         m8_log(M8_LOG_DEBUG, "JWKS: using the supervisor's shared key set");
+    }
+    if (m8_revocation_wanted(s)) {
+        app->rev = m8_revocation_new(s, app->shm, err, sizeof err);
+        if (!app->rev) {
+            m8_log(M8_LOG_CRITICAL, "CONFIG: revocation check: %s", err);
+            m8_auth_free(app->auth);
+            app->auth = NULL;
+            m8_middleware_free(&app->mw);
+            m8_meta_free(&app->meta);
+            return EX_CONFIG_;
+        }
+        m8_auth_use_revocation(app->auth, app->rev);
     }
     m8_auth_hooks hooks = {hook_success, hook_failure, app};
     m8_auth_set_hooks(app->auth, &hooks);

@@ -37,6 +37,7 @@ struct m8_app {
     m8_router router;      /* built-in routes first, then the service's */
     m8_middleware mw;
     m8_auth *auth;         /* token verification (keys parsed once) */
+    struct m8_revocation *rev; /* stateful mode: the revocation check, or NULL */
     m8_health health;
     m8_meta meta;
     m8_docs docs;

@@ -12,6 +12,7 @@
 #include "jwks.h"
 #include "jwt.h"
 #include "log.h"
+#include "revocation.h"
 
 #define CACHE_SLOTS 1024u /* per thread; a power of two */
 #define CACHE_WAYS 2u
@@ -35,6 +36,7 @@ struct m8_auth {
     m8_alg alg;
     m8_key *key;   /* static key (secret or PEM), or NULL with jwks */
     m8_jwks *jwks; /* JWKS_URI resolver, or NULL */
+    struct m8_revocation *rev; /* stateful mode; owned by the app */
     m8_claims_policy policy;
     char *issuer, *audience;
     int invalid_status; /* AUTH_INVALID_TOKEN_STATUS */
@@ -378,6 +380,32 @@ static bool allowed(const m8_principal *p, m8_access access)
     }
 }
 
+/* Stateful mode (B 2): after signature and claims, cached or not, and
+ * before the user and role checks.  Revocation calls no hooks (B 3.8). */
+static bool revocation_allows(m8_auth *a, m8_request *req, const m8_principal *p,
+                              m8_access access, double now)
+{
+    m8_rev_token rt = {p->jti, p->id, p->iat, p->exp};
+    m8_rev_result rr = m8_revocation_check(a->rev, &rt, access == M8_USER, now);
+    if (rr == M8_REV_ALLOW)
+        return true;
+    req->user = NULL;
+    if (rr == M8_REV_REVOKED) {
+        m8_req_fail(req, "token refused: revoked");
+        deny_invalid(a, req, m8_revocation_detail(rr));
+    } else {
+        m8_req_fail(req, "revocation check unavailable");
+        m8_res_error(req, 503, m8_revocation_detail(rr));
+    }
+    return false;
+}
+
+void m8_auth_use_revocation(m8_auth *a, m8_revocation *rev)
+{
+    if (a)
+        a->rev = rev;
+}
+
 bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
 {
     if (access == M8_PUBLIC)
@@ -428,6 +456,8 @@ bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
     if (!ok) {
         m8_req_fail(req, "out of memory");
         m8_res_error(req, 500, "Internal Server Error");
+    } else if (a->rev && !revocation_allows(a, req, p, access, now)) {
+        ok = false;
     } else if (!p->is_active) {
         m8_res_error(req, 403, "Inactive user");
         ok = false;

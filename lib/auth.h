@@ -33,6 +33,10 @@ M8_INTERNAL void m8_auth_free(m8_auth *a);
  * (m8_jwks_use_shared); no effect without JWKS_URI. */
 struct m8_shm;
 M8_INTERNAL void m8_auth_use_shared_jwks(m8_auth *a, struct m8_shm *shm);
+/* Stateful mode: every verified token (cached or not) is checked against
+ * revocation (revocation.h) before the user and role checks. */
+struct m8_revocation;
+M8_INTERNAL void m8_auth_use_revocation(m8_auth *a, struct m8_revocation *rev);
 M8_INTERNAL void m8_auth_set_hooks(m8_auth *a, const m8_auth_hooks *hooks);
 
 struct json_object;
