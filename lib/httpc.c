@@ -64,6 +64,9 @@ typedef struct header_sink {
     size_t name_len;
     char *out;
     size_t cap;
+    CURL *h;
+    void (*on_open)(long status, void *data);
+    void *data;
 } header_sink;
 
 /* Keeps the value of one named response header; a new status line (after a
@@ -73,10 +76,18 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *data)
     header_sink *h = data;
     size_t n = size * nmemb;
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        h->out[0] = '\0';
+        if (h->out)
+            h->out[0] = '\0';
         return n;
     }
-    if (n > h->name_len && p[h->name_len] == ':' && m8_memcaseeq(p, h->name_len, h->name)) {
+    if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) {
+        long status = 0; /* the end of one response's headers */
+        if (h->on_open && curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+            status >= 200)
+            h->on_open(status, h->data);
+        return n;
+    }
+    if (h->name_len && n > h->name_len && p[h->name_len] == ':' && m8_memcaseeq(p, h->name_len, h->name)) {
         const char *v = p + h->name_len + 1;
         size_t vl = m8_trim(&v, n - h->name_len - 1);
         if (vl >= h->cap)
@@ -85,6 +96,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *data)
         h->out[vl] = '\0';
     }
     return n;
+}
+
+static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    const atomic_int *cancel = data;
+    return atomic_load(cancel) ? 1 : 0;
 }
 
 /* Replaces every occurrence of needle in s (NUL string) by "***". */
@@ -344,7 +366,15 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     SETOPT(CURLOPT_ERRORBUFFER, detail);
     if (hl)
         SETOPT(CURLOPT_HTTPHEADER, hl);
-    if (hs.name_len) {
+    if (rq->cancel) {
+        SETOPT(CURLOPT_NOPROGRESS, 0L);
+        SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+        SETOPT(CURLOPT_XFERINFODATA, (void *)rq->cancel);
+    }
+    hs.h = h;
+    hs.on_open = rq->on_open;
+    hs.data = rq->data;
+    if (hs.name_len || hs.on_open) {
         SETOPT(CURLOPT_HEADERFUNCTION, on_header);
         SETOPT(CURLOPT_HEADERDATA, &hs);
     }
@@ -360,6 +390,9 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
         ret = M8_ENOMEM;
     } else if (s.aborted) {
         snprintf(res->error, sizeof res->error, "aborted by the receiver");
+        ret = M8_EIO;
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        snprintf(res->error, sizeof res->error, "cancelled");
         ret = M8_EIO;
     } else if (rc != CURLE_OK) {
         set_error(res, rq->url, rc, detail);

@@ -11,6 +11,8 @@
 #ifndef M8_HTTPC_H
 #define M8_HTTPC_H
 
+#include <stdatomic.h>
+
 #include "common.h"
 
 #define M8_HTTPC_MAX_HEADERS 16u /* extra request header lines of one call */
@@ -44,6 +46,14 @@ typedef struct m8_http_request {
     /* Max silence between two received bytes, in whole seconds (0: none);
      * past it the transfer fails (M8_EIO). */
     long read_timeout_s;
+    /* Called once per final response when its headers are complete, with
+     * its status (>= 200), before any of its body reaches on_data; data as
+     * above.  Lets a stream know it is open before its first event. */
+    void (*on_open)(long status, void *data);
+    /* When set, the transfer stops (M8_EIO, "cancelled") soon after *cancel
+     * becomes non-zero, also while nothing arrives (checked about once a
+     * second by libcurl's progress callback). */
+    const atomic_int *cancel;
 } m8_http_request;
 
 /* Calls curl_global_init once (thread-safe). */

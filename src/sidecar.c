@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "evclient.h"
 #include "httpc.h"
 #include "jwks.h"
 #include "log.h"
@@ -16,12 +17,33 @@
 
 struct m8_sidecar {
     m8_shm *shm;
-    char *uri;
+    char *uri; /* JWKS_URI, or NULL: no JWKS thread */
     m8_alg alg;
     double ttl_s;
     atomic_int stop;
     pthread_t thread;
+    m8_evclient *ev; /* the auth event stream (stateful consumer), or NULL */
+    pthread_t ev_thread;
 };
+
+static void *events_main(void *arg)
+{
+    m8_sidecar *sc = arg;
+    m8_evclient_run(sc->ev, &sc->stop);
+    return NULL;
+}
+
+/* Starts fn in a thread with every signal blocked (they go to the main
+ * thread). */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
 
 static void *sidecar_main(void *arg)
 {
@@ -69,10 +91,12 @@ static void *sidecar_main(void *arg)
 
 m8_sidecar *m8_sidecar_start(m8_shm *shm, const m8_settings *s)
 {
-    if (!s->jwks_uri || !*s->jwks_uri || s->access_token_algorithm == M8_ALG_HS256)
+    bool jwks = s->jwks_uri && *s->jwks_uri && s->access_token_algorithm != M8_ALG_HS256;
+    bool events = m8_evclient_wanted(s);
+    if (!jwks && !events)
         return NULL;
     m8_sidecar *sc = calloc(1, sizeof *sc);
-    if (!sc || !(sc->uri = strdup(s->jwks_uri))) {
+    if (!sc || (jwks && !(sc->uri = strdup(s->jwks_uri)))) {
         free(sc);
         m8_log(M8_LOG_ERROR, "sidecar: out of memory; every worker fetches JWKS itself");
         return NULL;
@@ -81,18 +105,32 @@ m8_sidecar *m8_sidecar_start(m8_shm *shm, const m8_settings *s)
     sc->alg = s->access_token_algorithm;
     sc->ttl_s = (double)s->jwks_cache_ttl_seconds;
     m8_httpc_global_init();
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals go to the main thread */
-    int rc = pthread_create(&sc->thread, NULL, sidecar_main, sc);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        free(sc->uri);
+    if (jwks) {
+        if (start_thread(&sc->thread, sidecar_main, sc) != 0) {
+            m8_log(M8_LOG_ERROR, "sidecar: cannot start its JWKS thread; every worker fetches "
+                   "JWKS itself");
+            free(sc->uri);
+            sc->uri = NULL;
+        } else {
+            atomic_store(&shm->jwks.served, 1);
+        }
+    }
+    if (events) {
+        char err[512] = "";
+        sc->ev = m8_evclient_new(s, shm, err, sizeof err);
+        if (!sc->ev) {
+            m8_log(M8_LOG_ERROR, "event stream: %s; revocations arrive through introspection "
+                   "only", err);
+        } else if (start_thread(&sc->ev_thread, events_main, sc) != 0) {
+            m8_log(M8_LOG_ERROR, "event stream: cannot start its thread");
+            m8_evclient_free(sc->ev);
+            sc->ev = NULL;
+        }
+    }
+    if (!sc->uri && !sc->ev) {
         free(sc);
-        m8_log(M8_LOG_ERROR, "sidecar: cannot start its thread; every worker fetches JWKS itself");
         return NULL;
     }
-    atomic_store(&shm->jwks.served, 1);
     return sc;
 }
 
@@ -101,7 +139,12 @@ void m8_sidecar_stop(m8_sidecar *sc)
     if (!sc)
         return;
     atomic_store(&sc->stop, 1);
-    pthread_join(sc->thread, NULL);
+    if (sc->uri)
+        pthread_join(sc->thread, NULL);
+    if (sc->ev) {
+        pthread_join(sc->ev_thread, NULL);
+        m8_evclient_free(sc->ev);
+    }
     free(sc->uri);
     free(sc);
 }
