@@ -2,6 +2,8 @@
  * exposition summed over every slot (see metrics.h). */
 #include "metrics.h"
 
+#include "events.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -660,7 +662,7 @@ static void wgauge1(wr *w, const char *name, const char *help, double v)
 
 /* ------------------------------------------------------------ auth group */
 
-enum { F_COUNTER, F_GAUGE, F_HIST, F_REASONS };
+enum { F_COUNTER, F_GAUGE, F_HIST, F_REASONS, F_EVENTS };
 
 /* Where an unlabelled series' value comes from (0: nothing feeds it). */
 enum { SRC_NONE = 0, SRC_EVSTREAM_UP, SRC_EVSTREAM_GAPS, SRC_EVSTREAM_RECONNECTS };
@@ -711,7 +713,7 @@ static const struct auth_family {
      "Redis-to-DB last_used_at batch flush latency in seconds", SRC_NONE},
     {"auth_event_stream_connected", F_GAUGE, false, "Event stream connected (1) or not (0)",
      SRC_EVSTREAM_UP},
-    {"auth_event_stream_events", F_COUNTER, true,
+    {"auth_event_stream_events", F_EVENTS, true,
      "Event stream events (event_type, result: delivered | dropped_malformed | "
      "dropped_sig_fail)",
      SRC_NONE},
@@ -745,6 +747,37 @@ static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
     for (size_t f = 0; f < M8_ARRAY_LEN(auth_families); f++) {
         const struct auth_family *af = &auth_families[f];
         switch (af->type) {
+        case F_EVENTS: {
+            /* {event_type, result} pairs seen so far (B 1.13) */
+            whead(w, af->name, "_total", "counter", af->help);
+            bool any = false;
+            for (unsigned t = 0; t < M8_EVT__COUNT; t++) {
+                for (unsigned r = 0; r < M8_EVR__COUNT; r++) {
+                    uint64_t v = atomic_load_explicit(&shm->events[t][r], memory_order_relaxed);
+                    if (!v)
+                        continue;
+                    any = true;
+                    wf(w, "%s%s_total{event_type=\"%s\",result=\"%s\"} ", w->pfx, af->name,
+                       m8_event_type_name(t), m8_event_result_name(r));
+                    wu64(w, v);
+                    wf(w, "\n");
+                }
+            }
+            if (any) {
+                whead(w, af->name, "_created", "gauge", af->help);
+                for (unsigned t = 0; t < M8_EVT__COUNT; t++) {
+                    for (unsigned r = 0; r < M8_EVR__COUNT; r++) {
+                        if (!atomic_load_explicit(&shm->events[t][r], memory_order_relaxed))
+                            continue;
+                        wf(w, "%s%s_created{event_type=\"%s\",result=\"%s\"} ", w->pfx,
+                           af->name, m8_event_type_name(t), m8_event_result_name(r));
+                        wdouble(w, w->created);
+                        wf(w, "\n");
+                    }
+                }
+            }
+            break;
+        }
         case F_REASONS:
             wcounter_fixed(w, af->name, af->help, "reason", auth_reasons, reasons,
                            M8_ARRAY_LEN(auth_reasons), true);
@@ -778,6 +811,30 @@ static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
         }
         }
     }
+}
+
+/* The revocation-cache series of B 2.8: no name prefix; only for a
+ * stateful service (they are registered on first use in the reference). */
+static void wrevocation(wr *w, const m8_shm *shm, const m8_settings *s)
+{
+    const char *pfx = w->pfx;
+    w->pfx = "";
+    static const char *const lookups[] = {"hit", "miss"};
+    uint64_t lv[2] = {
+        atomic_load_explicit(&shm->counters[M8_CTR_REVOCATION_HIT], memory_order_relaxed),
+        atomic_load_explicit(&shm->counters[M8_CTR_REVOCATION_MISS], memory_order_relaxed)};
+    wcounter_fixed(w, "revocation_cache_lookups", "Revocation cache lookups", "result", lookups,
+                   lv, 2, false);
+    wgauge1(w, "revocation_cache_ttl_seconds", "Revocation cache TTL in seconds",
+            (double)s->revocation_cache_ttl_seconds);
+    static const char *const modes[] = {"fail_open", "fail_closed"};
+    uint64_t fv[2] = {
+        atomic_load_explicit(&shm->counters[M8_CTR_REVOCATION_FAIL_OPEN], memory_order_relaxed),
+        atomic_load_explicit(&shm->counters[M8_CTR_REVOCATION_FAIL_CLOSED],
+                             memory_order_relaxed)};
+    wcounter_fixed(w, "revocation_check_failures", "Revocation checks that failed, by mode",
+                   "mode", modes, fv, 2, true);
+    w->pfx = pfx;
 }
 
 /* ------------------------------------------------------------ pool group */
@@ -892,8 +949,11 @@ int m8_metrics_render(const m8_shm *shm, const m8_settings *s, m8_buf *out)
         if (rc < 0)
             return rc;
     }
-    if (groups & M8_METRICS_AUTH)
+    if (groups & M8_METRICS_AUTH) {
         wauth(&w, shm, nslots);
+        if (s->token_mode == M8_MODE_STATEFUL)
+            wrevocation(&w, shm, s);
+    }
     if (groups & M8_METRICS_POOL)
         wpool(&w, shm, nslots);
     return w.rc;

@@ -695,3 +695,25 @@ m8_apache_stop() {
     wait "$pid" 2>/dev/null
     return $rc
 }
+
+# ------------------------------------------------------------------ fcgim8d
+# m8_fcgim8d_start NAME SERVICE ENVFILE [VAR=VALUE...] -- [fcgim8d options]:
+# fcgim8d running SERVICE (fixture|example|a path) on unix:$T_DIR/NAME.sock
+# with a clean environment; its log is $T_DIR/NAME.log, its pid
+# M8_FCGIM8D_PID[NAME].  m8_fcgim8d_wait_ready NAME N [SECONDS]: waits for
+# its "ready: N workers" line.
+declare -A M8_FCGIM8D_PID=()
+m8_fcgim8d_start() {
+    local name=$1 svc=$2 envf=$3
+    shift 3
+    local -a vars=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    (cd "$T_DIR" && m8_clean_exec "${vars[@]}" -- "$top_builddir/src/fcgim8d" \
+        --listen "unix:$T_DIR/$name.sock" --env-file "$envf" "$@" -- "$(m8_svc_bin "$svc")") \
+        </dev/null >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
+    M8_FCGIM8D_PID[$name]=$!
+    M8_PIDS+=("$!")
+}
+m8_fcgim8d_log_has() { grep -q -- "$2" "$T_DIR/$1.log"; }
+m8_fcgim8d_wait_ready() { m8_wait_for "${3:-15}" m8_fcgim8d_log_has "$1" "\"msg\":\"ready: $2 workers"; }
