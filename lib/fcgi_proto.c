@@ -1,12 +1,26 @@
 /* fcgi_proto.c - FastCGI 1.0 records as a pure state machine (fcgi_proto.h). */
 #include "fcgi_proto.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+static atomic_bool authorizer_on;
+
+void m8_fcgi_accept_authorizer(bool on)
+{
+    atomic_store(&authorizer_on, on);
+}
+
+bool m8_fcgi_authorizer_accepted(void)
+{
+    return atomic_load(&authorizer_on);
+}
 
 void m8_fcgi_init(m8_fcgi *f, size_t max_body)
 {
     memset(f, 0, sizeof *f);
     f->max_body = max_body;
+    f->authorizer_ok = atomic_load(&authorizer_on);
     m8_buf_init(&f->params, M8_MAX_PARAMS_BYTES);
     m8_buf_init(&f->body, max_body);
     m8_buf_init(&f->reply, 64 * 1024);
@@ -22,6 +36,7 @@ void m8_fcgi_free(m8_fcgi *f)
 void m8_fcgi_next(m8_fcgi *f)
 {
     f->req_id = 0;
+    f->role = 0;
     f->keep_conn = false;
     f->params_done = f->stdin_done = false;
     f->body_too_big = false;
@@ -224,13 +239,19 @@ m8_fcgi_event m8_fcgi_feed(m8_fcgi *f, const char *data, size_t len, size_t *con
             if (f->req_id != 0) {
                 if (end_request(&f->reply, id, 0, M8_FCGI_CANT_MPX_CONN))
                     ev = M8_FCGI_PROTO_ERROR;
-            } else if (role != M8_FCGI_RESPONDER) {
+            } else if (role != M8_FCGI_RESPONDER &&
+                       !(role == M8_FCGI_AUTHORIZER && f->authorizer_ok)) {
                 if (end_request(&f->reply, id, 0, M8_FCGI_UNKNOWN_ROLE))
                     ev = M8_FCGI_PROTO_ERROR;
             } else {
                 m8_fcgi_next(f);
                 f->req_id = id;
+                f->role = role;
                 f->keep_conn = keep;
+                /* An authorizer gets no stdin (FastCGI 1.0 section 6.3;
+                 * mod_fcgid sends none): a stray STDIN record after the
+                 * answer belongs to no request and is dropped. */
+                f->stdin_done = role == M8_FCGI_AUTHORIZER;
             }
             break;
         }

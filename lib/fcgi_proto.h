@@ -4,7 +4,11 @@
  *
  * One request at a time per connection (FCGI_MPXS_CONNS=0, as libfcgi);
  * a second BEGIN_REQUEST while one is active gets FCGI_CANT_MPX_CONN.
- * Roles other than RESPONDER get FCGI_UNKNOWN_ROLE.  Every buffer is
+ * RESPONDER requests are served, and AUTHORIZER requests too where the
+ * program said it answers them (m8_fcgi_accept_authorizer: fcgim8-gate); an
+ * AUTHORIZER request has no stdin: it is complete after its empty PARAMS
+ * record (f->role says which).  Other roles get FCGI_UNKNOWN_ROLE.  Every
+ * buffer is
  * bounded: params by M8_MAX_PARAMS_BYTES, the body by the app's limit
  * (past it the rest of the body is read and dropped, and the request is
  * flagged too big so the app answers 413). */
@@ -40,7 +44,8 @@ enum {
 /* What m8_fcgi_feed() found. */
 typedef enum m8_fcgi_event {
     M8_FCGI_NEED_MORE = 0, /* consumed what it could; read more */
-    M8_FCGI_REQUEST,       /* a whole request (params + stdin) is ready */
+    M8_FCGI_REQUEST,       /* a whole request (params + stdin, or an authorizer's
+                              params) is ready */
     M8_FCGI_ABORTED,       /* the active request was aborted (END_REQUEST queued in reply);
                               close unless keep_conn */
     M8_FCGI_PROTO_ERROR,   /* malformed stream: close the connection */
@@ -49,13 +54,21 @@ typedef enum m8_fcgi_event {
 typedef struct m8_fcgi {
     size_t max_body;
     uint16_t req_id;    /* active request, 0 = none */
+    int role;           /* its role: M8_FCGI_RESPONDER or M8_FCGI_AUTHORIZER */
     bool keep_conn;
+    bool authorizer_ok; /* serve the AUTHORIZER role (from m8_fcgi_accept_authorizer) */
     bool params_done, stdin_done;
     bool body_too_big;
     m8_buf params;      /* raw name-value stream */
     m8_buf body;
     m8_buf reply;       /* records to send now (management answers, refusals) */
 } m8_fcgi;
+
+/* Process-wide: whether connections set up from now on serve the
+ * AUTHORIZER role (default no, so that a responder never answers an
+ * authorization question by accident).  Call before serving. */
+M8_INTERNAL void m8_fcgi_accept_authorizer(bool on);
+M8_INTERNAL bool m8_fcgi_authorizer_accepted(void);
 
 M8_INTERNAL void m8_fcgi_init(m8_fcgi *f, size_t max_body);
 M8_INTERNAL void m8_fcgi_free(m8_fcgi *f);

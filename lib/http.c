@@ -41,6 +41,8 @@ static void req_clear(m8_request *req)
     req->n_res_headers = req->cap_res_headers = 0;
     req->content_type = NULL;
     req->fail_reason = NULL;
+    req->authorizer = false;
+    req->user = NULL; /* lived in the arena: never carried to the next request */
 }
 
 void m8_req_init(m8_request *req, struct m8_app *app)

@@ -43,6 +43,8 @@ struct m8_request {
     const char *request_id;
     double t_start;           /* m8_now_mono() at arrival */
     bool cgi;                 /* CGI: route by PATH_INFO (SCRIPT_NAME is the mount point) */
+    bool authorizer;          /* FastCGI AUTHORIZER role: no body; a 200 passes the request
+                                 on (with Variable-* headers), anything else denies it */
     m8_user *user;            /* the caller of a protected route (arena), or NULL */
 
     /* output */

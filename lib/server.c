@@ -302,6 +302,7 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
         status = 400;
     else if (c->fcgi.body_too_big)
         status = 413;
+    w->req.authorizer = c->fcgi.role == M8_FCGI_AUTHORIZER;
     m8_app_respond(s->app, &w->req, params, n, c->fcgi.body.data, c->fcgi.body.len, status,
                    &w->out);
     bool keep = c->fcgi.keep_conn && !atomic_load(&s->stopping);
@@ -600,7 +601,12 @@ static void lf_serve_one(lf_ctx *x, FCGX_Request *r, m8_request *req, m8_buf *ou
     }
     m8_buf body;
     m8_buf_init(&body, x->max_body);
-    if (!status) {
+    /* An authorizer request has no stdin (FastCGI 1.0 section 6.3): reading
+     * one would wait for records the web server never sends. */
+    req->authorizer = r->role == M8_FCGI_AUTHORIZER;
+    if (req->authorizer && !m8_fcgi_authorizer_accepted())
+        status = 500; /* libfcgi takes the role: deny, as the epoll engine refuses it */
+    if (!status && !req->authorizer) {
         /* Read the body in chunks; past the limit keep draining, answer 413. */
         char tmp[8192];
         int got;

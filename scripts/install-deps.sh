@@ -10,7 +10,7 @@ clang libclang-rt-14-dev
 libfcgi-dev libfcgi-bin libsodium-dev libssl-dev libjson-c-dev libcurl4-openssl-dev
 libmariadb-dev libpq-dev mariadb-server postgresql
 nginx-light spawn-fcgi curl wrk
-apache2 libapache2-mod-fcgid
+apache2 libapache2-mod-fcgid php-fpm
 python3 python3-jwt python3-cryptography openssl"
 
 if [ "$(id -u)" != 0 ]; then

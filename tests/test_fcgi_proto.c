@@ -164,6 +164,42 @@ static void test_refusals(void)
        "a role other than RESPONDER gets FCGI_UNKNOWN_ROLE");
     m8_fcgi_free(&f);
 
+    /* With the AUTHORIZER role accepted (fcgim8-gate): FILTER is still
+     * refused; an authorizer request is complete after its empty PARAMS
+     * record, without stdin; a stray STDIN afterwards belongs to no request. */
+    m8_buf_reset(&s);
+    begin(&s, 3, M8_FCGI_FILTER, 0);
+    m8_fcgi_init(&f, 100);
+    f.authorizer_ok = true;
+    feed_all(&f, &s, s.len, &used);
+    r = (const unsigned char *)f.reply.data;
+    ok(f.reply.len == 16 && r[8 + 4] == M8_FCGI_UNKNOWN_ROLE && f.req_id == 0,
+       "with authorizers accepted, FILTER still gets FCGI_UNKNOWN_ROLE");
+    m8_fcgi_free(&f);
+    static const char *const auth_kv[] = {"REQUEST_METHOD", "GET", "REQUEST_URI", "/x", NULL};
+    for (size_t step = 1; step <= 4096; step *= 4096) {
+        m8_buf_reset(&s);
+        begin(&s, 4, M8_FCGI_AUTHORIZER, 1);
+        params(&s, 4, auth_kv);
+        size_t whole = s.len;
+        stdin_(&s, 4, NULL, 0);
+        m8_fcgi_init(&f, 100);
+        f.authorizer_ok = true;
+        size_t at = 0;
+        m8_fcgi_event ev = feed_all(&f, &s, step, &at);
+        ok(ev == M8_FCGI_REQUEST && at == whole && f.req_id == 4 &&
+               f.role == M8_FCGI_AUTHORIZER && f.body.len == 0 && f.keep_conn,
+           "an AUTHORIZER request is complete after its params, without stdin (%s)",
+           step == 1 ? "byte by byte" : "at once");
+        m8_fcgi_next(&f);
+        ok(f.role == 0, "the role is cleared for the next request");
+        size_t u = 0;
+        ev = m8_fcgi_feed(&f, s.data + at, s.len - at, &u);
+        ok(ev == M8_FCGI_NEED_MORE && u == s.len - at && f.req_id == 0 && f.reply.len == 0,
+           "a stray STDIN after an authorizer's answer is dropped silently");
+        m8_fcgi_free(&f);
+    }
+
     m8_buf_reset(&s);
     m8_fcgi_record(&s, 99, 1, NULL, 0);
     m8_fcgi_init(&f, 100);
