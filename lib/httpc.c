@@ -98,6 +98,23 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *data)
     return n;
 }
 
+typedef struct body_src {
+    const char *p;
+    size_t left;
+} body_src;
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *data)
+{
+    body_src *b = data;
+    size_t n = size * nitems;
+    if (n > b->left)
+        n = b->left;
+    memcpy(buf, b->p, n);
+    b->p += n;
+    b->left -= n;
+    return n;
+}
+
 static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -319,6 +336,7 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     char detail[CURL_ERROR_SIZE];
     detail[0] = '\0';
     sink s = {.body = &res->body, .on_data = rq->on_data, .data = rq->data};
+    body_src src = {.p = rq->body ? rq->body : "", .left = rq->body ? rq->body_len : 0};
     header_sink hs = {.name = rq->capture_header,
                       .name_len = rq->capture_header ? strlen(rq->capture_header) : 0,
                       .out = res->header,
@@ -335,8 +353,17 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     SETOPT(CURLOPT_URL, rq->url);
     if (post) {
         SETOPT(CURLOPT_POST, 1L);
-        SETOPT(CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        if (rq->send_once) {
+            /* The body through a read callback with no seek callback:
+             * libcurl cannot rewind it, so it never re-sends the request on
+             * a fresh connection after a kept-alive one died under it. */
+            SETOPT(CURLOPT_READFUNCTION, on_read);
+            SETOPT(CURLOPT_READDATA, &src);
+            SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        } else {
+            SETOPT(CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+            SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        }
     } else {
         SETOPT(CURLOPT_HTTPGET, 1L);
     }

@@ -37,6 +37,8 @@ typedef struct m8_http_request {
     size_t max;                 /* response body cap (more is M8_ETOOBIG) */
     bool follow_redirects;      /* false: a 3xx is handed back as a response */
     bool reuse;                 /* use the calling thread's kept-alive handle */
+    bool send_once;             /* POST: never re-sent by libcurl on another
+                                 * connection (a call that must not run twice) */
     const char *capture_header; /* response header whose value goes to res->header */
     /* Streaming: when set, body bytes go here instead of res->body (max is
      * then ignored); returning false aborts the transfer (M8_EIO, error

@@ -968,8 +968,9 @@ static int computed(m8_settings *s)
     s->docs_openapi = s->set_open_api && !gated;
     s->docs_docs = s->set_docs && !gated;
     s->docs_redoc = s->set_redoc && !gated;
-    /* API_KEY_INTROSPECTION_URL, else INTROSPECTION_URL without its trailing '/'
-     * and a final "/jti-status", plus "/api-keys/introspect". */
+    /* API_KEY_INTROSPECTION_URL, else INTROSPECTION_URL derived as B 1.1
+     * (trailing '/', a final "/jti-status", trailing '/' again) plus
+     * "/api-keys/introspect" (B 4.1). */
     if (s->api_key_introspection_url) {
         if (!(s->api_key_introspection_url_effective = strdup(s->api_key_introspection_url)))
             return M8_ENOMEM;
@@ -980,6 +981,8 @@ static int computed(m8_settings *s)
             n--;
         if (n >= 11 && memcmp(u + n - 11, "/jti-status", 11) == 0)
             n -= 11;
+        while (n && u[n - 1] == '/') /* B 1.1 step 3: "…//jti-status" */
+            n--;
         m8_buf b;
         m8_buf_init(&b, n + 32);
         if (m8_buf_append(&b, u, n) || m8_buf_puts(&b, "/api-keys/introspect")) {

@@ -1048,6 +1048,8 @@ static void test_computed(void)
         {"https://auth.example.com/internal/",
          "https://auth.example.com/internal/api-keys/introspect"},
         {"https://auth.example.com", "https://auth.example.com/api-keys/introspect"},
+        {"https://auth.example.com/internal//jti-status",
+         "https://auth.example.com/internal/api-keys/introspect"},
     };
     for (size_t i = 0; i < M8_ARRAY_LEN(u); i++) {
         ok(LOAD(ov("INTROSPECTION_URL", u[i].in)) &&
