@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apikey.h"
 #include "auth.h"
 #include "confighealth.h"
 #include "log.h"
@@ -57,6 +58,7 @@ void m8_app_free(m8_app *app)
     }
     m8_auth_free(app->auth);
     m8_revocation_free(app->rev);
+    m8_apikey_free(app->apikey);
     m8_shm_unmap(app->shm);
     m8_router_free(&app->router);
     m8_health_free(&app->health);
@@ -334,6 +336,23 @@ static int add_builtins(m8_app *app, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ boot */
 
+/* B 4.1, 4.7 "Route audit": an X-API-Key route needs API keys enabled and
+ * a capability the issuer's keys can carry. */
+static int audit_api_key_route(const m8_app *app, const m8_route *r, char *err, size_t errlen)
+{
+    if (r->access != M8_API_KEY_READER && r->access != M8_API_KEY_WRITER)
+        return 0;
+    if (!app->apikey) {
+        snprintf(err, errlen, "route %s %s takes an X-API-Key but "
+                 "API_KEY_INTROSPECTION_ENABLED is false", r->method, r->path);
+        return M8_ECONFIG;
+    }
+    const char *why = m8_apikey_audit_route(r->method, r->path,
+                                            r->access == M8_API_KEY_WRITER ? "writer" : "reader",
+                                            NULL, err, errlen);
+    return why ? M8_ECONFIG : 0;
+}
+
 int m8_app_boot(m8_app *app, const m8_settings_source *src)
 {
     if (app->booted)
@@ -384,6 +403,18 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
         }
         m8_auth_use_revocation(app->auth, app->rev);
     }
+    if (m8_apikey_enabled(s)) {
+        app->apikey = m8_apikey_new(s, err, sizeof err);
+        if (!app->apikey) {
+            m8_log(M8_LOG_CRITICAL, "CONFIG: API keys: %s", err);
+            m8_auth_free(app->auth);
+            app->auth = NULL;
+            m8_middleware_free(&app->mw);
+            m8_meta_free(&app->meta);
+            return EX_CONFIG_;
+        }
+        m8_auth_use_apikey(app->auth, app->apikey);
+    }
     m8_auth_hooks hooks = {hook_success, hook_failure, app};
     m8_auth_set_hooks(app->auth, &hooks);
     if (s->metrics_enabled) {
@@ -408,7 +439,8 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
         for (size_t i = 0; i < app->table_lens[t]; i++) {
             m8_route r = app->tables[t][i];
             r.flags &= ~M8__ROUTE_BUILTIN;
-            if (m8_router_add(&app->router, s->api_prefix, &r, err, sizeof err) != 0) {
+            if (audit_api_key_route(app, &r, err, sizeof err) != 0 ||
+                m8_router_add(&app->router, s->api_prefix, &r, err, sizeof err) != 0) {
                 m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
                 return EX_CONFIG_;
             }

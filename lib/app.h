@@ -38,6 +38,7 @@ struct m8_app {
     m8_middleware mw;
     m8_auth *auth;         /* token verification (keys parsed once) */
     struct m8_revocation *rev; /* stateful mode: the revocation check, or NULL */
+    struct m8_apikey *apikey;  /* X-API-Key introspection (B 4), or NULL */
     m8_health health;
     m8_meta meta;
     m8_docs docs;

@@ -11,6 +11,7 @@
 
 #include "jwks.h"
 #include "jwt.h"
+#include "apikey.h"
 #include "log.h"
 #include "revocation.h"
 
@@ -37,6 +38,7 @@ struct m8_auth {
     m8_key *key;   /* static key (secret or PEM), or NULL with jwks */
     m8_jwks *jwks; /* JWKS_URI resolver, or NULL */
     struct m8_revocation *rev; /* stateful mode; owned by the app */
+    struct m8_apikey *apikey;  /* API_KEY_INTROSPECTION_ENABLED; owned by the app */
     m8_claims_policy policy;
     char *issuer, *audience;
     int invalid_status; /* AUTH_INVALID_TOKEN_STATUS */
@@ -406,10 +408,54 @@ void m8_auth_use_revocation(m8_auth *a, m8_revocation *rev)
         a->rev = rev;
 }
 
+void m8_auth_use_apikey(m8_auth *a, struct m8_apikey *k)
+{
+    if (a)
+        a->apikey = k;
+}
+
+/* An X-API-Key route (B 4.2-4.7): the key resolved by the issuer on every
+ * request, the owner as the request's user.  No WWW-Authenticate. */
+static bool apikey_check(m8_auth *a, m8_request *req, m8_access access)
+{
+    if (!a || !a->apikey) { /* refused at boot; fail closed if it ever happens */
+        m8_req_fail(req, "an API-key route without API-key introspection");
+        m8_res_error(req, 503, "API key introspection unavailable");
+        return false;
+    }
+    const char *key = m8_req_header(req, "X-API-Key");
+    m8_apikey_answer ans;
+    if (!m8_apikey_resolve(a->apikey, key, key ? strlen(key) : 0,
+                           access == M8_API_KEY_WRITER ? M8_APIKEY_WRITER : M8_APIKEY_READER,
+                           m8_now_mono(), &req->arena, &ans)) {
+        m8_req_fail(req, "API key refused: %s", m8_apikey_reason_name(ans.reason));
+        m8_res_error(req, ans.status, ans.detail);
+        if (ans.retry_after[0])
+            m8_res_set_header(req, "Retry-After", ans.retry_after);
+        return false;
+    }
+    m8_user *u = m8_arena_alloc(&req->arena, sizeof *u);
+    if (!u) {
+        m8_req_fail(req, "out of memory");
+        m8_res_error(req, 500, "Internal Server Error");
+        return false;
+    }
+    memset(u, 0, sizeof *u);
+    u->id = ans.principal.user_id;
+    u->role = ans.principal.role;
+    u->is_active = 1;
+    u->is_superuser = ans.principal.is_superuser;
+    u->exp = (long long)ans.principal.key_expires_ts;
+    req->user = u;
+    return true;
+}
+
 bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
 {
     if (access == M8_PUBLIC)
         return true;
+    if (access == M8_API_KEY_READER || access == M8_API_KEY_WRITER)
+        return apikey_check(a, req, access);
     const char *tok;
     size_t len;
     if (!m8_auth_bearer(req, &tok, &len)) {

@@ -37,6 +37,9 @@ M8_INTERNAL void m8_auth_use_shared_jwks(m8_auth *a, struct m8_shm *shm);
  * revocation (revocation.h) before the user and role checks. */
 struct m8_revocation;
 M8_INTERNAL void m8_auth_use_revocation(m8_auth *a, struct m8_revocation *rev);
+/* X-API-Key routes (M8_API_KEY_READER / _WRITER) resolve keys with k. */
+struct m8_apikey;
+M8_INTERNAL void m8_auth_use_apikey(m8_auth *a, struct m8_apikey *k);
 M8_INTERNAL void m8_auth_set_hooks(m8_auth *a, const m8_auth_hooks *hooks);
 
 struct json_object;

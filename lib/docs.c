@@ -230,7 +230,10 @@ static json_object *operation(const m8_route_entry *e, json_object *used, m8_buf
     }
     if (ok && e->access != M8_PUBLIC) {
         json_object *sec = json_object_new_array(), *req = json_object_new_object();
-        bool sok = sec && req && add(req, "OAuth2PasswordBearer", json_object_new_array());
+        bool apikey = e->access == M8_API_KEY_READER || e->access == M8_API_KEY_WRITER;
+        bool sok = sec && req &&
+                   add(req, apikey ? "APIKeyHeader" : "OAuth2PasswordBearer",
+                       json_object_new_array());
         if (sok) {
             sok = push(sec, req);
             req = NULL;
@@ -250,7 +253,7 @@ static json_object *operation(const m8_route_entry *e, json_object *used, m8_buf
     return op;
 }
 
-static json_object *security_schemes(const char *auth_prefix)
+static json_object *security_schemes(const char *auth_prefix, bool with_apikey)
 {
     m8_buf url;
     m8_buf_init(&url, M8_MAX_PATH_BYTES);
@@ -275,6 +278,15 @@ static json_object *security_schemes(const char *auth_prefix)
     if (ok) {
         ok = add(schemes, "OAuth2PasswordBearer", bearer);
         bearer = NULL;
+    }
+    if (ok && with_apikey) { /* routes that take an X-API-Key (B 4) */
+        json_object *key = json_object_new_object();
+        bool kok = key && add(key, "type", json_object_new_string("apiKey")) &&
+                   add(key, "in", json_object_new_string("header")) &&
+                   add(key, "name", json_object_new_string("X-API-Key"));
+        if (!kok)
+            json_object_put(key);
+        ok = kok && add(schemes, "APIKeyHeader", key);
     }
     json_object_put(password);
     json_object_put(flows);
@@ -301,7 +313,7 @@ static json_object *build_document(const m8_settings *s, const m8_router *r, con
         ok = add(doc, "info", info);
         info = NULL;
     }
-    bool any_body = false, any_protected = false;
+    bool any_body = false, any_protected = false, any_apikey = false;
     for (size_t i = 0; ok && i < r->n; i++) {
         const m8_route_entry *e = &r->routes[i];
         if (e->flags & M8_ROUTE_HIDDEN)
@@ -327,6 +339,7 @@ static json_object *build_document(const m8_settings *s, const m8_router *r, con
         ok = add(item, method, operation(e, used, &id));
         any_body |= (e->flags & M8_ROUTE_JSON_BODY) != 0;
         any_protected |= e->access != M8_PUBLIC;
+        any_apikey |= e->access == M8_API_KEY_READER || e->access == M8_API_KEY_WRITER;
     }
     if (ok) {
         ok = add(doc, "paths", paths);
@@ -339,7 +352,7 @@ static json_object *build_document(const m8_settings *s, const m8_router *r, con
             ok = add(components, "schemas", json_tokener_parse(validation_schemas));
         if (ok && any_protected) {
             const char *auth = nonempty(s->auth_prefix) ? s->auth_prefix : "/auth";
-            ok = add(components, "securitySchemes", security_schemes(auth));
+            ok = add(components, "securitySchemes", security_schemes(auth, any_apikey));
         }
         if (ok)
             ok = add(doc, "components", components);

@@ -69,6 +69,12 @@ typedef enum m8_access {
     M8_WRITER,      /* role >= writer */
     M8_ADMIN,       /* role >= admin */
     M8_SUPERUSER,   /* role superadmin and is_superuser */
+    /* An X-API-Key resolved through the issuer (API_KEY_INTROSPECTION_ENABLED,
+     * CONTRACT B 4): the key's owner with the reader / writer capability
+     * (a writer key is read_write).  m8_req_user() gives the owner (id,
+     * role, is_superuser; no email).  Refused at boot when API keys are off. */
+    M8_API_KEY_READER,
+    M8_API_KEY_WRITER,
 } m8_access;
 
 /* A handler fills the response of req.  Return 0; any other value makes the

@@ -166,7 +166,7 @@ int m8_router_add(m8_router *r, const char *prefix, const m8_route *route, char 
         free(tmpl);
         return M8_ECONFIG;
     }
-    if (route->access < M8_PUBLIC || route->access > M8_SUPERUSER) {
+    if (route->access < M8_PUBLIC || route->access > M8_API_KEY_WRITER) {
         snprintf(err, errlen, "route %s %s: invalid access value %d", method, tmpl,
                  (int)route->access);
         free(tmpl);

@@ -13,6 +13,8 @@
  *   GET  /api/sleep/{ms}    -> answers after ms milliseconds (at most 60000)
  *   $M8T_VALIDATOR_FAIL_FILE: the startup validator fails while that file exists.
  *   $M8T_CRASH_FILE: a startup hook exits the process (status 3) while it exists.
+ *   $M8T_API_KEYS=1: also GET /api/keyed (X-API-Key reader) and POST
+ *     /api/keyed (writer) -> {"owner": <key owner id>, "role": ...}.
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -134,6 +136,21 @@ static int crash_at_start(m8_app *app, void *data)
     return 0;
 }
 
+static int keyed(m8_request *req, void *data)
+{
+    (void)data;
+    const m8_user *u = m8_req_user(req);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "owner", json_object_new_string(u && u->id ? u->id : ""));
+    json_object_object_add(o, "role", json_object_new_string(u && u->role ? u->role : ""));
+    return m8_res_json(req, 200, o);
+}
+
+static const m8_route keyed_routes[] = {
+    {"GET", "/keyed", M8_API_KEY_READER, keyed, NULL, "Read with an API key", "fixture", 0},
+    {"POST", "/keyed", M8_API_KEY_WRITER, keyed, NULL, "Write with an API key", "fixture", 0},
+};
+
 static const m8_route routes[] = {
     {"GET", "/pid", M8_PUBLIC, pid_route, NULL, "The worker's pid", "fixture", 0},
     {"GET", "/sleep/{ms}", M8_PUBLIC, sleep_route, NULL, "Sleep", "fixture", 0},
@@ -155,6 +172,10 @@ int main(int argc, char **argv)
         m8_app_on_startup(app, wait_ready_file, NULL) ||
         m8_app_on_startup(app, crash_at_start, NULL) ||
         m8_app_add_validator(app, "fixture", validator, NULL))
+        return 70;
+    const char *keys = getenv("M8T_API_KEYS");
+    if (keys && strcmp(keys, "1") == 0 &&
+        m8_app_add_routes(app, keyed_routes, sizeof keyed_routes / sizeof keyed_routes[0]))
         return 70;
     return m8_app_main(app, argc, argv);
 }

@@ -20,7 +20,8 @@ m8_init t_stateful
 # ------------------------------------------------------------- the issuer
 ID=$T_DIR/issuer
 mkdir -p "$ID"
-"$PY" "$top_srcdir/tests/tools/issuer.py" serve "$ID" --port 0 --heartbeat 1 </dev/null \
+"$PY" "$top_srcdir/tests/tools/issuer.py" serve "$ID" --port 0 --heartbeat 1 \
+    --client 'consumer-1=Test-Private-Api-Secret-0123456789abcdef!' </dev/null \
     >"$T_DIR/issuer.out" 2>&1 &
 M8_PIDS+=("$!")
 m8_wait_for 20 test -s "$ID/port" || t_bail "the test issuer did not start: $(tail -3 "$T_DIR/issuer.out")"
@@ -46,15 +47,19 @@ m8_write_env "$T_DIR/T.env" "${common[@]}" "${stateful[@]}" REVOCATION_CACHE_TTL
 m8_write_env "$T_DIR/F.env" "${common[@]}" "${stateful[@]}" ACCESS_REVOCATION_FAILURE_MODE=fail_closed
 m8_write_env "$T_DIR/O.env" "${common[@]}" "${stateful[@]}" ACCESS_REVOCATION_FAILURE_MODE=fail_open
 m8_write_env "$T_DIR/L.env" "${common[@]}"
+# K: X-API-Key routes (bootstrap private-API auth as consumer-1)
+m8_write_env "$T_DIR/K.env" "${common[@]}" API_KEY_INTROSPECTION_ENABLED=true INTERNAL_CLIENT_ID=consumer-1 \
+    INTROSPECTION_URL="$INTRO" 'PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!'
 m8_pick_port 19250 19299 || t_bail "no free port"
 SS=$M8_PORT
 m8_fcgim8d_start S example "$T_DIR/S.env" -- --workers 4 --threads 2 --status-listen "127.0.0.1:$SS"
 for p in T F O L; do m8_fcgim8d_start $p example "$T_DIR/$p.env" -- --workers 1 --threads 2; done
+m8_fcgim8d_start K fixture "$T_DIR/K.env" M8T_API_KEYS=1 -- --workers 2 --threads 2
 
 NG=$T_DIR/ngx
 m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
 declare -A URL=()
-for p in S T F O L; do
+for p in S T F O L K; do
     m8_pick_port 19200 19249 || t_bail "no free port"
     URL[$p]=http://127.0.0.1:$M8_PORT
     m8_nginx_site "$NG" "$p" fcgi-m8-unix.conf NAME="st_$p" LISTEN="127.0.0.1:$M8_PORT" \
@@ -63,6 +68,7 @@ done
 m8_nginx_start "$NG" || t_bail "nginx does not start"
 m8_fcgim8d_wait_ready S 4 || { t_diag "$(tail -20 "$T_DIR/S.log")"; t_bail "pool S not ready"; }
 for p in T F O L; do m8_fcgim8d_wait_ready $p 1 || t_bail "pool $p not ready: $(tail -5 "$T_DIR/$p.log")"; done
+m8_fcgim8d_wait_ready K 2 || t_bail "pool K not ready: $(tail -5 "$T_DIR/K.log")"
 m8_wait_for 10 m8_fcgim8d_log_has S 'event stream: connected'
 t_ok $? "S: the supervisor's sidecar connects to the issuer's event stream"
 
@@ -201,7 +207,36 @@ t_is "$(codes L "$T" 10)" " 10 200," "L: a stateless service accepts the token"
 t_is "$(stat_count introspection)" 0 "L: ... without one jti-status call"
 t_ok "$(grep -q 'event stream' "$T_DIR/L.log"; [ $? != 0 ]; echo $?)" "L: no event stream client in a stateless pool"
 
-for p in S T F O L; do kill -TERM "${M8_FCGIM8D_PID[$p]}" 2>/dev/null; done
-for p in S T F O L; do m8_wait_exit "${M8_FCGIM8D_PID[$p]}" 15; done
+# ------------------------------------------------------------- K: X-API-Key routes through nginx
+ctl /apikey '{"key":"k-read","role":"reader","access_mode":"read_only"}' >/dev/null
+ctl /apikey '{"key":"k-write","role":"writer","access_mode":"read_write"}' >/dev/null
+ctl /apikey '{"key":"k-revoked","state":"revoked"}' >/dev/null
+ctl /apikey '{"key":"k-limited","state":"rate_limited","retry_after":"17"}' >/dev/null
+key() { # METHOD KEY: status of /api/keyed with that key ("" = no header)
+    local -a h=()
+    [ -n "$2" ] && h=(-H "X-API-Key: $2")
+    "$CURL" -s -o "$T_DIR/key.body" -D "$T_DIR/key.hdrs" -w '%{http_code}' -m 10 -X "$1" "${h[@]}" "${URL[K]}/api/keyed"
+}
+t_is "$(key GET k-read)" 200 "K: a reader key reads"
+t_like "$(cat "$T_DIR/key.body")" '"role":"reader"' "K: ... and the handler sees the key's owner"
+t_is "$(key POST k-read)" 403 "K: a read-only key cannot write"
+t_is "$(key POST k-write)" 200 "K: a read-write writer key writes"
+t_is "$(key GET "")" 401 "K: no X-API-Key: 401"
+t_unlike "$(cat "$T_DIR/key.hdrs")" '[Ww][Ww][Ww]-[Aa]uthenticate' "K: ... without WWW-Authenticate"
+t_is "$(key GET k-revoked)" 401 "K: a revoked key: 401"
+t_is "$(key GET k-limited)" 429 "K: a rate-limited key: 429"
+t_like "$(tr -d '\r' <"$T_DIR/key.hdrs")" 'Retry-After: 17' "K: ... passing the issuer's Retry-After through"
+ctl /fault '{"target":"apikey","mode":"down"}' >/dev/null
+t_is "$(key GET k-read)" 503 "K: the issuer down: 503 (no fail-open for API keys)"
+ctl /fault '{"target":"apikey","mode":"ok"}' >/dev/null
+t_unlike "$(cat "$T_DIR/K.log")" 'k-read|k-write|k-revoked' "K: keys never reach the log"
+m8_write_env "$T_DIR/K2.env" "${common[@]}"
+(cd "$T_DIR" && m8_clean_env M8T_API_KEYS=1 -- "$(m8_svc_bin fixture)" --check --env-file "$T_DIR/K2.env") \
+    >/dev/null 2>"$T_DIR/K2.err"
+t_is "$?" 78 "K: X-API-Key routes with API keys off: the service refuses to boot (78)"
+t_like "$(cat "$T_DIR/K2.err")" 'API_KEY_INTROSPECTION_ENABLED' "K: ... naming the setting"
+
+for p in S T F O L K; do kill -TERM "${M8_FCGIM8D_PID[$p]}" 2>/dev/null; done
+for p in S T F O L K; do m8_wait_exit "${M8_FCGIM8D_PID[$p]}" 15; done
 t_is "$M8_RC" 0 "the pools stop cleanly (event stream threads included)"
 t_done
