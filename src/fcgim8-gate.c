@@ -140,7 +140,8 @@ static void allow(m8_request *req, const m8_user *u)
     };
     const char *const *n = names[req->authorizer ? 1 : 0];
     m8_res_header(req, n[0], u->id);
-    m8_res_header(req, n[1], u->email);
+    if (u->email) /* an API key's owner has none */
+        m8_res_header(req, n[1], u->email);
     m8_res_header(req, n[2], u->role);
     m8_res_header(req, n[3], u->is_superuser ? "true" : "false");
     if (u->tenant_id)
@@ -238,6 +239,8 @@ static m8_access role_access(m8_policy_access a)
     case M8_POLICY_WRITER: return M8_WRITER;
     case M8_POLICY_ADMIN: return M8_ADMIN;
     case M8_POLICY_SUPERUSER: return M8_SUPERUSER;
+    case M8_POLICY_APIKEY_READER: return M8_API_KEY_READER;
+    case M8_POLICY_APIKEY_WRITER: return M8_API_KEY_WRITER;
     default: return M8_ACCESS_UNSET;
     }
 }
@@ -302,13 +305,9 @@ static int gate_hook(m8_request *req, void *data)
     switch (d.rule->access) {
     case M8_POLICY_PUBLIC: allow(req, NULL); break;
     case M8_POLICY_DENY: deny(req, 403, "Forbidden"); break;
-    case M8_POLICY_APIKEY_READER:
-    case M8_POLICY_APIKEY_WRITER:
-        /* refused at boot; never reached */
-        deny(req, 500, "Internal Server Error");
-        break;
     default:
-        if (!cookie_credential(g, req, d.method, &d.why))
+        if (d.rule->access != M8_POLICY_APIKEY_READER && d.rule->access != M8_POLICY_APIKEY_WRITER &&
+            !cookie_credential(g, req, d.method, &d.why))
             break;
         if (m8_auth_check(g->app->auth, req, role_access(d.rule->access))) {
             allow(req, req->user);
@@ -335,9 +334,14 @@ static int gate_hook(m8_request *req, void *data)
 static int gate_boot(const m8_settings *s, char *err, size_t errlen, void *data)
 {
     (void)s;
-    (void)err;
-    (void)errlen;
     gate *g = data;
+    const m8_policy_rule *k = m8_policy_first_apikey(&g->policy);
+    if (k && !g->app->apikey) {
+        snprintf(err, errlen, "%s: line %u: rule %s takes an X-API-Key (%s) but "
+                 "API_KEY_INTROSPECTION_ENABLED is false", g->policy_path, k->line, k->name,
+                 m8_policy_access_name(k->access));
+        return 1;
+    }
     g->cors_origins = g->app->mw.origins;
     g->n_cors_origins = g->app->mw.n_origins;
     g->app->mw.origins = NULL;
@@ -453,15 +457,6 @@ int main(int argc, char **argv)
         free(text);
         if (rc) {
             fprintf(stderr, "fcgim8-gate: %s: %s\n", g.policy_path, err);
-            return EX_CONFIG_;
-        }
-        const m8_policy_rule *k = m8_policy_first_apikey(&g.policy);
-        if (k) {
-            fprintf(stderr,
-                    "fcgim8-gate: %s: line %u: rule %s needs an API key (%s): API keys are not "
-                    "supported by this fcgi-m8 build yet; use a role until they are\n",
-                    g.policy_path, k->line, k->name, m8_policy_access_name(k->access));
-            m8_policy_free(&g.policy);
             return EX_CONFIG_;
         }
         m8_fcgi_accept_authorizer(true);

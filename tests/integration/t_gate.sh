@@ -105,9 +105,16 @@ bootcheck 0 "contrib/gate/policy.example checks out" \
     --policy "$top_srcdir/contrib/gate/policy.example"
 bootcheck 64 "no --policy"
 printf 'a GET / public\nk GET /keys/ apikey reader\ndefault deny\n' >"$T_DIR/apikey.policy"
-bootcheck 78 "a policy with an apikey rule" --policy "$T_DIR/apikey.policy"
-t_like "$(cat "$T_DIR/boot.err")" 'apikey.policy: line 2: rule k needs an API key.*not supported' \
+bootcheck 78 "an apikey rule while API keys are off" --policy "$T_DIR/apikey.policy"
+t_like "$(cat "$T_DIR/boot.err")" 'apikey.policy: line 2: rule k takes an X-API-Key.*API_KEY_INTROSPECTION_ENABLED is false' \
     "boot: ... refused with its line and why"
+ENVF0=$ENVF
+m8_write_env "$T_DIR/keys.env" API_KEY_INTROSPECTION_ENABLED=true INTERNAL_CLIENT_ID=consumer-1 \
+    INTROSPECTION_URL=http://127.0.0.1:9/private/v1/jti-status \
+    'PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!'
+ENVF=$T_DIR/keys.env
+bootcheck 0 "an apikey rule with API keys on" --policy "$T_DIR/apikey.policy"
+ENVF=$ENVF0
 printf 'a GET / public\n\nb GET /x wrtier\ndefault deny\n' >"$T_DIR/bad.policy"
 bootcheck 78 "a policy with an unknown access" --policy "$T_DIR/bad.policy"
 t_like "$(cat "$T_DIR/boot.err")" 'bad.policy: line 3: unknown access "wrtier"' \
