@@ -15,6 +15,7 @@
 #include "apikey.h"
 #include "auth.h"
 #include "confighealth.h"
+#include "db.h"
 #include "log.h"
 #include "metrics.h"
 #include "revocation.h"
@@ -51,6 +52,7 @@ void m8_app_free(m8_app *app)
 {
     if (!app)
         return;
+    m8_db_app_free(app); /* dispose: every connection closed */
     if (app->booted) {
         m8_docs_free(&app->docs);
         m8_meta_free(&app->meta);
@@ -462,6 +464,11 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
             return EX_CONFIG_;
         }
     }
+    err[0] = '\0';
+    if (m8_db_app_boot(app, err, sizeof err) != 0) {
+        m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
+        return EX_CONFIG_;
+    }
     m8_log(M8_LOG_INFO, "fcgi-m8 %s svc=%s v=%s", m8_version(), s->project_name,
            s->service_version);
     return 0;
@@ -564,7 +571,9 @@ static void dispatch(m8_app *app, m8_request *req)
             break;
         if ((e->flags & M8_ROUTE_JSON_BODY) && m8_req_parse_json(req) != 0)
             break;
-        if (e->handler(req, e->data) != 0 || req->status == 0) {
+        int hrc = e->handler(req, e->data);
+        m8_db_app_after_handler(app, hrc != 0 || req->status == 0); /* rollback */
+        if (hrc != 0 || req->status == 0) {
             if (!req->fail_reason)
                 m8_req_fail(req, "handler for %s %s %s", req->method, e->template,
                             req->status == 0 ? "set no response" : "failed");
@@ -816,7 +825,8 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         return EX_USAGE_;
     }
 
-    m8_settings_source src = {.env = environ, .env_file = env_file};
+    m8_settings_source src = {.env = environ, .env_file = env_file,
+                              .uses_database = m8_db_app_required(app)};
     int rc = m8_app_boot(app, &src);
     if (rc != 0 || check) {
         if (rc == 0)

@@ -1,5 +1,6 @@
 /* db.c - the backend-neutral part of the database layer (db.h): the handle,
- * ping with reconnect, error scrubbing and the pre-start wait. */
+ * statements and transactions with reconnect, ping, error scrubbing and the
+ * pre-start wait. */
 #include "db.h"
 
 #include <errno.h>
@@ -16,6 +17,8 @@ struct m8_db {
     const m8_db_backend *be;
     m8_db_params p;
     m8_db_conn *conn;
+    bool in_tx;
+    m8_db_error err;
 };
 
 const char *m8_db_kind_name(m8_db_kind kind)
@@ -72,6 +75,7 @@ static void params_free(m8_db_params *p)
     free(p->host);
     free(p->database);
     free(p->user);
+    free(p->tables_prefix);
     if (p->password) {
         sodium_memzero(p->password, strlen(p->password));
         free(p->password);
@@ -119,9 +123,10 @@ m8_db *m8_db_open(const m8_settings *s, const m8_db_timeouts *t, char *err, size
     db->p.database = strdup(s->db_database);
     db->p.user = strdup(s->db_user);
     db->p.password = strdup(s->db_password);
+    db->p.tables_prefix = strdup(s->tables_prefix ? s->tables_prefix : "app");
     db->p.connect_s = timeout_or(t ? t->connect_s : 0, M8_DB_CONNECT_TIMEOUT_DEFAULT);
     db->p.io_s = timeout_or(t ? t->io_s : 0, M8_DB_IO_TIMEOUT_DEFAULT);
-    if (!db->p.host || !db->p.database || !db->p.user || !db->p.password) {
+    if (!db->p.host || !db->p.database || !db->p.user || !db->p.password || !db->p.tables_prefix) {
         params_free(&db->p);
         free(db);
         set_err(err, errlen, "out of memory");
@@ -180,6 +185,8 @@ int m8_db_ping(m8_db *db, char *err, size_t errlen)
         errlen = sizeof tmp;
     }
     err[0] = '\0';
+    if (db->conn && !db->in_tx && !db->be->alive(db->conn))
+        m8_db_disconnect(db); /* closed by the server while idle: reconnect */
     if (!db->conn) {
         db->conn = db->be->connect(&db->p, err, errlen);
         if (!db->conn) {
@@ -189,12 +196,220 @@ int m8_db_ping(m8_db *db, char *err, size_t errlen)
     }
     int r = db->be->ping(db->conn, &db->p, err, errlen);
     if (r != 0) {
-        db->be->disconnect(db->conn);
-        db->conn = NULL;
+        m8_db_disconnect(db);
         m8_db_scrub(err, db->p.password);
         return M8_EIO;
     }
     return 0;
+}
+
+void m8_db_disconnect(m8_db *db)
+{
+    if (db && db->conn) {
+        db->be->disconnect(db->conn);
+        db->conn = NULL;
+    }
+    if (db)
+        db->in_tx = false;
+}
+
+/* ------------------------------------------------------------ statements */
+
+m8_db_dialect m8_db_get_dialect(const m8_db *db)
+{
+    return db ? db->be->dialect : M8_DB_DIALECT_MYSQL;
+}
+
+const m8_db_error *m8_db_last_error(const m8_db *db)
+{
+    return db ? &db->err : NULL;
+}
+
+int m8_db_in_transaction(const m8_db *db)
+{
+    return db && db->in_tx;
+}
+
+static bool identifier(const char *s)
+{
+    if (!s || !*s || (*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s; s++) {
+        if (!(*s == '_' || (*s >= '0' && *s <= '9') || ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
+            return false;
+    }
+    return true;
+}
+
+int m8_db_table(const m8_db *db, const char *name, char *out, size_t outlen)
+{
+    if (!db || !out || !identifier(name) || !identifier(db->p.tables_prefix))
+        return M8_EINVAL;
+    size_t need = strlen(db->p.tables_prefix) + 1 + strlen(name);
+    if (need > 63) /* PostgreSQL's NAMEDATALEN - 1; MariaDB allows 64 */
+        return M8_EINVAL;
+    if (need + 1 > outlen)
+        return M8_ETOOBIG;
+    snprintf(out, outlen, "%s_%s", db->p.tables_prefix, name);
+    return 0;
+}
+
+/* Connects when there is no connection; an idle connection the server has
+ * closed (a restart) is replaced first, outside a transaction. */
+static int ensure_conn(m8_db *db)
+{
+    if (db->conn && !db->in_tx && !db->be->alive(db->conn))
+        m8_db_disconnect(db);
+    if (db->conn)
+        return 0;
+    char msg[sizeof db->err.message];
+    msg[0] = '\0';
+    db->conn = db->be->connect(&db->p, msg, sizeof msg);
+    if (!db->conn) {
+        m8_db_scrub(msg, db->p.password);
+        m8_db_error_set(&db->err, M8_DB_ERR_UNAVAILABLE, "", "%s", msg);
+        return M8_EAGAIN;
+    }
+    return 0;
+}
+
+/* After a backend call: scrubs the message; a lost connection is dropped
+ * (its transaction with it). */
+static int settle(m8_db *db, int rc)
+{
+    if (rc == 0)
+        return 0;
+    m8_db_scrub(db->err.message, db->p.password);
+    if (rc == M8_EAGAIN || db->err.kind == M8_DB_ERR_UNAVAILABLE) {
+        m8_db_disconnect(db);
+        db->err.kind = M8_DB_ERR_UNAVAILABLE;
+        return M8_EAGAIN;
+    }
+    return rc;
+}
+
+static int check_params(m8_db *db, const m8_db_param *params, size_t n)
+{
+    if (n > M8_DB_MAX_PARAMS || (n && !params)) {
+        m8_db_error_set(&db->err, M8_DB_ERR_OTHER, "", "bad parameter list (%zu)", n);
+        return M8_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const m8_db_param *q = &params[i];
+        if (q->type > M8_DB_T_TIME) {
+            m8_db_error_set(&db->err, M8_DB_ERR_OTHER, "", "parameter %zu: unknown type", i + 1);
+            return M8_EINVAL;
+        }
+        if (q->type == M8_DB_T_TEXT && q->s) {
+            size_t len = q->n == M8_DB_NTS ? strlen(q->s) : q->n;
+            if (memchr(q->s, '\0', len)) {
+                m8_db_error_set(&db->err, M8_DB_ERR_OTHER, "",
+                                "parameter %zu: a text holds a NUL byte", i + 1);
+                return M8_EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+int m8_db_exec(m8_db *db, const char *sql, const m8_db_param *params, size_t n, m8_db_result **res)
+{
+    if (res)
+        *res = NULL;
+    if (!db || !sql)
+        return M8_EINVAL;
+    m8_db_error_clear(&db->err);
+    int rc = check_params(db, params, n);
+    if (rc)
+        return rc;
+    long want = m8_db_placeholders(sql, db->be->dialect, NULL);
+    if (want < 0 || (size_t)want != n) {
+        m8_db_error_set(&db->err, M8_DB_ERR_OTHER, "",
+                        "the statement has %ld placeholders, %zu parameters given", want, n);
+        return want == M8_ETOOBIG ? M8_ETOOBIG : M8_EINVAL;
+    }
+    m8_db_result *r = m8_db_result_new();
+    if (!r)
+        return M8_ENOMEM;
+    /* One retry on a fresh connection, only when the statement cannot have
+     * run (nothing reached the server), never inside a transaction. */
+    for (int attempt = 0;; attempt++) {
+        bool was_tx = db->in_tx;
+        rc = ensure_conn(db);
+        if (rc == 0) {
+            bool sent = true;
+            rc = db->be->exec(db->conn, &db->p, sql, params, n, r, &db->err, &sent);
+            rc = settle(db, rc);
+            if (rc == M8_EAGAIN && !sent && !was_tx && attempt == 0) {
+                m8_db_result_free(r);
+                r = m8_db_result_new();
+                if (!r)
+                    return M8_ENOMEM;
+                m8_db_error_clear(&db->err);
+                continue;
+            }
+        }
+        break;
+    }
+    if (rc == 0 && res)
+        *res = r;
+    else
+        m8_db_result_free(r);
+    return rc;
+}
+
+static int tx(m8_db *db, int op)
+{
+    if (!db)
+        return M8_EINVAL;
+    m8_db_error_clear(&db->err);
+    if ((op == M8_DB_BEGIN) == db->in_tx) {
+        m8_db_error_set(&db->err, M8_DB_ERR_OTHER, "", "%s",
+                        db->in_tx ? "a transaction is already open" : "no transaction is open");
+        return M8_ESTATE;
+    }
+    int rc = 0;
+    if (op == M8_DB_BEGIN) {
+        rc = ensure_conn(db);
+        if (rc == 0) {
+            bool sent = true;
+            rc = settle(db, db->be->tx(db->conn, &db->p, op, &db->err, &sent));
+            if (rc == M8_EAGAIN && !sent) { /* nothing ran: once more on a new connection */
+                m8_db_error_clear(&db->err);
+                rc = ensure_conn(db);
+                if (rc == 0)
+                    rc = settle(db, db->be->tx(db->conn, &db->p, op, &db->err, &sent));
+            }
+        }
+        db->in_tx = rc == 0;
+        return rc;
+    }
+    if (!db->conn) { /* the connection was lost with the transaction */
+        db->in_tx = false;
+        m8_db_error_set(&db->err, M8_DB_ERR_UNAVAILABLE, "", "the connection was lost");
+        return op == M8_DB_ROLLBACK ? 0 : M8_EAGAIN;
+    }
+    bool sent = true;
+    rc = settle(db, db->be->tx(db->conn, &db->p, op, &db->err, &sent));
+    db->in_tx = false;
+    if (rc != 0 && op == M8_DB_ROLLBACK && rc != M8_EAGAIN)
+        m8_db_disconnect(db); /* a connection that cannot roll back is not reused */
+    return rc;
+}
+
+int m8_db_begin(m8_db *db)
+{
+    return tx(db, M8_DB_BEGIN);
+}
+
+int m8_db_commit(m8_db *db)
+{
+    return tx(db, M8_DB_COMMIT);
+}
+
+int m8_db_rollback(m8_db *db)
+{
+    return tx(db, M8_DB_ROLLBACK);
 }
 
 bool m8_db_connected(const m8_db *db)
@@ -206,8 +421,7 @@ void m8_db_close(m8_db *db)
 {
     if (!db)
         return;
-    if (db->conn)
-        db->be->disconnect(db->conn);
+    m8_db_disconnect(db);
     params_free(&db->p);
     free(db);
 }

@@ -260,6 +260,159 @@ M8_EXTERN int m8_res_error(m8_request *req, int status, const char *detail);
 M8_EXTERN int m8_req_fail(m8_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ------------------------------------------------------------------ database
+ *
+ * MariaDB/MySQL and PostgreSQL behind one small API (the seed's
+ * create_db_engine / session_dep; fcgim8(3), DATABASE).  A service that calls
+ * m8_app_use_database() gets, when SELECTED_DB or DB_HOST names a database:
+ * the handle opened at boot (no connection yet), one connection per request
+ * thread opened at its first statement and reopened by itself after the
+ * server restarted or the connection dropped, a rollback of any transaction
+ * a handler leaves open (or fails in), the ready health check "database"
+ * (SELECT 1, with its latency), and dispose at shutdown.
+ *
+ * Statements mark parameters with '?' (outside quotes and comments; on
+ * PostgreSQL the jsonb operators ?, ?| and ?& are therefore not available,
+ * use jsonb_exists() and friends) and take typed values: SQL is never built
+ * from values.  Only a table name cannot be a parameter: m8_db_table() builds
+ * it from TABLES_PREFIX, checked to be a plain identifier. */
+
+typedef struct m8_db m8_db;
+typedef struct m8_db_result m8_db_result;
+
+typedef enum m8_db_use {
+    M8_DB_OPTIONAL = 1, /* open the database when SELECTED_DB or DB_HOST is set */
+    M8_DB_REQUIRED = 2, /* DB_* are required settings (D4): the boot fails without them */
+} m8_db_use;
+
+/* Declares that the service uses the database.  Timeouts in seconds, 0 for
+ * the defaults (connect 5 s: connecting and logging in; io 10 s: each
+ * statement).  Call before m8_app_main. */
+M8_EXTERN int m8_app_use_database(m8_app *app, m8_db_use use, double connect_timeout_s,
+                                  double io_timeout_s);
+
+/* A startup hook (m8_app_on_startup) that runs only when the app opened a
+ * database, e.g. to create its tables; a service without one starts as if
+ * the hook were not there. */
+M8_EXTERN int m8_app_on_database(m8_app *app, m8_startup_fn fn, void *data);
+
+/* The database handle of the calling thread (borrowed; valid until the
+ * thread ends or the app is freed), or NULL when the app has no database.
+ * Never blocks: the connection opens at the first statement. */
+M8_EXTERN m8_db *m8_app_db(m8_app *app);
+M8_EXTERN m8_db *m8_req_db(m8_request *req);
+
+typedef enum m8_db_dialect {
+    M8_DB_DIALECT_MYSQL = 1,    /* MariaDB or MySQL */
+    M8_DB_DIALECT_POSTGRES = 2,
+} m8_db_dialect;
+M8_EXTERN m8_db_dialect m8_db_get_dialect(const m8_db *db);
+
+/* Writes "<TABLES_PREFIX>_<name>" into out.  M8_EINVAL unless both are
+ * plain identifiers (letters, digits, '_', not starting with a digit) of at
+ * most 63 bytes together; M8_ETOOBIG when out is too small. */
+M8_EXTERN int m8_db_table(const m8_db *db, const char *name, char *out, size_t outlen);
+
+/* A typed parameter.  Build them with the M8_DB_* macros below. */
+typedef enum m8_db_type {
+    M8_DB_T_NULL = 0,
+    M8_DB_T_INT64,
+    M8_DB_T_DOUBLE,
+    M8_DB_T_TEXT,
+    M8_DB_T_BOOL,
+    M8_DB_T_TIME, /* a timestamp in UTC */
+} m8_db_type;
+
+typedef struct m8_db_param {
+    m8_db_type type;
+    int64_t i;     /* INT64; BOOL (0 or 1); TIME: microseconds since the epoch, UTC */
+    double d;      /* DOUBLE */
+    const char *s; /* TEXT, borrowed for the call (NULL = SQL NULL); no NUL byte inside */
+    size_t n;      /* TEXT length in bytes, or M8_DB_NTS */
+} m8_db_param;
+
+#define M8_DB_NTS ((size_t)-1)
+#define M8_DB_NULL ((m8_db_param){.type = M8_DB_T_NULL})
+#define M8_DB_INT(v) ((m8_db_param){.type = M8_DB_T_INT64, .i = (int64_t)(v)})
+#define M8_DB_DOUBLE(v) ((m8_db_param){.type = M8_DB_T_DOUBLE, .d = (double)(v)})
+#define M8_DB_TEXT(str) ((m8_db_param){.type = M8_DB_T_TEXT, .s = (str), .n = M8_DB_NTS})
+#define M8_DB_TEXTN(str, len) ((m8_db_param){.type = M8_DB_T_TEXT, .s = (str), .n = (len)})
+#define M8_DB_BOOL(v) ((m8_db_param){.type = M8_DB_T_BOOL, .i = (v) ? 1 : 0})
+#define M8_DB_TIME(us) ((m8_db_param){.type = M8_DB_T_TIME, .i = (int64_t)(us)})
+
+/* Runs one statement with n parameters (n must match the '?' count).  res
+ * (may be NULL) receives the result: rows, or the affected row count and
+ * insert id; free it with m8_db_result_free.  Returns 0; M8_EAGAIN when the
+ * database is unavailable (cannot connect, connection lost, timed out: the
+ * next call reconnects; inside a transaction the transaction is lost);
+ * M8_EIO when the database refused the statement (m8_db_last_error says
+ * why); M8_EINVAL for a bad argument (count, a NUL byte in a text);
+ * M8_ETOOBIG for a result over 16 MiB. */
+M8_EXTERN int m8_db_exec(m8_db *db, const char *sql, const m8_db_param *params, size_t n,
+                         m8_db_result **res);
+
+/* Transactions: results as m8_db_exec; M8_ESTATE for BEGIN inside one or
+ * COMMIT/ROLLBACK outside one.  A COMMIT that the server turned into a
+ * rollback (an earlier statement failed) is M8_EIO. */
+M8_EXTERN int m8_db_begin(m8_db *db);
+M8_EXTERN int m8_db_commit(m8_db *db);
+M8_EXTERN int m8_db_rollback(m8_db *db);
+M8_EXTERN int m8_db_in_transaction(const m8_db *db);
+
+/* Results.  Getters return 0; M8_ENOTFOUND for SQL NULL; M8_EINVAL for a
+ * row or column out of range; M8_EPARSE when the value is not of that type
+ * (integers: decimal int64; booleans: t/f, true/false, 1/0; times: a
+ * timestamp, read as UTC unless it carries an offset). */
+M8_EXTERN size_t m8_db_nrows(const m8_db_result *r);
+M8_EXTERN size_t m8_db_ncols(const m8_db_result *r);
+M8_EXTERN const char *m8_db_colname(const m8_db_result *r, size_t col);
+M8_EXTERN int64_t m8_db_affected(const m8_db_result *r);  /* -1 for a statement with rows */
+M8_EXTERN int64_t m8_db_insert_id(const m8_db_result *r); /* MariaDB only; else 0 (use RETURNING) */
+M8_EXTERN int m8_db_is_null(const m8_db_result *r, size_t row, size_t col);
+/* The value as the server sent it, NUL-terminated (borrowed until the
+ * result is freed); NULL for SQL NULL or out of range. */
+M8_EXTERN const char *m8_db_get_text(const m8_db_result *r, size_t row, size_t col, size_t *len);
+M8_EXTERN int m8_db_get_int(const m8_db_result *r, size_t row, size_t col, int64_t *out);
+M8_EXTERN int m8_db_get_double(const m8_db_result *r, size_t row, size_t col, double *out);
+M8_EXTERN int m8_db_get_bool(const m8_db_result *r, size_t row, size_t col, int *out);
+M8_EXTERN int m8_db_get_time(const m8_db_result *r, size_t row, size_t col, int64_t *us);
+M8_EXTERN void m8_db_result_free(m8_db_result *r);
+
+/* Why the last call failed. */
+typedef enum m8_db_errkind {
+    M8_DB_ERR_NONE = 0,
+    M8_DB_ERR_UNAVAILABLE, /* cannot connect, connection lost, timeout, server shutting down */
+    M8_DB_ERR_UNIQUE,      /* a unique key violation */
+    M8_DB_ERR_FOREIGN_KEY, /* a foreign key violation */
+    M8_DB_ERR_NOT_NULL,    /* a NULL into a NOT NULL column */
+    M8_DB_ERR_OTHER,       /* anything else the server refused */
+} m8_db_errkind;
+
+typedef struct m8_db_error {
+    m8_db_errkind kind;
+    char code[8];         /* SQLSTATE, e.g. "23505" ("" when none) */
+    char table[128];      /* foreign key: the referenced table; else as known, may be "" */
+    char field[128];      /* the column the violation is about (see fcgim8(3)) */
+    char constraint[128]; /* the constraint or key name, may be "" */
+    char message[512];    /* the server's reason, one line, no password: for logs only */
+} m8_db_error;
+M8_EXTERN const m8_db_error *m8_db_last_error(const m8_db *db);
+
+/* Answers the request after a database call on db returned rc: M8_EAGAIN
+ * -> 503 {"detail":"Database unavailable."} with Retry-After: 1; a unique
+ * or foreign-key violation -> 409 {"detail":[{"table":..,"field_name":..,
+ * "error":..}]} (the reference's parse_integrity_error items); db NULL ->
+ * 503 {"detail":"Database not configured."}; anything else -> the cause
+ * logged, never sent, and a 500.  Returns what the handler returns:
+ *   return m8_db_respond(req, db, rc); */
+M8_EXTERN int m8_db_respond(m8_request *req, m8_db *db, int rc);
+
+/* Timestamps for created_at / updated_at columns (the seed's
+ * TimestampMixin): now in microseconds since the epoch, UTC; and its ISO
+ * 8601 form "2024-05-01T12:34:56.123456Z" (buf of at least 32 bytes). */
+M8_EXTERN int64_t m8_db_now(void);
+M8_EXTERN int m8_db_format_time(int64_t us, char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

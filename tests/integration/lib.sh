@@ -696,6 +696,154 @@ m8_apache_stop() {
     return $rc
 }
 
+# ------------------------------------------------------------------ MariaDB and PostgreSQL
+# Real servers for the database tests (TESTING.md), each in its own DIR:
+#   m8_have_mariadb, m8_have_pg            the server programs are installed
+#   m8_mariadb_start DIR PORT, m8_mariadb_stop DIR, m8_mariadb_sql DIR SQL
+#   m8_pg_start DIR PORT, m8_pg_stop DIR, m8_pg_sql DIR PORT SQL
+#   m8_db_create KIND DIR PORT DB USER PASSWORD   (KIND Mysql|Postgres)
+# The data stays in DIR/data across a stop and a start (initialised by the
+# first start), the server listens on 127.0.0.1:PORT and on a unix socket in
+# DIR, and runs as this shell's child.  A guard process started next to it
+# stops it in the EXIT trap (MariaDB: SIGTERM; PostgreSQL: SIGINT, its fast
+# shutdown, which ends open sessions), then SIGKILLs what is left.
+declare -A M8_DB_PID=() M8_DB_GUARD=()
+
+m8_pg_bindir() { # the newest /usr/lib/postgresql/N/bin holding postgres, or pg_config's
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$d" ] && [ -x "$d/postgres" ] && { printf '%s\n' "$d"; return 0; }
+    d=$(pg_config --bindir 2>/dev/null) && [ -x "$d/postgres" ] && { printf '%s\n' "$d"; return 0; }
+    return 1
+}
+m8_have_mariadb() {
+    m8_find_prog mariadbd >/dev/null && m8_find_prog mariadb-install-db >/dev/null &&
+        m8_find_prog mariadb >/dev/null
+}
+m8_have_pg() {
+    local b
+    b=$(m8_pg_bindir) && [ -x "$b/initdb" ] && m8_find_prog psql >/dev/null || return 1
+    # PostgreSQL refuses to run as root: it runs as the postgres user then.
+    [ "$(id -u)" != 0 ] || { id -u postgres >/dev/null 2>&1 && m8_find_prog setpriv >/dev/null; }
+}
+
+# m8_db_guard DIR PID SIGNAL: the guard that stops PID in the EXIT trap.
+m8_db_guard() {
+    local d=$1 pid=$2 sig=$3
+    (
+        trap 'm8_db_kill "$pid" "$sig" 10; exit 0' TERM
+        while :; do sleep 1 & wait $!; done
+    ) </dev/null >/dev/null 2>&1 &
+    M8_DB_GUARD[$d]=$!
+    M8_DB_PID[$d]=$pid
+    M8_PIDS+=("$!" "$pid") # the guard first; then the server is only reaped
+}
+
+m8_db_kill() { # PID SIGNAL SECONDS: SIGNAL, then SIGKILL to PID and its children after SECONDS
+    local pid=$1 p
+    m8_alive "$pid" || return 0
+    local -a kids=()
+    mapfile -t kids < <(pgrep -P "$pid" 2>/dev/null)
+    kill -"$2" "$pid" 2>/dev/null
+    m8_wait_for "$3" m8_exited "$pid" && return 0
+    for p in "$pid" "${kids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    return 1
+}
+
+m8_db_stop() { # DIR SIGNAL: stops the server of DIR and its guard
+    local d=$1 pid=${M8_DB_PID[$1]:-} g=${M8_DB_GUARD[$1]:-} rc=0
+    [ -n "$pid" ] || return 0
+    unset 'M8_DB_PID[$d]' 'M8_DB_GUARD[$d]'
+    m8_db_kill "$pid" "$2" 30 || rc=1
+    wait "$pid" 2>/dev/null
+    [ -n "$g" ] && m8_kill_wait "$g" 3
+    return $rc
+}
+
+m8_mariadb_start() { # DIR PORT
+    local d=$1 port=$2 bin pid n
+    local -a user=()
+    bin=$(m8_find_prog mariadbd) || return 1
+    [ "$(id -u)" = 0 ] && user=(--user=root)
+    mkdir -p "$d" || return 1
+    if [ ! -d "$d/data/mysql" ]; then
+        mariadb-install-db --no-defaults "${user[@]}" --datadir="$d/data" --skip-test-db \
+            --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
+            { cat "$d/install.log" >&2; return 1; }
+    fi
+    rm -f "$d/sock" "$d/pid"
+    "$bin" --no-defaults "${user[@]}" --datadir="$d/data" --socket="$d/sock" --port="$port" \
+        --bind-address=127.0.0.1 --pid-file="$d/pid" --log-error="$d/mariadb.err" \
+        --skip-name-resolve --max-connections=500 --innodb-buffer-pool-size=64M \
+        --innodb-doublewrite=0 </dev/null >>"$d/mariadb.out" 2>&1 &
+    pid=$!
+    m8_db_guard "$d" "$pid" TERM
+    n=600
+    while ! m8_mariadb_sql "$d" "SELECT 1" >/dev/null 2>&1; do
+        n=$((n - 1))
+        if [ $n -le 0 ] || ! m8_alive "$pid"; then
+            tail -n 20 "$d/mariadb.err" >&2
+            m8_mariadb_stop "$d"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+m8_mariadb_stop() { m8_db_stop "$1" TERM; }
+m8_mariadb_sql() { # DIR SQL: runs SQL as root over the unix socket (tab-separated rows, no header)
+    mariadb --no-defaults -S "$1/sock" -u root -N -B -e "$2"
+}
+
+m8_pg_start() { # DIR PORT
+    local d=$1 port=$2 b pid n
+    local -a as=()
+    b=$(m8_pg_bindir) || return 1
+    mkdir -p "$d" || return 1
+    if [ "$(id -u)" = 0 ]; then
+        as=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
+        chown postgres: "$d" || return 1
+        # postgres must reach DIR (T_DIR is mktemp's 0700).
+        [ -n "$T_DIR" ] && chmod o+x "$T_DIR"
+    fi
+    if [ ! -f "$d/data/PG_VERSION" ]; then
+        "${as[@]}" "$b/initdb" -D "$d/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -N \
+            -E UTF8 --locale=C \
+            >"$d/initdb.log" 2>&1 || { cat "$d/initdb.log" >&2; return 1; }
+    fi
+    "${as[@]}" "$b/postgres" -D "$d/data" -p "$port" -k "$d" -c listen_addresses=127.0.0.1 \
+        -c fsync=off -c full_page_writes=off -c max_connections=300 \
+        </dev/null >>"$d/postgres.log" 2>&1 &
+    pid=$!
+    m8_db_guard "$d" "$pid" INT
+    n=600
+    while ! m8_pg_sql "$d" "$port" "SELECT 1" >/dev/null 2>&1; do
+        n=$((n - 1))
+        if [ $n -le 0 ] || ! m8_alive "$pid"; then
+            tail -n 20 "$d/postgres.log" >&2
+            m8_pg_stop "$d"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+m8_pg_stop() { m8_db_stop "$1" INT; }
+m8_pg_sql() { # DIR PORT SQL: runs SQL as postgres over the unix socket (unaligned rows, no header)
+    psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U postgres -d "${M8_PG_DB:-postgres}" -c "$3"
+}
+
+# m8_db_create KIND DIR PORT DB USER PASSWORD: the application's database and
+# its user (all privileges on it), on a server started above.
+m8_db_create() {
+    local kind=$1 d=$2 port=$3 db=$4 user=$5 pw=$6
+    if [ "$kind" = Mysql ]; then
+        m8_mariadb_sql "$d" "CREATE DATABASE $db; CREATE USER '$user'@'%' IDENTIFIED BY '$pw';
+            GRANT ALL PRIVILEGES ON $db.* TO '$user'@'%';"
+    else
+        m8_pg_sql "$d" "$port" "CREATE ROLE $user LOGIN PASSWORD '$pw'" &&
+            m8_pg_sql "$d" "$port" "CREATE DATABASE $db OWNER $user"
+    fi
+}
+
 # ------------------------------------------------------------------ fcgim8d
 # m8_fcgim8d_start NAME SERVICE ENVFILE [VAR=VALUE...] -- [fcgim8d options]:
 # fcgim8d running SERVICE (fixture|example|a path) on unix:$T_DIR/NAME.sock
