@@ -409,7 +409,10 @@ static void *thr_main(void *p)
 {
     thr_arg *a = p;
     char id[48];
-    for (int i = 0; i < 2000; i++) {
+    /* 4 x 500 answers fill a quarter of the cache: a probe window filling
+     * up (and evicting an answer between its store and its read) is then
+     * not a realistic outcome; eviction has its own tests above. */
+    for (int i = 0; i < 500; i++) {
         snprintf(id, sizeof id, "t%d-%d", a->n, i);
         if (m8_revtable_record_active(a->shm, id, U1, 100, 1, 60, NOW) != M8_REVT_ACTIVE)
             a->bad++;

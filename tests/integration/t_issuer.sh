@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_issuer.sh - self-test of tests/tools/issuer.py, the test issuer
+# t_issuer.sh - self-test of tests/tools/issuer.py, the test issuer
 # (CONTRACT Part B 1-4, 7.1), with curl and an independent python3 check:
 #   startup (port 0, urls.json, --help, the B 1.8 vectors), JWKS and minted
 #   tokens checked by PyJWT, jti-status v2 in the three auth modes (B 2, 3),
