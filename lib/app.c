@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "confighealth.h"
 #include "db.h"
+#include "evclient.h"
 #include "log.h"
 #include "metrics.h"
 #include "revocation.h"
@@ -755,6 +756,55 @@ static int cgi_strip_search_words(int argc, char **argv)
     return same ? argc - words : argc;
 }
 
+/* A stateful service running alone (spawn-fcgi, --listen: no fcgim8d
+ * sidecar) may hold the event stream itself: FCGIM8_EVENT_STREAM=1 opts in
+ * (each process then holds its own stream and table). */
+typedef struct own_stream {
+    m8_evclient *ev;
+    pthread_t thread;
+    atomic_int stop;
+} own_stream;
+
+static void *own_stream_main(void *arg)
+{
+    own_stream *o = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    m8_evclient_run(o->ev, &o->stop);
+    return NULL;
+}
+
+static void own_stream_start(m8_app *app, own_stream *o)
+{
+    const char *opt = getenv("FCGIM8_EVENT_STREAM");
+    atomic_init(&o->stop, 0);
+    o->ev = NULL;
+    if (!opt || strcmp(opt, "1") != 0 || !app->shm || atomic_load(&app->shm->daemon_pid) ||
+        !m8_evclient_wanted(app->settings))
+        return;
+    char err[512] = "";
+    o->ev = m8_evclient_new(app->settings, app->shm, err, sizeof err);
+    if (!o->ev) {
+        m8_log(M8_LOG_ERROR, "event stream: %s; revocations arrive through introspection only",
+               err);
+    } else if (pthread_create(&o->thread, NULL, own_stream_main, o) != 0) {
+        m8_log(M8_LOG_ERROR, "event stream: cannot start its thread");
+        m8_evclient_free(o->ev);
+        o->ev = NULL;
+    }
+}
+
+static void own_stream_stop(own_stream *o)
+{
+    if (!o->ev)
+        return;
+    atomic_store(&o->stop, 1);
+    pthread_join(o->thread, NULL);
+    m8_evclient_free(o->ev);
+    o->ev = NULL;
+}
+
 int m8_app_main(m8_app *app, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -914,6 +964,8 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     }
     m8_log(M8_LOG_INFO, "serving FastCGI on %s with %lld threads",
            listen_spec ? listen_spec : "the inherited socket (fd 0)", threads);
+    own_stream stream;
+    own_stream_start(app, &stream);
 
     pthread_t st;
     bool st_running = false;
@@ -944,6 +996,7 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     if (app->slot)
         atomic_store(&app->slot->state, M8_SLOT_RETIRING);
     m8_server_stop(srv, (double)shutdown_s);
+    own_stream_stop(&stream);
     bool started = atomic_load(&sc.done) && sc.rc == 0;
     if (st_running && atomic_load(&sc.done))
         pthread_join(st, NULL);

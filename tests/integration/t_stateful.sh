@@ -55,11 +55,13 @@ SS=$M8_PORT
 m8_fcgim8d_start S example "$T_DIR/S.env" -- --workers 4 --threads 2 --status-listen "127.0.0.1:$SS"
 for p in T F O L; do m8_fcgim8d_start $p example "$T_DIR/$p.env" -- --workers 1 --threads 2; done
 m8_fcgim8d_start K fixture "$T_DIR/K.env" M8T_API_KEYS=1 -- --workers 2 --threads 2
+# A: a stateful service alone (no fcgim8d) holding the stream itself (opt-in)
+m8_svc_listen A example "unix:$T_DIR/A.sock" "$T_DIR/S.env" FCGIM8_EVENT_STREAM=1 -- --threads 2
 
 NG=$T_DIR/ngx
 m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
 declare -A URL=()
-for p in S T F O L K; do
+for p in S T F O L K A; do
     m8_pick_port 19200 19249 || t_bail "no free port"
     URL[$p]=http://127.0.0.1:$M8_PORT
     m8_nginx_site "$NG" "$p" fcgi-m8-unix.conf NAME="st_$p" LISTEN="127.0.0.1:$M8_PORT" \
@@ -172,6 +174,17 @@ m8_wait_for 10 m8_fcgim8d_log_has S 'event stream: connected'
 ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
 m8_wait_for 10 t_off
 t_ok $? "S: after the gap new revocations are applied again"
+
+# ------------------------------------------------------------- A: alone, the stream opted in
+m8_wait_for 10 grep -q 'event stream: connected' "${M8_SVC_LOG[A]}"
+t_ok $? "A: a service alone with FCGIM8_EVENT_STREAM=1 holds the event stream itself"
+T=$(mint)
+t_is "$(code A "$T")" 200 "A: a token is accepted and cached (TTL 300 s)"
+jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
+ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
+ta_off() { [ "$(code A "$T")" = 401 ]; }
+m8_wait_for 10 ta_off
+t_ok $? "A: its own stream applies the revocation"
 
 # ------------------------------------------------------------- T: stream down, cache TTL, introspection
 ctl /fault '{"target":"events","mode":"drop_stream"}' >/dev/null
