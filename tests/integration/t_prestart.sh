@@ -131,6 +131,17 @@ backend() { # KIND: the whole sequence against one server
     t_like "$OUT" '"level":"error".*did not answer after 3 tries' "$lk: ... and a final error line"
     no_password "$lk: nothing listening"
 
+    # fcgim8d runs the same wait before it creates anything (DESIGN step 2).
+    OUT=$(cd "$T_DIR" && m8_clean_env -- "$top_builddir/src/fcgim8d" --listen "unix:$T_DIR/$lk-d.sock" \
+        --env-file "$T_DIR/$lk.env" --db-wait-tries 2 --db-wait-interval 0.2 --workers 1 \
+        -- "$(m8_svc_bin fixture)" </dev/null 2>&1)
+    RC=$?
+    t_is "$RC" 70 "$lk: fcgim8d with the database down: exit 70 after --db-wait-tries" || t_diag "$OUT"
+    t_is "$(n_lines '"msg":"Database not ready."')" 2 "$lk: ... after its 2 tries"
+    t_like "$OUT" 'the database did not answer: not starting' "$lk: ... saying why"
+    t_ok "$([ ! -e "$T_DIR/$lk-d.sock" ]; echo $?)" "$lk: ... before creating its socket"
+    no_password "$lk: fcgim8d, nothing listening"
+
     if ! $start "$d" "$port"; then
         t_report 1 "$lk: the $kind server starts"
         return
@@ -147,6 +158,16 @@ backend() { # KIND: the whole sequence against one server
     # Up: the first try succeeds.
     run --env-file "$T_DIR/$lk.env" --tries 3 --interval 0.2
     t_is "$RC" 0 "$lk: server up: exit 0" || t_diag "$OUT"
+    (cd "$T_DIR" && m8_clean_exec -- "$top_builddir/src/fcgim8d" --listen "unix:$T_DIR/$lk-d.sock" \
+        --env-file "$T_DIR/$lk.env" --db-wait-tries 3 --db-wait-interval 0.2 --workers 1 \
+        -- "$(m8_svc_bin fixture)") </dev/null >/dev/null 2>"$T_DIR/$lk-d.log" &
+    dpid=$!
+    M8_PIDS+=("$dpid")
+    m8_wait_for 15 grep -q '"msg":"ready: 1 workers' "$T_DIR/$lk-d.log"
+    t_ok $? "$lk: fcgim8d with the database up: the wait passes and the pool becomes ready" ||
+        t_diag "$(tail -n 5 "$T_DIR/$lk-d.log")"
+    kill -TERM "$dpid" 2>/dev/null
+    m8_wait_exit "$dpid" 10
     t_is "$(n_lines 'Database not ready.')" 0 "$lk: ... at the first try (no failure logged)"
     t_like "$OUT" '"msg":"Database is ready."' "$lk: ... logging \"Database is ready.\""
     t_ok "$([ "$MS" -lt 3000 ] && echo 0 || echo 1)" "$lk: ... at once (${MS} ms)"

@@ -42,6 +42,9 @@ stateful=(TOKEN_MODE=stateful INTROSPECTION_URL="$INTRO"
     'PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!')
 # S: the stream is the only way a cached answer can be withdrawn (TTL 300 s)
 m8_write_env "$T_DIR/S.env" "${common[@]}" "${stateful[@]}" REVOCATION_CACHE_TTL_SECONDS=300
+# U: the rollout flag (D12): unsigned events accepted, forged ones still refused
+m8_write_env "$T_DIR/U.env" "${common[@]}" "${stateful[@]}" REVOCATION_CACHE_TTL_SECONDS=300 \
+    EVENT_SIGNING_ACCEPT_UNSIGNED=true
 # T: a short cache, for "stream down: refused once the TTL passes"
 m8_write_env "$T_DIR/T.env" "${common[@]}" "${stateful[@]}" REVOCATION_CACHE_TTL_SECONDS=2
 m8_write_env "$T_DIR/F.env" "${common[@]}" "${stateful[@]}" ACCESS_REVOCATION_FAILURE_MODE=fail_closed
@@ -53,7 +56,7 @@ m8_write_env "$T_DIR/K.env" "${common[@]}" API_KEY_INTROSPECTION_ENABLED=true IN
 m8_pick_port 19250 19299 || t_bail "no free port"
 SS=$M8_PORT
 m8_fcgim8d_start S example "$T_DIR/S.env" -- --workers 4 --threads 2 --status-listen "127.0.0.1:$SS"
-for p in T F O L; do m8_fcgim8d_start $p example "$T_DIR/$p.env" -- --workers 1 --threads 2; done
+for p in T F O L U; do m8_fcgim8d_start $p example "$T_DIR/$p.env" -- --workers 1 --threads 2; done
 m8_fcgim8d_start K fixture "$T_DIR/K.env" M8T_API_KEYS=1 -- --workers 2 --threads 2
 # A: a stateful service alone (no fcgim8d) holding the stream itself (opt-in)
 m8_svc_listen A example "unix:$T_DIR/A.sock" "$T_DIR/S.env" FCGIM8_EVENT_STREAM=1 -- --threads 2
@@ -61,7 +64,7 @@ m8_svc_listen A example "unix:$T_DIR/A.sock" "$T_DIR/S.env" FCGIM8_EVENT_STREAM=
 NG=$T_DIR/ngx
 m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
 declare -A URL=()
-for p in S T F O L K A; do
+for p in S T F O L K A U; do
     m8_pick_port 19200 19249 || t_bail "no free port"
     URL[$p]=http://127.0.0.1:$M8_PORT
     m8_nginx_site "$NG" "$p" fcgi-m8-unix.conf NAME="st_$p" LISTEN="127.0.0.1:$M8_PORT" \
@@ -69,7 +72,7 @@ for p in S T F O L K A; do
 done
 m8_nginx_start "$NG" || t_bail "nginx does not start"
 m8_fcgim8d_wait_ready S 4 || { t_diag "$(tail -20 "$T_DIR/S.log")"; t_bail "pool S not ready"; }
-for p in T F O L; do m8_fcgim8d_wait_ready $p 1 || t_bail "pool $p not ready: $(tail -5 "$T_DIR/$p.log")"; done
+for p in T F O L U; do m8_fcgim8d_wait_ready $p 1 || t_bail "pool $p not ready: $(tail -5 "$T_DIR/$p.log")"; done
 m8_fcgim8d_wait_ready K 2 || t_bail "pool K not ready: $(tail -5 "$T_DIR/K.log")"
 m8_wait_for 10 m8_fcgim8d_log_has S 'event stream: connected'
 t_ok $? "S: the supervisor's sidecar connects to the issuer's event stream"
@@ -175,6 +178,24 @@ ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
 m8_wait_for 10 t_off
 t_ok $? "S: after the gap new revocations are applied again"
 
+# ------------------------------------------------------------- U: unsigned events during a rollout
+m8_wait_for 10 m8_fcgim8d_log_has U 'event stream: connected'
+T=$(mint)
+t_is "$(code U "$T")" 200 "U: a token is accepted and cached (TTL 300 s)"
+ctl /fault '{"target":"events","mode":"forged_event","count":1}' >/dev/null
+jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
+ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
+sleep 0.5
+t_is "$(code U "$T")" 200 "U: with EVENT_SIGNING_ACCEPT_UNSIGNED=true a forged signature is still refused"
+T=$(mint)
+code U "$T" >/dev/null
+ctl /fault '{"target":"events","mode":"unsigned_event","count":1}' >/dev/null
+jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
+ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
+tu_off() { [ "$(code U "$T")" = 401 ]; }
+m8_wait_for 10 tu_off
+t_ok $? "U: ... and an unsigned event is applied (D12 rollout)"
+
 # ------------------------------------------------------------- A: alone, the stream opted in
 m8_wait_for 10 grep -q 'event stream: connected' "${M8_SVC_LOG[A]}"
 t_ok $? "A: a service alone with FCGIM8_EVENT_STREAM=1 holds the event stream itself"
@@ -249,7 +270,7 @@ m8_write_env "$T_DIR/K2.env" "${common[@]}"
 t_is "$?" 78 "K: X-API-Key routes with API keys off: the service refuses to boot (78)"
 t_like "$(cat "$T_DIR/K2.err")" 'API_KEY_INTROSPECTION_ENABLED' "K: ... naming the setting"
 
-for p in S T F O L K; do kill -TERM "${M8_FCGIM8D_PID[$p]}" 2>/dev/null; done
-for p in S T F O L K; do m8_wait_exit "${M8_FCGIM8D_PID[$p]}" 15; done
+for p in S T F O L K U; do kill -TERM "${M8_FCGIM8D_PID[$p]}" 2>/dev/null; done
+for p in S T F O L K U; do m8_wait_exit "${M8_FCGIM8D_PID[$p]}" 15; done
 t_is "$M8_RC" 0 "the pools stop cleanly (event stream threads included)"
 t_done
