@@ -5,6 +5,7 @@
 #include "shm.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,13 +123,22 @@ m8_shm *m8_shm_attach_env(m8_shm_slot **slot_out)
         }
     }
     if (fd >= 0) {
-        m8_shm head;
-        ssize_t n = pread((int)fd, &head, sizeof head, 0);
+        /* Only the leading fields: the whole header holds megabytes (the
+         * JWKS and revocation areas) and must never land on a stack. */
+        unsigned char lead[offsetof(m8_shm, nslots) + sizeof(uint32_t)];
+        uint32_t magic = 0, version = 0, nslots = 0;
+        uint64_t size = 0;
+        ssize_t n = pread((int)fd, lead, sizeof lead, 0);
+        if (n == (ssize_t)sizeof lead) {
+            memcpy(&magic, lead + offsetof(m8_shm, magic), sizeof magic);
+            memcpy(&version, lead + offsetof(m8_shm, version), sizeof version);
+            memcpy(&size, lead + offsetof(m8_shm, size), sizeof size);
+            memcpy(&nslots, lead + offsetof(m8_shm, nslots), sizeof nslots);
+        }
         m8_shm *shm = MAP_FAILED;
-        if (n == (ssize_t)sizeof head && head.magic == M8_SHM_MAGIC &&
-            head.version == M8_SHM_VERSION && head.nslots <= M8_SHM_MAX_SLOTS &&
-            head.size == m8_shm_size(head.nslots) && (uint64_t)slot < head.nslots)
-            shm = mmap(NULL, head.size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+        if (magic == M8_SHM_MAGIC && version == M8_SHM_VERSION && nslots <= M8_SHM_MAX_SLOTS &&
+            size == m8_shm_size(nslots) && (uint64_t)slot < nslots)
+            shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
         close((int)fd);
         unsetenv(M8_ENV_SHM_FD);
         if (shm != MAP_FAILED) {

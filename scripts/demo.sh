@@ -1,17 +1,23 @@
 #!/bin/bash
-# scripts/demo.sh - builds fcgi-m8 and runs the example service behind a real
-# nginx on http://127.0.0.1:8080 (M8_DEMO_PORT), with the contrib/nginx files,
-# until Ctrl-C.  Installs the Debian packages first when run as root.
+# scripts/demo.sh - builds fcgi-m8 and runs the example service under the
+# fcgim8d supervisor (2 workers) behind a real nginx on http://127.0.0.1:8080
+# (M8_DEMO_PORT), with the contrib/nginx files, until Ctrl-C:
+#
+#   nginx -> unix socket -> fcgim8d -> 2 x item-service
+#
+# Installs the Debian packages first when run as root.
 #
 #   sudo scripts/demo.sh
 #
 # The build goes to _build/demo (M8_DEMO_BUILD); everything the run writes
 # (.env, socket, logs, nginx files) lives in a temporary directory that is
-# removed on exit.  The service listens on a unix socket only.
+# removed on exit.  The pool listens on a unix socket; fcgim8d's status page
+# is on http://127.0.0.1:8081/status (M8_DEMO_STATUS_PORT), loopback only.
 set -u
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 build=${M8_DEMO_BUILD:-$top_srcdir/_build/demo}
 port=${M8_DEMO_PORT:-8080}
+sport=${M8_DEMO_STATUS_PORT:-$((port + 1))}
 die() { echo "demo.sh: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ dependencies
@@ -44,6 +50,7 @@ export top_srcdir top_builddir
 [ -n "$NGINX" ] || die "nginx is not installed"
 [ -n "$CURL" ] || die "curl is not installed"
 m8_port_open "$port" && die "127.0.0.1:$port is in use (set M8_DEMO_PORT)"
+m8_port_open "$sport" && die "127.0.0.1:$sport is in use (set M8_DEMO_STATUS_PORT)"
 
 # ------------------------------------------------------------------ run
 m8_init demo
@@ -60,8 +67,20 @@ mint() { # ROLE [--superuser]: a dev token from fcgim8-token
         --iss https://auth.example.com --aud item-service --exp 3600 \
         --email "$1@example.com" --role "$@"
 }
+# The pool: fcgim8d binds the socket, checks the settings and the service's
+# startup validators (`item-service --check`), then starts 2 workers with 2
+# threads each; its log (and every worker's, one JSON line each) goes to
+# $T_DIR/fcgim8d.log.  As root the socket's group is www-data, as on a server.
 sock=$T_DIR/item-service.sock
-m8_svc_listen item example "unix:$sock" "$T_DIR/.env" -- --threads 4
+svc=$(m8_svc_bin example)
+pool=(--listen "unix:$sock" --env-file "$T_DIR/.env" --workers 2 --threads 2
+    --status-listen "127.0.0.1:$sport")
+[ "$(id -u)" = 0 ] && getent group www-data >/dev/null 2>&1 && pool+=(--socket-group www-data)
+M8_SVC_LOG[item]=$T_DIR/fcgim8d.log
+(cd "$T_DIR" && m8_clean_exec -- "$build/src/fcgim8d" "${pool[@]}" -- "$svc") \
+    </dev/null >"$T_DIR/fcgim8d.out" 2>"${M8_SVC_LOG[item]}" &
+M8_SVC_PID[item]=$!
+M8_PIDS+=("$!")
 m8_nginx_prepare "$T_DIR/nginx" || die "cannot render contrib/nginx/standalone.conf"
 m8_nginx_site "$T_DIR/nginx" item-service fcgi-m8-unix.conf NAME=item_service \
     LISTEN="127.0.0.1:$port" SERVER_NAME=localhost SOCKET="$sock" ||
@@ -77,10 +96,11 @@ fi
 
 cat <<TXT
 
-fcgi-m8 demo: item-service behind nginx on $base
-  service:  $(m8_svc_bin example) --listen unix:$sock --env-file $T_DIR/.env --threads 4
+fcgi-m8 demo: item-service under fcgim8d behind nginx on $base
+  pool:     $build/src/fcgim8d ${pool[*]} -- $svc
   nginx:    $T_DIR/nginx/nginx.conf (+ sites/item-service.conf from contrib/nginx/fcgi-m8-unix.conf)
-  logs:     $T_DIR/item.log (service, JSON lines), $T_DIR/nginx/access.log, $T_DIR/nginx/error.log
+  logs:     ${M8_SVC_LOG[item]} (fcgim8d and its workers, JSON lines), $T_DIR/nginx/access.log, $T_DIR/nginx/error.log
+  reload:   kill -HUP ${M8_SVC_PID[item]}   (re-reads $T_DIR/.env, replaces the workers without dropping a request)
 
 Try:
 TXT
@@ -107,6 +127,7 @@ try "OpenAPI 3.1 document" "$base/api/openapi.json"
 try "Swagger UI (open in a browser)" "$base/api/docs"
 try "ReDoc (open in a browser)" "$base/api/redoc"
 try "public route" "$base/api/items/info"
+try "the pool: workers, requests, busy threads" "http://127.0.0.1:$sport/status"
 USER_TOKEN=$(mint user)
 ADMIN_TOKEN=$(mint admin)
 ROOT_TOKEN=$(mint superadmin --superuser)
@@ -124,11 +145,26 @@ try "admin only" -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" "$base/api/it
 try "superuser only" -X POST -H "Authorization: Bearer $ROOT_TOKEN" "$base/api/admin/bootstrap"
 echo
 echo "Press Ctrl-C to stop."
-trap 'echo; echo "demo.sh: stopping"; exit 0' INT TERM
+stop() { # Ctrl-C (the whole process group gets SIGINT) or a TERM to this script
+    trap - INT TERM
+    echo
+    echo "demo.sh: stopping"
+    # fcgim8d drains its workers (they are idle: at once) and exits 0; then
+    # the EXIT trap stops nginx and removes the temporary directory.
+    kill -TERM "${M8_SVC_PID[item]}" 2>/dev/null
+    if m8_wait_exit "${M8_SVC_PID[item]}" 35; then
+        echo "demo.sh: fcgim8d stopped (exit status $M8_RC)"
+    else
+        echo "demo.sh: fcgim8d is still draining after 35 s; stopping it" >&2
+    fi
+    exit 0
+}
+trap stop INT TERM
 while m8_svc_alive item; do sleep 1; done
-# The service got the signal too (same process group), or died on its own.
+# fcgim8d got the signal too (same process group) and stopped its workers, or
+# it stopped on its own.
 wait "${M8_SVC_PID[item]}"
 rc=$?
-[ "$rc" = 0 ] && { echo "demo.sh: the service stopped"; exit 0; }
+[ "$rc" = 0 ] && { echo "demo.sh: fcgim8d stopped"; exit 0; }
 m8_svc_diag item
-die "the service exited with status $rc (log above)"
+die "fcgim8d exited with status $rc (log above)"
