@@ -97,6 +97,9 @@ M8_INTERNAL void m8_strv_free(char **v, size_t n);
 M8_INTERNAL char *m8_strdup0(const char *s);
 /* Parses a whole decimal long long in [min,max]; 0 or M8_EPARSE. */
 M8_INTERNAL int m8_parse_ll(const char *s, long long min, long long max, long long *out);
+/* Parses a whole decimal number (fractions allowed) in [min,max]; 0 or
+ * M8_EPARSE (NaN never passes). */
+M8_INTERNAL int m8_parse_double(const char *s, double min, double max, double *out);
 /* Reads a whole file of at most max bytes (NUL-terminated, caller frees;
  * the read buffers are wiped, as the file may hold a secret).  regular_only
  * refuses devices such as /dev/null; a directory is always refused.

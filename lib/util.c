@@ -102,6 +102,19 @@ int m8_parse_ll(const char *s, long long min, long long max, long long *out)
     return 0;
 }
 
+int m8_parse_double(const char *s, double min, double max, double *out)
+{
+    if (!s || !*s)
+        return M8_EPARSE;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= min && v <= max))
+        return M8_EPARSE;
+    *out = v;
+    return 0;
+}
+
 int m8_read_file(const char *path, size_t max, bool regular_only, char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

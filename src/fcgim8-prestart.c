@@ -51,18 +51,6 @@ static void usage(FILE *f)
             M8_DB_CONNECT_TIMEOUT_DEFAULT);
 }
 
-/* A number of seconds in [lo, hi]; fractions allowed. */
-static int parse_seconds(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void log_errs(const m8_errlist *e)
 {
     for (size_t i = 0; i < e->n; i++)
@@ -104,8 +92,8 @@ int main(int argc, char **argv)
         switch (c) {
         case 'e': env_file = optarg; break;
         case 't': bad = m8_parse_ll(optarg, 1, TRIES_MAX, &tries); break;
-        case 'i': bad = parse_seconds(optarg, 0, M8_DB_TIMEOUT_MAX, &interval); break;
-        case 'c': bad = parse_seconds(optarg, 0.001, M8_DB_TIMEOUT_MAX, &to.connect_s); break;
+        case 'i': bad = m8_parse_double(optarg, 0, M8_DB_TIMEOUT_MAX, &interval); break;
+        case 'c': bad = m8_parse_double(optarg, 0.001, M8_DB_TIMEOUT_MAX, &to.connect_s); break;
         case 'V':
             printf("fcgim8-prestart (fcgi-m8 %s; backends:%s%s)\n", m8_version(),
                    m8_db_backend_available(M8_DB_MYSQL) ? " mysql" : "",

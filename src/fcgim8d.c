@@ -106,17 +106,6 @@ static void usage(FILE *f)
             "Signals: SIGHUP reload, SIGTERM/SIGINT drain and stop, SIGUSR1 reopen the log.\n");
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, options *o)
 {
     static const struct option opts[] = {
@@ -186,11 +175,11 @@ static int parse_options(int argc, char **argv, options *o)
             o->threads_set = true;
             break;
         case 'r': bad = m8_parse_ll(optarg, 0, INT64_MAX, &o->max_requests); break;
-        case 'T': bad = parse_double(optarg, 0, 86400, &o->request_timeout); break;
-        case 'S': bad = parse_double(optarg, 0, 86400, &o->slow_log); break;
+        case 'T': bad = m8_parse_double(optarg, 0, 86400, &o->request_timeout); break;
+        case 'S': bad = m8_parse_double(optarg, 0, 86400, &o->slow_log); break;
         case 's': bad = m8_parse_ll(optarg, 0, 3600, &o->shutdown_timeout); break;
         case 'W': bad = m8_parse_ll(optarg, 1, 1000000, &o->db_wait_tries); break;
-        case 'I': bad = parse_double(optarg, 0.01, 3600, &o->db_wait_interval); break;
+        case 'I': bad = m8_parse_double(optarg, 0.01, 3600, &o->db_wait_interval); break;
         case 'P':
             o->dynamic = strcmp(optarg, "dynamic") == 0;
             bad = !o->dynamic && strcmp(optarg, "static") != 0;

@@ -68,6 +68,14 @@ static void test_util(void)
     ok(m8_parse_ll("42", 0, 100, &v) == 0 && v == 42, "parse_ll: in range");
     ok(m8_parse_ll("101", 0, 100, &v) != 0, "parse_ll: one past max refused");
     ok(m8_parse_ll("4x", 0, 100, &v) != 0, "parse_ll: trailing garbage refused");
+    double d = 0;
+    ok(m8_parse_double("0.25", 0, 1, &d) == 0 && d == 0.25, "parse_double: a fraction in range");
+    ok(m8_parse_double("1", 0, 1, &d) == 0 && d == 1, "parse_double: exactly max accepted");
+    ok(m8_parse_double("1.0001", 0, 1, &d) != 0, "parse_double: just past max refused");
+    ok(m8_parse_double("nan", 0, 1, &d) != 0, "parse_double: NaN refused");
+    ok(m8_parse_double("", 0, 1, &d) != 0 && m8_parse_double("x", 0, 1, &d) != 0 &&
+           m8_parse_double("0.5s", 0, 1, &d) != 0,
+       "parse_double: empty, non-numeric and trailing garbage refused");
     ok(m8_parse_ll("", 0, 100, &v) != 0, "parse_ll: empty refused");
     char *data;
     size_t len;
