@@ -25,6 +25,9 @@
 #                        (e.g. MALLOC_ARENA_MAX=1)
 #   M8_BENCH_COMPARE=1   (0: the pool rows only, no single-process and libfcgi rows)
 #   M8_BENCH_SMAPS=0     (1: also print where the pool's PSS goes, per mapping group)
+#   M8_BENCH_MORE="stateful db gate"  the optional sections of bench/e2e-more.sh
+#                        (issues 5, 6, 7), each skipped with a reason when what it
+#                        needs is missing; "" runs none
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=$(cd "$here/.." && pwd)
@@ -111,6 +114,9 @@ server {
 }
 CONF
 fi
+# The optional sections (bench/e2e-more.sh: issues 5, 6 and 7) add their sites now.
+. "$here/e2e-more.sh"
+more_sites
 m8_nginx_start "$T_DIR/ngx" || die "nginx did not start"
 
 # ------------------------------------------------------------------ the pool: start to ready
@@ -295,6 +301,9 @@ if [ "$compare" = 1 ]; then
     run "/ping, libfcgi keepalive" "http://127.0.0.1:$port_ka/ping"
 fi
 
+# The optional sections' rows (bench/e2e-more.sh), after every main row.
+more_run
+
 # ------------------------------------------------------------------ report
 echo "fcgi-m8 end-to-end benchmark: wrk -t$wthreads -c$conns -d$dur --latency"
 echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') (1 worker, keepalive 16, fastcgi_keep_conn on); $(nproc) CPUs, $(uname -sr)"
@@ -324,7 +333,8 @@ echo "targets: /api/items/ >= 0.30 x return 200 with p99 < 5 ms:" \
     "$(verdict "$(awk -v r="$ir" -v p="$ip" 'BEGIN { print (r >= 0.30 && p < 5) ? 1 : 0 }')") ($ir, p99 $ip ms);" \
     "daemon + workers PSS < 8 MiB: $(verdict "$(awk -v k="$pool_pss" 'BEGIN { print (k < 8192) ? 1 : 0 }')") ($(mib "$pool_pss") MiB);" \
     "start to ready < 100 ms: $(verdict "$(awk -v a="${t_ready:-999999}" -v b="$t_first200" 'BEGIN { print (a < 100 && b < 100) ? 1 : 0 }')") (${t_ready:-?} / $t_first200 ms)"
-if grep -q . <(printf '%s' "${R_NOTE[*]}" | tr -d ' '); then
+more_report
+if printf '%s\n' "${R_NOTE[@]}" | grep -qE 'non-2xx|socket errors'; then
     echo "warning: errors or non-2xx answers above (expected only on the libfcgi keepalive" \
         "row: pinned threads); the last lines nginx logged during the runs:" >&2
     tail -n +"$((errlog_lines + 1))" "$T_DIR/ngx/error.log" | tail -n 5 | grep . >&2 || echo "(none)" >&2

@@ -1112,6 +1112,9 @@ class Issuer:
 # ---------------------------------------------------------------------------
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY a kept
+    # connection's second answer waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server_version = "m8-test-issuer/1"
     sys_version = ""
 
