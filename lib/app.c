@@ -633,7 +633,9 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
     if (preset_status == 0) {
         /* Every caller keeps params and body alive until this returns. */
         int rc = m8_req_adopt_params(req, params, n, body, body_len);
-        const char *cl = rc == 0 ? m8_req_param(req, "CONTENT_LENGTH") : NULL;
+        /* An Authorizer request carries the original request's
+         * CONTENT_LENGTH but never its body (FastCGI 6.3). */
+        const char *cl = rc == 0 && !req->authorizer ? m8_req_param(req, "CONTENT_LENGTH") : NULL;
         long long want = 0;
         if (cl && *cl && (m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0 ||
                           (unsigned long long)want != body_len)) {
