@@ -577,6 +577,13 @@ def public_jwk(key, alg):
     jwk = algo.to_jwk(key.public_key())
     jwk = json.loads(jwk) if isinstance(jwk, str) else dict(jwk)
     jwk.pop("key_ops", None)  # PyJWT adds it; an issuer's JWKS carries use/alg/kid
+    if jwk["kty"] == "EC":
+        # RFC 7518 6.2.1.2: x and y are the full coordinate length (32 bytes
+        # for P-256).  PyJWT 2.6's to_jwk drops leading zero bytes (about one
+        # key in 128), which its own from_jwk then refuses.
+        nums = key.public_key().public_numbers()
+        jwk["x"] = b64u(nums.x.to_bytes(32, "big"))
+        jwk["y"] = b64u(nums.y.to_bytes(32, "big"))
     return jwk
 
 
