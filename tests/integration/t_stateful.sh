@@ -165,48 +165,6 @@ t_like "$("$CURL" -s "$CTL/stats" | "$PY" -c 'import json,sys; print(json.load(s
     "S: the reconnect carried Last-Event-ID"
 t_like "$(metric api_auth_event_stream_reconnects_total)" '^[1-9]' "S: reconnects are counted"
 
-# an issuer restart (new epoch): the resume is a gap, and the stream still works
-ctl /epoch '{}' >/dev/null
-m8_wait_for 15 sh -c "\"$CURL\" -s http://127.0.0.1:$SS/metrics | grep -q '^api_auth_event_stream_gap_total [1-9]'"
-t_ok $? "S: a resume across an issuer restart is a gap, counted"
-t_ok "$(grep -q 'event stream: gap' "$T_DIR/S.log"; echo $?)" "S: the gap is logged (caches flushed)"
-T=$(mint)
-codes S "$T" 4 >/dev/null
-jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
-m8_wait_for 10 m8_fcgim8d_log_has S 'event stream: connected'
-ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
-m8_wait_for 10 t_off
-t_ok $? "S: after the gap new revocations are applied again"
-
-# ------------------------------------------------------------- U: unsigned events during a rollout
-m8_wait_for 10 m8_fcgim8d_log_has U 'event stream: connected'
-T=$(mint)
-t_is "$(code U "$T")" 200 "U: a token is accepted and cached (TTL 300 s)"
-ctl /fault '{"target":"events","mode":"forged_event","count":1}' >/dev/null
-jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
-ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
-sleep 0.5
-t_is "$(code U "$T")" 200 "U: with EVENT_SIGNING_ACCEPT_UNSIGNED=true a forged signature is still refused"
-T=$(mint)
-code U "$T" >/dev/null
-ctl /fault '{"target":"events","mode":"unsigned_event","count":1}' >/dev/null
-jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
-ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
-tu_off() { [ "$(code U "$T")" = 401 ]; }
-m8_wait_for 10 tu_off
-t_ok $? "U: ... and an unsigned event is applied (D12 rollout)"
-
-# ------------------------------------------------------------- A: alone, the stream opted in
-m8_wait_for 10 grep -q 'event stream: connected' "${M8_SVC_LOG[A]}"
-t_ok $? "A: a service alone with FCGIM8_EVENT_STREAM=1 holds the event stream itself"
-T=$(mint)
-t_is "$(code A "$T")" 200 "A: a token is accepted and cached (TTL 300 s)"
-jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
-ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
-ta_off() { [ "$(code A "$T")" = 401 ]; }
-m8_wait_for 10 ta_off
-t_ok $? "A: its own stream applies the revocation"
-
 # ------------------------------------------------------------- T: stream down, cache TTL, introspection
 ctl /fault '{"target":"events","mode":"drop_stream"}' >/dev/null
 ctl /fault '{"target":"events","mode":"down"}' >/dev/null
@@ -269,6 +227,54 @@ m8_write_env "$T_DIR/K2.env" "${common[@]}"
     >/dev/null 2>"$T_DIR/K2.err"
 t_is "$?" 78 "K: X-API-Key routes with API keys off: the service refuses to boot (78)"
 t_like "$(cat "$T_DIR/K2.err")" 'API_KEY_INTROSPECTION_ENABLED' "K: ... naming the setting"
+
+# ------------------------------------------------------------- U: unsigned events during a rollout
+# stream_up LOG: the last state that log reports for its event stream is
+# "connected" (T cut every stream and held them off for a while).
+stream_up() { grep -E 'event stream: (connected|.*reconnecting)' "$1" | tail -n 1 | grep -q connected; }
+m8_wait_for 30 stream_up "$T_DIR/U.log"
+t_ok $? "U: the stream is up again after T's outage"
+T=$(mint)
+t_is "$(code U "$T")" 200 "U: a token is accepted and cached (TTL 300 s)"
+ctl /fault '{"target":"events","mode":"forged_event","count":1}' >/dev/null
+jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
+ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
+sleep 0.5
+t_is "$(code U "$T")" 200 "U: with EVENT_SIGNING_ACCEPT_UNSIGNED=true a forged signature is still refused"
+T=$(mint)
+code U "$T" >/dev/null
+ctl /fault '{"target":"events","mode":"unsigned_event","count":1}' >/dev/null
+jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
+ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
+tu_off() { [ "$(code U "$T")" = 401 ]; }
+m8_wait_for 20 tu_off
+t_ok $? "U: ... and an unsigned event is applied (D12 rollout)"
+
+# ------------------------------------------------------------- A: alone, the stream opted in
+m8_wait_for 30 stream_up "${M8_SVC_LOG[A]}"
+t_ok $? "A: a service alone with FCGIM8_EVENT_STREAM=1 holds the event stream itself"
+T=$(mint)
+t_is "$(code A "$T")" 200 "A: a token is accepted and cached (TTL 300 s)"
+jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
+ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
+ta_off() { [ "$(code A "$T")" = 401 ]; }
+m8_wait_for 20 ta_off
+t_ok $? "A: its own stream applies the revocation"
+
+# ------------------------------------------------------------- last: an issuer restart
+# (new epoch; every pool's stream gets a gap and flushes its cache, so it
+# runs after the tests that rely on cached answers): the resume is a gap, and the stream still works
+ctl /epoch '{}' >/dev/null
+m8_wait_for 15 sh -c "\"$CURL\" -s http://127.0.0.1:$SS/metrics | grep -q '^api_auth_event_stream_gap_total [1-9]'"
+t_ok $? "S: a resume across an issuer restart is a gap, counted"
+t_ok "$(grep -q 'event stream: gap' "$T_DIR/S.log"; echo $?)" "S: the gap is logged (caches flushed)"
+T=$(mint)
+codes S "$T" 4 >/dev/null
+jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jti']" "\"$T\"")
+m8_wait_for 10 m8_fcgim8d_log_has S 'event stream: connected'
+ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
+m8_wait_for 10 t_off
+t_ok $? "S: after the gap new revocations are applied again"
 
 for p in S T F O L K U; do kill -TERM "${M8_FCGIM8D_PID[$p]}" 2>/dev/null; done
 for p in S T F O L K U; do m8_wait_exit "${M8_FCGIM8D_PID[$p]}" 15; done
