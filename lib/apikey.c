@@ -675,7 +675,9 @@ static bool refuse(m8_apikey *k, m8_apikey_answer *ans, m8_apikey_reason r, cons
     else if (r == M8_AK_CONSUMER_UNAUTHORIZED || r == M8_AK_AUDIENCE_MISMATCH ||
              r == M8_AK_INTERNAL)
         lvl = M8_LOG_ERROR;
-    if (!m8_log_enabled(lvl))
+    char key[64]; /* lines are rate-limited per reason; k->refusals counts every one */
+    snprintf(key, sizeof key, "api_key.refused.%s", m8_apikey_reason_name(r));
+    if (!m8_log_limit_take(key, lvl))
         return false;
     m8_buf f;
     m8_buf_init(&f, 2048);

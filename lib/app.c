@@ -393,6 +393,8 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
     if (app->shm && atomic_load(&app->shm->jwks.served)) {
         m8_auth_use_shared_jwks(app->auth, app->shm);
         m8_log(M8_LOG_DEBUG, "JWKS: using the supervisor's shared key set");
+    } else if (app->shm) {
+        m8_auth_report_jwks(app->auth, app->shm);
     }
     if (m8_revocation_wanted(s)) {
         app->rev = m8_revocation_new(s, app->shm, err, sizeof err);
@@ -505,6 +507,14 @@ static void access_log(const m8_request *req)
 {
     if (!m8_log_enabled(M8_LOG_INFO))
         return;
+    /* A client can ask for error answers as fast as it likes (bad tokens,
+     * bad requests, 503 while a key source is down): their lines are
+     * rate-limited per status; the metrics still count every request. */
+    m8_log_level lvl = req->status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO;
+    char key[32];
+    snprintf(key, sizeof key, "request.%d", req->status);
+    if (req->status >= 400 && !m8_log_limit_take(key, lvl))
+        return;
     m8_buf b;
     m8_buf_init(&b, 16384);
     double ms = (m8_now_mono() - req->t_start) * 1000.0;
@@ -520,7 +530,7 @@ static void access_log(const m8_request *req)
         m8_buf_puts(&b, ",\"error\":");
         m8_buf_json_str(&b, req->fail_reason, strlen(req->fail_reason));
     }
-    m8_log_fields(req->status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO, "request", b.data);
+    m8_log_fields(lvl, "request", b.data);
     m8_buf_free(&b);
 }
 
@@ -547,16 +557,26 @@ static void dispatch(m8_app *app, m8_request *req)
         m8_res_set_header(req, "Allow", allow.data ? allow.data : "");
         break;
     case M8_MATCH_REDIRECT: {
+        /* Path and query quoted as one URL, as Starlette's RedirectResponse
+         * does: a query byte that cannot stand in a header (a control
+         * byte) is percent-encoded rather than losing the Location. */
         m8_buf loc;
-        m8_buf_init(&loc, M8_MAX_PATH_BYTES * 3 + 16);
+        m8_buf_init(&loc, 3 * (M8_MAX_PATH_BYTES + M8_MAX_PARAMS_BYTES) + 16);
         const char *target = allow.data ? allow.data : "/";
-        m8_redirect_quote(&loc, target, strlen(target));
-        if (req->query_string && *req->query_string) {
-            m8_buf_putc(&loc, '?');
-            m8_buf_puts(&loc, req->query_string);
+        int rc = m8_redirect_quote(&loc, target, strlen(target));
+        if (!rc && req->query_string && *req->query_string) {
+            rc = m8_buf_putc(&loc, '?');
+            if (!rc)
+                rc = m8_redirect_quote(&loc, req->query_string, strlen(req->query_string));
         }
-        m8_res_body(req, 307, NULL, "", 0);
-        m8_res_set_header(req, "Location", loc.data ? loc.data : "/");
+        if (!rc)
+            rc = m8_res_body(req, 307, NULL, "", 0);
+        if (!rc)
+            rc = m8_res_set_header(req, "Location", loc.data ? loc.data : "/");
+        if (rc) {
+            m8_req_fail(req, "cannot build the Location of a redirect");
+            internal_error(req);
+        }
         m8_buf_free(&loc);
         break;
     }
@@ -669,7 +689,7 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
     if (m8_res_render(req, false, out) != 0) {
         m8_buf_reset(out);
         m8_buf_puts(out, "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
-                         "Content-Length: 35\r\n\r\n{\"detail\":\"Internal Server Error\"}");
+                         "Content-Length: 34\r\n\r\n{\"detail\":\"Internal Server Error\"}");
     }
     account(app, req);
 }
@@ -700,6 +720,13 @@ static void usage(FILE *f, const char *prog)
             "  --env-file PATH      read settings from this .env file (must exist)\n"
             "  --threads N          request threads (default 4, 1-256)\n"
             "  --shutdown-timeout S seconds to finish requests after SIGTERM (default 30)\n"
+            "  --idle-timeout S     close a connection idle this long (default 75; keep it\n"
+            "                       above the web server's keep-alive timeout)\n"
+            "  --request-deadline S close a connection whose request has not arrived in\n"
+            "                       full this long after its first byte (default 30)\n"
+            "  --drain-timeout S    after SIGQUIT or --max-requests: serve kept connections\n"
+            "                       until the web server closes them, at most this long\n"
+            "                       (default 135)\n"
             "  --engine NAME        epoll (default: kept-alive connections hold no thread)\n"
             "                       or libfcgi (one request per connection per thread)\n"
             "  --check              load settings, run config health and the startup\n"
@@ -730,32 +757,24 @@ static void *startup_main(void *arg)
 }
 
 /* RFC 3875 4.4: a CGI server appends the words of a QUERY_STRING without
- * '=' to the command line (the '+'-separated, percent-decoded words).
- * They are request input, never options (php-cgi's CVE-2012-1823): returns
- * argc without them when argv ends with exactly those words. */
-static int cgi_strip_search_words(int argc, char **argv)
+ * '=' (split at '+') to the command line.  They are request input, never
+ * options (php-cgi's CVE-2012-1823), and servers escape them differently
+ * (Apache adds a backslash before shell characters such as '*' and passes bytes
+ * such as %ff decoded but unchecked), so comparing words is not enough:
+ * when GATEWAY_INTERFACE is set, the last N arguments, N being the number
+ * of query words, are dropped unread whatever they hold (all of them when
+ * there are fewer arguments than words).  Returns the new argc. */
+static int cgi_strip_search_words(int argc)
 {
     const char *qs = getenv("QUERY_STRING");
     if (!getenv("GATEWAY_INTERFACE") || !qs || !*qs || strchr(qs, '=') || argc < 2)
         return argc;
-    int words = 1;
+    size_t words = 1;
     for (const char *p = qs; *p; p++)
         words += *p == '+';
-    if (words > argc - 1)
-        return argc;
-    m8_arena a;
-    m8_arena_init(&a, 2 * strlen(qs) + 4096);
-    const char *w = qs;
-    bool same = true;
-    for (int i = argc - words; i < argc && same; i++) {
-        const char *end = strchr(w, '+');
-        size_t n = end ? (size_t)(end - w) : strlen(w);
-        char *dec = NULL;
-        same = m8_decode_path(&a, w, n, &dec) == 0 && strcmp(dec, argv[i]) == 0;
-        w = end ? end + 1 : w + n;
-    }
-    m8_arena_free(&a);
-    return same ? argc - words : argc;
+    if (words > (size_t)(argc - 1))
+        return 1;
+    return argc - (int)words;
 }
 
 /* A stateful service running alone (spawn-fcgi, --listen: no fcgim8d
@@ -807,6 +826,33 @@ static void own_stream_stop(own_stream *o)
     o->ev = NULL;
 }
 
+/* A retiring worker (reload, scale-down, --max-requests) stops accepting
+ * at once, and keeps serving the connections it has until the web server
+ * closes them: closing a kept connection ourselves races the web server
+ * writing its next request on it (nginx: "writev() failed (32: Broken
+ * pipe) while sending request to upstream", a 502 for a POST).  The web
+ * server's keep-alive limits (nginx keepalive_time, keepalive_timeout)
+ * end them; drain_s bounds the wait, SIGTERM cuts it short.  See fcgim8d(8)
+ * "Reload without failed requests". */
+static void drain(m8_server *srv, double drain_s)
+{
+    m8_server_retire(srv);
+    double until = m8_now_mono() + drain_s;
+    int left;
+    while ((left = m8_server_conns(srv)) > 0 && m8_now_mono() < until) {
+        int sig = m8_signals_wait(250);
+        if (sig == SIGTERM || sig == SIGINT) {
+            m8_log(M8_LOG_INFO, "signal %d: stopping; closing the %d kept connection(s) left", sig,
+                   left);
+            return;
+        }
+    }
+    if (left > 0)
+        m8_log(M8_LOG_WARNING,
+               "--drain-timeout %.0f s passed with %d kept connection(s) still open: closing them",
+               drain_s, left);
+}
+
 int m8_app_main(m8_app *app, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -817,6 +863,9 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"shutdown-timeout", required_argument, NULL, 's'},
         {"engine", required_argument, NULL, 'E'},
+        {"idle-timeout", required_argument, NULL, 1001},
+        {"request-deadline", required_argument, NULL, 1002},
+        {"drain-timeout", required_argument, NULL, 1003},
         {"check", no_argument, NULL, 'c'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -825,10 +874,12 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     const char *prog = argc > 0 && argv[0] ? argv[0] : "service";
     const char *listen_spec = NULL, *env_file = NULL;
     long long threads = 4, mode = 0660, backlog = 1024, shutdown_s = 30;
+    m8_conn_limits limits = {M8_IDLE_TIMEOUT_DEFAULT_S, M8_REQUEST_DEADLINE_DEFAULT_S};
+    double drain_s = M8_DRAIN_TIMEOUT_DEFAULT_S;
     bool check = false, libfcgi = false;
     int c, idx = 0;
     if (!m8_is_listen_socket(0))
-        argc = cgi_strip_search_words(argc, argv);
+        argc = cgi_strip_search_words(argc);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
@@ -845,6 +896,9 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         case 't': bad = m8_parse_ll(optarg, 1, 256, &threads); break;
         case 'b': bad = m8_parse_ll(optarg, 1, 65535, &backlog); break;
         case 's': bad = m8_parse_ll(optarg, 0, 3600, &shutdown_s); break;
+        case 1001: bad = m8_parse_double(optarg, 0.1, 86400, &limits.idle_timeout_s); break;
+        case 1002: bad = m8_parse_double(optarg, 0.1, 3600, &limits.request_deadline_s); break;
+        case 1003: bad = m8_parse_double(optarg, 0, 86400, &drain_s); break;
         case 'm':
             errno = 0;
             mode = strtoll(optarg, &end, 8);
@@ -956,7 +1010,8 @@ int m8_app_main(m8_app *app, int argc, char **argv)
             return EX_SOFTWARE_;
         }
     }
-    m8_server *srv = m8_server_start(app, listen_fd, (int)threads, app->max_body, err, sizeof err);
+    m8_server *srv =
+        m8_server_start(app, listen_fd, (int)threads, app->max_body, &limits, err, sizeof err);
     if (!srv) {
         m8_log(M8_LOG_CRITICAL, "%s", err);
         if (start_first)
@@ -979,15 +1034,22 @@ int m8_app_main(m8_app *app, int argc, char **argv)
         }
     }
     int exit_code = 0;
+    bool retire = false;
     for (;;) {
         int sig = m8_signals_wait(-1);
         if (sig == SIGTERM || sig == SIGINT) {
             m8_log(M8_LOG_INFO, "signal %d: draining", sig);
             break;
         }
+        if (sig == SIGQUIT) {
+            m8_log(M8_LOG_INFO, "signal %d: retiring", sig);
+            retire = true;
+            break;
+        }
         if (sig == M8_RECYCLE) {
             m8_log(M8_LOG_INFO, "served %llu requests (--max-requests): recycling",
                    (unsigned long long)app->max_requests);
+            retire = true;
             break;
         }
         if (sig == M8_STARTUP_DONE && sc.rc != 0) {
@@ -997,6 +1059,8 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     }
     if (app->slot)
         atomic_store(&app->slot->state, M8_SLOT_RETIRING);
+    if (retire)
+        drain(srv, drain_s);
     m8_server_stop(srv, (double)shutdown_s);
     own_stream_stop(&stream);
     bool started = atomic_load(&sc.done) && sc.rc == 0;

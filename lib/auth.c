@@ -12,6 +12,7 @@
 #include "jwks.h"
 #include "jwt.h"
 #include "apikey.h"
+#include "credential.h"
 #include "log.h"
 #include "revocation.h"
 
@@ -89,6 +90,8 @@ m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
                               M8_JWKS_COOLDOWN_S);
         if (!a->jwks)
             snprintf(err, errlen, "JWKS_URI: cannot create the resolver");
+        else
+            m8_jwks_set_max_stale(a->jwks, (double)s->jwks_max_stale_seconds);
     } else if (s->access_public_key) {
         a->key = m8_key_from_pem(s->access_public_key, strlen(s->access_public_key), a->alg, err,
                                  errlen);
@@ -129,6 +132,12 @@ void m8_auth_use_shared_jwks(m8_auth *a, struct m8_shm *shm)
         m8_jwks_use_shared(a->jwks, shm);
 }
 
+void m8_auth_report_jwks(m8_auth *a, struct m8_shm *shm)
+{
+    if (a && a->jwks)
+        m8_jwks_report_to(a->jwks, shm);
+}
+
 void m8_auth_set_hooks(m8_auth *a, const m8_auth_hooks *hooks)
 {
     a->hooks = *hooks;
@@ -146,19 +155,14 @@ unsigned long m8_auth_cache_hits(const m8_auth *a)
 
 bool m8_auth_bearer(const m8_request *req, const char **tok, size_t *len)
 {
-    const char *h = m8_req_header(req, "Authorization");
-    if (!h)
-        h = m8_req_param(req, "REDIRECT_HTTP_AUTHORIZATION"); /* Apache rewrite */
-    if (!h)
+    /* The bearer credential kind (credential.h): an empty Authorization
+     * counts as absent, REDIRECT_HTTP_AUTHORIZATION is Apache's copy. */
+    m8_credential c;
+    m8_credential_bearer(req, &c);
+    if (c.kind != M8_CRED_BEARER)
         return false;
-    /* Split at the first space; the scheme is "bearer" case-insensitively
-     * (CONTRACT A 3.1); the rest, trimmed, is the token. */
-    const char *sp = strchr(h, ' ');
-    if (!sp || !m8_memcaseeq(h, (size_t)(sp - h), "bearer"))
-        return false;
-    const char *t = sp + 1;
-    *len = m8_trim(&t, strlen(t));
-    *tok = t;
+    *tok = c.value;
+    *len = c.len;
     return true;
 }
 
@@ -279,7 +283,9 @@ static void deny_invalid(m8_auth *a, m8_request *req, const char *detail)
 static void fail(m8_auth *a, m8_request *req, m8_jwt_reason r)
 {
     const char *reason = m8_jwt_reason_name(r);
-    m8_log(M8_LOG_WARNING, "auth.fail type=access reason=%s", reason);
+    char key[64]; /* one log budget per reason: a spray writes a few lines, counts all */
+    snprintf(key, sizeof key, "auth.fail.%s", reason);
+    m8_log_limited(key, M8_LOG_WARNING, "auth.fail type=access reason=%s", reason);
     if (a->hooks.on_failure)
         a->hooks.on_failure(reason, "access", a->hooks.data);
     m8_req_fail(req, "token refused: %s", reason);
@@ -416,16 +422,16 @@ void m8_auth_use_apikey(m8_auth *a, struct m8_apikey *k)
 
 /* An X-API-Key route (B 4.2-4.7): the key resolved by the issuer on every
  * request, the owner as the request's user.  No WWW-Authenticate. */
-static bool apikey_check(m8_auth *a, m8_request *req, m8_access access)
+static bool apikey_check(m8_auth *a, m8_request *req, m8_access access, const m8_credential *c)
 {
     if (!a || !a->apikey) { /* refused at boot; fail closed if it ever happens */
         m8_req_fail(req, "an API-key route without API-key introspection");
         m8_res_error(req, 503, "API key introspection unavailable");
         return false;
     }
-    const char *key = m8_req_header(req, "X-API-Key");
+    const char *key = c->kind == M8_CRED_API_KEY ? c->value : NULL;
     m8_apikey_answer ans;
-    if (!m8_apikey_resolve(a->apikey, key, key ? strlen(key) : 0,
+    if (!m8_apikey_resolve(a->apikey, key, key ? c->len : 0,
                            access == M8_API_KEY_WRITER ? M8_APIKEY_WRITER : M8_APIKEY_READER,
                            m8_now_mono(), &req->arena, &ans)) {
         m8_req_fail(req, "API key refused: %s", m8_apikey_reason_name(ans.reason));
@@ -452,17 +458,35 @@ static bool apikey_check(m8_auth *a, m8_request *req, m8_access access)
 
 bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
 {
+    m8_credential c;
+    if (access == M8_API_KEY_READER || access == M8_API_KEY_WRITER)
+        m8_credential_api_key(req, &c);
+    else
+        m8_credential_bearer(req, &c);
+    return m8_auth_check_credential(a, req, access, &c);
+}
+
+bool m8_auth_check_credential(m8_auth *a, m8_request *req, m8_access access,
+                              const m8_credential *cred)
+{
     if (access == M8_PUBLIC)
         return true;
     if (access == M8_API_KEY_READER || access == M8_API_KEY_WRITER)
-        return apikey_check(a, req, access);
-    const char *tok;
-    size_t len;
-    if (!m8_auth_bearer(req, &tok, &len)) {
+        return apikey_check(a, req, access, cred);
+    if (cred->kind == M8_CRED_AMBIGUOUS) {
+        /* Two different token cookies: one may be planted; use neither. */
+        m8_req_fail(req, "token refused: the token cookie appears twice with different values");
+        m8_res_error(req, 401, "Could not validate credentials.");
+        m8_res_set_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        return false;
+    }
+    if (cred->kind != M8_CRED_BEARER && cred->kind != M8_CRED_COOKIE) {
         m8_res_error(req, 401, "Not authenticated");
         m8_res_set_header(req, "WWW-Authenticate", "Bearer");
         return false;
     }
+    const char *tok = cred->value;
+    size_t len = cred->len;
     if (!a) { /* no verifier (not booted): fail closed */
         m8_res_error(req, 401, "Could not validate credentials.");
         m8_res_set_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
@@ -482,7 +506,7 @@ bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
     } else {
         int r = m8_auth_verify(a, tok, len, now, &fresh, NULL);
         if (r < 0) {
-            m8_log(M8_LOG_ERROR, "auth: no usable key (JWKS unavailable)");
+            m8_log_limited("auth.nokey", M8_LOG_ERROR, "auth: no usable key (JWKS unavailable)");
             m8_req_fail(req, "token key source unavailable");
             m8_res_error(req, 503, "Token validation unavailable.");
             return false;

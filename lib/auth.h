@@ -33,6 +33,9 @@ M8_INTERNAL void m8_auth_free(m8_auth *a);
  * (m8_jwks_use_shared); no effect without JWKS_URI. */
 struct m8_shm;
 M8_INTERNAL void m8_auth_use_shared_jwks(m8_auth *a, struct m8_shm *shm);
+/* Without the sidecar: this worker's own fetches report their time in shm
+ * (the key set age gauge, m8_jwks_report_to). */
+M8_INTERNAL void m8_auth_report_jwks(m8_auth *a, struct m8_shm *shm);
 /* Stateful mode: every verified token (cached or not) is checked against
  * revocation (revocation.h) before the user and role checks. */
 struct m8_revocation;
@@ -56,8 +59,19 @@ M8_INTERNAL int m8_auth_verify(m8_auth *a, const char *tok, size_t len, double n
  * protected route); otherwise sets the D6 answer on req. */
 M8_INTERNAL bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access);
 
-/* Extracts a Bearer token (HTTP_AUTHORIZATION, then REDIRECT_HTTP_AUTHORIZATION):
- * returns false when absent or another scheme; the token (tok, len) points into req. */
+/* The same with the credential already taken out of the request by one of
+ * the kinds of credential.h (bearer, cookie, API key): a bearer or cookie
+ * credential is an access token, checked the same way whichever kind
+ * carried it; an API-key access takes an M8_CRED_API_KEY credential; any
+ * other kind is a 401 "Not authenticated" (M8_CRED_AMBIGUOUS: 401 "Could
+ * not validate credentials."). */
+struct m8_credential;
+M8_INTERNAL bool m8_auth_check_credential(m8_auth *a, m8_request *req, m8_access access,
+                                          const struct m8_credential *cred);
+
+/* Extracts a Bearer token (HTTP_AUTHORIZATION, then REDIRECT_HTTP_AUTHORIZATION;
+ * an empty header counts as absent): returns false when absent or another
+ * scheme; the token (tok, len) points into req. */
 M8_INTERNAL bool m8_auth_bearer(const m8_request *req, const char **tok, size_t *len);
 
 /* Counters for tests: signature verifications done, cache hits. */

@@ -96,8 +96,9 @@ static void apply(m8_evclient *c, const m8_event *ev, double now)
     case M8_EVT_SESSION_REVOKED:
         if (ev->invalid) {
             m8_revtable_flush(shm); /* B 2.7 step 1: flush rather than guess */
-            m8_log(M8_LOG_WARNING, "event stream: session.revoked with an unusable payload (%s); "
-                   "caches flushed", ev->why ? ev->why : "invalid");
+            m8_log_limited("evstream.unusable", M8_LOG_WARNING,
+                           "event stream: session.revoked with an unusable payload (%s); "
+                           "caches flushed", ev->why ? ev->why : "invalid");
             break;
         } else {
             m8_revt_event rv = {
@@ -135,8 +136,11 @@ static int on_sse(const m8_sse_event *se, void *ctx)
     if ((unsigned)ev.type < M8_SHM_EVENT_TYPES && (unsigned)r < M8_SHM_EVENT_RESULTS)
         atomic_fetch_add(&c->shm->events[ev.type][r], 1);
     if (r != M8_EVR_DELIVERED) {
-        m8_log(M8_LOG_WARNING, "event stream: %s event dropped (%s): %s",
-               m8_event_type_name(ev.type), m8_event_result_name(r), ev.why ? ev.why : "-");
+        char key[64]; /* a flood of bad events writes a few lines; the counters count all */
+        snprintf(key, sizeof key, "evstream.dropped.%s", m8_event_result_name(r));
+        m8_log_limited(key, M8_LOG_WARNING, "event stream: %s event dropped (%s): %s",
+                       m8_event_type_name(ev.type), m8_event_result_name(r),
+                       ev.why ? ev.why : "-");
     } else {
         if (ev.sse_id && ev.sse_id_len < sizeof c->last_id) {
             memcpy(c->last_id, ev.sse_id, ev.sse_id_len);

@@ -184,6 +184,14 @@ static void set_error(m8_http_result *res, const char *url, CURLcode code, const
     curl_url_cleanup(u);
 }
 
+/* Test hook (m8_httpc_set_ca_file): a CA file instead of the system's. */
+static char test_ca_file[4096];
+
+void m8_httpc_set_ca_file(const char *path)
+{
+    snprintf(test_ca_file, sizeof test_ca_file, "%s", path ? path : "");
+}
+
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 static bool tls_ok;
@@ -376,12 +384,19 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     }
     SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (test_ca_file[0])
+        SETOPT(CURLOPT_CAINFO, test_ca_file);
+    /* A redirect never downgrades: from an https URL, only https targets
+     * are followed (an http hop would hand the request, and the answer we
+     * trust, to anyone on the path). */
+    bool tls = strlen(rq->url) >= 6 && m8_memcaseeq(rq->url, 6, "https:");
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, tls ? "https" : "http,https");
 #else
     SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    SETOPT(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    SETOPT(CURLOPT_REDIR_PROTOCOLS,
+           tls ? (long)CURLPROTO_HTTPS : (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     SETOPT(CURLOPT_FOLLOWLOCATION, rq->follow_redirects ? 1L : 0L);
     SETOPT(CURLOPT_MAXREDIRS, HTTPC_MAX_REDIRS);

@@ -58,13 +58,18 @@ typedef struct m8_http_request {
     const atomic_int *cancel;
 } m8_http_request;
 
+/* Test hook: verify TLS peers against the CA certificates in path (NULL or
+ * "": the system's store again).  Not thread-safe: call before any request. */
+M8_INTERNAL void m8_httpc_set_ca_file(const char *path);
+
 /* Calls curl_global_init once (thread-safe). */
 M8_INTERNAL void m8_httpc_global_init(void);
 
 /* GET url with a total timeout (seconds) and a body cap of max bytes (more
  * is M8_ETOOBIG).  Returns 0 when a response arrived (any status), M8_EIO
  * on transport failure (error filled), M8_ETOOBIG past max.  The caller
- * frees res->body.  Redirects are followed (at most 3, http/https only). */
+ * frees res->body.  Redirects are followed (at most 3, http/https only;
+ * from an https URL, https only: an https to http redirect is M8_EIO). */
 M8_INTERNAL int m8_http_get(const char *url, double timeout_s, size_t max, m8_http_result *res);
 
 /* Performs rq.  Same results as m8_http_get, plus M8_EINVAL for a bad

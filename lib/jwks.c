@@ -171,6 +171,10 @@ struct m8_jwks {
     unsigned long fetches;
     m8_shm *shm;       /* shared mode: fcgim8d's sidecar fetches, we read the segment */
     uint64_t shm_gen;  /* generation of the segment's document we parsed */
+    double max_stale_s; /* a set older than this is not used (503) */
+    double fetched_at;  /* monotonic time the set in use was fetched */
+    bool stale_logged;  /* "too old" logged once per stale period */
+    m8_shm *report;     /* own fetches: their time goes to report->jwks.fetched_ns */
 };
 
 m8_jwks *m8_jwks_new(const char *uri, m8_alg alg, double ttl_s, double cooldown_s)
@@ -209,6 +213,7 @@ m8_jwks *m8_jwks_new(const char *uri, m8_alg alg, double ttl_s, double cooldown_
     r->cooldown_s = cooldown_s;
     r->timeout_s = M8_JWKS_TIMEOUT_S;
     r->max_bytes = M8_MAX_JWKS_BYTES;
+    r->max_stale_s = M8_JWKS_MAX_STALE_S;
     return r;
 }
 
@@ -234,6 +239,38 @@ void m8_jwks_set_fetch_limits(m8_jwks *r, double timeout_s, size_t max_bytes)
     if (max_bytes > 0 && max_bytes <= M8_MAX_JWKS_BYTES)
         r->max_bytes = max_bytes;
     pthread_mutex_unlock(&r->mu);
+}
+
+void m8_jwks_set_max_stale(m8_jwks *r, double max_stale_s)
+{
+    if (!r || !(max_stale_s > 0.0) || !isfinite(max_stale_s))
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->max_stale_s = max_stale_s;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void m8_jwks_report_to(m8_jwks *r, m8_shm *shm)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->report = shm;
+    pthread_mutex_unlock(&r->mu);
+}
+
+double m8_jwks_age(m8_jwks *r, double now)
+{
+    pthread_mutex_lock(&r->mu);
+    double age = r->have ? now - r->fetched_at : -1.0;
+    pthread_mutex_unlock(&r->mu);
+    return r->have && age < 0.0 ? 0.0 : age;
+}
+
+/* True when the set in use is older than max_stale_s (lock held). */
+static bool too_old(const m8_jwks *r, double now)
+{
+    return r->have && now - r->fetched_at > r->max_stale_s;
 }
 
 unsigned long m8_jwks_generation(m8_jwks *r)
@@ -360,8 +397,8 @@ int m8_jwks_fetch_document(const char *uri, m8_alg alg, double timeout_s, m8_buf
  * fresh one unless the segment already holds one we have not parsed.
  * Waits for the sidecar's answer up to the fetch timeout. */
 static int fetch_shared(m8_shm *shm, uint64_t have_gen, const char *uri_log, m8_alg alg,
-                        double timeout_s, m8_keyset *out, uint64_t *gen_out, char *why,
-                        size_t whylen)
+                        double timeout_s, m8_keyset *out, uint64_t *gen_out,
+                        uint64_t *fetched_ns, char *why, size_t whylen)
 {
     m8_shm_jwks *j = &shm->jwks;
     if (atomic_load(&j->generation) == have_gen) {
@@ -374,6 +411,9 @@ static int fetch_shared(m8_shm *shm, uint64_t have_gen, const char *uri_log, m8_
         }
     }
     uint64_t gen = have_gen;
+    /* Read before the document: a newer document read with an older time
+     * only looks older than it is. */
+    *fetched_ns = atomic_load(&j->fetched_ns);
     m8_buf doc;
     m8_buf_init(&doc, M8_MAX_JWKS_BYTES);
     int rc = m8_shm_jwks_get(shm, &gen, &doc);
@@ -418,12 +458,12 @@ static void refetch_ex(m8_jwks *r, double now, bool counts)
     pthread_mutex_unlock(&r->mu);
 
     m8_shm *shm = r->shm;
-    uint64_t shm_gen = r->shm_gen;
+    uint64_t shm_gen = r->shm_gen, fetched_ns = 0;
     m8_keyset fresh_set = {0};
     char why[320];
     why[0] = '\0';
-    int rc = shm ? fetch_shared(shm, shm_gen, uri_log, alg, timeout_s, &fresh_set, &shm_gen, why,
-                                sizeof why)
+    int rc = shm ? fetch_shared(shm, shm_gen, uri_log, alg, timeout_s, &fresh_set, &shm_gen,
+                                &fetched_ns, why, sizeof why)
                  : fetch(uri, uri_log, alg, timeout_s, max_bytes, &fresh_set, why, sizeof why);
     m8_keyset old = {0};
 
@@ -432,6 +472,17 @@ static void refetch_ex(m8_jwks *r, double now, bool counts)
         old = r->set;
         r->set = fresh_set;
         r->have = true;
+        r->stale_logged = false;
+        if (shm) {
+            /* The sidecar's fetch time (not when this worker first read
+             * the set), at most now. */
+            double at = (double)fetched_ns / 1e9;
+            r->fetched_at = fetched_ns && at < now ? at : now;
+        } else {
+            r->fetched_at = now;
+            if (r->report)
+                atomic_store(&r->report->jwks.fetched_ns, m8_mono_ns());
+        }
         /* shared: the sidecar keeps the TTL; a new document is seen below */
         r->expires_at = shm ? INFINITY : now + r->ttl_s;
         r->shm_gen = shm_gen;
@@ -458,9 +509,20 @@ static bool throttled(const m8_jwks *r, double now)
     return r->attempted && now - r->last_attempt < r->cooldown_s;
 }
 
-/* The result for kid from the current set (lock held). */
-static m8_jwks_result answer(m8_jwks *r, const char *kid, m8_key **key)
+/* The result for kid from the current set (lock held); a set older than
+ * max_stale_s answers M8_JWKS_UNAVAILABLE. */
+static m8_jwks_result answer(m8_jwks *r, const char *kid, double now, m8_key **key)
 {
+    if (too_old(r, now)) {
+        if (!r->stale_logged)
+            m8_log(M8_LOG_ERROR,
+                   "JWKS from %s: the last key set was fetched %.0f s ago, more than "
+                   "JWKS_MAX_STALE_SECONDS (%.0f): tokens are refused (503) until a fetch "
+                   "succeeds",
+                   r->uri_log, now - r->fetched_at, r->max_stale_s);
+        r->stale_logged = true;
+        return M8_JWKS_UNAVAILABLE;
+    }
     m8_key *found = NULL;
     m8_jwks_result res = lookup(&r->set, kid, &found);
     if (res == M8_JWKS_FOUND)
@@ -476,7 +538,7 @@ m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key *
     m8_key *found = NULL;
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        bool fresh = r->have && now < r->expires_at;
+        bool fresh = r->have && now < r->expires_at && !too_old(r, now);
         if (r->shm && atomic_load(&r->shm->jwks.generation) != r->shm_gen)
             fresh = false; /* the sidecar published a newer set */
         m8_jwks_result res = lookup(&r->set, kid, &found);
@@ -494,7 +556,7 @@ m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key *
             refetch(r, now);
         break;
     }
-    m8_jwks_result res = answer(r, kid, key);
+    m8_jwks_result res = answer(r, kid, now, key);
     pthread_mutex_unlock(&r->mu);
     return res;
 }
@@ -512,7 +574,7 @@ m8_jwks_result m8_jwks_refresh(m8_jwks *r, const char *kid, double now, m8_key *
     } else {
         refetch(r, now);
     }
-    m8_jwks_result res = answer(r, kid, key);
+    m8_jwks_result res = answer(r, kid, now, key);
     pthread_mutex_unlock(&r->mu);
     return res;
 }

@@ -11,6 +11,9 @@
 
 #define M8_JWKS_COOLDOWN_S 10.0
 #define M8_JWKS_TIMEOUT_S 5.0
+/* JWKS_MAX_STALE_SECONDS' default: how long the last good set is used
+ * while the issuer cannot be reached (a day). */
+#define M8_JWKS_MAX_STALE_S 86400.0
 
 /* A parsed key set (immutable, reference-counted keys). */
 typedef struct m8_keyset {
@@ -100,6 +103,19 @@ M8_INTERNAL void m8_jwks_use_shared(m8_jwks *r, struct m8_shm *shm);
  * (caller frees) and the usable key count, or an error with why. */
 M8_INTERNAL int m8_jwks_fetch_document(const char *uri, m8_alg alg, double timeout_s, m8_buf *doc,
                                        size_t *nkeys, char *why, size_t whylen);
+
+/* The longest time a key set is used after it was fetched
+ * (JWKS_MAX_STALE_SECONDS; default M8_JWKS_MAX_STALE_S): past it, while no
+ * new set can be fetched, resolves return M8_JWKS_UNAVAILABLE (503) rather
+ * than trust keys the issuer may have revoked since.  Ignored unless > 0. */
+M8_INTERNAL void m8_jwks_set_max_stale(m8_jwks *r, double max_stale_s);
+/* Resolvers that fetch themselves (no fcgim8d sidecar) publish the fetch
+ * time of their set in shm->jwks.fetched_ns for the age gauge of
+ * m8_metrics_render; shared resolvers read the sidecar's instead. */
+M8_INTERNAL void m8_jwks_report_to(m8_jwks *r, struct m8_shm *shm);
+/* Age in seconds, at monotonic time now, of the set in use; -1 when no
+ * set was ever fetched. */
+M8_INTERNAL double m8_jwks_age(m8_jwks *r, double now);
 
 /* A number that changes whenever the cached set is replaced (token caches
  * key on it). */

@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,116 @@ void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json)
 void m8_log(m8_log_level lvl, const char *fmt, ...)
 {
     if (!m8_log_enabled(lvl))
+        return;
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    m8_log_fields(lvl, msg, NULL);
+}
+
+/* ------------------------------------------------------------ rate limit */
+
+#define LIMIT_KEY_BYTES 48u
+
+typedef struct limit_bucket {
+    char key[LIMIT_KEY_BYTES]; /* "" = unused */
+    double tokens, last;       /* last refill (clock seconds) */
+    unsigned long long suppressed;
+} limit_bucket;
+
+static pthread_mutex_t g_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static limit_bucket g_buckets[M8_LOG_LIMIT_KEYS + 1]; /* the last one: every other key */
+static unsigned g_burst = M8_LOG_LIMIT_BURST;
+static double g_per_s = M8_LOG_LIMIT_PER_S;
+static double (*g_clock)(void) = m8_now_mono;
+
+void m8_log_limit_config(unsigned burst, double per_second, double (*clock)(void))
+{
+    pthread_mutex_lock(&g_limit_lock);
+    g_burst = burst ? burst : 1;
+    g_per_s = per_second > 0 ? per_second : M8_LOG_LIMIT_PER_S;
+    g_clock = clock ? clock : m8_now_mono;
+    memset(g_buckets, 0, sizeof g_buckets);
+    pthread_mutex_unlock(&g_limit_lock);
+}
+
+/* Under g_limit_lock: the bucket of key (made full on first use). */
+static limit_bucket *bucket_of(const char *key, double now)
+{
+    char k[LIMIT_KEY_BYTES];
+    snprintf(k, sizeof k, "%s", key && *key ? key : "-");
+    for (size_t i = 0; i < M8_LOG_LIMIT_KEYS; i++) {
+        limit_bucket *b = &g_buckets[i];
+        if (b->key[0] && strcmp(b->key, k) == 0)
+            return b;
+        if (!b->key[0]) {
+            memcpy(b->key, k, sizeof k);
+            b->tokens = g_burst;
+            b->last = now;
+            return b;
+        }
+    }
+    limit_bucket *b = &g_buckets[M8_LOG_LIMIT_KEYS];
+    if (!b->key[0]) {
+        snprintf(b->key, sizeof b->key, "other");
+        b->tokens = g_burst;
+        b->last = now;
+    }
+    return b;
+}
+
+bool m8_log_limit_take(const char *key, m8_log_level lvl)
+{
+    if (!m8_log_enabled(lvl))
+        return false;
+    unsigned long long pending = 0;
+    bool allowed = false;
+    char name[LIMIT_KEY_BYTES];
+    pthread_mutex_lock(&g_limit_lock);
+    double now = g_clock();
+    limit_bucket *b = bucket_of(key, now);
+    if (now > b->last) {
+        b->tokens += (now - b->last) * g_per_s;
+        if (b->tokens > g_burst)
+            b->tokens = g_burst;
+    }
+    b->last = now;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+        allowed = true;
+        pending = b->suppressed;
+        b->suppressed = 0;
+    } else {
+        b->suppressed++;
+    }
+    memcpy(name, b->key, sizeof name);
+    pthread_mutex_unlock(&g_limit_lock);
+    if (allowed && pending) {
+        char msg[LIMIT_KEY_BYTES + 64], extra[LIMIT_KEY_BYTES * 2 + 64];
+        snprintf(msg, sizeof msg, "%s: %llu more suppressed", name, pending);
+        m8_buf k;
+        m8_buf_init(&k, sizeof extra);
+        m8_buf_json_str(&k, name, strlen(name));
+        snprintf(extra, sizeof extra, "\"key\":%s,\"suppressed\":%llu", k.data ? k.data : "\"\"",
+                 pending);
+        m8_buf_free(&k);
+        m8_log_fields(lvl, msg, extra);
+    }
+    return allowed;
+}
+
+void m8_log_fields_limited(const char *key, m8_log_level lvl, const char *msg,
+                           const char *extra_json)
+{
+    if (m8_log_limit_take(key, lvl))
+        m8_log_fields(lvl, msg, extra_json);
+}
+
+void m8_log_limited(const char *key, m8_log_level lvl, const char *fmt, ...)
+{
+    if (!m8_log_limit_take(key, lvl))
         return;
     char msg[4096];
     va_list ap;

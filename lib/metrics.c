@@ -125,13 +125,33 @@ int m8_metrics_prefix(const char *api_prefix, char *out, size_t outlen)
 
 /* ------------------------------------------------------------ recording */
 
+const char *m8_metrics_method_label(const char *method)
+{
+    static const char *const standard[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                           "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    if (!method)
+        return "";
+    for (size_t i = 0; i < M8_ARRAY_LEN(standard); i++) {
+        if (strcmp(method, standard[i]) == 0)
+            return standard[i];
+    }
+    return *method ? M8_METRICS_OTHER_METHOD : "";
+}
+
 void m8_metrics_record(m8_shm_slot *slot, const char *method, const char *endpoint, unsigned status,
                        double seconds)
 {
     if (!slot)
         return;
-    m8_shm_series *se =
-        m8_shm_series_get(slot, method ? method : "", endpoint ? endpoint : "unmatched", status);
+    /* Clients choose methods freely: only the standard ones become labels.
+     * Route templates and statuses are the service's, but a big service can
+     * still have more combinations than a slot holds: the last entries are
+     * kept for the overflow series, so every request is counted. */
+    m8_shm_series *se = m8_shm_series_claim(slot, m8_metrics_method_label(method),
+                                            endpoint ? endpoint : "unmatched", status,
+                                            M8_SHM_SERIES - M8_METRICS_OVERFLOW_RESERVE);
+    if (!se)
+        se = m8_shm_series_get(slot, M8_METRICS_OTHER_METHOD, M8_METRICS_OVERFLOW_ENDPOINT, status);
     if (!se)
         return;
     uint64_t ns = 0;
@@ -837,6 +857,18 @@ static void wrevocation(wr *w, const m8_shm *shm, const m8_settings *s)
     w->pfx = pfx;
 }
 
+/* Age of the JWKS key set in use (fcgi-m8; JWKS_MAX_STALE_SECONDS bounds
+ * it): seconds since the sidecar, or a worker fetching alone, last fetched
+ * it; -1 before the first fetch. */
+static void wjwks_age(wr *w, const m8_shm *shm)
+{
+    uint64_t at = atomic_load_explicit(&shm->jwks.fetched_ns, memory_order_relaxed);
+    uint64_t now = m8_mono_ns();
+    double age = at == 0 ? -1.0 : at >= now ? 0.0 : (double)(now - at) / 1e9;
+    wgauge1(w, "auth_jwks_key_set_age_seconds",
+            "Seconds since the JWKS key set in use was fetched (-1: none yet)", age);
+}
+
 /* ------------------------------------------------------------ pool group */
 
 static void wpool(wr *w, const m8_shm *shm, uint32_t nslots)
@@ -926,7 +958,7 @@ int m8_metrics_render(const m8_shm *shm, const m8_settings *s, m8_buf *out)
     unsigned groups = m8_metrics_groups(s ? s->metrics_groups : NULL);
     if (!groups)
         return 0;
-    uint32_t nslots = shm->nslots < M8_SHM_MAX_SLOTS ? shm->nslots : M8_SHM_MAX_SLOTS;
+    uint32_t nslots = m8_shm_nslots(shm); /* process-local: the segment's own can lie */
     wr w = {.b = out, .pfx = pfx, .created = shm->created, .rc = 0};
 
     if (groups & (M8_METRICS_TRAFFIC | M8_METRICS_PERFORMANCE | M8_METRICS_RELIABILITY |
@@ -951,6 +983,8 @@ int m8_metrics_render(const m8_shm *shm, const m8_settings *s, m8_buf *out)
     }
     if (groups & M8_METRICS_AUTH) {
         wauth(&w, shm, nslots);
+        if (s && s->jwks_uri && *s->jwks_uri && s->access_token_algorithm != M8_ALG_HS256)
+            wjwks_age(&w, shm);
         if (s->token_mode == M8_MODE_STATEFUL)
             wrevocation(&w, shm, s);
     }

@@ -30,7 +30,14 @@
  *                {pfx}fcgim8_listen_queue, {pfx}fcgim8_listen_queue_max gauges
  *                {pfx}fcgim8_ready gauge (1 once the pool is ready)
  *                {pfx}fcgim8_metric_series_dropped_total (requests not recorded
- *                  because a worker's series table was full)
+ *                  because a worker's series table was full, overflow included)
+ *
+ * Request labels: method is the request's method when it is one of GET,
+ * HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH (as sent, case
+ * included), else "other", so a client cannot make up series.  A worker
+ * holds M8_SHM_SERIES series; once all but M8_METRICS_OVERFLOW_RESERVE are
+ * taken, a request with new labels is counted in the overflow series
+ * {method="other",endpoint="overflow",status_code=<its status>} instead.
  *
  * METRICS_GROUPS: a comma list or a JSON array of group names, matched
  * case-insensitively after trimming; `all` selects every group; unknown
@@ -76,6 +83,13 @@ M8_INTERNAL unsigned m8_metrics_groups(const char *text);
  * leading digit): the reference fails create_app then, so the caller should
  * refuse to start while METRICS_ENABLED.  M8_ETOOBIG past outlen. */
 M8_INTERNAL int m8_metrics_prefix(const char *api_prefix, char *out, size_t outlen);
+
+/* The method label of a request (see above): a standard method, "other",
+ * or "" for none.  Static storage. */
+#define M8_METRICS_OTHER_METHOD "other"
+#define M8_METRICS_OVERFLOW_ENDPOINT "overflow" /* never a route template (no '/') */
+#define M8_METRICS_OVERFLOW_RESERVE 16u         /* series of a slot kept for the overflow */
+M8_INTERNAL const char *m8_metrics_method_label(const char *method);
 
 /* Records one request: method (raw), endpoint (route template, or
  * "unmatched"; NULL means "unmatched"), status, duration in seconds.  Safe

@@ -214,6 +214,30 @@ static void www_redirect(m8_request *req, const char *host_header)
     m8_buf_free(&loc);
 }
 
+/* Only "host[:digits]" may be copied into a Location: anything after the
+ * host (e.g. "example.com:@evil.com", which a browser reads as userinfo
+ * before the host evil.com) makes the request a plain 400. */
+static bool redirectable_host(const char *hh, size_t hl)
+{
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char c = (unsigned char)hh[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_'))
+            return false;
+    }
+    if (hl == 0 || hh[hl] == '\0')
+        return hl > 0;
+    const char *port = hh + hl + 1;
+    size_t pl = strlen(port);
+    if (pl == 0 || pl > 5)
+        return false;
+    for (size_t i = 0; i < pl; i++) {
+        if (port[i] < '0' || port[i] > '9')
+            return false;
+    }
+    return true;
+}
+
 bool m8_mw_trusted_host(const m8_middleware *m, m8_request *req)
 {
     if (!m->th_enabled)
@@ -233,7 +257,7 @@ bool m8_mw_trusted_host(const m8_middleware *m, m8_request *req)
         if (pl == hl + 4 && memcmp(p, "www.", 4) == 0 && memcmp(p + 4, hh, hl) == 0)
             found_www = true;
     }
-    if (found_www)
+    if (found_www && redirectable_host(hh, hl))
         www_redirect(req, hh);
     else
         m8_res_body(req, 400, TEXT_PLAIN, "Invalid host header", 19);

@@ -188,6 +188,8 @@ static int parse_methods(parser *ps, tok t, m8_policy_rule *r)
     return 0;
 }
 
+static bool utf8_ok(const char *s, size_t n);
+
 static int parse_path(parser *ps, tok t, m8_policy_rule *r)
 {
     const char *p = t.p;
@@ -224,6 +226,11 @@ static int parse_path(parser *ps, tok t, m8_policy_rule *r)
                 return fail(ps, M8_EPARSE,
                             "'%%' in the path: write it decoded (paths are "
                             "matched after %%-decoding)");
+            if (s[k] == '\\' || s[k] == ';' || s[k] == '#')
+                return fail(ps, M8_EPARSE,
+                            "'%c' in the path: request paths holding one are refused "
+                            "(fcgim8-gate(8))",
+                            s[k]);
             if (s[k] == '*' || s[k] == '?') {
                 if (exact)
                     return fail(ps, M8_EPARSE, "'*' or '?' in an exact (=) path");
@@ -237,6 +244,8 @@ static int parse_path(parser *ps, tok t, m8_policy_rule *r)
         }
         i = e;
     }
+    if (!utf8_ok(p, n))
+        return fail(ps, M8_EPARSE, "the path is not valid UTF-8");
     if (wild > M8_POLICY_MAX_WILDCARDS)
         return fail(ps, M8_EPARSE, "more than %u wildcards in the path", M8_POLICY_MAX_WILDCARDS);
     r->kind = exact ? M8_POLICY_EXACT : wild ? M8_POLICY_GLOB : M8_POLICY_PREFIX;
@@ -532,77 +541,181 @@ static int hex(unsigned char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-int m8_policy_normalize(const char *uri, size_t n, char *out, size_t cap, size_t *outlen)
+/* The length of the UTF-8 character at s[0..n), or 0 when it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t utf8_char(const unsigned char *s, size_t n)
 {
-    if (n > M8_MAX_PATH_BYTES)
-        return M8_ETOOBIG;
-    /* An absolute-form target (Apache passes one on as REQUEST_URI): the
-     * path after the authority, as the library's request parser does. */
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    if (len == 0 || n < len)
+        return 0;
+    unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    }
+    return len;
+}
+
+static bool utf8_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+/* The path part of a target as sent: an absolute-form target (Apache passes
+ * one on as REQUEST_URI) is cut to the path after its authority, the query
+ * is cut off.  *p is NULL for a target that has an authority but no path
+ * (its path is "/"). */
+static void target_path(const char *uri, size_t n, const char **p, size_t *len)
+{
     size_t skip = n >= 7 && strncasecmp(uri, "http://", 7) == 0    ? 7
                   : n >= 8 && strncasecmp(uri, "https://", 8) == 0 ? 8
                                                                    : 0;
     if (skip) {
-        while (skip < n && uri[skip] != '/' && uri[skip] != '?' && uri[skip] != '#')
+        while (skip < n && uri[skip] != '/' && uri[skip] != '?')
             skip++;
         if (skip == n || uri[skip] != '/') {
-            if (cap < 2)
-                return M8_ETOOBIG;
-            memcpy(out, "/", 2);
-            *outlen = 1;
-            return 0;
+            *p = NULL;
+            *len = 0;
+            return;
         }
         uri += skip;
         n -= skip;
     }
-    size_t end = 0;
-    while (end < n && uri[end] != '?' && uri[end] != '#')
-        end++;
-    if (end == 0 || uri[0] != '/')
-        return M8_EPARSE;
-    if (cap <= end)
+    const char *q = memchr(uri, '?', n);
+    *p = uri;
+    *len = q ? (size_t)(q - uri) : n;
+}
+
+#define REFUSE(reason)                                                                             \
+    do {                                                                                           \
+        if (why)                                                                                   \
+            *why = reason;                                                                         \
+        return M8_EPARSE;                                                                          \
+    } while (0)
+
+int m8_policy_normalize(const char *uri, size_t n, char *out, size_t cap, size_t *outlen,
+                        const char **why)
+{
+    if (why)
+        *why = NULL;
+    if (n > M8_MAX_PATH_BYTES) {
+        if (why)
+            *why = "the request target is too long";
         return M8_ETOOBIG;
-    size_t o = 0, seg = 1, i = 1;
+    }
+    /* A raw '#' is never sent by a client (a fragment stays in the
+     * browser); a backend may cut the path there. */
+    if (memchr(uri, '#', n))
+        REFUSE("a '#' in the request target");
+    const char *p;
+    size_t end;
+    target_path(uri, n, &p, &end);
+    if (!p) {
+        p = "/";
+        end = 1;
+    }
+    if (end == 0 || p[0] != '/')
+        REFUSE("the request path does not start with '/'");
+    if (cap <= end) {
+        if (why)
+            *why = "the request target is too long";
+        return M8_ETOOBIG;
+    }
+    /* Segment by segment: every reading a backend may make of the raw path
+     * (as sent, decoded once or twice, dot segments resolved, slashes
+     * merged, '\' as '/', ";..." cut off) must give the same segments, so
+     * whatever could make two readings differ is refused. */
+    size_t o = 0, i = 1;
     out[o++] = '/';
-    for (;;) {
-        bool at_end = i == end;
-        int c = 0;
-        if (!at_end) {
-            c = (unsigned char)uri[i++];
+    while (i <= end) {
+        size_t e = i;
+        while (e < end && p[e] != '/')
+            e++;
+        if (e == i && e < end)
+            REFUSE("an empty segment ('//') in the request path");
+        size_t seg = o;
+        for (size_t k = i; k < e; k++) {
+            unsigned char c = (unsigned char)p[k];
             if (c == '%') {
-                int h = i + 1 < end ? hex((unsigned char)uri[i]) : -1;
-                int l = h >= 0 ? hex((unsigned char)uri[i + 1]) : -1;
+                int h = k + 2 < e ? hex((unsigned char)p[k + 1]) : -1;
+                int l = h >= 0 ? hex((unsigned char)p[k + 2]) : -1;
                 if (l < 0)
-                    return M8_EPARSE;
-                c = h << 4 | l;
-                i += 2;
+                    REFUSE("a bad %-escape in the request path");
+                c = (unsigned char)(h << 4 | l);
+                k += 2;
+                if (c == '%')
+                    REFUSE("an encoded '%' (%25) in the request path");
+                if (c == '/' || c == '\\')
+                    REFUSE("an encoded '/' or backslash in the request path");
+                if (c == '?' || c == '#')
+                    REFUSE("an encoded '?' or '#' in the request path");
+            } else if (c == '\\') {
+                REFUSE("a backslash in the request path");
             }
             if (c == 0)
-                return M8_EPARSE;
-            if (c != '/') {
-                out[o++] = (char)c;
-                continue;
-            }
+                REFUSE("a NUL byte in the request path");
+            if (c < 0x20 || c == 0x7f)
+                REFUSE("a control character in the request path");
+            if (c == ';')
+                REFUSE("a ';' (path parameter) in the request path");
+            out[o++] = (char)c;
         }
-        /* the end of the segment out[seg .. o) */
         size_t len = o - seg;
-        bool dot = len == 1 && out[seg] == '.';
-        bool dotdot = len == 2 && out[seg] == '.' && out[seg + 1] == '.';
-        if (len == 0 || dot) {
-            o = seg;
-        } else if (dotdot) {
-            if (seg == 1)
-                return M8_EPARSE; /* above the root: nginx answers 400 */
-            o = seg - 1;
-            while (out[o - 1] != '/')
-                o--;
-        } else if (!at_end) {
-            out[o++] = '/';
-        }
-        seg = o;
-        if (at_end)
+        if ((len == 1 && out[seg] == '.') || (len == 2 && out[seg] == '.' && out[seg + 1] == '.'))
+            REFUSE("a dot segment ('.' or '..', maybe %-encoded) in the request path");
+        if (e == end)
             break;
+        out[o++] = '/';
+        i = e + 1;
     }
+    if (!utf8_ok(out, o))
+        REFUSE("the request path is not valid UTF-8");
     out[o] = '\0';
     *outlen = o;
+    return 0;
+}
+
+int m8_policy_decide(const m8_policy *p, const char *method, const char *uri, size_t n, char *out,
+                     size_t cap, size_t *outlen, const m8_policy_rule **rule, const char **why)
+{
+    *rule = NULL;
+    int rc = m8_policy_normalize(uri, n, out, cap, outlen, why);
+    if (rc)
+        return rc;
+    const m8_policy_rule *r = m8_policy_match(p, method, out, *outlen);
+    const char *raw;
+    size_t rawlen;
+    target_path(uri, n, &raw, &rawlen);
+    if (raw && (rawlen != *outlen || memcmp(raw, out, rawlen) != 0) &&
+        m8_policy_match(p, method, raw, rawlen) != r) {
+        /* e.g. "/%61dmin" is "/admin" decoded but not as sent: a backend
+         * may route on either. */
+        if (why)
+            *why = "the request path falls under different rules as sent and decoded";
+        return M8_EPARSE;
+    }
+    *rule = r;
     return 0;
 }

@@ -21,8 +21,9 @@
  * whole segment any number of segments); any other path is a prefix that
  * ends at a segment boundary ("/admin" and "/admin/" both match /admin,
  * /admin/ and /admin/x, never /administrator).  Paths are written decoded
- * and normalized (no %-escapes, no "//", "." or ".." segments), as request
- * paths are compared only after m8_policy_normalize().  ACCESS: public,
+ * and normalized (no %-escapes, no "//", "." or ".." segments, no '\', ';'
+ * or '#', valid UTF-8), as request paths are compared only after
+ * m8_policy_normalize(), which refuses any other.  ACCESS: public,
  * user, reader, writer, admin, superuser, deny, apikey reader, apikey
  * writer.  The default rule, "default ACCESS", is required, must be the
  * last rule, and appears once.  A '#' token starts a comment to the end of
@@ -97,16 +98,32 @@ M8_INTERNAL const m8_policy_rule *m8_policy_first_apikey(const m8_policy *p);
 /* "public", "reader", "apikey writer", ... */
 M8_INTERNAL const char *m8_policy_access_name(m8_policy_access a);
 
-/* Turns a request target (REQUEST_URI: path, then maybe '?' and a query)
- * into the path rules are matched against, as nginx does before it picks a
- * location or a file: an absolute-form target (http://host/p) is cut to its
- * path ("/" when it has none), the query is dropped, %XX escapes decoded (a decoded
- * '/' or '.' counts as one), "//" merged, "." and ".." segments resolved; a
- * path that ended in a '/', "." or ".." segment keeps a trailing '/'.
+/* Checks a request target (REQUEST_URI: path, then maybe '?' and a query)
+ * and gives the path rules are matched against, which is then also the path
+ * nginx serves ($uri): an absolute-form target (http://host/p) is cut to its
+ * path ("/" when it has none), the query is dropped, %XX escapes are
+ * decoded.  A backend may route on the raw target in other ways (as sent,
+ * decoded once or twice, dot segments resolved, "//" merged, '\' taken as
+ * '/', a ";..." path parameter cut off), so a path for which any of these
+ * could differ is refused rather than normalized: a '#' anywhere, an empty
+ * segment ("//"; a trailing '/' is fine), a "." or ".." segment (raw or
+ * %-encoded, any case), an encoded '/', '\', '%', '?' or '#', a raw '\', a
+ * ';' (raw or encoded), a NUL or control byte (raw or encoded), a bad
+ * escape, or invalid UTF-8 (overlong forms included) after decoding.
  * Writes at most cap bytes plus a NUL to out (cap >= n is always enough).
- * M8_EPARSE: not starting with '/', a bad or %00 escape, a NUL byte, or
- * ".." above the root; M8_ETOOBIG: n > M8_MAX_PATH_BYTES or cap too small. */
+ * M8_EPARSE for a refused target; M8_ETOOBIG: n > M8_MAX_PATH_BYTES or cap
+ * too small.  On an error *why (when why is not NULL) says why in a short
+ * static ASCII sentence, fit for a {"detail": ...} body. */
 M8_INTERNAL int m8_policy_normalize(const char *uri, size_t n, char *out, size_t cap,
-                                    size_t *outlen);
+                                    size_t *outlen, const char **why);
+
+/* The rule for method and a request target: the target checked and decoded
+ * by m8_policy_normalize (into out, as there), then matched both decoded and
+ * as sent (escapes kept, e.g. "/%61dmin" against "/admin"); when the two fall
+ * under different rules the target is refused too (M8_EPARSE), as a backend
+ * may route on either.  On success *rule is the rule (never NULL). */
+M8_INTERNAL int m8_policy_decide(const m8_policy *p, const char *method, const char *uri, size_t n,
+                                 char *out, size_t cap, size_t *outlen, const m8_policy_rule **rule,
+                                 const char **why);
 
 #endif

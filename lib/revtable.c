@@ -388,9 +388,19 @@ void m8_revtable_revoke_user(m8_shm *shm, const char *user, long long since, dou
     unlock(shm);
 }
 
+/* The counts below live in the shared segment, which every process of the
+ * pool can write: each is read once into a local and bounded before it
+ * indexes anything. */
+static uint32_t applied_count(const rt_user *u)
+{
+    uint32_t n = *(const volatile uint32_t *)&u->napplied;
+    return n < M8_REVTABLE_EVENT_IDS ? n : M8_REVTABLE_EVENT_IDS;
+}
+
 static bool applied_has(const rt_user *u, uint64_t e)
 {
-    for (uint32_t i = 0; i < u->napplied; i++) {
+    uint32_t n = applied_count(u);
+    for (uint32_t i = 0; i < n; i++) {
         if (u->applied[i] == e)
             return true;
     }
@@ -399,12 +409,16 @@ static bool applied_has(const rt_user *u, uint64_t e)
 
 static void applied_add(rt_user *u, uint64_t e)
 {
-    if (u->napplied < M8_REVTABLE_EVENT_IDS) {
-        u->applied[u->napplied++] = e;
+    uint32_t n = applied_count(u);
+    if (n < M8_REVTABLE_EVENT_IDS) {
+        u->applied[n] = e;
+        u->napplied = n + 1;
         return;
     }
-    u->applied[u->next_applied] = e; /* the oldest goes */
-    u->next_applied = (u->next_applied + 1) % M8_REVTABLE_EVENT_IDS;
+    uint32_t next = *(const volatile uint32_t *)&u->next_applied % M8_REVTABLE_EVENT_IDS;
+    u->applied[next] = e; /* the oldest goes */
+    u->napplied = M8_REVTABLE_EVENT_IDS;
+    u->next_applied = (next + 1) % M8_REVTABLE_EVENT_IDS;
 }
 
 int m8_revtable_session_revoked(m8_shm *shm, const m8_revt_event *ev, double now)
@@ -491,6 +505,19 @@ void m8_revtable_clear(m8_shm *shm)
     clear_tables(t);
     write_end(t);
     unlock(shm);
+}
+
+uint32_t *m8_revtable_user_counts(m8_shm *shm, const char *user)
+{
+    if (!shm || !user)
+        return NULL;
+    rt_digest ud = digest(shm, user);
+    rt_table *t = lock(shm);
+    rt_user *u = user_find(t, &ud);
+    unlock(shm);
+    _Static_assert(offsetof(rt_user, next_applied) == offsetof(rt_user, napplied) + 4,
+                   "the two counts are adjacent");
+    return u ? &u->napplied : NULL;
 }
 
 void m8_revtable_stats(m8_shm *shm, double now, m8_revt_stats *out)

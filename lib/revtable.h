@@ -124,6 +124,11 @@ M8_INTERNAL void m8_revtable_stats(struct m8_shm *shm, double now, m8_revt_stats
  * (M8_REVTABLE_JTIS, _USERS or _CACHE), to build colliding ids. */
 M8_INTERNAL size_t m8_revtable_home(struct m8_shm *shm, const char *id, size_t cap);
 
+/* Tests only: where user's record keeps its two event-id counts (napplied,
+ * then next_applied), NULL when the table has no record of user: a test
+ * writes garbage there as a misbehaving process could. */
+M8_INTERNAL uint32_t *m8_revtable_user_counts(struct m8_shm *shm, const char *user);
+
 /* Tests only: when set, called inside every write's critical section, after
  * the table is marked as being written (a child that _exit()s there dies
  * mid-write holding the lock). */

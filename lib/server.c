@@ -30,6 +30,9 @@
 #define M8_MAX_CONNS 4096
 #define M8_WRITE_TIMEOUT_MS 30000
 #define M8_READ_CHUNK 16384u
+#define M8_SWEEP_MS 250        /* deadline checks and the accept pause, this often */
+#define M8_ACCEPT_PAUSE_MS 250 /* no accept() for this long after EMFILE & co */
+#define M8_ACCEPT_LOG_MS 10000 /* at most one line per this long about it */
 
 /* ------------------------------------------------------------ signals */
 
@@ -56,6 +59,7 @@ int m8_signals_install(void)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
@@ -99,7 +103,36 @@ bool m8_is_listen_socket(int fd)
     return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
 }
 
-static int listen_unix(const char *path, int backlog, unsigned mode, char *err, size_t errlen)
+/* The directory of a socket that root (or anyone) creates must not be
+ * writable by anyone but root and the socket's owner: another writer could
+ * swap the new socket for a symlink or another file between two calls on
+ * its name (fcgim8d(8), "Socket directory"). */
+static int check_socket_dir(int dfd, const char *dir, uid_t owner, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(dfd, &st) != 0) {
+        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (st.st_uid != 0 && st.st_uid != owner) {
+        snprintf(err, errlen,
+                 "socket directory %s is owned by uid %lu, neither root nor the socket's owner "
+                 "(uid %lu): refused",
+                 dir, (unsigned long)st.st_uid, (unsigned long)owner);
+        return -1;
+    }
+    if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0)) {
+        snprintf(err, errlen,
+                 "socket directory %s (mode %04o) is writable by other users than root and the "
+                 "socket's owner: refused (chmod go-w %s, or use a directory of its own)",
+                 dir, (unsigned)(st.st_mode & 07777), dir);
+        return -1;
+    }
+    return 0;
+}
+
+int m8_listen_unix(const char *path, int backlog, unsigned mode, uid_t owner, gid_t group,
+                   char *err, size_t errlen)
 {
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
@@ -110,16 +143,40 @@ static int listen_unix(const char *path, int backlog, unsigned mode, char *err, 
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
+    char dir[sizeof sa.sun_path];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        snprintf(err, errlen, "unix socket path %s does not name a file", path);
+        return -1;
+    }
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (check_socket_dir(dfd, dir, owner != (uid_t)-1 ? owner : geteuid(), err, errlen) != 0) {
+        close(dfd);
+        return -1;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
+        close(dfd);
         return -1;
     }
     struct stat st;
-    if (lstat(path, &st) == 0) {
+    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             snprintf(err, errlen, "%s exists and is not a socket", path);
             close(fd);
+            close(dfd);
             return -1;
         }
         /* A live socket belongs to a running process: refuse.  A stale one
@@ -128,21 +185,37 @@ static int listen_unix(const char *path, int backlog, unsigned mode, char *err, 
         if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
             close(probe);
             close(fd);
+            close(dfd);
             snprintf(err, errlen, "%s is in use by a running process", path);
             return -1;
         }
         if (probe >= 0)
             close(probe);
-        unlink(path);
+        unlinkat(dfd, base, 0);
     }
-    mode_t old = umask(0177);
+    /* The mode comes from the umask at bind time, and the owner is set on
+     * the name without following a symlink: no call after bind can be led
+     * to another file by whatever sits at the path by then. */
+    mode_t old = umask((mode_t)(~mode & 0777));
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (rc != 0 || chmod(path, (mode_t)mode) != 0 || listen(fd, backlog) != 0) {
-        snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(errno));
+    if (rc == 0 && (owner != (uid_t)-1 || group != (gid_t)-1) &&
+        fchownat(dfd, base, owner, group, AT_SYMLINK_NOFOLLOW) != 0) {
+        snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+        unlinkat(dfd, base, 0);
         close(fd);
+        close(dfd);
         return -1;
     }
+    if (rc != 0 || listen(fd, backlog) != 0) {
+        snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(errno));
+        if (rc == 0)
+            unlinkat(dfd, base, 0);
+        close(fd);
+        close(dfd);
+        return -1;
+    }
+    close(dfd);
     return fd;
 }
 
@@ -205,15 +278,25 @@ static int listen_tcp(const char *spec, int backlog, char *err, size_t errlen)
 int m8_listen(const char *spec, int backlog, unsigned mode, char *err, size_t errlen)
 {
     if (strncmp(spec, "unix:", 5) == 0)
-        return listen_unix(spec + 5, backlog, mode, err, errlen);
+        return m8_listen_unix(spec + 5, backlog, mode, (uid_t)-1, (gid_t)-1, err, errlen);
     return listen_tcp(spec, backlog, err, errlen);
 }
 
 /* ------------------------------------------------------------ connections */
 
+/* A connection belongs to one thread at a time (EPOLLONESHOT).  Its
+ * deadline (idle, or a request still arriving) is published in expires_ms
+ * whenever it goes back to epoll; a sweep that any thread runs every
+ * M8_SWEEP_MS shuts the socket of an overdue one down (never closes it: a
+ * thread may be about to handle it), so whichever thread owns it next sees
+ * EOF and closes it. */
 typedef struct conn {
     int fd;
-    bool counted; /* holds a request in progress (srv->busy) */
+    bool counted;               /* holds a request in progress (srv->busy) */
+    int64_t req_started;        /* ms: the first byte of the request now arriving; 0 = none */
+    _Atomic int64_t expires_ms; /* ms: its deadline while parked in epoll; 0 = in hand */
+    atomic_bool arriving;       /* that deadline is a request's, not an idle one */
+    atomic_bool expired;        /* shut down by the sweep */
     m8_fcgi fcgi;
     m8_buf in;
     struct conn *prev, *next;
@@ -221,26 +304,39 @@ typedef struct conn {
 
 struct m8_server {
     m8_app *app;
-    int listen_fd;
+    int listen_fd; /* -1 once retired or stopped (guarded by accept_lock) */
     int ep;
     int wake_fd;
     size_t max_body;
+    int64_t idle_ms, deadline_ms;
     pthread_t *threads;
     int n_threads;
     atomic_bool stopping;
+    atomic_bool retiring; /* not accepting; kept connections still served */
     atomic_int busy;
+    pthread_mutex_t accept_lock; /* listen_fd and the accept pause below */
+    bool accept_paused;
+    int64_t accept_resume_ms, accept_logged_ms;
+    unsigned accept_unlogged;
+    _Atomic int64_t next_sweep_ms;
     atomic_int n_conns;
     pthread_mutex_t lock; /* guards the conn list */
     conn *conns;
     char listen_tag, wake_tag;
 };
 
+static int64_t now_ms(void)
+{
+    return (int64_t)(m8_now_mono() * 1000.0);
+}
+
 static void conn_close(m8_server *s, conn *c)
 {
     if (c->counted)
         atomic_fetch_sub(&s->busy, 1);
-    epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    /* Off the list before the descriptor is released: the sweep shuts
+     * listed sockets down under the lock, and must never reach a number
+     * the kernel may already have handed to a new connection. */
     pthread_mutex_lock(&s->lock);
     if (c->prev)
         c->prev->next = c->next;
@@ -249,6 +345,8 @@ static void conn_close(m8_server *s, conn *c)
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&s->lock);
+    epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
     atomic_fetch_sub(&s->n_conns, 1);
     m8_fcgi_free(&c->fcgi);
     m8_buf_free(&c->in);
@@ -307,6 +405,18 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
                    &w->out);
     bool keep = c->fcgi.keep_conn && !atomic_load(&s->stopping);
     int rc = m8_fcgi_response(&w->wire, c->fcgi.req_id, w->out.data, w->out.len, 0);
+    if (rc == 0 && keep && atomic_load(&s->retiring)) {
+        /* A retiring server asks the web server to give this connection
+         * up, without closing it itself (which would race the web server
+         * sending its next request on it): an empty FCGI_STDERR of the same
+         * request right behind END_REQUEST, in the same write.  nginx keeps
+         * a connection only when END_REQUEST ends what it read, so it
+         * closes this one after the response; a client that reads the
+         * record as the start of its next response finds an empty stream,
+         * which means nothing.  The connection stays open here until the
+         * peer closes it (fcgim8d(8), "Reload without failed requests"). */
+        rc = m8_fcgi_record(&w->wire, M8_FCGI_STDERR, c->fcgi.req_id, NULL, 0);
+    }
     if (rc == 0)
         rc = write_all(c->fd, w->wire.data, w->wire.len);
     m8_fcgi_next(&c->fcgi);
@@ -322,16 +432,36 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
     return rc == 0 && keep;
 }
 
-/* Drives a readable connection.  Returns with c re-armed or closed. */
+/* Parks c in epoll until its next bytes, with its deadline: the idle
+ * timeout when no request is under way, else the request deadline counted
+ * from the request's first byte.  Closes c instead when it is overdue. */
 static void rearm(m8_server *s, conn *c)
 {
+    int64_t now = now_ms(), exp;
+    bool arriving = c->in.len > 0 || c->fcgi.req_id != 0;
+    if (arriving) {
+        if (!c->req_started)
+            c->req_started = now;
+        exp = c->req_started + s->deadline_ms;
+    } else {
+        c->req_started = 0;
+        exp = now + s->idle_ms;
+    }
+    if (atomic_load(&c->expired) || now >= exp) {
+        conn_close(s, c);
+        return;
+    }
+    atomic_store(&c->arriving, arriving);
+    atomic_store(&c->expires_ms, exp);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c};
     if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
         conn_close(s, c);
 }
 
+/* Drives a readable connection.  Returns with c re-armed or closed. */
 static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
 {
+    atomic_store(&c->expires_ms, 0); /* in hand: the sweep leaves it alone */
     for (;;) {
         bool served = false;
         while (c->in.len) {
@@ -373,7 +503,8 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
                 continue;
             }
             if (ev == M8_FCGI_PROTO_ERROR) {
-                m8_log(M8_LOG_WARNING, "closing a FastCGI connection: malformed record stream");
+                m8_log_limited("fastcgi.malformed", M8_LOG_WARNING,
+                               "closing a FastCGI connection: malformed record stream");
                 conn_close(s, c);
                 return;
             }
@@ -405,6 +536,29 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
     }
 }
 
+/* accept() failed with something other than "nothing to accept" (EMFILE,
+ * ENFILE, ENOBUFS, ...): the listening socket stays readable, so re-arming
+ * it would spin.  Leave it out of epoll for M8_ACCEPT_PAUSE_MS instead (the
+ * sweep puts it back; waiting peers stay in the backlog, where a sibling
+ * worker process may take them) and say so at most once per
+ * M8_ACCEPT_LOG_MS.  Called with accept_lock held. */
+static void accept_pause(m8_server *s, int err)
+{
+    int64_t now = now_ms();
+    s->accept_paused = true;
+    s->accept_resume_ms = now + M8_ACCEPT_PAUSE_MS;
+    if (s->accept_logged_ms && now - s->accept_logged_ms < M8_ACCEPT_LOG_MS) {
+        s->accept_unlogged++;
+        return;
+    }
+    m8_log(M8_LOG_WARNING,
+           "accept: %s (%d connections open): not accepting for %d ms at a time; %u more "
+           "failures since the last line",
+           strerror(err), atomic_load(&s->n_conns), M8_ACCEPT_PAUSE_MS, s->accept_unlogged);
+    s->accept_logged_ms = now;
+    s->accept_unlogged = 0;
+}
+
 static void accept_conns(m8_server *s)
 {
     /* Several worker processes share the socket under fcgim8d: take one
@@ -412,17 +566,23 @@ static void accept_conns(m8_server *s)
      * busy threads cannot serve while another process idles. */
     m8_shm *shm = s->app ? s->app->shm : NULL;
     int batch = shm && atomic_load(&shm->daemon_pid) ? 1 : 64;
+    pthread_mutex_lock(&s->accept_lock);
+    if (s->listen_fd < 0) { /* retired or stopped meanwhile */
+        pthread_mutex_unlock(&s->accept_lock);
+        return;
+    }
     for (int i = 0; i < batch; i++) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
-                m8_log(M8_LOG_ERROR, "accept: %s", strerror(errno));
+                accept_pause(s, errno);
             break;
         }
         if (atomic_load(&s->n_conns) >= M8_MAX_CONNS) {
-            m8_log(M8_LOG_WARNING, "connection refused: %d connections open", M8_MAX_CONNS);
+            m8_log_limited("fastcgi.max_conns", M8_LOG_WARNING,
+                           "connection refused: %d connections open", M8_MAX_CONNS);
             close(fd);
             continue;
         }
@@ -434,6 +594,9 @@ static void accept_conns(m8_server *s)
             continue;
         }
         c->fd = fd;
+        atomic_init(&c->expires_ms, now_ms() + s->idle_ms);
+        atomic_init(&c->arriving, false);
+        atomic_init(&c->expired, false);
         m8_fcgi_init(&c->fcgi, s->max_body);
         m8_buf_init(&c->in, 2 * M8_FCGI_MAX_RECORD + M8_READ_CHUNK);
         pthread_mutex_lock(&s->lock);
@@ -447,10 +610,53 @@ static void accept_conns(m8_server *s)
         if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
             conn_close(s, c);
     }
-    if (!atomic_load(&s->stopping)) {
+    if (!s->accept_paused && !atomic_load(&s->stopping)) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
         epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
     }
+    pthread_mutex_unlock(&s->accept_lock);
+}
+
+/* Every M8_SWEEP_MS, in whichever thread comes first: ends an accept pause
+ * that is over, and shuts down the connections past their deadline. */
+static void sweep(m8_server *s)
+{
+    int64_t now = now_ms();
+    int64_t due = atomic_load(&s->next_sweep_ms);
+    if (now < due || !atomic_compare_exchange_strong(&s->next_sweep_ms, &due, now + M8_SWEEP_MS))
+        return;
+    pthread_mutex_lock(&s->accept_lock);
+    if (s->accept_paused && now >= s->accept_resume_ms) {
+        s->accept_paused = false;
+        if (s->listen_fd >= 0 && !atomic_load(&s->stopping)) {
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+            epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
+        }
+    }
+    pthread_mutex_unlock(&s->accept_lock);
+    unsigned idle = 0, late = 0;
+    pthread_mutex_lock(&s->lock);
+    for (conn *c = s->conns; c; c = c->next) {
+        int64_t exp = atomic_load(&c->expires_ms);
+        if (!exp || now < exp || atomic_load(&c->expired))
+            continue;
+        atomic_store(&c->expired, true);
+        shutdown(c->fd, SHUT_RDWR); /* its owner, or the next thread, sees EOF and closes */
+        if (atomic_load(&c->arriving))
+            late++;
+        else
+            idle++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (late)
+        m8_log_limited("fastcgi.request_deadline", M8_LOG_WARNING,
+                       "closed %u FastCGI connection(s) whose request did not arrive in full "
+                       "within %.3g s (--request-deadline)",
+                       late, (double)s->deadline_ms / 1000);
+    if (idle)
+        m8_log_limited("fastcgi.idle_timeout", M8_LOG_INFO,
+                       "closed %u FastCGI connection(s) idle for %.3g s (--idle-timeout)", idle,
+                       (double)s->idle_ms / 1000);
 }
 
 static void *worker_main(void *arg)
@@ -468,7 +674,7 @@ static void *worker_main(void *arg)
         bool stopping = atomic_load(&s->stopping);
         if (stopping && atomic_load(&s->busy) <= 0)
             break;
-        int n = epoll_wait(s->ep, evs, 16, stopping ? 50 : 500);
+        int n = epoll_wait(s->ep, evs, 16, stopping ? 50 : M8_SWEEP_MS);
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &s->listen_tag) {
@@ -482,6 +688,7 @@ static void *worker_main(void *arg)
                 handle_conn(s, &w, p);
             }
         }
+        sweep(s);
     }
     m8_req_free(&w.req);
     m8_buf_free(&w.out);
@@ -489,8 +696,18 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-m8_server *m8_server_start(m8_app *app, int listen_fd, int threads, size_t max_body, char *err,
-                           size_t errlen)
+static int64_t limit_ms(double seconds, double fallback)
+{
+    if (!(seconds > 0))
+        seconds = fallback;
+    if (seconds > 86400.0 * 365)
+        seconds = 86400.0 * 365;
+    int64_t ms = (int64_t)(seconds * 1000.0 + 0.5);
+    return ms > 0 ? ms : 1;
+}
+
+m8_server *m8_server_start(m8_app *app, int listen_fd, int threads, size_t max_body,
+                           const m8_conn_limits *limits, char *err, size_t errlen)
 {
     m8_server *s = calloc(1, sizeof *s);
     if (!s) {
@@ -500,7 +717,11 @@ m8_server *m8_server_start(m8_app *app, int listen_fd, int threads, size_t max_b
     s->app = app;
     s->listen_fd = listen_fd;
     s->max_body = max_body;
+    s->idle_ms = limit_ms(limits ? limits->idle_timeout_s : 0, M8_IDLE_TIMEOUT_DEFAULT_S);
+    s->deadline_ms =
+        limit_ms(limits ? limits->request_deadline_s : 0, M8_REQUEST_DEADLINE_DEFAULT_S);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->accept_lock, NULL);
     int fl = fcntl(listen_fd, F_GETFL);
     fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
     s->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -533,18 +754,43 @@ fail:
         close(s->wake_fd);
     free(s->threads);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->accept_lock);
     free(s);
     return NULL;
+}
+
+/* Takes the listening socket out of epoll and closes this process's copy
+ * of it: from now on the kernel queues new connections for the other
+ * holders of the socket (fcgim8d and the workers of the new generation). */
+static void stop_accepting(m8_server *s)
+{
+    pthread_mutex_lock(&s->accept_lock);
+    if (s->listen_fd >= 0) {
+        epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL);
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    pthread_mutex_unlock(&s->accept_lock);
+}
+
+void m8_server_retire(m8_server *s)
+{
+    atomic_store(&s->retiring, true);
+    stop_accepting(s);
+}
+
+int m8_server_conns(m8_server *s)
+{
+    return atomic_load(&s->n_conns);
 }
 
 void m8_server_stop(m8_server *s, double timeout_s)
 {
     atomic_store(&s->stopping, true);
-    epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL);
-    close(s->listen_fd);
+    stop_accepting(s);
     uint64_t one = 1;
     if (write(s->wake_fd, &one, sizeof one) < 0) {
-        /* the workers also notice the flag within 500 ms */
+        /* the workers also notice the flag within M8_SWEEP_MS */
     }
     double deadline = m8_now_mono() + timeout_s;
     while (atomic_load(&s->busy) > 0 && m8_now_mono() < deadline) {
@@ -563,6 +809,7 @@ void m8_server_stop(m8_server *s, double timeout_s)
     close(s->wake_fd);
     free(s->threads);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->accept_lock);
     free(s);
 }
 
@@ -665,7 +912,7 @@ int m8_libfcgi_serve(m8_app *app, int listen_fd, int threads, size_t max_body)
         started++;
     for (;;) {
         int sig = m8_signals_wait(-1);
-        if (sig == SIGTERM || sig == SIGINT)
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
             break;
     }
     atomic_store(&x.stopping, true);

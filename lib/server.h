@@ -17,6 +17,8 @@
 
 #include "common.h"
 
+#include <sys/types.h>
+
 struct m8_app;
 typedef struct m8_server m8_server;
 
@@ -25,11 +27,20 @@ typedef struct m8_server m8_server;
  * or -1 with err filled. */
 M8_INTERNAL int m8_listen(const char *spec, int backlog, unsigned mode, char *err, size_t errlen);
 
+/* The "unix:" case of m8_listen, with the socket's owner and group (-1:
+ * unchanged).  The directory must be owned by root or owner (the effective
+ * uid when -1) and writable by no one else; the mode is set at bind time
+ * (umask) and the owner with fchownat(AT_SYMLINK_NOFOLLOW), never by a call
+ * on the path that could follow a symlink planted after bind. */
+M8_INTERNAL int m8_listen_unix(const char *path, int backlog, unsigned mode, uid_t owner,
+                               gid_t group, char *err, size_t errlen);
+
 /* True if fd is a listening stream socket (spawn-fcgi, systemd, fcgim8d). */
 M8_INTERNAL bool m8_is_listen_socket(int fd);
 
-/* Installs the signal handlers (SIGTERM/SIGINT stop, SIGPIPE ignored,
- * SIGHUP/SIGUSR1 ignored) writing to a self-pipe; returns its read end. */
+/* Installs the signal handlers (SIGTERM/SIGINT stop, SIGQUIT retire,
+ * SIGPIPE ignored, SIGHUP/SIGUSR1 ignored) writing to a self-pipe; returns
+ * its read end. */
 M8_INTERNAL int m8_signals_install(void);
 /* Reads one byte from the self-pipe, waiting up to timeout_ms (-1 = no
  * limit): returns the signal number, 0 on timeout. */
@@ -37,9 +48,34 @@ M8_INTERNAL int m8_signals_wait(int timeout_ms);
 /* Wakes m8_signals_wait() with a pseudo-signal (used by startup). */
 M8_INTERNAL void m8_signals_notify(int code);
 
-/* Starts threads serving FastCGI on listen_fd (taken over: closed at stop). */
+/* Connection deadlines of the epoll engine (fcgim8(3) "Serving options").
+ * The idle timeout must exceed the web server's own keep-alive timeout
+ * (nginx upstream keepalive_timeout, 60 s by default), so that the web
+ * server, never the service, closes an idle kept connection: a service
+ * that closes one races the web server reusing it.  The drain timeout is
+ * how long a retiring worker keeps serving its kept connections, waiting
+ * for the web server to close them (nginx keepalive_time +
+ * keepalive_timeout + a margin). */
+#define M8_IDLE_TIMEOUT_DEFAULT_S 75.0
+#define M8_REQUEST_DEADLINE_DEFAULT_S 30.0
+#define M8_DRAIN_TIMEOUT_DEFAULT_S 135.0
+
+typedef struct m8_conn_limits {
+    double idle_timeout_s;     /* a connection with no request under way; 0 = default */
+    double request_deadline_s; /* a request's first byte to its last; 0 = default */
+} m8_conn_limits;
+
+/* Starts threads serving FastCGI on listen_fd (taken over: closed at stop
+ * or retire).  limits NULL: the defaults. */
 M8_INTERNAL m8_server *m8_server_start(struct m8_app *app, int listen_fd, int threads,
-                                       size_t max_body, char *err, size_t errlen);
+                                       size_t max_body, const m8_conn_limits *limits, char *err,
+                                       size_t errlen);
+/* Retires the server: stops accepting at once (closes its copy of the
+ * listening socket), and goes on serving the connections it has, kept
+ * ones included, until their peer closes them (see m8_server_conns). */
+M8_INTERNAL void m8_server_retire(m8_server *srv);
+/* Connections open now (a retiring server is drained at 0). */
+M8_INTERNAL int m8_server_conns(m8_server *srv);
 /* Stops accepting, lets requests in progress finish (up to timeout_s),
  * joins the threads, closes every connection and frees the server. */
 M8_INTERNAL void m8_server_stop(m8_server *srv, double timeout_s);

@@ -134,6 +134,9 @@ static const field fields[] = {
     STR("TOKEN_AUDIENCE", token_audience, NULL, 0, V_NONE),
     STR("JWKS_URI", jwks_uri, NULL, 0, V_HTTP),
     INT("JWKS_CACHE_TTL_SECONDS", jwks_cache_ttl_seconds, "300", 0, NOB),
+    /* fcgi-m8 only: how long the last good set serves while the issuer is
+     * unreachable, then 503 (1 s to a year) */
+    INT("JWKS_MAX_STALE_SECONDS", jwks_max_stale_seconds, "86400", 0, 1, 31536000),
     STR("ACCESS_KEY_ID", access_key_id, NULL, 0, V_NONE),
     ENU("AUTH_SERVICE_ROLE", auth_service_role, "consumer", role_names, V_ROLE),
     {"AUTH_INVALID_TOKEN_STATUS", F_INT, V_STATUS, 0, OFF(auth_invalid_token_status), "401", 401,

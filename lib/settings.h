@@ -56,6 +56,7 @@ struct m8_settings {
     char *token_audience;
     char *jwks_uri; /* NULL or "" = unset */
     long long jwks_cache_ttl_seconds;
+    long long jwks_max_stale_seconds; /* fcgi-m8: last good set's longest use (doc/settings.md) */
     char *access_key_id;
     m8_service_role auth_service_role;   /* always consumer (D3) */
     long long auth_invalid_token_status; /* AUTH_INVALID_TOKEN_STATUS: 401 (default) or 403 (D6) */

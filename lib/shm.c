@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,12 +24,62 @@ uint64_t m8_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static size_t page_size(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)page : 4096u;
+}
+
 size_t m8_shm_size(uint32_t nslots)
 {
     size_t n = sizeof(m8_shm) + (size_t)nslots * sizeof(m8_shm_slot);
-    long page = sysconf(_SC_PAGESIZE);
-    size_t p = page > 0 ? (size_t)page : 4096u;
+    size_t p = page_size();
     return (n + p - 1) / p * p;
+}
+
+/* What this process knows of a mapping, in a private page just below it:
+ * every process of the pool can write the segment, so its slot count and
+ * size are taken from here, never from the segment's header. */
+#define LOCAL_MAGIC 0x6c6d386du /* "m8ml" */
+typedef struct shm_local {
+    uint32_t magic;
+    uint32_t nslots;
+    size_t size; /* bytes of the segment (the mapping is one page more) */
+} shm_local;
+
+static shm_local *local_of(const m8_shm *shm)
+{
+    return (shm_local *)(void *)((char *)(uintptr_t)shm - page_size());
+}
+
+uint32_t m8_shm_nslots(const m8_shm *shm)
+{
+    if (!shm)
+        return 0;
+    const shm_local *l = local_of(shm);
+    return l->magic == LOCAL_MAGIC ? l->nslots : 0;
+}
+
+/* Maps size bytes of fd (MAP_SHARED), or private anonymous memory when fd
+ * is -1, one page above a private page that records nslots and size. */
+static m8_shm *map_segment(int fd, size_t size, uint32_t nslots)
+{
+    size_t page = page_size();
+    void *base =
+        mmap(NULL, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    void *seg = (char *)base + page;
+    if (fd >= 0 &&
+        mmap(seg, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        munmap(base, page + size);
+        return NULL;
+    }
+    shm_local *l = base;
+    l->magic = LOCAL_MAGIC;
+    l->nslots = nslots;
+    l->size = size;
+    return seg;
 }
 
 static int init_lock(pthread_mutex_t *m, bool shared)
@@ -74,8 +125,8 @@ m8_shm *m8_shm_create(uint32_t nslots, int *fd_out, char *err, size_t errlen)
         close(fd);
         return NULL;
     }
-    m8_shm *shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (shm == MAP_FAILED) {
+    m8_shm *shm = map_segment(fd, size, nslots);
+    if (!shm) {
         snprintf(err, errlen, "shared segment: mmap %zu bytes: %s", size, strerror(errno));
         close(fd);
         return NULL;
@@ -83,7 +134,7 @@ m8_shm *m8_shm_create(uint32_t nslots, int *fd_out, char *err, size_t errlen)
     init_header(shm, nslots, size);
     if (init_lock(&shm->lock, true) != 0) {
         snprintf(err, errlen, "shared segment: cannot create a robust process-shared mutex");
-        munmap(shm, size);
+        m8_shm_unmap(shm);
         close(fd);
         return NULL;
     }
@@ -95,8 +146,8 @@ m8_shm *m8_shm_create(uint32_t nslots, int *fd_out, char *err, size_t errlen)
 m8_shm *m8_shm_private(void)
 {
     size_t size = m8_shm_size(1);
-    m8_shm *shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (shm == MAP_FAILED)
+    m8_shm *shm = map_segment(-1, size, 1);
+    if (!shm)
         return NULL;
     init_header(shm, 1, size);
     init_lock(&shm->lock, false);
@@ -106,8 +157,11 @@ m8_shm *m8_shm_private(void)
 
 void m8_shm_unmap(m8_shm *shm)
 {
-    if (shm)
-        munmap(shm, shm->size);
+    if (!shm)
+        return;
+    shm_local *l = local_of(shm);
+    if (l->magic == LOCAL_MAGIC)
+        munmap(l, page_size() + l->size);
 }
 
 m8_shm *m8_shm_attach_env(m8_shm_slot **slot_out)
@@ -129,19 +183,23 @@ m8_shm *m8_shm_attach_env(m8_shm_slot **slot_out)
         uint32_t magic = 0, version = 0, nslots = 0;
         uint64_t size = 0;
         ssize_t n = pread((int)fd, lead, sizeof lead, 0);
+        struct stat fst;
+        if (fstat((int)fd, &fst) != 0)
+            n = -1;
         if (n == (ssize_t)sizeof lead) {
             memcpy(&magic, lead + offsetof(m8_shm, magic), sizeof magic);
             memcpy(&version, lead + offsetof(m8_shm, version), sizeof version);
             memcpy(&size, lead + offsetof(m8_shm, size), sizeof size);
             memcpy(&nslots, lead + offsetof(m8_shm, nslots), sizeof nslots);
         }
-        m8_shm *shm = MAP_FAILED;
+        m8_shm *shm = NULL;
         if (magic == M8_SHM_MAGIC && version == M8_SHM_VERSION && nslots <= M8_SHM_MAX_SLOTS &&
-            size == m8_shm_size(nslots) && (uint64_t)slot < nslots)
-            shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+            size == m8_shm_size(nslots) && (uint64_t)slot < nslots && fst.st_size >= 0 &&
+            (uint64_t)fst.st_size >= size) /* no SIGBUS past its end */
+            shm = map_segment((int)fd, (size_t)size, nslots);
         close((int)fd);
         unsetenv(M8_ENV_SHM_FD);
-        if (shm != MAP_FAILED) {
+        if (shm) {
             *slot_out = &shm->slots[slot];
             m8_shm_slot_claim(*slot_out, getpid(), atomic_load(&shm->generation));
             return shm;
@@ -222,18 +280,35 @@ void m8_shm_idle(m8_shm_slot *slot)
 
 /* ------------------------------------------------------------ series */
 
+/* Bounded by the fields: another process may have left them unterminated. */
 static bool series_is(const m8_shm_series *s, const char *method, const char *endpoint,
                       unsigned status)
 {
-    return s->status == status && strcmp(s->method, method) == 0 &&
-           strcmp(s->endpoint, endpoint) == 0;
+    return s->status == status && strncmp(s->method, method, sizeof s->method) == 0 &&
+           strncmp(s->endpoint, endpoint, sizeof s->endpoint) == 0;
 }
+
+/* Yields while a series is being filled by another thread of the owner: a
+ * few microseconds; an entry left half-written (by garbage in the segment)
+ * is skipped after this many. */
+#define SERIES_WAIT_YIELDS 10000
 
 m8_shm_series *m8_shm_series_get(m8_shm_slot *slot, const char *method, const char *endpoint,
                                  unsigned status)
 {
+    m8_shm_series *s = m8_shm_series_claim(slot, method, endpoint, status, M8_SHM_SERIES);
+    if (!s && slot)
+        atomic_fetch_add(&slot->series_dropped, 1);
+    return s;
+}
+
+m8_shm_series *m8_shm_series_claim(m8_shm_slot *slot, const char *method, const char *endpoint,
+                                   unsigned status, uint32_t limit)
+{
     if (!slot)
         return NULL;
+    if (limit > M8_SHM_SERIES)
+        limit = M8_SHM_SERIES;
     /* Labels longer than a field are cut, the same way by every writer. */
     char m[M8_SHM_METHOD_BYTES], e[M8_SHM_LABEL_BYTES];
     snprintf(m, sizeof m, "%s", method ? method : "");
@@ -245,7 +320,8 @@ m8_shm_series *m8_shm_series_get(m8_shm_slot *slot, const char *method, const ch
         for (uint32_t i = 0; i < n; i++) {
             m8_shm_series *s = &slot->series[i];
             uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-            while (st == M8_SERIES_FREE || st == M8_SERIES_CLAIMED) {
+            for (int y = 0;
+                 (st == M8_SERIES_FREE || st == M8_SERIES_CLAIMED) && y < SERIES_WAIT_YIELDS; y++) {
                 /* counted by another thread of ours that is still filling it */
                 sched_yield();
                 st = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -253,10 +329,8 @@ m8_shm_series *m8_shm_series_get(m8_shm_slot *slot, const char *method, const ch
             if (st == M8_SERIES_READY && series_is(s, m, e, status))
                 return s;
         }
-        if (n >= M8_SHM_SERIES) {
-            atomic_fetch_add(&slot->series_dropped, 1);
+        if (n >= limit)
             return NULL;
-        }
         /* Claim entry n; if another thread took it first, look again. */
         uint32_t expect = n;
         if (!atomic_compare_exchange_strong(&slot->nseries, &expect, n + 1))
@@ -300,7 +374,7 @@ int m8_shm_jwks_get(m8_shm *shm, uint64_t *have_gen, m8_buf *out)
         uint64_t gen = atomic_load_explicit(&j->generation, memory_order_relaxed);
         if (gen == *have_gen)
             return 0;
-        uint32_t len = j->len;
+        uint32_t len = *(volatile uint32_t *)&j->len; /* read once, then bounded */
         if (len > M8_MAX_JWKS_BYTES)
             continue;
         m8_buf_reset(out);

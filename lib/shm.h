@@ -15,7 +15,14 @@
  *     detected and the lock recovered, so it never wedges the others.
  *
  * Layout versioning: a worker refuses (and falls back to private memory)
- * a segment whose magic, version or size does not match its own build. */
+ * a segment whose magic, version or size does not match its own build.
+ *
+ * Trust: every worker can write the whole segment, so no process takes a
+ * count or index from it on faith.  The slot count and mapping size live in
+ * process-local memory (m8_shm_nslots); every other count (nseries,
+ * nthreads, the JWKS length, the revocation table's) is read once and
+ * bounded by its array before it indexes anything, and strings are read
+ * within their fields. */
 #ifndef M8_SHM_H
 #define M8_SHM_H
 
@@ -26,7 +33,7 @@
 #include "common.h"
 
 #define M8_SHM_MAGIC 0x384d3846u  /* "F8M8" */
-#define M8_SHM_VERSION 1u
+#define M8_SHM_VERSION 2u
 #define M8_SHM_MAX_SLOTS 256u      /* worker slots (2 x max workers + 2 is used) */
 #define M8_SHM_THREADS 64u         /* threads per worker whose state is reported */
 #define M8_SHM_SERIES 128u         /* request metric series per slot */
@@ -116,6 +123,7 @@ typedef struct m8_shm_jwks {
     _Atomic uint64_t answers;     /* bumped by the sidecar after each request or fetch */
     _Atomic uint64_t seq;         /* odd while being written */
     _Atomic uint64_t generation;  /* bumped on every new document */
+    _Atomic uint64_t fetched_ns;  /* monotonic time the set in use was fetched (0: none) */
     uint32_t len;
     char doc[M8_MAX_JWKS_BYTES];
 } m8_shm_jwks;
@@ -148,6 +156,12 @@ typedef struct m8_shm {
 /* Bytes of a segment with nslots worker slots. */
 M8_INTERNAL size_t m8_shm_size(uint32_t nslots);
 
+/* The slot count of a mapping made by this process (m8_shm_create,
+ * m8_shm_private, m8_shm_attach_env), from process-local memory: loops
+ * over shm->slots use this, never shm->nslots, which any process of the
+ * pool can overwrite.  0 for NULL. */
+M8_INTERNAL uint32_t m8_shm_nslots(const m8_shm *shm);
+
 /* Daemon: creates a memfd segment (not close-on-exec: workers inherit it).
  * Returns the mapping and its fd in *fd_out, or NULL with err filled. */
 M8_INTERNAL m8_shm *m8_shm_create(uint32_t nslots, int *fd_out, char *err, size_t errlen);
@@ -177,6 +191,12 @@ M8_INTERNAL void m8_shm_idle(m8_shm_slot *slot);
  * the owner's threads. */
 M8_INTERNAL m8_shm_series *m8_shm_series_get(m8_shm_slot *slot, const char *method,
                                              const char *endpoint, unsigned status);
+/* Same, but a new series is claimed only while fewer than limit exist (an
+ * existing one is found anywhere), and NULL is not counted: the caller
+ * decides (m8_metrics_record keeps the rest for its overflow series). */
+M8_INTERNAL m8_shm_series *m8_shm_series_claim(m8_shm_slot *slot, const char *method,
+                                               const char *endpoint, unsigned status,
+                                               uint32_t limit);
 
 /* JWKS document: one writer; readers copy it out when its generation
  * differs from *have_gen (returns 1 and updates *have_gen), 0 when

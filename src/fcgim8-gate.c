@@ -21,8 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "app.h"
 #include "auth.h"
+#include "credential.h"
+#include "csrf.h"
 #include "fcgi_proto.h"
 #include "http.h"
 #include "log.h"
@@ -30,18 +34,22 @@
 
 #define EX_USAGE_ 64
 #define EX_CONFIG_ 78
-#define MAX_COOKIE_NAME 128u /* --cookie, --csrf-cookie, --csrf-header */
+#define MAX_NO_CSRF_REASON 200u /* bytes of the --no-csrf reason */
 #define MAX_LOGGED_PATH 512u /* bytes of the path written to a decision log line */
 
 typedef struct gate {
     m8_app *app;
     m8_policy policy;
     const char *policy_path;
-    const char *cookie;      /* access token cookie, or NULL (off) */
-    const char *csrf_cookie; /* double-submit CSRF: this cookie ... */
-    const char *csrf_header; /* ... must equal this header on unsafe methods */
-    char **cors_origins;     /* taken from the middleware at boot (see gate_boot) */
-    size_t n_cors_origins;
+    m8_cred_config cred;       /* cred.cookie: the access-token cookie, or NULL (off) */
+    const char *csrf_key_file; /* --csrf-key-file */
+    const char *csrf_header;   /* the header an unsafe cookie request carries its CSRF token in */
+    const char *no_csrf;       /* --no-csrf REASON: cookie mode without CSRF checks */
+    const char *csrf_cookie;   /* --csrf-cookie: the old double submit, refused at boot */
+    m8_csrf *csrf;             /* the CSRF key, loaded before boot */
+    m8_route routes[1];        /* GET {API_PREFIX}/csrf, with the key */
+    char **cors_origins;       /* taken from the middleware at boot (see gate_boot); also */
+    size_t n_cors_origins;     /* where else an unsafe cookie request may come from */
 } gate;
 
 /* ------------------------------------------------------------ answers */
@@ -59,6 +67,14 @@ static void log_decision(const m8_request *req, const decision *d)
 {
     if (!m8_log_enabled(M8_LOG_INFO))
         return;
+    /* A denial is what a client can cause once per request (a token spray):
+     * those lines are rate-limited per status, the metrics stay exact. */
+    if (req->status != 200) {
+        char key[32];
+        snprintf(key, sizeof key, "gate.decision.%d", req->status);
+        if (!m8_log_limit_take(key, req->status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO))
+            return;
+    }
     m8_buf b;
     m8_buf_init(&b, 4096);
     const char *outcome = req->status == 200 ? "allow" : req->status >= 500 ? "error" : "deny";
@@ -148,7 +164,9 @@ static void allow(m8_request *req, const m8_user *u)
         m8_res_header(req, n[4], u->tenant_id);
 }
 
-/* ------------------------------------------------------------ cookie credential */
+/* ------------------------------------------------------------ credentials and CSRF */
+
+static m8_access role_access(m8_policy_access a);
 
 static bool safe_method(const char *m)
 {
@@ -156,77 +174,106 @@ static bool safe_method(const char *m)
            strcmp(m, "TRACE") == 0;
 }
 
-/* The value of cookie name in the Cookie header (RFC 6265 5.4: "a=b; c=d"),
- * unquoted, into the request's arena; NULL when absent. */
-static const char *cookie_value(m8_request *req, const char *name)
+/* What a CSRF token is bound to: the verified token's jti, or the token
+ * itself when it has none. */
+static void session_identity(const m8_user *u, const m8_credential *c, const char **id,
+                             size_t *len)
 {
-    const char *h = m8_req_header(req, "Cookie");
-    size_t nl = strlen(name);
-    while (h && *h) {
-        while (*h == ' ' || *h == '\t' || *h == ';')
-            h++;
-        const char *end = strchr(h, ';');
-        size_t len = end ? (size_t)(end - h) : strlen(h);
-        const char *eq = memchr(h, '=', len);
-        if (eq) {
-            const char *k = h;
-            size_t kl = m8_trim(&k, (size_t)(eq - h));
-            if (kl == nl && memcmp(k, name, nl) == 0) {
-                const char *v = eq + 1;
-                size_t vl = m8_trim(&v, len - (size_t)(eq + 1 - h));
-                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-                    v++;
-                    vl -= 2;
-                }
-                char *out = m8_req_alloc(req, vl + 1);
-                if (!out)
-                    return NULL;
-                memcpy(out, v, vl);
-                out[vl] = '\0';
-                return out;
-            }
-        }
-        h = end;
+    if (u && u->jti && *u->jti) {
+        *id = u->jti;
+        *len = strlen(u->jti);
+    } else {
+        *id = c->value;
+        *len = c->len;
     }
+}
+
+/* A cookie credential on an unsafe method (the browser sends the cookie by
+ * itself, whoever made the page): the request must not come from another
+ * site and must carry a CSRF token minted for this session (csrf.h).
+ * Returns NULL when it may go on, else the reason (for the log). */
+static const char *csrf_refusal(gate *g, m8_request *req, const m8_credential *c)
+{
+    m8_csrf_origin o = m8_csrf_check_origin(req, g->cors_origins, g->n_cors_origins);
+    if (o != M8_CSRF_ORIGIN_OK)
+        return m8_csrf_origin_reason(o);
+    const char *h = m8_req_header(req, g->csrf_header);
+    if (!h || !*h)
+        return "csrf: no token header";
+    const char *id;
+    size_t idlen;
+    session_identity(req->user, c, &id, &idlen);
+    if (!m8_csrf_verify(g->csrf, id, idlen, h, strlen(h)))
+        return "csrf: the token is not valid for this session";
     return NULL;
 }
 
-/* Without an Authorization header, the access token may come from the
- * configured cookie; then an unsafe method needs the double-submit CSRF
- * check.  Returns false when it answered (403). */
-static bool cookie_credential(gate *g, m8_request *req, const char *method, const char **why)
+/* The rule's credential (an X-API-Key, or the access token from the
+ * Authorization header or the cookie) resolved to a user by the library,
+ * then the CSRF checks of a cookie on an unsafe method.  True when the
+ * request may go through (req->user set); otherwise the refusal is set. */
+static bool credential_allows(gate *g, m8_request *req, decision *d)
 {
-    const char *tok;
-    size_t len;
-    if (!g->cookie || m8_auth_bearer(req, &tok, &len) || m8_req_header(req, "Authorization"))
-        return true;
-    const char *v = cookie_value(req, g->cookie);
-    if (!v || !*v)
-        return true; /* no credential at all: the D6 401 follows */
-    if (!safe_method(method) && g->csrf_cookie) {
-        const char *c = cookie_value(req, g->csrf_cookie);
-        const char *h = m8_req_header(req, g->csrf_header);
-        if (!m8_secret_eq(c, h)) {
-            *why = "csrf: the header does not match the cookie";
+    m8_policy_access acc = d->rule->access;
+    m8_credential c;
+    if (acc == M8_POLICY_APIKEY_READER || acc == M8_POLICY_APIKEY_WRITER)
+        m8_credential_api_key(req, &c);
+    else
+        m8_credential_token(req, &g->cred, &c);
+    if (!m8_auth_check_credential(g->app->auth, req, role_access(acc), &c)) {
+        if (req->status == 0)
+            deny(req, 500, "Internal Server Error");
+        mirror_detail(req);
+        return false;
+    }
+    if (c.kind == M8_CRED_COOKIE && g->csrf && !safe_method(d->method)) {
+        const char *why = csrf_refusal(g, req, &c);
+        if (why) {
+            d->why = why;
             deny(req, 403, "CSRF token missing or incorrect.");
             return false;
         }
     }
-    /* Hand the token to the library as the Bearer credential it reads. */
-    size_t vl = strlen(v);
-    m8_pair *hs = m8_req_alloc(req, (req->n_headers + 1) * sizeof *hs);
-    char *bearer = m8_req_alloc(req, vl + 8);
-    if (!hs || !bearer)
-        return true; /* the 401 follows */
-    if (req->n_headers)
-        memcpy(hs, req->headers, req->n_headers * sizeof *hs);
-    memcpy(bearer, "Bearer ", 7);
-    memcpy(bearer + 7, v, vl + 1);
-    hs[req->n_headers].name = "authorization";
-    hs[req->n_headers].value = bearer;
-    req->headers = hs;
-    req->n_headers++;
     return true;
+}
+
+/* GET {API_PREFIX}/csrf (with --csrf-key-file): a CSRF token for the
+ * session of the request's credential, for a browser application to send
+ * back in the CSRF header of its unsafe requests (fcgim8-gate(8), COOKIES
+ * AND CSRF).  Refused to another site, like an unsafe request. */
+static int csrf_route(m8_request *req, void *data)
+{
+    gate *g = data;
+    m8_csrf_origin o = m8_csrf_check_origin(req, g->cors_origins, g->n_cors_origins);
+    if (o != M8_CSRF_ORIGIN_OK) {
+        m8_req_fail(req, "%s", m8_csrf_origin_reason(o));
+        m8_res_error(req, 403, "Forbidden");
+        return 0;
+    }
+    m8_credential c;
+    m8_credential_token(req, &g->cred, &c);
+    if (!m8_auth_check_credential(g->app->auth, req, M8_USER, &c)) {
+        if (req->status == 0)
+            m8_res_error(req, 500, "Internal Server Error");
+        return 0;
+    }
+    const char *id;
+    size_t idlen;
+    char tok[M8_CSRF_TOKEN_LEN + 1];
+    session_identity(req->user, &c, &id, &idlen);
+    if (m8_csrf_mint(g->csrf, id, idlen, tok) != 0)
+        return m8_req_fail(req, "cannot mint a CSRF token");
+    char body[M8_CSRF_TOKEN_LEN + M8_MAX_COOKIE_NAME + 64];
+    int n = snprintf(body, sizeof body, "{\"csrf_token\":\"%s\",\"header_name\":\"%s\"}", tok,
+                     g->csrf_header);
+    sodium_memzero(tok, sizeof tok);
+    if (n < 0 || (size_t)n >= sizeof body)
+        return m8_req_fail(req, "the CSRF answer does not fit");
+    m8_res_body(req, 200, "application/json", body, (size_t)n);
+    sodium_memzero(body, sizeof body);
+    m8_res_header(req, "Cache-Control", "no-store");
+    m8_res_header(req, "Vary", "Cookie, Authorization");
+    return 0;
 }
 
 /* ------------------------------------------------------------ the question */
@@ -291,31 +338,31 @@ static int gate_hook(m8_request *req, void *data)
     }
     size_t ulen = uri ? strlen(uri) : 0;
     char *path = uri ? m8_req_alloc(req, ulen + 1) : NULL;
+    /* The path must mean the same to every backend that may read the raw
+     * target, or it is refused (fcgim8-gate(8), REQUEST PATHS). */
+    const char *bad = NULL;
     if (!uri || !path || !is_token(d.method) ||
-        m8_policy_normalize(uri, ulen, path, ulen + 1, &d.path_len) != 0) {
-        d.why = !uri ? "no REQUEST_URI" : "the request path or method cannot be matched safely";
-        deny(req, 400, "Bad Request");
+        m8_policy_decide(&g->policy, d.method, uri, ulen, path, ulen + 1, &d.path_len, &d.rule,
+                         &bad) != 0) {
+        d.why = !uri  ? "no REQUEST_URI"
+                : bad ? bad
+                      : "the request path or method cannot be matched safely";
+        char detail[160];
+        snprintf(detail, sizeof detail, "Bad Request: %s", d.why);
+        deny(req, 400, detail);
         req->route_label = "bad_request";
+        d.rule = NULL;
         log_decision(req, &d);
         return 1;
     }
     d.path = path;
-    d.rule = m8_policy_match(&g->policy, d.method, path, d.path_len);
     req->route_label = d.rule->name; /* the metrics' endpoint label */
     switch (d.rule->access) {
     case M8_POLICY_PUBLIC: allow(req, NULL); break;
     case M8_POLICY_DENY: deny(req, 403, "Forbidden"); break;
     default:
-        if (d.rule->access != M8_POLICY_APIKEY_READER && d.rule->access != M8_POLICY_APIKEY_WRITER &&
-            !cookie_credential(g, req, d.method, &d.why))
-            break;
-        if (m8_auth_check(g->app->auth, req, role_access(d.rule->access))) {
+        if (credential_allows(g, req, &d))
             allow(req, req->user);
-        } else {
-            if (req->status == 0)
-                deny(req, 500, "Internal Server Error");
-            mirror_detail(req);
-        }
         break;
     }
     log_decision(req, &d);
@@ -348,32 +395,111 @@ static int gate_boot(const m8_settings *s, char *err, size_t errlen, void *data)
     g->app->mw.n_origins = 0;
     m8_log(M8_LOG_INFO, "gate: policy %s, %zu rules; CORS preflights are denied", g->policy_path,
            g->policy.n);
+    if (g->cred.cookie) {
+        /* Never the key: only where it came from. */
+        if (g->csrf)
+            m8_log(M8_LOG_INFO, "gate: access token cookie %s; unsafe methods need the CSRF "
+                   "token (header %s, key from %s) and an allowed origin (their own, or one "
+                   "of the %zu of BACKEND_CORS_ORIGINS and FRONTEND_HOST)", g->cred.cookie,
+                   g->csrf_header, g->csrf_key_file, g->n_cors_origins);
+        else
+            m8_log(M8_LOG_WARNING, "gate: access token cookie %s WITHOUT CSRF checks "
+                   "(--no-csrf): %s", g->cred.cookie, g->no_csrf);
+        if (!m8_cookie_name_host_prefixed(g->cred.cookie))
+            m8_log(M8_LOG_WARNING, "gate: --cookie %s has no __Host- prefix: a sibling "
+                   "subdomain or a plain-http page can set a cookie of that name for this "
+                   "site; use __Host-%s (fcgim8-gate(8), COOKIES AND CSRF)", g->cred.cookie,
+                   g->cred.cookie);
+    }
     return 0;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: fcgim8-gate --policy FILE [--cookie NAME [--csrf-cookie NAME\n"
-               "                   --csrf-header NAME]] [service options]\n"
+    fprintf(f, "Usage: fcgim8-gate --policy FILE [--cookie NAME (--csrf-key-file FILE\n"
+               "                   [--csrf-header NAME] | --no-csrf REASON)] [service options]\n"
                "Answers nginx auth_request subrequests and FastCGI AUTHORIZER requests\n"
                "with the rules of FILE (see fcgim8-gate(8)).\n\n"
                "  --policy FILE        the policy (required; checked at boot, line by line)\n"
-               "  --cookie NAME        also take the access token from this cookie when there\n"
-               "                       is no Authorization header (off by default)\n"
-               "  --csrf-cookie NAME   with --cookie: on unsafe methods the header named by\n"
-               "  --csrf-header NAME   --csrf-header must equal this cookie (double submit)\n\n");
+               "  --cookie NAME        also take the access token from this cookie when the\n"
+               "                       Authorization header is absent or empty (off by\n"
+               "                       default; use a __Host- name)\n"
+               "  --csrf-key-file FILE with --cookie: the secret (32 bytes or more, not readable\n"
+               "                       by others) that signs CSRF tokens; unsafe methods with\n"
+               "                       the cookie need a token from GET {API_PREFIX}/csrf\n"
+               "  --csrf-header NAME   the header that carries the token (X-CSRF-Token)\n"
+               "  --no-csrf REASON     with --cookie: no CSRF checks, for the REASON given\n"
+               "                       (logged at every boot)\n\n");
 }
 
-static bool cookie_name_ok(const char *s)
+/* A --no-csrf reason: printable ASCII, not blank, bounded. */
+static bool reason_ok(const char *s)
 {
-    if (!s || !*s || strlen(s) > MAX_COOKIE_NAME)
+    const char *t = s;
+    if (!s || !m8_trim(&t, strlen(s)) || strlen(s) > MAX_NO_CSRF_REASON)
         return false;
     for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c))
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
             return false;
     }
     return true;
+}
+
+/* The cookie and CSRF options agree, and the key loads.  Returns 0, or an
+ * exit status after saying why. */
+static int cookie_options(gate *g)
+{
+    if (g->csrf_cookie) {
+        fprintf(stderr, "fcgim8-gate: --csrf-cookie is gone: a cookie compared with a header is "
+                        "defeated by anyone who can set one cookie on the domain; CSRF tokens "
+                        "are now signed (--csrf-key-file FILE, see fcgim8-gate(8))\n");
+        return EX_USAGE_;
+    }
+    if (!g->cred.cookie) {
+        if (g->csrf_key_file || g->csrf_header || g->no_csrf) {
+            fprintf(stderr, "fcgim8-gate: --csrf-key-file, --csrf-header and --no-csrf go with "
+                            "--cookie (see --help)\n");
+            return EX_USAGE_;
+        }
+        return 0;
+    }
+    if (!m8_cookie_name_ok(g->cred.cookie)) {
+        fprintf(stderr, "fcgim8-gate: --cookie: not a cookie name\n");
+        return EX_USAGE_;
+    }
+    if (g->csrf_header && !m8_cookie_name_ok(g->csrf_header)) {
+        fprintf(stderr, "fcgim8-gate: --csrf-header: not a header name\n");
+        return EX_USAGE_;
+    }
+    if (g->no_csrf && g->csrf_key_file) {
+        fprintf(stderr, "fcgim8-gate: --no-csrf and --csrf-key-file exclude each other\n");
+        return EX_USAGE_;
+    }
+    if (g->no_csrf && !reason_ok(g->no_csrf)) {
+        fprintf(stderr, "fcgim8-gate: --no-csrf needs the reason CSRF checks are not needed "
+                        "(printable text, at most %u bytes)\n", MAX_NO_CSRF_REASON);
+        return EX_USAGE_;
+    }
+    if (!g->no_csrf && !g->csrf_key_file) {
+        fprintf(stderr, "fcgim8-gate: --cookie needs CSRF checks: --csrf-key-file FILE (make "
+                        "one with: openssl rand -hex 32 >FILE; chmod 600 FILE), or --no-csrf "
+                        "REASON to say why this site needs none\n");
+        return EX_USAGE_;
+    }
+    if (!g->csrf_header)
+        g->csrf_header = "X-CSRF-Token";
+    if (g->csrf_key_file) {
+        char err[512];
+        g->csrf = m8_csrf_load(g->csrf_key_file, err, sizeof err);
+        if (!g->csrf) {
+            fprintf(stderr, "fcgim8-gate: --csrf-key-file %s\n", err);
+            return EX_CONFIG_;
+        }
+        g->routes[0] = (m8_route){"GET", "/csrf", M8_PUBLIC, csrf_route, g,
+                                  "A CSRF token for the caller's session", "gate",
+                                  M8_ROUTE_HIDDEN};
+    }
+    return 0;
 }
 
 /* Takes the gate's options out of argv (the rest goes to m8_app_main).
@@ -384,8 +510,10 @@ static int gate_options(gate *g, int *argc, char **argv, bool *help)
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
-        const char *names[] = {"--policy", "--cookie", "--csrf-cookie", "--csrf-header"};
-        const char **slots[] = {&g->policy_path, &g->cookie, &g->csrf_cookie, &g->csrf_header};
+        const char *names[] = {"--policy",        "--cookie",      "--csrf-cookie",
+                               "--csrf-key-file", "--csrf-header", "--no-csrf"};
+        const char **slots[] = {&g->policy_path,   &g->cred.cookie,  &g->csrf_cookie,
+                                &g->csrf_key_file, &g->csrf_header, &g->no_csrf};
         const char *value = NULL;
         for (size_t k = 0; k < M8_ARRAY_LEN(names) && !slot; k++) {
             size_t nl = strlen(names[k]);
@@ -432,16 +560,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "fcgim8-gate: --policy FILE is required (see --help)\n");
             return EX_USAGE_;
         }
-        if (g.cookie && !cookie_name_ok(g.cookie)) {
-            fprintf(stderr, "fcgim8-gate: --cookie: not a cookie name\n");
-            return EX_USAGE_;
-        }
-        if ((g.csrf_cookie || g.csrf_header) &&
-            !(g.cookie && cookie_name_ok(g.csrf_cookie) && cookie_name_ok(g.csrf_header))) {
-            fprintf(stderr, "fcgim8-gate: --csrf-cookie and --csrf-header go together, with "
-                            "--cookie, and name a cookie and a header\n");
-            return EX_USAGE_;
-        }
+        rc = cookie_options(&g);
+        if (rc)
+            return rc;
         char *text = NULL;
         size_t len = 0;
         rc = m8_read_file(g.policy_path, M8_POLICY_MAX_BYTES, true, &text, &len);
@@ -450,6 +571,7 @@ int main(int argc, char **argv)
                     rc == M8_ETOOBIG     ? "larger than the policy limit (256 KiB)"
                     : rc == M8_ENOTFOUND ? "no such file"
                                          : "cannot read it");
+            m8_csrf_free(g.csrf);
             return EX_CONFIG_;
         }
         char err[512];
@@ -457,20 +579,24 @@ int main(int argc, char **argv)
         free(text);
         if (rc) {
             fprintf(stderr, "fcgim8-gate: %s: %s\n", g.policy_path, err);
+            m8_csrf_free(g.csrf);
             return EX_CONFIG_;
         }
         m8_fcgi_accept_authorizer(true);
     }
     g.app = m8_app_new("fcgim8-gate", M8_VERSION_STRING);
     if (!g.app || m8_app_on_request(g.app, gate_hook, &g) != 0 ||
-        m8_app_add_validator(g.app, "fcgim8-gate", gate_boot, &g) != 0) {
+        m8_app_add_validator(g.app, "fcgim8-gate", gate_boot, &g) != 0 ||
+        (g.csrf && m8_app_add_routes(g.app, g.routes, 1) != 0)) {
         fprintf(stderr, "fcgim8-gate: out of memory\n");
         m8_app_free(g.app);
         m8_policy_free(&g.policy);
+        m8_csrf_free(g.csrf);
         return 70;
     }
     rc = m8_app_main(g.app, argc, argv); /* frees the app */
     m8_strv_free(g.cors_origins, g.n_cors_origins);
     m8_policy_free(&g.policy);
+    m8_csrf_free(g.csrf);
     return rc;
 }

@@ -60,6 +60,7 @@
 #define CRASH_WINDOW_S 10.0      /* ... within this many seconds = a crash loop */
 #define BACKOFF_MAX_S 5.0        /* longest pause between respawns */
 #define READY_TIMEOUT_S 60.0     /* a new worker must be ready within this */
+#define DRAIN_SLOTS 64           /* extra slots for workers draining kept connections */
 
 extern char **environ;
 
@@ -71,6 +72,8 @@ typedef struct options {
     long long socket_mode, backlog, workers, threads, max_requests, shutdown_timeout;
     long long min_spare, max_spare, max_workers, db_wait_tries;
     double request_timeout, slow_log, db_wait_interval;
+    double drain_timeout; /* --drain-timeout (the workers' default unless given) */
+    const char *idle_arg, *deadline_arg, *drain_arg; /* passed to the workers as given */
     bool dynamic, daemonize, threads_set;
     char **service_argv; /* service [args] */
 } options;
@@ -93,7 +96,13 @@ static void usage(FILE *f)
             "  --max-requests N               recycle a worker after N requests (0 = never)\n"
             "  --request-timeout S            replace a worker stuck on one request longer\n"
             "  --slow-log S                   log requests running longer than S seconds\n"
-            "  --shutdown-timeout S           drain limit on stop and reload (default 30)\n"
+            "  --shutdown-timeout S           on stop, how long requests in progress may\n"
+            "                                 take to finish (default 30)\n"
+            "  --drain-timeout S              a retiring worker (reload, --max-requests,\n"
+            "                                 dynamic shrink) serves its kept connections\n"
+            "                                 until the web server closes them, at most this\n"
+            "                                 long (default 135; see fcgim8d(8))\n"
+            "  --idle-timeout S --request-deadline S   passed to the workers (defaults 75, 30)\n"
             "  --env-file PATH                settings file (re-read on SIGHUP)\n"
             "  --user USER --group GROUP      drop privileges after binding\n"
             "  --pid-file PATH  --log-file PATH (SIGUSR1 reopens it)\n"
@@ -124,6 +133,9 @@ static int parse_options(int argc, char **argv, options *o)
         {"request-timeout", required_argument, NULL, 'T'},
         {"slow-log", required_argument, NULL, 'S'},
         {"shutdown-timeout", required_argument, NULL, 's'},
+        {"drain-timeout", required_argument, NULL, 1001},
+        {"idle-timeout", required_argument, NULL, 1002},
+        {"request-deadline", required_argument, NULL, 1003},
         {"env-file", required_argument, NULL, 'e'},
         {"user", required_argument, NULL, 'u'},
         {"group", required_argument, NULL, 'g'},
@@ -139,7 +151,8 @@ static int parse_options(int argc, char **argv, options *o)
         {NULL, 0, NULL, 0},
     };
     *o = (options){.socket_mode = 0660, .backlog = 1024, .workers = 4, .threads = 4,
-                   .shutdown_timeout = 30, .min_spare = 1, .max_spare = 3, .max_workers = 8,
+                   .shutdown_timeout = 30, .drain_timeout = M8_DRAIN_TIMEOUT_DEFAULT_S,
+                   .min_spare = 1, .max_spare = 3, .max_workers = 8,
                    .db_wait_tries = 300, .db_wait_interval = 5};
     int c, idx = 0;
     opterr = 0;
@@ -178,6 +191,22 @@ static int parse_options(int argc, char **argv, options *o)
         case 'T': bad = m8_parse_double(optarg, 0, 86400, &o->request_timeout); break;
         case 'S': bad = m8_parse_double(optarg, 0, 86400, &o->slow_log); break;
         case 's': bad = m8_parse_ll(optarg, 0, 3600, &o->shutdown_timeout); break;
+        case 1001:
+            bad = m8_parse_double(optarg, 0, 86400, &o->drain_timeout);
+            o->drain_arg = optarg;
+            break;
+        case 1002: {
+            double v;
+            bad = m8_parse_double(optarg, 0.1, 86400, &v);
+            o->idle_arg = optarg;
+            break;
+        }
+        case 1003: {
+            double v;
+            bad = m8_parse_double(optarg, 0.1, 3600, &v);
+            o->deadline_arg = optarg;
+            break;
+        }
         case 'W': bad = m8_parse_ll(optarg, 1, 1000000, &o->db_wait_tries); break;
         case 'I': bad = m8_parse_double(optarg, 0.01, 3600, &o->db_wait_interval); break;
         case 'P':
@@ -265,7 +294,9 @@ typedef struct worker {
     size_t line_len;
     double started;
     bool ready;
-    bool retiring;       /* SIGTERM sent by us */
+    bool retiring;       /* SIGTERM or SIGQUIT sent by us */
+    bool draining;       /* SIGQUIT: serving its kept connections until they close */
+    bool drain_cut;      /* told to stop draining for want of a slot */
     int retire_cause;    /* M8_CTR_RESTART_* */
     double retire_at;    /* when SIGTERM was sent */
     bool killed;         /* SIGKILL sent by us (request timeout or drain limit) */
@@ -312,7 +343,7 @@ static const char *cause_name(int cause)
 
 static int free_slot(daemon_state *d)
 {
-    for (uint32_t i = 0; i < d->shm->nslots; i++) {
+    for (uint32_t i = 0; i < m8_shm_nslots(d->shm); i++) { /* not the segment's own copy */
         if (atomic_load(&d->shm->slots[i].state) != M8_SLOT_FREE)
             continue;
         bool used = false;
@@ -383,7 +414,7 @@ static char **service_args(const options *o, bool check, char *threads_buf, char
     size_t n = 0;
     while (o->service_argv[n])
         n++;
-    char **av = calloc(n + 8, sizeof *av);
+    char **av = calloc(n + 14, sizeof *av);
     if (!av)
         return NULL;
     size_t k = 0;
@@ -402,6 +433,15 @@ static char **service_args(const options *o, bool check, char *threads_buf, char
         }
         av[k++] = "--shutdown-timeout";
         av[k++] = st_buf;
+        const char *pass[][2] = {{"--drain-timeout", o->drain_arg},
+                                 {"--idle-timeout", o->idle_arg},
+                                 {"--request-deadline", o->deadline_arg}};
+        for (size_t i = 0; i < M8_ARRAY_LEN(pass); i++) {
+            if (pass[i][1]) {
+                av[k++] = (char *)pass[i][0];
+                av[k++] = (char *)pass[i][1];
+            }
+        }
     }
     av[k] = NULL;
     return av;
@@ -420,13 +460,17 @@ static void child_reset_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+static bool cut_oldest_drain(daemon_state *d);
+
 static int spawn_worker(daemon_state *d, uint32_t gen)
 {
     if (d->n_workers >= M8_ARRAY_LEN(d->workers))
         return -1;
     int slot = free_slot(d);
     if (slot < 0) {
-        m8_log(M8_LOG_ERROR, "no free worker slot in the shared segment; not starting a worker");
+        if (!cut_oldest_drain(d))
+            m8_log(M8_LOG_ERROR,
+                   "no free worker slot in the shared segment; not starting a worker");
         return -1;
     }
     int pfd[2];
@@ -455,6 +499,11 @@ static int spawn_worker(daemon_state *d, uint32_t gen)
             _exit(EX_SOFTWARE_);
         if (dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0)
             _exit(EX_SOFTWARE_);
+        /* Nothing else reaches the worker, close-on-exec or not (a socket
+         * a library opened in another thread, say): fd 0-2 and the segment. */
+        if (d->shm_fd > 3)
+            close_range(3, (unsigned)d->shm_fd - 1, 0);
+        close_range((unsigned)d->shm_fd + 1, ~0U, 0);
         int fl = fcntl(d->shm_fd, F_GETFD);
         if (fl >= 0)
             fcntl(d->shm_fd, F_SETFD, fl & ~FD_CLOEXEC);
@@ -482,15 +531,67 @@ static int spawn_worker(daemon_state *d, uint32_t gen)
     return 0;
 }
 
+/* Reload and dynamic shrink retire a worker with SIGQUIT: it stops
+ * accepting at once and serves the kept connections it has until the web
+ * server closes them (--drain-timeout at most), so no request the web
+ * server writes on one of them meets a closed socket (fcgim8d(8), "Reload
+ * without failed requests").  A stop, or a worker still starting (its
+ * handlers may not be installed yet), gets SIGTERM. */
 static void retire(daemon_state *d, worker *w, int cause)
 {
     if (w->retiring)
         return;
+    m8_shm_slot *s = &d->shm->slots[w->slot];
+    uint32_t st = atomic_load(&s->state);
     w->retiring = true;
+    w->draining = cause != M8_CTR__END && (st == M8_SLOT_READY || st == M8_SLOT_RETIRING);
     w->retire_cause = cause;
     w->retire_at = m8_now_mono();
-    atomic_store(&d->shm->slots[w->slot].state, M8_SLOT_RETIRING);
-    kill(w->pid, SIGTERM);
+    atomic_store(&s->state, M8_SLOT_RETIRING);
+    kill(w->pid, w->draining ? SIGQUIT : SIGTERM);
+    /* Counted now, not at exit: a draining worker may take nginx's
+     * keepalive_timeout to go, and it is no longer part of the pool. */
+    if (cause == M8_CTR_RESTART_RELOAD || cause == M8_CTR_RESTART_SCALE_DOWN)
+        atomic_fetch_add(&d->shm->counters[cause], 1);
+}
+
+/* No slot is free for a new worker because draining ones hold them (many
+ * reloads within nginx's keepalive_time): the one draining longest is told
+ * to stop now (SIGTERM closes its idle kept connections).  Returns whether
+ * one was found. */
+static bool cut_oldest_drain(daemon_state *d)
+{
+    worker *oldest = NULL;
+    for (size_t i = 0; i < d->n_workers; i++) {
+        if (d->workers[i].drain_cut)
+            return true; /* one at a time: its slot frees up once it exits */
+    }
+    for (size_t i = 0; i < d->n_workers; i++) {
+        worker *w = &d->workers[i];
+        bool recycling = !w->retiring &&
+                         atomic_load(&d->shm->slots[w->slot].state) == M8_SLOT_RETIRING;
+        if (w->killed || !(w->draining || recycling))
+            continue;
+        if (!oldest || (w->retiring ? w->retire_at : w->started) <
+                           (oldest->retiring ? oldest->retire_at : oldest->started))
+            oldest = w;
+    }
+    if (!oldest)
+        return false;
+    oldest->drain_cut = true;
+    m8_log(M8_LOG_WARNING,
+           "no free worker slot: worker %ld stops draining early (its idle kept connections "
+           "are closed); lower nginx's upstream keepalive_time to drain sooner",
+           (long)oldest->pid);
+    if (!oldest->retiring) {
+        retire(d, oldest, M8_CTR__END);
+        oldest->retire_cause = M8_CTR_RESTART_MAX_REQUESTS;
+    } else {
+        oldest->draining = false;
+        oldest->retire_at = m8_now_mono();
+        kill(oldest->pid, SIGTERM);
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------ worker logs */
@@ -625,7 +726,9 @@ static void reap(daemon_state *d)
             } else if (lived > CRASH_WINDOW_S) {
                 d->backoff = 0;
             }
-            if (cause <= M8_CTR_RESTART_SCALE_DOWN) /* not a stop */
+            bool counted = w->retiring && (w->retire_cause == M8_CTR_RESTART_RELOAD ||
+                                           w->retire_cause == M8_CTR_RESTART_SCALE_DOWN);
+            if (cause <= M8_CTR_RESTART_SCALE_DOWN && !counted) /* not a stop */
                 atomic_fetch_add(&d->shm->counters[cause], 1);
             m8_shm_slot_release(s);
             close(w->log_fd);
@@ -666,6 +769,7 @@ static int run_check(daemon_state *d)
             dup2(devnull, 0);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
+        close_range(3, ~0U, 0);
         execv(av[0], av);
         static const char msg[] = "fcgim8d: cannot execute the service\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
@@ -724,39 +828,41 @@ static int take_listen_socket(daemon_state *d)
                "or start under systemd socket activation or spawn-fcgi");
         return -1;
     }
-    int fd = m8_listen(o->listen, (int)o->backlog, (unsigned)o->socket_mode, err, sizeof err);
+    bool is_unix = strncmp(o->listen, "unix:", 5) == 0;
+    uid_t uid = (uid_t)-1;
+    gid_t gid = (gid_t)-1;
+    if (is_unix && o->socket_owner) {
+        struct passwd *pw = getpwnam(o->socket_owner);
+        if (!pw) {
+            m8_log(M8_LOG_CRITICAL, "--socket-owner: no user \"%s\"", o->socket_owner);
+            return -1;
+        }
+        uid = pw->pw_uid;
+    }
+    if (is_unix && o->socket_group) {
+        struct group *gr = getgrnam(o->socket_group);
+        if (!gr) {
+            m8_log(M8_LOG_CRITICAL, "--socket-group: no group \"%s\"", o->socket_group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    /* Owner and mode are set without a call on the path after bind, in a
+     * directory only root and the owner may write (m8_listen_unix). */
+    int fd = is_unix ? m8_listen_unix(o->listen + 5, (int)o->backlog, (unsigned)o->socket_mode,
+                                      uid, gid, err, sizeof err)
+                     : m8_listen(o->listen, (int)o->backlog, (unsigned)o->socket_mode, err,
+                                 sizeof err);
     if (fd < 0) {
         m8_log(M8_LOG_CRITICAL, "%s", err);
         return -1;
     }
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     d->listen_fd = fd;
-    if (strncmp(o->listen, "unix:", 5) == 0) {
+    if (is_unix) {
         d->unix_path = strdup(o->listen + 5);
-        uid_t uid = (uid_t)-1;
-        gid_t gid = (gid_t)-1;
-        if (o->socket_owner) {
-            struct passwd *pw = getpwnam(o->socket_owner);
-            if (!pw) {
-                m8_log(M8_LOG_CRITICAL, "--socket-owner: no user \"%s\"", o->socket_owner);
-                return -1;
-            }
-            uid = pw->pw_uid;
-        }
-        if (o->socket_group) {
-            struct group *gr = getgrnam(o->socket_group);
-            if (!gr) {
-                m8_log(M8_LOG_CRITICAL, "--socket-group: no group \"%s\"", o->socket_group);
-                return -1;
-            }
-            gid = gr->gr_gid;
-        }
-        if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(d->unix_path, uid, gid) != 0) {
-            m8_log(M8_LOG_CRITICAL, "chown %s: %s", d->unix_path, strerror(errno));
-            return -1;
-        }
         struct stat st;
-        if (stat(d->unix_path, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
+        if (d->unix_path && lstat(d->unix_path, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
             !(st.st_mode & S_IWOTH)) {
             /* PITFALLS 7: a web server user cannot connect to root:root 0660. */
             m8_log(M8_LOG_WARNING,
@@ -1139,21 +1245,54 @@ static int open_log(const char *path)
     return 0;
 }
 
+/* Closes every descriptor above 2 that fcgim8d inherited (a log file a
+ * shell script held open, a caller's socket), except the sockets systemd
+ * passes to this process (LISTEN_FDS with our LISTEN_PID), which are kept
+ * close-on-exec.  Runs first in main, before fcgim8d opens anything. */
+static void close_inherited_fds(void)
+{
+    unsigned keep = 0;
+    const char *lfds = getenv("LISTEN_FDS"), *lpid = getenv("LISTEN_PID");
+    long long nfds = 0, pid = 0;
+    if (lfds && lpid && m8_parse_ll(lfds, 1, 64, &nfds) == 0 &&
+        m8_parse_ll(lpid, 1, INT32_MAX, &pid) == 0 && pid == getpid())
+        keep = (unsigned)nfds;
+    for (unsigned i = 0; i < keep; i++)
+        fcntl(3 + (int)i, F_SETFD, FD_CLOEXEC);
+    if (close_range(3 + keep, ~0U, 0) != 0) {
+        long max = sysconf(_SC_OPEN_MAX);
+        if (max < 0 || max > 65536)
+            max = 65536;
+        for (long fd = 3 + (long)keep; fd < max; fd++)
+            close((int)fd);
+    }
+}
+
 static bool pid_file_written; /* boot_fail removes only our own pid file */
 
+/* Written to a new file of a unique name in the same directory (mkstemp:
+ * O_EXCL, so a symlink or file planted under a predictable name is never
+ * followed or truncated), then renamed over path (rename replaces a
+ * symlink at path itself, never its target). */
 static int write_pid_file(const char *path)
 {
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return -1;
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    bool ok = write(fd, buf, (size_t)n) == n;
+    bool ok = fchmod(fd, 0644) == 0 && write(fd, buf, (size_t)n) == n;
+    int saved = errno;
     ok &= close(fd) == 0;
     if (!ok || rename(tmp, path) != 0) {
+        saved = ok ? errno : saved;
         unlink(tmp);
+        errno = saved;
         return -1;
     }
     pid_file_written = true;
@@ -1203,6 +1342,7 @@ static int next_signal(void)
 int main(int argc, char **argv)
 {
     static daemon_state d;
+    close_inherited_fds();
     int rc = parse_options(argc, argv, &d.o);
     if (rc != 0)
         return rc;
@@ -1224,6 +1364,12 @@ int main(int argc, char **argv)
     /* 1. settings and config health */
     if (load_settings(&d, &d.settings) != 0)
         return boot_fail(&d, EX_CONFIG_);
+    char serr[512] = "";
+    if (d.o.status_listen &&
+        m8_status_check_listen(d.o.status_listen, d.settings, serr, sizeof serr) != 0) {
+        m8_log(M8_LOG_CRITICAL, "--status-listen: %s", serr);
+        return boot_fail(&d, EX_CONFIG_);
+    }
 
     /* 2. the pre-start database wait */
     if (m8_db_configured(d.settings)) {
@@ -1246,7 +1392,12 @@ int main(int argc, char **argv)
     /* 3. shared segment and listen socket */
     uint32_t max_w = (uint32_t)(d.o.dynamic ? d.o.max_workers : d.o.workers);
     char err[512] = "";
-    d.shm = m8_shm_create(max_w * 2 + 2, &d.shm_fd, err, sizeof err);
+    /* Twice the pool (a reload runs two generations), plus room for workers
+     * that drain their kept connections after reloads and recycling. */
+    uint32_t nslots = max_w * 2 + 2 + DRAIN_SLOTS;
+    if (nslots > M8_SHM_MAX_SLOTS)
+        nslots = M8_SHM_MAX_SLOTS;
+    d.shm = m8_shm_create(nslots, &d.shm_fd, err, sizeof err);
     if (!d.shm) {
         m8_log(M8_LOG_CRITICAL, "%s", err);
         return boot_fail(&d, EX_SOFTWARE_);
@@ -1294,8 +1445,14 @@ int main(int argc, char **argv)
                 d.stop_started = now;
                 if (d.unix_path)
                     unlink(d.unix_path); /* new connections go elsewhere at once */
-                for (size_t i = 0; i < d.n_workers; i++)
-                    retire(&d, &d.workers[i], M8_CTR__END);
+                for (size_t i = 0; i < d.n_workers; i++) {
+                    worker *w = &d.workers[i];
+                    if (w->draining) { /* a stop ends drains too */
+                        w->draining = false;
+                        kill(w->pid, SIGTERM);
+                    }
+                    retire(&d, w, M8_CTR__END);
+                }
             } else if (sig == SIGHUP && !d.stopping) {
                 if (ready)
                     start_reload(&d);
@@ -1328,10 +1485,12 @@ int main(int argc, char **argv)
             check_requests(&d, m8_mono_ns());
             for (size_t i = 0; i < d.n_workers; i++) {
                 worker *w = &d.workers[i];
-                if (w->retiring && !w->killed &&
-                    now - w->retire_at > (double)d.o.shutdown_timeout + 1) {
-                    m8_log(M8_LOG_WARNING, "worker %ld did not drain within %lld s: killed",
-                           (long)w->pid, d.o.shutdown_timeout);
+                /* a draining worker first waits for its kept connections */
+                double limit = (double)d.o.shutdown_timeout + 1 +
+                               (w->draining ? d.o.drain_timeout + 4 : 0);
+                if (w->retiring && !w->killed && now - w->retire_at > limit) {
+                    m8_log(M8_LOG_WARNING, "worker %ld did not drain within %.0f s: killed",
+                           (long)w->pid, limit);
                     w->killed = true;
                     kill(w->pid, SIGKILL);
                 }

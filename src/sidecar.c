@@ -66,6 +66,8 @@ static void *sidecar_main(void *arg)
             int rc = m8_jwks_fetch_document(sc->uri, sc->alg, M8_JWKS_TIMEOUT_S, &doc, &nkeys,
                                             why, sizeof why);
             if (rc == 0) {
+                /* before the document: a worker reads the time first */
+                atomic_store(&j->fetched_ns, m8_mono_ns());
                 rc = m8_shm_jwks_put(sc->shm, doc.data ? doc.data : "", doc.len);
                 m8_buf_free(&doc);
             }

@@ -193,6 +193,15 @@ static void test_builtins(void)
     r = send_req(app, "GET", "/api/health", NULL, NULL);
     ok(r->status == 307 && hdr(r, "Location", h, sizeof h) && strcmp(h, "/api/health/") == 0,
        "GET /api/health redirects 307 to /api/health/");
+    r = send_req(app, "GET", "/api/health?a=1&b=x%20y", NULL, NULL);
+    ok(r->status == 307 && hdr(r, "Location", h, sizeof h) &&
+           strcmp(h, "/api/health/?a=1&b=x%20y") == 0,
+       "the 307 slash redirect keeps the query as sent");
+    r = send_req(app, "GET", "/api/health?a=\x01\"<>", NULL, NULL);
+    ok(r->status == 307 && hdr(r, "Location", h, sizeof h) &&
+           strcmp(h, "/api/health/?a=%01%22%3C%3E") == 0,
+       "the 307 slash redirect percent-encodes query bytes a header cannot carry (never drops "
+       "the Location)");
     r = send_req(app, "GET", "/api/openapi.json", NULL, NULL);
     ok(r->status == 200 && strstr(r->body, "\"openapi\":\"3.1.0\"") != NULL, "openapi.json served outside production");
     r = send_req(app, "GET", "/api/docs", NULL, NULL);
@@ -316,6 +325,32 @@ static void test_hook(void)
     m8_app_free(app);
 }
 
+/* A response too large for the output buffer: the fixed 500 written
+ * instead must be a well-formed answer (a Content-Length past the body
+ * leaves the web server waiting for bytes that never come). */
+static void test_render_fallback(void)
+{
+    m8_app *app = boot(m8t_env0(), NULL);
+    m8_app_start(app);
+    m8_pair p[] = {{"REQUEST_METHOD", "GET"},
+                   {"REQUEST_URI", "/api/openapi.json"},
+                   {"HTTP_HOST", "localhost"}};
+    m8_request req;
+    m8_req_init(&req, app);
+    m8_buf out;
+    m8_buf_init(&out, 512); /* the OpenAPI document is larger */
+    m8_app_respond(app, &req, p, M8_ARRAY_LEN(p), NULL, 0, 0, &out);
+    const char *text = out.data ? out.data : "";
+    const char *sep = strstr(text, "\r\n\r\n");
+    const char *cl = strstr(text, "Content-Length: ");
+    ok(strncmp(text, "Status: 500 ", 12) == 0 && sep && cl && cl < sep &&
+           strtol(cl + 16, NULL, 10) == (long)strlen(sep + 4),
+       "a response that cannot be rendered becomes a 500 whose Content-Length matches its body");
+    m8_buf_free(&out);
+    m8_req_free(&req);
+    m8_app_free(app);
+}
+
 int main(void)
 {
     m8_log_set_level(M8_LOG_CRITICAL); /* keep the TAP log readable */
@@ -324,5 +359,6 @@ int main(void)
     test_errors();
     test_auth_and_middleware();
     test_hook();
+    test_render_fallback();
     return done_testing();
 }

@@ -28,6 +28,7 @@
 #include "jwks.h"
 #include "jwt.h"
 #include "log.h"
+#include "shm.h"
 #include "tap.h"
 
 extern char **environ;
@@ -1043,6 +1044,144 @@ static void test_kid_reuse(void)
     EVP_PKEY_free(k2);
 }
 
+/* ------------------------------------------------------------ https -> http */
+
+static char tlsdir[PATH_MAX]; /* the TLS server's knobs, certificate and served file */
+static pid_t tls_pid = -1;
+
+static void tls_stop(void)
+{
+    if (tls_pid > 0) {
+        kill(tls_pid, SIGTERM);
+        waitpid(tls_pid, NULL, 0);
+        tls_pid = -1;
+    }
+    rm_tree(tlsdir);
+    tlsdir[0] = '\0';
+}
+
+/* A second jwks_server.py over TLS with a self-signed certificate for
+ * 127.0.0.1 (trusted through m8_httpc_set_ca_file); its port, or -1. */
+static int tls_start(void)
+{
+    snprintf(tlsdir, sizeof tlsdir, "/tmp/m8-jwks-tls-XXXXXX");
+    if (!mkdtemp(tlsdir)) {
+        tlsdir[0] = '\0';
+        return -1;
+    }
+    char *gen[] = {"python3", script, "gencert", tlsdir, NULL};
+    if (run_python(gen) != 0)
+        return -1;
+    char cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    path_in(cert, sizeof cert, tlsdir, "cert.pem");
+    path_in(key, sizeof key, tlsdir, "certkey.pem");
+    char *argv[] = {"python3", script, "serve", tlsdir, "--tls", cert, key, NULL};
+    if (posix_spawn(&tls_pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0) {
+        tls_pid = -1;
+        return -1;
+    }
+    m8_httpc_set_ca_file(cert);
+    for (int i = 0; i < 300; i++) { /* up to 15 s */
+        char *s = slurp(tlsdir, "port");
+        long long v = 0;
+        int rc = s ? m8_parse_ll(s, 1, 65535, &v) : -1;
+        free(s);
+        if (rc == 0)
+            return (int)v;
+        sleep_ms(50);
+    }
+    return -1;
+}
+
+static void test_no_https_downgrade(void)
+{
+    int tp = tls_start();
+    if (!ok(tp >= 0, "https: a TLS jwks_server.py starts")) {
+        tls_stop();
+        m8_httpc_set_ca_file(NULL);
+        return;
+    }
+    const char *body = "{\"keys\":[]}";
+    write_file(tlsdir, "jwks.json", body, strlen(body));
+    write_file(srvdir, "jwks.json", body, strlen(body));
+    char u[512], plain[256];
+    m8_http_result res;
+    snprintf(u, sizeof u, "https://127.0.0.1:%d/jwks.json", tp);
+    is_int(m8_http_get(u, 5, 1024, &res), 0, "https: a GET over TLS answers (the test CA works)");
+    is_int(res.status, 200, "https: ... 200");
+    m8_buf_free(&res.body);
+    snprintf(u, sizeof u, "https://127.0.0.1:%d/to?https://127.0.0.1:%d/jwks.json", tp, tp);
+    is_int(m8_http_get(u, 5, 1024, &res) == 0 ? (int)res.status : -1, 200,
+           "https: a redirect to another https URL is followed");
+    m8_buf_free(&res.body);
+
+    url(plain, sizeof plain, "/jwks.json");
+    snprintf(u, sizeof u, "https://127.0.0.1:%d/to?%s", tp, plain);
+    long h0 = hits();
+    is_int(m8_http_get(u, 5, 1024, &res), M8_EIO, "https: a redirect to http:// is not followed");
+    is_int(hits(), h0, "https: ... the http server never sees the request");
+    m8_buf_free(&res.body);
+
+    serve_doc(doc(jwk("rsa2048", "a", NULL), NULL));
+    m8_jwks *r = m8_jwks_new(u, M8_ALG_RS256, 60, 10);
+    log_capture();
+    is_int(find(r, "a", 100), M8_JWKS_UNAVAILABLE,
+           "https: a JWKS_URI whose https answer redirects to http gives no keys (503)");
+    free(log_release());
+    is_int(hits(), h0, "https: ... and no request goes out over plain http");
+    m8_jwks_free(r);
+    tls_stop();
+    m8_httpc_set_ca_file(NULL);
+}
+
+/* ------------------------------------------------------------ JWKS_MAX_STALE_SECONDS */
+
+static void test_max_stale(void)
+{
+    serve_doc(doc(jwk("rsa2048", "a", NULL), NULL));
+    m8_jwks *r = resolver(60, 10);
+    m8_jwks_set_max_stale(r, 100);
+    ok(m8_jwks_age(r, 50) < 0, "stale: the age is -1 before the first fetch");
+    is_int(find(r, "a", 1000), M8_JWKS_FOUND, "stale: first fetch at t=1000");
+    knob("down", "1");
+    is_int(find(r, "a", 1070), M8_JWKS_FOUND,
+           "stale: issuer down, set 70 s old (max 100): the last good key answers");
+    is_int(find(r, "a", 1100), M8_JWKS_FOUND, "stale: ... at exactly the limit too");
+    ok(m8_jwks_age(r, 1100) == 100.0, "stale: m8_jwks_age says 100 s");
+    log_capture();
+    is_int(find(r, "a", 1101), M8_JWKS_UNAVAILABLE,
+           "stale: one second past JWKS_MAX_STALE_SECONDS and the fetch fails: UNAVAILABLE (503)");
+    char *log = log_release();
+    like(log, "JWKS_MAX_STALE_SECONDS", "stale: ... logged, naming the setting");
+    free(log);
+    is_int(find(r, "a", 1105), M8_JWKS_UNAVAILABLE,
+           "stale: ... also while throttled (no fetch, the set is not used)");
+    m8_key *k = NULL;
+    is_int(m8_jwks_refresh(r, "a", 1200, &k), M8_JWKS_UNAVAILABLE,
+           "stale: the re-resolve after a bad signature does not use it either");
+    m8_key_unref(k);
+    knob("down", NULL);
+    is_int(find(r, "a", 1215), M8_JWKS_FOUND, "stale: the issuer back: a new set answers");
+    ok(m8_jwks_age(r, 1215) == 0.0, "stale: ... and its age starts again at 0");
+    m8_jwks_free(r);
+
+    /* The default: a day. */
+    r = resolver(60, 10);
+    m8_shm *shm = m8_shm_private();
+    m8_jwks_report_to(r, shm);
+    is_int(find(r, "a", 1000), M8_JWKS_FOUND, "stale default: first fetch");
+    ok(shm && atomic_load(&shm->jwks.fetched_ns) != 0,
+       "stale default: a resolver fetching alone reports its fetch time for the age gauge");
+    knob("down", "1");
+    is_int(find(r, "a", 1000 + M8_JWKS_MAX_STALE_S), M8_JWKS_FOUND,
+           "stale default: a day old, the set still answers");
+    is_int(find(r, "a", 1000 + M8_JWKS_MAX_STALE_S + 1), M8_JWKS_UNAVAILABLE,
+           "stale default: a day and a second: UNAVAILABLE");
+    knob("down", NULL);
+    m8_jwks_free(r);
+    m8_shm_unmap(shm);
+}
+
 static int setup(void)
 {
     const char *top = getenv("top_srcdir");
@@ -1086,6 +1225,8 @@ int main(void)
     test_no_kid();
     test_body_cap();
     test_kid_reuse();
+    test_max_stale();
+    test_no_https_downgrade();
     cleanup();
     return done_testing();
 }

@@ -717,31 +717,84 @@ static void test_full_slot(void)
 {
     m8_shm *shm = m8_shm_private();
     m8_shm_slot *sl = &shm->slots[0];
+    const unsigned own = M8_SHM_SERIES - M8_METRICS_OVERFLOW_RESERVE;
     char ep[32];
-    for (unsigned i = 0; i < M8_SHM_SERIES; i++) {
+    for (unsigned i = 0; i < M8_SHM_SERIES + 40; i++) {
         snprintf(ep, sizeof ep, "/r%u", i);
-        m8_metrics_record(sl, "GET", ep, 200, 0.01);
+        m8_metrics_record(sl, "GET", ep, i % 2 ? 404 : 200, 0.01);
     }
-    is_int(atomic_load(&sl->series_dropped), 0, "%u series fill the slot without a drop",
-           M8_SHM_SERIES);
-    m8_metrics_record(sl, "GET", "/one-too-many", 200, 0.01);
     m8_metrics_record(sl, "GET", "/r0", 200, 0.01);
-    is_int(atomic_load(&sl->series_dropped), 1, "series %u is dropped and counted",
-           M8_SHM_SERIES + 1);
+    is_int(atomic_load(&sl->series_dropped), 0, "%u label sets in one slot: nothing dropped",
+           M8_SHM_SERIES + 40);
     m8_settings *s = settings("/api", "all", NULL);
     int rc;
     char *body = render(shm, s, M8_MAX_RESPONSE_BYTES, &rc);
     is_int(rc, 0, "a full slot renders");
-    is_int(count_lines(body, "api_http_requests_total{"), M8_SHM_SERIES,
-           "one line per recorded series");
+    is_int(count_lines(body, "api_http_requests_total{method=\"GET\""), own,
+           "the first %u label sets get their own series", own);
     is_int((long long)value(body, "api_http_requests_total{method=\"GET\",endpoint=\"/r0\","
                                   "status_code=\"200\"}"),
            2, "an existing series still counts when the slot is full");
-    is_int((long long)value(body, "api_fcgim8_metric_series_dropped_total"), 1,
-           "the drop is visible in fcgim8_metric_series_dropped_total");
+    unsigned rest = M8_SHM_SERIES + 40 - own;
+    is_int((long long)value(body, "api_http_requests_total{method=\"other\",endpoint=\"overflow\","
+                                  "status_code=\"200\"}"),
+           rest / 2, "the rest are counted in the overflow series of their status (200)");
+    is_int((long long)value(body, "api_http_requests_total{method=\"other\",endpoint=\"overflow\","
+                                  "status_code=\"404\"}"),
+           rest - rest / 2, "... and (404)");
+    is_int((long long)value(body, "api_http_status_total{status_code=\"404\"}"),
+           (M8_SHM_SERIES + 40) / 2, "so the per-status totals stay exact");
+    is_int((long long)value(body, "api_fcgim8_metric_series_dropped_total"), 0,
+           "fcgim8_metric_series_dropped_total stays 0");
     check_text(body, "a full slot");
     free(body);
+
+    /* the overflow area itself is bounded by statuses, which the service picks */
+    unsigned left = M8_SHM_SERIES - atomic_load(&sl->nseries);
+    for (unsigned st = 0; st < left + 3; st++)
+        m8_metrics_record(sl, "GET", "/new", 500 + st, 0.01);
+    is_int(atomic_load(&sl->series_dropped), 3,
+           "past %u overflow statuses a request is dropped and counted",
+           M8_METRICS_OVERFLOW_RESERVE);
     settings_free(s);
+    m8_shm_unmap(shm);
+}
+
+/* A client sends requests with made-up methods (M000 ... M129): before, each
+ * took a series until the slot was full and real traffic went uncounted. */
+static void test_invented_methods(void)
+{
+    m8_shm *shm = m8_shm_private();
+    m8_shm_slot *sl = &shm->slots[0];
+    char m[16];
+    for (unsigned i = 0; i < 130; i++) {
+        snprintf(m, sizeof m, "M%03u", i);
+        m8_metrics_record(sl, m, "unmatched", 405, 0.001);
+    }
+    m8_metrics_record(sl, "get", "unmatched", 405, 0.001);
+    m8_metrics_record(sl, "GET", "/api/items", 200, 0.001);
+    m8_metrics_record(sl, "PATCH", "/api/items", 200, 0.001);
+    is_int(atomic_load(&sl->series_dropped), 0, "invented methods never fill the slot");
+    is_int(atomic_load(&sl->nseries), 3, "130 invented methods make one series");
+    m8_settings *s = settings("/api", "all", NULL);
+    char *body = render(shm, s, M8_MAX_RESPONSE_BYTES, NULL);
+    is_int((long long)value(body, "api_http_requests_total{method=\"GET\",endpoint=\"/api/items\","
+                                  "status_code=\"200\"}"),
+           1, "a real GET after 130 invented methods is counted");
+    is_int((long long)value(body,
+                            "api_http_requests_total{method=\"PATCH\",endpoint=\"/api/items\","
+                            "status_code=\"200\"}"),
+           1, "PATCH is a standard method label");
+    is_int((long long)value(body, "api_http_requests_total{method=\"other\",endpoint=\"unmatched\","
+                                  "status_code=\"405\"}"),
+           131, "every method outside the standard set is labelled other (lower-case get too)");
+    ok(!strstr(body, "M000") && !strstr(body, "M129"), "no invented method reaches a label");
+    check_text(body, "invented methods");
+    free(body);
+    settings_free(s);
+    is_str(m8_metrics_method_label("DELETE"), "DELETE", "DELETE is kept");
+    is_str(m8_metrics_method_label("PROPFIND"), "other", "PROPFIND is other");
+    is_str(m8_metrics_method_label(""), "", "no method stays empty");
     m8_shm_unmap(shm);
 }
 
@@ -832,6 +885,38 @@ static void test_merge_created(void)
     m8_shm_unmap(shm);
 }
 
+/* ------------------------------------------------------------ JWKS age */
+
+static void test_jwks_age(void)
+{
+    m8_shm *shm = m8_shm_private();
+    m8_settings *s = settings("/api", "auth", NULL);
+    char *body = render(shm, s, 1 << 20, NULL);
+    ok(strstr(body, "jwks") == NULL, "no JWKS_URI: no JWKS age gauge");
+    free(body);
+    s->jwks_uri = strdup("https://issuer.example/jwks.json");
+    body = render(shm, s, 1 << 20, NULL);
+    ok(strstr(body, "# TYPE api_auth_jwks_key_set_age_seconds gauge\n") != NULL,
+       "JWKS_URI set: api_auth_jwks_key_set_age_seconds is a gauge");
+    is_int((long long)value(body, "api_auth_jwks_key_set_age_seconds"), -1,
+           "JWKS age: -1 before any set was fetched");
+    free(body);
+    atomic_store(&shm->jwks.fetched_ns, m8_mono_ns() - 90ull * 1000000000ull);
+    body = render(shm, s, 1 << 20, NULL);
+    double age = value(body, "api_auth_jwks_key_set_age_seconds");
+    ok(age >= 90.0 && age < 3600.0, "JWKS age: seconds since shm->jwks.fetched_ns (%.3f)", age);
+    check_text(body, "the auth group with the JWKS age");
+    free(body);
+    s->access_token_algorithm = M8_ALG_HS256;
+    body = render(shm, s, 1 << 20, NULL);
+    ok(strstr(body, "jwks") == NULL, "HS256 (JWKS_URI unused): no JWKS age gauge");
+    free(body);
+    free(s->jwks_uri);
+    s->jwks_uri = NULL;
+    settings_free(s);
+    m8_shm_unmap(shm);
+}
+
 int main(void)
 {
     test_prefix();
@@ -843,7 +928,9 @@ int main(void)
     test_auth();
     test_pool();
     test_full_slot();
+    test_invented_methods();
     test_merge_created();
     test_exact_sums();
+    test_jwks_age();
     return done_testing();
 }

@@ -25,7 +25,7 @@ static const char *who(const char *method, const char *uri)
 {
     static char path[M8_MAX_PATH_BYTES + 1];
     size_t n;
-    if (m8_policy_normalize(uri, strlen(uri), path, sizeof path, &n) != 0)
+    if (m8_policy_normalize(uri, strlen(uri), path, sizeof path, &n, NULL) != 0)
         return "(bad path)";
     const m8_policy_rule *r = m8_policy_match(&pol, method, path, n);
     return r ? r->name : "(none)";
@@ -35,7 +35,10 @@ static const char *norm(const char *uri)
 {
     static char out[M8_MAX_PATH_BYTES + 1];
     size_t n;
-    int rc = m8_policy_normalize(uri, strlen(uri), out, sizeof out, &n);
+    const char *why = NULL;
+    int rc = m8_policy_normalize(uri, strlen(uri), out, sizeof out, &n, &why);
+    if (rc != 0 && (!why || !*why))
+        return "(no reason)";
     if (rc == M8_EPARSE)
         return "(EPARSE)";
     if (rc == M8_ETOOBIG)
@@ -129,7 +132,8 @@ static void test_forms(void)
     is_str(who("GET", "/administrator"), "default", "/admin never matches /administrator");
     is_str(who("GET", "/ops/db/run"), "ops", "*: one segment");
     is_str(who("GET", "/ops/db/x/run"), "default", "*: never two segments");
-    is_str(who("GET", "/ops//db/./run"), "ops", "paths are normalized before matching");
+    is_str(who("GET", "/ops//db/./run"), "(bad path)",
+           "a path with '//' or '.' is refused, never normalized into a rule");
     is_str(who("GET", "/users?x=/static/"), "users", "the query plays no part");
     is_str(who("GET", "/export/2024.csv"), "export", "*.csv");
     is_str(who("GET", "/export/2024.csv.gz"), "default", "*.csv is anchored");
@@ -140,10 +144,10 @@ static void test_forms(void)
     is_str(who("GET", "/c/"), "default", "?: not none");
     is_str(who("DELETE", "/anything"), "root-ish", "/ matches every path");
     is_str(who("GET", "/%73tatic/app.css"), "assets", "escapes are decoded before matching");
-    is_str(who("GET", "/secret/../static/x"), "assets", "dot segments resolve before matching");
-    is_str(who("GET", "/static/../secret"), "blocked", "no escape from a prefix by '..'");
-    is_str(who("GET", "/static/%2e%2e/secret"), "blocked", "nor by an encoded '..'");
-    is_str(who("GET", "/static%2f..%2fsecret"), "blocked", "nor by encoded slashes");
+    is_str(who("GET", "/secret/../static/x"), "(bad path)", "a '..' segment is refused");
+    is_str(who("GET", "/static/../secret"), "(bad path)", "no escape from a prefix by '..'");
+    is_str(who("GET", "/static/%2e%2e/secret"), "(bad path)", "nor by an encoded '..'");
+    is_str(who("GET", "/static%2f..%2fsecret"), "(bad path)", "nor by encoded slashes");
 
     /* first match wins */
     is_int(parse("a GET /x public\nb GET /x/y deny\ndefault deny\n"), 0, "two overlapping rules");
@@ -328,42 +332,87 @@ static void test_normalize(void)
     is_str(norm("/"), "/", "the root");
     is_str(norm("/a/b"), "/a/b", "a plain path");
     is_str(norm("/a/b/"), "/a/b/", "a trailing slash is kept");
-    is_str(norm("/a/b?x=1/../.."), "/a/b", "the query is dropped");
-    is_str(norm("/a#frag"), "/a", "a fragment is dropped");
-    is_str(norm("//a///b"), "/a/b", "slashes are merged");
-    is_str(norm("/a/./b/."), "/a/b/", "'.' segments go; a last one leaves a slash");
-    is_str(norm("/a/b/../c"), "/a/c", "'..' removes a segment");
-    is_str(norm("/a/b/.."), "/a/", "a last '..' leaves a slash");
-    is_str(norm("/a/.."), "/", "back to the root");
-    is_str(norm("/..a/.b/a..b"), "/..a/.b/a..b", "names with dots are plain names");
+    is_str(norm("/a/b?x=1/../..//%2f%25;%zz\\"), "/a/b", "the query is dropped, whatever it holds");
+    is_str(norm("/..a/.b/a..b/.../a."), "/..a/.b/a..b/.../a.", "names with dots are plain names");
     is_str(norm("/%41%62c"), "/Abc", "escapes are decoded (either case)");
-    is_str(norm("/a%2fb"), "/a/b", "an encoded '/' separates, as in nginx");
-    is_str(norm("/a/%2E%2e/b"), "/b", "an encoded '..' resolves, as in nginx");
-    is_str(norm("/a%3Fb%23c%25"), "/a?b#c%", "encoded '?', '#' and '%%' are plain characters");
-    is_str(norm("/a+b"), "/a+b", "'+' stays");
-    is_str(norm("/caf%C3%A9"), "/caf\xc3\xa9", "UTF-8 bytes pass");
-    is_str(norm("/.."), "(EPARSE)", "'..' above the root is refused");
-    is_str(norm("/a/../.."), "(EPARSE)", "'..' above the root later on is refused");
-    is_str(norm("/%2e%2e/x"), "(EPARSE)", "an encoded '..' above the root is refused");
-    is_str(norm("a/b"), "(EPARSE)", "a relative path is refused");
-    is_str(norm(""), "(EPARSE)", "an empty target is refused");
-    is_str(norm("?a"), "(EPARSE)", "a bare query is refused");
-    is_str(norm("http://h:80/a/../b?q"), "/b", "an absolute-form target: its path");
-    is_str(norm("HTTPS://h/%2e%2e"), "(EPARSE)", "an absolute-form target: normalized the same");
+    is_str(norm("/a+b/%20/~x"), "/a+b/ /~x", "'+' stays; %%20 is a space");
+    is_str(norm("/caf%C3%A9/\xc3\xa9"), "/caf\xc3\xa9/\xc3\xa9", "UTF-8, encoded or raw, passes");
+    is_str(norm("/\xf0\x9f\x98\x80"), "/\xf0\x9f\x98\x80", "a 4-byte UTF-8 character passes");
+    is_str(norm("http://h:80/a/b?q"), "/a/b", "an absolute-form target: its path");
     is_str(norm("http://h"), "/", "an absolute-form target without a path: the root");
     is_str(norm("http://h?x=/a"), "/", "an absolute-form target with only a query: the root");
-    is_str(norm("ftp://h/a"), "(EPARSE)", "another scheme is refused");
-    is_str(norm("/a%00b"), "(EPARSE)", "%%00 is refused");
-    is_str(norm("/a%zz"), "(EPARSE)", "a bad escape is refused");
-    is_str(norm("/a%4"), "(EPARSE)", "a cut escape is refused");
-    is_str(norm("/a%"), "(EPARSE)", "a lone '%%' is refused");
-    is_str(norm("/a%4?x"), "(EPARSE)", "an escape cut by the query is refused");
+
+    /* Refused: whatever a backend reading the raw target could take for
+     * another path than the gate (fcgim8-gate(8), REQUEST PATHS). */
+    static const char *const refused[][2] = {
+        {"/a/./b", "a '.' segment"},
+        {"/a/.", "a last '.' segment"},
+        {"/a/b/../c", "a '..' segment"},
+        {"/a/..", "a last '..' segment"},
+        {"/..", "'..' at the root"},
+        {"/admin/../public/", "the issue's first example"},
+        {"/admin/%2e%2e/public/", "an encoded '..'"},
+        {"/admin/%2E%2e/public/", "an encoded '..' in mixed case"},
+        {"/admin/.%2E/public/", "a half-encoded '..'"},
+        {"/admin/%2e/public/", "an encoded '.'"},
+        {"/admin/x/..%2F..%2Fpublic/", "the issue's third example (encoded '/')"},
+        {"/admin/x/..%2f..%2fpublic/", "an encoded '/' in lower case"},
+        {"/a%2fb", "an encoded '/'"},
+        {"/admin/%252e%252e/public/", "a double-encoded '..'"},
+        {"/admin/%252e%252e%252fpublic/", "a double-encoded '../'"},
+        {"/a%25", "an encoded '%%'"},
+        {"/admin\\..\\public\\", "backslashes"},
+        {"/admin/..\\public/", "a backslash after '..'"},
+        {"/admin%5c..%5cpublic/", "encoded backslashes"},
+        {"/admin%5C", "an encoded backslash in upper case"},
+        {"//admin", "a leading '//'"},
+        {"/public//admin", "'//' inside"},
+        {"/public/;/../admin", "a ';' segment"},
+        {"/public;x/../admin", "a ';' path parameter"},
+        {"/admin;/", "a ';' after a name"},
+        {"/admin%3b/", "an encoded ';'"},
+        {"/a#frag", "a '#' (a fragment is never sent)"},
+        {"/a?x#y", "a '#' in the query"},
+        {"/a%23b", "an encoded '#'"},
+        {"/a%3Fb", "an encoded '?'"},
+        {"/a%00b", "%%00"},
+        {"/a%0ab", "an encoded LF"},
+        {"/a%09", "an encoded tab"},
+        {"/a%7f", "an encoded DEL"},
+        {"/a\x01", "a raw control byte"},
+        {"/%c0%af", "an overlong '/' (%%c0%%af)"},
+        {"/%c0%ae%c0%ae/x", "overlong dots"},
+        {"/%e0%80%ae", "a 3-byte overlong '.'"},
+        {"/%ed%a0%80", "an encoded surrogate"},
+        {"/%f4%90%80%80", "a code point past U+10FFFF"},
+        {"/%ff", "a byte that is never UTF-8"},
+        {"/\xc3", "a cut UTF-8 character (raw)"},
+        {"/%C3", "a cut UTF-8 character (encoded)"},
+        {"/caf\xe9", "Latin-1"},
+        {"a/b", "a relative path"},
+        {"", "an empty target"},
+        {"?a", "a bare query"},
+        {"*", "the asterisk form"},
+        {"HTTPS://h/%2e%2e", "an absolute-form target with an encoded '..'"},
+        {"http://h//a", "an absolute-form target with '//'"},
+        {"ftp://h/a", "another scheme"},
+        {"/a%zz", "a bad escape"},
+        {"/a%4", "a cut escape"},
+        {"/a%", "a lone '%%'"},
+        {"/a%4?x", "an escape cut by the query"},
+        {"/a%4/b", "an escape cut by a '/'"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        is_str(norm(refused[i][0]), "(EPARSE)", "refused with a reason: %s", refused[i][1]);
+
     const char withnul[] = "/a\0b";
     char out[16];
     size_t n;
-    is_int(m8_policy_normalize(withnul, 4, out, sizeof out, &n), M8_EPARSE, "a raw NUL is refused");
-    is_int(m8_policy_normalize("/abc", 4, out, 4, &n), M8_ETOOBIG, "an output buffer too small");
-    is_int(m8_policy_normalize("/abc", 4, out, 5, &n), 0, "an output buffer of n + 1");
+    is_int(m8_policy_normalize(withnul, 4, out, sizeof out, &n, NULL), M8_EPARSE,
+           "a raw NUL is refused");
+    is_int(m8_policy_normalize("/abc", 4, out, 4, &n, NULL), M8_ETOOBIG,
+           "an output buffer too small");
+    is_int(m8_policy_normalize("/abc", 4, out, 5, &n, NULL), 0, "an output buffer of n + 1");
     char *p = repeat("/", 'a', M8_MAX_PATH_BYTES - 1, "");
     is_str(norm(p), p, "a target of %u bytes", M8_MAX_PATH_BYTES);
     free(p);
@@ -372,12 +421,94 @@ static void test_normalize(void)
     free(p);
 }
 
+/* The rule m8_policy_decide gives, or "(400: why)". */
+static const char *decide(const char *method, const char *uri)
+{
+    static char path[M8_MAX_PATH_BYTES + 1];
+    static char res[256];
+    size_t n;
+    const m8_policy_rule *r = (const m8_policy_rule *)1;
+    const char *why = NULL;
+    int rc = m8_policy_decide(&pol, method, uri, strlen(uri), path, sizeof path, &n, &r, &why);
+    if (rc) {
+        snprintf(res, sizeof res, "(400%s)", r == NULL && why && *why ? "" : ": no reason");
+        return res;
+    }
+    return r ? r->name : "(none)";
+}
+
+static void test_decide(void)
+{
+    /* The policy of the issue: a raw-path backend behind the gate must
+     * never serve /admin to a request the gate took for /public/. */
+    is_int(parse("admin * /admin admin\n"
+                 "public GET /public/ public\n"
+                 "dots GET /**/.*/** deny\n"
+                 "one GET /c/? public\n"
+                 "default deny\n"),
+           0, "the policy parses (%s)", err);
+    is_str(decide("GET", "/admin/x"), "admin", "/admin/x: admin");
+    is_str(decide("GET", "/public/x"), "public", "/public/x: public");
+    is_str(decide("GET", "/adminX"), "default", "/adminX is not /admin (segment boundary)");
+    is_str(decide("GET", "/admin."), "default", "/admin. is not /admin");
+    is_str(decide("GET", "/ADMIN/x"), "default", "the case is kept as sent (no folding)");
+    is_str(decide("GET", "/public/caf%C3%A9"), "public", "an escape that changes no rule");
+    is_str(decide("GET", "/public/%61"), "public", "an encoded letter below a prefix");
+    static const char *const spellings[] = {
+        "/admin/../public/",
+        "/admin/%2e%2e/public/",
+        "/admin/x/..%2F..%2Fpublic/",
+        "/admin/%2E%2E/public/",
+        "/admin/.%2e/public/",
+        "/admin/%252e%252e/public/",
+        "/admin/%252E%252E%252Fpublic/",
+        "/admin\\..\\public\\",
+        "/admin%5c..%5cpublic%5c",
+        "/admin/..;/public/",
+        "/admin;/../public/",
+        "/public/..;/admin/",
+        "/public;x/../admin",
+        "/admin%3b/../public/",
+        "//admin/../public/",
+        "/admin//../public/",
+        "/admin/./../public/",
+        "/public/../admin/",
+        "/%61dmin/../public/",
+        "/admin/%c0%ae%c0%ae/public/",
+        "/admin/%2e%2e%2fpublic/",
+        "/admin%2f..%2fpublic/",
+        "/admin/..%5cpublic/",
+        "/admin#/../public/",
+        "/admin/%2e%2e%5cpublic/",
+        "http://x/admin/../public/",
+    };
+    for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
+        is_str(decide("GET", spellings[i]), "(400)", "%s: refused (400)", spellings[i]);
+    /* As sent, "/%61dmin" is no admin path; decoded it is: refused. */
+    is_str(decide("GET", "/%61dmin/x"), "(400)", "/%%61dmin/x: two rules for two readings: 400");
+    is_str(decide("GET", "/c/%C3%A9"), "(400)",
+           "/c/%%C3%%A9: one character decoded, six as sent: 400");
+    is_str(decide("GET", "/c/\xc3\xa9"), "one", "/c/<raw UTF-8>: one reading: public");
+    is_str(decide("GET", "/x/%2Egit/config"), "(400)", "%%2Egit: a dotfile only when decoded: 400");
+    is_str(decide("GET", "/x/.git/config"), "dots", ".git: the deny rule");
+
+    bad("a GET /x\\y public\ndefault deny\n", M8_EPARSE, 1, "'\\' in the path",
+        "a pattern with a backslash");
+    bad("a GET /x;y public\ndefault deny\n", M8_EPARSE, 1, "';' in the path",
+        "a pattern with a ';'");
+    bad("a GET /x#y public\ndefault deny\n", M8_EPARSE, 1, "'#' in the path",
+        "a pattern with a '#' inside");
+    bad("a GET /caf\xe9 public\ndefault deny\n", M8_EPARSE, 1, "not valid UTF-8",
+        "a pattern that is not UTF-8");
+}
+
 int main(void)
 {
     test_forms();
     test_errors();
     test_limits();
     test_normalize();
+    test_decide();
     m8_policy_free(&pol);
     return done_testing();
 }

@@ -397,6 +397,82 @@ static void test_two_processes(void)
     m8_shm_unmap(shm);
 }
 
+/* ------------------------------------------------------------ garbage */
+
+/* Another process of the pool writes garbage into the shared table (huge
+ * event-id counts, random bytes over the entries); every reader and writer
+ * of this process stays inside the table.  Run under ASan too. */
+static void test_garbage(void)
+{
+    char err[256];
+    int fd = -1;
+    m8_shm *shm = m8_shm_create(2, &fd, err, sizeof err);
+    if (!ok(shm != NULL, "garbage: a segment %s", err))
+        return;
+    m8_revt_event e = ev(U1, NULL, 7, "evt-1");
+    is_int(m8_revtable_session_revoked(shm, &e, NOW), 1, "garbage: a v2 event at generation 7");
+    uint32_t *counts = m8_revtable_user_counts(shm, U1);
+    if (!ok(counts != NULL, "garbage: the user's record exists"))
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {              /* the misbehaving worker */
+        counts[0] = 0xffffffffu; /* napplied */
+        counts[1] = 0x7fffffffu; /* next_applied */
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ok(WIFEXITED(st) && counts[0] == 0xffffffffu, "garbage: another process wrote huge counts");
+    e = ev(U1, NULL, 7, "evt-2");
+    is_int(m8_revtable_session_revoked(shm, &e, NOW), 1,
+           "garbage: a new event id at the watermark is applied without reading past the ids");
+    e = ev(U1, NULL, 7, "evt-2");
+    is_int(m8_revtable_session_revoked(shm, &e, NOW), 0, "garbage: ... and then deduplicated");
+    ok(counts[0] <= M8_REVTABLE_EVENT_IDS && counts[1] < M8_REVTABLE_EVENT_IDS,
+       "garbage: the counts are back in range (%u, %u)", counts[0], counts[1]);
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "evt-x%d", i);
+        e = ev(U1, NULL, 7, id);
+        m8_revtable_session_revoked(shm, &e, NOW);
+    }
+    e = ev(U1, NULL, 7, "evt-x9");
+    is_int(m8_revtable_session_revoked(shm, &e, NOW), 0,
+           "garbage: the ring of event ids works after the garbage");
+
+    /* random bytes over everything past the table's header */
+    pid = fork();
+    if (pid == 0) {
+        randombytes_buf(shm->revocation + 4096, M8_SHM_REVOCATION_BYTES - 4096);
+        _exit(0);
+    }
+    waitpid(pid, &st, 0);
+    alarm(20); /* a reader that loops on garbage fails instead of hanging */
+    for (int i = 0; i < 2000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "g-%d", i);
+        m8_revtable_check(shm, id, i % 2 ? U1 : U2, 100, true, NOW);
+        m8_revtable_record_active(shm, id, U2, 100, (uint64_t)i, 60, NOW);
+        e = ev(i % 3 ? U1 : U2, i % 2 ? id : NULL, (uint64_t)(i % 5), id);
+        m8_revtable_session_revoked(shm, &e, NOW);
+        if (i % 100 == 0) {
+            m8_revtable_revoke_user(shm, id, 10, NOW);
+            m8_revtable_evict_user(shm, U2);
+        }
+    }
+    m8_revt_stats rs;
+    m8_revtable_stats(shm, NOW, &rs);
+    alarm(0);
+    ok(rs.jtis <= M8_REVTABLE_JTIS && rs.users <= M8_REVTABLE_USERS &&
+           rs.cached <= M8_REVTABLE_CACHE,
+       "garbage: 2000 rounds of every call over random entries stay in bounds");
+    m8_revtable_revoke_jti(shm, "after-garbage", 0, NOW);
+    is_int(m8_revtable_check(shm, "after-garbage", U1, 100, true, NOW), M8_REVT_REVOKED,
+           "garbage: a revocation made afterwards holds");
+    close(fd);
+    m8_shm_unmap(shm);
+}
+
 /* ------------------------------------------------------------ threads */
 
 typedef struct thr_arg {
@@ -465,6 +541,7 @@ int main(void)
     test_bounds(shm);
     m8_shm_unmap(shm);
     test_two_processes();
+    test_garbage();
     test_private_threads();
     return done_testing();
 }

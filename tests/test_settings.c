@@ -128,6 +128,7 @@ static void test_base_and_defaults(void)
     is_int(S->auth_service_role, M8_ROLE_CONSUMER, "AUTH_SERVICE_ROLE defaults to consumer (D3)");
     is_int(S->auth_invalid_token_status, 401, "AUTH_INVALID_TOKEN_STATUS defaults to 401 (D6)");
     is_int(S->jwks_cache_ttl_seconds, 300, "JWKS_CACHE_TTL_SECONDS defaults to 300");
+    is_int(S->jwks_max_stale_seconds, 86400, "JWKS_MAX_STALE_SECONDS defaults to 86400 (a day)");
     is_int(S->access_token_expire_minutes, 30, "ACCESS_TOKEN_EXPIRE_MINUTES defaults to 30");
     is_int(S->refresh_token_expire_minutes, 120, "REFRESH_TOKEN_EXPIRE_MINUTES defaults to 120");
     is_int(S->refresh_token_cookie_expire_seconds, 3600,
@@ -384,6 +385,8 @@ static void test_bounds(void)
     } t[] = {
         {"DB_PORT", {"1", "65535"}, {"0", "65536"}, "must be between 1 and 65535"},
         {"LOGIN_RATE_LIMIT_REQUESTS", {"1", "1000"}, {"0", "1001"}, "between 1 and 1000"},
+        {"JWKS_MAX_STALE_SECONDS", {"1", "31536000"}, {"0", "31536001"},
+         "between 1 and 31536000"},
         {"LOGIN_RATE_LIMIT_WINDOW_MINUTES", {"1", "1440"}, {"0", "1441"}, "between 1 and 1440"},
         {"REFRESH_RATE_LIMIT_REQUESTS", {"1", "1000"}, {"0", "1001"}, "between 1 and 1000"},
         {"REFRESH_RATE_LIMIT_WINDOW_MINUTES", {"1", "1440"}, {"0", "1441"}, "between 1 and 1440"},

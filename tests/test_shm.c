@@ -10,9 +10,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "metrics.h"
 #include "shm.h"
 #include "tap.h"
 
@@ -245,6 +248,111 @@ static void test_robust_lock(void)
     close(fd);
 }
 
+/* ------------------------------------------------------------ garbage */
+
+/* A worker (a forked child here) writes garbage over every count and index
+ * of the segment; the daemon's readers (metrics, status loops, series,
+ * JWKS, unmap) stay inside the mapping.  Run under ASan too. */
+static void test_garbage(void)
+{
+    char err[256];
+    int fd = -1;
+    m8_shm *shm = m8_shm_create(4, &fd, err, sizeof err);
+    if (!ok(shm != NULL, "garbage: a segment of 4 slots %s", err))
+        return;
+    size_t size = m8_shm_size(4);
+    m8_shm_series *mine = m8_shm_series_get(&shm->slots[0], "GET", "/mine", 200);
+    pid_t pid = fork();
+    if (pid == 0) {
+        shm->nslots = 0xffffffffu;
+        shm->size = 4096; /* unmapping by this would leave the rest mapped */
+        atomic_store(&shm->jwks.generation, 99);
+        shm->jwks.len = 0xffffffffu;
+        for (uint32_t k = 0; k < 4; k++) {
+            m8_shm_slot *sl = &shm->slots[k];
+            atomic_store(&sl->nthreads, 0xfffffff0u);
+            memset(sl->threads[0].what, 'W', sizeof sl->threads[0].what);
+            atomic_store(&sl->threads[0].busy_since_ns, 1);
+            for (uint32_t i = 1; i < M8_SHM_SERIES; i++) {
+                m8_shm_series *se = &sl->series[i];
+                memset(se->method, 'M', sizeof se->method); /* no NUL */
+                memset(se->endpoint, 'E', sizeof se->endpoint);
+                atomic_store(&se->state, i % 7 ? M8_SERIES_READY : M8_SERIES_CLAIMED);
+            }
+        }
+        atomic_store(&shm->slots[0].nseries, 0xffffffffu);
+        atomic_store(&shm->slots[1].nseries, M8_SHM_SERIES + 1000);
+        atomic_store(&shm->slots[2].series[0].state, M8_SERIES_CLAIMED); /* never finished */
+        atomic_store(&shm->slots[2].nseries, 1);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ok(WIFEXITED(st) && shm->nslots == 0xffffffffu, "garbage: another process wrote garbage");
+    is_int(m8_shm_nslots(shm), 4, "garbage: the slot count comes from this process's memory");
+    alarm(20);
+    m8_settings s = {0};
+    s.metrics_enabled = true;
+    s.api_prefix = (char *)"/api";
+    m8_buf out;
+    m8_buf_init(&out, M8_MAX_RESPONSE_BYTES);
+    is_int(m8_metrics_render(shm, &s, &out), 0,
+           "garbage: metrics render over 4 slots, not 2^32 (no read past the mapping)");
+    ok(out.data && strstr(out.data, "endpoint=\"/mine\"") != NULL,
+       "garbage: the real series is still rendered");
+    ok(out.data && strstr(out.data, "MMMMMMMMMMMM") == NULL,
+       "garbage: an unterminated label is cut at its field");
+    m8_buf_free(&out);
+    ok(m8_shm_series_get(&shm->slots[0], "GET", "/mine", 200) == mine,
+       "garbage: a huge nseries is clamped: the existing series is found");
+    ok(m8_shm_series_get(&shm->slots[1], "GET", "/other", 200) == NULL,
+       "garbage: ... and no series is claimed past the table");
+    ok(m8_shm_series_get(&shm->slots[2], "GET", "/stuck", 200) != NULL,
+       "garbage: an entry left half-written does not hang the owner");
+    uint64_t gen = 0;
+    m8_buf j;
+    m8_buf_init(&j, M8_MAX_JWKS_BYTES);
+    ok(m8_shm_jwks_get(shm, &gen, &j) < 0 && gen == 0,
+       "garbage: a JWKS length past the area is refused");
+    m8_buf_free(&j);
+    m8_shm_slot_claim(&shm->slots[3], getpid(), 1);
+    is_int(atomic_load(&shm->slots[3].nthreads), 0, "garbage: claiming a slot resets its counts");
+    alarm(0);
+    char *last = (char *)shm + size - 1;
+    m8_shm_unmap(shm);
+    unsigned char vec;
+    errno = 0;
+    ok(mincore((void *)((uintptr_t)last & ~(uintptr_t)4095), 4096, &vec) != 0 && errno == ENOMEM,
+       "garbage: unmapping uses this process's size: nothing of the segment stays mapped");
+    close(fd);
+}
+
+/* A header that lies about its slot count, with a size to match: a new
+ * worker must not map past the end of the memfd. */
+static void test_lying_header(void)
+{
+    char err[256];
+    int fd = -1;
+    m8_shm *shm = m8_shm_create(2, &fd, err, sizeof err);
+    if (!shm)
+        return;
+    shm->nslots = 200;
+    shm->size = m8_shm_size(200);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", fd);
+    setenv(M8_ENV_SHM_FD, buf, 1);
+    setenv(M8_ENV_SHM_SLOT, "150", 1);
+    m8_log_set_level(M8_LOG_CRITICAL);
+    m8_shm_slot *slot = NULL;
+    m8_shm *w = m8_shm_attach_env(&slot);
+    m8_log_set_level(M8_LOG_INFO);
+    ok(w && m8_shm_nslots(w) == 1 && slot == &w->slots[0],
+       "a header claiming more slots than the memfd holds: the worker works alone");
+    m8_shm_unmap(w);
+    unsetenv(M8_ENV_SHM_SLOT);
+    m8_shm_unmap(shm);
+}
+
 int main(void)
 {
     test_create();
@@ -253,5 +361,7 @@ int main(void)
     test_threads();
     test_jwks();
     test_robust_lock();
+    test_garbage();
+    test_lying_header();
     return done_testing();
 }

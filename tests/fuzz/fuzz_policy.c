@@ -1,7 +1,8 @@
 /* fuzz_policy.c - libFuzzer target for the fcgim8-gate policy (lib/policy.c):
  * the input as a policy file (parsed, then asked about a few requests), and
- * the input as a request target (normalized, checked for the invariants of
- * a normalized path, then matched against a policy with globs). */
+ * the input as a request target (checked and decoded, checked for the
+ * invariants of an accepted path, then matched against a policy with globs,
+ * as decoded and as sent). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,28 +53,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char *out = malloc(size + 1);
     size_t n = 0;
-    if (out && m8_policy_normalize((const char *)data, size, out, size + 1, &n) == 0) {
+    const char *why = NULL;
+    int rc = out ? m8_policy_normalize((const char *)data, size, out, size + 1, &n, &why) : -1;
+    if (out && rc != 0 && (!why || !*why))
+        abort(); /* every refusal says why */
+    if (out && rc == 0) {
         if (n == 0 || out[0] != '/' || n > size || out[n] != '\0' || memchr(out, 0, n))
             abort();
         for (size_t i = 0; i + 1 < n; i++) {
             if (out[i] == '/' && out[i + 1] == '/')
-                abort(); /* slashes merged */
+                abort(); /* no empty segment */
         }
         if (strstr(out, "/./") || strstr(out, "/../") ||
             (n >= 2 && memcmp(out + n - 2, "/.", 2) == 0) ||
             (n >= 3 && memcmp(out + n - 3, "/..", 3) == 0))
-            abort(); /* dot segments resolved */
-        if (!memchr(out, '%', n) && !memchr(out, '?', n) && !memchr(out, '#', n)) {
-            /* without escapes left, normalizing again changes nothing */
-            char *again = malloc(n + 1);
-            size_t n2 = 0;
-            if (again && (m8_policy_normalize(out, n, again, n + 1, &n2) != 0 || n2 != n ||
-                          memcmp(again, out, n) != 0))
-                abort();
-            free(again);
-        }
+            abort(); /* no dot segment */
+        if (memchr(out, '%', n) || memchr(out, '?', n) || memchr(out, '#', n) ||
+            memchr(out, ';', n) || memchr(out, '\\', n))
+            abort(); /* nothing a second decoding or another reading could change */
+        /* so normalizing again changes nothing */
+        char *again = malloc(n + 1);
+        size_t n2 = 0;
+        if (again && (m8_policy_normalize(out, n, again, n + 1, &n2, NULL) != 0 || n2 != n ||
+                      memcmp(again, out, n) != 0))
+            abort();
+        free(again);
         check_match(&fixed_pol, "GET", out, n);
         check_match(&fixed_pol, "DELETE", out, n);
+        const m8_policy_rule *r = NULL;
+        size_t n3 = 0;
+        if (m8_policy_decide(&fixed_pol, "GET", (const char *)data, size, out, size + 1, &n3, &r,
+                             &why) == 0 &&
+            (!r || n3 != n))
+            abort();
     }
     free(out);
     return 0;

@@ -213,6 +213,19 @@ t_is "$C_STATUS" 200 "percent-encoded search words are recognised too (--env-fil
 CGI_ARGS=(--env-file "$T_DIR/valid.env" --version)
 cgi example GET '/api/meta?x=--version'
 t_unlike "$(cat "$T_DIR/c.out")" '^Status: 200' "an option not from the query string still counts (a query with '=' passes no words)"
+# The words as Apache's mod_cgi/mod_cgid pass them: decoded, then shell
+# characters escaped with a backslash ('*' -> '\*'), and bytes such as %ff
+# passed as they decode.  Whatever the spelling, the last words (as many as
+# the query has) are never read as options.
+CGI_ARGS=(--env-file "$T_DIR/valid.env" --listen '127.0.0.1:1\*')
+cgi example GET '/api/meta?--listen+127.0.0.1:1*'
+t_is "$C_STATUS" 200 "query words escaped by Apache ('*' -> '\\*') are not taken as options (--listen ignored)" || diag_out
+CGI_ARGS=(--env-file "$T_DIR/valid.env" --env-file $'/etc/passwd\xff')
+cgi example GET '/api/meta?--env-file+/etc/passwd%ff'
+t_is "$C_STATUS" 200 "query words with an invalid UTF-8 byte (%ff) are not taken as options (--env-file ignored)" || diag_out
+CGI_ARGS=(--version)
+cgi example GET '/api/meta?x+--version' "${base[@]}"
+t_is "$C_STATUS" 200 "fewer arguments than query words (a server that cuts them short): none is an option" || diag_out
 CGI_ARGS=(--env-file "$T_DIR/valid.env")
 
 m8_write_env "$T_DIR/bad.env" ENVIRONMENT=nowhere

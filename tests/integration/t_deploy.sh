@@ -8,6 +8,8 @@
 #   W  as root: --socket-owner/--socket-group for an nginx running as
 #      www-data, the PITFALLS 7 warning, --user/--group dropping privileges
 #   L  --daemon, --pid-file, --log-file, SIGUSR1 log reopening
+#   X  a socket directory others may write is refused; the pid file never
+#      follows a planted symlink; inherited descriptors are closed
 #   Y  --pm dynamic growing under load and shrinking after it
 #   Z  refusals: usage errors, a bad --socket-owner, a socket or port in use
 #      by a live fcgim8d; a stale socket file is removed
@@ -48,8 +50,13 @@ status_get() { S_BODY=$("$CURL" -s -m 5 "http://127.0.0.1:$1/status"); }
 status_field() { # PYTHON-EXPRESSION on j (the /status document of the last status_get)
     "$PY" -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)" <<<"$S_BODY" 2>/dev/null
 }
-st_total() { # PORT: workers.total of the pool (fast, no python)
-    "$CURL" -s -m 2 "http://127.0.0.1:$1/status" | sed -n 's/.*"workers":{"total":\([0-9]*\).*/\1/p'
+st_total() { # PORT: workers of the pool but the retiring ones (fast, no python): a retiring
+    # worker drains its kept connections until nginx closes them (fcgim8d(8))
+    local b t r
+    b=$("$CURL" -s -m 2 "http://127.0.0.1:$1/status") || return 0
+    t=$(sed -n 's/.*"workers":{"total":\([0-9]*\).*/\1/p' <<<"$b")
+    r=$(sed -n 's/.*"workers":{[^}]*"retiring":\([0-9]*\).*/\1/p' <<<"$b")
+    [ -z "$t" ] || echo $(( t - ${r:-0} ))
 }
 st_total_le() { local n; n=$(st_total "$1"); [ -n "$n" ] && [ "$n" -le "$2" ]; }
 worker_pids() { # PORT: pids of the ready workers
@@ -60,6 +67,10 @@ proc_ids() { # PID Uid|Gid: the real, effective, saved and fs ids
     awk -v k="$2:" '$1 == k { print $2, $3, $4, $5 }' "/proc/$1/status" 2>/dev/null
 }
 unit_val() { sed -n "s/^$2=//p" "$1" | head -n 1; } # FILE KEY
+gen_serving_gone() { # PORT GEN: no worker of generation GEN serves (retiring ones drain)
+    status_get "$1"
+    [ "$(status_field "sum(1 for w in j['workers'] if w['generation'] == $2 and w['state'] != 'retiring')")" = 0 ]
+}
 gen_gone() { # PORT GEN: no worker of generation GEN is left, none retiring
     local b
     b=$("$CURL" -s -m 2 "http://127.0.0.1:$1/status") || return 1
@@ -139,9 +150,9 @@ if [ -n "$SSA" ]; then
     t_ok $? "S: ExecReload runs: ${reload}"
     wait_log S 'reload: generation 2 ready' 15 || diag_log S
     t_ok $? "S: SIGHUP reloads on the socket systemd passed"
-    m8_wait_for 10 gen_gone "$SS" 1
+    m8_wait_for 10 gen_serving_gone "$SS" 1
     status_get "$SS"
-    t_is "$(status_field "sorted(set(w['generation'] for w in j['workers']))")" "[2]" \
+    t_is "$(status_field "sorted(set(w['generation'] for w in j['workers'] if w['state'] != 'retiring'))")" "[2]" \
         "S: generation 2 replaced the workers"
     gen2=$(worker_pids "$SS")
     both=$(comm -12 <(tr ' ' '\n' <<<"$gen1" | sort) <(tr ' ' '\n' <<<"$gen2" | sort))
@@ -335,6 +346,73 @@ t_ok "$([ ! -e "$T_DIR/L/bad.pid" ] && [ ! -e "$T_DIR/L.sock" ] &&
     log_has "$T_DIR/L/bad.log" SERVICE_VERSION; echo $?)" \
     "L: ... logs why in --log-file and leaves no pid file or socket"
 
+# ------------------------------------------------------------- X: socket directory, pid file, descriptors
+mkdir -p "$T_DIR/X/open" "$T_DIR/X/run"
+chmod 1777 "$T_DIR/X/open" # like /tmp: anyone may plant a name there
+dstart X1 -- "$D" --listen "unix:$T_DIR/X/open/x.sock" --env-file "$T_DIR/app.env" --workers 1 \
+    -- "$FIX"
+m8_wait_exit "${DPID[X1]}" 15
+t_is "$M8_RC" 70 "X: a socket directory writable by other users (1777) is refused with 70"
+t_ok "$(log_has "$T_DIR/X1.log" 'X/open (mode 1777) is writable by other users'; echo $?)" \
+    "X: ... with a line naming the directory and its mode" "$(tail -n 3 "$T_DIR/X1.log")"
+t_ok "$([ ! -e "$T_DIR/X/open/x.sock" ]; echo $?)" "X: ... and no socket is created there"
+if [ "$(id -u)" = 0 ] && id -u nobody >/dev/null 2>&1; then
+    mkdir -p "$T_DIR/X/nobody" && chown nobody "$T_DIR/X/nobody" && chmod 755 "$T_DIR/X/nobody"
+    dstart X2 -- "$D" --listen "unix:$T_DIR/X/nobody/x.sock" --env-file "$T_DIR/app.env" \
+        --workers 1 -- "$FIX"
+    m8_wait_exit "${DPID[X2]}" 15
+    t_is "$M8_RC" 70 "X: root refuses a socket directory owned by another user (nobody)"
+    t_ok "$(log_has "$T_DIR/X2.log" 'neither root nor the socket'"'"'s owner'; echo $?)" \
+        "X: ... saying whose it is" "$(tail -n 3 "$T_DIR/X2.log")"
+else
+    t_skip "X: root refuses a socket directory owned by another user" "needs root and nobody"
+fi
+
+# A symlink planted under the old temporary name of the pid file, and one
+# at the pid file itself: neither target is written, both are replaced or
+# left alone (mkstemp + rename).  Descriptor 7, open when fcgim8d starts,
+# reaches neither the supervisor's table nor a worker's.
+echo precious >"$T_DIR/X/victim1"
+echo precious >"$T_DIR/X/victim2"
+ln -s "$T_DIR/X/victim1" "$T_DIR/X/run/x.pid.tmp"
+ln -s "$T_DIR/X/victim2" "$T_DIR/X/run/x.pid"
+: >"$T_DIR/X/inherited"
+exec 7>>"$T_DIR/X/inherited"
+dstart X3 -- "$D" --listen "unix:$T_DIR/X/run/x.sock" --pid-file "$T_DIR/X/run/x.pid" \
+    --env-file "$T_DIR/app.env" --workers 2 --threads 1 --socket-mode 0640 -- "$FIX"
+exec 7>&-
+wait_log X3 '"msg":"ready: 2 workers' 15 || diag_log X3
+t_ok $? "X: fcgim8d starts with symlinks planted for its pid file"
+t_is "$(cat "$T_DIR/X/victim1")" precious "X: the symlink at <pidfile>.tmp is not followed"
+t_is "$(cat "$T_DIR/X/victim2")" precious "X: the symlink at <pidfile> is not followed"
+t_ok "$([ -f "$T_DIR/X/run/x.pid" ] && [ ! -L "$T_DIR/X/run/x.pid" ] &&
+    [ "$(cat "$T_DIR/X/run/x.pid")" = "${DPID[X3]}" ]; echo $?)" \
+    "X: the pid file is a regular file holding the supervisor's pid" "$(ls -l "$T_DIR/X/run")"
+t_is "$(stat -c %a "$T_DIR/X/run/x.pid")" 644 "X: the pid file is 0644"
+t_is "$(find "$T_DIR/X/run" -name 'x.pid.?*' ! -name x.pid.tmp | wc -l)" 0 \
+    "X: no temporary pid file is left behind"
+t_is "$(stat -c %a "$T_DIR/X/run/x.sock")" 640 "X: --socket-mode 0640 gives a 0640 socket (set at bind)"
+holds_inherited() { # PID: one of its descriptors is the file opened as fd 7
+    local f
+    for f in /proc/"$1"/fd/*; do
+        [ "$(readlink "$f" 2>/dev/null)" = "$T_DIR/X/inherited" ] && return 0
+    done
+    return 1
+}
+xw=$(pgrep -P "${DPID[X3]}" | tr '\n' ' ')
+t_ok "$([ -n "$xw" ]; echo $?)" "X: the workers are found (children of the supervisor)"
+t_ok "$(! holds_inherited "${DPID[X3]}"; echo $?)" \
+    "X: a descriptor inherited by fcgim8d (exec 7>file) is closed at its start" \
+    "$(ls -l /proc/"${DPID[X3]}"/fd 2>&1)"
+bad=
+for p in $xw; do holds_inherited "$p" && bad="$bad $p"; done
+t_is "$bad" "" "X: ... and no worker holds it"
+stop_wait X3
+t_is "$M8_RC" 0 "X: SIGTERM stops it with 0"
+t_ok "$([ ! -e "$T_DIR/X/run/x.pid" ] && [ -L "$T_DIR/X/run/x.pid.tmp" ] &&
+    [ "$(cat "$T_DIR/X/victim1" "$T_DIR/X/victim2" | tr '\n' ' ')" = "precious precious " ]; echo $?)" \
+    "X: ... removes its own pid file, and leaves the planted symlink and both targets alone"
+
 # ------------------------------------------------------------- Y: dynamic pool
 port $((PLO + 30)) $PHI
 SY=$M8_PORT
@@ -367,7 +445,7 @@ t_like "$(grep -o '"msg":"dynamic pool[^"]*' "$T_DIR/Y.log" | head -n 1)" 'idle 
     "Y: the supervisor logs why it retires a worker"
 sleep 1.5
 status_get "$SY"
-t_is "$(status_field "(j['pool']['workers']['total'], j['pool']['workers']['idle'])")" "(2, 2)" \
+t_is "$(status_field "(j['pool']['workers']['total'] - j['pool']['workers']['retiring'], j['pool']['workers']['idle'])")" "(2, 2)" \
     "Y: ... and stays there (2 idle: between --min-spare 1 and --max-spare 2)"
 t_like "$(status_field "j['pool']['restarts']['scale_down']")" '^[1-9]' "Y: status counts scale_down retirements"
 t_is "$(status_field "j['pool']['restarts']['crash']")" 0 "Y: no worker crashed"

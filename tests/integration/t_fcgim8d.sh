@@ -3,7 +3,10 @@
 # upstream keepalive): boot order and readiness, failing validators, reload
 # (good and bad env file), worker kills under load, max-requests recycling,
 # request timeouts, drain on SIGTERM, the crash-loop breaker, the status
-# endpoint while every worker is busy, and metrics summed over the workers.
+# endpoint while every worker is busy, and metrics summed over the workers;
+# 20 reloads, --max-requests recycling and the dynamic pool's shrink under
+# GET and POST load with no failed request (retiring workers drain their
+# kept connections), and the connection deadlines passed to the workers.
 # Ports come from 18400-18499.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -50,7 +53,7 @@ worker_pids() { # PORT: sorted pids of live worker slots
 m8_write_env "$T_DIR/app.env" METRICS_ENABLED=true
 m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
 declare -A URL=()
-for s in A B C E F G K J; do
+for s in A B C E F G K J R M Y; do
     m8_pick_port $PLO $((PLO + 49)) || t_bail "no free port"
     URL[$s]=http://127.0.0.1:$M8_PORT
     m8_nginx_site "$NG" "$s" fcgi-m8-unix.conf NAME="d_$s" LISTEN="127.0.0.1:$M8_PORT" \
@@ -156,6 +159,148 @@ m8_wait_exit "${DPID[A]}" 10
 t_is "$M8_RC" 0 "A: the supervisor exits 0 after draining"
 t_ok "$([ ! -e "$T_DIR/A.sock" ]; echo $?)" "A: the unix socket is removed at exit"
 t_like "$(pgrep -f -c -- "--env-file $T_DIR/app.env" || true)" '^0$' "A: no worker is left behind"
+
+# ------------------------------------------------------------- R, M, Y: retiring under load
+# wrk_failed FILE: failed requests of a wrk run (non-2xx/3xx answers plus
+# socket errors of every kind); wrk_total FILE: requests made.
+wrk_failed() {
+    local non2xx errs
+    non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/\1/p' "$1")
+    errs=$(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1+\2+\3+\4/p' "$1")
+    echo $(( ${non2xx:-0} + ${errs:-0} ))
+}
+wrk_total() { sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$1"; }
+# load_start SITE TAG: GET and POST load through nginx (wrk, 6 connections
+# each, until load_stop); load_stop TAG: stops it (wrk reports on SIGINT)
+# and sets L_FAILED, L_TOTAL and L_UPSTREAM (nginx error-log lines about
+# the upstream written meanwhile).
+cat >"$T_DIR/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"under":"load"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+declare -A LPIDS=() LERR0=()
+load_start() {
+    LERR0[$2]=$(wc -c <"$NG/error.log")
+    "$WRK" -t1 -c6 -d300s "${URL[$1]}/api/hello/load" >"$T_DIR/wrk-$2-get.txt" 2>&1 &
+    LPIDS[$2]="$!"
+    "$WRK" -t1 -c6 -d300s -s "$T_DIR/post.lua" "${URL[$1]}/api/echo" >"$T_DIR/wrk-$2-post.txt" 2>&1 &
+    LPIDS[$2]+=" $!"
+    # shellcheck disable=SC2206
+    M8_PIDS+=(${LPIDS[$2]})
+}
+load_stop() {
+    # shellcheck disable=SC2086
+    kill -INT ${LPIDS[$1]} 2>/dev/null
+    # shellcheck disable=SC2086
+    wait ${LPIDS[$1]} 2>/dev/null
+    L_FAILED=$(( $(wrk_failed "$T_DIR/wrk-$1-get.txt") + $(wrk_failed "$T_DIR/wrk-$1-post.txt") ))
+    L_TOTAL="$(wrk_total "$T_DIR/wrk-$1-get.txt") GET, $(wrk_total "$T_DIR/wrk-$1-post.txt") POST"
+    L_UPSTREAM=$(tail -c +$(( ${LERR0[$1]} + 1 )) "$NG/error.log" | grep -c 'upstream' || true)
+    [ "$L_UPSTREAM" = 0 ] || t_diag "nginx error log" \
+        "$(tail -c +$(( ${LERR0[$1]} + 1 )) "$NG/error.log" | grep 'upstream' | head -n 5)"
+}
+posts_ok() { # SITE: the POST of the load answers 2xx
+    m8_http POST "${URL[$1]}/api/echo" -H 'Content-Type: application/json' -d '{"under":"load"}'
+    [ "${H_STATUS:0:1}" = 2 ]
+}
+
+if [ -n "$WRK" ]; then
+    # R: 20 consecutive reloads, each started once the previous one is done
+    m8_pick_port $((PLO + 50)) $PHI || t_bail "no free port"
+    SR=$M8_PORT
+    m8d_start R "$T_DIR/app.env" -- --workers 2 --threads 2 --status-listen "127.0.0.1:$SR"
+    m8d_wait_log R '"msg":"ready: 2 workers' 15 || m8d_diag R
+    posts_ok R
+    t_ok $? "R: the POST used as load answers 2xx" "$H_STATUS $H_BODY"
+    load_start R r
+    sleep 1
+    reloads=0
+    for g in $(seq 2 21); do
+        kill -HUP "${DPID[R]}"
+        m8d_wait_log R "reload: generation $g ready" 20 || { m8d_diag R; break; }
+        reloads=$((reloads + 1))
+        sleep 0.2
+    done
+    sleep 0.5
+    load_stop r
+    t_is "$reloads" 20 "R: 20 consecutive SIGHUPs under load each start a new generation"
+    t_is "$L_FAILED" 0 "R: 20 reloads under GET and POST load through nginx: no failed request ($L_TOTAL)"
+    t_is "$L_UPSTREAM" 0 "R: ... and no upstream error in nginx's error log"
+    t_ok "$(grep -q '"msg":"signal 3: retiring"' "$T_DIR/R.log"; echo $?)" \
+        "R: old workers are retired with SIGQUIT (they drain), not stopped"
+    status_get "$SR"
+    t_is "$(status_field "j['pool']['reloads']['ok']")" 20 "R: status counts 20 successful reloads"
+    kill -TERM "${DPID[R]}"
+    m8_wait_exit "${DPID[R]}" 15
+    t_is "$M8_RC" 0 "R: SIGTERM ends the drains and stops fcgim8d with 0"
+
+    # M: --max-requests recycling under load
+    m8_pick_port $((PLO + 50)) $PHI || t_bail "no free port"
+    SM=$M8_PORT
+    m8d_start M "$T_DIR/app.env" -- --workers 2 --threads 2 --max-requests 200 \
+        --status-listen "127.0.0.1:$SM"
+    m8d_wait_log M '"msg":"ready: 2 workers' 15 || m8d_diag M
+    load_start M m
+    m8_wait_for 20 sh -c "[ \"\$(grep -c 'recycling' '$T_DIR/M.log')\" -ge 6 ]"
+    load_stop m
+    recycled=$(grep -c '(--max-requests): recycling' "$T_DIR/M.log")
+    t_ok "$([ "$recycled" -ge 6 ]; echo $?)" "M: workers recycle under load (--max-requests 200)" "$recycled recycled"
+    t_is "$L_FAILED" 0 "M: recycling under GET and POST load through nginx: no failed request ($L_TOTAL)"
+    t_is "$L_UPSTREAM" 0 "M: ... and no upstream error in nginx's error log"
+    kill -TERM "${DPID[M]}"
+    m8_wait_exit "${DPID[M]}" 15
+
+    # Y: the dynamic pool shrinks while under load
+    m8_pick_port $((PLO + 50)) $PHI || t_bail "no free port"
+    SY=$M8_PORT
+    m8d_start Y "$T_DIR/app.env" -- --pm dynamic --workers 6 --min-spare 1 --max-spare 1 \
+        --max-workers 6 --threads 1 --status-listen "127.0.0.1:$SY"
+    m8d_wait_log Y '"msg":"ready: 6 workers' 15 || m8d_diag Y
+    load_start Y y
+    m8_wait_for 20 sh -c "[ \"\$(grep -c 'dynamic pool: .* retiring' '$T_DIR/Y.log')\" -ge 4 ]"
+    load_stop y
+    shrunk=$(grep -c 'dynamic pool: .* retiring' "$T_DIR/Y.log")
+    t_ok "$([ "$shrunk" -ge 4 ]; echo $?)" "Y: the dynamic pool retires idle workers while under load" "$shrunk retired"
+    t_is "$L_FAILED" 0 "Y: shrinking under GET and POST load through nginx: no failed request ($L_TOTAL)"
+    t_is "$L_UPSTREAM" 0 "Y: ... and no upstream error in nginx's error log"
+    kill -TERM "${DPID[Y]}"
+    m8_wait_exit "${DPID[Y]}" 15
+else
+    for i in $(seq 1 13); do t_skip "R/M/Y: retiring under load" "wrk is not installed"; done
+fi
+
+# ------------------------------------------------------------- D: connection deadlines through fcgim8d
+# held_until_closed SOCKET BYTES: connects, sends BYTES (a Python bytes
+# literal), and prints "closed" when the worker closes the connection within
+# 10 s, "open" otherwise.
+held_until_closed() {
+    /usr/bin/python3 - "$1" "$2" <<'PYEOF'
+import ast, select, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(ast.literal_eval(sys.argv[2]))
+end = time.time() + 10
+while time.time() < end:
+    if select.select([s], [], [], 0.2)[0]:
+        try:
+            if not s.recv(4096):
+                print("closed"); sys.exit(0)
+        except ConnectionResetError:
+            print("closed"); sys.exit(0)
+print("open")
+PYEOF
+}
+m8d_start D "$T_DIR/app.env" -- --workers 1 --threads 1 --idle-timeout 1 --request-deadline 0.5
+m8d_wait_log D '"msg":"ready: 1 workers' 15 || m8d_diag D
+t_is "$(held_until_closed "$T_DIR/D.sock" "b'\x01\x01\x00\x01'")" closed \
+    "D: fcgim8d passes --request-deadline: a peer that sends half a record header loses its descriptor"
+t_is "$(held_until_closed "$T_DIR/D.sock" "b''")" closed \
+    "D: fcgim8d passes --idle-timeout: a connection that sends nothing is closed"
+t_ok "$(grep -q 'within 0.5 s (--request-deadline)' "$T_DIR/D.log"; echo $?)" \
+    "D: the worker logs the connection it closed at the request deadline"
+kill -TERM "${DPID[D]}"
+m8_wait_exit "${DPID[D]}" 10
 
 # ------------------------------------------------------------- G: status while every worker is busy
 m8_pick_port $((PLO + 50)) $PHI || t_bail "no free port"

@@ -2,6 +2,7 @@
 # t_fuzz.sh - runs every built libFuzzer target (tests/fuzz/fuzz_*) for a short,
 # bounded time over its corpus (tests/fuzz/corpus/<name without fuzz_>/):
 # one TAP line per target, "not ok" on a crash, leak, timeout or OOM.
+# A dictionary tests/fuzz/dict/<name without fuzz_>.dict is passed when present.
 # M8_FUZZ_SECONDS (default 10) sets the time per target.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -29,8 +30,12 @@ for f in "${targets[@]}"; do
     else
         nseeds=0
     fi
-    "$f" -max_total_time="$secs" -rss_limit_mb=1024 -timeout=10 -max_len=65536 \
-        -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${dirs[@]}" \
+    dict=()
+    [ -f "$top_srcdir/tests/fuzz/dict/$short.dict" ] && dict=(-dict="$top_srcdir/tests/fuzz/dict/$short.dict")
+    # TMPDIR: a target's own scratch files (fuzz_pipeline's sockets) go to
+    # the test's directory, removed even when the target crashed.
+    TMPDIR=$work "$f" -max_total_time="$secs" -rss_limit_mb=1024 -timeout=10 -max_len=65536 \
+        -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${dict[@]}" "${dirs[@]}" \
         >"$work/log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n 1)

@@ -7,8 +7,11 @@
 #      the FastCGI AUTHORIZER role (FcgidAccessChecker) in front of a CGI
 #      script; the identity reaches the script's environment
 #   F  the gate over FastCGI without a web server (cgi-fcgi): 503 when the
-#      key source is down, the cookie credential with the double-submit CSRF
-#      check, metrics per rule, one log line per decision, boot refusals
+#      key source is down, the cookie credential with signed CSRF tokens and
+#      origin checks, metrics per rule, one log line per decision, boot refusals
+#   C  the same site in front of a cookie-mode gate: the CSRF token from
+#      /_fcgim8/csrf, unsafe requests with and without it
+# Client-sent X-Auth-* headers must never reach PHP or the CGI scripts.
 # Tokens come from PyJWT (RS256, strict iss/aud), keys from openssl.
 # Ports from 18900-18999.  Skips when nginx, curl, python3-jwt or openssl is
 # missing; the PHP part skips without php-fpm, the Apache part without
@@ -42,6 +45,9 @@ for k in rsa other; do
         t_bail "openssl cannot make an RSA key"
 done
 chmod 644 "$KD/rsa.pub"
+# The CSRF key of the cookie-mode gate (a secret file: mode 600).
+( umask 077 && openssl rand -hex 32 >"$KD/csrf.key" ) || t_bail "openssl cannot make a CSRF key"
+CK=__Host-m8_at # the access-token cookie
 
 # NAME<TAB>SUB<TAB>TOKEN lines from PyJWT (claims shaped like the issuer's, B 7.1).
 "$PY" - "$KD" "$ISS" "$AUD" >"$T_DIR/tokens.tsv" <<'PYEOF' || t_bail "PyJWT could not mint the tokens"
@@ -125,11 +131,39 @@ t_like "$(cat "$T_DIR/boot.err")" 'no default rule' "boot: ... says the default 
 bootcheck 78 "a policy file that does not exist" --policy "$T_DIR/nonexistent"
 bootcheck 64 "--csrf-cookie without --cookie" --policy "$POL" --csrf-cookie c --csrf-header h
 bootcheck 64 "--cookie with a bad name" --policy "$POL" --cookie 'a;b'
+boot_err() { cat "$T_DIR/boot.err"; }
+bootcheck 64 "cookie mode without CSRF checks is refused" --policy "$POL" --cookie $CK
+t_like "$(boot_err)" 'needs CSRF checks: --csrf-key-file FILE.*--no-csrf REASON' \
+    "boot: ... saying how to turn them on, or how to say why there are none"
+bootcheck 64 "the old double submit (--csrf-cookie with --cookie) is refused" --policy "$POL" \
+    --cookie $CK --csrf-cookie m8_csrf --csrf-header X-CSRF-Token
+t_like "$(boot_err)" '--csrf-cookie is gone.*--csrf-key-file' "boot: ... pointing at the signed tokens"
+bootcheck 64 "--no-csrf with a blank reason" --policy "$POL" --cookie $CK --no-csrf ' '
+bootcheck 0 "--no-csrf with a reason boots" --policy "$POL" --cookie $CK \
+    --no-csrf 'the API takes only JSON with a custom header'
+t_like "$(boot_err)" 'WITHOUT CSRF checks \(--no-csrf\): the API takes only JSON' \
+    "boot: ... and warns at every boot that CSRF checks are off, and why"
+bootcheck 64 "--csrf-key-file without --cookie" --policy "$POL" --csrf-key-file "$KD/csrf.key"
+bootcheck 0 "a __Host- cookie with a CSRF key file" --policy "$POL" --cookie $CK \
+    --csrf-key-file "$KD/csrf.key"
+t_unlike "$(boot_err)" '__Host- prefix' "boot: ... no warning about the cookie's name"
+t_unlike "$(boot_err)" "$(cat "$KD/csrf.key")" "boot: ... the key is never logged"
+bootcheck 0 "a cookie name without __Host- boots" --policy "$POL" --cookie m8_at \
+    --csrf-key-file "$KD/csrf.key"
+t_like "$(boot_err)" '--cookie m8_at has no __Host- prefix' "boot: ... with a warning"
+( umask 077 && printf '0123456789abcdef0123456789abcde\n' >"$KD/short.key" )
+bootcheck 78 "a CSRF key shorter than 32 bytes" --policy "$POL" --cookie $CK \
+    --csrf-key-file "$KD/short.key"
+t_like "$(boot_err)" 'short.key: the CSRF key is shorter than 32 bytes' "boot: ... naming the file"
+cp "$KD/csrf.key" "$KD/open.key" && chmod 644 "$KD/open.key"
+bootcheck 78 "a CSRF key file readable by others" --policy "$POL" --cookie $CK \
+    --csrf-key-file "$KD/open.key"
+t_like "$(boot_err)" 'open.key: readable or writable by others' "boot: ... saying why"
 
 # ------------------------------------------------------------- the gates
 m8_svc_listen G "$GATE" "unix:$T_DIR/gate.sock" "$ENVF" -- --policy "$POL" --threads 2
 m8_svc_listen C "$GATE" "unix:$T_DIR/cookie.sock" "$ENVF" -- --policy "$POL" --threads 1 \
-    --cookie m8_at --csrf-cookie m8_csrf --csrf-header X-CSRF-Token
+    --cookie $CK --csrf-key-file "$KD/csrf.key"
 m8_pick_port 18990 18999 || t_bail "no free port in 18990-18999"
 m8_write_env "$T_DIR/jwks.env" ACCESS_TOKEN_ALGORITHM=RS256 -ACCESS_SECRET_KEY \
     JWKS_URI="http://127.0.0.1:$M8_PORT/jwks.json" TOKEN_STRICT_VALIDATION=true \
@@ -155,7 +189,7 @@ cat >"$WWW/app/index.php" <<'EOF'
 header('Content-Type: application/json');
 $o = ['method' => $_SERVER['REQUEST_METHOD'], 'body' => strlen(file_get_contents('php://input'))];
 foreach (['AUTH_USER_ID', 'AUTH_EMAIL', 'AUTH_ROLE', 'AUTH_IS_SUPERUSER', 'AUTH_TENANT_ID',
-          'HTTP_AUTHORIZATION'] as $k) {
+          'HTTP_AUTHORIZATION', 'HTTP_X_AUTH_USER_ID', 'HTTP_X_AUTH_ROLE'] as $k) {
     $o[$k] = $_SERVER[$k] ?? null;
 }
 echo json_encode($o);
@@ -201,6 +235,12 @@ m8_pick_port 18900 18949 || t_bail "no free port in 18900-18949"
 N=http://127.0.0.1:$M8_PORT
 m8_nginx_site "$NG" gate gate-site.conf NAME=t_gate LISTEN="127.0.0.1:$M8_PORT" \
     SERVER_NAME=localhost ROOT="$WWW" GATE_SOCKET="$T_DIR/gate.sock" \
+    PHP_SOCKET="$T_DIR/php/php.sock" || t_bail "cannot render contrib/nginx/gate-site.conf"
+# The same site in front of the cookie-mode gate.
+m8_pick_port 18900 18949 || t_bail "no free port in 18900-18949"
+NC=http://127.0.0.1:$M8_PORT
+m8_nginx_site "$NG" gatecookie gate-site.conf NAME=t_gatec LISTEN="127.0.0.1:$M8_PORT" \
+    SERVER_NAME=localhost ROOT="$WWW" GATE_SOCKET="$T_DIR/cookie.sock" \
     PHP_SOCKET="$T_DIR/php/php.sock" || t_bail "cannot render contrib/nginx/gate-site.conf"
 m8_nginx_start "$NG" || t_bail "nginx did not start: $(tail -n 5 "$NG/error.log" 2>/dev/null)"
 ready() { m8_http GET "$N/public/hello.txt"; [ "$H_STATUS" = 200 ]; }
@@ -253,17 +293,20 @@ t_is "$H_STATUS" 403 "nginx: an unmatched missing path: 403 (the policy before a
 ng POST /public/hello.txt ""
 t_is "$H_STATUS" 403 "nginx: a method the public rule does not list falls to the default: 403"
 
-# The path the gate matches is the path nginx serves.
+# A path that could mean two things to a backend is refused (the gate's
+# 400; nginx says 500); the full tables are in t_gate_paths.sh.
 ng GET /public/../static/a.txt "" --path-as-is
-t_is "$H_STATUS" 401 "nginx: /public/../static/a.txt is the protected file: 401"
+t_is "$H_STATUS" 500 "nginx: /public/../static/a.txt (a dot segment) is refused"
 ng GET /public/%2e%2e/static/a.txt "" --path-as-is
-t_is "$H_STATUS" 401 "nginx: /public/%2e%2e/static/a.txt: 401"
+t_is "$H_STATUS" 500 "nginx: /public/%2e%2e/static/a.txt (an encoded dot segment) is refused"
 ng GET /public%2f..%2fstatic/a.txt "" --path-as-is
-t_is "$H_STATUS" 401 "nginx: /public%2f..%2fstatic/a.txt (encoded slashes): 401"
+t_is "$H_STATUS" 500 "nginx: /public%2f..%2fstatic/a.txt (encoded slashes) is refused"
 ng GET //public///hello.txt "" --path-as-is
-t_is "$H_STATUS:$H_BODY" 200:hello "nginx: //public///hello.txt (merged slashes) is public: 200"
+t_is "$H_STATUS" 500 "nginx: //public///hello.txt (empty segments) is refused"
+ng GET /public/%68ello.txt ""
+t_is "$H_STATUS:$H_BODY" 200:hello "nginx: /public/%68ello.txt (an encoded letter, one rule) is public: 200"
 ng GET /%70ublic/hello.txt ""
-t_is "$H_STATUS:$H_BODY" 200:hello "nginx: /%70ublic/hello.txt (an encoded letter) is public: 200"
+t_is "$H_STATUS" 500 "nginx: /%70ublic/hello.txt (another rule as sent than decoded) is refused"
 ng GET '/static/a.txt?/public/' ""
 t_is "$H_STATUS" 401 "nginx: a query naming a public path changes nothing: 401"
 ng GET /static/a.txt "" -H 'X-Original-URI: /public/hello.txt' -H 'X-Original-Method: GET'
@@ -301,8 +344,67 @@ if [ "$HAVE_PHP" = 1 ]; then
     t_is "$H_STATUS" 200 "nginx+PHP: a public script without a token: 200"
     t_like "$H_BODY" '"AUTH_USER_ID":"","AUTH_EMAIL":""' \
         "nginx+PHP: ... with an empty identity, whatever headers the client sends"
+    t_like "$H_BODY" '"HTTP_X_AUTH_USER_ID":(""|null),' \
+        "nginx+PHP: ... and the client's own X-Auth-User-Id does not reach PHP"
+    ng GET /app/index.php reader -H 'X-Auth-User-Id: 00000000-0000-0000-0000-000000000000' \
+        -H 'X-Auth-Role: superadmin'
+    t_like "$H_STATUS:$H_BODY" "^200:.*\"AUTH_USER_ID\":\"${SUB[reader]}\"" \
+        "nginx+PHP: a reader token and spoofed X-Auth-* headers: AUTH_USER_ID is the gate's"
+    t_like "$H_BODY" '"HTTP_X_AUTH_USER_ID":(""|null),"HTTP_X_AUTH_ROLE":(""|null)' \
+        "nginx+PHP: ... and PHP never sees the client's X-Auth-User-Id or X-Auth-Role"
 else
     t_skip "nginx+PHP: the PHP-FPM matrix" "php-fpm is not installed (apt-get install php-fpm)"
+fi
+
+# ------------------------------------------------------------- C: nginx + the cookie-mode gate
+nc() { # METHOD PATH COOKIE-TOKEN-NAME|"" [curl args]: a request to the cookie site
+    local m=$1 p=$2 t=$3
+    shift 3
+    if [ -n "$t" ]; then
+        m8_http "$m" "$NC$p" -H "Cookie: theme=dark; $CK=${TOK[$t]}" "$@"
+    else
+        m8_http "$m" "$NC$p" "$@"
+    fi
+}
+nc GET /_fcgim8/csrf super
+t_is "$H_STATUS" 200 "nginx+cookie: GET /_fcgim8/csrf with the token cookie: 200"
+t_like "$H_BODY" '^\{"csrf_token":"[A-Za-z0-9_-]{64}","header_name":"X-CSRF-Token"\}$' \
+    "nginx+cookie: ... the token in JSON"
+CSRF_S=$(sed -n 's/^{"csrf_token":"\([A-Za-z0-9_-]*\)".*/\1/p' <<<"$H_BODY")
+nc GET /_fcgim8/csrf ""
+t_is "$H_STATUS" 401 "nginx+cookie: GET /_fcgim8/csrf without the cookie: 401"
+nc GET /_fcgim8/csrf super -H 'Sec-Fetch-Site: cross-site'
+t_is "$H_STATUS" 403 "nginx+cookie: GET /_fcgim8/csrf from another site: 403"
+nc GET /static/a.txt user
+t_is "$H_STATUS:$H_BODY" 200:static "nginx+cookie: a GET with the token cookie: 200"
+nc GET /static/a.txt user -H 'Authorization;'
+t_is "$H_STATUS:$H_BODY" 200:static \
+    "nginx+cookie: an empty Authorization header from the client counts as absent: 200"
+nc POST /ops/x.txt super
+t_is "$H_STATUS:$H_BODY" '403:{"detail":"CSRF token missing or incorrect."}' \
+    "nginx+cookie: a POST without the CSRF token: 403 with the detail"
+m8_http POST "$NC/ops/x.txt" -H "Cookie: $CK=${TOK[super]}; m8_csrf=abc" -H 'X-CSRF-Token: abc'
+t_is "$H_STATUS" 403 "nginx+cookie: a cookie and header pair the attacker chose: 403"
+nc POST /ops/x.txt super -H "X-CSRF-Token: $CSRF_S"
+t_is "$H_STATUS" 405 \
+    "nginx+cookie: a POST with the token: let through (nginx's own 405 for a static file)"
+nc POST /ops/x.txt super -H "X-CSRF-Token: $CSRF_S" -H "Origin: $NC"
+t_is "$H_STATUS" 405 "nginx+cookie: ... with the site's own Origin: let through"
+nc POST /ops/x.txt super -H "X-CSRF-Token: $CSRF_S" -H 'Origin: https://evil.example'
+t_is "$H_STATUS" 403 "nginx+cookie: ... with a foreign Origin: 403"
+nc POST /ops/x.txt super -H "X-CSRF-Token: $CSRF_S" -H 'Sec-Fetch-Site: cross-site'
+t_is "$H_STATUS" 403 "nginx+cookie: ... with Sec-Fetch-Site: cross-site: 403"
+nc POST /ops/x.txt admin -H "X-CSRF-Token: $CSRF_S"
+t_is "$H_STATUS" 403 "nginx+cookie: the token with another session's cookie: 403"
+if [ "$HAVE_PHP" = 1 ]; then
+    nc GET /_fcgim8/csrf writer
+    CSRF=$(sed -n 's/^{"csrf_token":"\([A-Za-z0-9_-]*\)".*/\1/p' <<<"$H_BODY")
+    nc POST /app/index.php writer -H "X-CSRF-Token: $CSRF" -H 'X-Auth-User-Id: spoofed' \
+        --data-binary 'payload=12345'
+    t_like "$H_STATUS:$H_BODY" "^200:.*\"AUTH_USER_ID\":\"${SUB[writer]}\"" \
+        "nginx+cookie+PHP: a POST with the cookie and its token: 200, the caller in AUTH_USER_ID"
+    t_like "$H_BODY" '"HTTP_X_AUTH_USER_ID":(""|null),' \
+        "nginx+cookie+PHP: ... and not the client's X-Auth-User-Id"
 fi
 
 # ------------------------------------------------------------- F: the gate without a web server
@@ -332,24 +434,97 @@ t_is "$C_STATUS" 503 "gate: the JWKS is unreachable and nothing is cached: 503"
 gq "$T_DIR/nokeys.sock" GET /public/x
 t_is "$C_STATUS" 200 "gate: ... while public rules still answer 200"
 
-# the cookie credential and the double-submit CSRF check
-gq "$T_DIR/cookie.sock" GET /static/a HTTP_COOKIE="theme=dark; m8_at=${TOK[user]}"
+# the cookie credential, signed CSRF tokens and the origin checks
+cq() { gq "$T_DIR/cookie.sock" "$@"; } # METHOD URI [VAR=VALUE...]: to the cookie-mode gate
+cq GET /static/a HTTP_COOKIE="theme=dark; $CK=${TOK[user]}"
 t_is "$C_STATUS:$(m8_chdr X-Auth-User-Id)" "200:${SUB[user]}" "cookie: a GET with the token cookie: 200"
-gq "$T_DIR/cookie.sock" POST /app/x HTTP_COOKIE="m8_at=${TOK[writer]}"
-t_is "$C_STATUS:$C_BODY" '403:{"detail":"CSRF token missing or incorrect."}' \
-    "cookie: a POST without the CSRF header: 403"
-gq "$T_DIR/cookie.sock" POST /app/x HTTP_COOKIE="m8_at=${TOK[writer]}; m8_csrf=Zm9vYmFy0123" \
-    HTTP_X_CSRF_TOKEN=Zm9vYmFy0124
-t_is "$C_STATUS" 403 "cookie: a POST whose CSRF header differs from the cookie: 403"
-gq "$T_DIR/cookie.sock" POST /app/x HTTP_COOKIE="m8_at=${TOK[writer]}; m8_csrf=Zm9vYmFy0123" \
-    HTTP_X_CSRF_TOKEN=Zm9vYmFy0123
-t_is "$C_STATUS:$(m8_chdr X-Auth-Role)" 200:writer "cookie: a POST with the matching CSRF header: 200"
-gq "$T_DIR/cookie.sock" POST /app/x HTTP_AUTHORIZATION="Bearer ${TOK[writer]}"
-t_is "$C_STATUS" 200 "cookie: a POST with an Authorization header needs no CSRF check: 200"
-gq "$T_DIR/cookie.sock" GET /static/a HTTP_COOKIE="m8_at=${TOK[badsig]}"
+cq GET /static/a HTTP_AUTHORIZATION= HTTP_COOKIE="$CK=${TOK[user]}"
+t_is "$C_STATUS:$(m8_chdr X-Auth-User-Id)" "200:${SUB[user]}" \
+    "cookie: an empty Authorization (a site passing \$http_authorization) counts as absent: 200"
+cq GET /static/a HTTP_AUTHORIZATION='Basic dXNlcjpwdw==' HTTP_COOKIE="$CK=${TOK[user]}"
+t_is "$C_STATUS" 401 "cookie: a Basic credential is not replaced by the cookie: 401"
+cq GET /static/a HTTP_COOKIE="$CK=${TOK[user]}; $CK=${TOK[admin]}"
+t_is "$C_STATUS" 401 "cookie: the token cookie twice with different values (one planted): 401"
+cq GET /static/a HTTP_COOKIE="$CK=${TOK[badsig]}"
 t_is "$C_STATUS" 401 "cookie: a bad token in the cookie: 401"
-gq "$T_DIR/gate.sock" GET /static/a HTTP_COOKIE="m8_at=${TOK[user]}"
+gq "$T_DIR/gate.sock" GET /static/a HTTP_COOKIE="$CK=${TOK[user]}"
 t_is "$C_STATUS" 401 "cookie: off by default (the same cookie to a gate without --cookie): 401"
+
+csrf_of() { # SOCKET TOKEN-NAME [VAR=VALUE...]: GET /api/csrf; sets CSRF to the token
+    local s=$1 t=$2
+    shift 2
+    m8_fcgi_req "$s" GET /api/csrf HTTP_COOKIE="$CK=${TOK[$t]}" "$@"
+    CSRF=$(sed -n 's/^{"csrf_token":"\([A-Za-z0-9_-]*\)".*/\1/p' <<<"$C_BODY")
+}
+csrf_of "$T_DIR/cookie.sock" writer
+t_is "$C_STATUS" 200 "csrf: GET /api/csrf with the token cookie: 200"
+t_like "$C_BODY" '^\{"csrf_token":"[A-Za-z0-9_-]{64}","header_name":"X-CSRF-Token"\}$' \
+    "csrf: ... a 64-character token and the header to send it in"
+t_is "$(m8_chdr Cache-Control)" no-store "csrf: ... never cached"
+CSRF_W=$CSRF
+csrf_of "$T_DIR/cookie.sock" writer
+t_ok "$([ -n "$CSRF" ] && [ "$CSRF" != "$CSRF_W" ] && echo 0 || echo 1)" \
+    "csrf: each GET gives a fresh token (a new nonce)"
+csrf_of "$T_DIR/cookie.sock" admin
+CSRF_A=$CSRF
+m8_fcgi_req "$T_DIR/cookie.sock" GET /api/csrf
+t_is "$C_STATUS" 401 "csrf: GET /api/csrf without a credential: 401"
+csrf_of "$T_DIR/cookie.sock" badsig
+t_is "$C_STATUS" 401 "csrf: GET /api/csrf with a bad token: 401"
+csrf_of "$T_DIR/cookie.sock" writer HTTP_SEC_FETCH_SITE=cross-site
+t_is "$C_STATUS" 403 "csrf: GET /api/csrf from another site (Sec-Fetch-Site): 403"
+csrf_of "$T_DIR/cookie.sock" writer HTTP_ORIGIN=https://evil.example
+t_is "$C_STATUS" 403 "csrf: GET /api/csrf with a foreign Origin: 403"
+csrf_of "$T_DIR/gate.sock" writer
+t_is "$C_STATUS" 404 "csrf: no /api/csrf on a gate without --csrf-key-file"
+
+W="$CK=${TOK[writer]}"
+cq POST /app/x HTTP_COOKIE="$W"
+t_is "$C_STATUS:$C_BODY" '403:{"detail":"CSRF token missing or incorrect."}' \
+    "csrf: a POST with the cookie and no CSRF token: 403"
+t_is "$(m8_chdr X-Auth-Detail)" "CSRF token missing or incorrect." "csrf: ... the detail in X-Auth-Detail"
+cq POST /app/x HTTP_COOKIE="$W; m8_csrf=Zm9vYmFy0123" HTTP_X_CSRF_TOKEN=Zm9vYmFy0123
+t_is "$C_STATUS" 403 \
+    "csrf: a cookie and a header both of the attacker's choosing (the old double submit): 403"
+cq POST /app/x HTTP_COOKIE="$W; m8_csrf=$CSRF_A" HTTP_X_CSRF_TOKEN="$CSRF_A"
+t_is "$C_STATUS" 403 "csrf: a genuine token of another session (the attacker's own): 403"
+last=${CSRF_W: -1}
+[ "$last" = A ] && last=B || last=A
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="${CSRF_W%?}$last"
+t_is "$C_STATUS" 403 "csrf: the token with its last character changed: 403"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W"
+t_is "$C_STATUS:$(m8_chdr X-Auth-Role)" 200:writer "csrf: a POST with the token of its session: 200"
+cq DELETE /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W"
+t_is "$C_STATUS" 200 "csrf: ... and a DELETE: 200"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" REQUEST_SCHEME=http \
+    HTTP_ORIGIN=http://localhost
+t_is "$C_STATUS" 200 "csrf: with the site's own Origin: 200"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" HTTP_ORIGIN=http://localhost:3000
+t_is "$C_STATUS" 200 "csrf: with an Origin of BACKEND_CORS_ORIGINS: 200"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" HTTP_ORIGIN=https://evil.example
+t_is "$C_STATUS" 403 "csrf: a foreign Origin, even with the right token: 403"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" REQUEST_SCHEME=https \
+    HTTP_ORIGIN=http://localhost
+t_is "$C_STATUS" 403 "csrf: the own host under another scheme: 403"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" HTTP_ORIGIN=null
+t_is "$C_STATUS" 403 "csrf: Origin: null: 403"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" \
+    HTTP_REFERER=https://evil.example/page.html
+t_is "$C_STATUS" 403 "csrf: no Origin and a foreign Referer: 403"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" HTTP_REFERER=http://localhost/app/
+t_is "$C_STATUS" 200 "csrf: no Origin and a Referer of the site: 200"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" HTTP_SEC_FETCH_SITE=cross-site
+t_is "$C_STATUS" 403 "csrf: Sec-Fetch-Site: cross-site: 403"
+cq POST /app/x HTTP_COOKIE="$W" HTTP_X_CSRF_TOKEN="$CSRF_W" HTTP_SEC_FETCH_SITE=same-origin
+t_is "$C_STATUS" 200 "csrf: Sec-Fetch-Site: same-origin: 200"
+cq POST /app/x HTTP_AUTHORIZATION="Bearer ${TOK[writer]}" HTTP_ORIGIN=https://evil.example
+t_is "$C_STATUS" 200 "csrf: an Authorization header (no ambient credential) needs no CSRF check: 200"
+CLOG=${M8_SVC_LOG[C]}
+t_like "$(grep '"gate.decision"' "$CLOG" | grep '"status":403' | grep -c 'csrf: the token is not valid for this session')" \
+    '^[1-9]' "log: a refused CSRF token is logged with its reason"
+t_like "$(grep '"gate.decision"' "$CLOG" | grep -c 'csrf: the Origin is not allowed')" '^[1-9]' \
+    "log: ... and a refused Origin"
+t_unlike "$(cat "$CLOG")" "$(cat "$KD/csrf.key")" "log: the CSRF key never appears in the gate's log"
 
 # metrics per rule, one log line per decision, never the token
 m8_fcgi_req "$T_DIR/gate.sock" GET /api/metrics
@@ -395,6 +570,8 @@ printf 'user=%s\nemail=%s\nrole=%s\nsuperuser=%s\nmethod=%s\nauthorization=%s\n'
     "$HTTP_AUTHORIZATION"
 EOF
 cp "$AP/cgi/who.cgi" "$AP/cgi/pub.cgi"
+printf '%s\n' "printf 'xauth=%s\\nxrole=%s\\n' \"\$HTTP_X_AUTH_USER_ID\" \"\$HTTP_X_AUTH_ROLE\"" \
+    >>"$AP/cgi/pub.cgi"
 cp "$AP/cgi/who.cgi" "$AP/cgi/other.cgi"
 chmod 755 "$AP/cgi/"*.cgi
 echo hello >"$AP/htdocs/hello.txt"
@@ -423,6 +600,10 @@ ap GET /cgi-bin/pub.cgi ""
 t_is "$H_STATUS" 200 "Apache: a public CGI script without a token: 200" || ap_diag
 t_like "$H_BODY" '^user=
 email=' "Apache: ... with no identity in its environment"
+ap GET /cgi-bin/pub.cgi "" -H 'X-Auth-User-Id: 00000000-0000-0000-0000-000000000000' \
+    -H 'X-Auth-Role: superadmin'
+t_is "$H_STATUS:$(grep -E '^x(auth|role)=' <<<"$H_BODY" | tr '\n' ' ')" '200:xauth= xrole= ' \
+    "Apache: a client's own X-Auth-User-Id and X-Auth-Role never reach the script"
 ap GET /cgi-bin/who.cgi ""
 t_is "$H_STATUS:$(m8_hdr WWW-Authenticate)" 401:Bearer \
     "Apache: a protected script without a token: 401 with WWW-Authenticate: Bearer"

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """A small JWKS server for the tests (loopback only, stdlib + cryptography).
 
-  jwks_server.py serve DIR [--port N]
-      Serves DIR/jwks.json on 127.0.0.1:N (0 = any free port), re-reading it
+  jwks_server.py serve DIR [--port N] [--tls CERT KEY]
+      Serves DIR/jwks.json on 127.0.0.1:N (0 = any free port), over TLS
+      with CERT and KEY (PEM files) when --tls is given, re-reading it
       on every request.  Writes the port to DIR/port once listening (written
       to a temporary name, then renamed, so a reader sees all or nothing).
       Knobs, read from DIR on every request:
@@ -17,6 +18,10 @@
         /to?URL     302 to URL
         anything else serves the JWKS
       Exits when its parent process goes away or on SIGTERM.
+
+  jwks_server.py gencert DIR
+      Writes DIR/cert.pem, a self-signed certificate for IP 127.0.0.1 (it is
+      its own CA: clients trust it by that file), and DIR/certkey.pem.
 
   jwks_server.py genkeys DIR
       Writes public JWKs (no kid) to DIR: rsa2048.json, rsa2048b.json,
@@ -85,6 +90,33 @@ def genkeys(d):
     for name, jwk in keys.items():
         with open(os.path.join(d, name + ".json"), "w") as f:
             json.dump(jwk, f)
+
+
+def gencert(d):
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.utcnow()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    with open(os.path.join(d, "cert.pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(os.path.join(d, "certkey.pem"), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
 
 
 def read_knob(d, name):
@@ -161,8 +193,13 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         pass  # clients hang up on purpose (body caps, timeouts)
 
 
-def serve(d, port):
+def serve(d, port, tls=None):
     srv = Server(("127.0.0.1", port), Handler)
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.dir = d
     srv.hits = 0
     srv.lock = threading.Lock()
@@ -186,11 +223,20 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "genkeys":
         genkeys(argv[2])
         return 0
+    if len(argv) >= 3 and argv[1] == "gencert":
+        gencert(argv[2])
+        return 0
     if len(argv) >= 3 and argv[1] == "serve":
-        port = 0
-        if len(argv) >= 5 and argv[3] == "--port":
-            port = int(argv[4])
-        serve(argv[2], port)
+        port, tls, rest = 0, None, argv[3:]
+        while rest:
+            if rest[0] == "--port" and len(rest) >= 2:
+                port, rest = int(rest[1]), rest[2:]
+            elif rest[0] == "--tls" and len(rest) >= 3:
+                tls, rest = (rest[1], rest[2]), rest[3:]
+            else:
+                sys.stderr.write(__doc__)
+                return 2
+        serve(argv[2], port, tls)
         return 0
     sys.stderr.write(__doc__)
     return 2
