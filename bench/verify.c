@@ -25,10 +25,10 @@
 
 #include <json-c/json.h>
 
-#include "auth.h"
-#include "jwt.h"
-#include "log.h"
-#include "settings.h"
+#include "auth/auth.h"
+#include "auth/jwt.h"
+#include "core/log.h"
+#include "config/settings.h"
 
 extern char **environ;
 

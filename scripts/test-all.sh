@@ -51,7 +51,7 @@ step_failed() { # LABEL LOG: a build step failed; show its tail, count one failu
 
 show_failures() { # BUILD-DIR: the logs of failed tests
     local d=$1 f
-    grep -l -E '^(FAIL|ERROR|XPASS):' "$d"/tests/*.log "$d"/tests/integration/*.log 2>/dev/null |
+    grep -l -E '^(FAIL|ERROR|XPASS):' "$d"/tests/unit/*.log "$d"/tests/integration/*.log 2>/dev/null |
         grep -v test-suite.log | while read -r f; do
             echo "--- $f"
             grep -E '^(not ok|Bail out!|#)' "$f" | head -n 60

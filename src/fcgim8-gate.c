@@ -23,14 +23,14 @@
 
 #include <sodium.h>
 
-#include "app.h"
-#include "auth.h"
-#include "credential.h"
-#include "csrf.h"
-#include "fcgi_proto.h"
-#include "http.h"
-#include "log.h"
-#include "policy.h"
+#include "app/app.h"
+#include "auth/auth.h"
+#include "auth/credential.h"
+#include "auth/csrf.h"
+#include "http/fcgi_proto.h"
+#include "http/http.h"
+#include "core/log.h"
+#include "auth/policy.h"
 
 #define EX_USAGE_ 64
 #define EX_CONFIG_ 78

@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "log.h"
-#include "settings.h"
+#include "db/db.h"
+#include "core/log.h"
+#include "config/settings.h"
 
 extern char **environ;
 

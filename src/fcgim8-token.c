@@ -23,11 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "jwt.h"
-#include "keys.h"
-#include "log.h"
-#include "settings.h"
+#include "auth/auth.h"
+#include "auth/jwt.h"
+#include "auth/keys.h"
+#include "core/log.h"
+#include "config/settings.h"
 
 extern char **environ;
 

@@ -2,7 +2,7 @@
 # tools/banned.sh [ROOT] - lists calls of banned C functions (STYLE.md rule 6).
 #
 # Scans ROOT/lib, ROOT/src, ROOT/examples (every .c and .h, recursively),
-# ROOT/tests/*.c and ROOT/tests/fuzz/*.c (ROOT defaults to the source tree).
+# ROOT/tests/unit/*.c and ROOT/tests/fuzz/*.c (ROOT defaults to the source tree).
 # Banned: strcpy strcat sprintf vsprintf strtok atoi atol atoll gets signal
 # (use snprintf/vsnprintf, m8_buf, strtok_r or a hand-written scanner,
 # m8_parse_ll/strtol with range checks, fgets, sigaction).
@@ -17,7 +17,7 @@ files=$(
     for d in lib src examples; do
         [ -d "$root/$d" ] && find "$root/$d" -type f \( -name '*.c' -o -name '*.h' \)
     done
-    for f in "$root"/tests/*.c "$root"/tests/fuzz/*.c; do
+    for f in "$root"/tests/*.c "$root"/tests/unit/*.c "$root"/tests/fuzz/*.c; do
         [ -f "$f" ] && printf '%s\n' "$f"
     done
 )

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canon.h"
-#include "events.h"
+#include "stream/canon.h"
+#include "stream/events.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -2,7 +2,7 @@
  * name-value decoder (fcgi_proto.c). */
 #include <stdint.h>
 
-#include "fcgi_proto.h"
+#include "http/fcgi_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

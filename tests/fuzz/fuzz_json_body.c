@@ -1,7 +1,7 @@
 /* fuzz_json_body.c - libFuzzer target for the JSON request body
  * (lib/http.c m8_req_parse_json): any bytes either parse to a value or give
  * the FastAPI-shaped 422, never anything else. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stddef.h>
 #include <stdint.h>

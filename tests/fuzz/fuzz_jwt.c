@@ -6,7 +6,7 @@
  * base64url decoding is canonical (decode then encode gives the input).
  * An input that starts with '{' is also taken as a payload: it is wrapped
  * in a token signed with the key, so the claims checks see it verified. */
-#include "jwt.h"
+#include "auth/jwt.h"
 
 #include <stddef.h>
 #include <stdint.h>

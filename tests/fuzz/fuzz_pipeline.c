@@ -63,12 +63,12 @@
 #include <openssl/rsa.h>
 #include <sodium.h>
 
-#include "app.h"
-#include "fcgi_proto.h"
-#include "http.h"
-#include "jwt.h"
-#include "log.h"
-#include "server.h"
+#include "app/app.h"
+#include "http/fcgi_proto.h"
+#include "http/http.h"
+#include "auth/jwt.h"
+#include "core/log.h"
+#include "app/server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -3,8 +3,8 @@
  * m8_redirect_quote; lib/router.c m8_router_match over a small fixed table).
  * The whole input is fed to each as query, path and REQUEST_URI; its first
  * byte picks the method. */
-#include "http.h"
-#include "router.h"
+#include "http/http.h"
+#include "http/router.h"
 
 #include <stddef.h>
 #include <stdint.h>

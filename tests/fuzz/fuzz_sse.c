@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
-#include "sse.h"
+#include "stream/events.h"
+#include "stream/sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

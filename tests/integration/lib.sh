@@ -309,7 +309,7 @@ m8_write_env() { # FILE [KEY=VALUE | -KEY]...: base env, then overrides (later w
 # ------------------------------------------------------------------ services
 m8_svc_bin() { # fixture|example: path of the built program
     case $1 in
-        fixture) printf '%s\n' "$top_builddir/tests/svc_fixture" ;;
+        fixture) printf '%s\n' "$top_builddir/tests/unit/svc_fixture" ;;
         example) printf '%s\n' "$top_builddir/examples/item-service/item-service" ;;
         *) printf '%s\n' "$1" ;;
     esac

@@ -1,6 +1,6 @@
 #!/bin/bash
 # t_deploy.sh - fcgim8d deployed the ways fcgim8d(8) describes, each behind a
-# real nginx (contrib/nginx site files) serving tests/svc_fixture:
+# real nginx (contrib/nginx site files) serving tests/unit/svc_fixture:
 #   S  systemd socket activation: contrib/systemd units rendered, their
 #      ExecStart run under systemd-socket-activate (LISTEN_FDS), ExecReload
 #   P  spawn-fcgi passing the socket on fd 0

@@ -1,0 +1,85 @@
+/* app.h - m8_app: assembly (the C create_app, CONTRACT A 5.1), the request
+ * pipeline in the reference middleware order (A 5.2), lifecycle and the
+ * standard command line.  The in-process harness (tests/test_app.c) boots an
+ * app from an env array and drives requests through m8_app_handle() without
+ * sockets. */
+#ifndef M8_APP_H
+#define M8_APP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "auth/auth.h"
+#include "builtin/docs.h"
+#include "builtin/health.h"
+#include "builtin/meta.h"
+#include "http/middleware.h"
+#include "http/router.h"
+#include "config/settings.h"
+#include "shm/shm.h"
+
+typedef struct m8_validator { char *name; m8_validator_fn fn; void *data; } m8_validator;
+typedef struct m8_startup_hook { m8_startup_fn fn; void *data; } m8_startup_hook;
+typedef struct m8_shutdown_hook { m8_shutdown_fn fn; void *data; } m8_shutdown_hook;
+
+struct m8_app {
+    char *service_name, *service_version;
+    const m8_route **tables; size_t *table_lens; size_t n_tables;
+    size_t max_body;
+    m8_validator *validators; size_t n_validators;
+    m8_startup_hook *startups; size_t n_startups;
+    m8_shutdown_hook *shutdowns; size_t n_shutdowns;
+    m8_request_hook on_request; void *on_request_data;
+    m8_auth_hooks auth_hooks;
+
+    /* built at boot */
+    m8_settings *settings;
+    m8_router router;      /* built-in routes first, then the service's */
+    m8_middleware mw;
+    m8_auth *auth;         /* token verification (keys parsed once) */
+    struct m8_revocation *rev; /* stateful mode: the revocation check, or NULL */
+    struct m8_apikey *apikey;  /* X-API-Key introspection (B 4), or NULL */
+    m8_health health;
+    m8_meta meta;
+    m8_docs docs;
+    bool booted;
+    atomic_int ready;
+    /* the shared segment (fcgim8d's, or a private one) and our slot in it */
+    m8_shm *shm;
+    m8_shm_slot *slot;
+    uint64_t max_requests;     /* FCGIM8_MAX_REQUESTS from fcgim8d; 0 = none */
+    atomic_int recycling;      /* max_requests reached: draining */
+};
+
+/* Pseudo-signal (m8_signals_notify): max-requests reached, drain and exit 0. */
+#define M8_RECYCLE 251
+
+/* Boots without serving: settings from src, config health (fatal => 78),
+ * meta, credential reuse, router, middleware, docs, validators.  Returns 0,
+ * or the exit status (78) after logging one line per finding. */
+M8_INTERNAL int m8_app_boot(m8_app *app, const m8_settings_source *src);
+
+/* Runs the startup hooks and marks the app ready; non-zero from a hook is
+ * returned (the service then stops). */
+M8_INTERNAL int m8_app_start(m8_app *app);
+M8_INTERNAL void m8_app_stop(m8_app *app);
+
+/* Serves one request: req must already hold its input (m8_req_from_params).
+ * Runs the whole pipeline and leaves the response in req; logs the access
+ * line.  Never fails: errors become responses. */
+M8_INTERNAL void m8_app_handle(m8_app *app, m8_request *req);
+
+/* Builds req from raw params and body (not copied: the caller keeps them,
+ * and the body NUL-terminated, alive until this returns), handles it, and
+ * renders the CGI response into out.  preset_status (400 malformed params, 413 body too
+ * large) skips routing and answers that status through the middleware. */
+M8_INTERNAL void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t n,
+                                const char *body, size_t body_len, int preset_status,
+                                m8_buf *out);
+
+/* Convenience for the harness: builds a request from params + body, handles
+ * it and renders the CGI response text into out. */
+M8_INTERNAL int m8_app_handle_params(m8_app *app, const m8_pair *params, size_t n,
+                                     const char *body, size_t body_len, m8_buf *out);
+
+#endif

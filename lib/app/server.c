@@ -1,0 +1,1001 @@
+/* server.c - FastCGI over epoll, CGI through libfcgi, signals (server.h). */
+#include "app/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <fcgiapp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "http/fcgi_proto.h"
+#include "core/log.h"
+
+#define M8_MAX_CONNS 4096
+#define M8_WRITE_TIMEOUT_MS 30000
+#define M8_READ_CHUNK 16384u
+#define M8_SWEEP_MS 250        /* deadline checks and the accept pause, this often */
+#define M8_ACCEPT_PAUSE_MS 250 /* no accept() for this long after EMFILE & co */
+#define M8_ACCEPT_LOG_MS 10000 /* at most one line per this long about it */
+
+/* ------------------------------------------------------------ signals */
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* pipe full: a stop is already pending */
+    }
+    errno = saved;
+}
+
+int m8_signals_install(void)
+{
+    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocked call returns (PITFALLS row 1) */
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    return sig_pipe[0];
+}
+
+int m8_signals_wait(int timeout_ms)
+{
+    struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
+    for (;;) {
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        unsigned char b;
+        ssize_t n = read(sig_pipe[0], &b, 1);
+        if (n == 1)
+            return b;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return 0;
+    }
+}
+
+void m8_signals_notify(int code)
+{
+    on_signal(code);
+}
+
+/* ------------------------------------------------------------ sockets */
+
+bool m8_is_listen_socket(int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof v;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
+}
+
+/* The directory of a socket that root (or anyone) creates must not be
+ * writable by anyone but root and the socket's owner: another writer could
+ * swap the new socket for a symlink or another file between two calls on
+ * its name (fcgim8d(8), "Socket directory"). */
+static int check_socket_dir(int dfd, const char *dir, uid_t owner, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(dfd, &st) != 0) {
+        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (st.st_uid != 0 && st.st_uid != owner) {
+        snprintf(err, errlen,
+                 "socket directory %s is owned by uid %lu, neither root nor the socket's owner "
+                 "(uid %lu): refused",
+                 dir, (unsigned long)st.st_uid, (unsigned long)owner);
+        return -1;
+    }
+    if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0)) {
+        snprintf(err, errlen,
+                 "socket directory %s (mode %04o) is writable by other users than root and the "
+                 "socket's owner: refused (chmod go-w %s, or use a directory of its own)",
+                 dir, (unsigned)(st.st_mode & 07777), dir);
+        return -1;
+    }
+    return 0;
+}
+
+int m8_listen_unix(const char *path, int backlog, unsigned mode, uid_t owner, gid_t group,
+                   char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (!*path || strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "unix socket path is empty or longer than %zu bytes",
+                 sizeof sa.sun_path - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    char dir[sizeof sa.sun_path];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        snprintf(err, errlen, "unix socket path %s does not name a file", path);
+        return -1;
+    }
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (check_socket_dir(dfd, dir, owner != (uid_t)-1 ? owner : geteuid(), err, errlen) != 0) {
+        close(dfd);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        close(dfd);
+        return -1;
+    }
+    struct stat st;
+    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket", path);
+            close(fd);
+            close(dfd);
+            return -1;
+        }
+        /* A live socket belongs to a running process: refuse.  A stale one
+         * (connection refused) is removed. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            close(fd);
+            close(dfd);
+            snprintf(err, errlen, "%s is in use by a running process", path);
+            return -1;
+        }
+        if (probe >= 0)
+            close(probe);
+        unlinkat(dfd, base, 0);
+    }
+    /* The mode comes from the umask at bind time, and the owner is set on
+     * the name without following a symlink: no call after bind can be led
+     * to another file by whatever sits at the path by then. */
+    mode_t old = umask((mode_t)(~mode & 0777));
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc == 0 && (owner != (uid_t)-1 || group != (gid_t)-1) &&
+        fchownat(dfd, base, owner, group, AT_SYMLINK_NOFOLLOW) != 0) {
+        snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+        unlinkat(dfd, base, 0);
+        close(fd);
+        close(dfd);
+        return -1;
+    }
+    if (rc != 0 || listen(fd, backlog) != 0) {
+        snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(errno));
+        if (rc == 0)
+            unlinkat(dfd, base, 0);
+        close(fd);
+        close(dfd);
+        return -1;
+    }
+    close(dfd);
+    return fd;
+}
+
+static int listen_tcp(const char *spec, int backlog, char *err, size_t errlen)
+{
+    char host[256];
+    const char *port;
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host) {
+            snprintf(err, errlen, "bad listen address \"%s\" (want [v6addr]:port)", spec);
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(end - spec - 1));
+        host[end - spec - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (!colon || (size_t)(colon - spec) >= sizeof host) {
+            snprintf(err, errlen, "bad listen address \"%s\" (want unix:/path or host:port)",
+                     spec);
+            return -1;
+        }
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+        port = colon + 1;
+    }
+    long long pnum;
+    if (m8_parse_ll(port, 1, 65535, &pnum) != 0) {
+        snprintf(err, errlen, "bad port in listen address \"%s\"", spec);
+        return -1;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+            break;
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int m8_listen(const char *spec, int backlog, unsigned mode, char *err, size_t errlen)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return m8_listen_unix(spec + 5, backlog, mode, (uid_t)-1, (gid_t)-1, err, errlen);
+    return listen_tcp(spec, backlog, err, errlen);
+}
+
+/* ------------------------------------------------------------ connections */
+
+/* A connection belongs to one thread at a time (EPOLLONESHOT).  Its
+ * deadline (idle, or a request still arriving) is published in expires_ms
+ * whenever it goes back to epoll; a sweep that any thread runs every
+ * M8_SWEEP_MS shuts the socket of an overdue one down (never closes it: a
+ * thread may be about to handle it), so whichever thread owns it next sees
+ * EOF and closes it. */
+typedef struct conn {
+    int fd;
+    bool counted;               /* holds a request in progress (srv->busy) */
+    int64_t req_started;        /* ms: the first byte of the request now arriving; 0 = none */
+    _Atomic int64_t expires_ms; /* ms: its deadline while parked in epoll; 0 = in hand */
+    atomic_bool arriving;       /* that deadline is a request's, not an idle one */
+    atomic_bool expired;        /* shut down by the sweep */
+    m8_fcgi fcgi;
+    m8_buf in;
+    struct conn *prev, *next;
+} conn;
+
+struct m8_server {
+    m8_app *app;
+    int listen_fd; /* -1 once retired or stopped (guarded by accept_lock) */
+    int ep;
+    int wake_fd;
+    size_t max_body;
+    int64_t idle_ms, deadline_ms;
+    pthread_t *threads;
+    int n_threads;
+    atomic_bool stopping;
+    atomic_bool retiring; /* not accepting; kept connections still served */
+    atomic_int busy;
+    pthread_mutex_t accept_lock; /* listen_fd and the accept pause below */
+    bool accept_paused;
+    int64_t accept_resume_ms, accept_logged_ms;
+    unsigned accept_unlogged;
+    _Atomic int64_t next_sweep_ms;
+    atomic_int n_conns;
+    pthread_mutex_t lock; /* guards the conn list */
+    conn *conns;
+    char listen_tag, wake_tag;
+};
+
+static int64_t now_ms(void)
+{
+    return (int64_t)(m8_now_mono() * 1000.0);
+}
+
+static void conn_close(m8_server *s, conn *c)
+{
+    if (c->counted)
+        atomic_fetch_sub(&s->busy, 1);
+    /* Off the list before the descriptor is released: the sweep shuts
+     * listed sockets down under the lock, and must never reach a number
+     * the kernel may already have handed to a new connection. */
+    pthread_mutex_lock(&s->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->lock);
+    epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    atomic_fetch_sub(&s->n_conns, 1);
+    m8_fcgi_free(&c->fcgi);
+    m8_buf_free(&c->in);
+    free(c);
+}
+
+/* Writes everything, waiting for POLLOUT when the socket is full. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    if (!p)
+        return n ? M8_EINVAL : 0;
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == ENOTSOCK)
+            w = write(fd, p, n); /* CGI stdout: a pipe (SIGPIPE is ignored) */
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int r = poll(&pfd, 1, M8_WRITE_TIMEOUT_MS);
+            if (r > 0 || (r < 0 && errno == EINTR))
+                continue;
+        }
+        return M8_EIO; /* client gone (EPIPE/ECONNRESET) or stuck */
+    }
+    return 0;
+}
+
+typedef struct worker_ctx {
+    m8_request req;
+    m8_buf out;  /* the CGI-form response */
+    m8_buf wire; /* FastCGI records */
+} worker_ctx;
+
+/* Runs the complete request held by c; returns false if c must close. */
+static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
+{
+    m8_req_reset(&w->req);
+    m8_buf_reset(&w->out);
+    m8_buf_reset(&w->wire);
+    m8_pair *params = NULL;
+    size_t n = 0;
+    int status = 0;
+    if (m8_fcgi_decode_params(&w->req.arena, c->fcgi.params.data, c->fcgi.params.len, &params,
+                              &n) != 0)
+        status = 400;
+    else if (c->fcgi.body_too_big)
+        status = 413;
+    w->req.authorizer = c->fcgi.role == M8_FCGI_AUTHORIZER;
+    m8_app_respond(s->app, &w->req, params, n, c->fcgi.body.data, c->fcgi.body.len, status,
+                   &w->out);
+    bool keep = c->fcgi.keep_conn && !atomic_load(&s->stopping);
+    int rc = m8_fcgi_response(&w->wire, c->fcgi.req_id, w->out.data, w->out.len, 0);
+    if (rc == 0 && keep && atomic_load(&s->retiring)) {
+        /* A retiring server asks the web server to give this connection
+         * up, without closing it itself (which would race the web server
+         * sending its next request on it): an empty FCGI_STDERR of the same
+         * request right behind END_REQUEST, in the same write.  nginx keeps
+         * a connection only when END_REQUEST ends what it read, so it
+         * closes this one after the response; a client that reads the
+         * record as the start of its next response finds an empty stream,
+         * which means nothing.  The connection stays open here until the
+         * peer closes it (fcgim8d(8), "Reload without failed requests"). */
+        rc = m8_fcgi_record(&w->wire, M8_FCGI_STDERR, c->fcgi.req_id, NULL, 0);
+    }
+    if (rc == 0)
+        rc = write_all(c->fd, w->wire.data, w->wire.len);
+    m8_fcgi_next(&c->fcgi);
+    if (c->counted) {
+        c->counted = false;
+        atomic_fetch_sub(&s->busy, 1);
+    }
+    /* Keep the worker's buffers from holding a huge response forever. */
+    if (w->out.cap > (1u << 20)) {
+        m8_buf_free(&w->out);
+        m8_buf_free(&w->wire);
+    }
+    return rc == 0 && keep;
+}
+
+/* Parks c in epoll until its next bytes, with its deadline: the idle
+ * timeout when no request is under way, else the request deadline counted
+ * from the request's first byte.  Closes c instead when it is overdue. */
+static void rearm(m8_server *s, conn *c)
+{
+    int64_t now = now_ms(), exp;
+    bool arriving = c->in.len > 0 || c->fcgi.req_id != 0;
+    if (arriving) {
+        if (!c->req_started)
+            c->req_started = now;
+        exp = c->req_started + s->deadline_ms;
+    } else {
+        c->req_started = 0;
+        exp = now + s->idle_ms;
+    }
+    if (atomic_load(&c->expired) || now >= exp) {
+        conn_close(s, c);
+        return;
+    }
+    atomic_store(&c->arriving, arriving);
+    atomic_store(&c->expires_ms, exp);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c};
+    if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+        conn_close(s, c);
+}
+
+/* Drives a readable connection.  Returns with c re-armed or closed. */
+static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
+{
+    atomic_store(&c->expires_ms, 0); /* in hand: the sweep leaves it alone */
+    for (;;) {
+        bool served = false;
+        while (c->in.len) {
+            size_t used = 0;
+            m8_fcgi_event ev = m8_fcgi_feed(&c->fcgi, c->in.data, c->in.len, &used);
+            if (used) {
+                memmove(c->in.data, c->in.data + used, c->in.len - used);
+                c->in.len -= used;
+            }
+            if (c->fcgi.req_id && !c->counted) {
+                c->counted = true;
+                atomic_fetch_add(&s->busy, 1);
+            }
+            if (c->fcgi.reply.len) {
+                int rc = write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
+                m8_buf_reset(&c->fcgi.reply);
+                if (rc) {
+                    conn_close(s, c);
+                    return;
+                }
+            }
+            if (ev == M8_FCGI_REQUEST) {
+                if (!serve_request(s, w, c)) {
+                    conn_close(s, c);
+                    return;
+                }
+                served = true;
+                continue;
+            }
+            if (ev == M8_FCGI_ABORTED) {
+                if (c->counted) {
+                    c->counted = false;
+                    atomic_fetch_sub(&s->busy, 1);
+                }
+                if (!c->fcgi.keep_conn) {
+                    conn_close(s, c);
+                    return;
+                }
+                continue;
+            }
+            if (ev == M8_FCGI_PROTO_ERROR) {
+                m8_log_limited("fastcgi.malformed", M8_LOG_WARNING,
+                               "closing a FastCGI connection: malformed record stream");
+                conn_close(s, c);
+                return;
+            }
+            break; /* need more bytes */
+        }
+        if (served && c->in.len == 0) {
+            /* The web server sends the next request only after reading this
+             * answer: a read now would just say EAGAIN.  Park the connection. */
+            rearm(s, c);
+            return;
+        }
+        if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
+            conn_close(s, c);
+            return;
+        }
+        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+        if (r > 0) {
+            c->in.len += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            rearm(s, c);
+            return;
+        }
+        conn_close(s, c); /* EOF or error */
+        return;
+    }
+}
+
+/* accept() failed with something other than "nothing to accept" (EMFILE,
+ * ENFILE, ENOBUFS, ...): the listening socket stays readable, so re-arming
+ * it would spin.  Leave it out of epoll for M8_ACCEPT_PAUSE_MS instead (the
+ * sweep puts it back; waiting peers stay in the backlog, where a sibling
+ * worker process may take them) and say so at most once per
+ * M8_ACCEPT_LOG_MS.  Called with accept_lock held. */
+static void accept_pause(m8_server *s, int err)
+{
+    int64_t now = now_ms();
+    s->accept_paused = true;
+    s->accept_resume_ms = now + M8_ACCEPT_PAUSE_MS;
+    if (s->accept_logged_ms && now - s->accept_logged_ms < M8_ACCEPT_LOG_MS) {
+        s->accept_unlogged++;
+        return;
+    }
+    m8_log(M8_LOG_WARNING,
+           "accept: %s (%d connections open): not accepting for %d ms at a time; %u more "
+           "failures since the last line",
+           strerror(err), atomic_load(&s->n_conns), M8_ACCEPT_PAUSE_MS, s->accept_unlogged);
+    s->accept_logged_ms = now;
+    s->accept_unlogged = 0;
+}
+
+static void accept_conns(m8_server *s)
+{
+    /* Several worker processes share the socket under fcgim8d: take one
+     * connection per wake-up so a process does not hoard connections its
+     * busy threads cannot serve while another process idles. */
+    m8_shm *shm = s->app ? s->app->shm : NULL;
+    int batch = shm && atomic_load(&shm->daemon_pid) ? 1 : 64;
+    pthread_mutex_lock(&s->accept_lock);
+    if (s->listen_fd < 0) { /* retired or stopped meanwhile */
+        pthread_mutex_unlock(&s->accept_lock);
+        return;
+    }
+    for (int i = 0; i < batch; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
+                accept_pause(s, errno);
+            break;
+        }
+        if (atomic_load(&s->n_conns) >= M8_MAX_CONNS) {
+            m8_log_limited("fastcgi.max_conns", M8_LOG_WARNING,
+                           "connection refused: %d connections open", M8_MAX_CONNS);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on unix: fine */
+        conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        atomic_init(&c->expires_ms, now_ms() + s->idle_ms);
+        atomic_init(&c->arriving, false);
+        atomic_init(&c->expired, false);
+        m8_fcgi_init(&c->fcgi, s->max_body);
+        m8_buf_init(&c->in, 2 * M8_FCGI_MAX_RECORD + M8_READ_CHUNK);
+        pthread_mutex_lock(&s->lock);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&s->n_conns, 1);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c};
+        if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+            conn_close(s, c);
+    }
+    if (!s->accept_paused && !atomic_load(&s->stopping)) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+        epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
+    }
+    pthread_mutex_unlock(&s->accept_lock);
+}
+
+/* Every M8_SWEEP_MS, in whichever thread comes first: ends an accept pause
+ * that is over, and shuts down the connections past their deadline. */
+static void sweep(m8_server *s)
+{
+    int64_t now = now_ms();
+    int64_t due = atomic_load(&s->next_sweep_ms);
+    if (now < due || !atomic_compare_exchange_strong(&s->next_sweep_ms, &due, now + M8_SWEEP_MS))
+        return;
+    pthread_mutex_lock(&s->accept_lock);
+    if (s->accept_paused && now >= s->accept_resume_ms) {
+        s->accept_paused = false;
+        if (s->listen_fd >= 0 && !atomic_load(&s->stopping)) {
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+            epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
+        }
+    }
+    pthread_mutex_unlock(&s->accept_lock);
+    unsigned idle = 0, late = 0;
+    pthread_mutex_lock(&s->lock);
+    for (conn *c = s->conns; c; c = c->next) {
+        int64_t exp = atomic_load(&c->expires_ms);
+        if (!exp || now < exp || atomic_load(&c->expired))
+            continue;
+        atomic_store(&c->expired, true);
+        shutdown(c->fd, SHUT_RDWR); /* its owner, or the next thread, sees EOF and closes */
+        if (atomic_load(&c->arriving))
+            late++;
+        else
+            idle++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (late)
+        m8_log_limited("fastcgi.request_deadline", M8_LOG_WARNING,
+                       "closed %u FastCGI connection(s) whose request did not arrive in full "
+                       "within %.3g s (--request-deadline)",
+                       late, (double)s->deadline_ms / 1000);
+    if (idle)
+        m8_log_limited("fastcgi.idle_timeout", M8_LOG_INFO,
+                       "closed %u FastCGI connection(s) idle for %.3g s (--idle-timeout)", idle,
+                       (double)s->idle_ms / 1000);
+}
+
+static void *worker_main(void *arg)
+{
+    m8_server *s = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread */
+    worker_ctx w;
+    m8_req_init(&w.req, s->app);
+    m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
+    m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
+    struct epoll_event evs[16];
+    for (;;) {
+        bool stopping = atomic_load(&s->stopping);
+        if (stopping && atomic_load(&s->busy) <= 0)
+            break;
+        int n = epoll_wait(s->ep, evs, 16, stopping ? 50 : M8_SWEEP_MS);
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &s->listen_tag) {
+                if (!atomic_load(&s->stopping))
+                    accept_conns(s);
+            } else if (p == &s->wake_tag) {
+                /* pass the wake-up on to the next thread */
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->wake_tag};
+                epoll_ctl(s->ep, EPOLL_CTL_MOD, s->wake_fd, &ev);
+            } else {
+                handle_conn(s, &w, p);
+            }
+        }
+        sweep(s);
+    }
+    m8_req_free(&w.req);
+    m8_buf_free(&w.out);
+    m8_buf_free(&w.wire);
+    return NULL;
+}
+
+static int64_t limit_ms(double seconds, double fallback)
+{
+    if (!(seconds > 0))
+        seconds = fallback;
+    if (seconds > 86400.0 * 365)
+        seconds = 86400.0 * 365;
+    int64_t ms = (int64_t)(seconds * 1000.0 + 0.5);
+    return ms > 0 ? ms : 1;
+}
+
+m8_server *m8_server_start(m8_app *app, int listen_fd, int threads, size_t max_body,
+                           const m8_conn_limits *limits, char *err, size_t errlen)
+{
+    m8_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->app = app;
+    s->listen_fd = listen_fd;
+    s->max_body = max_body;
+    s->idle_ms = limit_ms(limits ? limits->idle_timeout_s : 0, M8_IDLE_TIMEOUT_DEFAULT_S);
+    s->deadline_ms =
+        limit_ms(limits ? limits->request_deadline_s : 0, M8_REQUEST_DEADLINE_DEFAULT_S);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->accept_lock, NULL);
+    int fl = fcntl(listen_fd, F_GETFL);
+    fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
+    s->ep = epoll_create1(EPOLL_CLOEXEC);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+    struct epoll_event wev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->wake_tag};
+    if (s->ep < 0 || s->wake_fd < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
+        epoll_ctl(s->ep, EPOLL_CTL_ADD, s->wake_fd, &wev) != 0) {
+        snprintf(err, errlen, "epoll setup failed: %s", strerror(errno));
+        goto fail;
+    }
+    s->threads = calloc((size_t)threads, sizeof *s->threads);
+    if (!s->threads)
+        goto fail;
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
+            snprintf(err, errlen, "cannot start thread %d: %s", i, strerror(errno));
+            atomic_store(&s->stopping, true);
+            s->n_threads = i;
+            m8_server_stop(s, 0);
+            return NULL;
+        }
+        s->n_threads = i + 1;
+    }
+    return s;
+fail:
+    if (s->ep >= 0)
+        close(s->ep);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    free(s->threads);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->accept_lock);
+    free(s);
+    return NULL;
+}
+
+/* Takes the listening socket out of epoll and closes this process's copy
+ * of it: from now on the kernel queues new connections for the other
+ * holders of the socket (fcgim8d and the workers of the new generation). */
+static void stop_accepting(m8_server *s)
+{
+    pthread_mutex_lock(&s->accept_lock);
+    if (s->listen_fd >= 0) {
+        epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL);
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    pthread_mutex_unlock(&s->accept_lock);
+}
+
+void m8_server_retire(m8_server *s)
+{
+    atomic_store(&s->retiring, true);
+    stop_accepting(s);
+}
+
+int m8_server_conns(m8_server *s)
+{
+    return atomic_load(&s->n_conns);
+}
+
+void m8_server_stop(m8_server *s, double timeout_s)
+{
+    atomic_store(&s->stopping, true);
+    stop_accepting(s);
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof one) < 0) {
+        /* the workers also notice the flag within M8_SWEEP_MS */
+    }
+    double deadline = m8_now_mono() + timeout_s;
+    while (atomic_load(&s->busy) > 0 && m8_now_mono() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->busy) > 0)
+        m8_log(M8_LOG_WARNING, "shutdown timeout: %d request(s) still in progress",
+               atomic_load(&s->busy));
+    atomic_store(&s->busy, 0); /* lets the workers leave */
+    for (int i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i], NULL);
+    while (s->conns)
+        conn_close(s, s->conns);
+    close(s->ep);
+    close(s->wake_fd);
+    free(s->threads);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->accept_lock);
+    free(s);
+}
+
+/* ------------------------------------------------------------ libfcgi engine */
+
+/* The classic libfcgi accept loop (fcgi2 examples/threaded.c): one request
+ * per connection per thread.  Kept for mod_fcgid-style deployments and as
+ * the baseline of bench/serving_model.sh; a kept-alive connection pins its
+ * thread here, which is why the epoll engine is the default. */
+
+typedef struct lf_ctx {
+    m8_app *app;
+    int listen_fd;
+    size_t max_body;
+    pthread_mutex_t accept_lock;
+    atomic_bool stopping;
+} lf_ctx;
+
+static void lf_serve_one(lf_ctx *x, FCGX_Request *r, m8_request *req, m8_buf *out)
+{
+    m8_req_reset(req);
+    m8_buf_reset(out);
+    size_t n = 0;
+    for (char **e = r->envp; e && *e; e++)
+        n++;
+    int status = n > M8_MAX_PARAMS ? 400 : 0;
+    m8_pair *params = status ? NULL : m8_arena_alloc(&req->arena, (n ? n : 1) * sizeof *params);
+    size_t k = 0;
+    for (char **e = r->envp; params && e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        params[k].name = m8_arena_strndup(&req->arena, *e, (size_t)(eq - *e));
+        params[k].value = eq + 1; /* r->envp lives until FCGX_Finish_r */
+        k++;
+    }
+    m8_buf body;
+    m8_buf_init(&body, x->max_body);
+    /* An authorizer request has no stdin (FastCGI 1.0 section 6.3): reading
+     * one would wait for records the web server never sends. */
+    req->authorizer = r->role == M8_FCGI_AUTHORIZER;
+    if (req->authorizer && !m8_fcgi_authorizer_accepted())
+        status = 500; /* libfcgi takes the role: deny, as the epoll engine refuses it */
+    if (!status && !req->authorizer) {
+        /* Read the body in chunks; past the limit keep draining, answer 413. */
+        char tmp[8192];
+        int got;
+        while ((got = FCGX_GetStr(tmp, (int)sizeof tmp, r->in)) > 0) {
+            if (!status && m8_buf_append(&body, tmp, (size_t)got) != 0)
+                status = 413;
+        }
+    }
+    m8_app_respond(x->app, req, params, k, body.data, body.len, status, out);
+    FCGX_PutStr(out->data, (int)out->len, r->out);
+    m8_buf_free(&body);
+}
+
+static void *lf_worker(void *arg)
+{
+    lf_ctx *x = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    FCGX_Request r;
+    FCGX_InitRequest(&r, x->listen_fd, 0);
+    m8_request req;
+    m8_req_init(&req, x->app);
+    m8_buf out;
+    m8_buf_init(&out, M8_MAX_RESPONSE_BYTES + 65536);
+    while (!atomic_load(&x->stopping)) {
+        pthread_mutex_lock(&x->accept_lock);
+        int rc = atomic_load(&x->stopping) ? -1 : FCGX_Accept_r(&r);
+        pthread_mutex_unlock(&x->accept_lock);
+        if (rc < 0)
+            break;
+        lf_serve_one(x, &r, &req, &out);
+        FCGX_Finish_r(&r);
+    }
+    FCGX_Finish_r(&r);
+    m8_req_free(&req);
+    m8_buf_free(&out);
+    return NULL;
+}
+
+int m8_libfcgi_serve(m8_app *app, int listen_fd, int threads, size_t max_body)
+{
+    if (FCGX_Init() != 0)
+        return M8_EIO;
+    /* libfcgi installed its own SIGTERM/SIGUSR1/SIGPIPE handling in
+     * FCGX_Init (PITFALLS row 3); ours go on top. */
+    m8_signals_install();
+    lf_ctx x = {.app = app, .listen_fd = listen_fd, .max_body = max_body};
+    pthread_mutex_init(&x.accept_lock, NULL);
+    atomic_init(&x.stopping, false);
+    pthread_t *t = calloc((size_t)threads, sizeof *t);
+    if (!t)
+        return M8_ENOMEM;
+    int started = 0;
+    while (started < threads && pthread_create(&t[started], NULL, lf_worker, &x) == 0)
+        started++;
+    for (;;) {
+        int sig = m8_signals_wait(-1);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+            break;
+    }
+    atomic_store(&x.stopping, true);
+    FCGX_ShutdownPending();
+    /* Wake the thread blocked in accept(): shutdown() of a listening socket
+     * makes accept fail with EINVAL on Linux (the race of PITFALLS row 2). */
+    shutdown(listen_fd, SHUT_RDWR);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    pthread_mutex_destroy(&x.accept_lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------ CGI */
+
+extern char **environ;
+
+/* One request from the environment and stdin, the answer on stdout (RFC
+ * 3875).  Reads exactly CONTENT_LENGTH bytes, never more than the limit. */
+int m8_cgi_serve(m8_app *app, size_t max_body)
+{
+    m8_request req;
+    m8_req_init(&req, app);
+    req.cgi = true;
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++)
+        n++;
+    m8_pair *params = m8_arena_alloc(&req.arena, (n ? n : 1) * sizeof *params);
+    size_t k = 0;
+    const char *cl = NULL;
+    for (char **e = environ; params && e && *e && k < M8_MAX_PARAMS; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        params[k].name = m8_arena_strndup(&req.arena, *e, (size_t)(eq - *e));
+        params[k].value = eq + 1;
+        if (params[k].name && strcmp(params[k].name, "CONTENT_LENGTH") == 0)
+            cl = eq + 1;
+        k++;
+    }
+    int status = params ? 0 : 500;
+    long long want = 0;
+    m8_buf body;
+    m8_buf_init(&body, max_body);
+    if (cl && *cl && m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0) {
+        status = 400;
+    } else if ((unsigned long long)want > max_body) {
+        status = 413;
+        /* Read (and drop) what the client sends before answering: a CGI
+         * server that finds its program gone with the body unread resets
+         * the connection and the 413 is lost (mod_cgid). */
+        char sink[16384];
+        unsigned long long left = (unsigned long long)want;
+        if (left > M8_MAX_CGI_DRAIN_BYTES)
+            left = M8_MAX_CGI_DRAIN_BYTES;
+        while (left) {
+            ssize_t r = read(0, sink, left < sizeof sink ? (size_t)left : sizeof sink);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            left -= (unsigned long long)r;
+        }
+    } else if (want > 0 && m8_buf_reserve(&body, (size_t)want) == 0) {
+        while (body.len < (size_t)want) {
+            ssize_t r = read(0, body.data + body.len, (size_t)want - body.len);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            body.len += (size_t)r;
+        }
+        body.data[body.len] = '\0';
+        if (body.len < (size_t)want)
+            status = 400; /* the client sent less than it announced */
+    }
+    m8_buf out;
+    m8_buf_init(&out, M8_MAX_RESPONSE_BYTES + 65536);
+    m8_app_respond(app, &req, params, k, body.data, body.len, status, &out);
+    int rc = write_all(1, out.data, out.len) == 0 ? 0 : 74; /* EX_IOERR */
+    m8_buf_free(&out);
+    m8_buf_free(&body);
+    m8_req_free(&req);
+    return rc;
+}

@@ -1,0 +1,25 @@
+/* confighealth.h - check_config_health (CONTRACT.md Part A 2.2), key strength
+ * (2.3), secret-distinctness guards (2.4), and the D3 consumer-role rule.
+ * Each finding is one line starting "CONFIG: " that names the variable and
+ * never a secret value. */
+#ifndef M8_CONFIGHEALTH_H
+#define M8_CONFIGHEALTH_H
+
+#include "config/settings.h"
+
+typedef struct m8_config_report {
+    m8_errlist warnings; /* logged at WARNING, in the contract's group order */
+    m8_errlist fatals;   /* logged at CRITICAL; any => exit 78 */
+} m8_config_report;
+
+/* Runs every check of 2.2 plus 2.4; fills rep.  Returns the number of fatals. */
+M8_INTERNAL size_t m8_config_health(const m8_settings *s, m8_config_report *rep);
+M8_INTERNAL void m8_config_report_free(m8_config_report *rep);
+
+/* Loads settings from src and runs config health, logging each error and
+ * warning (one line each, never a value).  Returns 0 with *out set, or 78
+ * (EX_CONFIG) after logging why the service cannot start.  Used by the
+ * service boot and by fcgim8d (start and reload). */
+M8_INTERNAL int m8_settings_load_checked(const m8_settings_source *src, m8_settings **out);
+
+#endif

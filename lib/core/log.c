@@ -1,0 +1,222 @@
+/* log.c - JSON lines on stderr, one write(2) per line (log.h). */
+#include "core/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int g_level = M8_LOG_INFO;
+static atomic_int g_fd = 2;
+static atomic_int g_env_checked;
+
+static const char *const level_names[] = {"debug", "info", "warning", "error", "critical"};
+
+static void check_env(void)
+{
+    if (atomic_exchange(&g_env_checked, 1))
+        return;
+    const char *e = getenv("M8_LOG_LEVEL");
+    if (!e)
+        return;
+    for (int i = 0; i < (int)M8_ARRAY_LEN(level_names); i++) {
+        if (m8_strcaseeq(e, level_names[i]))
+            atomic_store(&g_level, i);
+    }
+}
+
+void m8_log_set_level(m8_log_level lvl)
+{
+    atomic_store(&g_env_checked, 1);
+    atomic_store(&g_level, (int)lvl);
+}
+
+bool m8_log_enabled(m8_log_level lvl)
+{
+    check_env();
+    return (int)lvl >= atomic_load(&g_level);
+}
+
+void m8_log_set_fd(int fd)
+{
+    atomic_store(&g_fd, fd < 0 ? 2 : fd);
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* a log write never takes the service down */
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json)
+{
+    if (!m8_log_enabled(lvl))
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* The date part changes once a second: format it once per thread. */
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[64];
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_sec = ts.tv_sec;
+    }
+    long ms = (long)(ts.tv_nsec / 1000000) % 1000;
+    char stamp[40];
+    memcpy(stamp, cached, 19);
+    stamp[19] = '.';
+    stamp[20] = (char)('0' + ms / 100);
+    stamp[21] = (char)('0' + ms / 10 % 10);
+    stamp[22] = (char)('0' + ms % 10);
+    stamp[23] = 'Z';
+    stamp[24] = '\0';
+    m8_buf b;
+    m8_buf_init(&b, 64 * 1024);
+    m8_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":", stamp,
+                  level_names[lvl], (long)getpid());
+    m8_buf_json_str(&b, msg, strlen(msg));
+    if (extra_json && *extra_json) {
+        m8_buf_putc(&b, ',');
+        m8_buf_puts(&b, extra_json);
+    }
+    if (m8_buf_puts(&b, "}\n") == 0)
+        write_all(atomic_load(&g_fd), b.data, b.len);
+    m8_buf_free(&b);
+}
+
+void m8_log(m8_log_level lvl, const char *fmt, ...)
+{
+    if (!m8_log_enabled(lvl))
+        return;
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    m8_log_fields(lvl, msg, NULL);
+}
+
+/* ------------------------------------------------------------ rate limit */
+
+#define LIMIT_KEY_BYTES 48u
+
+typedef struct limit_bucket {
+    char key[LIMIT_KEY_BYTES]; /* "" = unused */
+    double tokens, last;       /* last refill (clock seconds) */
+    unsigned long long suppressed;
+} limit_bucket;
+
+static pthread_mutex_t g_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static limit_bucket g_buckets[M8_LOG_LIMIT_KEYS + 1]; /* the last one: every other key */
+static unsigned g_burst = M8_LOG_LIMIT_BURST;
+static double g_per_s = M8_LOG_LIMIT_PER_S;
+static double (*g_clock)(void) = m8_now_mono;
+
+void m8_log_limit_config(unsigned burst, double per_second, double (*clock)(void))
+{
+    pthread_mutex_lock(&g_limit_lock);
+    g_burst = burst ? burst : 1;
+    g_per_s = per_second > 0 ? per_second : M8_LOG_LIMIT_PER_S;
+    g_clock = clock ? clock : m8_now_mono;
+    memset(g_buckets, 0, sizeof g_buckets);
+    pthread_mutex_unlock(&g_limit_lock);
+}
+
+/* Under g_limit_lock: the bucket of key (made full on first use). */
+static limit_bucket *bucket_of(const char *key, double now)
+{
+    char k[LIMIT_KEY_BYTES];
+    snprintf(k, sizeof k, "%s", key && *key ? key : "-");
+    for (size_t i = 0; i < M8_LOG_LIMIT_KEYS; i++) {
+        limit_bucket *b = &g_buckets[i];
+        if (b->key[0] && strcmp(b->key, k) == 0)
+            return b;
+        if (!b->key[0]) {
+            memcpy(b->key, k, sizeof k);
+            b->tokens = g_burst;
+            b->last = now;
+            return b;
+        }
+    }
+    limit_bucket *b = &g_buckets[M8_LOG_LIMIT_KEYS];
+    if (!b->key[0]) {
+        snprintf(b->key, sizeof b->key, "other");
+        b->tokens = g_burst;
+        b->last = now;
+    }
+    return b;
+}
+
+bool m8_log_limit_take(const char *key, m8_log_level lvl)
+{
+    if (!m8_log_enabled(lvl))
+        return false;
+    unsigned long long pending = 0;
+    bool allowed = false;
+    char name[LIMIT_KEY_BYTES];
+    pthread_mutex_lock(&g_limit_lock);
+    double now = g_clock();
+    limit_bucket *b = bucket_of(key, now);
+    if (now > b->last) {
+        b->tokens += (now - b->last) * g_per_s;
+        if (b->tokens > g_burst)
+            b->tokens = g_burst;
+    }
+    b->last = now;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+        allowed = true;
+        pending = b->suppressed;
+        b->suppressed = 0;
+    } else {
+        b->suppressed++;
+    }
+    memcpy(name, b->key, sizeof name);
+    pthread_mutex_unlock(&g_limit_lock);
+    if (allowed && pending) {
+        char msg[LIMIT_KEY_BYTES + 64], extra[LIMIT_KEY_BYTES * 2 + 64];
+        snprintf(msg, sizeof msg, "%s: %llu more suppressed", name, pending);
+        m8_buf k;
+        m8_buf_init(&k, sizeof extra);
+        m8_buf_json_str(&k, name, strlen(name));
+        snprintf(extra, sizeof extra, "\"key\":%s,\"suppressed\":%llu", k.data ? k.data : "\"\"",
+                 pending);
+        m8_buf_free(&k);
+        m8_log_fields(lvl, msg, extra);
+    }
+    return allowed;
+}
+
+void m8_log_fields_limited(const char *key, m8_log_level lvl, const char *msg,
+                           const char *extra_json)
+{
+    if (m8_log_limit_take(key, lvl))
+        m8_log_fields(lvl, msg, extra_json);
+}
+
+void m8_log_limited(const char *key, m8_log_level lvl, const char *fmt, ...)
+{
+    if (!m8_log_limit_take(key, lvl))
+        return;
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    m8_log_fields(lvl, msg, NULL);
+}
