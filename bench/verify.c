@@ -27,8 +27,8 @@
 
 #include "auth/auth.h"
 #include "auth/jwt.h"
-#include "core/log.h"
 #include "config/settings.h"
+#include "core/log.h"
 
 extern char **environ;
 

@@ -34,16 +34,16 @@ struct json_object;
 /* Every fallible call returns 0 or one of these (negative) codes. */
 typedef enum m8_err {
     M8_OK = 0,
-    M8_ENOMEM = -1,   /* out of memory */
-    M8_EINVAL = -2,   /* invalid argument */
-    M8_ETOOBIG = -3,  /* a bounded buffer or input exceeded its limit */
-    M8_EPARSE = -4,   /* malformed input */
-    M8_EIO = -5,      /* an I/O error (errno tells more) */
-    M8_ECONFIG = -6,  /* invalid configuration */
+    M8_ENOMEM = -1,    /* out of memory */
+    M8_EINVAL = -2,    /* invalid argument */
+    M8_ETOOBIG = -3,   /* a bounded buffer or input exceeded its limit */
+    M8_EPARSE = -4,    /* malformed input */
+    M8_EIO = -5,       /* an I/O error (errno tells more) */
+    M8_ECONFIG = -6,   /* invalid configuration */
     M8_ENOTFOUND = -7, /* no such item */
-    M8_ESTATE = -8,   /* call not allowed in the current state */
-    M8_EAGAIN = -9,   /* try again */
-    M8_EDEPTH = -10,  /* JSON nested too deeply */
+    M8_ESTATE = -8,    /* call not allowed in the current state */
+    M8_EAGAIN = -9,    /* try again */
+    M8_EDEPTH = -10,   /* JSON nested too deeply */
 } m8_err;
 
 /* A static English description of an m8_err code. */
@@ -63,16 +63,17 @@ typedef struct m8_health_report m8_health_report;
  * so every route states its requirement. */
 typedef enum m8_access {
     M8_ACCESS_UNSET = 0,
-    M8_PUBLIC,      /* no credentials */
-    M8_USER,        /* any authenticated, active user */
-    M8_READER,      /* role >= reader */
-    M8_WRITER,      /* role >= writer */
-    M8_ADMIN,       /* role >= admin */
-    M8_SUPERUSER,   /* role superadmin and is_superuser */
+    M8_PUBLIC,    /* no credentials */
+    M8_USER,      /* any authenticated, active user */
+    M8_READER,    /* role >= reader */
+    M8_WRITER,    /* role >= writer */
+    M8_ADMIN,     /* role >= admin */
+    M8_SUPERUSER, /* role superadmin and is_superuser */
     /* An X-API-Key resolved through the issuer (API_KEY_INTROSPECTION_ENABLED,
-     * CONTRACT B 4): the key's owner with the reader / writer capability
-     * (a writer key is read_write).  m8_req_user() gives the owner (id,
-     * role, is_superuser; no email).  Refused at boot when API keys are off. */
+     * doc/wire.md#api-key-introspection): the key's owner with the reader /
+     * writer capability (a writer key is read_write).  m8_req_user() gives
+     * the owner (id, role, is_superuser; no email).  Refused at boot when API
+     * keys are off. */
     M8_API_KEY_READER,
     M8_API_KEY_WRITER,
 } m8_access;
@@ -84,7 +85,7 @@ typedef int (*m8_handler)(m8_request *req, void *data);
 
 /* Route flags. */
 enum {
-    M8_ROUTE_ABSOLUTE = 1u << 0, /* path is not under API_PREFIX */
+    M8_ROUTE_ABSOLUTE = 1u << 0,  /* path is not under API_PREFIX */
     M8_ROUTE_JSON_BODY = 1u << 1, /* body must be JSON (else 422), see m8_req_json */
     M8_ROUTE_HIDDEN = 1u << 2,    /* not in the OpenAPI document */
 };
@@ -92,14 +93,14 @@ enum {
 /* One row of a route table.  path is relative to API_PREFIX unless
  * M8_ROUTE_ABSOLUTE; segments "{name}" capture one path segment. */
 typedef struct m8_route {
-    const char *method;   /* "GET", "POST", "PUT", "PATCH", "DELETE" */
-    const char *path;     /* e.g. "/items/{item_id}" */
-    m8_access access;     /* required, see m8_access */
+    const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;   /* e.g. "/items/{item_id}" */
+    m8_access access;   /* required, see m8_access */
     m8_handler handler;
-    void *data;           /* passed to handler */
-    const char *summary;  /* OpenAPI summary (optional) */
-    const char *tag;      /* OpenAPI tag (optional) */
-    unsigned flags;       /* M8_ROUTE_* */
+    void *data;          /* passed to handler */
+    const char *summary; /* OpenAPI summary (optional) */
+    const char *tag;     /* OpenAPI tag (optional) */
+    unsigned flags;      /* M8_ROUTE_* */
 } m8_route;
 
 /* ------------------------------------------------------------------ app */
@@ -120,10 +121,8 @@ M8_EXTERN int m8_app_set_max_body(m8_app *app, size_t bytes);
 /* Startup validator: runs after config health, before the app serves.
  * Return 0 to pass; otherwise write a reason to err and return non-zero:
  * the boot stops with exit status 78. */
-typedef int (*m8_validator_fn)(const m8_settings *settings, char *err, size_t errlen,
-                               void *data);
-M8_EXTERN int m8_app_add_validator(m8_app *app, const char *name, m8_validator_fn fn,
-                                   void *data);
+typedef int (*m8_validator_fn)(const m8_settings *settings, char *err, size_t errlen, void *data);
+M8_EXTERN int m8_app_add_validator(m8_app *app, const char *name, m8_validator_fn fn, void *data);
 
 /* Lifespan hooks.  on_startup runs once the app serves, before it is marked
  * ready (health answers "initializing" meanwhile); non-zero stops the
@@ -139,8 +138,8 @@ M8_EXTERN int m8_app_on_shutdown(m8_app *app, m8_shutdown_fn fn, void *data);
 typedef int (*m8_request_hook)(m8_request *req, void *data);
 M8_EXTERN int m8_app_on_request(m8_app *app, m8_request_hook fn, void *data);
 
-/* Token validation hooks (CONTRACT A 3.8): on_success(jti, sub, "access")
- * after a token verified, on_failure(reason, "access") when one is refused
+/* Token validation hooks (doc/wire.md#failure-reasons): on_success(jti, sub,
+ * "access") after a token verified, on_failure(reason, "access") when one is refused
  * (reason: expired, invalid, wrong_type, invalid_payload,
  * inconsistent_privilege_claims).  They never see the token.  Either may be
  * NULL.  They run on request threads: keep them short and thread-safe. */
@@ -192,8 +191,7 @@ M8_EXTERN void m8_health_set_error(m8_health_report *report, const char *fmt, ..
  * redacted on output). */
 M8_EXTERN void m8_health_set_meta(m8_health_report *report, struct json_object *meta);
 
-M8_EXTERN int m8_app_add_health_check(m8_app *app, const char *name, m8_health_fn fn,
-                                      void *data);
+M8_EXTERN int m8_app_add_health_check(m8_app *app, const char *name, m8_health_fn fn, void *data);
 
 /* Health options: per-check timeout in seconds (default 0.5), policy
  * (default lenient), result cache TTL in seconds (default 2.0, 0 = off),
@@ -229,8 +227,8 @@ M8_EXTERN m8_app *m8_req_app(const m8_request *req);
 M8_EXTERN void *m8_req_alloc(m8_request *req, size_t n);
 
 /* The caller of a protected route, from its verified access token
- * (CONTRACT B 7.3); NULL on public routes.  Borrowed until the request ends.
- * email is trimmed and lower-cased; full_name, avatar and tenant_id may be
+ * (doc/wire.md#claims-model); NULL on public routes.  Borrowed until the
+ * request ends.  email is trimmed and lower-cased; full_name, avatar and tenant_id may be
  * NULL; role is one of superadmin, admin, writer, reader, user. */
 typedef struct m8_user {
     const char *id; /* the sub claim, a UUID */
@@ -251,8 +249,8 @@ M8_EXTERN const m8_user *m8_req_user(const m8_request *req);
 M8_EXTERN int m8_res_header(m8_request *req, const char *name, const char *value);
 /* Sends obj as JSON (takes ownership of obj). */
 M8_EXTERN int m8_res_json(m8_request *req, int status, struct json_object *obj);
-M8_EXTERN int m8_res_body(m8_request *req, int status, const char *content_type,
-                          const void *data, size_t len);
+M8_EXTERN int m8_res_body(m8_request *req, int status, const char *content_type, const void *data,
+                          size_t len);
 /* {"detail": "<detail>"} with the given status. */
 M8_EXTERN int m8_res_error(m8_request *req, int status, const char *detail);
 /* Logs why the request failed (never sent to the client); returns -1 so a
@@ -282,7 +280,7 @@ typedef struct m8_db_result m8_db_result;
 
 typedef enum m8_db_use {
     M8_DB_OPTIONAL = 1, /* open the database when SELECTED_DB or DB_HOST is set */
-    M8_DB_REQUIRED = 2, /* DB_* are required settings (D4): the boot fails without them */
+    M8_DB_REQUIRED = 2, /* DB_* are required settings: the boot fails without them */
 } m8_db_use;
 
 /* Declares that the service uses the database.  Timeouts in seconds, 0 for
@@ -303,7 +301,7 @@ M8_EXTERN m8_db *m8_app_db(m8_app *app);
 M8_EXTERN m8_db *m8_req_db(m8_request *req);
 
 typedef enum m8_db_dialect {
-    M8_DB_DIALECT_MYSQL = 1,    /* MariaDB or MySQL */
+    M8_DB_DIALECT_MYSQL = 1, /* MariaDB or MySQL */
     M8_DB_DIALECT_POSTGRES = 2,
 } m8_db_dialect;
 M8_EXTERN m8_db_dialect m8_db_get_dialect(const m8_db *db);

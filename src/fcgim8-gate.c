@@ -27,15 +27,14 @@
 #include "auth/auth.h"
 #include "auth/credential.h"
 #include "auth/csrf.h"
+#include "auth/policy.h"
+#include "core/exitcodes.h"
+#include "core/log.h"
 #include "http/fcgi_proto.h"
 #include "http/http.h"
-#include "core/log.h"
-#include "auth/policy.h"
 
-#define EX_USAGE_ 64
-#define EX_CONFIG_ 78
 #define MAX_NO_CSRF_REASON 200u /* bytes of the --no-csrf reason */
-#define MAX_LOGGED_PATH 512u /* bytes of the path written to a decision log line */
+#define MAX_LOGGED_PATH 512u    /* bytes of the path written to a decision log line */
 
 typedef struct gate {
     m8_app *app;
@@ -176,8 +175,7 @@ static bool safe_method(const char *m)
 
 /* What a CSRF token is bound to: the verified token's jti, or the token
  * itself when it has none. */
-static void session_identity(const m8_user *u, const m8_credential *c, const char **id,
-                             size_t *len)
+static void session_identity(const m8_user *u, const m8_credential *c, const char **id, size_t *len)
 {
     if (u && u->jti && *u->jti) {
         *id = u->jti;
@@ -384,9 +382,10 @@ static int gate_boot(const m8_settings *s, char *err, size_t errlen, void *data)
     gate *g = data;
     const m8_policy_rule *k = m8_policy_first_apikey(&g->policy);
     if (k && !g->app->apikey) {
-        snprintf(err, errlen, "%s: line %u: rule %s takes an X-API-Key (%s) but "
-                 "API_KEY_INTROSPECTION_ENABLED is false", g->policy_path, k->line, k->name,
-                 m8_policy_access_name(k->access));
+        snprintf(err, errlen,
+                 "%s: line %u: rule %s takes an X-API-Key (%s) but "
+                 "API_KEY_INTROSPECTION_ENABLED is false",
+                 g->policy_path, k->line, k->name, m8_policy_access_name(k->access));
         return 1;
     }
     g->cors_origins = g->app->mw.origins;
@@ -398,18 +397,22 @@ static int gate_boot(const m8_settings *s, char *err, size_t errlen, void *data)
     if (g->cred.cookie) {
         /* Never the key: only where it came from. */
         if (g->csrf)
-            m8_log(M8_LOG_INFO, "gate: access token cookie %s; unsafe methods need the CSRF "
+            m8_log(M8_LOG_INFO,
+                   "gate: access token cookie %s; unsafe methods need the CSRF "
                    "token (header %s, key from %s) and an allowed origin (their own, or one "
-                   "of the %zu of BACKEND_CORS_ORIGINS and FRONTEND_HOST)", g->cred.cookie,
-                   g->csrf_header, g->csrf_key_file, g->n_cors_origins);
+                   "of the %zu of BACKEND_CORS_ORIGINS and FRONTEND_HOST)",
+                   g->cred.cookie, g->csrf_header, g->csrf_key_file, g->n_cors_origins);
         else
-            m8_log(M8_LOG_WARNING, "gate: access token cookie %s WITHOUT CSRF checks "
-                   "(--no-csrf): %s", g->cred.cookie, g->no_csrf);
+            m8_log(M8_LOG_WARNING,
+                   "gate: access token cookie %s WITHOUT CSRF checks "
+                   "(--no-csrf): %s",
+                   g->cred.cookie, g->no_csrf);
         if (!m8_cookie_name_host_prefixed(g->cred.cookie))
-            m8_log(M8_LOG_WARNING, "gate: --cookie %s has no __Host- prefix: a sibling "
+            m8_log(M8_LOG_WARNING,
+                   "gate: --cookie %s has no __Host- prefix: a sibling "
                    "subdomain or a plain-http page can set a cookie of that name for this "
-                   "site; use __Host-%s (fcgim8-gate(8), COOKIES AND CSRF)", g->cred.cookie,
-                   g->cred.cookie);
+                   "site; use __Host-%s (fcgim8-gate(8), COOKIES AND CSRF)",
+                   g->cred.cookie, g->cred.cookie);
     }
     return 0;
 }
@@ -453,38 +456,40 @@ static int cookie_options(gate *g)
         fprintf(stderr, "fcgim8-gate: --csrf-cookie is gone: a cookie compared with a header is "
                         "defeated by anyone who can set one cookie on the domain; CSRF tokens "
                         "are now signed (--csrf-key-file FILE, see fcgim8-gate(8))\n");
-        return EX_USAGE_;
+        return M8_EX_USAGE;
     }
     if (!g->cred.cookie) {
         if (g->csrf_key_file || g->csrf_header || g->no_csrf) {
             fprintf(stderr, "fcgim8-gate: --csrf-key-file, --csrf-header and --no-csrf go with "
                             "--cookie (see --help)\n");
-            return EX_USAGE_;
+            return M8_EX_USAGE;
         }
         return 0;
     }
     if (!m8_cookie_name_ok(g->cred.cookie)) {
         fprintf(stderr, "fcgim8-gate: --cookie: not a cookie name\n");
-        return EX_USAGE_;
+        return M8_EX_USAGE;
     }
     if (g->csrf_header && !m8_cookie_name_ok(g->csrf_header)) {
         fprintf(stderr, "fcgim8-gate: --csrf-header: not a header name\n");
-        return EX_USAGE_;
+        return M8_EX_USAGE;
     }
     if (g->no_csrf && g->csrf_key_file) {
         fprintf(stderr, "fcgim8-gate: --no-csrf and --csrf-key-file exclude each other\n");
-        return EX_USAGE_;
+        return M8_EX_USAGE;
     }
     if (g->no_csrf && !reason_ok(g->no_csrf)) {
-        fprintf(stderr, "fcgim8-gate: --no-csrf needs the reason CSRF checks are not needed "
-                        "(printable text, at most %u bytes)\n", MAX_NO_CSRF_REASON);
-        return EX_USAGE_;
+        fprintf(stderr,
+                "fcgim8-gate: --no-csrf needs the reason CSRF checks are not needed "
+                "(printable text, at most %u bytes)\n",
+                MAX_NO_CSRF_REASON);
+        return M8_EX_USAGE;
     }
     if (!g->no_csrf && !g->csrf_key_file) {
         fprintf(stderr, "fcgim8-gate: --cookie needs CSRF checks: --csrf-key-file FILE (make "
                         "one with: openssl rand -hex 32 >FILE; chmod 600 FILE), or --no-csrf "
                         "REASON to say why this site needs none\n");
-        return EX_USAGE_;
+        return M8_EX_USAGE;
     }
     if (!g->csrf_header)
         g->csrf_header = "X-CSRF-Token";
@@ -493,11 +498,12 @@ static int cookie_options(gate *g)
         g->csrf = m8_csrf_load(g->csrf_key_file, err, sizeof err);
         if (!g->csrf) {
             fprintf(stderr, "fcgim8-gate: --csrf-key-file %s\n", err);
-            return EX_CONFIG_;
+            return M8_EX_CONFIG;
         }
-        g->routes[0] = (m8_route){"GET", "/csrf", M8_PUBLIC, csrf_route, g,
-                                  "A CSRF token for the caller's session", "gate",
-                                  M8_ROUTE_HIDDEN};
+        g->routes[0] = (m8_route){"GET",     "/csrf",
+                                  M8_PUBLIC, csrf_route,
+                                  g,         "A CSRF token for the caller's session",
+                                  "gate",    M8_ROUTE_HIDDEN};
     }
     return 0;
 }
@@ -512,7 +518,7 @@ static int gate_options(gate *g, int *argc, char **argv, bool *help)
         const char **slot = NULL;
         const char *names[] = {"--policy",        "--cookie",      "--csrf-cookie",
                                "--csrf-key-file", "--csrf-header", "--no-csrf"};
-        const char **slots[] = {&g->policy_path,   &g->cred.cookie,  &g->csrf_cookie,
+        const char **slots[] = {&g->policy_path,   &g->cred.cookie, &g->csrf_cookie,
                                 &g->csrf_key_file, &g->csrf_header, &g->no_csrf};
         const char *value = NULL;
         for (size_t k = 0; k < M8_ARRAY_LEN(names) && !slot; k++) {
@@ -521,7 +527,7 @@ static int gate_options(gate *g, int *argc, char **argv, bool *help)
                 slot = slots[k];
                 if (i + 1 >= *argc) {
                     fprintf(stderr, "fcgim8-gate: %s needs a value (see --help)\n", a);
-                    return EX_USAGE_;
+                    return M8_EX_USAGE;
                 }
                 value = argv[++i];
             } else if (strncmp(a, names[k], nl) == 0 && a[nl] == '=') {
@@ -558,7 +564,7 @@ int main(int argc, char **argv)
     if (!help) {
         if (!g.policy_path) {
             fprintf(stderr, "fcgim8-gate: --policy FILE is required (see --help)\n");
-            return EX_USAGE_;
+            return M8_EX_USAGE;
         }
         rc = cookie_options(&g);
         if (rc)
@@ -572,7 +578,7 @@ int main(int argc, char **argv)
                     : rc == M8_ENOTFOUND ? "no such file"
                                          : "cannot read it");
             m8_csrf_free(g.csrf);
-            return EX_CONFIG_;
+            return M8_EX_CONFIG;
         }
         char err[512];
         rc = m8_policy_parse(text, len, &g.policy, err, sizeof err, NULL);
@@ -580,7 +586,7 @@ int main(int argc, char **argv)
         if (rc) {
             fprintf(stderr, "fcgim8-gate: %s: %s\n", g.policy_path, err);
             m8_csrf_free(g.csrf);
-            return EX_CONFIG_;
+            return M8_EX_CONFIG;
         }
         m8_fcgi_accept_authorizer(true);
     }
@@ -592,7 +598,7 @@ int main(int argc, char **argv)
         m8_app_free(g.app);
         m8_policy_free(&g.policy);
         m8_csrf_free(g.csrf);
-        return 70;
+        return M8_EX_SOFTWARE;
     }
     rc = m8_app_main(g.app, argc, argv); /* frees the app */
     m8_strv_free(g.cors_origins, g.n_cors_origins);

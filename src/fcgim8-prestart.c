@@ -18,15 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/db.h"
-#include "core/log.h"
 #include "config/settings.h"
+#include "core/exitcodes.h"
+#include "core/log.h"
+#include "db/db.h"
 
 extern char **environ;
 
 #define EXIT_NOT_READY 1
-#define EXIT_USAGE 64
-#define EXIT_CONFIG 78
 
 #define TRIES_MAX 1000000L
 
@@ -102,17 +101,17 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "fcgim8-prestart: unknown option %s (see --help)\n", argv[optind - 1]);
-            return EXIT_USAGE;
+            return M8_EX_USAGE;
         }
         if (bad) {
             fprintf(stderr, "fcgim8-prestart: bad value \"%s\" for --%s (see --help)\n", optarg,
                     opts[idx].name);
-            return EXIT_USAGE;
+            return M8_EX_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "fcgim8-prestart: unexpected argument \"%s\" (see --help)\n", argv[optind]);
-        return EXIT_USAGE;
+        return M8_EX_USAGE;
     }
     to.io_s = to.connect_s; /* SELECT 1 needs no longer than the connect */
 
@@ -125,7 +124,7 @@ int main(int argc, char **argv)
      * (the seed skips) from an incomplete one (an error naming each field). */
     m8_settings *s = load(env_file, false);
     if (!s)
-        return EXIT_CONFIG;
+        return M8_EX_CONFIG;
     if (!m8_db_configured(s)) {
         m8_log(M8_LOG_INFO, "No database configured (SELECTED_DB and DB_HOST unset): skipping.");
         m8_settings_free(s);
@@ -134,7 +133,7 @@ int main(int argc, char **argv)
     m8_settings_free(s);
     s = load(env_file, true);
     if (!s)
-        return EXIT_CONFIG;
+        return M8_EX_CONFIG;
 
     char err[512] = "";
     int rc = m8_db_wait(s, (long)tries, interval, &to, NULL, err, sizeof err);
@@ -143,7 +142,7 @@ int main(int argc, char **argv)
         return 0;
     if (rc == M8_ECONFIG) {
         m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
-        return EXIT_CONFIG;
+        return M8_EX_CONFIG;
     }
     m8_log(M8_LOG_ERROR, "The database did not answer after %lld %s: %s", tries,
            tries == 1 ? "try" : "tries", err);

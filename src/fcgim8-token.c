@@ -6,16 +6,16 @@
  *   fcgim8-token inspect TOKEN|-
  *
  * verify validates exactly as a service with those settings would (the
- * library's own verifier); mint is for development, the demo and tests
- * (signing never lives in libfcgim8: services only validate).  See
+ * library's own verifier); mint is for development, the demo and tests.
+ * Signing, JWK export and jti values are the library's internal
+ * auth/jws_sign.h and auth/jwk_export.h (never exported by libfcgim8:
+ * services only validate); this file is the command line over them.  See
  * fcgim8-token(1). */
 #include "config.h"
 
 #include <getopt.h>
 #include <json-c/json.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/alg.h"
 #include "auth/auth.h"
+#include "auth/jwk_export.h"
+#include "auth/jws_sign.h"
 #include "auth/jwt.h"
 #include "auth/keys.h"
-#include "core/log.h"
 #include "config/settings.h"
+#include "core/log.h"
 
 extern char **environ;
 
@@ -36,20 +39,19 @@ extern char **environ;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage:\n"
-            "  fcgim8-token verify [--env-file F] TOKEN|-\n"
-            "      validate as a service with these settings would; print the claims\n"
-            "      (exit 0), or \"invalid: <reason>\" (exit 1); 2 on usage/config errors\n"
-            "  fcgim8-token mint --alg HS256|RS256|ES256 --key FILE [--kid KID]\n"
-            "      [--sub UUID] [--email E] [--name N] [--role R] [--superuser] [--inactive]\n"
-            "      [--iss ISS] [--aud AUD] [--exp SECONDS] [--type T] [--claims JSON]\n"
-            "      mint a token shaped like the issuer's (development and tests only);\n"
-            "      --key is the HMAC secret file (HS256) or a private key PEM\n"
-            "  fcgim8-token jwks [--alg RS256|ES256] [--kid KID] PEM [[--kid KID] PEM...]\n"
-            "      print a JWKS for public (or private) key PEM files\n"
-            "  fcgim8-token inspect TOKEN|-\n"
-            "      decode header and claims WITHOUT verifying the signature\n");
+    fprintf(f, "Usage:\n"
+               "  fcgim8-token verify [--env-file F] TOKEN|-\n"
+               "      validate as a service with these settings would; print the claims\n"
+               "      (exit 0), or \"invalid: <reason>\" (exit 1); 2 on usage/config errors\n"
+               "  fcgim8-token mint --alg HS256|RS256|ES256 --key FILE [--kid KID]\n"
+               "      [--sub UUID] [--email E] [--name N] [--role R] [--superuser] [--inactive]\n"
+               "      [--iss ISS] [--aud AUD] [--exp SECONDS] [--type T] [--claims JSON]\n"
+               "      mint a token shaped like the issuer's (development and tests only);\n"
+               "      --key is the HMAC secret file (HS256) or a private key PEM\n"
+               "  fcgim8-token jwks [--alg RS256|ES256] [--kid KID] PEM [[--kid KID] PEM...]\n"
+               "      print a JWKS for public (or private) key PEM files\n"
+               "  fcgim8-token inspect TOKEN|-\n"
+               "      decode header and claims WITHOUT verifying the signature\n");
 }
 
 /* Reads TOKEN or stdin for "-" into buf; returns NULL on error. */
@@ -171,93 +173,26 @@ static int cmd_inspect(int argc, char **argv)
 
 static int parse_alg(const char *s, m8_alg *alg)
 {
-    if (strcmp(s, "HS256") == 0)
-        *alg = M8_ALG_HS256;
-    else if (strcmp(s, "RS256") == 0)
-        *alg = M8_ALG_RS256;
-    else if (strcmp(s, "ES256") == 0)
-        *alg = M8_ALG_ES256;
-    else
-        return -1;
-    return 0;
-}
-
-static void uuid4(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
-}
-
-static EVP_PKEY *load_private(const char *pem, size_t len)
-{
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    return k;
-}
-
-/* Signs input; writes the JOSE signature (raw R||S for ES256) into sig. */
-static int sign(m8_alg alg, const char *key, size_t key_len, const char *input, size_t n,
-                unsigned char *sig, size_t *sig_len)
-{
-    if (alg == M8_ALG_HS256) {
-        crypto_auth_hmacsha256_state st;
-        crypto_auth_hmacsha256_init(&st, (const unsigned char *)key, key_len);
-        crypto_auth_hmacsha256_update(&st, (const unsigned char *)input, n);
-        crypto_auth_hmacsha256_final(&st, sig);
-        *sig_len = 32;
-        return 0;
-    }
-    EVP_PKEY *pk = load_private(key, key_len);
-    if (!pk)
-        return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char der[600];
-    size_t der_len = sizeof der;
-    int ok = ctx && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
-             EVP_DigestSign(ctx, alg == M8_ALG_RS256 ? sig : der,
-                            alg == M8_ALG_RS256 ? sig_len : &der_len,
-                            (const unsigned char *)input, n) == 1;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pk);
-    if (!ok)
-        return -1;
-    if (alg == M8_ALG_ES256) {
-        const unsigned char *p = der;
-        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-        if (!es)
-            return -1;
-        const BIGNUM *r, *s;
-        ECDSA_SIG_get0(es, &r, &s);
-        ok = BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
-        ECDSA_SIG_free(es);
-        *sig_len = 64;
-        if (!ok)
-            return -1;
-    }
-    return 0;
-}
-
-static int b64_part(m8_buf *out, const char *json)
-{
-    return m8_b64url_encode(out, (const unsigned char *)json, strlen(json));
+    return m8_alg_parse(s, alg);
 }
 
 static int cmd_mint(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"alg", required_argument, NULL, 'a'},   {"key", required_argument, NULL, 'k'},
-        {"kid", required_argument, NULL, 'K'},   {"sub", required_argument, NULL, 's'},
-        {"email", required_argument, NULL, 'e'}, {"name", required_argument, NULL, 'n'},
-        {"role", required_argument, NULL, 'r'},  {"superuser", no_argument, NULL, 'S'},
-        {"inactive", no_argument, NULL, 'I'},    {"iss", required_argument, NULL, 'i'},
-        {"aud", required_argument, NULL, 'u'},   {"exp", required_argument, NULL, 'x'},
-        {"type", required_argument, NULL, 't'},  {"claims", required_argument, NULL, 'c'},
+        {"alg", required_argument, NULL, 'a'},
+        {"key", required_argument, NULL, 'k'},
+        {"kid", required_argument, NULL, 'K'},
+        {"sub", required_argument, NULL, 's'},
+        {"email", required_argument, NULL, 'e'},
+        {"name", required_argument, NULL, 'n'},
+        {"role", required_argument, NULL, 'r'},
+        {"superuser", no_argument, NULL, 'S'},
+        {"inactive", no_argument, NULL, 'I'},
+        {"iss", required_argument, NULL, 'i'},
+        {"aud", required_argument, NULL, 'u'},
+        {"exp", required_argument, NULL, 'x'},
+        {"type", required_argument, NULL, 't'},
+        {"claims", required_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
     const char *alg_s = NULL, *key_file = NULL, *kid = NULL, *sub = NULL, *email = NULL;
@@ -305,18 +240,26 @@ static int cmd_mint(int argc, char **argv)
         while (key_len && (key[key_len - 1] == '\n' || key[key_len - 1] == '\r'))
             key[--key_len] = '\0';
     }
-    char sub_buf[37], jti[37];
-    uuid4(jti);
+    char why[256] = "";
+    m8_sign_key *sk = alg == M8_ALG_HS256
+                          ? m8_sign_key_from_secret(key, key_len, why, sizeof why)
+                          : m8_sign_key_from_pem(key, key_len, alg, why, sizeof why);
+    sodium_memzero(key, key_len);
+    free(key);
+    if (!sk) {
+        fprintf(stderr,
+                "fcgim8-token: cannot sign with --key %s for %s (a private key PEM of the right "
+                "type, or the HMAC secret): %s\n",
+                key_file, alg_s, why);
+        return EXIT_USAGE;
+    }
+    char sub_buf[M8_UUID_STR_LEN + 1], jti[M8_UUID_STR_LEN + 1];
+    m8_jti_new(jti);
     if (!sub) {
-        uuid4(sub_buf);
+        m8_jti_new(sub_buf);
         sub = sub_buf;
     }
     long long now = (long long)time(NULL);
-    json_object *h = json_object_new_object();
-    json_object_object_add(h, "alg", json_object_new_string(alg_s));
-    json_object_object_add(h, "typ", json_object_new_string("JWT"));
-    if (kid)
-        json_object_object_add(h, "kid", json_object_new_string(kid));
     json_object *p = json_object_new_object();
     json_object_object_add(p, "sub", json_object_new_string(sub));
     json_object_object_add(p, "type", json_object_new_string(type));
@@ -355,59 +298,30 @@ static int cmd_mint(int argc, char **argv)
     }
     m8_buf tok;
     m8_buf_init(&tok, 1 << 20);
-    unsigned char sig[512];
-    size_t sig_len = sizeof sig;
     if (rc == 0) {
-        b64_part(&tok, json_object_to_json_string_ext(h, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
-        m8_buf_putc(&tok, '.');
-        b64_part(&tok, json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
-        if (sign(alg, key, key_len, tok.data, tok.len, sig, &sig_len) != 0) {
-            fprintf(stderr, "fcgim8-token: cannot sign with --key %s for %s (a private key PEM "
-                            "of the right type, or the HMAC secret)\n",
-                    key_file, alg_s);
+        if (m8_jws_sign_json(sk, kid, NULL, p, &tok) != 0) {
+            fprintf(stderr, "fcgim8-token: cannot sign with --key %s for %s\n", key_file, alg_s);
             rc = EXIT_USAGE;
         } else {
-            m8_buf_putc(&tok, '.');
-            m8_b64url_encode(&tok, sig, sig_len);
             printf("%s\n", tok.data);
         }
     }
     m8_buf_free(&tok);
-    json_object_put(h);
     json_object_put(p);
-    sodium_memzero(key, key_len);
-    free(key);
+    m8_sign_key_free(sk);
     return rc;
 }
 
 /* ------------------------------------------------------------ jwks */
 
-static int add_bn(json_object *o, const char *name, const EVP_PKEY *pk, const char *param,
-                  size_t pad)
-{
-    BIGNUM *bn = NULL;
-    if (EVP_PKEY_get_bn_param(pk, param, &bn) != 1)
-        return -1;
-    unsigned char buf[1024];
-    int n = pad ? BN_bn2binpad(bn, buf, (int)pad) : BN_bn2bin(bn, buf);
-    BN_free(bn);
-    if (n <= 0)
-        return -1;
-    m8_buf b;
-    m8_buf_init(&b, 4096);
-    m8_b64url_encode(&b, buf, (size_t)n);
-    json_object_object_add(o, name, json_object_new_string(b.data));
-    m8_buf_free(&b);
-    return 0;
-}
-
 static int cmd_jwks(int argc, char **argv)
 {
-    json_object *keys = json_object_new_array();
+    /* at most one key per argument; kids[i] borrowed from argv */
+    EVP_PKEY **keys = calloc((size_t)argc, sizeof *keys);
+    const char **kids = calloc((size_t)argc, sizeof *kids);
+    size_t n = 0;
     const char *kid = NULL;
-    int rc = 0;
+    int rc = keys && kids ? 0 : EXIT_USAGE;
     for (int i = 1; i < argc && rc == 0; i++) {
         if (strcmp(argv[i], "--kid") == 0 && i + 1 < argc) {
             kid = argv[++i];
@@ -424,52 +338,41 @@ static int cmd_jwks(int argc, char **argv)
             rc = EXIT_USAGE;
             break;
         }
-        BIO *bio = BIO_new_mem_buf(pem, (int)len);
-        EVP_PKEY *pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-        if (!pk) {
-            BIO_free(bio);
-            bio = BIO_new_mem_buf(pem, (int)len);
-            pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-        }
-        BIO_free(bio);
+        char why[256];
+        EVP_PKEY *pk = m8_pem_load_pkey(pem, len, false, why, sizeof why);
         sodium_memzero(pem, len);
         free(pem);
-        json_object *k = json_object_new_object();
-        if (pk && EVP_PKEY_is_a(pk, "RSA")) {
-            json_object_object_add(k, "kty", json_object_new_string("RSA"));
-            json_object_object_add(k, "alg", json_object_new_string("RS256"));
-            if (add_bn(k, "n", pk, OSSL_PKEY_PARAM_RSA_N, 0) || add_bn(k, "e", pk, OSSL_PKEY_PARAM_RSA_E, 0))
-                rc = EXIT_USAGE;
-        } else if (pk && EVP_PKEY_is_a(pk, "EC")) {
-            json_object_object_add(k, "kty", json_object_new_string("EC"));
-            json_object_object_add(k, "alg", json_object_new_string("ES256"));
-            json_object_object_add(k, "crv", json_object_new_string("P-256"));
-            if (add_bn(k, "x", pk, OSSL_PKEY_PARAM_EC_PUB_X, 32) ||
-                add_bn(k, "y", pk, OSSL_PKEY_PARAM_EC_PUB_Y, 32))
-                rc = EXIT_USAGE;
-        } else {
-            fprintf(stderr, "fcgim8-token: %s is not an RSA or EC key PEM\n", argv[i]);
+        if (!pk || !(EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_is_a(pk, "EC"))) {
+            fprintf(stderr, "fcgim8-token: %s is not an RSA or EC key PEM%s%s\n", argv[i],
+                    pk ? "" : ": ", pk ? "" : why);
+            EVP_PKEY_free(pk);
             rc = EXIT_USAGE;
+            break;
         }
-        json_object_object_add(k, "use", json_object_new_string("sig"));
-        if (kid)
-            json_object_object_add(k, "kid", json_object_new_string(kid));
+        keys[n] = pk;
+        kids[n++] = kid;
         kid = NULL;
-        json_object_array_add(keys, k);
-        EVP_PKEY_free(pk);
     }
-    if (rc == 0 && json_object_array_length(keys) == 0) {
+    if (rc == 0 && n == 0) {
         usage(stderr);
         rc = EXIT_USAGE;
     }
     if (rc == 0) {
-        json_object *doc = json_object_new_object();
-        json_object_object_add(doc, "keys", json_object_get(keys));
-        printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        char why[256];
+        json_object *doc = m8_jwks_export(keys, kids, n, why, sizeof why);
+        if (!doc) {
+            fprintf(stderr, "fcgim8-token: %s\n", why);
+            rc = EXIT_USAGE;
+        } else {
+            printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+        }
         json_object_put(doc);
     }
-    json_object_put(keys);
+    for (size_t i = 0; i < n; i++)
+        EVP_PKEY_free(keys[i]);
+    free(keys);
+    free(kids);
     return rc;
 }
 

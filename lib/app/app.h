@@ -1,7 +1,8 @@
-/* app.h - m8_app: assembly (the C create_app, CONTRACT A 5.1), the request
- * pipeline in the reference middleware order (A 5.2), lifecycle and the
- * standard command line.  The in-process harness (tests/test_app.c) boots an
- * app from an env array and drives requests through m8_app_handle() without
+/* app.h - m8_app: assembly and boot (app.c), the request pipeline in the
+ * reference middleware order (pipeline.c), its database (database.c), the
+ * standard command line (cli.c) and serving (run.c, over the engines of
+ * engine.h).  The in-process harness (tests/unit/test_app.c) boots an app
+ * from an env array and drives requests through m8_app_handle() without
  * sockets. */
 #ifndef M8_APP_H
 #define M8_APP_H
@@ -13,30 +14,52 @@
 #include "builtin/docs.h"
 #include "builtin/health.h"
 #include "builtin/meta.h"
+#include "config/settings.h"
 #include "http/middleware.h"
 #include "http/router.h"
-#include "config/settings.h"
 #include "shm/shm.h"
 
-typedef struct m8_validator { char *name; m8_validator_fn fn; void *data; } m8_validator;
-typedef struct m8_startup_hook { m8_startup_fn fn; void *data; } m8_startup_hook;
-typedef struct m8_shutdown_hook { m8_shutdown_fn fn; void *data; } m8_shutdown_hook;
+struct m8_db_pool;
+struct m8_engine_opts;
+
+typedef struct m8_validator {
+    char *name;
+    m8_validator_fn fn;
+    void *data;
+} m8_validator;
+typedef struct m8_startup_hook {
+    m8_startup_fn fn;
+    void *data;
+} m8_startup_hook;
+typedef struct m8_shutdown_hook {
+    m8_shutdown_fn fn;
+    void *data;
+} m8_shutdown_hook;
 
 struct m8_app {
     char *service_name, *service_version;
-    const m8_route **tables; size_t *table_lens; size_t n_tables;
+    const m8_route **tables;
+    size_t *table_lens;
+    size_t n_tables;
     size_t max_body;
-    m8_validator *validators; size_t n_validators;
-    m8_startup_hook *startups; size_t n_startups;
-    m8_shutdown_hook *shutdowns; size_t n_shutdowns;
-    m8_request_hook on_request; void *on_request_data;
+    m8_validator *validators;
+    size_t n_validators;
+    m8_startup_hook *startups;
+    size_t n_startups;
+    m8_shutdown_hook *shutdowns;
+    size_t n_shutdowns;
+    m8_request_hook on_request;
+    void *on_request_data;
     m8_auth_hooks auth_hooks;
+    struct m8_db_pool *db; /* m8_app_use_database, or NULL */
+    m8_startup_fn db_on_open;
+    void *db_on_open_data; /* m8_app_on_database */
 
     /* built at boot */
     m8_settings *settings;
-    m8_router router;      /* built-in routes first, then the service's */
+    m8_router router; /* built-in routes first, then the service's */
     m8_middleware mw;
-    m8_auth *auth;         /* token verification (keys parsed once) */
+    m8_auth *auth;             /* token verification (keys parsed once) */
     struct m8_revocation *rev; /* stateful mode: the revocation check, or NULL */
     struct m8_apikey *apikey;  /* X-API-Key introspection (B 4), or NULL */
     m8_health health;
@@ -47,9 +70,12 @@ struct m8_app {
     /* the shared segment (fcgim8d's, or a private one) and our slot in it */
     m8_shm *shm;
     m8_shm_slot *slot;
-    uint64_t max_requests;     /* FCGIM8_MAX_REQUESTS from fcgim8d; 0 = none */
-    atomic_int recycling;      /* max_requests reached: draining */
+    uint64_t max_requests; /* FCGIM8_MAX_REQUESTS from fcgim8d; 0 = none */
+    atomic_int recycling;  /* max_requests reached: draining */
 };
+
+/* Route flag of the built-in routes (app.c): served before the app is ready. */
+#define M8__ROUTE_BUILTIN (1u << 30)
 
 /* Pseudo-signal (m8_signals_notify): max-requests reached, drain and exit 0. */
 #define M8_RECYCLE 251
@@ -74,12 +100,31 @@ M8_INTERNAL void m8_app_handle(m8_app *app, m8_request *req);
  * renders the CGI response into out.  preset_status (400 malformed params, 413 body too
  * large) skips routing and answers that status through the middleware. */
 M8_INTERNAL void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t n,
-                                const char *body, size_t body_len, int preset_status,
-                                m8_buf *out);
+                                const char *body, size_t body_len, int preset_status, m8_buf *out);
 
 /* Convenience for the harness: builds a request from params + body, handles
  * it and renders the CGI response text into out. */
-M8_INTERNAL int m8_app_handle_params(m8_app *app, const m8_pair *params, size_t n,
-                                     const char *body, size_t body_len, m8_buf *out);
+M8_INTERNAL int m8_app_handle_params(m8_app *app, const m8_pair *params, size_t n, const char *body,
+                                     size_t body_len, m8_buf *out);
+
+/* The serving options for an engine that answers through this app
+ * (m8_app_respond as the callback, the app's max_body and shared segment,
+ * and whether the AUTHORIZER role is served); threads 1, default limits. */
+M8_INTERNAL void m8_app_engine_opts(m8_app *app, struct m8_engine_opts *o);
+
+/* ---- the app's database (database.c) ---- */
+
+/* True when the service said M8_DB_REQUIRED (DB_* become required,
+ * doc/settings.md). */
+M8_INTERNAL bool m8_db_app_required(const m8_app *app);
+/* At boot, after settings: opens the handle pool when the service asked
+ * for a database and the settings name one, and adds the "database"
+ * health check and the m8_app_on_database hook.  0, or an error with one
+ * line in err (a configuration error). */
+M8_INTERNAL int m8_db_app_boot(m8_app *app, char *err, size_t errlen);
+/* After each handler, on its thread: rolls back a transaction left open. */
+M8_INTERNAL void m8_db_app_after_handler(m8_app *app, bool failed);
+/* Closes every connection (m8_app_free). */
+M8_INTERNAL void m8_db_app_free(m8_app *app);
 
 #endif

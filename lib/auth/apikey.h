@@ -40,8 +40,8 @@
 #ifndef M8_APIKEY_H
 #define M8_APIKEY_H
 
-#include "core/common.h"
 #include "config/settings.h"
+#include "core/common.h"
 
 #define M8_APIKEY_MAX_KEY_BYTES 1024u /* a presented X-API-Key value */
 #define M8_APIKEY_JSON_DEPTH 16       /* nesting of an introspection answer */

@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/jwks.h"
-#include "auth/jwt.h"
+#include "auth/alg.h"
 #include "auth/apikey.h"
 #include "auth/credential.h"
-#include "core/log.h"
+#include "auth/jwks.h"
+#include "auth/jwt.h"
 #include "auth/revocation.h"
+#include "core/log.h"
 
 #define CACHE_SLOTS 1024u /* per thread; a power of two */
 #define CACHE_WAYS 2u
@@ -36,8 +37,8 @@ typedef struct token_cache {
 
 struct m8_auth {
     m8_alg alg;
-    m8_key *key;   /* static key (secret or PEM), or NULL with jwks */
-    m8_jwks *jwks; /* JWKS_URI resolver, or NULL */
+    m8_key *key;               /* static key (secret or PEM), or NULL with jwks */
+    m8_jwks *jwks;             /* JWKS_URI resolver, or NULL */
     struct m8_revocation *rev; /* stateful mode; owned by the app */
     struct m8_apikey *apikey;  /* API_KEY_INTROSPECTION_ENABLED; owned by the app */
     m8_claims_policy policy;
@@ -86,8 +87,8 @@ m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
         if (k)
             a->key = m8_key_from_secret(k, strlen(k), err, errlen);
     } else if (s->jwks_uri && *s->jwks_uri) {
-        a->jwks = m8_jwks_new(s->jwks_uri, a->alg, (double)s->jwks_cache_ttl_seconds,
-                              M8_JWKS_COOLDOWN_S);
+        a->jwks =
+            m8_jwks_new(s->jwks_uri, a->alg, (double)s->jwks_cache_ttl_seconds, M8_JWKS_COOLDOWN_S);
         if (!a->jwks)
             snprintf(err, errlen, "JWKS_URI: cannot create the resolver");
         else
@@ -98,8 +99,7 @@ m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
     }
     if (!a->key && !a->jwks) {
         if (!*err)
-            snprintf(err, errlen, "no key source for %s tokens",
-                     a->alg == M8_ALG_HS256 ? "HS256" : a->alg == M8_ALG_ES256 ? "ES256" : "RS256");
+            snprintf(err, errlen, "no key source for %s tokens", m8_alg_name(a->alg));
         m8_auth_free(a);
         return NULL;
     }
@@ -388,10 +388,11 @@ static bool allowed(const m8_principal *p, m8_access access)
     }
 }
 
-/* Stateful mode (B 2): after signature and claims, cached or not, and
- * before the user and role checks.  Revocation calls no hooks (B 3.8). */
-static bool revocation_allows(m8_auth *a, m8_request *req, const m8_principal *p,
-                              m8_access access, double now)
+/* Stateful mode (doc/wire.md#jti-status): after signature and claims,
+ * cached or not, and before the user and role checks.  Revocation calls no
+ * hooks (doc/wire.md#failure-reasons). */
+static bool revocation_allows(m8_auth *a, m8_request *req, const m8_principal *p, m8_access access,
+                              double now)
 {
     m8_rev_token rt = {p->jti, p->id, p->iat, p->exp};
     m8_rev_result rr = m8_revocation_check(a->rev, &rt, access == M8_USER, now);
@@ -420,8 +421,9 @@ void m8_auth_use_apikey(m8_auth *a, struct m8_apikey *k)
         a->apikey = k;
 }
 
-/* An X-API-Key route (B 4.2-4.7): the key resolved by the issuer on every
- * request, the owner as the request's user.  No WWW-Authenticate. */
+/* An X-API-Key route (doc/wire.md#api-key-introspection): the key resolved
+ * by the issuer on every request, the owner as the request's user.  No
+ * WWW-Authenticate. */
 static bool apikey_check(m8_auth *a, m8_request *req, m8_access access, const m8_credential *c)
 {
     if (!a || !a->apikey) { /* refused at boot; fail closed if it ever happens */

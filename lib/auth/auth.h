@@ -1,4 +1,6 @@
-/* auth.h - per-route access decisions (DESIGN "auth", CONTRACT D6, A 3, B 7).
+/* auth.h - per-route access decisions (doc/design.md#auth): the token checks
+ * of doc/wire.md#access-tokens and the answers of
+ * doc/responses.md#auth-failures.
  *
  * Built once at boot from the settings: the one configured algorithm and
  * its key source (ACCESS_SECRET_KEY, the PEM of ACCESS_PUBLIC_KEY_FILE
@@ -10,16 +12,16 @@
  * the whole token, bounded (1024 x 2 entries), never used past the token's
  * exp, and dropped when the key set changes; it skips only the signature
  * and claim checks.  In JWKS mode a bad signature re-resolves the token's
- * kid once (m8_jwks_verify, A 3.7). */
+ * kid once (m8_jwks_verify, doc/wire.md#jwks). */
 #ifndef M8_AUTH_H
 #define M8_AUTH_H
 
-#include "http/http.h"
 #include "config/settings.h"
+#include "http/http.h"
 
 typedef struct m8_auth m8_auth;
 
-/* Validation hooks of A 3.8 (never given the token). */
+/* Validation hooks (doc/wire.md#failure-reasons; never given the token). */
 typedef struct m8_auth_hooks {
     void (*on_success)(const char *jti, const char *sub, const char *token_type, void *data);
     void (*on_failure)(const char *reason, const char *token_type, void *data);
@@ -56,7 +58,8 @@ M8_INTERNAL int m8_auth_verify(m8_auth *a, const char *tok, size_t len, double n
                                struct m8_principal *p, struct json_object **claims);
 
 /* Returns true when the request may reach its handler (req->user set for a
- * protected route); otherwise sets the D6 answer on req. */
+ * protected route); otherwise sets the 401/403 answer on req
+ * (doc/responses.md#auth-failures). */
 M8_INTERNAL bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access);
 
 /* The same with the credential already taken out of the request by one of

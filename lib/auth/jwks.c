@@ -16,10 +16,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "net/httpc.h"
-#include "core/json.h"
 #include "auth/jwt.h"
+#include "core/json.h"
 #include "core/log.h"
+#include "net/httpc.h"
 #include "shm/shm.h"
 
 /* ------------------------------------------------------------ parsing */
@@ -169,8 +169,8 @@ struct m8_jwks {
     bool fetching;
     atomic_ulong generation; /* read without the lock (every cached token check) */
     unsigned long fetches;
-    m8_shm *shm;       /* shared mode: fcgim8d's sidecar fetches, we read the segment */
-    uint64_t shm_gen;  /* generation of the segment's document we parsed */
+    m8_shm *shm;        /* shared mode: fcgim8d's sidecar fetches, we read the segment */
+    uint64_t shm_gen;   /* generation of the segment's document we parsed */
     double max_stale_s; /* a set older than this is not used (503) */
     double fetched_at;  /* monotonic time the set in use was fetched */
     bool stale_logged;  /* "too old" logged once per stale period */
@@ -184,8 +184,8 @@ m8_jwks *m8_jwks_new(const char *uri, m8_alg alg, double ttl_s, double cooldown_
         return NULL;
     const char *colon = strchr(uri, ':');
     size_t slen = colon ? (size_t)(colon - uri) : 0;
-    bool http = (slen == 4 && m8_memcaseeq(uri, 4, "http")) ||
-                (slen == 5 && m8_memcaseeq(uri, 5, "https"));
+    bool http =
+        (slen == 4 && m8_memcaseeq(uri, 4, "http")) || (slen == 5 && m8_memcaseeq(uri, 5, "https"));
     if (!http || strncmp(colon, "://", 3) != 0 || colon[3] == '\0')
         return NULL;
     m8_jwks *r = calloc(1, sizeof *r);
@@ -324,15 +324,16 @@ static void log_skip(void *data, size_t index, const char *kid, const char *reas
 }
 
 /* GET uri: 0 with the body in *body (caller frees), or an error with why. */
-static int fetch_body(const char *uri, double timeout_s, size_t max_bytes, m8_buf *body,
-                      char *why, size_t whylen)
+static int fetch_body(const char *uri, double timeout_s, size_t max_bytes, m8_buf *body, char *why,
+                      size_t whylen)
 {
     m8_http_result res;
     int rc = m8_http_get(uri, timeout_s, max_bytes, &res);
     if (rc == M8_ETOOBIG) {
         snprintf(why, whylen, "response exceeds the %zu byte cap", max_bytes);
     } else if (rc) {
-        snprintf(why, whylen, "%s", res.error[0] ? res.error : m8_strerror(rc));
+        snprintf(why, whylen, "%s: %s", m8_httpc_err_name(res.err),
+                 res.error[0] ? res.error : m8_strerror(rc));
     } else if (res.status < 200 || res.status > 299) {
         snprintf(why, whylen, "HTTP status %ld", res.status);
         rc = M8_EIO;
@@ -351,8 +352,8 @@ static int parse_body(const m8_buf *body, const char *uri_log, m8_alg alg, m8_ke
 {
     size_t skipped = 0;
     skip_log sl = {.uri = uri_log};
-    int rc = m8_jwks_parse_ex(body->data ? body->data : "", body->len, alg, out, &skipped,
-                              log_skip, &sl);
+    int rc = m8_jwks_parse_ex(body->data ? body->data : "", body->len, alg, out, &skipped, log_skip,
+                              &sl);
     if (sl.n > JWKS_SKIP_LOG_MAX)
         m8_log(M8_LOG_WARNING, "JWKS from %s: %zu more keys skipped", uri_log,
                sl.n - JWKS_SKIP_LOG_MAX);
@@ -397,8 +398,8 @@ int m8_jwks_fetch_document(const char *uri, m8_alg alg, double timeout_s, m8_buf
  * fresh one unless the segment already holds one we have not parsed.
  * Waits for the sidecar's answer up to the fetch timeout. */
 static int fetch_shared(m8_shm *shm, uint64_t have_gen, const char *uri_log, m8_alg alg,
-                        double timeout_s, m8_keyset *out, uint64_t *gen_out,
-                        uint64_t *fetched_ns, char *why, size_t whylen)
+                        double timeout_s, m8_keyset *out, uint64_t *gen_out, uint64_t *fetched_ns,
+                        char *why, size_t whylen)
 {
     m8_shm_jwks *j = &shm->jwks;
     if (atomic_load(&j->generation) == have_gen) {
@@ -489,8 +490,8 @@ static void refetch_ex(m8_jwks *r, double now, bool counts)
         atomic_fetch_add_explicit(&r->generation, 1, memory_order_release);
         m8_log(M8_LOG_INFO, "JWKS refreshed from %s: %zu keys", uri_log, r->set.n);
     } else if (r->have) {
-        m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); keeping %zu previous keys",
-               uri_log, why, r->set.n);
+        m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); keeping %zu previous keys", uri_log,
+               why, r->set.n);
     } else {
         m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); no keys available", uri_log, why);
     }
@@ -552,7 +553,7 @@ m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key *
         }
         if (r->shm && atomic_load(&r->shm->jwks.generation) != r->shm_gen)
             refetch_ex(r, now, false); /* a newer shared set: reading it is no fetch */
-        else if (!throttled(r, now)) /* else answer from the cache as it is */
+        else if (!throttled(r, now))   /* else answer from the cache as it is */
             refetch(r, now);
         break;
     }

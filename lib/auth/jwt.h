@@ -13,6 +13,7 @@
 #define M8_JWT_H
 
 #include "auth/keys.h"
+#include "core/b64url.h" /* m8_b64url_*, formerly declared here */
 
 struct json_object;
 
@@ -110,10 +111,5 @@ M8_INTERNAL void m8_principal_clear(m8_principal *p);
 M8_INTERNAL int m8_role_rank(const char *role);
 /* has_minimum_role(current, required). */
 M8_INTERNAL bool m8_role_at_least(const char *current, const char *required);
-
-/* base64url without padding (RFC 7515 2): decode into out (cap bytes);
- * returns the length or -1 on a bad character, padding, or overflow. */
-M8_INTERNAL long m8_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
-M8_INTERNAL int m8_b64url_encode(m8_buf *out, const unsigned char *in, size_t n);
 
 #endif

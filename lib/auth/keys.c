@@ -1,5 +1,6 @@
-/* keys.c - key material (keys.h): PEM strength (CONTRACT.md Part A 2.3) and
- * verification keys from a PEM, an HMAC secret or a JWK (A 3.2, D11). */
+/* keys.c - key material (keys.h): PEM strength (doc/settings.md#key-strength)
+ * and verification keys from a PEM, an HMAC secret or a JWK
+ * (doc/wire.md#keys-and-algorithms, doc/wire.md#key-filtering). */
 #include "auth/keys.h"
 
 #include <pthread.h>
@@ -20,7 +21,8 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "auth/jwt.h" /* m8_b64url_decode */
+#include "auth/alg.h"
+#include "core/b64url.h"
 
 /* Never prompt for a pass phrase: an encrypted key simply fails to load. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
@@ -102,7 +104,7 @@ static EVP_PKEY *load_pem(const char *pem, size_t len, char *err, size_t errlen)
     return pkey;
 }
 
-/* The strength rules of A 2.3 / D11 on a loaded key. */
+/* The strength rules (doc/settings.md#key-strength) on a loaded key. */
 static int check_pkey(EVP_PKEY *pkey, m8_alg alg, char *err, size_t errlen)
 {
     const char *type = EVP_PKEY_get0_type_name(pkey);
@@ -161,12 +163,8 @@ int m8_key_strength(const char *pem, size_t len, m8_alg alg, char *err, size_t e
 
 static const char *alg_name(m8_alg alg)
 {
-    switch (alg) {
-    case M8_ALG_RS256: return "RS256";
-    case M8_ALG_ES256: return "ES256";
-    case M8_ALG_HS256: return "HS256";
-    }
-    return "?";
+    const char *name = m8_alg_name(alg);
+    return name ? name : "?";
 }
 
 static m8_key *key_new(m8_alg alg)

@@ -1,5 +1,6 @@
-/* keys.h - key material (CONTRACT.md Part A 2.3, 3.2, D11): strength checks,
- * and verification keys parsed once (PEM, HMAC secret, JWK) and kept. */
+/* keys.h - key material: strength checks (doc/settings.md#key-strength), and
+ * verification keys parsed once (PEM, HMAC secret, JWK) and kept
+ * (doc/wire.md#keys-and-algorithms, doc/wire.md#key-filtering). */
 #ifndef M8_KEYS_H
 #define M8_KEYS_H
 
@@ -20,7 +21,8 @@ struct evp_pkey_st;
  * HS256 is skipped (returns 0). */
 M8_INTERNAL int m8_key_strength(const char *pem, size_t len, m8_alg alg, char *err, size_t errlen);
 
-/* A verification key, labelled with the ONE configured algorithm (A 3.2).
+/* A verification key, labelled with the ONE configured algorithm
+ * (doc/wire.md#keys-and-algorithms).
  * Immutable once built; shared between threads by reference count. */
 typedef struct m8_key {
     m8_alg alg;
@@ -42,7 +44,7 @@ M8_INTERNAL m8_key *m8_key_from_secret(const char *secret, size_t len, char *err
 /* A key from one JWK object for alg: kty RSA (n, e) or EC (crv P-256, x, y);
  * skipped (NULL, reason in err) when use is present and not "sig", when kty
  * does not fit alg, when it carries private members ("d", "p", ...), or when
- * it is too weak (D11). */
+ * it is too weak (doc/wire.md#key-filtering). */
 M8_INTERNAL m8_key *m8_key_from_jwk(struct json_object *jwk, m8_alg alg, char *err, size_t errlen);
 M8_INTERNAL m8_key *m8_key_ref(m8_key *k);
 M8_INTERNAL void m8_key_unref(m8_key *k);

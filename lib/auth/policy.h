@@ -1,5 +1,5 @@
 /* policy.h - the access policy of fcgim8-gate (doc/fcgim8-gate.8): which
- * requests are public, which need a role (CONTRACT B 7.4), the superuser, or
+ * requests are public, which need a role (doc/wire.md#roles), the superuser, or
  * an API key.  Pure: bytes in, rules out; no I/O.  Fuzzed by
  * tests/fuzz/fuzz_policy.c.
  *
@@ -33,7 +33,7 @@
 
 #include "core/common.h"
 
-/* Ceilings of a policy (STYLE 4). */
+/* Ceilings of a policy. */
 #define M8_POLICY_MAX_BYTES (256u << 10) /* the whole policy file */
 #define M8_POLICY_MAX_LINE 4096u         /* one line, without its newline */
 #define M8_POLICY_MAX_RULES 1024u        /* rules, the default included */
@@ -46,7 +46,7 @@
 typedef enum m8_policy_access {
     M8_POLICY_PUBLIC = 1,
     M8_POLICY_USER,      /* any authenticated, active user */
-    M8_POLICY_READER,    /* role >= reader (B 7.4) */
+    M8_POLICY_READER,    /* role >= reader */
     M8_POLICY_WRITER,    /* role >= writer */
     M8_POLICY_ADMIN,     /* role >= admin */
     M8_POLICY_SUPERUSER, /* role superadmin and is_superuser */

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/httpc.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "net/httpc.h"
 
 #define EXCHANGE_CONNECT_S 2.0
 #define EXCHANGE_TOTAL_S 5.0
@@ -325,8 +325,8 @@ static int exchange(m8_privauth *p, double now, m8_privauth_error *e)
     }
     if (rc) {
         m8_buf_free(&res.body);
-        return fail(e, rc == M8_ENOMEM ? M8_ENOMEM : M8_EIO, 0, "service-token exchange: %s",
-                    res.error);
+        return fail(e, rc == M8_ENOMEM ? M8_ENOMEM : M8_EIO, 0, "service-token exchange: %s: %s",
+                    m8_httpc_err_name(res.err), res.error);
     }
     long st = res.status;
     if (st < 200 || st > 299) {

@@ -16,8 +16,8 @@
 #ifndef M8_PRIVAUTH_H
 #define M8_PRIVAUTH_H
 
-#include "core/common.h"
 #include "config/settings.h"
+#include "core/common.h"
 
 #define M8_PRIVAUTH_EXCHANGE_MAX_BYTES 16384u /* a service-token exchange answer */
 

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/httpc.h"
-#include "core/json.h"
-#include "core/log.h"
 #include "auth/privauth.h"
 #include "auth/revtable.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "net/httpc.h"
 #include "shm/shm.h"
 
 #define CALL_CONNECT_S 2.0
@@ -259,7 +259,7 @@ static outcome ask(m8_revocation *r, const m8_rev_token *t, uint64_t *gen, char 
         uint64_t used = h.generation;
         m8_privauth_hdrs_clear(&h);
         if (rc == M8_EIO) {
-            snprintf(why, whylen, "%s", res.error);
+            snprintf(why, whylen, "%s: %s", m8_httpc_err_name(res.err), res.error);
             out = OUT_TRANSPORT;
         } else if (rc == M8_ETOOBIG) {
             snprintf(why, whylen, "answer over %u bytes", M8_REVOCATION_MAX_RESPONSE_BYTES);

@@ -27,8 +27,8 @@
 #ifndef M8_REVOCATION_H
 #define M8_REVOCATION_H
 
-#include "core/common.h"
 #include "config/settings.h"
+#include "core/common.h"
 
 struct m8_shm;
 

@@ -217,7 +217,7 @@ static rt_user *user_find(rt_table *t, const rt_digest *d)
 }
 
 /* Found or made (the oldest record of a full window goes: insertion order,
- * as B 2.7 bounds its watermarks). */
+ * as doc/wire.md#revocation-table bounds the watermarks). */
 static rt_user *user_get(rt_table *t, const rt_digest *d)
 {
     rt_user *free_slot = NULL, *victim = NULL;

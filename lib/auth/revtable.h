@@ -1,11 +1,12 @@
 /* revtable.h - the revocation table in the shared segment (shm->revocation;
- * DESIGN "shm", CONTRACT B 2.7, D16).  One table for every worker of a pool
- * (or for the threads of a lone worker, in m8_shm_private memory):
+ * doc/design.md#shared-segment, doc/wire.md#revocation-table).  One table
+ * for every worker of a pool (or for the threads of a lone worker, in
+ * m8_shm_private memory):
  *
  *   - revoked JTIs, each kept until a given time (the token's exp) or until
  *     evicted;
  *   - users: a user-wide revocation time ("since": every token of the user
- *     with iat < since is revoked) and the B 2.7 generation watermark with
+ *     with iat < since is revoked) and the generation watermark with
  *     the durable event ids applied at exactly that generation;
  *   - the positive cache of active introspection answers (JTI -> user,
  *     auth_generation, expiry), used only when REVOCATION_CACHE_TTL_SECONDS > 0.
@@ -49,8 +50,8 @@ typedef enum m8_revt_verdict {
     M8_REVT_REVOKED,     /* revoked (jti, user-wide since-time, or generation below watermark) */
 } m8_revt_verdict;
 
-/* A session.revoked payload, already validated (B 2.7 step 1 is the
- * caller's). */
+/* A session.revoked payload, already validated by the caller
+ * (doc/wire.md#revocation-table, step 1). */
 typedef struct m8_revt_event {
     const char *user_id;  /* required */
     const char *jti;      /* NULL: every session of the user (user-wide) */
@@ -82,8 +83,8 @@ M8_INTERNAL m8_revt_verdict m8_revtable_check(struct m8_shm *shm, const char *jt
 
 /* An active answer from the issuer for (jti, user) at generation (>= 1):
  * REVOKED when a revocation arrived meanwhile (jti, since-time) or the
- * generation is below the user's watermark (B 2.5); otherwise ACTIVE, and
- * the answer is cached for ttl seconds when ttl > 0. */
+ * generation is below the user's watermark (doc/wire.md#jti-status-outcomes);
+ * otherwise ACTIVE, and the answer is cached for ttl seconds when ttl > 0. */
 M8_INTERNAL m8_revt_verdict m8_revtable_record_active(struct m8_shm *shm, const char *jti,
                                                       const char *user, long long iat,
                                                       uint64_t generation, double ttl, double now);
@@ -99,10 +100,10 @@ M8_INTERNAL void m8_revtable_revoke_jti(struct m8_shm *shm, const char *jti, dou
 M8_INTERNAL void m8_revtable_revoke_user(struct m8_shm *shm, const char *user, long long since,
                                          double now);
 
-/* Applies a session.revoked event (B 2.7 steps 2-4, atomically): v1
- * (generation 0) evicts every cached answer of the user; v2 goes through the
- * watermark and event-id dedup, then evicts the jti, or the user's answers
- * below the generation.  Additionally a jti is revoked (until jti_until) and
+/* Applies a session.revoked event (doc/wire.md#revocation-table, steps 2-4,
+ * atomically): v1 (generation 0) evicts every cached answer of the user; v2
+ * goes through the watermark and event-id dedup, then evicts the jti, or the
+ * user's answers below the generation.  Additionally a jti is revoked (until jti_until) and
  * a user-wide event sets the since-time.  Returns 1 when applied, 0 when
  * ignored (stale generation or an event id already applied), M8_EINVAL
  * without a user id. */

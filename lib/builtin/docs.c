@@ -1,7 +1,7 @@
 /* docs.c - the OpenAPI 3.1 document built from the route table, and the
- * Swagger UI / ReDoc pages (D17), all rendered once at boot.  The pages are
- * FastAPI's get_swagger_ui_html / get_redoc_html: CDN assets pointing at
- * {API_PREFIX}/openapi.json. */
+ * Swagger UI / ReDoc pages (doc/responses.md#docs), all rendered once at
+ * boot.  The pages are FastAPI's get_swagger_ui_html / get_redoc_html: CDN
+ * assets pointing at {API_PREFIX}/openapi.json. */
 #include "builtin/docs.h"
 
 #include <json-c/json.h>
@@ -231,9 +231,9 @@ static json_object *operation(const m8_route_entry *e, json_object *used, m8_buf
     if (ok && e->access != M8_PUBLIC) {
         json_object *sec = json_object_new_array(), *req = json_object_new_object();
         bool apikey = e->access == M8_API_KEY_READER || e->access == M8_API_KEY_WRITER;
-        bool sok = sec && req &&
-                   add(req, apikey ? "APIKeyHeader" : "OAuth2PasswordBearer",
-                       json_object_new_array());
+        bool sok =
+            sec && req &&
+            add(req, apikey ? "APIKeyHeader" : "OAuth2PasswordBearer", json_object_new_array());
         if (sok) {
             sok = push(sec, req);
             req = NULL;
@@ -279,7 +279,7 @@ static json_object *security_schemes(const char *auth_prefix, bool with_apikey)
         ok = add(schemes, "OAuth2PasswordBearer", bearer);
         bearer = NULL;
     }
-    if (ok && with_apikey) { /* routes that take an X-API-Key (B 4) */
+    if (ok && with_apikey) { /* routes that take an X-API-Key */
         json_object *key = json_object_new_object();
         bool kok = key && add(key, "type", json_object_new_string("apiKey")) &&
                    add(key, "in", json_object_new_string("header")) &&
@@ -464,7 +464,7 @@ int m8_docs_init(m8_docs *d, const m8_settings *s, const m8_router *r, const cha
     memset(d, 0, sizeof *d);
     if (!s || !r)
         return M8_EINVAL;
-    /* A 5.1: title = service_name or PROJECT_NAME, version likewise. */
+    /* title = service_name or PROJECT_NAME, version likewise. */
     const char *title = nonempty(service_name) ? service_name : s->project_name;
     const char *version = nonempty(service_version) ? service_version : s->service_version;
     if (!nonempty(title) || !nonempty(version))

@@ -1,19 +1,23 @@
 /* docs.h - OpenAPI 3.1 document from the route table, Swagger UI and ReDoc
- * pages (D17), gated by the effective docs flags (A 1.4). */
+ * pages (doc/responses.md#docs), gated by the effective docs flags
+ * (doc/settings.md#computed-values). */
 #ifndef M8_DOCS_H
 #define M8_DOCS_H
 
-#include "http/router.h"
 #include "config/settings.h"
+#include "http/router.h"
 
 typedef struct m8_docs {
-    char *openapi; size_t openapi_len; /* rendered once at boot */
-    char *docs_html; size_t docs_len;
-    char *redoc_html; size_t redoc_len;
+    char *openapi;
+    size_t openapi_len; /* rendered once at boot */
+    char *docs_html;
+    size_t docs_len;
+    char *redoc_html;
+    size_t redoc_len;
 } m8_docs;
 
 /* Builds the document: title service_name or else PROJECT_NAME, version
- * service_version or else SERVICE_VERSION (A 5.1); one operation per route
+ * service_version or else SERVICE_VERSION; one operation per route
  * without M8_ROUTE_HIDDEN, with operationId "<tag or default>-<method>_<path
  * with non-alphanumerics as _>" (made unique with "_2", "_3"...), path
  * parameters, a JSON requestBody and a 422 response for JSON-body routes;

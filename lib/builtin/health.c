@@ -1,4 +1,5 @@
-/* health.c - {API_PREFIX}/health/ (CONTRACT B 6, D8, D9).
+/* health.c - {API_PREFIX}/health/ (doc/responses.md#health,
+ * doc/responses.md#health-detail).
  *
  * Each run starts one detached thread per check and waits up to the timeout
  * on a CLOCK_MONOTONIC condition variable.  The run state is heap-allocated
@@ -12,7 +13,6 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 
 struct m8_health_report {
     char *error;
@@ -91,7 +92,7 @@ void m8_health_set_meta(m8_health_report *report, struct json_object *meta)
     if (meta && json_object_is_type(meta, json_type_object))
         report->meta = meta;
     else
-        json_object_put(meta); /* meta is an object or null (B 6.4) */
+        json_object_put(meta); /* meta is an object or null */
 }
 
 static void report_clear(m8_health_report *r)
@@ -374,12 +375,8 @@ static bool slot_start(health_run *run, health_slot *sl)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t tid;
-    int rc = pthread_create(&tid, &attr, check_thread, sl);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = m8_thread_start(&tid, &attr, check_thread, sl);
     pthread_attr_destroy(&attr);
     if (rc == 0)
         return true;
@@ -596,7 +593,7 @@ static int run_checks(m8_health *h, m8_health_status *agg, char **checks_json)
     return 0;
 }
 
-/* The checks through the result cache (B 6.7, shared by both answers). */
+/* The checks through the result cache (shared by both answers). */
 static int get_results(m8_health *h, m8_health_status *agg, char **checks_json)
 {
     double ttl = h->cache_ttl_s;
@@ -625,7 +622,7 @@ static int get_results(m8_health *h, m8_health_status *agg, char **checks_json)
     return 0;
 }
 
-/* D9: who sees the detailed body. */
+/* Who sees the detailed body (doc/responses.md#health-detail). */
 static bool detail_allowed(const m8_health *h, const m8_request *req)
 {
     if (h->detail_public)

@@ -1,5 +1,5 @@
-/* meta.c - {API_PREFIX}/meta and the pings (CONTRACT B 5, D7).  The body is
- * rendered once at boot with the reference key order, compact. */
+/* meta.c - {API_PREFIX}/meta and the pings (doc/responses.md#meta-and-ping).
+ * The body is rendered once at boot with the reference key order, compact. */
 #include "builtin/meta.h"
 
 #include <stdio.h>

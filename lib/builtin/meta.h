@@ -1,13 +1,15 @@
-/* meta.h - {API_PREFIX}/meta and the pings (CONTRACT B 5, D7).  The meta
- * body is rendered once at boot; a missing or empty field fails the boot. */
+/* meta.h - {API_PREFIX}/meta and the pings (doc/responses.md#meta-and-ping).
+ * The meta body is rendered once at boot; a missing or empty field fails the
+ * boot. */
 #ifndef M8_META_H
 #define M8_META_H
 
-#include "http/http.h"
 #include "config/settings.h"
+#include "http/http.h"
 
 typedef struct m8_meta {
-    char *body; size_t len; /* rendered JSON */
+    char *body;
+    size_t len; /* rendered JSON */
 } m8_meta;
 
 /* Renders the body; M8_ECONFIG with err naming the empty field. */

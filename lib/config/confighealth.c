@@ -1,15 +1,18 @@
-/* confighealth.c - check_config_health (CONTRACT.md Part A 2.2) and the
- * credential-reuse guard (2.4, Part B 6.9).
+/* confighealth.c - check_config_health (doc/settings.md#config-health) and
+ * the credential-reuse guard (doc/settings.md#credential-reuse).
  *
  * The 24 checks run in their table order.  That order already follows the
  * documented groups for both lists (warnings: jwt, role, production,
  * rate-limit, boundary, allowed-hosts, internal-http, event-signing; fatals:
  * jwt, role, redis, production, strict, boundary, hosts, internal-http,
- * event-signing), so appending as we go gives the output order.  The 2.4
- * guard runs after them and adds fatals at the end.  Role "issuer" cannot
- * load (D3); its checks stay for completeness. */
+ * event-signing), so appending as we go gives the output order.  The
+ * credential-reuse guard runs after them and adds fatals at the end.  Role
+ * "issuer" cannot load (doc/settings.md#service-role); its checks stay for
+ * completeness. */
 #include "config/confighealth.h"
 
+#include "auth/alg.h"
+#include "core/exitcodes.h"
 #include "core/log.h"
 
 #include <stdlib.h>
@@ -56,9 +59,7 @@ size_t m8_config_health(const m8_settings *s, m8_config_report *rep)
     const bool jwks = !unset(s->jwks_uri);
     const bool pub = !unset(s->access_public_key);
     const bool priv = !unset(s->access_private_key_file);
-    const char *alg = s->access_token_algorithm == M8_ALG_RS256   ? "RS256"
-                      : s->access_token_algorithm == M8_ALG_ES256 ? "ES256"
-                                                                  : "HS256";
+    const char *alg = m8_alg_name(s->access_token_algorithm);
 
     /* jwt */
     if (!hs256 && !pub && !jwks) /* 1 */
@@ -223,7 +224,7 @@ int m8_settings_load_checked(const m8_settings_source *src, m8_settings **out)
         log_lines(M8_LOG_CRITICAL, &errs);
         m8_log(M8_LOG_CRITICAL, "Invalid settings: the service cannot start.");
         m8_errlist_free(&errs);
-        return 78;
+        return M8_EX_CONFIG;
     }
     m8_errlist_free(&errs);
     m8_config_report rep = {0};
@@ -234,7 +235,7 @@ int m8_settings_load_checked(const m8_settings_source *src, m8_settings **out)
     if (fatals) {
         m8_log(M8_LOG_CRITICAL, "Fatal configuration errors detected during startup.");
         m8_settings_free(s);
-        return 78;
+        return M8_EX_CONFIG;
     }
     *out = s;
     return 0;

@@ -1,5 +1,7 @@
-/* confighealth.h - check_config_health (CONTRACT.md Part A 2.2), key strength
- * (2.3), secret-distinctness guards (2.4), and the D3 consumer-role rule.
+/* confighealth.h - check_config_health (doc/settings.md#config-health), key
+ * strength (doc/settings.md#key-strength), secret-distinctness guards
+ * (doc/settings.md#credential-reuse), and the consumer-role rule
+ * (doc/settings.md#service-role).
  * Each finding is one line starting "CONFIG: " that names the variable and
  * never a secret value. */
 #ifndef M8_CONFIGHEALTH_H
@@ -12,7 +14,8 @@ typedef struct m8_config_report {
     m8_errlist fatals;   /* logged at CRITICAL; any => exit 78 */
 } m8_config_report;
 
-/* Runs every check of 2.2 plus 2.4; fills rep.  Returns the number of fatals. */
+/* Runs every config-health check plus the credential-reuse guard; fills rep.  Returns the number of
+ * fatals. */
 M8_INTERNAL size_t m8_config_health(const m8_settings *s, m8_config_report *rep);
 M8_INTERNAL void m8_config_report_free(m8_config_report *rep);
 

@@ -1,4 +1,5 @@
-/* dotenv.h - the .env parser (CONTRACT.md Part A 1.1, python-dotenv subset).
+/* dotenv.h - the .env parser (doc/settings.md#the-env-file-syntax, a
+ * python-dotenv subset).
  * Pure: bytes in, pairs out; no I/O.  Fuzzed by tests/fuzz/fuzz_dotenv.c.
  *
  * Grammar: blank lines and lines starting with '#' are skipped; optional

@@ -157,7 +157,10 @@ int m8_buf_json_str(m8_buf *b, const char *s, size_t n)
             i++;
         } else if (c < 0x20) {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            const char *shortform = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            const char *shortform = c == '\n'   ? "\\n"
+                                    : c == '\r' ? "\\r"
+                                    : c == '\t' ? "\\t"
+                                                : NULL;
             rc = shortform ? m8_buf_puts(b, shortform) : m8_buf_append(b, esc, 6);
             i++;
         } else {

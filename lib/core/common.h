@@ -16,27 +16,27 @@
 #define M8_INTERNAL __attribute__((visibility("hidden")))
 #define M8_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- limits: every ceiling of the library is named here (STYLE 4). ---- */
-#define M8_MAX_ENV_FILE_BYTES (1u << 20)   /* a .env file */
-#define M8_MAX_ENV_LINE_BYTES 65536u        /* one .env line / value */
-#define M8_MAX_SECRET_FILE_BYTES 65536u     /* a NAME_FILE secret file */
-#define M8_MAX_PEM_BYTES 65536u             /* a PEM key file */
-#define M8_MAX_PARAMS_BYTES 65536u          /* all FastCGI params of a request */
-#define M8_MAX_PARAMS 512u                  /* FastCGI param count */
-#define M8_MAX_PATH_BYTES 8192u             /* request path */
-#define M8_MAX_QUERY_PARAMS 256u            /* query parameters */
-#define M8_MAX_PATH_PARAMS 16u              /* {name} captures of a route */
-#define M8_DEFAULT_MAX_BODY (1u << 20)      /* request body, m8_app_set_max_body */
-#define M8_MAX_JSON_DEPTH 64                /* JSON nesting of a request body */
-#define M8_MAX_RESPONSE_BYTES (64u << 20)   /* one response body */
-#define M8_MAX_RESPONSE_HEADERS 64u         /* response headers */
-#define M8_MAX_REQUEST_ID 64u               /* accepted X-Request-ID length */
-#define M8_MAX_TOKEN_BYTES 8192u            /* a compact JWS access token */
-#define M8_MAX_JWT_PART_BYTES 4096u         /* decoded JWS header or payload */
-#define M8_MAX_JWT_DEPTH 8                  /* JSON nesting of a JWS header/payload */
-#define M8_MAX_JWKS_BYTES (1u << 20)        /* a JWKS document (CONTRACT A 3.7) */
-#define M8_MAX_JWKS_KEYS 64u                /* keys kept from one JWKS */
-#define M8_MAX_KID_BYTES 256u               /* a kid */
+/* ---- limits: every ceiling of the library is named here (doc/design.md#limits) ---- */
+#define M8_MAX_ENV_FILE_BYTES (1u << 20)     /* a .env file */
+#define M8_MAX_ENV_LINE_BYTES 65536u         /* one .env line / value */
+#define M8_MAX_SECRET_FILE_BYTES 65536u      /* a NAME_FILE secret file */
+#define M8_MAX_PEM_BYTES 65536u              /* a PEM key file */
+#define M8_MAX_PARAMS_BYTES 65536u           /* all FastCGI params of a request */
+#define M8_MAX_PARAMS 512u                   /* FastCGI param count */
+#define M8_MAX_PATH_BYTES 8192u              /* request path */
+#define M8_MAX_QUERY_PARAMS 256u             /* query parameters */
+#define M8_MAX_PATH_PARAMS 16u               /* {name} captures of a route */
+#define M8_DEFAULT_MAX_BODY (1u << 20)       /* request body, m8_app_set_max_body */
+#define M8_MAX_JSON_DEPTH 64                 /* JSON nesting of a request body */
+#define M8_MAX_RESPONSE_BYTES (64u << 20)    /* one response body */
+#define M8_MAX_RESPONSE_HEADERS 64u          /* response headers */
+#define M8_MAX_REQUEST_ID 64u                /* accepted X-Request-ID length */
+#define M8_MAX_TOKEN_BYTES 8192u             /* a compact JWS access token */
+#define M8_MAX_JWT_PART_BYTES 4096u          /* decoded JWS header or payload */
+#define M8_MAX_JWT_DEPTH 8                   /* JSON nesting of a JWS header/payload */
+#define M8_MAX_JWKS_BYTES (1u << 20)         /* a JWKS document (doc/wire.md#jwks) */
+#define M8_MAX_JWKS_KEYS 64u                 /* keys kept from one JWKS */
+#define M8_MAX_KID_BYTES 256u                /* a kid */
 #define M8_MAX_CGI_DRAIN_BYTES (64ull << 20) /* CGI body read and dropped before a 413 */
 
 /* ---- buf.c: growable byte buffer with a hard maximum ---- */

@@ -17,8 +17,8 @@ json_tokener *m8_json_tokener_new(int depth)
     return tok;
 }
 
-struct json_object *m8_json_parse_with(json_tokener *tok, const char *s, size_t len,
-                                       size_t *err_at, const char **why)
+struct json_object *m8_json_parse_with(json_tokener *tok, const char *s, size_t len, size_t *err_at,
+                                       const char **why)
 {
     size_t at = 0;
     const char *reason = NULL;

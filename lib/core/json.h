@@ -12,8 +12,8 @@ struct json_object;
  * Returns it (caller puts), or NULL and, when given, *err_at (byte offset)
  * and *why (a static description).  A NUL byte anywhere is refused.  The
  * JSON text "null" gives NULL with *why left untouched. */
-M8_INTERNAL struct json_object *m8_json_parse(const char *s, size_t len, int depth,
-                                              size_t *err_at, const char **why);
+M8_INTERNAL struct json_object *m8_json_parse(const char *s, size_t len, int depth, size_t *err_at,
+                                              const char **why);
 
 /* The same with a caller-owned tokener made by m8_json_tokener_new (reset
  * here; reusing one saves its allocation on hot paths such as JWS parts). */

@@ -1,4 +1,4 @@
-/* log.h - one JSON object per line on stderr (DESIGN "log").  Each line is
+/* log.h - one JSON object per line on stderr (doc/design.md#logging).  Each line is
  * written with a single write(2) so lines from threads and processes never
  * interleave.  Never pass a secret. */
 #ifndef M8_LOG_H
@@ -18,7 +18,8 @@ typedef enum m8_log_level {
 M8_INTERNAL void m8_log_set_level(m8_log_level lvl);
 M8_INTERNAL bool m8_log_enabled(m8_log_level lvl);
 /* {"ts":"...","level":"...","msg":"<formatted>"} */
-M8_INTERNAL void m8_log(m8_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+M8_INTERNAL void m8_log(m8_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Same, with extra members: extra_json is a pre-rendered fragment such as
  * "\"method\":\"GET\",\"status\":200" (no braces), or NULL. */
 M8_INTERNAL void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json);

@@ -8,9 +8,10 @@
  * MariaDB/MySQL (db_mariadb.c, libmariadb) and PostgreSQL (db_pg.c, libpq)
  * are the backends; each can be left out at configure time
  * (--without-mariadb, --without-postgresql), and only those two files
- * include the client libraries.  db_app.c ties the layer to an m8_app (one
+ * include the client libraries.  pool.c is the handle pool an app owns (one
  * handle per request thread, rollback after a failed handler, the
- * "database" health check, dispose at shutdown).
+ * "database" health check, dispose at shutdown); lib/app/database.c ties it
+ * to the app.
  *
  * An m8_db holds one connection and is not thread-safe: use one handle per
  * thread.  Error messages never contain the password (it is scrubbed from
@@ -23,8 +24,8 @@
 
 #include <signal.h>
 
-#include "fcgim8.h"
 #include "config/settings.h"
+#include "fcgim8.h"
 
 /* Ceilings of one result held in memory: the bytes of its values together,
  * and its cells (rows x columns); and the parameters of one statement. */
@@ -101,21 +102,37 @@ M8_INTERNAL int m8_db_wait(const m8_settings *s, long tries, double interval_s,
  * progress is lost. */
 M8_INTERNAL void m8_db_disconnect(m8_db *db);
 
-/* ---- the app's database (db_app.c; app.c calls these) ---- */
+/* ---- the handle pool an app owns (pool.c; lib/app/database.c uses it) ---- */
 
-struct m8_app;
+typedef struct m8_db_pool m8_db_pool;
 
-/* True when the service said M8_DB_REQUIRED (DB_* become required, D4). */
-M8_INTERNAL bool m8_db_app_required(const struct m8_app *app);
-/* At boot, after settings: opens the handle pool when the service asked
- * for a database and the settings name one (checks DB_*, TABLES_PREFIX and
- * the backend; connects nothing) and adds the "database" health check.
- * 0, or an error with one line in err (a configuration error). */
-M8_INTERNAL int m8_db_app_boot(struct m8_app *app, char *err, size_t errlen);
+/* True when use and the timeouts are what m8_app_use_database accepts. */
+M8_INTERNAL bool m8_db_use_valid(m8_db_use use, double connect_timeout_s, double io_timeout_s);
+/* An empty pool (nothing opened), or NULL without memory. */
+M8_INTERNAL m8_db_pool *m8_db_pool_new(void);
+M8_INTERNAL void m8_db_pool_set(m8_db_pool *p, m8_db_use use, double connect_timeout_s,
+                                double io_timeout_s);
+/* True when the service said M8_DB_REQUIRED (DB_* become required,
+ * doc/settings.md);
+ * false for NULL. */
+M8_INTERNAL bool m8_db_pool_required(const m8_db_pool *p);
+/* How the pool's owner takes the "database" health check (and adds what
+ * else goes with an opened database); 0 or an error. */
+typedef int (*m8_db_pool_attach_fn)(void *ctx, m8_health_fn check, void *check_data);
+/* At boot, after settings (s must outlive the pool): opens the pool when
+ * the settings name a database (checks DB_*, TABLES_PREFIX and the backend;
+ * connects nothing) and hands the health check to attach.  0 (also when no
+ * database is configured, or p is NULL), or an error with one line in err
+ * (a configuration error). */
+M8_INTERNAL int m8_db_pool_boot(m8_db_pool *p, const m8_settings *s, m8_db_pool_attach_fn attach,
+                                void *ctx, char *err, size_t errlen);
+/* This thread's handle (opened on first use), or NULL (no database). */
+M8_INTERNAL m8_db *m8_db_pool_handle(m8_db_pool *p);
 /* After each handler, on its thread: rolls back a transaction left open. */
-M8_INTERNAL void m8_db_app_after_handler(struct m8_app *app, bool failed);
-/* Closes every connection and forgets the app (m8_app_free). */
-M8_INTERNAL void m8_db_app_free(struct m8_app *app);
+M8_INTERNAL void m8_db_pool_after_handler(m8_db_pool *p, bool failed);
+/* Closes every connection; a health check still running keeps what it
+ * uses until it ends.  NULL is fine. */
+M8_INTERNAL void m8_db_pool_free(m8_db_pool *p);
 
 /* Replaces every occurrence of secret in msg by "***" (in place) and folds
  * control characters (a driver's multi-line message) into single spaces,

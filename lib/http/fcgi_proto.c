@@ -69,9 +69,14 @@ int m8_fcgi_record(m8_buf *out, int type, uint16_t id, const void *content, size
 
 static int end_request(m8_buf *out, uint16_t id, uint32_t app_status, int proto_status)
 {
-    unsigned char body[8] = {(unsigned char)(app_status >> 24), (unsigned char)(app_status >> 16),
-                             (unsigned char)(app_status >> 8), (unsigned char)app_status,
-                             (unsigned char)proto_status, 0, 0, 0};
+    unsigned char body[8] = {(unsigned char)(app_status >> 24),
+                             (unsigned char)(app_status >> 16),
+                             (unsigned char)(app_status >> 8),
+                             (unsigned char)app_status,
+                             (unsigned char)proto_status,
+                             0,
+                             0,
+                             0};
     return m8_fcgi_record(out, M8_FCGI_END_REQUEST, id, body, sizeof body);
 }
 
@@ -285,8 +290,7 @@ m8_fcgi_event m8_fcgi_feed(m8_fcgi *f, const char *data, size_t len, size_t *con
                 m8_buf_reset(&f->body);
             }
             break;
-        case M8_FCGI_DATA:
-            break; /* FILTER role only, which is refused */
+        case M8_FCGI_DATA: break; /* FILTER role only, which is refused */
         default: {
             unsigned char body[8] = {(unsigned char)type};
             if (m8_fcgi_record(&f->reply, M8_FCGI_UNKNOWN_TYPE, 0, body, 8))

@@ -53,15 +53,15 @@ typedef enum m8_fcgi_event {
 
 typedef struct m8_fcgi {
     size_t max_body;
-    uint16_t req_id;    /* active request, 0 = none */
-    int role;           /* its role: M8_FCGI_RESPONDER or M8_FCGI_AUTHORIZER */
+    uint16_t req_id; /* active request, 0 = none */
+    int role;        /* its role: M8_FCGI_RESPONDER or M8_FCGI_AUTHORIZER */
     bool keep_conn;
     bool authorizer_ok; /* serve the AUTHORIZER role (from m8_fcgi_accept_authorizer) */
     bool params_done, stdin_done;
     bool body_too_big;
-    m8_buf params;      /* raw name-value stream */
+    m8_buf params; /* raw name-value stream */
     m8_buf body;
-    m8_buf reply;       /* records to send now (management answers, refusals) */
+    m8_buf reply; /* records to send now (management answers, refusals) */
 } m8_fcgi;
 
 /* Process-wide: whether connections set up from now on serve the
@@ -78,8 +78,7 @@ M8_INTERNAL void m8_fcgi_next(m8_fcgi *f);
 /* Consumes whole records from data[0..len); *consumed says how many bytes.
  * Stops right after a record that completes a request (M8_FCGI_REQUEST).
  * Answers to management records are appended to f->reply. */
-M8_INTERNAL m8_fcgi_event m8_fcgi_feed(m8_fcgi *f, const char *data, size_t len,
-                                       size_t *consumed);
+M8_INTERNAL m8_fcgi_event m8_fcgi_feed(m8_fcgi *f, const char *data, size_t len, size_t *consumed);
 
 /* Decodes a FastCGI name-value stream into arena pairs (bounded by
  * M8_MAX_PARAMS).  M8_EPARSE on a truncated or overlong pair. */
@@ -91,8 +90,7 @@ M8_INTERNAL int m8_fcgi_encode_pair(m8_buf *out, const char *name, size_t nl, co
                                     size_t vl);
 
 /* Appends one record (header, content, padding to a multiple of 8). */
-M8_INTERNAL int m8_fcgi_record(m8_buf *out, int type, uint16_t id, const void *content,
-                               size_t len);
+M8_INTERNAL int m8_fcgi_record(m8_buf *out, int type, uint16_t id, const void *content, size_t len);
 
 /* Appends a full response: data as FCGI_STDOUT records, the empty
  * STDOUT, and END_REQUEST(app_status, REQUEST_COMPLETE). */

@@ -20,7 +20,7 @@ typedef struct m8_pair {
 } m8_pair;
 
 typedef struct m8_hdr {
-    const char *name;  /* canonical capitalisation, e.g. "Content-Type" */
+    const char *name; /* canonical capitalisation, e.g. "Content-Type" */
     const char *value;
 } m8_hdr;
 
@@ -29,30 +29,36 @@ struct m8_request {
     struct m8_app *app;
 
     /* input */
-    m8_pair *params; size_t n_params;      /* raw FastCGI/CGI params */
-    m8_pair *headers; size_t n_headers;    /* from HTTP_*, CONTENT_TYPE, CONTENT_LENGTH */
-    m8_pair *query; size_t n_query;        /* decoded query parameters, in order */
-    m8_pair *path_params; size_t n_path_params;
+    m8_pair *params;
+    size_t n_params; /* raw FastCGI/CGI params */
+    m8_pair *headers;
+    size_t n_headers; /* from HTTP_*, CONTENT_TYPE, CONTENT_LENGTH */
+    m8_pair *query;
+    size_t n_query; /* decoded query parameters, in order */
+    m8_pair *path_params;
+    size_t n_path_params;
     const char *method;
     const char *path;         /* percent-decoded path, no query */
     const char *query_string; /* raw, "" when none */
-    const char *body; size_t body_len;
-    struct json_object *json; /* parsed body (M8_ROUTE_JSON_BODY), owned */
+    const char *body;
+    size_t body_len;
+    struct json_object *json;           /* parsed body (M8_ROUTE_JSON_BODY), owned */
     const struct m8_route_entry *route; /* matched route, or NULL */
-    const char *route_label;  /* route template or "unmatched" */
+    const char *route_label;            /* route template or "unmatched" */
     const char *request_id;
-    double t_start;           /* m8_now_mono() at arrival */
-    bool cgi;                 /* CGI: route by PATH_INFO (SCRIPT_NAME is the mount point) */
-    bool authorizer;          /* FastCGI AUTHORIZER role: no body; a 200 passes the request
-                                 on (with Variable-* headers), anything else denies it */
-    m8_user *user;            /* the caller of a protected route (arena), or NULL */
+    double t_start;  /* m8_now_mono() at arrival */
+    bool cgi;        /* CGI: route by PATH_INFO (SCRIPT_NAME is the mount point) */
+    bool authorizer; /* FastCGI AUTHORIZER role: no body; a 200 passes the request
+                        on (with Variable-* headers), anything else denies it */
+    m8_user *user;   /* the caller of a protected route (arena), or NULL */
 
     /* output */
-    int status;               /* 0 = not set yet */
-    m8_hdr *res_headers; size_t n_res_headers, cap_res_headers;
+    int status; /* 0 = not set yet */
+    m8_hdr *res_headers;
+    size_t n_res_headers, cap_res_headers;
     const char *content_type; /* NULL = none */
     m8_buf body_out;
-    char *fail_reason;        /* m8_req_fail(), logged never sent */
+    char *fail_reason; /* m8_req_fail(), logged never sent */
 };
 
 /* Initialises req (arena, buffers) for the app. */

@@ -1,5 +1,6 @@
-/* middleware.c - trusted host (CONTRACT A 5.3), CORS (A 5.4), security
- * headers (A 4) and the request id (middleware.h). */
+/* middleware.c - trusted host, CORS, security headers and the request id
+ * (middleware.h, doc/responses.md#trusted-host, doc/responses.md#cors,
+ * doc/responses.md#security-headers). */
 #include "http/middleware.h"
 
 #include <pthread.h>
@@ -17,7 +18,7 @@
 #define DEFAULT_CSP                                                                                \
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
-/* CORS options of create_app (A 5.4). */
+/* CORS options of create_app (doc/responses.md#cors). */
 #define CORS_ALLOW_METHODS "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 #define CORS_ALLOW_HEADERS                                                                         \
     "Accept, Accept-Language, Authorization, Content-Language, Content-Type, X-Requested-With"

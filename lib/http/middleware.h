@@ -1,23 +1,28 @@
-/* middleware.h - trusted host (CONTRACT A 5.3), CORS (A 5.4), security
- * headers (A 4) and the request id, applied by app.c in the reference order
- * (A 5.2): security headers wrap trusted host, which wraps CORS, which wraps
- * the router.  Everything here is computed once from settings at boot. */
+/* middleware.h - trusted host (doc/responses.md#trusted-host), CORS
+ * (doc/responses.md#cors), security headers
+ * (doc/responses.md#security-headers) and the request id, applied by the app
+ * in the reference order (doc/design.md#request-flow): security headers wrap
+ * trusted host, which wraps CORS, which wraps the router.  Everything here
+ * is computed once from settings at boot. */
 #ifndef M8_MIDDLEWARE_H
 #define M8_MIDDLEWARE_H
 
-#include "http/http.h"
 #include "config/settings.h"
+#include "http/http.h"
 
 typedef struct m8_middleware {
     /* trusted host */
-    bool th_enabled;       /* ALLOWED_HOSTS non-empty and not "*" */
-    char **th_patterns; size_t th_n; /* incl. "testserver" outside production */
+    bool th_enabled; /* ALLOWED_HOSTS non-empty and not "*" */
+    char **th_patterns;
+    size_t th_n; /* incl. "testserver" outside production */
     /* CORS */
-    char **origins; size_t n_origins; /* ALLOWED_ORIGINS, exact match */
+    char **origins;
+    size_t n_origins; /* ALLOWED_ORIGINS, exact match */
     /* security headers, in emission order (tier 1, tier 2, HSTS, CSP) */
-    m8_hdr sec[6]; size_t n_sec;
-    char *hsts_value;     /* the HSTS value (points into sec_values), or NULL */
-    char *sec_values[6];  /* owned copies of the values in sec */
+    m8_hdr sec[6];
+    size_t n_sec;
+    char *hsts_value;    /* the HSTS value (points into sec_values), or NULL */
+    char *sec_values[6]; /* owned copies of the values in sec */
 } m8_middleware;
 
 /* Builds from settings; an invalid host pattern is M8_ECONFIG with err. */

@@ -1,25 +1,25 @@
-/* router.h - route table and matching (DESIGN "http, router").  Pure. */
+/* router.h - route table and matching (doc/design.md#http-and-routing).  Pure. */
 #ifndef M8_ROUTER_H
 #define M8_ROUTER_H
 
 #include "http/http.h"
 
 typedef struct m8_route_entry {
-    char *method;          /* "GET" ... */
-    char *template;        /* full path with API_PREFIX applied, e.g. "/api/items/{item_id}" */
-    char **segments;       /* template split on '/' after the leading one, empty
-                            * segments kept ("/" -> [""], "/a/" -> ["a",""]);
-                            * "{x}" marks a capture */
+    char *method;    /* "GET" ... */
+    char *template;  /* full path with API_PREFIX applied, e.g. "/api/items/{item_id}" */
+    char **segments; /* template split on '/' after the leading one, empty
+                      * segments kept ("/" -> [""], "/a/" -> ["a",""]);
+                      * "{x}" marks a capture */
     size_t n_segments;
-    bool trailing_slash;   /* template ends with '/' */
-    char **capture_names;  /* "x" of each "{x}", in order */
+    bool trailing_slash;  /* template ends with '/' */
+    char **capture_names; /* "x" of each "{x}", in order */
     size_t n_captures;
     m8_access access;
     m8_handler handler;
     void *data;
     const char *summary;
     const char *tag;
-    unsigned flags;        /* M8_ROUTE_* */
+    unsigned flags; /* M8_ROUTE_* */
 } m8_route_entry;
 
 typedef struct m8_router {
@@ -44,8 +44,8 @@ M8_INTERNAL void m8_router_free(m8_router *r);
  * duplicate (method, template) - templates equal up to capture names count
  * as duplicates, the second could never match - is refused with M8_ECONFIG
  * and a reason in err, e.g. "route GET /x declares no access". */
-M8_INTERNAL int m8_router_add(m8_router *r, const char *prefix, const m8_route *route,
-                              char *err, size_t errlen);
+M8_INTERNAL int m8_router_add(m8_router *r, const char *prefix, const m8_route *route, char *err,
+                              size_t errlen);
 /* Matches req->method + req->path (decoded); first match in registration
  * order wins; methods match exactly, no implicit HEAD.  On OK sets *entry and
  * fills req->path_params (arena).  On M8_MATCH_METHOD writes the Allow header

@@ -87,7 +87,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *data)
             h->on_open(status, h->data);
         return n;
     }
-    if (h->name_len && n > h->name_len && p[h->name_len] == ':' && m8_memcaseeq(p, h->name_len, h->name)) {
+    if (h->name_len && n > h->name_len && p[h->name_len] == ':' &&
+        m8_memcaseeq(p, h->name_len, h->name)) {
         const char *v = p + h->name_len + 1;
         size_t vl = m8_trim(&v, n - h->name_len - 1);
         if (vl >= h->cap)
@@ -114,6 +115,20 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *data)
     b->left -= n;
     return n;
 }
+
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80.0: CURLOPT_PREREQFUNCTION */
+/* Called once a connection is up (TLS included), right before the request
+ * goes out on it: until then, nothing of the request has left. */
+static int on_prereq(void *data, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    *(bool *)data = true;
+    return CURL_PREREQFUNC_OK;
+}
+#endif
 
 static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
@@ -182,6 +197,91 @@ static void set_error(m8_http_result *res, const char *url, CURLcode code, const
         }
     }
     curl_url_cleanup(u);
+}
+
+const char *m8_httpc_err_name(m8_httpc_err err)
+{
+    switch (err) {
+    case M8_HTTPC_OK: return "ok";
+    case M8_HTTPC_EINVAL: return "invalid";
+    case M8_HTTPC_ENOMEM: return "nomem";
+    case M8_HTTPC_ERESOLVE: return "resolve";
+    case M8_HTTPC_ECONNECT: return "connect";
+    case M8_HTTPC_ETLS: return "tls";
+    case M8_HTTPC_ETIMEOUT: return "timeout";
+    case M8_HTTPC_ESEND: return "send";
+    case M8_HTTPC_EREAD: return "read";
+    case M8_HTTPC_ETOOBIG: return "too_big";
+    case M8_HTTPC_EREDIRECT: return "redirect";
+    case M8_HTTPC_EPROTO: return "protocol";
+    case M8_HTTPC_ECANCEL: return "cancelled";
+    case M8_HTTPC_EABORT: return "aborted";
+    case M8_HTTPC_EOTHER: break;
+    }
+    return "other";
+}
+
+/* The kind of a failed transfer, from libcurl's code: the one place that
+ * knows them.  An unsupported scheme is a refused redirect once a redirect
+ * was taken, a bad URL when the URL itself is not http(s), and otherwise a
+ * reply that is not HTTP (libcurl refuses an HTTP/0.9 answer that way). */
+static m8_httpc_err classify(CURLcode rc, CURL *h, const char *url)
+{
+    switch (rc) {
+    case CURLE_OK: return M8_HTTPC_OK;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_UNKNOWN_OPTION: return M8_HTTPC_EINVAL;
+    case CURLE_OUT_OF_MEMORY: return M8_HTTPC_ENOMEM;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return M8_HTTPC_ERESOLVE;
+    case CURLE_COULDNT_CONNECT: return M8_HTTPC_ECONNECT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED: return M8_HTTPC_ETLS;
+    case CURLE_OPERATION_TIMEDOUT: return M8_HTTPC_ETIMEOUT;
+    case CURLE_SEND_ERROR:
+    case CURLE_SEND_FAIL_REWIND: return M8_HTTPC_ESEND;
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING: return M8_HTTPC_EREAD;
+    case CURLE_FILESIZE_EXCEEDED: return M8_HTTPC_ETOOBIG;
+    case CURLE_TOO_MANY_REDIRECTS: return M8_HTTPC_EREDIRECT;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3: return M8_HTTPC_EPROTO;
+    case CURLE_ABORTED_BY_CALLBACK: return M8_HTTPC_ECANCEL;
+#if LIBCURL_VERSION_NUM >= 0x080600 /* 8.6.0: a response header past libcurl's limit */
+    case CURLE_TOO_LARGE: return M8_HTTPC_EPROTO;
+#endif
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+        long redirects = 0;
+        if (curl_easy_getinfo(h, CURLINFO_REDIRECT_COUNT, &redirects) == CURLE_OK && redirects > 0)
+            return M8_HTTPC_EREDIRECT;
+        char *next = NULL; /* a refused hop is not counted: it is still pending */
+        if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &next) == CURLE_OK && next)
+            return M8_HTTPC_EREDIRECT;
+        size_t ul = strlen(url);
+        if (!(ul >= 7 && m8_memcaseeq(url, 7, "http://")) &&
+            !(ul >= 8 && m8_memcaseeq(url, 8, "https://")))
+            return M8_HTTPC_EINVAL;
+        return M8_HTTPC_EPROTO;
+    }
+    default: return M8_HTTPC_EOTHER;
+    }
 }
 
 /* Test hook (m8_httpc_set_ca_file): a CA file instead of the system's. */
@@ -292,6 +392,8 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     if (!res)
         return M8_EINVAL;
     res->status = 0;
+    res->err = M8_HTTPC_EINVAL;
+    res->not_sent = true;
     res->error[0] = '\0';
     res->header[0] = '\0';
     m8_buf_init(&res->body, rq ? rq->max : 0);
@@ -310,11 +412,13 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     m8_httpc_global_init();
     if (global_rc != CURLE_OK) {
         set_error(res, rq->url, global_rc, "curl_global_init failed");
+        res->err = M8_HTTPC_EOTHER;
         return M8_EIO;
     }
     CURL *h = rq->reuse ? kept_get() : curl_easy_init();
     if (!h) {
         snprintf(res->error, sizeof res->error, "cannot create a curl handle");
+        res->err = M8_HTTPC_ENOMEM;
         return M8_ENOMEM;
     }
     struct curl_slist *hl = NULL;
@@ -338,6 +442,7 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
         if (!rq->reuse)
             curl_easy_cleanup(h);
         snprintf(res->error, sizeof res->error, "out of memory");
+        res->err = M8_HTTPC_ENOMEM;
         return ret;
     }
 
@@ -351,6 +456,7 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
                       .cap = sizeof res->header};
     long total_ms = to_ms(rq->timeout_s);
     long connect_ms = rq->connect_timeout_s != 0.0 ? to_ms(rq->connect_timeout_s) : total_ms;
+    bool started = false; /* on_prereq: the request began to go out */
 
     CURLcode rc = CURLE_OK;
 #define SETOPT(opt, val)                                                                           \
@@ -408,6 +514,10 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     SETOPT(CURLOPT_ERRORBUFFER, detail);
     if (hl)
         SETOPT(CURLOPT_HTTPHEADER, hl);
+#if LIBCURL_VERSION_NUM >= 0x075000
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(CURLOPT_PREREQDATA, &started);
+#endif
     if (rq->cancel) {
         SETOPT(CURLOPT_NOPROGRESS, 0L);
         SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -424,20 +534,26 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
     if (rc == CURLE_OK)
         rc = curl_easy_perform(h);
 
+    res->err = M8_HTTPC_OK;
     if (s.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(res->error, sizeof res->error, "response body exceeds the %zu byte cap", rq->max);
+        res->err = M8_HTTPC_ETOOBIG;
         ret = M8_ETOOBIG;
     } else if (s.nomem) {
         snprintf(res->error, sizeof res->error, "out of memory reading the response");
+        res->err = M8_HTTPC_ENOMEM;
         ret = M8_ENOMEM;
     } else if (s.aborted) {
         snprintf(res->error, sizeof res->error, "aborted by the receiver");
+        res->err = M8_HTTPC_EABORT;
         ret = M8_EIO;
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
         snprintf(res->error, sizeof res->error, "cancelled");
+        res->err = M8_HTTPC_ECANCEL;
         ret = M8_EIO;
     } else if (rc != CURLE_OK) {
         set_error(res, rq->url, rc, detail);
+        res->err = classify(rc, h, rq->url);
         ret = M8_EIO;
     } else {
         long status = 0;
@@ -449,6 +565,12 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
         if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
             atomic_fetch_add(&connects, (unsigned long)n);
     }
+#if LIBCURL_VERSION_NUM >= 0x075000
+    res->not_sent = ret != 0 && !started;
+#else
+    res->not_sent = ret != 0 && (res->err == M8_HTTPC_ERESOLVE || res->err == M8_HTTPC_ECONNECT ||
+                                 res->err == M8_HTTPC_ETLS || res->err == M8_HTTPC_EINVAL);
+#endif
     if (ret) {
         res->status = 0;
         m8_buf_free(&res->body);

@@ -17,8 +17,36 @@
 
 #define M8_HTTPC_MAX_HEADERS 16u /* extra request header lines of one call */
 
+/* What became of a request, so that no caller reads libcurl's codes or
+ * matches error text: M8_HTTPC_OK when a response arrived (whatever its
+ * status: see m8_http_result.status), else the one way it failed. */
+typedef enum m8_httpc_err {
+    M8_HTTPC_OK = 0,
+    M8_HTTPC_EINVAL,    /* bad request parameters or URL: nothing sent */
+    M8_HTTPC_ENOMEM,    /* out of memory */
+    M8_HTTPC_ERESOLVE,  /* the host name (or proxy) does not resolve */
+    M8_HTTPC_ECONNECT,  /* the TCP connection was refused or unreachable */
+    M8_HTTPC_ETLS,      /* TLS handshake or peer verification failed */
+    M8_HTTPC_ETIMEOUT,  /* a timeout (connect, total or read silence) */
+    M8_HTTPC_ESEND,     /* sending failed, or the kept-alive connection died
+                         * under a request that must not be re-sent */
+    M8_HTTPC_EREAD,     /* the connection failed or closed while receiving
+                         * (no answer at all, or a body cut short) */
+    M8_HTTPC_ETOOBIG,   /* the response body passed its cap */
+    M8_HTTPC_EREDIRECT, /* a redirect refused (scheme, downgrade, too many) */
+    M8_HTTPC_EPROTO,    /* the peer's answer is not valid HTTP */
+    M8_HTTPC_ECANCEL,   /* stopped through m8_http_request.cancel */
+    M8_HTTPC_EABORT,    /* stopped by the receiver (on_data returned false) */
+    M8_HTTPC_EOTHER,    /* any other libcurl failure */
+} m8_httpc_err;
+
 typedef struct m8_http_result {
     long status;      /* HTTP status, 0 on transport failure */
+    m8_httpc_err err; /* M8_HTTPC_OK with status, or the failure */
+    /* True when the request certainly never left (no connection, TLS not
+     * up, or it failed before its first byte was written): retrying it is
+     * safe even for a POST that must run at most once. */
+    bool not_sent;
     m8_buf body;      /* bounded by the max given to the call */
     char error[256];  /* transport error text (never contains credentials) */
     char header[256]; /* value of m8_http_request.capture_header (trimmed), or "" */
@@ -67,7 +95,7 @@ M8_INTERNAL void m8_httpc_global_init(void);
 
 /* GET url with a total timeout (seconds) and a body cap of max bytes (more
  * is M8_ETOOBIG).  Returns 0 when a response arrived (any status), M8_EIO
- * on transport failure (error filled), M8_ETOOBIG past max.  The caller
+ * on transport failure (error and err filled), M8_ETOOBIG past max.  The caller
  * frees res->body.  Redirects are followed (at most 3, http/https only;
  * from an https URL, https only: an https to http redirect is M8_EIO). */
 M8_INTERNAL int m8_http_get(const char *url, double timeout_s, size_t max, m8_http_result *res);
@@ -78,6 +106,12 @@ M8_INTERNAL int m8_http_get(const char *url, double timeout_s, size_t max, m8_ht
  * next call; a process that forked never reuses its parent's handle.  The
  * caller frees res->body (also on error: it is then empty). */
 M8_INTERNAL int m8_http_do(const m8_http_request *rq, m8_http_result *res);
+
+/* A short stable name for err, for logs and metrics labels ("ok",
+ * "resolve", "connect", "tls", "timeout", "send", "read", "too_big",
+ * "redirect", "protocol", "cancelled", "aborted", "invalid", "nomem",
+ * "other"). */
+M8_INTERNAL const char *m8_httpc_err_name(m8_httpc_err err);
 
 /* Frees the calling thread's kept-alive handle now (also done when the
  * thread exits). */

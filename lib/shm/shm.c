@@ -5,8 +5,8 @@
 #include "shm/shm.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,8 +204,10 @@ m8_shm *m8_shm_attach_env(m8_shm_slot **slot_out)
             m8_shm_slot_claim(*slot_out, getpid(), atomic_load(&shm->generation));
             return shm;
         }
-        m8_log(M8_LOG_WARNING, "the supervisor's shared segment (fd %lld, slot %lld) is not "
-               "usable by this build (layout %u): working alone", fd, slot, M8_SHM_VERSION);
+        m8_log(M8_LOG_WARNING,
+               "the supervisor's shared segment (fd %lld, slot %lld) is not "
+               "usable by this build (layout %u): working alone",
+               fd, slot, M8_SHM_VERSION);
     }
     m8_shm *shm = m8_shm_private();
     *slot_out = shm ? &shm->slots[0] : NULL;

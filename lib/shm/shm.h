@@ -1,6 +1,6 @@
 /* shm.h - the shared segment: one memfd created by fcgim8d and mapped by
- * every worker (DESIGN "shm").  It stores bytes, counters and flags that
- * other modules give meaning to; it knows nothing of HTTP.
+ * every worker (doc/design.md#shared-segment).  It stores bytes, counters
+ * and flags that other modules give meaning to; it knows nothing of HTTP.
  *
  * Without a supervisor (spawn-fcgi, mod_fcgid, CGI, --listen) the same
  * layout lives in private memory with one slot, so a worker works alone.
@@ -32,20 +32,20 @@
 
 #include "core/common.h"
 
-#define M8_SHM_MAGIC 0x384d3846u  /* "F8M8" */
+#define M8_SHM_MAGIC 0x384d3846u /* "F8M8" */
 #define M8_SHM_VERSION 2u
-#define M8_SHM_MAX_SLOTS 256u      /* worker slots (2 x max workers + 2 is used) */
-#define M8_SHM_THREADS 64u         /* threads per worker whose state is reported */
-#define M8_SHM_SERIES 128u         /* request metric series per slot */
-#define M8_SHM_LABEL_BYTES 96u     /* endpoint label (route template), NUL included */
-#define M8_SHM_METHOD_BYTES 12u    /* method label, NUL included */
-#define M8_SHM_WHAT_BYTES 104u     /* "METHOD /route" of a busy thread, NUL included */
-#define M8_SHM_BUCKETS 11u         /* latency histogram buckets before +Inf (A 5.7) */
-#define M8_SHM_AUTH_REASONS 16u    /* token validation failure reasons counted */
-#define M8_SHM_COUNTERS 32u        /* named event counters (m8_shm_counter) */
+#define M8_SHM_MAX_SLOTS 256u              /* worker slots (2 x max workers + 2 is used) */
+#define M8_SHM_THREADS 64u                 /* threads per worker whose state is reported */
+#define M8_SHM_SERIES 128u                 /* request metric series per slot */
+#define M8_SHM_LABEL_BYTES 96u             /* endpoint label (route template), NUL included */
+#define M8_SHM_METHOD_BYTES 12u            /* method label, NUL included */
+#define M8_SHM_WHAT_BYTES 104u             /* "METHOD /route" of a busy thread, NUL included */
+#define M8_SHM_BUCKETS 11u                 /* latency histogram buckets before +Inf */
+#define M8_SHM_AUTH_REASONS 16u            /* token validation failure reasons counted */
+#define M8_SHM_COUNTERS 32u                /* named event counters (m8_shm_counter) */
 #define M8_SHM_REVOCATION_BYTES (1u << 20) /* the revocation table's area (revtable.c) */
-#define M8_SHM_EVENT_TYPES 8u      /* event-stream event types counted (events.c) */
-#define M8_SHM_EVENT_RESULTS 3u    /* delivered, dropped_malformed, dropped_sig_fail */
+#define M8_SHM_EVENT_TYPES 8u              /* event-stream event types counted (events.c) */
+#define M8_SHM_EVENT_RESULTS 3u            /* delivered, dropped_malformed, dropped_sig_fail */
 
 /* Environment of a worker started by fcgim8d. */
 #define M8_ENV_SHM_FD "FCGIM8_SHM_FD"
@@ -65,16 +65,16 @@ enum { M8_SERIES_FREE = 0, M8_SERIES_CLAIMED = 1, M8_SERIES_READY = 2, M8_SERIES
 
 /* Named counters (pool restarts by cause and event counters). */
 enum {
-    M8_CTR_RESTART_CRASH = 0,   /* a worker died abnormally */
+    M8_CTR_RESTART_CRASH = 0, /* a worker died abnormally */
     M8_CTR_RESTART_MAX_REQUESTS,
-    M8_CTR_RESTART_TIMEOUT,     /* killed by --request-timeout */
-    M8_CTR_RESTART_RELOAD,      /* retired by SIGHUP */
-    M8_CTR_RESTART_SCALE_DOWN,  /* retired by the dynamic pool */
-    M8_CTR_SLOW_REQUESTS,       /* requests past --slow-log */
+    M8_CTR_RESTART_TIMEOUT,    /* killed by --request-timeout */
+    M8_CTR_RESTART_RELOAD,     /* retired by SIGHUP */
+    M8_CTR_RESTART_SCALE_DOWN, /* retired by the dynamic pool */
+    M8_CTR_SLOW_REQUESTS,      /* requests past --slow-log */
     M8_CTR_RELOADS_OK,
     M8_CTR_RELOADS_FAILED,
     M8_CTR__END,
-    /* not worker restarts: event stream and revocation (CONTRACT B 1.13, 2.8) */
+    /* not worker restarts: event stream and revocation (doc/metrics.md#auth) */
     M8_CTR_EVSTREAM_RECONNECTS = M8_CTR__END,
     M8_CTR_EVSTREAM_GAPS,
     M8_CTR_REVOCATION_HIT,
@@ -92,9 +92,9 @@ typedef struct m8_shm_series {
     uint32_t status;
     char method[M8_SHM_METHOD_BYTES];
     char endpoint[M8_SHM_LABEL_BYTES];
-    double created;                /* wall-clock seconds, for the _created series */
+    double created; /* wall-clock seconds, for the _created series */
     _Atomic uint64_t count;
-    _Atomic uint64_t duration_ns;  /* sum */
+    _Atomic uint64_t duration_ns;             /* sum */
     _Atomic uint64_t buckets[M8_SHM_BUCKETS]; /* per bucket (not cumulative) */
 } m8_shm_series;
 
@@ -104,13 +104,13 @@ typedef struct m8_shm_thread {
 } m8_shm_thread;
 
 typedef struct m8_shm_slot {
-    _Atomic int32_t pid;          /* owner; 0 = none */
-    _Atomic uint32_t state;       /* M8_SLOT_* */
-    _Atomic uint32_t generation;  /* pool generation (SIGHUP reload) */
-    _Atomic uint32_t nthreads;    /* threads that registered */
-    _Atomic uint64_t requests;    /* served by the current owner */
-    _Atomic uint64_t started_ns;  /* owner's start (monotonic) */
-    _Atomic uint32_t nseries;     /* series[0..nseries) claimed */
+    _Atomic int32_t pid;         /* owner; 0 = none */
+    _Atomic uint32_t state;      /* M8_SLOT_* */
+    _Atomic uint32_t generation; /* pool generation (SIGHUP reload) */
+    _Atomic uint32_t nthreads;   /* threads that registered */
+    _Atomic uint64_t requests;   /* served by the current owner */
+    _Atomic uint64_t started_ns; /* owner's start (monotonic) */
+    _Atomic uint32_t nseries;    /* series[0..nseries) claimed */
     _Atomic uint64_t series_dropped;
     _Atomic uint64_t auth_failures[M8_SHM_AUTH_REASONS]; /* by m8_jwt_reason index */
     m8_shm_thread threads[M8_SHM_THREADS];
@@ -118,19 +118,19 @@ typedef struct m8_shm_slot {
 } m8_shm_slot;
 
 typedef struct m8_shm_jwks {
-    _Atomic uint32_t served;      /* 1: fcgim8d's sidecar fetches for every worker */
-    _Atomic uint64_t requests;    /* bumped by a worker that needs a fresh set */
-    _Atomic uint64_t answers;     /* bumped by the sidecar after each request or fetch */
-    _Atomic uint64_t seq;         /* odd while being written */
-    _Atomic uint64_t generation;  /* bumped on every new document */
-    _Atomic uint64_t fetched_ns;  /* monotonic time the set in use was fetched (0: none) */
+    _Atomic uint32_t served;     /* 1: fcgim8d's sidecar fetches for every worker */
+    _Atomic uint64_t requests;   /* bumped by a worker that needs a fresh set */
+    _Atomic uint64_t answers;    /* bumped by the sidecar after each request or fetch */
+    _Atomic uint64_t seq;        /* odd while being written */
+    _Atomic uint64_t generation; /* bumped on every new document */
+    _Atomic uint64_t fetched_ns; /* monotonic time the set in use was fetched (0: none) */
     uint32_t len;
     char doc[M8_MAX_JWKS_BYTES];
 } m8_shm_jwks;
 
 typedef struct m8_shm {
     uint32_t magic, version;
-    uint64_t size;                /* bytes of the whole mapping */
+    uint64_t size; /* bytes of the whole mapping */
     uint32_t nslots;
     _Atomic uint32_t ready;       /* the pool is ready (health leaves initializing) */
     _Atomic int32_t daemon_pid;   /* 0 without a supervisor */
@@ -144,13 +144,13 @@ typedef struct m8_shm {
     _Atomic uint64_t counters[M8_SHM_COUNTERS];
     _Atomic uint32_t evstream_connected; /* gauge: the event stream is up */
     _Atomic uint64_t events[M8_SHM_EVENT_TYPES][M8_SHM_EVENT_RESULTS]; /* by type, result */
-    pthread_mutex_t lock;         /* robust, process-shared: m8_shm_lock */
+    pthread_mutex_t lock; /* robust, process-shared: m8_shm_lock */
     m8_shm_jwks jwks;
     /* The revocation table: bytes whose layout revtable.c owns (revoked
      * jtis, user-wide revocations with their time, cached introspection
      * answers), written under m8_shm_lock by the sidecar and the workers. */
     _Alignas(64) unsigned char revocation[M8_SHM_REVOCATION_BYTES];
-    m8_shm_slot slots[];          /* nslots */
+    m8_shm_slot slots[]; /* nslots */
 } m8_shm;
 
 /* Bytes of a segment with nslots worker slots. */

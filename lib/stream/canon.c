@@ -1,4 +1,4 @@
-/* canon.c - canonical JSON of CONTRACT.md Part B 1.8 (canon.h). */
+/* canon.c - canonical JSON (canon.h, doc/wire.md#canonical-json). */
 #include "stream/canon.h"
 
 #include <json-c/json.h>

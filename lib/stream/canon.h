@@ -1,4 +1,4 @@
-/* canon.h - the canonical JSON of CONTRACT.md Part B 1.8: the bytes the
+/* canon.h - the canonical JSON of doc/wire.md#canonical-json: the bytes the
  * issuer HMACs, i.e. Python's json.dumps(value, sort_keys=True,
  * separators=(",", ":")) with ensure_ascii and allow_nan.  The one
  * hand-written JSON serializer of the project (json-c's own output escapes

@@ -9,13 +9,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "stream/events.h"
-#include "net/httpc.h"
-#include "core/log.h"
 #include "auth/privauth.h"
 #include "auth/revtable.h"
+#include "core/log.h"
+#include "net/httpc.h"
 #include "shm/shm.h"
+#include "stream/events.h"
 #include "stream/sse.h"
+
+/* The shared segment counts events by type and result (events.h). */
+_Static_assert(M8_EVT__COUNT <= M8_SHM_EVENT_TYPES, "event types fit the shm counters");
+_Static_assert(M8_EVR__COUNT == M8_SHM_EVENT_RESULTS, "event results match the shm counters");
 
 struct m8_evclient {
     const m8_settings *settings; /* borrowed: the owner keeps them alive */
@@ -41,8 +45,9 @@ bool m8_evclient_wanted(const m8_settings *s)
 m8_evclient *m8_evclient_new(const m8_settings *s, m8_shm *shm, char *err, size_t errlen)
 {
     if (!m8_evclient_wanted(s)) {
-        snprintf(err, errlen, "the event stream needs TOKEN_MODE=stateful, "
-                              "AUTH_SERVICE_ROLE=consumer and INTROSPECTION_URL");
+        snprintf(err, errlen,
+                 "the event stream needs TOKEN_MODE=stateful, "
+                 "AUTH_SERVICE_ROLE=consumer and INTROSPECTION_URL");
         return NULL;
     }
     m8_evclient *c = calloc(1, sizeof *c);
@@ -98,7 +103,8 @@ static void apply(m8_evclient *c, const m8_event *ev, double now)
             m8_revtable_flush(shm); /* B 2.7 step 1: flush rather than guess */
             m8_log_limited("evstream.unusable", M8_LOG_WARNING,
                            "event stream: session.revoked with an unusable payload (%s); "
-                           "caches flushed", ev->why ? ev->why : "invalid");
+                           "caches flushed",
+                           ev->why ? ev->why : "invalid");
             break;
         } else {
             m8_revt_event rv = {
@@ -121,8 +127,7 @@ static void apply(m8_evclient *c, const m8_event *ev, double now)
             m8_log(M8_LOG_INFO, "event stream: user.deleted applied");
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -139,8 +144,7 @@ static int on_sse(const m8_sse_event *se, void *ctx)
         char key[64]; /* a flood of bad events writes a few lines; the counters count all */
         snprintf(key, sizeof key, "evstream.dropped.%s", m8_event_result_name(r));
         m8_log_limited(key, M8_LOG_WARNING, "event stream: %s event dropped (%s): %s",
-                       m8_event_type_name(ev.type), m8_event_result_name(r),
-                       ev.why ? ev.why : "-");
+                       m8_event_type_name(ev.type), m8_event_result_name(r), ev.why ? ev.why : "-");
     } else {
         if (ev.sse_id && ev.sse_id_len < sizeof c->last_id) {
             memcpy(c->last_id, ev.sse_id, ev.sse_id_len);
@@ -208,10 +212,10 @@ static int connect_once(m8_evclient *c)
         .method = "GET",
         .url = c->url,
         .headers = hdr,
-        .connect_timeout_s = s->event_stream_connect_timeout > 0 ? s->event_stream_connect_timeout
-                                                                 : 5.0,
+        .connect_timeout_s =
+            s->event_stream_connect_timeout > 0 ? s->event_stream_connect_timeout : 5.0,
         .timeout_s = 3600.0, /* a clean reconnect at least once an hour */
-        .max = 65536,         /* an error body */
+        .max = 65536,        /* an error body */
         .follow_redirects = false,
         .on_data = on_data,
         .on_open = on_open,
@@ -237,8 +241,8 @@ static int connect_once(m8_evclient *c)
         m8_log(M8_LOG_WARNING, "event stream: %s answered HTTP %ld; reconnecting", c->url_log,
                res.status);
     } else {
-        m8_log(M8_LOG_WARNING, "event stream: %s: %s; reconnecting", c->url_log,
-               res.error[0] ? res.error : m8_strerror(rc));
+        m8_log(M8_LOG_WARNING, "event stream: %s: %s: %s; reconnecting", c->url_log,
+               m8_httpc_err_name(res.err), res.error[0] ? res.error : m8_strerror(rc));
     }
     m8_buf_free(&res.body);
     m8_privauth_hdrs_clear(&ah);
@@ -267,7 +271,8 @@ void m8_evclient_run(m8_evclient *c, atomic_int *stop)
         if (atomic_load(stop))
             break;
         attempt = clean ? 0 : attempt + 1;
-        double d = m8_event_backoff(clean ? 0 : attempt, randombytes_uniform(M8_EVENT_JITTER_STEPS));
+        double d =
+            m8_event_backoff(clean ? 0 : attempt, randombytes_uniform(M8_EVENT_JITTER_STEPS));
         sleep_until_stop(stop, d);
     }
 }

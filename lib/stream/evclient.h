@@ -13,8 +13,8 @@
 
 #include <stdatomic.h>
 
-#include "core/common.h"
 #include "config/settings.h"
+#include "core/common.h"
 
 struct m8_shm;
 typedef struct m8_evclient m8_evclient;

@@ -103,7 +103,7 @@ m8_event_result m8_event_verify(const char *key, size_t key_len, bool accept_uns
         return drop(NULL, M8_EVR_DROPPED_MALFORMED, why,
                     rc == M8_ENOMEM ? "out of memory" : "data is not JSON");
     if (!key || key_len == 0) {
-        *payload = v; /* no key: the value as it is, an envelope included (B 1.7 step 2) */
+        *payload = v; /* no key: the value as it is, an envelope included */
         return M8_EVR_DELIVERED;
     }
     json_object *sig, *inner;
@@ -121,7 +121,7 @@ m8_event_result m8_event_verify(const char *key, size_t key_len, bool accept_uns
     }
     if (!accept_unsigned)
         return drop(v, M8_EVR_DROPPED_SIG_FAIL, why, "unsigned event refused");
-    *payload = v; /* D12: the rollout flag accepts a bare payload */
+    *payload = v; /* the rollout flag accepts a bare payload */
     if (why)
         *why = "unsigned event accepted (EVENT_SIGNING_ACCEPT_UNSIGNED)";
     return M8_EVR_DELIVERED;
@@ -129,7 +129,7 @@ m8_event_result m8_event_verify(const char *key, size_t key_len, bool accept_uns
 
 /* ---------------------------------------------------------------- decode */
 
-/* The SSE name, trimmed, with '-' read as '.' (B 1.9). */
+/* The SSE name, trimmed, with '-' read as '.' (doc/wire.md#applying-events). */
 static m8_event_type classify(const char *name, size_t n)
 {
     n = m8_trim(&name, n);
@@ -171,7 +171,8 @@ static int member_str(json_object *o, const char *name, bool allow_empty, char *
     return *out ? 1 : -2;
 }
 
-/* B 2.7 step 1, narrowed to JSON types (an integer generation, strings). */
+/* The payload check of doc/wire.md#revocation-table (step 1), narrowed to
+ * JSON types (an integer generation, strings). */
 static void session_fields(m8_event *ev, json_object *p)
 {
     char *ignored = NULL;
@@ -252,7 +253,7 @@ m8_event_result m8_event_decode(const m8_settings *s, const m8_sse_event *sse, d
         session_fields(out, payload);
         out->revoked_since = now;
     } else if (out->type == M8_EVT_USER_DELETED) {
-        /* B 1.9: only a string user_id is acted on; anything else is ignored */
+        /* only a string user_id is acted on; anything else is ignored */
         if (!json_object_is_type(payload, json_type_object) ||
             member_str(payload, "user_id", true, &out->user_id) != 1)
             out->why = "user-deleted payload has no user_id string";

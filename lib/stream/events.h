@@ -1,15 +1,16 @@
-/* events.h - one auth event from the issuer's stream (CONTRACT.md Part B
- * 1.6-1.12, Decision D12): the signed envelope verified over the canonical
+/* events.h - one auth event from the issuer's stream (doc/wire.md#event-stream,
+ * doc/wire.md#signed-envelope): the signed envelope verified over the canonical
  * JSON (canon.h) with HMAC-SHA256 (libsodium) and a constant-time compare,
  * then the payload turned into a typed event; plus the reconnect backoff.
  * Pure: no I/O, no clock (the caller passes now), no logging (the caller
  * logs m8_event.why).  Fuzzed by tests/fuzz/fuzz_events.c.
  *
- * What the consumer does with a decoded event (B 1.9, 1.10, 2.7):
+ * What the consumer does with a decoded event (doc/wire.md#applying-events,
+ * doc/wire.md#last-event-id, doc/wire.md#revocation-table):
  *   result != DELIVERED: count it (type, result), log why, change nothing,
  *     not even Last-Event-ID.
  *   GAP: forget Last-Event-ID, flush every cache (watermarks survive).
- *   SESSION_REVOKED: invalid -> flush every cache (B 2.7 step 1); else
+ *   SESSION_REVOKED: invalid -> flush every cache; else
  *     auth_generation 0 (v1) -> evict every entry of user_id; else the v2
  *     watermark rules with event_id, then jti NULL -> every session of
  *     user_id issued before the revocation (revoked_since), jti set -> that
@@ -20,9 +21,8 @@
 #ifndef M8_EVENTS_H
 #define M8_EVENTS_H
 
-#include "core/common.h"
 #include "config/settings.h"
-#include "shm/shm.h"
+#include "core/common.h"
 #include "stream/sse.h"
 
 struct json_object;
@@ -43,21 +43,18 @@ typedef enum m8_event_type {
     M8_EVT__COUNT
 } m8_event_type;
 
-_Static_assert(M8_EVT__COUNT <= M8_SHM_EVENT_TYPES, "event types fit the shm counters");
-
 /* The metric label of type i (the SSE event name, "heartbeat", "other");
  * NULL for i >= M8_EVT__COUNT. */
 M8_INTERNAL const char *m8_event_type_name(unsigned i);
 
-/* Results, in the order of the m8_shm.events counters (B 1.13). */
+/* Results, in the order of the m8_shm.events counters
+ * (doc/metrics.md#event-stream-metrics). */
 typedef enum m8_event_result {
     M8_EVR_DELIVERED = 0,
     M8_EVR_DROPPED_MALFORMED,
     M8_EVR_DROPPED_SIG_FAIL,
     M8_EVR__COUNT
 } m8_event_result;
-
-_Static_assert(M8_EVR__COUNT == M8_SHM_EVENT_RESULTS, "event results match the shm counters");
 
 /* "delivered", "dropped_malformed", "dropped_sig_fail"; NULL past the end. */
 M8_INTERNAL const char *m8_event_result_name(unsigned i);
@@ -66,14 +63,14 @@ M8_INTERNAL const char *m8_event_result_name(unsigned i);
 typedef struct m8_event {
     m8_event_type type;
     const char *why;           /* static reason of a drop or of invalid; no secret, no id */
-    bool invalid;              /* SESSION_REVOKED whose verified payload fails B 2.7 step 1 */
+    bool invalid;              /* SESSION_REVOKED whose verified payload fails its check */
     int version;               /* SESSION_REVOKED: 2 for "v2", else 1 */
     char *user_id;             /* SESSION_REVOKED (required), USER_DELETED (NULL if not a string) */
     char *jti;                 /* SESSION_REVOKED: NULL = every session of the user */
     long long auth_generation; /* SESSION_REVOKED: >= 1, 0 = null (a v1 event) */
     char *event_id;            /* SESSION_REVOKED: the durable dedup key, NULL = null */
     double revoked_since;      /* SESSION_REVOKED, USER_DELETED: the now given (receipt time) */
-    char *sse_id;              /* id field of the SSE event, NULL when none (B 1.10) */
+    char *sse_id;              /* id field of the SSE event, NULL when none */
     size_t sse_id_len;
     struct json_object *payload; /* the verified payload (owned; NULL for gap,
                                     heartbeat, a JSON null or a drop) */
@@ -81,11 +78,11 @@ typedef struct m8_event {
 
 M8_INTERNAL void m8_event_clear(m8_event *ev);
 
-/* B 1.7 with D12 on one data string: parse (m8_canon_parse; failure ->
- * MALFORMED); no key (NULL or empty) -> the parsed value as it is; an
- * object with both "sig" and "payload" -> HMAC-SHA256(key, canonical
- * payload) as 64 lowercase hex compared in constant time with "sig"
- * (equal -> its payload; different or not a string -> SIG_FAIL; non-ASCII
+/* The signed envelope (doc/wire.md#signed-envelope) of one data string:
+ * parse (m8_canon_parse; failure -> MALFORMED); no key (NULL or empty) -> the parsed value as it
+ * is; an object with both "sig" and "payload" -> HMAC-SHA256(key, canonical payload) as 64
+ * lowercase hex compared in constant time with "sig" (equal -> its payload; different or not a
+ * string -> SIG_FAIL; non-ASCII
  * -> MALFORMED); anything else -> the bare value when accept_unsigned,
  * SIG_FAIL otherwise.  *payload (caller puts) is set only when DELIVERED. */
 M8_INTERNAL m8_event_result m8_event_verify(const char *key, size_t key_len, bool accept_unsigned,
@@ -98,12 +95,12 @@ M8_INTERNAL m8_event_result m8_event_verify(const char *key, size_t key_len, boo
  * whatever the result) and returns the result to count.  A gap and a
  * heartbeat are DELIVERED without reading data; an event over the SSE
  * limits is MALFORMED; names are matched with surrounding whitespace
- * trimmed and '-' read as '.' (B 1.9).  now is stored as revoked_since. */
+ * trimmed and '-' read as '.'.  now is stored as revoked_since. */
 M8_INTERNAL m8_event_result m8_event_decode(const m8_settings *s, const m8_sse_event *sse,
                                             double now, m8_event *out);
 
-/* Reconnect backoff of B 1.11: the seconds to sleep before the next
- * connection attempt.  n counts the sleeps since the last clean end of
+/* Reconnect backoff (doc/wire.md#reconnect-backoff): the seconds to sleep
+ * before the next connection attempt.  n counts the sleeps since the last clean end of
  * stream: 0 at start and right after a clean end (base b = 1 s), then
  * b = 2, 4 ... capped at 60 s; the caller does n = clean ? 0 : n, sleeps
  * m8_event_backoff(n, r), then n++.  r is a uniform random integer in

@@ -1,5 +1,5 @@
 /* sse.h - an incremental Server-Sent Events parser (the WHATWG HTML
- * "event stream interpretation" rules; CONTRACT.md Part B 1.4, 1.5, 1.12).
+ * "event stream interpretation" rules; doc/wire.md#sse-framing).
  * Pure: push bytes in any split, get events through a callback; no I/O, no
  * libcurl.  Fuzzed by tests/fuzz/fuzz_sse.c.
  *
@@ -17,13 +17,13 @@
  * dispatched.  Bytes are passed through as they are (no UTF-8 decoding;
  * the JSON parser of the data refuses invalid UTF-8).
  *
- * Against Python's client (B 1.5) the differences are: one leading space
+ * Against Python's client the differences are: one leading space
  * is removed, not all surrounding whitespace (the issuer writes exactly
  * one); a field without ':' is a field (Python ignores the line); a BOM
- * only counts at the stream start.  The event id of B 1.5 is per event:
+ * only counts at the stream start.  The event id is per event:
  * m8_sse_event.id is the id field of this event only (which is what
- * B 1.10 needs: Last-Event-ID moves only with a verified event that
- * carried an id), while m8_sse_last_id keeps the WHATWG sticky value.
+ * doc/wire.md#last-event-id needs: Last-Event-ID moves only with a
+ * verified event that carried an id), while m8_sse_last_id keeps the WHATWG sticky value.
  *
  * Limits: a line longer than M8_MAX_SSE_LINE_BYTES (terminator excluded)
  * is cut; if it is a data, id or event line, its event is delivered with

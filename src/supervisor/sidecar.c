@@ -2,15 +2,16 @@
 #include "sidecar.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "stream/evclient.h"
-#include "net/httpc.h"
 #include "auth/jwks.h"
 #include "core/log.h"
+#include "core/thread.h"
+#include "net/httpc.h"
+#include "stream/evclient.h"
+#include "stream/runner.h"
 
 #define SIDECAR_TICK_NS (20 * 1000 * 1000) /* how often worker requests are looked at */
 #define SIDECAR_MIN_TTL_S 1.0              /* JWKS_CACHE_TTL_SECONDS=0 still waits this */
@@ -22,28 +23,8 @@ struct m8_sidecar {
     double ttl_s;
     atomic_int stop;
     pthread_t thread;
-    m8_evclient *ev; /* the auth event stream (stateful consumer), or NULL */
-    pthread_t ev_thread;
+    m8_evrunner *ev; /* the auth event stream (stateful consumer), or NULL */
 };
-
-static void *events_main(void *arg)
-{
-    m8_sidecar *sc = arg;
-    m8_evclient_run(sc->ev, &sc->stop);
-    return NULL;
-}
-
-/* Starts fn in a thread with every signal blocked (they go to the main
- * thread). */
-static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(t, NULL, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
-}
 
 static void *sidecar_main(void *arg)
 {
@@ -63,8 +44,8 @@ static void *sidecar_main(void *arg)
             m8_buf doc;
             size_t nkeys = 0;
             char why[320] = "";
-            int rc = m8_jwks_fetch_document(sc->uri, sc->alg, M8_JWKS_TIMEOUT_S, &doc, &nkeys,
-                                            why, sizeof why);
+            int rc = m8_jwks_fetch_document(sc->uri, sc->alg, M8_JWKS_TIMEOUT_S, &doc, &nkeys, why,
+                                            sizeof why);
             if (rc == 0) {
                 /* before the document: a worker reads the time first */
                 atomic_store(&j->fetched_ns, m8_mono_ns());
@@ -76,8 +57,10 @@ static void *sidecar_main(void *arg)
                        nkeys);
                 next_fetch = now + (sc->ttl_s > SIDECAR_MIN_TTL_S ? sc->ttl_s : SIDECAR_MIN_TTL_S);
             } else {
-                m8_log(M8_LOG_WARNING, "JWKS fetch from %s failed (%s); the workers keep the "
-                       "previous keys", uri_log, why[0] ? why : m8_strerror(rc));
+                m8_log(M8_LOG_WARNING,
+                       "JWKS fetch from %s failed (%s); the workers keep the "
+                       "previous keys",
+                       uri_log, why[0] ? why : m8_strerror(rc));
                 next_fetch = now + M8_JWKS_COOLDOWN_S;
             }
             atomic_fetch_add(&j->answers, 1);
@@ -108,27 +91,17 @@ m8_sidecar *m8_sidecar_start(m8_shm *shm, const m8_settings *s)
     sc->ttl_s = (double)s->jwks_cache_ttl_seconds;
     m8_httpc_global_init();
     if (jwks) {
-        if (start_thread(&sc->thread, sidecar_main, sc) != 0) {
+        if (m8_thread_start(&sc->thread, NULL, sidecar_main, sc) != 0) {
             m8_log(M8_LOG_ERROR, "sidecar: cannot start its JWKS thread; every worker fetches "
-                   "JWKS itself");
+                                 "JWKS itself");
             free(sc->uri);
             sc->uri = NULL;
         } else {
             atomic_store(&shm->jwks.served, 1);
         }
     }
-    if (events) {
-        char err[512] = "";
-        sc->ev = m8_evclient_new(s, shm, err, sizeof err);
-        if (!sc->ev) {
-            m8_log(M8_LOG_ERROR, "event stream: %s; revocations arrive through introspection "
-                   "only", err);
-        } else if (start_thread(&sc->ev_thread, events_main, sc) != 0) {
-            m8_log(M8_LOG_ERROR, "event stream: cannot start its thread");
-            m8_evclient_free(sc->ev);
-            sc->ev = NULL;
-        }
-    }
+    if (events)
+        sc->ev = m8_evrunner_start(s, shm);
     if (!sc->uri && !sc->ev) {
         free(sc);
         return NULL;
@@ -141,12 +114,9 @@ void m8_sidecar_stop(m8_sidecar *sc)
     if (!sc)
         return;
     atomic_store(&sc->stop, 1);
+    m8_evrunner_stop(sc->ev);
     if (sc->uri)
         pthread_join(sc->thread, NULL);
-    if (sc->ev) {
-        pthread_join(sc->ev_thread, NULL);
-        m8_evclient_free(sc->ev);
-    }
     free(sc->uri);
     free(sc);
 }

@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "builtin/metrics.h"
 #include "app/server.h"
+#include "builtin/metrics.h"
+#include "core/log.h"
+#include "core/thread.h"
 
 #define STATUS_REQ_MAX 8192u       /* a request head */
 #define STATUS_BODY_MAX (8u << 20) /* a rendered answer */
@@ -86,17 +86,18 @@ int m8_status_render(const m8_shm *shm, m8_buf *out)
         uint64_t started = atomic_load(&s->started_ns);
         uint64_t req = atomic_load(&s->requests);
         requests += req;
-        m8_buf_printf(&w, "%s{\"pid\":%ld,\"slot\":%u,\"generation\":%u,\"state\":\"%s\","
+        m8_buf_printf(&w,
+                      "%s{\"pid\":%ld,\"slot\":%u,\"generation\":%u,\"state\":\"%s\","
                       "\"requests\":%llu,\"age_seconds\":%.3f,\"busy\":[",
-                      first ? "" : ",", (long)pid, i, atomic_load(&s->generation),
-                      state_name(st), (unsigned long long)req,
+                      first ? "" : ",", (long)pid, i, atomic_load(&s->generation), state_name(st),
+                      (unsigned long long)req,
                       started && now > started ? (double)(now - started) / 1e9 : 0.0);
         first = false;
         size_t nb = 0;
         uint32_t nt = atomic_load(&s->nthreads);
         for (uint32_t t = 0; t < nt && t < M8_SHM_THREADS; t++) {
-            uint64_t since = atomic_load_explicit(&s->threads[t].busy_since_ns,
-                                                  memory_order_acquire);
+            uint64_t since =
+                atomic_load_explicit(&s->threads[t].busy_since_ns, memory_order_acquire);
             if (!since)
                 continue;
             char what[M8_SHM_WHAT_BYTES];
@@ -115,7 +116,8 @@ int m8_status_render(const m8_shm *shm, m8_buf *out)
         else if (st == M8_SLOT_READY)
             idle++;
     }
-    m8_buf_printf(out, "{\"pool\":{\"supervisor_pid\":%ld,\"ready\":%s,\"generation\":%u,"
+    m8_buf_printf(out,
+                  "{\"pool\":{\"supervisor_pid\":%ld,\"ready\":%s,\"generation\":%u,"
                   "\"workers_target\":%u,\"workers\":{\"total\":%zu,\"busy\":%zu,\"idle\":%zu,"
                   "\"starting\":%zu,\"retiring\":%zu},\"threads_busy\":%zu,"
                   "\"requests\":%llu,\"listen_queue\":%u,\"listen_queue_max\":%u,"
@@ -127,7 +129,8 @@ int m8_status_render(const m8_shm *shm, m8_buf *out)
     for (size_t i = 0; i < M8_ARRAY_LEN(causes); i++)
         m8_buf_printf(out, "%s\"%s\":%llu", i ? "," : "", causes[i],
                       (unsigned long long)atomic_load(&shm->counters[i]));
-    m8_buf_printf(out, "},\"slow_requests\":%llu,\"reloads\":{\"ok\":%llu,\"failed\":%llu}},"
+    m8_buf_printf(out,
+                  "},\"slow_requests\":%llu,\"reloads\":{\"ok\":%llu,\"failed\":%llu}},"
                   "\"workers\":[",
                   (unsigned long long)atomic_load(&shm->counters[M8_CTR_SLOW_REQUESTS]),
                   (unsigned long long)atomic_load(&shm->counters[M8_CTR_RELOADS_OK]),
@@ -446,8 +449,8 @@ int m8_status_check_listen(const char *addr, const m8_settings *s, char *err, si
     return M8_ECONFIG;
 }
 
-m8_status_server *m8_status_start(const char *addr, m8_shm *shm, const m8_settings *s,
-                                  char *err, size_t errlen)
+m8_status_server *m8_status_start(const char *addr, m8_shm *shm, const m8_settings *s, char *err,
+                                  size_t errlen)
 {
     m8_status_server *st = calloc(1, sizeof *st);
     if (!st) {
@@ -489,11 +492,7 @@ m8_status_server *m8_status_start(const char *addr, m8_shm *shm, const m8_settin
         free(st);
         return NULL;
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals go to the main thread */
-    int rc = pthread_create(&st->thread, NULL, status_main, st);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = m8_thread_start(&st->thread, NULL, status_main, st);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the status thread");
         close(st->fd);

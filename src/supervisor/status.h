@@ -22,8 +22,8 @@ int m8_status_check_listen(const char *addr, const m8_settings *s, char *err, si
 /* Binds addr and starts the thread; NULL with err filled on failure
  * (including the case of m8_status_check_listen, checked on the bound
  * address). */
-m8_status_server *m8_status_start(const char *addr, m8_shm *shm, const m8_settings *s,
-                                  char *err, size_t errlen);
+m8_status_server *m8_status_start(const char *addr, m8_shm *shm, const m8_settings *s, char *err,
+                                  size_t errlen);
 /* Swaps the settings (reload); the caller frees the old ones afterwards. */
 void m8_status_set_settings(m8_status_server *st, const m8_settings *s);
 void m8_status_stop(m8_status_server *st);

@@ -1,7 +1,7 @@
 /* fuzz_pipeline.c - libFuzzer target for the whole request pipeline.
  *
  * Each input is turned into FastCGI records and sent over a unix socket to
- * the library's own epoll server (m8_server_start, lib/server.c), which
+ * the library's own epoll server (m8_server_start, lib/app/engine_epoll.c), which
  * decodes the records (lib/fcgi_proto.c) and runs the request exactly as a
  * deployed service does (m8_app_respond: trusted host, CORS, request id,
  * router with path params, 404/405/307, body limit, JSON body, token
@@ -64,11 +64,11 @@
 #include <sodium.h>
 
 #include "app/app.h"
-#include "http/fcgi_proto.h"
-#include "http/http.h"
+#include "app/server.h"
 #include "auth/jwt.h"
 #include "core/log.h"
-#include "app/server.h"
+#include "http/fcgi_proto.h"
+#include "http/http.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -269,7 +269,10 @@ static void boot(int i, char **env, bool start)
     int fd = m8_listen(spec, 64, 0600, err, sizeof err);
     if (fd < 0)
         die(err);
-    s->srv = m8_server_start(s->app, fd, 1, MAX_BODY, NULL, err, sizeof err);
+    m8_engine_opts o;
+    m8_app_engine_opts(s->app, &o);
+    o.max_body = MAX_BODY;
+    s->srv = m8_server_start(&o, fd, err, sizeof err);
     if (!s->srv)
         die(err);
 }

@@ -697,7 +697,7 @@ m8_apache_stop() {
 }
 
 # ------------------------------------------------------------------ MariaDB and PostgreSQL
-# Real servers for the database tests (TESTING.md), each in its own DIR:
+# Real servers for the database tests (doc/design.md#testing), each in its own DIR:
 #   m8_have_mariadb, m8_have_pg            the server programs are installed
 #   m8_mariadb_start DIR PORT, m8_mariadb_stop DIR, m8_mariadb_sql DIR SQL
 #   m8_pg_start DIR PORT, m8_pg_stop DIR, m8_pg_sql DIR PORT SQL

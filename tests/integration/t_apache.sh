@@ -6,7 +6,8 @@
 #   F  mod_fcgid runs the example itself (socket on fd 0) fcgi-m8-fcgid.conf
 #   C  mod_cgid runs the example as a CGI program         fcgi-m8-cgi.conf
 # For each: an authenticated request with an RS256 token signed by the
-# openssl command (an independent implementation), the D6 answers without
+# openssl command (an independent implementation), the 401/403 answers
+# (doc/responses.md#auth-failures) without
 # and with a bad token, the role check, /ping, and bodies at, just over and
 # far over the service's 1 MiB limit.  As root, Apache's children run as
 # www-data from a copy of the program in the temporary directory.
@@ -92,7 +93,7 @@ done
 # ------------------------------------------------------------- tokens (openssl, not fcgi-m8)
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 uuid() { cat /proc/sys/kernel/random/uuid; }
-mint() { # ROLE EMAIL: an RS256 access token shaped like the issuer's (CONTRACT B 7.1)
+mint() { # ROLE EMAIL: an RS256 access token shaped like the issuer's (doc/wire.md#token-claims)
     local now claims si sig
     now=$(date +%s)
     claims='{"sub":"%s","type":"access","email":"%s","full_name":null,"avatar":null,'

@@ -1,5 +1,6 @@
 #!/bin/bash
-# t_auth.sh - tokens and roles through a real nginx (CONTRACT D6, A 3, B 7):
+# t_auth.sh - tokens and roles through a real nginx (doc/wire.md#access-tokens,
+# doc/responses.md#auth-failures):
 #   R  example  --listen unix:  RS256, ACCESS_PUBLIC_KEY_FILE, strict iss/aud
 #   E  example  --listen unix:  ES256, ACCESS_PUBLIC_KEY_FILE, strict iss/aud
 #   H  example  --listen unix:  HS256, permissive, AUTH_INVALID_TOKEN_STATUS=403
@@ -9,7 +10,7 @@
 #   J  example  --listen unix:  RS256 from JWKS_URI (tests/tools/jwks_server.py)
 #   K  example  --listen unix:  JWKS_URI where nothing listens
 # The adversarial catalogue (tests/tools/mint.py catalogue, one python call)
-# goes through nginx (the D6 answer: status, body, WWW-Authenticate) and
+# goes through nginx (the 401/403 answer: status, body, WWW-Authenticate) and
 # through the library (fcgim8-token verify: the reason).
 # Ports from 18500-18599.  Skips when nginx or /usr/bin/python3 with jwt is missing.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -89,7 +90,7 @@ for b in R E H J K; do
 done
 
 # pyjwt NAME ALG KEYFILE CLAIMS-JSON [HEADERS-JSON]: a token minted by PyJWT.
-# CLAIMS-JSON is merged over an issuer-shaped default (B 7.1).
+# CLAIMS-JSON is merged over an issuer-shaped default (doc/wire.md#token-claims).
 pyjwt() {
     "$PY" - "$@" <<'PYEOF'
 import json, sys, time, uuid, jwt
@@ -121,7 +122,7 @@ call() {
     fi
 }
 
-# ------------------------------------------------------------- D6 answers
+# ---------------------------------------- 401/403 answers (doc/responses.md#auth-failures)
 call R GET /api/items/ ""
 t_is "$H_STATUS:$H_BODY" '401:{"detail":"Not authenticated"}' "no Authorization: 401 Not authenticated"
 t_is "$(m8_hdr WWW-Authenticate)" "Bearer" "no Authorization: WWW-Authenticate: Bearer"
@@ -173,7 +174,7 @@ t_is "$H_STATUS" 401 "admin with is_superuser=true violates the privilege invari
 
 # ------------------------------------------------------------- adversarial catalogue
 # catalogue BACKEND...: every catalogue token of those backends, through
-# nginx (the D6 answer for an invalid token: 401, the body and
+# nginx (the answer for an invalid token: 401, the body and
 # WWW-Authenticate: Bearer error="invalid_token"; on H, whose
 # AUTH_INVALID_TOKEN_STATUS is 403: 403, the body, no WWW-Authenticate) and
 # through the library (fcgim8-token verify with the backend's settings:
@@ -264,7 +265,7 @@ call K GET /api/items/ "$K1"
 t_is "$H_STATUS:$H_BODY" '503:{"detail":"Token validation unavailable."}' \
     "JWKS unreachable with nothing cached: 503, not 500"
 
-# The issuer replaces the key under an unchanged kid (A 3.7, 3.x): after a
+# The issuer replaces the key under an unchanged kid (doc/wire.md#jwks): after a
 # bad signature the service re-resolves k1 (one fetch per 10 s cooldown)
 # and accepts the new key within one cooldown, not one TTL.
 rm -f "$JD/down"

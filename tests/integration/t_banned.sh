@@ -1,6 +1,6 @@
 #!/bin/bash
 # t_banned.sh - no banned C function is called in lib/, src/, examples/, tests/*.c
-# (tools/banned.sh; STYLE.md rule 6), and the checker itself finds what it must.
+# (tools/banned.sh; doc/design.md#coding-rules), and the checker itself finds what it must.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 m8_init t_banned

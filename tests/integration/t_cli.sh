@@ -61,7 +61,7 @@ t_is "$RC" 78 "--check exits 78 on a weak ACCESS_SECRET_KEY" || t_diag "$OUT"
 t_like "$OUT" ACCESS_SECRET_KEY "the finding names ACCESS_SECRET_KEY"
 t_unlike "$OUT" "$marker" "the finding does not print the secret's value"
 
-# Credential reuse is a startup-validator fatal (CONTRACT A 2.4 / D9).
+# Credential reuse is a startup-validator fatal (doc/settings.md#credential-reuse).
 reuse='Reused-Credential-0123456789-ABCdef!'
 m8_write_env "$T_DIR/reuse.env" "PRIVATE_API_SECRET=$reuse" "HEALTH_DETAIL_CREDENTIAL=$reuse"
 run --env-file "$T_DIR/reuse.env" --check
@@ -70,7 +70,8 @@ t_is "$RC" 78 "--check exits 78 when HEALTH_DETAIL_CREDENTIAL equals PRIVATE_API
 t_like "$OUT" HEALTH_DETAIL_CREDENTIAL "the finding names HEALTH_DETAIL_CREDENTIAL"
 t_unlike "$OUT" "$reuse" "the finding does not print the credential"
 
-# An unknown key in the .env file is an error naming it, with a suggestion (D2).
+# An unknown key in the .env file is an error naming it, with a suggestion
+# (doc/settings.md#names).
 m8_write_env "$T_DIR/typo.env" ENVIRONMNET=local
 run --env-file "$T_DIR/typo.env" --check
 t_is "$RC" 78 "--check exits 78 on an unknown key in the .env file" || t_diag "$OUT"
@@ -82,7 +83,7 @@ run --env-file "$T_DIR/missing.env" --check
 t_is "$RC" 78 "--check exits 78 when a required setting is missing" || t_diag "$OUT"
 t_like "$OUT" SERVICE_VERSION "the finding names SERVICE_VERSION"
 
-# Config health fatal: localhost origins in production (CONTRACT A 2.2 #9).
+# Config health fatal: localhost origins in production (doc/settings.md#config-health).
 m8_write_env "$T_DIR/prodlocal.env" ENVIRONMENT=production ALLOWED_HOSTS=localhost
 run --env-file "$T_DIR/prodlocal.env" --check
 t_is "$RC" 78 "--check exits 78 on localhost CORS origins in production" || t_diag "$OUT"
@@ -98,7 +99,8 @@ m8_write_env "$T_DIR/prod.env" "${M8_PROD_ENV[@]}"
 run --env-file "$T_DIR/prod.env" --check
 t_is "$RC" 0 "--check exits 0 on a production environment with warnings only" || t_diag "$OUT"
 
-# The process environment beats the .env file (D1): a valid value in the
+# The process environment beats the .env file
+# (doc/settings.md#where-values-come-from): a valid value in the
 # environment repairs an invalid one in the file.
 OUT=$(cd "$T_DIR" && m8_clean_env STACK_NAME=fixed -- "$FIX" --env-file "$T_DIR/fields.env" \
     --check 2>&1 </dev/null)

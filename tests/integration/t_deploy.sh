@@ -6,7 +6,8 @@
 #   P  spawn-fcgi passing the socket on fd 0
 #   T  nginx over TCP with keepalive; the listen queue gauges
 #   W  as root: --socket-owner/--socket-group for an nginx running as
-#      www-data, the PITFALLS 7 warning, --user/--group dropping privileges
+#      www-data, the socket-permissions warning (doc/design.md#socket-permissions),
+#      --user/--group dropping privileges
 #   L  --daemon, --pid-file, --log-file, SIGUSR1 log reopening
 #   X  a socket directory others may write is refused; the pid file never
 #      follows a planted symlink; inherited descriptors are closed

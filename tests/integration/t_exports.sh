@@ -1,6 +1,7 @@
 #!/bin/bash
 # t_exports.sh - libfcgim8.so exports the public API (fcgim8.h, M8_EXTERN) and
-# nothing else: every dynamic symbol starts with m8_, none is internal.
+# nothing else: every dynamic symbol starts with m8_, none is internal; and
+# fcgim8(3) documents every exported function.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 m8_init t_exports
@@ -35,6 +36,20 @@ for s in m8_version m8_strerror m8_app_new m8_app_main m8_app_add_routes m8_res_
     grep -qx "$s" "$T_DIR/exported"
     t_ok $? "exports $s"
 done
+
+# fcgim8(3) documents every exported function: each is named there as
+# "name(" (a synopsis line or a "name()" reference), and every m8_ function
+# the page names is exported (no stale name).
+man=$top_srcdir/doc/fcgim8.3
+awk '$(NF - 1) ~ /^[TtWi]$/ { print $NF }' "$T_DIR/nm" | sed 's/@.*//' | grep '^m8_' |
+    sort -u >"$T_DIR/functions"
+sed 's/\\f[BIRP]//g; s/\\f(..//g' "$man" | grep -oE 'm8_[A-Za-z0-9_]+[[:space:]]*\(' |
+    sed 's/[[:space:]]*($//' | sort -u >"$T_DIR/documented"
+t_like "$(wc -l <"$T_DIR/functions")" '^[1-9][0-9]*$' "nm lists the exported functions"
+undocumented=$(comm -23 "$T_DIR/functions" "$T_DIR/documented")
+t_is "$undocumented" "" "fcgim8(3) names every exported function (doc/fcgim8.3)"
+stale=$(comm -13 "$T_DIR/functions" "$T_DIR/documented")
+t_is "$stale" "" "every m8_ function fcgim8(3) names is exported"
 
 soname=$(objdump -p "$so" 2>/dev/null | awk '$1 == "SONAME" { print $2 }')
 if command -v objdump >/dev/null 2>&1; then

@@ -49,7 +49,8 @@ chmod 644 "$KD/rsa.pub"
 ( umask 077 && openssl rand -hex 32 >"$KD/csrf.key" ) || t_bail "openssl cannot make a CSRF key"
 CK=__Host-m8_at # the access-token cookie
 
-# NAME<TAB>SUB<TAB>TOKEN lines from PyJWT (claims shaped like the issuer's, B 7.1).
+# NAME<TAB>SUB<TAB>TOKEN lines from PyJWT (claims shaped like the issuer's,
+# doc/wire.md#token-claims).
 "$PY" - "$KD" "$ISS" "$AUD" >"$T_DIR/tokens.tsv" <<'PYEOF' || t_bail "PyJWT could not mint the tokens"
 import sys, time, uuid, jwt
 kd, iss, aud = sys.argv[1:4]

@@ -1,14 +1,14 @@
 #!/bin/bash
 # t_issuer.sh - self-test of tests/tools/issuer.py, the test issuer
-# (CONTRACT Part B 1-4, 7.1), with curl and an independent python3 check:
-#   startup (port 0, urls.json, --help, the B 1.8 vectors), JWKS and minted
-#   tokens checked by PyJWT, jti-status v2 in the three auth modes (B 2, 3),
-#   the service-token exchange (B 3.3), the event stream (B 1: headers,
+# (doc/wire.md), with curl and an independent python3 check:
+#   startup (port 0, urls.json, --help, the canonical JSON vectors), JWKS and
+#   minted tokens checked by PyJWT, jti-status v2 in the three auth modes,
+#   the service-token exchange, the event stream (headers,
 #   heartbeats, signed events verified here over json.dumps(sort_keys) of the
-#   parsed payload and over the literal 1.8 vector D with floats, Last-Event-ID
+#   parsed payload and over the literal vector D with floats, Last-Event-ID
 #   replay, gaps for an old id, a bad id and a new epoch), API-key introspection
-#   (B 4.5/4.8 rows), every fault, stats, restart with the same DIR, SIGTERM and
-#   parent death.  Loopback only, port 0.  Skips without curl or
+#   (doc/wire.md#interpretation-order), every fault, stats, restart with the
+#   same DIR, SIGTERM and parent death.  Loopback only, port 0.  Skips without curl or
 #   /usr/bin/python3 with jwt + cryptography.
 # shellcheck disable=SC2317  # the predicates run through m8_wait_for
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -26,12 +26,13 @@ CS='Svc-Bootstrap-Secret-0123456789!'          # consumer "svc": every scope
 CS2='Svc2-Bootstrap-Secret-0123456789!'        # consumer "svc2": introspection only
 PRIV='Test-Private-Api-Secret-0123456789abcdef!'
 EKEY='Test-Event-Signing-Key-0123456789abcdef!'
-VKEY='Example-Event-Signing-Key_2026!xyz'        # the B 1.8 worked examples' key
+VKEY='Example-Event-Signing-Key_2026!xyz'        # the key of the worked examples of doc/wire.md#canonical-json
 mkdir -p "$ID"
 printf '%s\n' "$EKEY" >"$T_DIR/ekey"
 
 # ---------------------------------------------------------------- helpers
-# check.py: an SSE parser after B 1.5 and the signature check of B 1.7/1.8,
+# check.py: an SSE parser (doc/wire.md#sse-framing) and the signature check
+# (doc/wire.md#signed-envelope),
 # written here without issuer.py.  "check.py FILE EXPR" evaluates EXPR with
 # E = the dispatched events [{id, event, data}], P = the comment lines,
 # verify(data[, key]) -> ok | bad | unsigned | malformed.
@@ -171,7 +172,8 @@ VOUT=$("$PY" "$ISSUER" vectors 2>&1)
 t_ok "$?" "issuer.py vectors: the canonical writer passes its own TAP" "$VOUT"
 t_like "$VOUT" "1\.\.2[0-9]" "issuer.py vectors ran the B 1.8 table and the float sweep"
 
-# canon over the literal B 1.8 vectors (input, canonical bytes, sig under VKEY)
+# canon over the literal vectors of doc/wire.md#canonical-json (input,
+# canonical bytes, sig under VKEY)
 canon() { printf '%s' "$1" | "$PY" "$ISSUER" canon "${@:2}"; }
 VA='{"event_type": "session.revoked", "version": "v2", "user_id": "550e8400-e29b-41d4-a716-446655440000", "jti": null, "auth_generation": 3, "event_id": "550e8400-e29b-41d4-a716-446655440000:3:publish:user-wide"}'
 t_is "$(canon "$VA")" '{"auth_generation":3,"event_id":"550e8400-e29b-41d4-a716-446655440000:3:publish:user-wide","event_type":"session.revoked","jti":null,"user_id":"550e8400-e29b-41d4-a716-446655440000","version":"v2"}' \
@@ -248,7 +250,7 @@ ctl mint '{"role":"admin","is_superuser":true,"_allow_inconsistent":true,"_drop"
 t_is "$(js '[d["claims"]["is_superuser"], "email" in d["claims"], d["exp"] < d["claims"]["iat"]]')" \
     '[true, false, true]' "mint: _allow_inconsistent, _drop and a negative _ttl"
 
-# ---------------------------------------------------------------- service-token exchange (B 3.3)
+# ---------------------------------------------------------------- service-token exchange
 api POST $P/service-token "${BOOT[@]}" -H 'Content-Type: application/json' \
     --data-binary '{"scopes":["introspection","event-stream","api-key-introspection"]}'
 t_is "$H_STATUS" 200 "exchange: 200 for the bootstrap pair"
@@ -278,7 +280,7 @@ api POST $P/service-token "${BOOT[@]}" --data-binary '{"scopes":["introspection"
 t_is "$H_STATUS $H_BODY" '404 {"detail":"Service-token exchange not enabled"}' "exchange: 404 when disabled"
 ctl config '{"service_token_exchange":true}'
 
-# ---------------------------------------------------------------- jti-status v2 (B 2)
+# ---------------------------------------------------------------- jti-status v2
 mint '{"role":"writer"}'
 A_JTI=$JTI A_SUB=$SUB
 for mode in LEGACY BOOT SVC; do
@@ -397,7 +399,7 @@ s2=$H_STATUS
 jti_status "$(jti_body "$A_JTI" "$A_SUB")" "${SVC[@]}"
 t_is "$s1 $s2 $H_STATUS" "401 401 200" "fault private status:401 count 2: the next two private calls answer 401"
 
-# ---------------------------------------------------------------- event stream (B 1)
+# ---------------------------------------------------------------- event stream
 stream_start s1 "${BOOT[@]}"
 m8_wait_for 10 has_hdr s1
 t_is "$(m8_hdr_in "$T_DIR/s1.hdr" Content-Type)" "text/event-stream; charset=utf-8" "stream: 200 text/event-stream; charset=utf-8"
@@ -600,7 +602,7 @@ m8_wait_for 5 has_hdr f4
 t_ok "$([ "$(ms_since "$t0")" -ge 950 ]; echo $?)" "fault events slow:1: the headers come after 1 s"
 stream_stop f4
 
-# ---------------------------------------------------------------- API keys (B 4)
+# ---------------------------------------------------------------- API keys
 ak() { # KEY [AUTH...]
     local k=$1
     shift

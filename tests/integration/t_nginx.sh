@@ -7,7 +7,8 @@
 #   C  example  spawn-fcgi, unix socket                    staging (tier 3 headers)
 #   D  example  --listen 127.0.0.1:PORT                    production (tiers 1-3, docs gated)
 #   E  fixture  --listen 127.0.0.1:PORT                    production, SERVE_DOCS_IN_PRODUCTION
-# and checks with curl what a client sees (CONTRACT Part A 4, 5.3-5.5; Part B 5, 6; D7-D9).
+# and checks with curl what a client sees (doc/responses.md#security-headers,
+# doc/responses.md#built-in-routes).
 # Ports come from 18100-18199.  Skips only when nginx or spawn-fcgi is missing.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_prestart.sh - fcgim8-prestart (CONTRACT.md Part A 5.9) against a real
+# t_prestart.sh - fcgim8-prestart (doc/settings.md#database-wait) against a real
 # MariaDB and a real PostgreSQL started here on loopback: it succeeds at once
 # when the server is up, waits while the server starts later, fails after the
 # last try with exit 1 when nothing listens, fails on a wrong password without
@@ -131,7 +131,7 @@ backend() { # KIND: the whole sequence against one server
     t_like "$OUT" '"level":"error".*did not answer after 3 tries' "$lk: ... and a final error line"
     no_password "$lk: nothing listening"
 
-    # fcgim8d runs the same wait before it creates anything (DESIGN step 2).
+    # fcgim8d runs the same wait before it creates anything (doc/design.md#supervisor).
     OUT=$(cd "$T_DIR" && m8_clean_env -- "$top_builddir/src/fcgim8d" --listen "unix:$T_DIR/$lk-d.sock" \
         --env-file "$T_DIR/$lk.env" --db-wait-tries 2 --db-wait-interval 0.2 --workers 1 \
         -- "$(m8_svc_bin fixture)" </dev/null 2>&1)

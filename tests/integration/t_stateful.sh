@@ -5,7 +5,8 @@
 # are refused by every worker; forged, unsigned and malformed events are
 # dropped and counted; a gap and a resume with Last-Event-ID; the stream
 # down (introspection after the cache TTL); the issuer down (fail_closed
-# 503, fail_open), a 4xx from it (503 in both modes, D13); a stateless
+# 503, fail_open), a 4xx from it (503 in both modes,
+# doc/wire.md#jti-status-outcomes); a stateless
 # service never calls the issuer.  Ports 19200-19299.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -42,7 +43,8 @@ stateful=(TOKEN_MODE=stateful INTROSPECTION_URL="$INTRO"
     'PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!')
 # S: the stream is the only way a cached answer can be withdrawn (TTL 300 s)
 m8_write_env "$T_DIR/S.env" "${common[@]}" "${stateful[@]}" REVOCATION_CACHE_TTL_SECONDS=300
-# U: the rollout flag (D12): unsigned events accepted, forged ones still refused
+# U: the rollout flag (doc/wire.md#signed-envelope): unsigned events accepted,
+# forged ones still refused
 m8_write_env "$T_DIR/U.env" "${common[@]}" "${stateful[@]}" REVOCATION_CACHE_TTL_SECONDS=300 \
     EVENT_SIGNING_ACCEPT_UNSIGNED=true
 # T: a short cache, for "stream down: refused once the TTL passes"
@@ -177,7 +179,7 @@ m8_wait_for 10 tt_off
 t_ok $? "T: with no event, the revoked token is refused once the cache TTL passed (through jti-status)"
 ctl /fault '{"target":"events","mode":"ok"}' >/dev/null
 
-# ------------------------------------------------------------- F/O: the issuer down, D13
+# ------------------------------------------------------------- F/O: the issuer down
 T=$(mint)
 t_is "$(code F "$T")" 200 "F: a valid token passes"
 ctl /fault '{"target":"introspection","mode":"down"}' >/dev/null

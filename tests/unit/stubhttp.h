@@ -20,22 +20,20 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "pyserver.h"
 
-static pid_t stub_pid = -1;
-static char stub_dir[64];
+static m8t_py stub_srv = {.pid = -1};
 static __attribute__((unused)) int stub_port;
 
 static __attribute__((unused)) void stub_sleep_ms(int ms)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    m8t_sleep_ms(ms);
 }
 
 static __attribute__((unused)) char *stub_slurp(const char *name)
 {
     char path[160];
-    snprintf(path, sizeof path, "%s/%s", stub_dir, name);
+    snprintf(path, sizeof path, "%s/%s", stub_srv.dir, name);
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -64,8 +62,8 @@ static __attribute__((unused)) char *stub_slurp(const char *name)
 static __attribute__((unused)) void stub_write(const char *name, const char *text)
 {
     char tmp[160], path[160];
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", stub_dir, name);
-    snprintf(path, sizeof path, "%s/%s", stub_dir, name);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", stub_srv.dir, name);
+    snprintf(path, sizeof path, "%s/%s", stub_srv.dir, name);
     FILE *f = fopen(tmp, "wb");
     if (!f || fwrite(text, 1, strlen(text), f) != strlen(text) || fclose(f) != 0) {
         printf("# cannot write %s\n", tmp);
@@ -76,64 +74,18 @@ static __attribute__((unused)) void stub_write(const char *name, const char *tex
 
 static __attribute__((unused)) void stub_stop(void)
 {
-    if (stub_pid > 0) {
-        kill(stub_pid, SIGTERM);
-        waitpid(stub_pid, NULL, 0);
-        stub_pid = -1;
-    }
-    if (stub_dir[0]) {
-        const char *names[] = {"port", "script.json", "log.jsonl", "port.tmp", "script.json.tmp"};
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            char path[160];
-            snprintf(path, sizeof path, "%s/%s", stub_dir, names[i]);
-            unlink(path);
-        }
-        rmdir(stub_dir);
-        stub_dir[0] = '\0';
-    }
+    m8t_py_stop(&stub_srv);
 }
 
 /* Starts the stub; 0 when it listens, -1 (skip the test) without python3. */
 static __attribute__((unused)) int stub_start(void)
 {
-    char script[512];
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(script, sizeof script, "%s/tests/tools/stub_http.py", top);
-    } else {
-        const char *f = __FILE__;
-        const char *slash = strrchr(f, '/');
-        snprintf(script, sizeof script, "%.*s/tools/stub_http.py", slash ? (int)(slash - f) : 1,
-                 slash ? f : ".");
-    }
-    if (access(script, R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0)
-        return -1;
-    snprintf(stub_dir, sizeof stub_dir, "/tmp/m8-stub-XXXXXX");
-    if (!mkdtemp(stub_dir)) {
-        stub_dir[0] = '\0';
-        return -1;
-    }
+    static const char *const args[] = {M8T_PY_DIR, NULL};
     atexit(stub_stop);
-    char *argv[] = {"python3", script, stub_dir, NULL};
-    if (posix_spawn(&stub_pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0) {
-        stub_pid = -1;
+    if (m8t_py_start(&stub_srv, "stub_http.py", "stub", args, 15000) != 0)
         return -1;
-    }
-    for (int i = 0; i < 300; i++) { /* up to 15 s */
-        char *s = stub_slurp("port");
-        if (s) {
-            stub_port = (int)strtol(s, NULL, 10);
-            free(s);
-            if (stub_port > 0)
-                return 0;
-        }
-        if (waitpid(stub_pid, NULL, WNOHANG) == stub_pid) {
-            stub_pid = -1;
-            return -1;
-        }
-        stub_sleep_ms(50);
-    }
-    return -1;
+    stub_port = stub_srv.port;
+    return 0;
 }
 
 static __attribute__((unused)) void stub_url(char *out, size_t cap, const char *path)

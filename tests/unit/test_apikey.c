@@ -24,8 +24,9 @@
 #include <unistd.h>
 
 #include "auth/apikey.h"
-#include "net/httpc.h"
 #include "core/log.h"
+#include "issuerproc.h"
+#include "net/httpc.h"
 #include "tap.h"
 
 extern char **environ;
@@ -486,126 +487,6 @@ static void test_local(void)
 
 /* ------------------------------------------------------------ issuer.py */
 
-static pid_t iss_pid = -1;
-static char iss_dir[64];
-static char iss_base[128];
-
-static void iss_stop(void)
-{
-    if (iss_pid > 0) {
-        kill(iss_pid, SIGTERM);
-        waitpid(iss_pid, NULL, 0);
-        iss_pid = -1;
-    }
-    if (iss_dir[0]) {
-        DIR *d = opendir(iss_dir);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            char path[400];
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof path, "%s/%s", iss_dir, e->d_name);
-            unlink(path);
-        }
-        if (d)
-            closedir(d);
-        rmdir(iss_dir);
-        iss_dir[0] = '\0';
-    }
-}
-
-/* 0 when /usr/bin/python3 has what issuer.py needs. */
-static int python_ok(void)
-{
-    if (access("/usr/bin/python3", X_OK) != 0)
-        return -1;
-    pid_t pid;
-    char *argv[] = {"python3", "-c", "import jwt, cryptography", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawn(&pid, "/usr/bin/python3", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return -1;
-    int st;
-    if (waitpid(pid, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-/* Starts tests/tools/issuer.py (port 0) with the consumer CLIENT; 0 when up. */
-static int iss_start(void)
-{
-    char script[512];
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(script, sizeof script, "%s/tests/tools/issuer.py", top);
-    } else {
-        const char *f = __FILE__;
-        const char *slash = strrchr(f, '/');
-        snprintf(script, sizeof script, "%.*s/tools/issuer.py", slash ? (int)(slash - f) : 1,
-                 slash ? f : ".");
-    }
-    if (access(script, R_OK) != 0)
-        return -1;
-    snprintf(iss_dir, sizeof iss_dir, "/tmp/m8-apikey-XXXXXX");
-    if (!mkdtemp(iss_dir)) {
-        iss_dir[0] = '\0';
-        return -1;
-    }
-    atexit(iss_stop);
-    char *argv[] = {"python3", script,        "serve",    iss_dir,           "--port", "0",
-                    "--fresh", "--no-legacy", "--client", CLIENT "=" SECRET, NULL};
-    if (posix_spawn(&iss_pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0) {
-        iss_pid = -1;
-        return -1;
-    }
-    for (int i = 0; i < 400; i++) { /* up to 20 s (key generation) */
-        char path[128];
-        snprintf(path, sizeof path, "%s/port", iss_dir);
-        FILE *f = fopen(path, "r");
-        int port = 0;
-        if (f) {
-            if (fscanf(f, "%d", &port) != 1)
-                port = 0;
-            fclose(f);
-        }
-        if (port > 0) {
-            snprintf(iss_base, sizeof iss_base, "http://127.0.0.1:%d", port);
-            return 0;
-        }
-        if (waitpid(iss_pid, NULL, WNOHANG) == iss_pid) {
-            iss_pid = -1;
-            return -1;
-        }
-        sleep_ms(50);
-    }
-    return -1;
-}
-
-/* A control request (POST with body, else GET); the parsed JSON answer
- * (caller puts) or NULL. */
-static json_object *iss_control(const char *path, const char *body)
-{
-    char u[256];
-    snprintf(u, sizeof u, "%s%s", iss_base, path);
-    const char *h[] = {"Content-Type: application/json", NULL};
-    m8_http_request rq = {.method = body ? "POST" : "GET",
-                          .url = u,
-                          .headers = h,
-                          .body = body,
-                          .body_len = body ? strlen(body) : 0,
-                          .timeout_s = 10,
-                          .max = 1 << 20};
-    m8_http_result res;
-    json_object *o = NULL;
-    if (m8_http_do(&rq, &res) == 0 && res.status == 200 && res.body.data)
-        o = json_tokener_parse(res.body.data);
-    m8_buf_free(&res.body);
-    return o;
-}
-
 static void ctl(const char *path, const char *body)
 {
     json_object *o = iss_control(path, body);
@@ -617,19 +498,6 @@ static void ctl(const char *path, const char *body)
 static void fault(const char *json)
 {
     ctl("/_test/fault", json);
-}
-
-/* Requests the issuer received for target (jwks, token, apikey, ...). */
-static long iss_count(const char *target)
-{
-    char u[256];
-    snprintf(u, sizeof u, "%s/_test/stats/%s", iss_base, target);
-    m8_http_result res;
-    long n = -1;
-    if (m8_http_get(u, 10, 4096, &res) == 0 && res.status == 200 && res.body.data)
-        n = strtol(res.body.data, NULL, 10);
-    m8_buf_free(&res.body);
-    return n;
 }
 
 static void add_key(const char *json)
@@ -1151,11 +1019,11 @@ static void test_threads(void)
 
 static void test_issuer(void)
 {
-    if (python_ok() != 0) {
+    if (iss_python_ok() != 0) {
         diag("SKIP the issuer part: /usr/bin/python3 lacks jwt/cryptography");
         return;
     }
-    if (iss_start() != 0) {
+    if (iss_start("apikey", (const char *const[]){"--client", CLIENT "=" SECRET, NULL}) != 0) {
         ok(0, "tests/tools/issuer.py starts");
         return;
     }

@@ -176,19 +176,23 @@ static void test_builtins(void)
     is_int(r->status, 503, "health before ready: 503");
     is_str(r->body, "{\"status\":\"initializing\",\"ready\":false}", "health before ready: body");
     r = send_req(app, "GET", "/ping", NULL, NULL);
-    ok(r->status == 200 && strcmp(r->body, "{\"status\":\"ok\"}") == 0, "/ping answers before ready");
+    ok(r->status == 200 && strcmp(r->body, "{\"status\":\"ok\"}") == 0,
+       "/ping answers before ready");
     r = send_req(app, "GET", "/api/hello/x", NULL, NULL);
     is_int(r->status, 503, "a service route answers 503 before ready");
     is_int(m8_app_start(app), 0, "startup hooks pass");
     r = send_req(app, "GET", "/api/health/", NULL, NULL);
-    ok(r->status == 200 && strcmp(r->body, "{\"status\":\"ok\"}") == 0, "health after ready: 200 ok");
+    ok(r->status == 200 && strcmp(r->body, "{\"status\":\"ok\"}") == 0,
+       "health after ready: 200 ok");
     r = send_req(app, "GET", "/api/ping", NULL, NULL);
-    ok(r->status == 200 && strcmp(r->body, "{\"status\":\"ok\"}") == 0, "{API_PREFIX}/ping answers");
+    ok(r->status == 200 && strcmp(r->body, "{\"status\":\"ok\"}") == 0,
+       "{API_PREFIX}/ping answers");
     r = send_req(app, "GET", "/api/meta", NULL, NULL);
-    is_str(r->body,
-           "{\"service\":\"test-service\",\"version\":\"1.0.0\",\"api_version\":\"v1\",\"contract\":"
-           "{\"name\":\"test-service\",\"version\":\"1.0\",\"range\":\">=1.0.0 <2.0.0\"}}",
-           "meta body");
+    is_str(
+        r->body,
+        "{\"service\":\"test-service\",\"version\":\"1.0.0\",\"api_version\":\"v1\",\"contract\":"
+        "{\"name\":\"test-service\",\"version\":\"1.0\",\"range\":\">=1.0.0 <2.0.0\"}}",
+        "meta body");
     is_str(hdr(r, "Cache-Control", h, sizeof h), "public, max-age=300", "meta Cache-Control");
     r = send_req(app, "GET", "/api/health", NULL, NULL);
     ok(r->status == 307 && hdr(r, "Location", h, sizeof h) && strcmp(h, "/api/health/") == 0,
@@ -203,7 +207,8 @@ static void test_builtins(void)
        "the 307 slash redirect percent-encodes query bytes a header cannot carry (never drops "
        "the Location)");
     r = send_req(app, "GET", "/api/openapi.json", NULL, NULL);
-    ok(r->status == 200 && strstr(r->body, "\"openapi\":\"3.1.0\"") != NULL, "openapi.json served outside production");
+    ok(r->status == 200 && strstr(r->body, "\"openapi\":\"3.1.0\"") != NULL,
+       "openapi.json served outside production");
     r = send_req(app, "GET", "/api/docs", NULL, NULL);
     is_int(r->status, 200, "docs page served outside production");
     m8_app_free(app);
@@ -233,11 +238,15 @@ static void test_errors(void)
     m8_app *app = boot(m8t_env0(), NULL);
     m8_app_start(app);
     resp *r = send_req(app, "GET", "/api/nope", NULL, NULL);
-    ok(r->status == 404 && strcmp(r->body, "{\"detail\":\"Not Found\"}") == 0, "unknown path: 404 Not Found");
-    is_str(hdr(r, "X-Content-Type-Options", h, sizeof h), "nosniff", "a 404 carries the security headers");
+    ok(r->status == 404 && strcmp(r->body, "{\"detail\":\"Not Found\"}") == 0,
+       "unknown path: 404 Not Found");
+    is_str(hdr(r, "X-Content-Type-Options", h, sizeof h), "nosniff",
+           "a 404 carries the security headers");
     r = send_req(app, "PUT", "/api/hello/x", NULL, NULL);
-    ok(r->status == 405 && strcmp(r->body, "{\"detail\":\"Method Not Allowed\"}") == 0, "wrong method: 405");
-    is_str(hdr(r, "Allow", h, sizeof h), "GET, DELETE", "405 lists every method of the path in Allow");
+    ok(r->status == 405 && strcmp(r->body, "{\"detail\":\"Method Not Allowed\"}") == 0,
+       "wrong method: 405");
+    is_str(hdr(r, "Allow", h, sizeof h), "GET, DELETE",
+           "405 lists every method of the path in Allow");
     r = send_req(app, "HEAD", "/api/ping", NULL, NULL);
     ok(r->status == 405 && hdr(r, "Allow", h, sizeof h) && strcmp(h, "GET") == 0,
        "HEAD on a GET route: 405 with Allow: GET (no implicit HEAD)");
@@ -247,7 +256,8 @@ static void test_errors(void)
     r = send_req(app, "POST", "/api/echo", "{\"a\":[1,2]}", NULL);
     ok(r->status == 201 && strcmp(r->body, "{\"a\":[1,2]}") == 0, "JSON body parsed and echoed");
     r = send_req(app, "POST", "/api/echo", "{\"a\":", NULL);
-    ok(r->status == 422 && strstr(r->body, "json_invalid") != NULL, "invalid JSON body: 422 with a detail list");
+    ok(r->status == 422 && strstr(r->body, "json_invalid") != NULL,
+       "invalid JSON body: 422 with a detail list");
     char big[66];
     memset(big, ' ', 65);
     big[65] = '\0';
@@ -260,7 +270,8 @@ static void test_errors(void)
     r = send_req(app, "GET", "/api/fail", NULL, NULL);
     ok(r->status == 500 && strcmp(r->body, "{\"detail\":\"Internal Server Error\"}") == 0,
        "a failing handler: 500 with the generic detail");
-    ok(strstr(r->body, "hunter2") == NULL && strstr(r->head, "hunter2") == NULL, "the failure reason is never sent");
+    ok(strstr(r->body, "hunter2") == NULL && strstr(r->head, "hunter2") == NULL,
+       "the failure reason is never sent");
     r = send_req(app, "GET", "/api/nothing", NULL, NULL);
     is_int(r->status, 500, "a handler that sets no response: 500");
     r = send_req(app, "GET", "/api/hello/%00x", NULL, NULL);
@@ -273,26 +284,33 @@ static void test_auth_and_middleware(void)
     char h[512];
     m8_app *app = boot(m8t_env("ALLOWED_HOSTS=api.example.com", NULL), NULL);
     m8_app_start(app);
-    static const char *const bad_host[] = {"HTTP_HOST=evil.example.com", "HTTP_ORIGIN=http://localhost:3000", NULL};
+    static const char *const bad_host[] = {"HTTP_HOST=evil.example.com",
+                                           "HTTP_ORIGIN=http://localhost:3000", NULL};
     resp *r = send_req(app, "GET", "/api/ping", NULL, bad_host);
     ok(r->status == 400 && strcmp(r->body, "Invalid host header") == 0, "untrusted Host: 400");
-    ok(!hdr(r, "Access-Control-Allow-Credentials", h, sizeof h), "the trusted-host 400 carries no CORS headers");
-    is_str(hdr(r, "X-Frame-Options", h, sizeof h), "DENY", "the trusted-host 400 carries security headers");
+    ok(!hdr(r, "Access-Control-Allow-Credentials", h, sizeof h),
+       "the trusted-host 400 carries no CORS headers");
+    is_str(hdr(r, "X-Frame-Options", h, sizeof h), "DENY",
+           "the trusted-host 400 carries security headers");
     m8_app_free(app);
 
     app = boot(m8t_env0(), NULL);
     m8_app_start(app);
     r = send_req(app, "DELETE", "/api/hello/x", NULL, NULL);
-    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0, "protected route without a token: 401");
-    is_str(hdr(r, "WWW-Authenticate", h, sizeof h), "Bearer", "401 carries WWW-Authenticate: Bearer");
+    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0,
+       "protected route without a token: 401");
+    is_str(hdr(r, "WWW-Authenticate", h, sizeof h), "Bearer",
+           "401 carries WWW-Authenticate: Bearer");
     static const char *const tok[] = {"HTTP_AUTHORIZATION=Bearer abc.def.ghi", NULL};
     r = send_req(app, "DELETE", "/api/hello/x", NULL, tok);
     is_int(r->status, 401, "protected route with an unverifiable token: 401 (fails closed)");
     static const char *const pre[] = {"HTTP_ORIGIN=http://localhost:3000",
                                       "HTTP_ACCESS_CONTROL_REQUEST_METHOD=POST", NULL};
     r = send_req(app, "OPTIONS", "/api/echo", NULL, pre);
-    ok(r->status == 200 && strcmp(r->body, "OK") == 0, "CORS preflight from an allowed origin: 200 OK");
-    is_str(hdr(r, "Access-Control-Allow-Origin", h, sizeof h), "http://localhost:3000", "preflight allows the origin");
+    ok(r->status == 200 && strcmp(r->body, "OK") == 0,
+       "CORS preflight from an allowed origin: 200 OK");
+    is_str(hdr(r, "Access-Control-Allow-Origin", h, sizeof h), "http://localhost:3000",
+           "preflight allows the origin");
     static const char *const rid[] = {"HTTP_X_REQUEST_ID=abc-123", NULL};
     r = send_req(app, "GET", "/api/ping", NULL, rid);
     is_str(hdr(r, "X-Request-ID", h, sizeof h), "abc-123", "a valid client X-Request-ID is echoed");
@@ -351,6 +369,39 @@ static void test_render_fallback(void)
     m8_app_free(app);
 }
 
+static int on_db_open(m8_app *app, void *data)
+{
+    (void)app;
+    (void)data;
+    return 0;
+}
+
+/* Each app owns its database pool: any number of apps can ask for a
+ * database at once (no fixed table of apps shared by the process). */
+static void test_many_apps_with_database(void)
+{
+    enum { N = 40 };
+    m8_app *apps[N];
+    int failed = 0;
+    for (int i = 0; i < N; i++) {
+        apps[i] = m8_app_new("svc", "1.0.0");
+        if (!apps[i] || m8_app_use_database(apps[i], M8_DB_OPTIONAL, 1, 1) != 0 ||
+            m8_app_on_database(apps[i], on_db_open, NULL) != 0)
+            failed++;
+    }
+    ok(failed == 0,
+       "%d apps in one process each take m8_app_use_database and "
+       "m8_app_on_database (%d refused)",
+       N, failed);
+    ok(m8_app_db(apps[N - 1]) == NULL, "an app whose database is not booted has no handle");
+    for (int i = 0; i < N; i++)
+        m8_app_free(apps[i]);
+    m8_app *bare = m8_app_new("svc", "1.0.0");
+    ok(bare && m8_app_on_database(bare, on_db_open, NULL) == M8_ESTATE,
+       "m8_app_on_database before m8_app_use_database is refused (M8_ESTATE)");
+    m8_app_free(bare);
+}
+
 int main(void)
 {
     m8_log_set_level(M8_LOG_CRITICAL); /* keep the TAP log readable */
@@ -360,5 +411,6 @@ int main(void)
     test_auth_and_middleware();
     test_hook();
     test_render_fallback();
+    test_many_apps_with_database();
     return done_testing();
 }

@@ -24,16 +24,24 @@ static void test_json_str(void)
     m8_buf b;
     m8_buf_init(&b, 1024);
     m8_buf_json_str(&b, "a\"b\\c\n\x01", 7);
-    is_str(b.data, "\"a\\\"b\\\\c\\n\\u0001\"", "json_str: escapes quote, backslash, newline, control");
+    is_str(b.data, "\"a\\\"b\\\\c\\n\\u0001\"",
+           "json_str: escapes quote, backslash, newline, control");
     m8_buf_reset(&b);
     m8_buf_json_str(&b, "caf\xc3\xa9", 5);
     is_str(b.data, "\"caf\xc3\xa9\"", "json_str: valid UTF-8 passes through");
     m8_buf_reset(&b);
-    m8_buf_json_str(&b, "a\xff" "b", 3);
-    is_str(b.data, "\"a\xef\xbf\xbd" "b\"", "json_str: an invalid byte becomes U+FFFD");
+    m8_buf_json_str(&b,
+                    "a\xff"
+                    "b",
+                    3);
+    is_str(b.data,
+           "\"a\xef\xbf\xbd"
+           "b\"",
+           "json_str: an invalid byte becomes U+FFFD");
     m8_buf_reset(&b);
     m8_buf_json_str(&b, "\xed\xa0\x80", 3);
-    is_str(b.data, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"", "json_str: a UTF-16 surrogate is invalid");
+    is_str(b.data, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"",
+           "json_str: a UTF-16 surrogate is invalid");
     m8_buf_free(&b);
 }
 
@@ -79,9 +87,12 @@ static void test_util(void)
     ok(m8_parse_ll("", 0, 100, &v) != 0, "parse_ll: empty refused");
     char *data;
     size_t len;
-    is_int(m8_read_file("/nonexistent/x", 10, true, &data, &len), M8_ENOTFOUND, "read_file: missing file");
-    is_int(m8_read_file("/", 10, false, &data, &len), M8_ENOTFOUND, "read_file: a directory is not a file");
-    is_int(m8_read_file("/dev/null", 10, true, &data, &len), M8_ENOTFOUND, "read_file: a device is refused when regular_only");
+    is_int(m8_read_file("/nonexistent/x", 10, true, &data, &len), M8_ENOTFOUND,
+           "read_file: missing file");
+    is_int(m8_read_file("/", 10, false, &data, &len), M8_ENOTFOUND,
+           "read_file: a directory is not a file");
+    is_int(m8_read_file("/dev/null", 10, true, &data, &len), M8_ENOTFOUND,
+           "read_file: a device is refused when regular_only");
     ok(m8_read_file("/dev/null", 10, false, &data, &len) == 0 && len == 0 && data[0] == '\0',
        "read_file: /dev/null reads as empty otherwise");
     free(data);

@@ -1,6 +1,6 @@
-/* test_canon.c - the canonical JSON writer (lib/canon.c) against CONTRACT.md
- * Part B 1.8: every worked example (A-F, byte for byte, with its HMAC),
- * the rules one by one, Python's float repr, the limits, and random vectors
+/* test_canon.c - the canonical JSON writer (lib/stream/canon.c) against
+ * doc/wire.md#canonical-json: every worked example (A-F, byte for byte,
+ * with its HMAC), the rules one by one, Python's float repr, the limits, and random vectors
  * made at test time by tests/tools/canon_vectors.py with Python's json. */
 #include "stream/canon.h"
 
@@ -46,7 +46,7 @@ static void hmac_hex(const char *key, const char *msg, char hex[65])
     sodium_bin2hex(hex, 65, mac, sizeof mac);
 }
 
-/* ---------------------------------------------------------------- B 1.8 examples */
+/* ---------------------------------------------------------------- worked examples */
 
 static const struct {
     const char *name, *wire, *canon, *key, *sig;

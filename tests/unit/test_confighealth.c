@@ -1,5 +1,6 @@
-/* test_confighealth.c - check_config_health (CONTRACT.md Part A 2.2) in
- * normal and strict mode, and the credential-reuse guard (2.4, Part B 6.9). */
+/* test_confighealth.c - check_config_health (doc/settings.md#config-health)
+ * in normal and strict mode, and the credential-reuse guard
+ * (doc/settings.md#credential-reuse). */
 #include "config.h"
 
 #include "tap.h"
@@ -42,7 +43,7 @@ static void run(char **env)
     NF = m8_config_health(S, &R);
 }
 
-/* Re-runs the checks after a hand edit of S (for states D3 makes unloadable). */
+/* Re-runs the checks after a hand edit of S (for states the service-role rule makes unloadable). */
 static void rerun(void)
 {
     m8_config_report_free(&R);
@@ -124,7 +125,7 @@ static void test_clean(void)
 
 static void test_jwt(void)
 {
-    /* 1: only reachable by hand, since load refuses it (1.3 step 7). */
+    /* 1: only reachable by hand, since load refuses it (doc/settings.md#model-checks). */
     RUN("-NOTHING");
     if (S) {
         S->access_token_algorithm = M8_ALG_RS256;
@@ -178,7 +179,7 @@ static void test_role(void)
     only(true, "ACCESS_PRIVATE_KEY_FILE", "#4 consumer with a private key (strict)");
     unlink(path);
     free(key);
-    /* 5, 6, 8: role=issuer cannot load (D3); set by hand. */
+    /* 5, 6, 8: role=issuer cannot load (doc/settings.md#service-role); set by hand. */
     RUN("ACCESS_TOKEN_ALGORITHM=RS256", "JWKS_URI=https://a.example.com/jwks");
     if (S) {
         S->auth_service_role = M8_ROLE_ISSUER;
@@ -232,7 +233,7 @@ static void test_role(void)
         rerun();
     }
     only(true, "REDIS_PASSWORD", "#8 stateful issuer without Redis (strict)");
-    /* 7 (D4: only when DB_HOST is set) */
+    /* 7 (only when DB_HOST is set) */
     RUN("DB_HOST=db");
     only(false, "DB_HOST", "#7 stateless consumer with DB_HOST (normal)");
     RUN(STRICT, "DB_HOST=db");

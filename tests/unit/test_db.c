@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "app/app.h"
-#include "http/http.h"
 #include "core/log.h"
+#include "http/http.h"
 #include "tap.h"
 #include "testenv.h"
 

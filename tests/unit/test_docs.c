@@ -1,4 +1,4 @@
-/* test_docs.c - the OpenAPI document and the docs pages (D17, A 5.1). */
+/* test_docs.c - the OpenAPI document and the docs pages (doc/responses.md#docs). */
 #include "builtin/docs.h"
 
 #include <json-c/json.h>

@@ -1,4 +1,5 @@
-/* test_dotenv.c - the .env parser (CONTRACT.md Part A 1.1, python-dotenv 1.2.2 subset). */
+/* test_dotenv.c - the .env parser (doc/settings.md#the-env-file-syntax,
+ * python-dotenv 1.2.2 subset). */
 #include "config.h"
 
 #include "tap.h"

@@ -1,8 +1,10 @@
-/* test_events.c - signed auth events (lib/events.c): the envelope of
- * CONTRACT.md Part B 1.7 with D12 (good signature, wrong key, flipped
- * bytes, unsigned with and without the rollout flag, no key), malformed
- * data, every event type and the payload rules of B 1.9/2.7, the limits,
- * the names used for counting and the backoff of B 1.11. */
+/* test_events.c - signed auth events (lib/stream/events.c): the envelope of
+ * doc/wire.md#signed-envelope (good signature, wrong key, flipped bytes,
+ * unsigned with and without the rollout flag, no key), malformed data, every
+ * event type and the payload rules of doc/wire.md#applying-events and
+ * doc/wire.md#revocation-table, the limits, the names used for counting and
+ * the backoff of doc/wire.md#reconnect-backoff. */
+#include "shm/shm.h"
 #include "stream/events.h"
 
 #include <json-c/json.h>
@@ -18,7 +20,8 @@
 #define KEY_SDK "Abcdef-1234_XYZ-abcdef-ghijkl-mnopqr-stuvwx"
 #define UID "550e8400-e29b-41d4-a716-446655440000"
 
-/* The issuer's frames of B 1.8 (Python's default json.dumps: ", " and ": "). */
+/* The issuer's frames of the worked examples (Python's default json.dumps:
+ * ", " and ": "). */
 #define WIRE_A                                                                                     \
     "{\"payload\": {\"event_type\": \"session.revoked\", \"version\": \"v2\", \"user_id\": \"" UID \
     "\", \"jti\": null, \"auth_generation\": 3, \"event_id\": \"" UID                              \
@@ -103,7 +106,7 @@ static char *canon_text(json_object *v)
     return m8_buf_steal(&b);
 }
 
-/* ---------------------------------------------------------------- B 1.8 frames */
+/* ---------------------------------------------------------------- worked-example frames */
 
 static void test_vectors(void)
 {
@@ -240,7 +243,7 @@ static void test_tampering(void)
     settings_free(s);
 }
 
-/* ---------------------------------------------------------------- D12 */
+/* ---------------------------------------------------------------- unsigned events */
 
 static void test_unsigned(void)
 {
@@ -505,7 +508,7 @@ typedef struct tally {
     int gaps;
 } tally;
 
-/* The consumer loop of B 1.9/1.10 in miniature. */
+/* The consumer loop of doc/wire.md#applying-events in miniature. */
 static int consume(const m8_sse_event *sse, void *ctx)
 {
     tally *t = ctx;

@@ -97,8 +97,10 @@ static void test_body_limit(void)
         m8_fcgi f;
         m8_fcgi_init(&f, 100);
         size_t used;
-        is_int(feed_all(&f, &s, s.len, &used), M8_FCGI_REQUEST, "body of %zu bytes: request completes", n);
-        is_int(f.body_too_big, n > 100, "body of %zu bytes with limit 100: too big = %d", n, n > 100);
+        is_int(feed_all(&f, &s, s.len, &used), M8_FCGI_REQUEST,
+               "body of %zu bytes: request completes", n);
+        is_int(f.body_too_big, n > 100, "body of %zu bytes with limit 100: too big = %d", n,
+               n > 100);
         m8_fcgi_free(&f);
         m8_buf_free(&s);
     }
@@ -130,7 +132,8 @@ static void test_params_limit(void)
         if (total == M8_MAX_PARAMS_BYTES)
             is_int(ev, M8_FCGI_REQUEST, "params of exactly M8_MAX_PARAMS_BYTES are accepted");
         else
-            is_int(ev, M8_FCGI_PROTO_ERROR, "params one byte past M8_MAX_PARAMS_BYTES close the connection");
+            is_int(ev, M8_FCGI_PROTO_ERROR,
+                   "params one byte past M8_MAX_PARAMS_BYTES close the connection");
         m8_fcgi_free(&f);
         m8_buf_free(&s);
         m8_buf_free(&enc);
@@ -187,8 +190,8 @@ static void test_refusals(void)
         f.authorizer_ok = true;
         size_t at = 0;
         m8_fcgi_event ev = feed_all(&f, &s, step, &at);
-        ok(ev == M8_FCGI_REQUEST && at == whole && f.req_id == 4 &&
-               f.role == M8_FCGI_AUTHORIZER && f.body.len == 0 && f.keep_conn,
+        ok(ev == M8_FCGI_REQUEST && at == whole && f.req_id == 4 && f.role == M8_FCGI_AUTHORIZER &&
+               f.body.len == 0 && f.keep_conn,
            "an AUTHORIZER request is complete after its params, without stdin (%s)",
            step == 1 ? "byte by byte" : "at once");
         m8_fcgi_next(&f);
@@ -236,7 +239,8 @@ static void test_refusals(void)
     m8_buf_reset(&s);
     m8_buf_append(&s, "\x02\x01\x00\x01\x00\x00\x00\x00", 8);
     m8_fcgi_init(&f, 100);
-    is_int(feed_all(&f, &s, s.len, &used), M8_FCGI_PROTO_ERROR, "a record of version 2 is a protocol error");
+    is_int(feed_all(&f, &s, s.len, &used), M8_FCGI_PROTO_ERROR,
+           "a record of version 2 is a protocol error");
     m8_fcgi_free(&f);
     m8_buf_free(&s);
 }
@@ -249,14 +253,16 @@ static void test_pairs(void)
     memset(big, 'b', sizeof big);
     m8_fcgi_encode_pair(&b, "SHORT", 5, "v", 1);
     m8_fcgi_encode_pair(&b, "LONG", 4, big, sizeof big);
-    ok(b.len == 1 + 1 + 5 + 1 + 1 + 4 + 4 + 300, "pair lengths use 1 byte under 128, 4 bytes above");
+    ok(b.len == 1 + 1 + 5 + 1 + 1 + 4 + 4 + 300,
+       "pair lengths use 1 byte under 128, 4 bytes above");
     m8_arena a;
     m8_arena_init(&a, 0);
     m8_pair *p;
     size_t n;
     ok(m8_fcgi_decode_params(&a, b.data, b.len, &p, &n) == 0 && n == 2 && strlen(p[1].value) == 300,
        "1-byte and 4-byte lengths decode");
-    is_int(m8_fcgi_decode_params(&a, b.data, b.len - 1, &p, &n), M8_EPARSE, "a truncated pair is refused");
+    is_int(m8_fcgi_decode_params(&a, b.data, b.len - 1, &p, &n), M8_EPARSE,
+           "a truncated pair is refused");
     m8_buf_reset(&b);
     m8_buf_append(&b, "\xff\xff\xff\xff\x01", 5);
     is_int(m8_fcgi_decode_params(&a, b.data, b.len, &p, &n), M8_EPARSE,
@@ -264,9 +270,11 @@ static void test_pairs(void)
     m8_buf_reset(&b);
     for (size_t i = 0; i < M8_MAX_PARAMS; i++)
         m8_fcgi_encode_pair(&b, "A", 1, "", 0);
-    is_int(m8_fcgi_decode_params(&a, b.data, b.len, &p, &n), 0, "exactly M8_MAX_PARAMS params are accepted");
+    is_int(m8_fcgi_decode_params(&a, b.data, b.len, &p, &n), 0,
+           "exactly M8_MAX_PARAMS params are accepted");
     m8_fcgi_encode_pair(&b, "A", 1, "", 0);
-    is_int(m8_fcgi_decode_params(&a, b.data, b.len, &p, &n), M8_ETOOBIG, "one param past M8_MAX_PARAMS is refused");
+    is_int(m8_fcgi_decode_params(&a, b.data, b.len, &p, &n), M8_ETOOBIG,
+           "one param past M8_MAX_PARAMS is refused");
     m8_arena_free(&a);
     m8_buf_free(&b);
 }

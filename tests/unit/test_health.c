@@ -1,4 +1,4 @@
-/* test_health.c - {API_PREFIX}/health/ (CONTRACT B 6, D8, D9). */
+/* test_health.c - {API_PREFIX}/health/ (doc/responses.md#health). */
 #include "builtin/health.h"
 
 #include <json-c/json.h>

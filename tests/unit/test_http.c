@@ -1,4 +1,4 @@
-/* test_http.c - the request/response model (lib/http.c). */
+/* test_http.c - the request/response model (lib/http/request.c, codec.c, response.c). */
 #include "http/http.h"
 
 #include <json-c/json.h>

@@ -1,6 +1,7 @@
 /* test_jwks.c - the outgoing HTTP helper (httpc) and the JWKS resolver
- * (CONTRACT.md Part A 3.6, 3.7, D11), against tests/tools/jwks_server.py on
- * 127.0.0.1, started and stopped here by its PID. */
+ * (doc/wire.md#jwks, doc/wire.md#key-filtering), against
+ * tests/tools/jwks_server.py on 127.0.0.1, started and stopped here by its
+ * PID. */
 #include "config.h"
 
 #include <dirent.h>
@@ -24,10 +25,10 @@
 
 #include <sodium.h>
 
-#include "net/httpc.h"
 #include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "core/log.h"
+#include "net/httpc.h"
 #include "shm/shm.h"
 #include "tap.h"
 
@@ -946,7 +947,7 @@ static int jverify(m8_jwks *r, const char *tok, double now, unsigned *checks)
     return rc;
 }
 
-/* A 3.7 (3.x): the issuer replaces the key under an unchanged kid; after a
+/* The issuer replaces the key under an unchanged kid (doc/wire.md#jwks); after a
  * bad signature the kid is re-resolved once (same cooldown) and the
  * signature checked again only when the key material changed. */
 static void test_kid_reuse(void)

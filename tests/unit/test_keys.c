@@ -1,5 +1,5 @@
-/* test_keys.c - PEM key strength (CONTRACT.md Part A 2.3) and verification
- * keys from a PEM or an HMAC secret, with their reference counts (A 3.2),
+/* test_keys.c - PEM key strength (doc/settings.md#key-strength) and
+ * verification keys from a PEM or an HMAC secret, with their reference counts,
  * key equality and signature checks through per-thread contexts.
  * Keys are made with the openssl command in a temporary directory.  JWK keys
  * are tested in test_jwt.c with keys minted by tests/tools/mint.py. */

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "core/log.h"
 #include "builtin/metrics.h"
+#include "core/log.h"
 #include "shm/shm.h"
 #include "tap.h"
 #include "testenv.h"
@@ -214,7 +214,8 @@ int main(void)
     json_object_put(o);
 
     is_str(capture(debug_line), "", "a line below the level is not written");
-    ok(!m8_log_enabled(M8_LOG_DEBUG) && m8_log_enabled(M8_LOG_ERROR), "m8_log_enabled follows the level");
+    ok(!m8_log_enabled(M8_LOG_DEBUG) && m8_log_enabled(M8_LOG_ERROR),
+       "m8_log_enabled follows the level");
 
     o = json_tokener_parse(capture(fields_line));
     ok(o && json_object_object_get_ex(o, "status", &v) && json_object_get_int(v) == 503,

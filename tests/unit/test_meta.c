@@ -1,4 +1,4 @@
-/* test_meta.c - {API_PREFIX}/meta and the pings (CONTRACT B 5, D7). */
+/* test_meta.c - {API_PREFIX}/meta and the pings (doc/responses.md#meta-and-ping). */
 #include "builtin/meta.h"
 
 #include <stdbool.h>
@@ -12,7 +12,7 @@ static const char b52_body[] =
     "{\"service\":\"test-service\",\"version\":\"1.0.0\",\"api_version\":\"v1\",\"contract\":"
     "{\"name\":\"test-service\",\"version\":\"1.0\",\"range\":\">=1.0.0 <2.0.0\"}}";
 
-/* The B 5.2 test value; fields are string literals (never freed). */
+/* The reference test value; fields are string literals (never freed). */
 static m8_settings base(void)
 {
     m8_settings s;

@@ -227,11 +227,16 @@ static void test_www_redirect(void)
 
     /* Only host[:digits] reaches the Location: "example.com:@evil.com"
      * would make the browser go to evil.com (userinfo "www.example.com:"). */
-    const char *not_host_port[] = {"example.com:@evil.com", "example.com:80@evil.com",
-                                   "example.com:/evil.com", "example.com:8a",
-                                   "example.com:", "example.com:123456",
-                                   "example.com:80:80", "example.com:\\evil.com",
-                                   "example.com:%40evil.com", "example.com: 80"};
+    const char *not_host_port[] = {"example.com:@evil.com",
+                                   "example.com:80@evil.com",
+                                   "example.com:/evil.com",
+                                   "example.com:8a",
+                                   "example.com:",
+                                   "example.com:123456",
+                                   "example.com:80:80",
+                                   "example.com:\\evil.com",
+                                   "example.com:%40evil.com",
+                                   "example.com: 80"};
     for (size_t i = 0; i < M8_ARRAY_LEN(not_host_port); i++) {
         char hh[128];
         snprintf(hh, sizeof hh, "HTTP_HOST=%s", not_host_port[i]);
@@ -239,8 +244,7 @@ static void test_www_redirect(void)
         req = mk_req(kvb);
         ok(!m8_mw_trusted_host(&m, req), "Host %s does not go on", not_host_port[i]);
         is_int(req->status, 400, "Host %s: 400, not a www redirect", not_host_port[i]);
-        ok(m8_res_get_header(req, "Location") == NULL, "Host %s: no Location",
-           not_host_port[i]);
+        ok(m8_res_get_header(req, "Location") == NULL, "Host %s: no Location", not_host_port[i]);
         del_req(req);
     }
     is_int(th_status(&m, "example.com:65535"), 307, "Host example.com:65535 still redirects");

@@ -1,6 +1,6 @@
-/* test_privauth.c - private-API credentials (privauth.h, CONTRACT B 3, D15)
- * and the request side of the HTTP helper they use (httpc.h: POST, extra
- * headers, kept-alive per-thread handles, separate timeouts), against
+/* test_privauth.c - private-API credentials (privauth.h,
+ * doc/wire.md#private-api-auth) and the request side of the HTTP helper they use (httpc.h: POST,
+ * extra headers, kept-alive per-thread handles, separate timeouts), against
  * tests/tools/stub_http.py. */
 #include "config.h"
 
@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/httpc.h"
-#include "core/log.h"
 #include "auth/privauth.h"
+#include "core/log.h"
+#include "net/httpc.h"
 #include "stubhttp.h"
 #include "tap.h"
 

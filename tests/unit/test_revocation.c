@@ -14,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/httpc.h"
-#include "core/log.h"
 #include "auth/revocation.h"
 #include "auth/revtable.h"
+#include "core/log.h"
+#include "issuerproc.h"
+#include "net/httpc.h"
 #include "shm/shm.h"
 #include "stubhttp.h"
 #include "tap.h"
@@ -493,110 +494,6 @@ static void test_logs(void)
 
 /* ------------------------------------------------------------ issuer.py */
 
-static pid_t iss_pid = -1;
-static char iss_dir[64];
-static char iss_base[128];
-
-static void iss_stop(void)
-{
-    if (iss_pid > 0) {
-        kill(iss_pid, SIGTERM);
-        waitpid(iss_pid, NULL, 0);
-        iss_pid = -1;
-    }
-    if (iss_dir[0]) {
-        DIR *d = opendir(iss_dir);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            char path[400];
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof path, "%s/%s", iss_dir, e->d_name);
-            unlink(path);
-        }
-        if (d)
-            closedir(d);
-        rmdir(iss_dir);
-        iss_dir[0] = '\0';
-    }
-}
-
-/* Starts tests/tools/issuer.py with one consumer "item-service"; 0 when up. */
-static int iss_start(void)
-{
-    char script[512];
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(script, sizeof script, "%s/tests/tools/issuer.py", top);
-    } else {
-        const char *f = __FILE__;
-        const char *slash = strrchr(f, '/');
-        snprintf(script, sizeof script, "%.*s/tools/issuer.py", slash ? (int)(slash - f) : 1,
-                 slash ? f : ".");
-    }
-    if (access(script, R_OK) != 0)
-        return -1;
-    snprintf(iss_dir, sizeof iss_dir, "/tmp/m8-issuer-XXXXXX");
-    if (!mkdtemp(iss_dir)) {
-        iss_dir[0] = '\0';
-        return -1;
-    }
-    atexit(iss_stop);
-    char *argv[] = {"python3",  script,
-                    "serve",    iss_dir,
-                    "--port",   "0",
-                    "--fresh",  "--no-legacy",
-                    "--prefix", "/user/private/v1",
-                    "--client", "item-service=" SECRET,
-                    NULL};
-    if (posix_spawn(&iss_pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0) {
-        iss_pid = -1;
-        return -1;
-    }
-    for (int i = 0; i < 400; i++) { /* up to 20 s (key generation) */
-        char path[128];
-        snprintf(path, sizeof path, "%s/port", iss_dir);
-        FILE *f = fopen(path, "r");
-        int port = 0;
-        if (f) {
-            if (fscanf(f, "%d", &port) != 1)
-                port = 0;
-            fclose(f);
-        }
-        if (port > 0) {
-            snprintf(iss_base, sizeof iss_base, "http://127.0.0.1:%d", port);
-            return 0;
-        }
-        if (waitpid(iss_pid, NULL, WNOHANG) == iss_pid) {
-            iss_pid = -1;
-            return -1;
-        }
-        stub_sleep_ms(50);
-    }
-    return -1;
-}
-
-/* POST a control request; the parsed JSON answer (caller puts) or NULL. */
-static json_object *iss_control(const char *path, const char *body)
-{
-    char u[256];
-    snprintf(u, sizeof u, "%s%s", iss_base, path);
-    const char *h[] = {"Content-Type: application/json", NULL};
-    m8_http_request rq = {.method = "POST",
-                          .url = u,
-                          .headers = h,
-                          .body = body,
-                          .body_len = strlen(body),
-                          .timeout_s = 10,
-                          .max = 1 << 16};
-    m8_http_result res;
-    json_object *o = NULL;
-    if (m8_http_do(&rq, &res) == 0 && res.status == 200 && res.body.data)
-        o = json_tokener_parse(res.body.data);
-    m8_buf_free(&res.body);
-    return o;
-}
-
 /* A minted token's jti and sub (copied into out; false on failure). */
 static bool iss_mint(char *jti, char *sub, size_t cap)
 {
@@ -611,7 +508,9 @@ static bool iss_mint(char *jti, char *sub, size_t cap)
 
 static void test_issuer(void)
 {
-    if (access("/usr/bin/python3", X_OK) != 0 || iss_start() != 0) {
+    static const char *const args[] = {"--prefix", "/user/private/v1", "--client",
+                                       "item-service=" SECRET, NULL};
+    if (iss_python_ok() != 0 || iss_start("issuer", args) != 0) {
         diag("SKIP the issuer.py interop part: tests/tools/issuer.py did not start");
         return;
     }
@@ -704,7 +603,7 @@ int main(void)
         printf("1..0 # SKIP no private segment\n");
         return 0;
     }
-    snprintf(url, sizeof url, "http://127.0.0.1:9" JTI_PATH);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d" JTI_PATH, stub_dead_port());
     test_new();
     if (stub_start() != 0) {
         diag("SKIP the HTTP part: no /usr/bin/python3 or the stub did not start");

@@ -1,5 +1,5 @@
 /* test_revtable.c - the revocation table in the shared segment (revtable.h,
- * CONTRACT B 2.7, D16): revoked jtis, user-wide since-times, watermarks,
+ * doc/wire.md#revocation-table): revoked jtis, user-wide since-times, watermarks,
  * the positive cache with its TTL, bounded windows, flush and evict, two
  * processes on one segment, and a holder of the lock that dies. */
 #include "config.h"
@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/log.h"
 #include "auth/revtable.h"
+#include "core/log.h"
 #include "shm/shm.h"
 #include "tap.h"
 

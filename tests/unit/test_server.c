@@ -4,8 +4,10 @@
  * connections) and descriptor exhaustion (no spinning on EMFILE). */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,8 +21,8 @@
 #include <unistd.h>
 
 #include "app/app.h"
-#include "http/fcgi_proto.h"
 #include "app/server.h"
+#include "http/fcgi_proto.h"
 #include "tap.h"
 #include "testenv.h"
 
@@ -114,6 +116,15 @@ static bool closed_within(int fd, double seconds, bool trickle)
     return false;
 }
 
+/* The epoll engine alone (no application: management records only). */
+static m8_server *start_bare(int lfd, const m8_conn_limits *lim, char *err, size_t errlen)
+{
+    m8_engine_opts o = {.threads = 2, .max_body = 4096};
+    if (lim)
+        o.limits = *lim;
+    return m8_server_start(&o, lfd, err, errlen);
+}
+
 static bool conns_drop_to(m8_server *srv, int want, double seconds)
 {
     double until = mono() + seconds;
@@ -172,7 +183,7 @@ static void test_deadlines(const char *dir)
     snprintf(spec, sizeof spec, "unix:%s", path);
     int lfd = m8_listen(spec, 64, 0600, err, sizeof err);
     m8_conn_limits lim = {.idle_timeout_s = 1.0, .request_deadline_s = 0.5};
-    m8_server *srv = lfd >= 0 ? m8_server_start(NULL, lfd, 2, 4096, &lim, err, sizeof err) : NULL;
+    m8_server *srv = lfd >= 0 ? start_bare(lfd, &lim, err, sizeof err) : NULL;
     ok(srv != NULL, "the epoll engine starts with --idle-timeout 1 --request-deadline 0.5");
     if (!srv)
         return;
@@ -209,7 +220,7 @@ static void test_retire(const char *dir)
     snprintf(spec, sizeof spec, "unix:%s", path);
     int lfd = m8_listen(spec, 64, 0600, err, sizeof err);
     int keep = lfd >= 0 ? fcntl(lfd, F_DUPFD_CLOEXEC, 3) : -1; /* fcgim8d's copy */
-    m8_server *srv = keep >= 0 ? m8_server_start(NULL, lfd, 2, 4096, NULL, err, sizeof err) : NULL;
+    m8_server *srv = keep >= 0 ? start_bare(lfd, NULL, err, sizeof err) : NULL;
     ok(srv != NULL, "a server to retire starts");
     if (!srv)
         return;
@@ -237,6 +248,92 @@ static void test_retire(const char *dir)
     unlink(path);
 }
 
+/* The engine's respond callback in these tests: counts the requests it
+ * gets (data) and answers 200 with no body. */
+static void stub_respond(void *data, m8_request *req, const m8_pair *params, size_t n,
+                         const char *body, size_t body_len, int preset_status, m8_buf *out)
+{
+    (void)req;
+    (void)params;
+    (void)n;
+    (void)body;
+    (void)body_len;
+    (void)preset_status;
+    (*(int *)data)++;
+    m8_buf_puts(out, "Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
+}
+
+/* Sends one FastCGI AUTHORIZER request on a new connection to path and
+ * returns the protocolStatus of its END_REQUEST (0 complete, 3 unknown
+ * role), or -1 when none came. */
+static int authorizer_status(const char *path)
+{
+    int fd = connect_unix(path);
+    if (fd < 0)
+        return -1;
+    m8_buf rec;
+    m8_buf_init(&rec, 1024);
+    static const unsigned char begin[8] = {0, 2, 0, 0, 0, 0, 0, 0}; /* authorizer */
+    int rc = m8_fcgi_record(&rec, M8_FCGI_BEGIN_REQUEST, 1, begin, sizeof begin);
+    if (!rc)
+        rc = m8_fcgi_record(&rec, M8_FCGI_PARAMS, 1, NULL, 0);
+    bool sent = !rc && send(fd, rec.data, rec.len, MSG_NOSIGNAL) == (ssize_t)rec.len;
+    m8_buf_free(&rec);
+    unsigned char buf[4096];
+    size_t got = 0, pos = 0;
+    int status = -1;
+    for (double until = mono() + 10; sent && status < 0 && mono() < until;) {
+        while (got - pos >= 8) {
+            size_t total = 8 + (((size_t)buf[pos + 4] << 8) | buf[pos + 5]) + buf[pos + 6];
+            if (got - pos < total)
+                break;
+            if (buf[pos + 1] == M8_FCGI_END_REQUEST && total >= 16)
+                status = buf[pos + 12];
+            pos += total;
+        }
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (status >= 0 || poll(&pf, 1, 200) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + got, sizeof buf - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return status;
+}
+
+/* The AUTHORIZER role is served when the engine's options say so, and
+ * refused as an unknown role otherwise (no process-wide switch). */
+static void test_authorizer_option(const char *dir)
+{
+    for (int on = 0; on < 2; on++) {
+        char path[300], spec[320], err[512];
+        snprintf(path, sizeof path, "%s/z%d.sock", dir, on);
+        snprintf(spec, sizeof spec, "unix:%s", path);
+        int calls = 0;
+        m8_engine_opts o = {.respond = stub_respond,
+                            .data = &calls,
+                            .threads = 1,
+                            .max_body = 4096,
+                            .authorizer = on != 0};
+        int lfd = m8_listen(spec, 16, 0600, err, sizeof err);
+        m8_server *srv = lfd >= 0 ? m8_server_start(&o, lfd, err, sizeof err) : NULL;
+        int st = srv ? authorizer_status(path) : -1;
+        if (srv)
+            m8_server_stop(srv, 1);
+        if (on)
+            ok(st == 0 && calls == 1,
+               "with the authorizer option an AUTHORIZER request reaches the respond callback "
+               "and completes");
+        else
+            ok(st == M8_FCGI_UNKNOWN_ROLE && calls == 0,
+               "without the authorizer option an AUTHORIZER request is refused as an unknown "
+               "role");
+        unlink(path);
+    }
+}
+
 /* One FastCGI request for GET /ping on fd with FCGI_KEEP_CONN; reads the
  * answer up to END_REQUEST and returns whether it came, *extra says whether
  * an empty FCGI_STDERR record followed it in the next 300 ms. */
@@ -245,8 +342,10 @@ static bool ping_kept(int fd, bool *extra)
     m8_buf p, rec;
     m8_buf_init(&p, 4096);
     m8_buf_init(&rec, 8192);
-    static const char *const kv[][2] = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/ping"},
-                                        {"SERVER_NAME", "localhost"}, {"SERVER_PORT", "80"},
+    static const char *const kv[][2] = {{"REQUEST_METHOD", "GET"},
+                                        {"REQUEST_URI", "/ping"},
+                                        {"SERVER_NAME", "localhost"},
+                                        {"SERVER_PORT", "80"},
                                         {"HTTP_HOST", "localhost"}};
     static const unsigned char begin[8] = {0, 1, 1, 0, 0, 0, 0, 0}; /* responder, keep */
     int rc = m8_fcgi_record(&rec, M8_FCGI_BEGIN_REQUEST, 1, begin, sizeof begin);
@@ -309,8 +408,12 @@ static void test_retire_answer(const char *dir)
     m8_server *srv = NULL;
     if (app && m8_app_boot(app, &src) == 0 && m8_app_start(app) == 0) {
         lfd = m8_listen(spec, 16, 0600, err, sizeof err);
+        m8_engine_opts o;
+        m8_app_engine_opts(app, &o);
+        o.threads = 2;
+        o.max_body = 4096;
         if (lfd >= 0)
-            srv = m8_server_start(app, lfd, 2, 4096, NULL, err, sizeof err);
+            srv = m8_server_start(&o, lfd, err, sizeof err);
     }
     ok(srv != NULL, "a server with an application starts");
     if (!srv) {
@@ -362,7 +465,7 @@ static void test_emfile(const char *dir)
         getrlimit(RLIMIT_NOFILE, &rl);
         rl.rlim_cur = 64;
         setrlimit(RLIMIT_NOFILE, &rl);
-        m8_server *srv = m8_server_start(NULL, lfd, 2, 4096, NULL, err, sizeof err);
+        m8_server *srv = start_bare(lfd, NULL, err, sizeof err);
         if (!srv)
             _exit(2);
         char b;
@@ -413,6 +516,49 @@ static void test_emfile(const char *dir)
     unlink(logp);
 }
 
+/* The local TCP port of socket fd, or -1. */
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+/* A TCP port of the loopback address of family af that was free a moment
+ * ago: bound with port 0, read back and released.  0 when af is not
+ * available. */
+static int free_port(int af)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (af == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof *a;
+    }
+    int fd = socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int port = 0;
+    if (bind(fd, (struct sockaddr *)&ss, len) == 0)
+        port = bound_port(fd);
+    close(fd);
+    return port;
+}
+
 int main(void)
 {
     char dir[] = "/tmp/m8-test-server-XXXXXX";
@@ -426,7 +572,8 @@ int main(void)
     ok(fd >= 0, "unix:PATH listens");
     ok(m8_is_listen_socket(fd), "the listening socket is recognised as one");
     struct stat st;
-    ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0660, "the socket file gets the requested mode");
+    ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0660,
+       "the socket file gets the requested mode");
     ok(m8_listen(spec, 16, 0660, err, sizeof err) < 0 && strstr(err, "in use") != NULL,
        "a live socket of another process is refused, not stolen");
     close(fd);
@@ -450,22 +597,37 @@ int main(void)
     memset(longp, 'a', sizeof longp - 1);
     longp[sizeof longp - 1] = '\0';
     snprintf(spec, sizeof spec, "unix:/%s", longp);
-    ok(m8_listen(spec, 16, 0660, err, sizeof err) < 0, "a unix path longer than sun_path is refused");
+    ok(m8_listen(spec, 16, 0660, err, sizeof err) < 0,
+       "a unix path longer than sun_path is refused");
 
     fd = m8_listen("127.0.0.1:0", 16, 0, err, sizeof err);
     ok(fd < 0, "port 0 is refused (a service needs a known port)");
-    fd = m8_listen("127.0.0.1:18979", 16, 0, err, sizeof err);
-    ok(fd >= 0 && m8_is_listen_socket(fd), "host:port listens on TCP");
+    int port = free_port(AF_INET);
+    snprintf(spec, sizeof spec, "127.0.0.1:%d", port);
+    fd = m8_listen(spec, 16, 0, err, sizeof err);
+    ok(port > 0 && fd >= 0 && m8_is_listen_socket(fd) && bound_port(fd) == port,
+       "host:port listens on TCP on that port");
     if (fd >= 0)
         close(fd);
-    fd = m8_listen("[::1]:18979", 16, 0, err, sizeof err);
-    ok(fd >= 0 || strstr(err, "cannot") != NULL, "[v6]:port is understood");
+    port = free_port(AF_INET6);
+    snprintf(spec, sizeof spec, "[::1]:%d", port > 0 ? port : 1);
+    fd = m8_listen(spec, 16, 0, err, sizeof err);
+    ok(port > 0 ? fd >= 0 && bound_port(fd) == port : fd < 0 && strstr(err, "cannot") != NULL,
+       "[v6]:port is understood (refused with a reason where IPv6 is off)");
     if (fd >= 0)
         close(fd);
     ok(m8_listen("127.0.0.1", 16, 0, err, sizeof err) < 0, "an address without a port is refused");
     ok(m8_listen("127.0.0.1:65536", 16, 0, err, sizeof err) < 0, "port 65536 is refused");
     ok(m8_listen("[::1:80", 16, 0, err, sizeof err) < 0, "an unclosed [ is refused");
-    ok(!m8_is_listen_socket(1) || isatty(1) == 0, "stdout is not taken for a listening socket");
+    int pfd[2];
+    ok(pipe(pfd) == 0 && !m8_is_listen_socket(pfd[0]) && !m8_is_listen_socket(pfd[1]),
+       "a pipe is not taken for a listening socket (stdin under a pipe)");
+    close(pfd[0]);
+    close(pfd[1]);
+    int nul = open("/dev/null", O_RDONLY);
+    ok(nul >= 0 && !m8_is_listen_socket(nul), "/dev/null is not taken for a listening socket");
+    if (nul >= 0)
+        close(nul);
     int sv[2];
     ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && !m8_is_listen_socket(sv[0]),
        "a connected socket is not a listening socket (CGI under a socket-based server)");
@@ -479,6 +641,7 @@ int main(void)
     test_deadlines(dir);
     test_retire(dir);
     test_retire_answer(dir);
+    test_authorizer_option(dir);
     test_emfile(dir);
     rmdir(dir);
     return done_testing();

@@ -385,8 +385,7 @@ static void test_bounds(void)
     } t[] = {
         {"DB_PORT", {"1", "65535"}, {"0", "65536"}, "must be between 1 and 65535"},
         {"LOGIN_RATE_LIMIT_REQUESTS", {"1", "1000"}, {"0", "1001"}, "between 1 and 1000"},
-        {"JWKS_MAX_STALE_SECONDS", {"1", "31536000"}, {"0", "31536001"},
-         "between 1 and 31536000"},
+        {"JWKS_MAX_STALE_SECONDS", {"1", "31536000"}, {"0", "31536001"}, "between 1 and 31536000"},
         {"LOGIN_RATE_LIMIT_WINDOW_MINUTES", {"1", "1440"}, {"0", "1441"}, "between 1 and 1440"},
         {"REFRESH_RATE_LIMIT_REQUESTS", {"1", "1000"}, {"0", "1001"}, "between 1 and 1000"},
         {"REFRESH_RATE_LIMIT_WINDOW_MINUTES", {"1", "1440"}, {"0", "1441"}, "between 1 and 1440"},

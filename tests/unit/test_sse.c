@@ -1,5 +1,5 @@
-/* test_sse.c - the incremental SSE parser (lib/sse.c): the issuer's frames
- * (CONTRACT.md Part B 1.4), every WHATWG field rule it implements, line
+/* test_sse.c - the incremental SSE parser (lib/stream/sse.c): the issuer's
+ * frames (doc/wire.md#sse-framing), every WHATWG field rule it implements, line
  * terminators, BOM, comments, the limits at and one past, and the same
  * events whatever the split of the bytes. */
 #include "stream/sse.h"

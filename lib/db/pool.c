@@ -1,26 +1,20 @@
-/* db_app.c - the database in an app's lifecycle (db.h, fcgim8.h
- * "database"): opened at boot when the service asked for it and the
- * settings name one, one handle per request thread (a thread-specific key;
- * the connection opens at the first statement), a rollback of whatever
- * transaction a handler leaves open, the "database" health check on a
- * handle of its own, the error-to-response mapping, dispose at shutdown.
- *
- * app.h's struct cannot grow a field for this, so each app's pool is found
- * in a small registry keyed by the app (written at boot and free, read
- * lock-free on the request path). */
+/* pool.c - the handle pool an app owns (db.h): one handle per request
+ * thread (a thread-specific key; the connection opens at the first
+ * statement), a rollback of whatever transaction a handler leaves open, the
+ * "database" health check on a handle of its own, dispose at shutdown; and
+ * the error-to-response mapping.  The app (lib/app/database.c) holds the
+ * pool and gives it to these functions; nothing here knows the app. */
 #include "db/db.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "core/log.h"
 
-typedef struct db_pool db_pool;
+typedef struct m8_db_pool db_pool;
 
 /* One request thread's handle, listed in its pool. */
 typedef struct db_slot {
@@ -29,7 +23,7 @@ typedef struct db_slot {
     struct db_slot *prev, *next;
 } db_slot;
 
-struct db_pool {
+struct m8_db_pool {
     m8_db_use use;
     m8_db_timeouts t;
     const m8_settings *s; /* the app's, valid while the app lives */
@@ -40,28 +34,7 @@ struct db_pool {
     int refs; /* the app's, plus one per health check running */
     pthread_mutex_t health_mu;
     m8_db *health_db;
-    m8_startup_fn on_open; /* m8_app_on_database */
-    void *on_open_data;
 };
-
-#define MAX_APPS 16
-static struct {
-    _Atomic(const m8_app *) app;
-    db_pool *pool;
-} g_reg[MAX_APPS];
-static atomic_int g_nreg;
-static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static db_pool *pool_of(const m8_app *app)
-{
-    if (!app || atomic_load_explicit(&g_nreg, memory_order_acquire) == 0)
-        return NULL;
-    for (int i = 0; i < MAX_APPS; i++) {
-        if (atomic_load_explicit(&g_reg[i].app, memory_order_acquire) == app)
-            return g_reg[i].pool;
-    }
-    return NULL;
-}
 
 static void pool_unref(db_pool *p)
 {
@@ -76,59 +49,33 @@ static void pool_unref(db_pool *p)
     free(p);
 }
 
-int m8_app_use_database(m8_app *app, m8_db_use use, double connect_timeout_s, double io_timeout_s)
+bool m8_db_use_valid(m8_db_use use, double connect_timeout_s, double io_timeout_s)
 {
-    if (!app || (use != M8_DB_OPTIONAL && use != M8_DB_REQUIRED) || !(connect_timeout_s >= 0) ||
-        !(io_timeout_s >= 0) || connect_timeout_s > M8_DB_TIMEOUT_MAX ||
-        io_timeout_s > M8_DB_TIMEOUT_MAX)
-        return M8_EINVAL;
-    if (app->booted)
-        return M8_ESTATE;
-    db_pool *p = pool_of(app);
-    if (!p) {
-        p = calloc(1, sizeof *p);
-        if (!p)
-            return M8_ENOMEM;
-        pthread_mutex_init(&p->mu, NULL);
-        pthread_mutex_init(&p->health_mu, NULL);
-        p->refs = 1;
-        pthread_mutex_lock(&g_reg_mu);
-        int i = 0;
-        while (i < MAX_APPS && atomic_load(&g_reg[i].app))
-            i++;
-        if (i == MAX_APPS) {
-            pthread_mutex_unlock(&g_reg_mu);
-            pool_unref(p);
-            return M8_ENOMEM;
-        }
-        g_reg[i].pool = p;
-        atomic_store_explicit(&g_reg[i].app, app, memory_order_release);
-        atomic_fetch_add(&g_nreg, 1);
-        pthread_mutex_unlock(&g_reg_mu);
-    }
+    return !((use != M8_DB_OPTIONAL && use != M8_DB_REQUIRED) || !(connect_timeout_s >= 0) ||
+             !(io_timeout_s >= 0) || connect_timeout_s > M8_DB_TIMEOUT_MAX ||
+             io_timeout_s > M8_DB_TIMEOUT_MAX);
+}
+
+m8_db_pool *m8_db_pool_new(void)
+{
+    db_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->health_mu, NULL);
+    p->refs = 1;
+    return p;
+}
+
+void m8_db_pool_set(m8_db_pool *p, m8_db_use use, double connect_timeout_s, double io_timeout_s)
+{
     p->use = use;
     p->t.connect_s = connect_timeout_s;
     p->t.io_s = io_timeout_s;
-    return 0;
 }
 
-int m8_app_on_database(m8_app *app, m8_startup_fn fn, void *data)
+bool m8_db_pool_required(const m8_db_pool *p)
 {
-    if (!app || !fn)
-        return M8_EINVAL;
-    db_pool *p = pool_of(app);
-    if (!p)
-        return M8_ESTATE; /* m8_app_use_database first */
-    if (app->booted)
-        return M8_ESTATE;
-    p->on_open = fn;
-    p->on_open_data = data;
-    return 0;
-}
-
-bool m8_db_app_required(const m8_app *app)
-{
-    db_pool *p = pool_of(app);
     return p && p->use == M8_DB_REQUIRED;
 }
 
@@ -192,10 +139,9 @@ static bool identifier(const char *s)
     return true;
 }
 
-int m8_db_app_boot(m8_app *app, char *err, size_t errlen)
+int m8_db_pool_boot(m8_db_pool *p, const m8_settings *s, m8_db_pool_attach_fn attach, void *ctx,
+                    char *err, size_t errlen)
 {
-    db_pool *p = pool_of(app);
-    const m8_settings *s = app->settings;
     if (!p || p->open)
         return 0;
     if (!m8_db_configured(s)) {
@@ -217,9 +163,7 @@ int m8_db_app_boot(m8_app *app, char *err, size_t errlen)
         p->health_db = NULL;
         return M8_ENOMEM;
     }
-    int rc = m8_health_add(&app->health, "database", health_check, p);
-    if (rc == 0 && p->on_open)
-        rc = m8_app_on_startup(app, p->on_open, p->on_open_data);
+    int rc = attach(ctx, health_check, p);
     if (rc != 0) {
         pthread_key_delete(p->key);
         m8_db_close(p->health_db);
@@ -236,9 +180,8 @@ int m8_db_app_boot(m8_app *app, char *err, size_t errlen)
     return 0;
 }
 
-m8_db *m8_app_db(m8_app *app)
+m8_db *m8_db_pool_handle(m8_db_pool *p)
 {
-    db_pool *p = pool_of(app);
     if (!p || !p->open)
         return NULL;
     db_slot *sl = pthread_getspecific(p->key);
@@ -267,14 +210,8 @@ m8_db *m8_app_db(m8_app *app)
     return db;
 }
 
-m8_db *m8_req_db(m8_request *req)
+void m8_db_pool_after_handler(m8_db_pool *p, bool failed)
 {
-    return m8_app_db(m8_req_app(req));
-}
-
-void m8_db_app_after_handler(m8_app *app, bool failed)
-{
-    db_pool *p = pool_of(app);
     if (!p || !p->open)
         return;
     db_slot *sl = pthread_getspecific(p->key);
@@ -286,19 +223,8 @@ void m8_db_app_after_handler(m8_app *app, bool failed)
         m8_log(M8_LOG_WARNING, "database: rollback failed: %s", m8_db_last_error(sl->db)->message);
 }
 
-void m8_db_app_free(m8_app *app)
+void m8_db_pool_free(m8_db_pool *p)
 {
-    pthread_mutex_lock(&g_reg_mu);
-    db_pool *p = NULL;
-    for (int i = 0; i < MAX_APPS; i++) {
-        if (atomic_load(&g_reg[i].app) == app) {
-            p = g_reg[i].pool;
-            atomic_store(&g_reg[i].app, NULL);
-            g_reg[i].pool = NULL;
-            atomic_fetch_sub(&g_nreg, 1);
-        }
-    }
-    pthread_mutex_unlock(&g_reg_mu);
     if (!p)
         return;
     if (p->open) {

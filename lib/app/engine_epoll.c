@@ -1,12 +1,9 @@
-/* server.c - FastCGI over epoll, CGI through libfcgi, signals (server.h). */
-#include "app/server.h"
+/* engine_epoll.c - the epoll FastCGI engine (engine_epoll.h): connections,
+ * their deadlines, accepting, and the worker threads. */
+#include "app/engine_epoll.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <fcgiapp.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -19,13 +16,12 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "app/app.h"
-#include "http/fcgi_proto.h"
 #include "core/log.h"
+#include "core/thread.h"
+#include "http/fcgi_proto.h"
+#include "shm/shm.h"
 
 #define M8_MAX_CONNS 4096
 #define M8_WRITE_TIMEOUT_MS 30000
@@ -33,256 +29,6 @@
 #define M8_SWEEP_MS 250        /* deadline checks and the accept pause, this often */
 #define M8_ACCEPT_PAUSE_MS 250 /* no accept() for this long after EMFILE & co */
 #define M8_ACCEPT_LOG_MS 10000 /* at most one line per this long about it */
-
-/* ------------------------------------------------------------ signals */
-
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    if (write(sig_pipe[1], &b, 1) < 0) {
-        /* pipe full: a stop is already pending */
-    }
-    errno = saved;
-}
-
-int m8_signals_install(void)
-{
-    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return -1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocked call returns (PITFALLS row 1) */
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    return sig_pipe[0];
-}
-
-int m8_signals_wait(int timeout_ms)
-{
-    struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
-    for (;;) {
-        int r = poll(&pfd, 1, timeout_ms);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return 0;
-        unsigned char b;
-        ssize_t n = read(sig_pipe[0], &b, 1);
-        if (n == 1)
-            return b;
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        return 0;
-    }
-}
-
-void m8_signals_notify(int code)
-{
-    on_signal(code);
-}
-
-/* ------------------------------------------------------------ sockets */
-
-bool m8_is_listen_socket(int fd)
-{
-    int v = 0;
-    socklen_t len = sizeof v;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-        return false;
-    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
-}
-
-/* The directory of a socket that root (or anyone) creates must not be
- * writable by anyone but root and the socket's owner: another writer could
- * swap the new socket for a symlink or another file between two calls on
- * its name (fcgim8d(8), "Socket directory"). */
-static int check_socket_dir(int dfd, const char *dir, uid_t owner, char *err, size_t errlen)
-{
-    struct stat st;
-    if (fstat(dfd, &st) != 0) {
-        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (st.st_uid != 0 && st.st_uid != owner) {
-        snprintf(err, errlen,
-                 "socket directory %s is owned by uid %lu, neither root nor the socket's owner "
-                 "(uid %lu): refused",
-                 dir, (unsigned long)st.st_uid, (unsigned long)owner);
-        return -1;
-    }
-    if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0)) {
-        snprintf(err, errlen,
-                 "socket directory %s (mode %04o) is writable by other users than root and the "
-                 "socket's owner: refused (chmod go-w %s, or use a directory of its own)",
-                 dir, (unsigned)(st.st_mode & 07777), dir);
-        return -1;
-    }
-    return 0;
-}
-
-int m8_listen_unix(const char *path, int backlog, unsigned mode, uid_t owner, gid_t group,
-                   char *err, size_t errlen)
-{
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    if (!*path || strlen(path) >= sizeof sa.sun_path) {
-        snprintf(err, errlen, "unix socket path is empty or longer than %zu bytes",
-                 sizeof sa.sun_path - 1);
-        return -1;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    char dir[sizeof sa.sun_path];
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-        snprintf(err, errlen, "unix socket path %s does not name a file", path);
-        return -1;
-    }
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (check_socket_dir(dfd, dir, owner != (uid_t)-1 ? owner : geteuid(), err, errlen) != 0) {
-        close(dfd);
-        return -1;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        close(dfd);
-        return -1;
-    }
-    struct stat st;
-    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(err, errlen, "%s exists and is not a socket", path);
-            close(fd);
-            close(dfd);
-            return -1;
-        }
-        /* A live socket belongs to a running process: refuse.  A stale one
-         * (connection refused) is removed. */
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
-            close(probe);
-            close(fd);
-            close(dfd);
-            snprintf(err, errlen, "%s is in use by a running process", path);
-            return -1;
-        }
-        if (probe >= 0)
-            close(probe);
-        unlinkat(dfd, base, 0);
-    }
-    /* The mode comes from the umask at bind time, and the owner is set on
-     * the name without following a symlink: no call after bind can be led
-     * to another file by whatever sits at the path by then. */
-    mode_t old = umask((mode_t)(~mode & 0777));
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    umask(old);
-    if (rc == 0 && (owner != (uid_t)-1 || group != (gid_t)-1) &&
-        fchownat(dfd, base, owner, group, AT_SYMLINK_NOFOLLOW) != 0) {
-        snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-        unlinkat(dfd, base, 0);
-        close(fd);
-        close(dfd);
-        return -1;
-    }
-    if (rc != 0 || listen(fd, backlog) != 0) {
-        snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(errno));
-        if (rc == 0)
-            unlinkat(dfd, base, 0);
-        close(fd);
-        close(dfd);
-        return -1;
-    }
-    close(dfd);
-    return fd;
-}
-
-static int listen_tcp(const char *spec, int backlog, char *err, size_t errlen)
-{
-    char host[256];
-    const char *port;
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host) {
-            snprintf(err, errlen, "bad listen address \"%s\" (want [v6addr]:port)", spec);
-            return -1;
-        }
-        memcpy(host, spec + 1, (size_t)(end - spec - 1));
-        host[end - spec - 1] = '\0';
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(spec, ':');
-        if (!colon || (size_t)(colon - spec) >= sizeof host) {
-            snprintf(err, errlen, "bad listen address \"%s\" (want unix:/path or host:port)",
-                     spec);
-            return -1;
-        }
-        memcpy(host, spec, (size_t)(colon - spec));
-        host[colon - spec] = '\0';
-        port = colon + 1;
-    }
-    long long pnum;
-    if (m8_parse_ll(port, 1, 65535, &pnum) != 0) {
-        snprintf(err, errlen, "bad port in listen address \"%s\"", spec);
-        return -1;
-    }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
-            break;
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-int m8_listen(const char *spec, int backlog, unsigned mode, char *err, size_t errlen)
-{
-    if (strncmp(spec, "unix:", 5) == 0)
-        return m8_listen_unix(spec + 5, backlog, mode, (uid_t)-1, (gid_t)-1, err, errlen);
-    return listen_tcp(spec, backlog, err, errlen);
-}
-
-/* ------------------------------------------------------------ connections */
 
 /* A connection belongs to one thread at a time (EPOLLONESHOT).  Its
  * deadline (idle, or a request still arriving) is published in expires_ms
@@ -303,7 +49,7 @@ typedef struct conn {
 } conn;
 
 struct m8_server {
-    m8_app *app;
+    m8_engine_opts opts;
     int listen_fd; /* -1 once retired or stopped (guarded by accept_lock) */
     int ep;
     int wake_fd;
@@ -354,7 +100,7 @@ static void conn_close(m8_server *s, conn *c)
 }
 
 /* Writes everything, waiting for POLLOUT when the socket is full. */
-static int write_all(int fd, const char *p, size_t n)
+int m8_write_all(int fd, const char *p, size_t n)
 {
     if (!p)
         return n ? M8_EINVAL : 0;
@@ -401,8 +147,9 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
     else if (c->fcgi.body_too_big)
         status = 413;
     w->req.authorizer = c->fcgi.role == M8_FCGI_AUTHORIZER;
-    m8_app_respond(s->app, &w->req, params, n, c->fcgi.body.data, c->fcgi.body.len, status,
-                   &w->out);
+    if (s->opts.respond)
+        s->opts.respond(s->opts.data, &w->req, params, n, c->fcgi.body.data, c->fcgi.body.len,
+                        status, &w->out);
     bool keep = c->fcgi.keep_conn && !atomic_load(&s->stopping);
     int rc = m8_fcgi_response(&w->wire, c->fcgi.req_id, w->out.data, w->out.len, 0);
     if (rc == 0 && keep && atomic_load(&s->retiring)) {
@@ -418,7 +165,7 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
         rc = m8_fcgi_record(&w->wire, M8_FCGI_STDERR, c->fcgi.req_id, NULL, 0);
     }
     if (rc == 0)
-        rc = write_all(c->fd, w->wire.data, w->wire.len);
+        rc = m8_write_all(c->fd, w->wire.data, w->wire.len);
     m8_fcgi_next(&c->fcgi);
     if (c->counted) {
         c->counted = false;
@@ -476,7 +223,7 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
                 atomic_fetch_add(&s->busy, 1);
             }
             if (c->fcgi.reply.len) {
-                int rc = write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
+                int rc = m8_write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
                 m8_buf_reset(&c->fcgi.reply);
                 if (rc) {
                     conn_close(s, c);
@@ -564,7 +311,7 @@ static void accept_conns(m8_server *s)
     /* Several worker processes share the socket under fcgim8d: take one
      * connection per wake-up so a process does not hoard connections its
      * busy threads cannot serve while another process idles. */
-    m8_shm *shm = s->app ? s->app->shm : NULL;
+    m8_shm *shm = s->opts.shm;
     int batch = shm && atomic_load(&shm->daemon_pid) ? 1 : 64;
     pthread_mutex_lock(&s->accept_lock);
     if (s->listen_fd < 0) { /* retired or stopped meanwhile */
@@ -598,6 +345,7 @@ static void accept_conns(m8_server *s)
         atomic_init(&c->arriving, false);
         atomic_init(&c->expired, false);
         m8_fcgi_init(&c->fcgi, s->max_body);
+        c->fcgi.authorizer_ok = s->opts.authorizer;
         m8_buf_init(&c->in, 2 * M8_FCGI_MAX_RECORD + M8_READ_CHUNK);
         pthread_mutex_lock(&s->lock);
         c->next = s->conns;
@@ -666,7 +414,7 @@ static void *worker_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread */
     worker_ctx w;
-    m8_req_init(&w.req, s->app);
+    m8_req_init(&w.req, s->opts.owner);
     m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
     m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
     struct epoll_event evs[16];
@@ -682,7 +430,8 @@ static void *worker_main(void *arg)
                     accept_conns(s);
             } else if (p == &s->wake_tag) {
                 /* pass the wake-up on to the next thread */
-                struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->wake_tag};
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
+                                         .data.ptr = &s->wake_tag};
                 epoll_ctl(s->ep, EPOLL_CTL_MOD, s->wake_fd, &ev);
             } else {
                 handle_conn(s, &w, p);
@@ -706,17 +455,18 @@ static int64_t limit_ms(double seconds, double fallback)
     return ms > 0 ? ms : 1;
 }
 
-m8_server *m8_server_start(m8_app *app, int listen_fd, int threads, size_t max_body,
-                           const m8_conn_limits *limits, char *err, size_t errlen)
+m8_server *m8_server_start(const m8_engine_opts *opts, int listen_fd, char *err, size_t errlen)
 {
+    int threads = opts->threads;
+    const m8_conn_limits *limits = &opts->limits;
     m8_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->app = app;
+    s->opts = *opts;
     s->listen_fd = listen_fd;
-    s->max_body = max_body;
+    s->max_body = opts->max_body;
     s->idle_ms = limit_ms(limits ? limits->idle_timeout_s : 0, M8_IDLE_TIMEOUT_DEFAULT_S);
     s->deadline_ms =
         limit_ms(limits ? limits->request_deadline_s : 0, M8_REQUEST_DEADLINE_DEFAULT_S);
@@ -737,7 +487,7 @@ m8_server *m8_server_start(m8_app *app, int listen_fd, int threads, size_t max_b
     if (!s->threads)
         goto fail;
     for (int i = 0; i < threads; i++) {
-        if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
+        if (m8_thread_start(&s->threads[i], NULL, worker_main, s) != 0) {
             snprintf(err, errlen, "cannot start thread %d: %s", i, strerror(errno));
             atomic_store(&s->stopping, true);
             s->n_threads = i;
@@ -811,191 +561,4 @@ void m8_server_stop(m8_server *s, double timeout_s)
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->accept_lock);
     free(s);
-}
-
-/* ------------------------------------------------------------ libfcgi engine */
-
-/* The classic libfcgi accept loop (fcgi2 examples/threaded.c): one request
- * per connection per thread.  Kept for mod_fcgid-style deployments and as
- * the baseline of bench/serving_model.sh; a kept-alive connection pins its
- * thread here, which is why the epoll engine is the default. */
-
-typedef struct lf_ctx {
-    m8_app *app;
-    int listen_fd;
-    size_t max_body;
-    pthread_mutex_t accept_lock;
-    atomic_bool stopping;
-} lf_ctx;
-
-static void lf_serve_one(lf_ctx *x, FCGX_Request *r, m8_request *req, m8_buf *out)
-{
-    m8_req_reset(req);
-    m8_buf_reset(out);
-    size_t n = 0;
-    for (char **e = r->envp; e && *e; e++)
-        n++;
-    int status = n > M8_MAX_PARAMS ? 400 : 0;
-    m8_pair *params = status ? NULL : m8_arena_alloc(&req->arena, (n ? n : 1) * sizeof *params);
-    size_t k = 0;
-    for (char **e = r->envp; params && e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (!eq)
-            continue;
-        params[k].name = m8_arena_strndup(&req->arena, *e, (size_t)(eq - *e));
-        params[k].value = eq + 1; /* r->envp lives until FCGX_Finish_r */
-        k++;
-    }
-    m8_buf body;
-    m8_buf_init(&body, x->max_body);
-    /* An authorizer request has no stdin (FastCGI 1.0 section 6.3): reading
-     * one would wait for records the web server never sends. */
-    req->authorizer = r->role == M8_FCGI_AUTHORIZER;
-    if (req->authorizer && !m8_fcgi_authorizer_accepted())
-        status = 500; /* libfcgi takes the role: deny, as the epoll engine refuses it */
-    if (!status && !req->authorizer) {
-        /* Read the body in chunks; past the limit keep draining, answer 413. */
-        char tmp[8192];
-        int got;
-        while ((got = FCGX_GetStr(tmp, (int)sizeof tmp, r->in)) > 0) {
-            if (!status && m8_buf_append(&body, tmp, (size_t)got) != 0)
-                status = 413;
-        }
-    }
-    m8_app_respond(x->app, req, params, k, body.data, body.len, status, out);
-    FCGX_PutStr(out->data, (int)out->len, r->out);
-    m8_buf_free(&body);
-}
-
-static void *lf_worker(void *arg)
-{
-    lf_ctx *x = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    FCGX_Request r;
-    FCGX_InitRequest(&r, x->listen_fd, 0);
-    m8_request req;
-    m8_req_init(&req, x->app);
-    m8_buf out;
-    m8_buf_init(&out, M8_MAX_RESPONSE_BYTES + 65536);
-    while (!atomic_load(&x->stopping)) {
-        pthread_mutex_lock(&x->accept_lock);
-        int rc = atomic_load(&x->stopping) ? -1 : FCGX_Accept_r(&r);
-        pthread_mutex_unlock(&x->accept_lock);
-        if (rc < 0)
-            break;
-        lf_serve_one(x, &r, &req, &out);
-        FCGX_Finish_r(&r);
-    }
-    FCGX_Finish_r(&r);
-    m8_req_free(&req);
-    m8_buf_free(&out);
-    return NULL;
-}
-
-int m8_libfcgi_serve(m8_app *app, int listen_fd, int threads, size_t max_body)
-{
-    if (FCGX_Init() != 0)
-        return M8_EIO;
-    /* libfcgi installed its own SIGTERM/SIGUSR1/SIGPIPE handling in
-     * FCGX_Init (PITFALLS row 3); ours go on top. */
-    m8_signals_install();
-    lf_ctx x = {.app = app, .listen_fd = listen_fd, .max_body = max_body};
-    pthread_mutex_init(&x.accept_lock, NULL);
-    atomic_init(&x.stopping, false);
-    pthread_t *t = calloc((size_t)threads, sizeof *t);
-    if (!t)
-        return M8_ENOMEM;
-    int started = 0;
-    while (started < threads && pthread_create(&t[started], NULL, lf_worker, &x) == 0)
-        started++;
-    for (;;) {
-        int sig = m8_signals_wait(-1);
-        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
-            break;
-    }
-    atomic_store(&x.stopping, true);
-    FCGX_ShutdownPending();
-    /* Wake the thread blocked in accept(): shutdown() of a listening socket
-     * makes accept fail with EINVAL on Linux (the race of PITFALLS row 2). */
-    shutdown(listen_fd, SHUT_RDWR);
-    for (int i = 0; i < started; i++)
-        pthread_join(t[i], NULL);
-    free(t);
-    pthread_mutex_destroy(&x.accept_lock);
-    return 0;
-}
-
-/* ------------------------------------------------------------ CGI */
-
-extern char **environ;
-
-/* One request from the environment and stdin, the answer on stdout (RFC
- * 3875).  Reads exactly CONTENT_LENGTH bytes, never more than the limit. */
-int m8_cgi_serve(m8_app *app, size_t max_body)
-{
-    m8_request req;
-    m8_req_init(&req, app);
-    req.cgi = true;
-    size_t n = 0;
-    for (char **e = environ; e && *e; e++)
-        n++;
-    m8_pair *params = m8_arena_alloc(&req.arena, (n ? n : 1) * sizeof *params);
-    size_t k = 0;
-    const char *cl = NULL;
-    for (char **e = environ; params && e && *e && k < M8_MAX_PARAMS; e++) {
-        const char *eq = strchr(*e, '=');
-        if (!eq)
-            continue;
-        params[k].name = m8_arena_strndup(&req.arena, *e, (size_t)(eq - *e));
-        params[k].value = eq + 1;
-        if (params[k].name && strcmp(params[k].name, "CONTENT_LENGTH") == 0)
-            cl = eq + 1;
-        k++;
-    }
-    int status = params ? 0 : 500;
-    long long want = 0;
-    m8_buf body;
-    m8_buf_init(&body, max_body);
-    if (cl && *cl && m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0) {
-        status = 400;
-    } else if ((unsigned long long)want > max_body) {
-        status = 413;
-        /* Read (and drop) what the client sends before answering: a CGI
-         * server that finds its program gone with the body unread resets
-         * the connection and the 413 is lost (mod_cgid). */
-        char sink[16384];
-        unsigned long long left = (unsigned long long)want;
-        if (left > M8_MAX_CGI_DRAIN_BYTES)
-            left = M8_MAX_CGI_DRAIN_BYTES;
-        while (left) {
-            ssize_t r = read(0, sink, left < sizeof sink ? (size_t)left : sizeof sink);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                break;
-            left -= (unsigned long long)r;
-        }
-    } else if (want > 0 && m8_buf_reserve(&body, (size_t)want) == 0) {
-        while (body.len < (size_t)want) {
-            ssize_t r = read(0, body.data + body.len, (size_t)want - body.len);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                break;
-            body.len += (size_t)r;
-        }
-        body.data[body.len] = '\0';
-        if (body.len < (size_t)want)
-            status = 400; /* the client sent less than it announced */
-    }
-    m8_buf out;
-    m8_buf_init(&out, M8_MAX_RESPONSE_BYTES + 65536);
-    m8_app_respond(app, &req, params, k, body.data, body.len, status, &out);
-    int rc = write_all(1, out.data, out.len) == 0 ? 0 : 74; /* EX_IOERR */
-    m8_buf_free(&out);
-    m8_buf_free(&body);
-    m8_req_free(&req);
-    return rc;
 }

@@ -1,0 +1,118 @@
+/* b64url.c - base64url without padding (RFC 4648 section 5, RFC 7515
+ * section 2): the strict decoder that tokens, JWKS and signatures share, and
+ * the encoder.  Pure functions. */
+#include "core/b64url.h"
+
+#include <limits.h>
+#include <stdint.h>
+
+/* Character -> 6-bit value, -1 outside the base64url alphabet. */
+/* clang-format off */
+static const signed char b64tab[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+/* clang-format on */
+
+static int b64v(unsigned char c)
+{
+    return b64tab[c];
+}
+
+/* Also used with out == NULL to validate and size only.  The unused low
+ * bits of the last character must be zero (one encoding per byte string). */
+long m8_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+    if (!in && n)
+        return -1;
+    size_t rem = n % 4;
+    if (rem == 1)
+        return -1;
+    size_t outlen = n / 4 * 3 + (rem == 2 ? 1 : rem == 3 ? 2 : 0);
+    if (outlen > cap || outlen > LONG_MAX)
+        return -1;
+    size_t o = 0, i = 0, whole = n / 4 * 4;
+    if (!out) { /* validate and size only */
+        int acc = 0;
+        for (; i < whole; i++)
+            acc |= b64tab[(unsigned char)in[i]];
+        if (acc < 0)
+            return -1;
+        o = whole / 4 * 3;
+    }
+    for (; i < whole; i += 4) {
+        int a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]);
+        int c = b64v((unsigned char)in[i + 2]), d = b64v((unsigned char)in[i + 3]);
+        if ((a | b | c | d) < 0)
+            return -1;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        out[o] = (unsigned char)(v >> 16);
+        out[o + 1] = (unsigned char)(v >> 8);
+        out[o + 2] = (unsigned char)v;
+        o += 3;
+    }
+    if (rem == 2) {
+        int a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]);
+        if ((a | b) < 0 || (b & 0x0f) != 0)
+            return -1;
+        if (out)
+            out[o] = (unsigned char)(a << 2 | b >> 4);
+        o += 1;
+    } else if (rem == 3) {
+        int a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]);
+        int c = b64v((unsigned char)in[i + 2]);
+        if ((a | b | c) < 0 || (c & 0x03) != 0)
+            return -1;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
+        if (out) {
+            out[o] = (unsigned char)(v >> 16);
+            out[o + 1] = (unsigned char)(v >> 8);
+        }
+        o += 2;
+    }
+    return (long)o;
+}
+
+int m8_b64url_encode(m8_buf *out, const unsigned char *in, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int rc = m8_buf_reserve(out, (n + 2) / 3 * 4 + 1);
+    if (rc)
+        return rc;
+    char *p = out->data + out->len;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *p++ = abc[v >> 18];
+        *p++ = abc[(v >> 12) & 63];
+        *p++ = abc[(v >> 6) & 63];
+        *p++ = abc[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        *p++ = abc[v >> 18];
+        *p++ = abc[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        *p++ = abc[v >> 18];
+        *p++ = abc[(v >> 12) & 63];
+        *p++ = abc[(v >> 6) & 63];
+    }
+    out->len = (size_t)(p - out->data);
+    out->data[out->len] = '\0';
+    return 0;
+}
