@@ -88,7 +88,21 @@ enum {
     M8_ROUTE_ABSOLUTE = 1u << 0,  /* path is not under API_PREFIX */
     M8_ROUTE_JSON_BODY = 1u << 1, /* body must be JSON (else 422), see m8_req_json */
     M8_ROUTE_HIDDEN = 1u << 2,    /* not in the OpenAPI document */
+    /* Credential kinds a protected route accepts (any combination; none of
+     * them = the default of its access: the bearer header for a role, the
+     * X-API-Key header for M8_API_KEY_READER / _WRITER, which stay
+     * shorthands for "reader / writer by API key").  Whichever kind carries
+     * the credential, it resolves to the same m8_user.  Checked at boot:
+     * refused on M8_PUBLIC, a bearer or cookie kind on an API-key access, an
+     * API key on admin or superuser (a key grants reader or writer only), a
+     * cookie without ACCESS_TOKEN_COOKIE_NAME, and a cookie on an unsafe
+     * method (the browser sends a cookie whoever made the page; see
+     * fcgim8(3), "Credential kinds"). */
+    M8_ROUTE_CRED_BEARER = 1u << 3,  /* Authorization: Bearer TOKEN */
+    M8_ROUTE_CRED_COOKIE = 1u << 4,  /* the access token in ACCESS_TOKEN_COOKIE_NAME */
+    M8_ROUTE_CRED_API_KEY = 1u << 5, /* X-API-Key, resolved through the issuer */
 };
+#define M8_ROUTE_CRED_MASK (M8_ROUTE_CRED_BEARER | M8_ROUTE_CRED_COOKIE | M8_ROUTE_CRED_API_KEY)
 
 /* One row of a route table.  path is relative to API_PREFIX unless
  * M8_ROUTE_ABSOLUTE; segments "{name}" capture one path segment. */

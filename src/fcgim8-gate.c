@@ -1,16 +1,16 @@
 /* fcgim8-gate - fcgi-m8 token checks in front of any backend (PHP, static
  * files, CGI scripts) that nobody will rewrite.  It answers authorization
- * questions in two forms (PITFALLS 19):
+ * questions in two forms (doc/design.md#authorizer-role):
  *
  *   nginx auth_request: a FastCGI RESPONDER request carrying X-Original-URI
  *     (and X-Original-Method); 200 with X-Auth-User-Id, X-Auth-Email,
  *     X-Auth-Role, X-Auth-Is-Superuser for auth_request_set, or 401/403
- *     with the D6 bodies and WWW-Authenticate, or 503.
+ *     with the bodies of doc/responses.md#auth-failures and WWW-Authenticate, or 503.
  *   the FastCGI AUTHORIZER role (Apache mod_fcgid, lighttpd): 200 with
  *     Variable-AUTH_USER_ID etc. for the application's environment, or the
  *     denial.
  *
- * Which rule applies comes from a policy file (lib/policy.h); the token is
+ * Which rule applies comes from a policy file (lib/auth/policy.h); the token is
  * checked by the library exactly as an fcgi-m8 service checks it (m8_auth).
  * A RESPONDER request without X-Original-URI is no question: it goes to the
  * gate's own routes (/ping, {API_PREFIX}/health/, {API_PREFIX}/metrics).
@@ -24,13 +24,12 @@
 #include <sodium.h>
 
 #include "app/app.h"
-#include "auth/auth.h"
+#include "auth/apikey.h"
 #include "auth/credential.h"
 #include "auth/csrf.h"
 #include "auth/policy.h"
 #include "core/exitcodes.h"
 #include "core/log.h"
-#include "http/fcgi_proto.h"
 #include "http/http.h"
 
 #define MAX_NO_CSRF_REASON 200u /* bytes of the --no-csrf reason */
@@ -47,8 +46,8 @@ typedef struct gate {
     const char *csrf_cookie;   /* --csrf-cookie: the old double submit, refused at boot */
     m8_csrf *csrf;             /* the CSRF key, loaded before boot */
     m8_route routes[1];        /* GET {API_PREFIX}/csrf, with the key */
-    char **cors_origins;       /* taken from the middleware at boot (see gate_boot); also */
-    size_t n_cors_origins;     /* where else an unsafe cookie request may come from */
+    char *const *cors_origins; /* ALLOWED_ORIGINS with CORS off (see gate_boot): where */
+    size_t n_cors_origins;     /* else an unsafe cookie request may come from (borrowed) */
 } gate;
 
 /* ------------------------------------------------------------ answers */
@@ -68,15 +67,17 @@ static void log_decision(const m8_request *req, const decision *d)
         return;
     /* A denial is what a client can cause once per request (a token spray):
      * those lines are rate-limited per status, the metrics stay exact. */
-    if (req->status != 200) {
+    int status = m8_req_status(req);
+    const m8_user *u = m8_req_user(req);
+    if (status != 200) {
         char key[32];
-        snprintf(key, sizeof key, "gate.decision.%d", req->status);
-        if (!m8_log_limit_take(key, req->status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO))
+        snprintf(key, sizeof key, "gate.decision.%d", status);
+        if (!m8_log_limit_take(key, status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO))
             return;
     }
     m8_buf b;
     m8_buf_init(&b, 4096);
-    const char *outcome = req->status == 200 ? "allow" : req->status >= 500 ? "error" : "deny";
+    const char *outcome = status == 200 ? "allow" : status >= 500 ? "error" : "deny";
     m8_buf_puts(&b, "\"mode\":");
     m8_buf_json_str(&b, d->mode, strlen(d->mode));
     m8_buf_puts(&b, ",\"rule\":");
@@ -87,7 +88,7 @@ static void log_decision(const m8_request *req, const decision *d)
         m8_buf_puts(&b, ",\"access\":");
         m8_buf_json_str(&b, a, strlen(a));
     }
-    m8_buf_printf(&b, ",\"decision\":\"%s\",\"status\":%d,\"method\":", outcome, req->status);
+    m8_buf_printf(&b, ",\"decision\":\"%s\",\"status\":%d,\"method\":", outcome, status);
     const char *m = d->method ? d->method : "";
     m8_buf_json_str(&b, m, strlen(m) > 32 ? 32 : strlen(m));
     m8_buf_puts(&b, ",\"path\":");
@@ -95,22 +96,22 @@ static void log_decision(const m8_request *req, const decision *d)
         m8_buf_json_str(&b, d->path, d->path_len > MAX_LOGGED_PATH ? MAX_LOGGED_PATH : d->path_len);
     else
         m8_buf_puts(&b, "null");
-    if (req->user && req->status == 200) {
+    if (u && status == 200) {
         m8_buf_puts(&b, ",\"user\":");
-        m8_buf_json_str(&b, req->user->id, strlen(req->user->id));
+        m8_buf_json_str(&b, u->id, strlen(u->id));
         m8_buf_puts(&b, ",\"role\":");
-        m8_buf_json_str(&b, req->user->role, strlen(req->user->role));
+        m8_buf_json_str(&b, u->role, strlen(u->role));
     }
     /* The reason the library recorded (never the token), or ours. */
-    const char *why = req->fail_reason ? req->fail_reason : d->why;
+    const char *why = m8_req_fail_reason(req) ? m8_req_fail_reason(req) : d->why;
     if (why) {
         m8_buf_puts(&b, ",\"reason\":");
         m8_buf_json_str(&b, why, strlen(why));
     }
     m8_buf_puts(&b, ",\"request_id\":");
-    const char *rid = req->request_id ? req->request_id : "";
+    const char *rid = m8_req_id(req) ? m8_req_id(req) : "";
     m8_buf_json_str(&b, rid, strlen(rid));
-    m8_log_fields(req->status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO, "gate.decision", b.data);
+    m8_log_fields(status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO, "gate.decision", b.data);
     m8_buf_free(&b);
 }
 
@@ -127,7 +128,7 @@ static void deny(m8_request *req, int status, const char *detail)
  * X-Auth-Detail (the library's details are fixed ASCII strings). */
 static void mirror_detail(m8_request *req)
 {
-    const char *body = req->body_out.data;
+    const char *body = m8_res_body_text(req);
     const char *key = "{\"detail\":\"";
     if (!body || strncmp(body, key, strlen(key)) != 0)
         return;
@@ -153,7 +154,7 @@ static void allow(m8_request *req, const m8_user *u)
         {"Variable-AUTH_USER_ID", "Variable-AUTH_EMAIL", "Variable-AUTH_ROLE",
          "Variable-AUTH_IS_SUPERUSER", "Variable-AUTH_TENANT_ID"},
     };
-    const char *const *n = names[req->authorizer ? 1 : 0];
+    const char *const *n = names[m8_req_is_authorizer(req) ? 1 : 0];
     m8_res_header(req, n[0], u->id);
     if (u->email) /* an API key's owner has none */
         m8_res_header(req, n[1], u->email);
@@ -200,26 +201,34 @@ static const char *csrf_refusal(gate *g, m8_request *req, const m8_credential *c
         return "csrf: no token header";
     const char *id;
     size_t idlen;
-    session_identity(req->user, c, &id, &idlen);
+    session_identity(m8_req_user(req), c, &id, &idlen);
     if (!m8_csrf_verify(g->csrf, id, idlen, h, strlen(h)))
         return "csrf: the token is not valid for this session";
     return NULL;
 }
 
-/* The rule's credential (an X-API-Key, or the access token from the
- * Authorization header or the cookie) resolved to a user by the library,
- * then the CSRF checks of a cookie on an unsafe method.  True when the
- * request may go through (req->user set); otherwise the refusal is set. */
+/* The credential kinds of a rule: its cred=, else an X-API-Key for the
+ * apikey rules and the Authorization header (then the cookie, with
+ * --cookie) for the others. */
+static unsigned rule_kinds(const gate *g, const m8_policy_rule *r)
+{
+    if (r->creds)
+        return r->creds;
+    if (r->access == M8_POLICY_APIKEY_READER || r->access == M8_POLICY_APIKEY_WRITER)
+        return M8_ROUTE_CRED_API_KEY;
+    return M8_ROUTE_CRED_BEARER | (g->cred.cookie ? M8_ROUTE_CRED_COOKIE : 0u);
+}
+
+/* The rule's credential, of the kinds it accepts, resolved to a user by the
+ * library, then the CSRF checks of a cookie on an unsafe method.  True when
+ * the request may go through (m8_req_user set); otherwise the refusal is
+ * set. */
 static bool credential_allows(gate *g, m8_request *req, decision *d)
 {
-    m8_policy_access acc = d->rule->access;
     m8_credential c;
-    if (acc == M8_POLICY_APIKEY_READER || acc == M8_POLICY_APIKEY_WRITER)
-        m8_credential_api_key(req, &c);
-    else
-        m8_credential_token(req, &g->cred, &c);
-    if (!m8_auth_check_credential(g->app->auth, req, role_access(acc), &c)) {
-        if (req->status == 0)
+    if (!m8_app_authenticate(req, role_access(d->rule->access), rule_kinds(g, d->rule),
+                             g->cred.cookie, &c)) {
+        if (m8_req_status(req) == 0)
             deny(req, 500, "Internal Server Error");
         mirror_detail(req);
         return false;
@@ -249,16 +258,16 @@ static int csrf_route(m8_request *req, void *data)
         return 0;
     }
     m8_credential c;
-    m8_credential_token(req, &g->cred, &c);
-    if (!m8_auth_check_credential(g->app->auth, req, M8_USER, &c)) {
-        if (req->status == 0)
+    if (!m8_app_authenticate(req, M8_USER, M8_ROUTE_CRED_BEARER | M8_ROUTE_CRED_COOKIE,
+                             g->cred.cookie, &c)) {
+        if (m8_req_status(req) == 0)
             m8_res_error(req, 500, "Internal Server Error");
         return 0;
     }
     const char *id;
     size_t idlen;
     char tok[M8_CSRF_TOKEN_LEN + 1];
-    session_identity(req->user, &c, &id, &idlen);
+    session_identity(m8_req_user(req), &c, &id, &idlen);
     if (m8_csrf_mint(g->csrf, id, idlen, tok) != 0)
         return m8_req_fail(req, "cannot mint a CSRF token");
     char body[M8_CSRF_TOKEN_LEN + M8_MAX_COOKIE_NAME + 64];
@@ -304,32 +313,34 @@ static bool is_token(const char *s)
 static int gate_hook(m8_request *req, void *data)
 {
     gate *g = data;
-    decision d = {.mode = req->authorizer ? "authorizer" : "auth_request"};
+    bool authorizer = m8_req_is_authorizer(req);
+    const char *method = m8_req_method(req);
+    decision d = {.mode = authorizer ? "authorizer" : "auth_request"};
     const char *uri = NULL;
-    if (req->authorizer) {
+    if (authorizer) {
         /* The web server asks about the request it holds: its own
          * REQUEST_URI and REQUEST_METHOD (never headers a client sent). */
         uri = m8_req_param(req, "REQUEST_URI");
-        d.method = req->method;
+        d.method = method;
     } else {
         uri = m8_req_header(req, "X-Original-URI");
         if (!uri)
             return 0; /* not a question: the gate's own routes */
         d.method = m8_req_header(req, "X-Original-Method");
         if (!d.method)
-            d.method = req->method;
+            d.method = method;
         /* In an nginx auth_request subrequest REQUEST_URI and
          * REQUEST_METHOD are the client's original ones ($request_uri,
          * $request_method).  A difference means the headers did not come
          * from nginx (a client's own, passed on by a site without the
          * fastcgi_param lines): never let a client pick the rule. */
         const char *ru = m8_req_param(req, "REQUEST_URI");
-        if ((ru && strcmp(ru, uri) != 0) || strcmp(d.method, req->method) != 0) {
+        if ((ru && strcmp(ru, uri) != 0) || strcmp(d.method, method) != 0) {
             d.why = "X-Original-URI/X-Original-Method differ from REQUEST_URI/REQUEST_METHOD: "
                     "set them with fastcgi_param (fcgim8-gate(8))";
             m8_req_fail(req, "%s", d.why);
             deny(req, 500, "Internal Server Error");
-            req->route_label = "misconfigured";
+            m8_req_set_route_label(req, "misconfigured");
             log_decision(req, &d);
             return 1;
         }
@@ -348,19 +359,19 @@ static int gate_hook(m8_request *req, void *data)
         char detail[160];
         snprintf(detail, sizeof detail, "Bad Request: %s", d.why);
         deny(req, 400, detail);
-        req->route_label = "bad_request";
+        m8_req_set_route_label(req, "bad_request");
         d.rule = NULL;
         log_decision(req, &d);
         return 1;
     }
     d.path = path;
-    req->route_label = d.rule->name; /* the metrics' endpoint label */
+    m8_req_set_route_label(req, d.rule->name); /* the metrics' endpoint label */
     switch (d.rule->access) {
     case M8_POLICY_PUBLIC: allow(req, NULL); break;
     case M8_POLICY_DENY: deny(req, 403, "Forbidden"); break;
     default:
         if (credential_allows(g, req, &d))
-            allow(req, req->user);
+            allow(req, m8_req_user(req));
         break;
     }
     log_decision(req, &d);
@@ -371,27 +382,33 @@ static int gate_hook(m8_request *req, void *data)
 
 /* A startup validator (runs after the middleware is built, before serving).
  * CORS preflights are answered by the middleware before the request hook
- * sees them: left as they are, an OPTIONS request with Origin and
+ * sees them: left on, an OPTIONS request with Origin and
  * Access-Control-Request-Method from a listed origin would be answered 200
- * - "allowed" - whatever the policy says.  The gate takes the origin list
- * away, so every preflight is refused (400: denied); CORS stays the
- * protected application's business. */
+ * - "allowed" - whatever the policy says.  The gate runs with CORS off
+ * (m8_app_set_cors), so every preflight is refused (400: denied); CORS
+ * stays the protected application's business.  The origin list is still
+ * where else an unsafe cookie request may come from. */
 static int gate_boot(const m8_settings *s, char *err, size_t errlen, void *data)
 {
-    (void)s;
     gate *g = data;
+    for (size_t i = 0; i < g->policy.n; i++) {
+        const m8_policy_rule *r = &g->policy.rules[i];
+        if ((r->creds & M8_ROUTE_CRED_COOKIE) && !g->cred.cookie) {
+            snprintf(err, errlen,
+                     "%s: line %u: rule %s accepts cred=cookie but no --cookie is given",
+                     g->policy_path, r->line, r->name);
+            return 1;
+        }
+    }
     const m8_policy_rule *k = m8_policy_first_apikey(&g->policy);
-    if (k && !g->app->apikey) {
+    if (k && !m8_apikey_enabled(s)) {
         snprintf(err, errlen,
                  "%s: line %u: rule %s takes an X-API-Key (%s) but "
                  "API_KEY_INTROSPECTION_ENABLED is false",
                  g->policy_path, k->line, k->name, m8_policy_access_name(k->access));
         return 1;
     }
-    g->cors_origins = g->app->mw.origins;
-    g->n_cors_origins = g->app->mw.n_origins;
-    g->app->mw.origins = NULL;
-    g->app->mw.n_origins = 0;
+    g->cors_origins = m8_app_cors_origins(g->app, &g->n_cors_origins);
     m8_log(M8_LOG_INFO, "gate: policy %s, %zu rules; CORS preflights are denied", g->policy_path,
            g->policy.n);
     if (g->cred.cookie) {
@@ -588,9 +605,12 @@ int main(int argc, char **argv)
             m8_csrf_free(g.csrf);
             return M8_EX_CONFIG;
         }
-        m8_fcgi_accept_authorizer(true);
     }
     g.app = m8_app_new("fcgim8-gate", M8_VERSION_STRING);
+    if (g.app && !help) {
+        m8_app_set_authorizer(g.app, true);
+        m8_app_set_cors(g.app, false);
+    }
     if (!g.app || m8_app_on_request(g.app, gate_hook, &g) != 0 ||
         m8_app_add_validator(g.app, "fcgim8-gate", gate_boot, &g) != 0 ||
         (g.csrf && m8_app_add_routes(g.app, g.routes, 1) != 0)) {
@@ -601,7 +621,6 @@ int main(int argc, char **argv)
         return M8_EX_SOFTWARE;
     }
     rc = m8_app_main(g.app, argc, argv); /* frees the app */
-    m8_strv_free(g.cors_origins, g.n_cors_origins);
     m8_policy_free(&g.policy);
     m8_csrf_free(g.csrf);
     return rc;

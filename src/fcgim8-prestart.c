@@ -1,5 +1,5 @@
 /* fcgim8-prestart - wait until the service's database answers `SELECT 1`
- * (the seed's fastapi-m8-prestart, CONTRACT.md Part A 5.9).
+ * (the seed's fastapi-m8-prestart, doc/settings.md#database-wait).
  *
  *   fcgim8-prestart [--env-file PATH] [--tries N] [--interval S]
  *                   [--timeout S]
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGPIPE, &sa, NULL);
 
-    /* First without the database requirement (D4), to tell "no database"
+    /* First without the database requirement (doc/settings.md#database), to tell "no database"
      * (the seed skips) from an incomplete one (an error naming each field). */
     m8_settings *s = load(env_file, false);
     if (!s)

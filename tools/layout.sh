@@ -28,6 +28,17 @@
 #   format   `clang-format --dry-run -Werror` (with ROOT/.clang-format) passes
 #            on every C file under lib src tests examples bench.  Prints each
 #            file that differs.  Exit 3 when clang-format is not installed.
+#   citations  no file under lib src tests examples contrib scripts bench doc,
+#            nor Makefile.am, configure.ac or README.md, cites a document
+#            that is not in the repository: the working notes CONTRACT,
+#            DESIGN, PITFALLS, STYLE, TESTING, ISSUER (with or without .md)
+#            or their bare section forms ("A 5.4", "Part B", "(B 4)", "D6",
+#            "Decisions D1-D5", "(section 1.4)", "1.3 step 10").  Cite
+#            doc/*.md#anchor or a man page instead.  Setting names such as
+#            CONTRACT_VERSION or TOKEN_ISSUER, shell variables ($ISSUER,
+#            ISSUER=), roff requests (.B 0) and sizes ("A 1 MB") are not
+#            citations.  Files under a corpus/ folder and binary files are
+#            skipped.
 #   all      every rule above, each under a "== RULE" line.
 # Prints one line a violation; exits 0 when there is none, 1 when there is
 # any, 2 on a usage error, 3 when a rule cannot be checked here.
@@ -40,12 +51,6 @@ MAX_LINES=800
 # M8_LAYOUT_EXCEPTIONS replaces this list and M8_LAYOUT_EXTRA_EXCEPTIONS adds
 # lines of the same form (the checker's own test uses them on a planted tree).
 EXCEPTIONS=${M8_LAYOUT_EXCEPTIONS-'
-tests/fuzz/fuzz_pipeline.c|to be split: the request encoder and the response checker into their own files
-tests/unit/test_apikey.c|to be split by concern (interpretation order, client, breaker)
-tests/unit/test_db.c|to be split by concern (values, transactions, errors, outage)
-tests/unit/test_jwks.c|to be split by concern (fetching, rotation, limits, staleness)
-tests/unit/test_metrics.c|to be split by concern (recording, rendering, shared series)
-tests/unit/test_settings.c|to be split by concern (sources, fields, model checks)
 '}
 EXCEPTIONS="$EXCEPTIONS
 ${M8_LAYOUT_EXTRA_EXCEPTIONS:-}"
@@ -70,7 +75,7 @@ lib/core/json.c
 '
 
 usage() {
-    echo "usage: tools/layout.sh cycles|upward|deps|pure|size|format|all [ROOT]" >&2
+    echo "usage: tools/layout.sh cycles|upward|deps|pure|size|format|citations|all [ROOT]" >&2
     exit 2
 }
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
@@ -295,6 +300,32 @@ rule_format() {
     done
 }
 
+# One ERE a line: the citation forms of rule_citations (see the top).
+citation_patterns='(^|[^A-Za-z0-9_${])(CONTRACT|DESIGN|PITFALLS|STYLE|TESTING|ISSUER)(\.md)?([^A-Za-z0-9_=}]|$)
+(^|[^A-Za-z0-9_.-])(Part )?[AB] [0-9]+(\.[0-9]+)+([^0-9A-Za-z]|$)
+(^|[^A-Za-z0-9_])Part [AB]([^A-Za-z0-9_]|$)
+\([AB] [0-9]+[),]
+(^|[^A-Za-z0-9_\\-])(Decisions? )?D[0-9]{1,2}(-D[0-9]{1,2})?([^A-Za-z0-9_]|$)
+\(section [0-9]+\.[0-9]+\)
+(^|[^0-9.])[1-9]\.[0-9]+ (step|row)s? [0-9]'
+
+rule_citations() {
+    printf '%s\n' "$citation_patterns" >"$tmp/cit"
+    {
+        for d in lib src tests examples contrib scripts bench doc; do
+            [ -d "$d" ] && find "$d" -type f ! -path '*/corpus/*'
+        done
+        for f in Makefile.am configure.ac README.md; do
+            [ -f "$f" ] && echo "$f"
+        done
+    } | LC_ALL=C sort >"$tmp/files"
+    [ -s "$tmp/files" ] || return 0
+    # -I: binary files are skipped; /dev/null: always more than one file, so
+    # each line is FILE:LINE:text.
+    tr '\n' '\0' <"$tmp/files" | LC_ALL=C xargs -0 grep -nIE -f "$tmp/cit" /dev/null
+    return 0
+}
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/layout.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 
@@ -310,13 +341,13 @@ run() { # RULE: prints its violations, returns 0, 1 or 3
 }
 
 case $rule in
-cycles | upward | deps | pure | size | format)
+cycles | upward | deps | pure | size | format | citations)
     run "$rule"
     exit $?
     ;;
 all)
     worst=0
-    for r in cycles upward deps pure size format; do
+    for r in cycles upward deps pure size format citations; do
         echo "== $r"
         run "$r"
         rc=$?

@@ -241,6 +241,58 @@ static json_object *item_json(const m8_db_result *r, size_t row)
     return o;
 }
 
+/* Row 0 of res (freed here) as the response. */
+static int item_response(m8_request *req, int status, m8_db_result *res)
+{
+    json_object *o = item_json(res, 0);
+    m8_db_result_free(res);
+    return m8_res_json(req, status, o);
+}
+
+/* The fields of an item in a request body, as text_field found them. */
+typedef struct item_fields {
+    const char *name, *desc;
+    size_t name_n, desc_n;
+    int has_name, has_desc; /* 1 given (desc may be null), 0 absent */
+} item_fields;
+
+/* Reads the JSON body's name and description (POST: the name is required):
+ * 0, or -1 after the 422. */
+static int read_fields(m8_request *req, bool name_required, item_fields *f)
+{
+    json_object *body = m8_req_json(req);
+    json_object *errs = json_object_new_array();
+    if (!json_object_is_type(body, json_type_object)) {
+        add_error(errs, "model_attributes_type", "body", NULL,
+                  "Input should be a valid dictionary or object to extract fields from", body,
+                  NULL);
+        unprocessable(req, errs);
+        return -1;
+    }
+    *f = (item_fields){0};
+    f->has_name = text_field(body, errs, "name", 1, NAME_MAX_CHARS, false, &f->name, &f->name_n);
+    bool missing = name_required && f->has_name == 0;
+    if (missing)
+        add_error(errs, "missing", "body", "name", "Field required", body, NULL);
+    f->has_desc =
+        text_field(body, errs, "description", 0, DESCRIPTION_MAX_CHARS, true, &f->desc, &f->desc_n);
+    if (missing || f->has_name < 0 || f->has_desc < 0) {
+        unprocessable(req, errs);
+        return -1;
+    }
+    json_object_put(errs);
+    return 0;
+}
+
+/* Whether u owns the item in row 0 of res. */
+static bool owns(const m8_user *u, const m8_db_result *res)
+{
+    char owner[37];
+    owner_of(u, owner);
+    const char *o_id = m8_db_get_text(res, 0, 3, NULL);
+    return o_id && strcmp(o_id, owner) == 0;
+}
+
 static int not_found(m8_request *req)
 {
     return m8_res_error(req, 404, "Item not found");
@@ -321,23 +373,9 @@ static int load(m8_db *db, const char *sql, long long id, m8_db_result **res)
 static int create_item(m8_request *req, void *data)
 {
     (void)data;
-    json_object *body = m8_req_json(req);
-    json_object *errs = json_object_new_array();
-    if (!json_object_is_type(body, json_type_object)) {
-        add_error(errs, "model_attributes_type", "body", NULL,
-                  "Input should be a valid dictionary or object to extract fields from", body,
-                  NULL);
-        return unprocessable(req, errs);
-    }
-    const char *name = NULL, *desc = NULL;
-    size_t name_n = 0, desc_n = 0;
-    int n1 = text_field(body, errs, "name", 1, NAME_MAX_CHARS, false, &name, &name_n);
-    if (n1 == 0)
-        add_error(errs, "missing", "body", "name", "Field required", body, NULL);
-    int n2 = text_field(body, errs, "description", 0, DESCRIPTION_MAX_CHARS, true, &desc, &desc_n);
-    if (n1 <= 0 || n2 < 0)
-        return unprocessable(req, errs);
-    json_object_put(errs);
+    item_fields f;
+    if (read_fields(req, true, &f) != 0)
+        return 0;
     m8_db *db = m8_req_db(req);
     if (!db)
         return m8_db_respond(req, NULL, 0);
@@ -345,8 +383,9 @@ static int create_item(m8_request *req, void *data)
     char owner[37];
     owner_of(m8_req_user(req), owner);
     int64_t now = m8_db_now();
-    m8_db_param p[5] = {M8_DB_TEXTN(name, name_n), desc ? M8_DB_TEXTN(desc, desc_n) : M8_DB_NULL,
-                        M8_DB_TEXT(owner), M8_DB_TIME(now), M8_DB_TIME(now)};
+    m8_db_param p[5] = {M8_DB_TEXTN(f.name, f.name_n),
+                        f.desc ? M8_DB_TEXTN(f.desc, f.desc_n) : M8_DB_NULL, M8_DB_TEXT(owner),
+                        M8_DB_TIME(now), M8_DB_TIME(now)};
     m8_db_result *res = NULL;
     int rc = m8_db_exec(db, q.insert, p, 5, &res);
     if (rc == 0 && m8_db_get_dialect(db) == M8_DB_DIALECT_MYSQL) {
@@ -360,9 +399,7 @@ static int create_item(m8_request *req, void *data)
     }
     if (rc != 0)
         return db_fail(req, db, rc);
-    json_object *o = item_json(res, 0);
-    m8_db_result_free(res);
-    return m8_res_json(req, 201, o);
+    return item_response(req, 201, res);
 }
 
 /* GET {API_PREFIX}/items/{item_id}: the owner's item, any item for an admin;
@@ -377,22 +414,17 @@ static int get_item(m8_request *req, void *data)
     if (!db)
         return m8_db_respond(req, NULL, 0);
     const m8_user *u = m8_req_user(req);
-    char owner[37];
-    owner_of(u, owner);
     m8_db_result *res = NULL;
     int rc = load(db, q.by_id, id, &res);
     if (rc == 1)
         return not_found(req);
     if (rc != 0)
         return db_fail(req, db, rc);
-    const char *o_id = m8_db_get_text(res, 0, 3, NULL);
-    if (!is_admin(u) && (!o_id || strcmp(o_id, owner) != 0)) {
+    if (!is_admin(u) && !owns(u, res)) {
         m8_db_result_free(res);
         return not_found(req);
     }
-    json_object *o = item_json(res, 0);
-    m8_db_result_free(res);
-    return m8_res_json(req, 200, o);
+    return item_response(req, 200, res);
 }
 
 /* PATCH {API_PREFIX}/items/{item_id}: a writer changes the name and/or the
@@ -404,28 +436,14 @@ static int update_item(m8_request *req, void *data)
     long long id;
     if (item_id(req, &id) != 0)
         return 0;
-    json_object *body = m8_req_json(req);
-    json_object *errs = json_object_new_array();
-    if (!json_object_is_type(body, json_type_object)) {
-        add_error(errs, "model_attributes_type", "body", NULL,
-                  "Input should be a valid dictionary or object to extract fields from", body,
-                  NULL);
-        return unprocessable(req, errs);
-    }
-    const char *name = NULL, *desc = NULL;
-    size_t name_n = 0, desc_n = 0;
-    int n1 = text_field(body, errs, "name", 1, NAME_MAX_CHARS, false, &name, &name_n);
-    int n2 = text_field(body, errs, "description", 0, DESCRIPTION_MAX_CHARS, true, &desc, &desc_n);
-    if (n1 < 0 || n2 < 0)
-        return unprocessable(req, errs);
-    json_object_put(errs);
+    item_fields f;
+    if (read_fields(req, false, &f) != 0)
+        return 0;
     m8_db *db = m8_req_db(req);
     if (!db)
         return m8_db_respond(req, NULL, 0);
 
     const m8_user *u = m8_req_user(req);
-    char owner[37];
-    owner_of(u, owner);
     m8_db_result *res = NULL;
     int rc = m8_db_begin(db);
     if (rc == 0)
@@ -436,18 +454,17 @@ static int update_item(m8_request *req, void *data)
     }
     if (rc != 0)
         return db_fail(req, db, rc);
-    const char *o_id = m8_db_get_text(res, 0, 3, NULL);
-    bool mine = o_id && strcmp(o_id, owner) == 0;
+    bool mine = owns(u, res);
     m8_db_result_free(res);
     res = NULL;
     if (!mine) {
         m8_db_rollback(db);
         return is_admin(u) ? m8_res_error(req, 403, "Not enough permissions") : not_found(req);
     }
-    if (n1 > 0 || n2 > 0) {
+    if (f.has_name || f.has_desc) {
         m8_db_param p[6] = {
-            M8_DB_BOOL(n1 > 0),      n1 > 0 ? M8_DB_TEXTN(name, name_n) : M8_DB_NULL,
-            M8_DB_BOOL(n2 > 0),      desc ? M8_DB_TEXTN(desc, desc_n) : M8_DB_NULL,
+            M8_DB_BOOL(f.has_name),  f.has_name ? M8_DB_TEXTN(f.name, f.name_n) : M8_DB_NULL,
+            M8_DB_BOOL(f.has_desc),  f.desc ? M8_DB_TEXTN(f.desc, f.desc_n) : M8_DB_NULL,
             M8_DB_TIME(m8_db_now()), M8_DB_INT(id)};
         rc = m8_db_exec(db, q.update, p, 6, NULL);
     }
@@ -459,9 +476,7 @@ static int update_item(m8_request *req, void *data)
         m8_db_result_free(res);
         return rc == 1 ? m8_req_fail(req, "item %lld vanished", id) : db_fail(req, db, rc);
     }
-    json_object *o = item_json(res, 0);
-    m8_db_result_free(res);
-    return m8_res_json(req, 200, o);
+    return item_response(req, 200, res);
 }
 
 /* DELETE {API_PREFIX}/items/{item_id}/admin: admins only. */

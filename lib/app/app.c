@@ -10,6 +10,7 @@
 
 #include "auth/apikey.h"
 #include "auth/auth.h"
+#include "auth/credential.h"
 #include "auth/revocation.h"
 #include "builtin/metrics.h"
 #include "config/confighealth.h"
@@ -49,6 +50,7 @@ void m8_app_free(m8_app *app)
     m8_auth_free(app->auth);
     m8_revocation_free(app->rev);
     m8_apikey_free(app->apikey);
+    m8_strv_free(app->cors_kept, app->n_cors_kept);
     m8_shm_unmap(app->shm);
     m8_router_free(&app->router);
     m8_health_free(&app->health);
@@ -242,7 +244,7 @@ static int h_redoc(m8_request *req, void *data)
 }
 
 /* GET {API_PREFIX}/metrics and GET /metrics: the sum over every worker of
- * the pool (CONTRACT D10), gated by METRICS_SCRAPE_CREDENTIAL. */
+ * the pool (doc/metrics.md#endpoint), gated by METRICS_SCRAPE_CREDENTIAL. */
 static int h_metrics(m8_request *req, void *data)
 {
     m8_app *app = data;
@@ -304,7 +306,7 @@ static int add_builtins(m8_app *app, char *err, size_t errlen)
             return M8_ECONFIG;
     }
     if (s->metrics_enabled) {
-        /* D10: {API_PREFIX}/metrics; the reference's root /metrics as well. */
+        /* doc/metrics.md#endpoint: {API_PREFIX}/metrics; the reference's root /metrics as well. */
         const m8_route metrics[] = {
             {"GET", "/metrics", M8_PUBLIC, h_metrics, app, NULL, NULL, M8_ROUTE_HIDDEN | b},
             {"GET", "/metrics", M8_PUBLIC, h_metrics, app, NULL, NULL,
@@ -325,11 +327,48 @@ static int add_builtins(m8_app *app, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ boot */
 
-/* B 4.1, 4.7 "Route audit": an X-API-Key route needs API keys enabled and
- * a capability the issuer's keys can carry. */
+static bool unsafe_method(const char *m)
+{
+    return !m || !(strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0);
+}
+
+/* The credential kinds of a route (M8_ROUTE_CRED_*) fit its access and the
+ * settings (fcgim8(3), "Credential kinds"). */
+static int audit_cred_kinds(const m8_app *app, const m8_route *r, char *err, size_t errlen)
+{
+    unsigned k = r->flags & M8_ROUTE_CRED_MASK;
+    const char *m = r->method ? r->method : "?", *p = r->path ? r->path : "?";
+    bool by_key = r->access == M8_API_KEY_READER || r->access == M8_API_KEY_WRITER;
+    const char *why = NULL;
+    if (!k)
+        return 0;
+    if (r->access == M8_PUBLIC)
+        why = "is M8_PUBLIC but states credential kinds (M8_ROUTE_CRED_*): a public route "
+              "takes no credential";
+    else if (by_key && (k & ~M8_ROUTE_CRED_API_KEY))
+        why = "is M8_API_KEY_READER/WRITER (an X-API-Key) but also states a bearer or cookie "
+              "kind: use M8_READER/M8_WRITER with the kinds it accepts";
+    else if ((k & M8_ROUTE_CRED_API_KEY) && (r->access == M8_ADMIN || r->access == M8_SUPERUSER))
+        why = "accepts an X-API-Key on an admin or superuser route: an API key grants reader "
+              "or writer only";
+    else if ((k & M8_ROUTE_CRED_COOKIE) && !m8_auth_cookie_name(app->auth))
+        why = "accepts the cookie kind (M8_ROUTE_CRED_COOKIE) but ACCESS_TOKEN_COOKIE_NAME is "
+              "not set";
+    else if ((k & M8_ROUTE_CRED_COOKIE) && unsafe_method(r->method))
+        why = "accepts the cookie kind on an unsafe method: a browser sends the cookie whoever "
+              "made the page (cross-site request forgery); take a bearer token there";
+    if (!why)
+        return 0;
+    snprintf(err, errlen, "route %s %s %s", m, p, why);
+    return M8_ECONFIG;
+}
+
+/* doc/wire.md#enabling-api-keys and doc/responses.md#api-key-failures: an X-API-Key route needs API
+ * keys enabled and a capability the issuer's keys can carry. */
 static int audit_api_key_route(const m8_app *app, const m8_route *r, char *err, size_t errlen)
 {
-    if (r->access != M8_API_KEY_READER && r->access != M8_API_KEY_WRITER)
+    bool key_kind = r->access != M8_PUBLIC && (r->flags & M8_ROUTE_CRED_API_KEY);
+    if (r->access != M8_API_KEY_READER && r->access != M8_API_KEY_WRITER && !key_kind)
         return 0;
     if (!app->apikey) {
         snprintf(err, errlen,
@@ -338,9 +377,9 @@ static int audit_api_key_route(const m8_app *app, const m8_route *r, char *err, 
                  r->method, r->path);
         return M8_ECONFIG;
     }
-    const char *why = m8_apikey_audit_route(r->method, r->path,
-                                            r->access == M8_API_KEY_WRITER ? "writer" : "reader",
-                                            NULL, err, errlen);
+    bool writer = r->access == M8_API_KEY_WRITER || r->access == M8_WRITER;
+    const char *why =
+        m8_apikey_audit_route(r->method, r->path, writer ? "writer" : "reader", NULL, err, errlen);
     return why ? M8_ECONFIG : 0;
 }
 
@@ -371,6 +410,27 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
         m8_meta_free(&app->meta);
         return M8_EX_CONFIG;
     }
+    if (app->cors_off) {
+        /* m8_app_set_cors(app, false): no preflight answered, no CORS
+         * header; the list stays readable (m8_app_cors_origins). */
+        app->cors_kept = app->mw.origins;
+        app->n_cors_kept = app->mw.n_origins;
+        app->mw.origins = NULL;
+        app->mw.n_origins = 0;
+    }
+    const char *ck = s->access_token_cookie_name;
+    if (ck && *ck && !m8_cookie_name_ok(ck)) {
+        m8_log(M8_LOG_CRITICAL, "CONFIG: ACCESS_TOKEN_COOKIE_NAME is not a cookie name (a token "
+                                "of at most 128 bytes)");
+        m8_middleware_free(&app->mw);
+        m8_meta_free(&app->meta);
+        return M8_EX_CONFIG;
+    }
+    if (ck && *ck && !m8_cookie_name_host_prefixed(ck))
+        m8_log(M8_LOG_WARNING,
+               "ACCESS_TOKEN_COOKIE_NAME %s has no __Host- prefix: a sibling subdomain or a "
+               "plain-http page can set a cookie of that name for this site",
+               ck);
     app->auth = m8_auth_new(s, err, sizeof err);
     if (!app->auth) {
         m8_log(M8_LOG_CRITICAL, "CONFIG: token verification: %s", err);
@@ -434,7 +494,8 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
         for (size_t i = 0; i < app->table_lens[t]; i++) {
             m8_route r = app->tables[t][i];
             r.flags &= ~M8__ROUTE_BUILTIN;
-            if (audit_api_key_route(app, &r, err, sizeof err) != 0 ||
+            if (audit_cred_kinds(app, &r, err, sizeof err) != 0 ||
+                audit_api_key_route(app, &r, err, sizeof err) != 0 ||
                 m8_router_add(&app->router, s->api_prefix, &r, err, sizeof err) != 0) {
                 m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
                 return M8_EX_CONFIG;
@@ -465,6 +526,24 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
     m8_log(M8_LOG_INFO, "fcgi-m8 %s svc=%s v=%s", m8_version(), s->project_name,
            s->service_version);
     return 0;
+}
+
+void m8_app_set_authorizer(m8_app *app, bool on)
+{
+    if (app)
+        app->authorizer = on;
+}
+
+void m8_app_set_cors(m8_app *app, bool on)
+{
+    if (app)
+        app->cors_off = !on;
+}
+
+char *const *m8_app_cors_origins(const m8_app *app, size_t *n)
+{
+    *n = app && app->cors_off ? app->n_cors_kept : 0;
+    return app && app->cors_off ? app->cors_kept : NULL;
 }
 
 int m8_app_start(m8_app *app)

@@ -61,7 +61,7 @@ struct m8_app {
     m8_middleware mw;
     m8_auth *auth;             /* token verification (keys parsed once) */
     struct m8_revocation *rev; /* stateful mode: the revocation check, or NULL */
-    struct m8_apikey *apikey;  /* X-API-Key introspection (B 4), or NULL */
+    struct m8_apikey *apikey;  /* API keys (doc/wire.md#api-key-introspection) or NULL */
     m8_health health;
     m8_meta meta;
     m8_docs docs;
@@ -71,7 +71,11 @@ struct m8_app {
     m8_shm *shm;
     m8_shm_slot *slot;
     uint64_t max_requests; /* FCGIM8_MAX_REQUESTS from fcgim8d; 0 = none */
-    atomic_int recycling;  /* max_requests reached: draining */
+    bool authorizer;       /* m8_app_set_authorizer: serve the FastCGI AUTHORIZER role */
+    bool cors_off;         /* m8_app_set_cors(app, false) */
+    char **cors_kept;      /* with cors_off: ALLOWED_ORIGINS, taken from the middleware */
+    size_t n_cors_kept;
+    atomic_int recycling; /* max_requests reached: draining */
 };
 
 /* Route flag of the built-in routes (app.c): served before the app is ready. */
@@ -111,6 +115,40 @@ M8_INTERNAL int m8_app_handle_params(m8_app *app, const m8_pair *params, size_t 
  * (m8_app_respond as the callback, the app's max_body and shared segment,
  * and whether the AUTHORIZER role is served); threads 1, default limits. */
 M8_INTERNAL void m8_app_engine_opts(m8_app *app, struct m8_engine_opts *o);
+
+/* ---- options and request accessors for programs built on the app
+ * (fcgim8-gate): they never reach into the structs ---- */
+
+/* Serve the FastCGI AUTHORIZER role too (before m8_app_main; given to the
+ * engines through m8_app_engine_opts).  Off by default: a service refuses
+ * such requests. */
+M8_INTERNAL void m8_app_set_authorizer(m8_app *app, bool on);
+/* CORS off (before boot): no preflight is answered (every one is 400) and
+ * no response gets CORS headers; the configured origins stay readable. */
+M8_INTERNAL void m8_app_set_cors(m8_app *app, bool on);
+/* With CORS off, after boot: the ALLOWED_ORIGINS list (borrowed, valid
+ * until the app is freed); else NULL with *n 0. */
+M8_INTERNAL char *const *m8_app_cors_origins(const m8_app *app, size_t *n);
+
+/* Resolves the request's credential among kinds (M8_ROUTE_CRED_*; 0 = the
+ * default of access) with the app's verifier (m8_auth_resolve; cookie NULL
+ * = ACCESS_TOKEN_COOKIE_NAME).  True when m8_req_user(req) is the caller;
+ * otherwise the refusal is set on req.  *used: the credential taken. */
+struct m8_credential;
+M8_INTERNAL bool m8_app_authenticate(m8_request *req, m8_access access, unsigned kinds,
+                                     const char *cookie, struct m8_credential *used);
+
+/* The status set so far (0 = none yet). */
+M8_INTERNAL int m8_req_status(const m8_request *req);
+/* The request came in the FastCGI AUTHORIZER role. */
+M8_INTERNAL bool m8_req_is_authorizer(const m8_request *req);
+/* The reason given to m8_req_fail, or NULL (never sent to the client). */
+M8_INTERNAL const char *m8_req_fail_reason(const m8_request *req);
+/* The route label of the access log and metrics (borrowed: a static
+ * string or one that outlives the request). */
+M8_INTERNAL void m8_req_set_route_label(m8_request *req, const char *label);
+/* The response body set so far (NUL-terminated, borrowed), or NULL. */
+M8_INTERNAL const char *m8_res_body_text(const m8_request *req);
 
 /* ---- the app's database (database.c) ---- */
 

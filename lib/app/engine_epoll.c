@@ -8,7 +8,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,9 +409,6 @@ static void sweep(m8_server *s)
 static void *worker_main(void *arg)
 {
     m8_server *s = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread */
     worker_ctx w;
     m8_req_init(&w.req, s->opts.owner);
     m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
@@ -487,8 +483,9 @@ m8_server *m8_server_start(const m8_engine_opts *opts, int listen_fd, char *err,
     if (!s->threads)
         goto fail;
     for (int i = 0; i < threads; i++) {
-        if (m8_thread_start(&s->threads[i], NULL, worker_main, s) != 0) {
-            snprintf(err, errlen, "cannot start thread %d: %s", i, strerror(errno));
+        int trc = m8_thread_start(&s->threads[i], NULL, worker_main, s);
+        if (trc != 0) {
+            snprintf(err, errlen, "cannot start thread %d: %s", i, m8_strerror(trc));
             atomic_store(&s->stopping, true);
             s->n_threads = i;
             m8_server_stop(s, 0);

@@ -69,9 +69,6 @@ static void lf_serve_one(lf_ctx *x, FCGX_Request *r, m8_request *req, m8_buf *ou
 static void *lf_worker(void *arg)
 {
     lf_ctx *x = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     FCGX_Request r;
     FCGX_InitRequest(&r, x->listen_fd, 0);
     m8_request req;
@@ -99,7 +96,7 @@ int m8_libfcgi_serve(const m8_engine_opts *opts, int listen_fd)
     if (FCGX_Init() != 0)
         return M8_EIO;
     /* libfcgi installed its own SIGTERM/SIGUSR1/SIGPIPE handling in
-     * FCGX_Init (PITFALLS row 3); ours go on top. */
+     * FCGX_Init (doc/design.md#signals-and-shutdown); ours go on top. */
     m8_signals_install();
     lf_ctx x = {.o = *opts, .listen_fd = listen_fd, .max_body = opts->max_body};
     pthread_mutex_init(&x.accept_lock, NULL);
@@ -118,7 +115,7 @@ int m8_libfcgi_serve(const m8_engine_opts *opts, int listen_fd)
     atomic_store(&x.stopping, true);
     FCGX_ShutdownPending();
     /* Wake the thread blocked in accept(): shutdown() of a listening socket
-     * makes accept fail with EINVAL on Linux (the race of PITFALLS row 2). */
+     * makes accept fail with EINVAL on Linux (the race of doc/design.md#signals-and-shutdown). */
     shutdown(listen_fd, SHUT_RDWR);
     for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);

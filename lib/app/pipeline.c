@@ -11,7 +11,6 @@
 #include "app/signals.h"
 #include "builtin/metrics.h"
 #include "core/log.h"
-#include "http/fcgi_proto.h"
 
 static void access_log(const m8_request *req)
 {
@@ -96,7 +95,7 @@ static void dispatch(m8_app *app, m8_request *req)
             m8_res_set_header(req, "Retry-After", "1");
             break;
         }
-        if (!m8_auth_check(app->auth, req, e->access))
+        if (!m8_auth_resolve(app->auth, req, e->access, e->flags & M8_ROUTE_CRED_MASK, NULL, NULL))
             break;
         if ((e->flags & M8_ROUTE_JSON_BODY) && m8_req_parse_json(req) != 0)
             break;
@@ -135,7 +134,7 @@ void m8_app_handle(m8_app *app, m8_request *req)
 }
 
 /* After each request: the worker's slot (metrics, busy state, count), and
- * max-requests recycling between requests (PITFALLS 15): the serving loop
+ * max-requests recycling between requests (doc/design.md#recycling): the serving loop
  * stops accepting, finishes what it has, and the process exits 0. */
 static void account(m8_app *app, const m8_request *req)
 {
@@ -228,6 +227,38 @@ void m8_app_engine_opts(m8_app *app, m8_engine_opts *o)
     o->shm = app->shm;
     o->threads = 1;
     o->max_body = app->max_body;
-    /* fcgim8-gate says so before m8_app_main (fcgi_proto.h) */
-    o->authorizer = m8_fcgi_authorizer_accepted();
+    /* fcgim8-gate says so before m8_app_main (m8_app_set_authorizer) */
+    o->authorizer = app->authorizer;
+}
+
+bool m8_app_authenticate(m8_request *req, m8_access access, unsigned kinds, const char *cookie,
+                         struct m8_credential *used)
+{
+    m8_auth *a = req->app ? req->app->auth : NULL;
+    return m8_auth_resolve(a, req, access, kinds, cookie, used);
+}
+
+int m8_req_status(const m8_request *req)
+{
+    return req->status;
+}
+
+bool m8_req_is_authorizer(const m8_request *req)
+{
+    return req->authorizer;
+}
+
+const char *m8_req_fail_reason(const m8_request *req)
+{
+    return req->fail_reason;
+}
+
+void m8_req_set_route_label(m8_request *req, const char *label)
+{
+    req->route_label = label;
+}
+
+const char *m8_res_body_text(const m8_request *req)
+{
+    return req->body_out.data;
 }

@@ -32,9 +32,6 @@ typedef struct startup_ctx {
 static void *startup_main(void *arg)
 {
     startup_ctx *c = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     c->rc = m8_app_start(c->app);
     atomic_store(&c->done, 1);
     m8_signals_notify(M8_STARTUP_DONE);

@@ -28,7 +28,8 @@ int m8_signals_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocked call returns (PITFALLS row 1) */
+    /* no SA_RESTART: a blocked call returns (doc/design.md#signals-and-shutdown) */
+    sa.sa_flags = 0;
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

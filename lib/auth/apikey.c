@@ -60,7 +60,7 @@ const char *m8_apikey_need_role(m8_apikey_need need)
 
 /* ------------------------------------------------------------ capability */
 
-/* Position in the hierarchy of B 7.4 (0 = highest), -1 when unknown. */
+/* Position in the hierarchy of doc/wire.md#roles (0 = highest), -1 when unknown. */
 static int role_rank(const char *r)
 {
     static const char *const roles[] = {"superadmin", "admin", "writer", "reader", "user"};
@@ -73,7 +73,7 @@ static int role_rank(const char *r)
 
 #define RANK_WRITER 2
 
-/* The role/superuser truth table of B 7.3. */
+/* The role/superuser truth table of doc/wire.md#claims-model. */
 static bool role_consistent(int rank, bool is_superuser)
 {
     return rank >= 0 && (rank == 0) == is_superuser;
@@ -106,14 +106,14 @@ const char *m8_apikey_audit_route(const char *method, const char *path, const ch
             snprintf(buf, buflen,
                      "route %s %s requires an API key with role %s: API keys grant at most "
                      "the writer capability (there is no API-key admin or superuser "
-                     "requirement, CONTRACT B 4.6)",
+                     "requirement, doc/wire.md#capabilities)",
                      m, p, need_role);
             return buf;
         }
         if (r != RANK_WRITER && r != RANK_WRITER + 1) {
             snprintf(buf, buflen,
                      "route %s %s requires an API key with role \"%s\": only reader and "
-                     "writer exist for API keys (CONTRACT B 4.6)",
+                     "writer exist for API keys (doc/wire.md#capabilities)",
                      m, p, need_role);
             return buf;
         }
@@ -126,7 +126,8 @@ const char *m8_apikey_audit_route(const char *method, const char *path, const ch
     snprintf(buf, buflen,
              "route %s %s is wired to the bare API-key principal, which proves only that a key "
              "resolves and grants no capability; require the API-key reader or writer "
-             "capability instead, or exempt the path (CONTRACT B 4.6, 4.7)",
+             "capability instead, or exempt the path (doc/wire.md#capabilities and "
+             "doc/responses.md#api-key-failures)",
              m, p);
     return buf;
 }
@@ -477,7 +478,7 @@ static bool introspect(m8_apikey *k, const char *key, size_t len, m8_apikey_need
         return refuse(k, ans, M8_AK_INACTIVE, NULL);
     if (strcmp(ans->principal.audience_id, k->audience) != 0) /* row 12 */
         return refuse(k, ans, M8_AK_AUDIENCE_MISMATCH, NULL);
-    /* row 13, then B 4.6 */
+    /* row 13, then doc/wire.md#capabilities */
     const m8_apikey_principal *p = &ans->principal;
     if ((need == M8_APIKEY_READER && !p->can_read) || (need == M8_APIKEY_WRITER && !p->can_write))
         return refuse(k, ans, M8_AK_INSUFFICIENT_CAPABILITY, NULL);

@@ -1,9 +1,9 @@
-/* apikey.h - the API-key principal (CONTRACT B 4): an X-API-Key header
+/* apikey.h - the API-key principal (doc/wire.md#api-key-introspection): an X-API-Key header
  * resolved by the issuer's introspection, on every request (nothing cached).
  *
  * One m8_apikey per process, shared by its threads.  Each resolution:
  *   header missing / empty / over M8_APIKEY_MAX_KEY_BYTES -> 401, no call;
- *   then the interpretation order of B 4.5, first match wins:
+ *   then the interpretation order (doc/wire.md#interpretation-order), first match wins:
  *    1 circuit open                                  -> 503 circuit_open (no call)
  *    2 no concurrency slot within POOL_TIMEOUT       -> 503 load_shed
  *    3 transport failure (a connect error is retried
@@ -13,16 +13,16 @@
  *    6 401 / 403 (service token dropped, no retry)   -> 503 consumer_unauthorized
  *    7 >= 500                                        -> 503 issuer_unavailable (breaker failure)
  *    8 any other non-200 (3xx, 204, 4xx)             -> 503 unexpected_status (breaker failure)
- *    9 the body fails the v1 schema (B 4.4)          -> 503 malformed_response
+ *    9 the body fails the v1 schema of the answer    -> 503 malformed_response
  *   10 parsed: breaker success (closes it)
  *   11 inactive                                      -> 401 inactive
  *   12 audience_id != INTERNAL_CLIENT_ID             -> 503 audience_mismatch
- *   13 the principal, then the capability of B 4.6   -> 403 insufficient_capability
+ *   13 the principal, then the capability needed     -> 403 insufficient_capability
  * A failed service-token exchange (privauth.h) is also a 503: transport
  * (breaker failure) when the issuer could not be reached, consumer_unauthorized
  * when it refused the exchange, malformed_response for an unusable answer.
  *
- * Circuit breaker (B 4.5): THRESHOLD consecutive failures open it for
+ * Circuit breaker (doc/wire.md#interpretation-order): THRESHOLD consecutive failures open it for
  * RESET_SECONDS; the next call after that is admitted with the count at
  * THRESHOLD - 1 (one more failure re-opens it, a success closes it);
  * concurrent calls while half-open are not held back.  Per process, under
@@ -31,8 +31,9 @@
  * Time bounds of one resolution: POOL_TIMEOUT waiting for a slot, then
  * CONNECT_TIMEOUT + READ_TIMEOUT for the whole exchange (the connect part
  * twice at most, after a failed connect), plus the service-token exchange
- * when one is due (privauth).  B 4.3's write timeout (2.0 s) has no
- * separate bound: the request body (at most ~6 KiB) is one send.
+ * when one is due (privauth).  The write timeout of
+ * doc/wire.md#introspection-request (2.0 s) has no separate bound: the
+ * request body (at most ~6 KiB) is one send.
  *
  * Logs: one line per refusal, {"msg":"api_key.refused","reason":...,
  * "status":...} (plus the issuer's status or a transport error text when
@@ -46,7 +47,7 @@
 #define M8_APIKEY_MAX_KEY_BYTES 1024u /* a presented X-API-Key value */
 #define M8_APIKEY_JSON_DEPTH 16       /* nesting of an introspection answer */
 
-/* What a route asks of the key (B 4.6 "ready-made dependencies"). */
+/* What a route asks of the key (doc/wire.md#capabilities "ready-made dependencies"). */
 typedef enum m8_apikey_need {
     M8_APIKEY_PRINCIPAL = 0, /* the bare principal: the key resolves; grants nothing */
     M8_APIKEY_READER,        /* required_role reader */
@@ -73,8 +74,8 @@ typedef enum m8_apikey_reason {
     M8_AK_INSUFFICIENT_CAPABILITY, /* 403 "insufficient_capability" */
 } m8_apikey_reason;
 
-/* The key's owner as the issuer describes it (B 4.4).  Strings live in the
- * arena given to the call (borrowed, valid until the request ends). */
+/* The key's owner as the issuer describes it (doc/wire.md#introspection-response).  Strings live in
+ * the arena given to the call (borrowed, valid until the request ends). */
 typedef struct m8_apikey_principal {
     const char *user_id; /* the owner */
     const char *role;    /* superadmin, admin, writer, reader or user */
@@ -84,14 +85,14 @@ typedef struct m8_apikey_principal {
     const char *audience_id;    /* == INTERNAL_CLIENT_ID */
     const char *key_expires_at; /* the issuer's text, or NULL for null / absent */
     double key_expires_ts;      /* the same in seconds since the epoch (0 when NULL) */
-    bool can_read;              /* the reader capability (B 4.6) */
+    bool can_read;              /* the reader capability (doc/wire.md#capabilities) */
     bool can_write;             /* the writer capability */
     /* "ak_" + 16 hex digits of BLAKE2b(key): a fingerprint to tell keys
      * apart in an application's audit records; not the key, not reversible. */
     char key_id[24];
 } m8_apikey_principal;
 
-/* The answer to give (B 4.7). */
+/* The answer to give (doc/responses.md#api-key-failures). */
 typedef struct m8_apikey_answer {
     int status; /* 0 when the route may run; else 401, 403, 429 or 503 */
     m8_apikey_reason reason;
@@ -119,14 +120,14 @@ typedef struct m8_apikey_stats {
     m8_apikey_breaker breaker;
 } m8_apikey_stats;
 
-/* API_KEY_INTROSPECTION_ENABLED (B 4.1: when off no API-key requirement exists). */
+/* API_KEY_INTROSPECTION_ENABLED: when off no API-key requirement exists
+ * (doc/wire.md#enabling-api-keys). */
 M8_INTERNAL bool m8_apikey_enabled(const m8_settings *s);
 
-/* Builds the resolver from the settings (B 4.1: the URL, explicit or derived
- * from INTROSPECTION_URL; INTERNAL_CLIENT_ID, the expected audience;
- * PRIVATE_API_SECRET; the timeouts, concurrency, response cap, schema
- * version "1" and breaker settings) with its own private-API provider
- * (scope api-key-introspection).  NULL with err filled (never a secret) when
+/* Builds the resolver from the settings (doc/wire.md#enabling-api-keys: the URL, explicit or
+ * derived from INTROSPECTION_URL; INTERNAL_CLIENT_ID, the expected audience; PRIVATE_API_SECRET;
+ * the timeouts, concurrency, response cap, schema version "1" and breaker settings) with its own
+ * private-API provider (scope api-key-introspection).  NULL with err filled (never a secret) when
  * disabled or when the settings cannot make a working resolver. */
 M8_INTERNAL m8_apikey *m8_apikey_new(const m8_settings *s, char *err, size_t errlen);
 M8_INTERNAL void m8_apikey_free(m8_apikey *k);
@@ -135,23 +136,23 @@ M8_INTERNAL void m8_apikey_free(m8_apikey *k);
  * is, no trimming) for a route needing need; now is monotonic seconds
  * (m8_now_mono()) for the breaker; principal strings go to a.  Returns true
  * when the route may run (ans->principal filled), else false with ans
- * holding the answer of B 4.7.  Thread-safe. */
+ * holding the answer of doc/responses.md#api-key-failures.  Thread-safe. */
 M8_INTERNAL bool m8_apikey_resolve(m8_apikey *k, const char *key, size_t len, m8_apikey_need need,
                                    double now, m8_arena *a, m8_apikey_answer *ans);
 
-/* Parses one 200 answer (B 4.4, schema version "1", strict JSON types).
- * 0 with *active set (and p filled when active; strings in a), or
- * M8_EPARSE with *why a static reason, or M8_ENOMEM.  Pure (tests, fuzz). */
+/* Parses one 200 answer (doc/wire.md#introspection-response, schema version "1", strict JSON
+ * types). 0 with *active set (and p filled when active; strings in a), or M8_EPARSE with *why a
+ * static reason, or M8_ENOMEM.  Pure (tests, fuzz). */
 M8_INTERNAL int m8_apikey_parse(const char *body, size_t len, m8_arena *a, bool *active,
                                 m8_apikey_principal *p, const char **why);
 
-/* has_api_key_capability (B 4.6): 1 allowed, 0 denied, M8_EINVAL when
+/* has_api_key_capability (doc/wire.md#capabilities): 1 allowed, 0 denied, M8_EINVAL when
  * required_role is above writer or unknown (a wiring error, see
  * m8_apikey_audit_route). */
 M8_INTERNAL int m8_apikey_has_capability(const char *role, bool is_superuser,
                                          const char *access_mode, const char *required_role);
 
-/* Boot audit of one route (B 4.6 rule 1, B 4.7 "Route audit").  need_role
+/* Boot audit of one route (doc/wire.md#capabilities, doc/responses.md#api-key-failures).  need_role
  * is the route's requirement as a role: NULL for the bare principal, else
  * "reader" or "writer".  Returns NULL when the route is acceptable, else a
  * message in buf (the app prints it and refuses to start): the bare

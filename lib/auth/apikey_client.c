@@ -105,12 +105,7 @@ m8_apikey *m8_apikey_new(const m8_settings *s, char *err, size_t errlen)
     }
     k->auth = m8_privauth_new(s, "api-key-introspection", err, errlen);
     if (!k->auth) {
-        pthread_mutex_destroy(&k->br_mu);
-        pthread_mutex_destroy(&k->slot_mu);
-        pthread_cond_destroy(&k->slot_cv);
-        free(k->audience);
-        free(k->url);
-        free(k);
+        m8_apikey_free(k); /* everything but auth is set up */
         return NULL;
     }
     return k;

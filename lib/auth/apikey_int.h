@@ -21,11 +21,11 @@ struct m8_apikey {
     unsigned threshold;
     double reset_s;
 
-    pthread_mutex_t slot_mu; /* the concurrency limit (B 4.3, 4.5 row 2) */
+    pthread_mutex_t slot_mu; /* the concurrency limit (doc/wire.md#interpretation-order) */
     pthread_cond_t slot_cv;
     unsigned inflight, max_inflight;
 
-    pthread_mutex_t br_mu; /* the circuit breaker (B 4.5) */
+    pthread_mutex_t br_mu; /* the circuit breaker (doc/wire.md#interpretation-order) */
     unsigned failures;
     bool open;
     bool half_open;

@@ -43,6 +43,7 @@ struct m8_auth {
     struct m8_apikey *apikey;  /* API_KEY_INTROSPECTION_ENABLED; owned by the app */
     m8_claims_policy policy;
     char *issuer, *audience;
+    char *cookie;       /* ACCESS_TOKEN_COOKIE_NAME, or NULL (no cookie kind) */
     int invalid_status; /* AUTH_INVALID_TOKEN_STATUS */
     m8_auth_hooks hooks;
     unsigned char hash_key[crypto_shorthash_KEYBYTES]; /* SipHash-2-4, random per process */
@@ -79,6 +80,8 @@ m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
     a->invalid_status = s->auth_invalid_token_status == 403 ? 403 : 401;
     a->issuer = m8_strdup0(s->token_issuer);
     a->audience = m8_strdup0(s->token_audience);
+    if (s->access_token_cookie_name && *s->access_token_cookie_name)
+        a->cookie = m8_strdup0(s->access_token_cookie_name);
     a->policy.strict = s->token_strict_validation;
     a->policy.issuer = a->issuer;
     a->policy.audience = a->audience;
@@ -122,6 +125,7 @@ void m8_auth_free(m8_auth *a)
     m8_jwks_free(a->jwks);
     free(a->issuer);
     free(a->audience);
+    free(a->cookie);
     sodium_memzero(a->hash_key, sizeof a->hash_key);
     free(a);
 }
@@ -433,9 +437,16 @@ static bool apikey_check(m8_auth *a, m8_request *req, m8_access access, const m8
     }
     const char *key = c->kind == M8_CRED_API_KEY ? c->value : NULL;
     m8_apikey_answer ans;
+    if (access != M8_API_KEY_READER && access != M8_API_KEY_WRITER && access != M8_USER &&
+        access != M8_READER && access != M8_WRITER) { /* refused at boot: fail closed */
+        m8_req_fail(req, "an API key on a route whose role no key grants");
+        m8_res_error(req, 403, "The user doesn't have enough privileges");
+        return false;
+    }
+    bool writer = access == M8_API_KEY_WRITER || access == M8_WRITER;
     if (!m8_apikey_resolve(a->apikey, key, key ? c->len : 0,
-                           access == M8_API_KEY_WRITER ? M8_APIKEY_WRITER : M8_APIKEY_READER,
-                           m8_now_mono(), &req->arena, &ans)) {
+                           writer ? M8_APIKEY_WRITER : M8_APIKEY_READER, m8_now_mono(), &req->arena,
+                           &ans)) {
         m8_req_fail(req, "API key refused: %s", m8_apikey_reason_name(ans.reason));
         m8_res_error(req, ans.status, ans.detail);
         if (ans.retry_after[0])
@@ -460,11 +471,32 @@ static bool apikey_check(m8_auth *a, m8_request *req, m8_access access, const m8
 
 bool m8_auth_check(m8_auth *a, m8_request *req, m8_access access)
 {
+    return m8_auth_resolve(a, req, access, 0, NULL, NULL);
+}
+
+const char *m8_auth_cookie_name(const m8_auth *a)
+{
+    return a ? a->cookie : NULL;
+}
+
+bool m8_auth_resolve(m8_auth *a, m8_request *req, m8_access access, unsigned kinds,
+                     const char *cookie, m8_credential *used)
+{
     m8_credential c;
-    if (access == M8_API_KEY_READER || access == M8_API_KEY_WRITER)
-        m8_credential_api_key(req, &c);
-    else
-        m8_credential_bearer(req, &c);
+    if (!(kinds & M8_ROUTE_CRED_MASK))
+        kinds = m8_credential_default_kinds(access);
+    if (!cookie && a)
+        cookie = a->cookie;
+    m8_credential_take(req, kinds, cookie, &c);
+    if (used)
+        *used = c;
+    if (access == M8_PUBLIC)
+        return true;
+    /* A route that takes API keys only answers a missing key as the key
+     * check does; with a token kind too, a missing credential is the token
+     * answer (401 with WWW-Authenticate: Bearer). */
+    if (c.kind == M8_CRED_NONE && (kinds & M8_ROUTE_CRED_MASK) == M8_ROUTE_CRED_API_KEY)
+        return apikey_check(a, req, access, &c);
     return m8_auth_check_credential(a, req, access, &c);
 }
 
@@ -473,6 +505,8 @@ bool m8_auth_check_credential(m8_auth *a, m8_request *req, m8_access access,
 {
     if (access == M8_PUBLIC)
         return true;
+    if (cred->kind == M8_CRED_API_KEY)
+        return apikey_check(a, req, access, cred);
     if (access == M8_API_KEY_READER || access == M8_API_KEY_WRITER)
         return apikey_check(a, req, access, cred);
     if (cred->kind == M8_CRED_AMBIGUOUS) {

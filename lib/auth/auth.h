@@ -72,6 +72,21 @@ struct m8_credential;
 M8_INTERNAL bool m8_auth_check_credential(m8_auth *a, m8_request *req, m8_access access,
                                           const struct m8_credential *cred);
 
+/* The one entry of every access decision (the route pipeline and
+ * fcgim8-gate): takes the request's credential among kinds (M8_ROUTE_CRED_*
+ * bits; 0 = the default of access, m8_credential_default_kinds) with
+ * m8_credential_take, the cookie kind reading cookie (NULL: the
+ * ACCESS_TOKEN_COOKIE_NAME of the settings), and resolves it to req->user
+ * as m8_auth_check_credential does; an API key is resolved at the reader
+ * level for M8_USER / M8_READER / M8_API_KEY_READER and the writer level
+ * for M8_WRITER / M8_API_KEY_WRITER.  *used (when not NULL) is the
+ * credential taken, e.g. for a CSRF check of a cookie.  M8_PUBLIC: true. */
+M8_INTERNAL bool m8_auth_resolve(m8_auth *a, m8_request *req, m8_access access, unsigned kinds,
+                                 const char *cookie, struct m8_credential *used);
+
+/* ACCESS_TOKEN_COOKIE_NAME, or NULL when unset. */
+M8_INTERNAL const char *m8_auth_cookie_name(const m8_auth *a);
+
 /* Extracts a Bearer token (HTTP_AUTHORIZATION, then REDIRECT_HTTP_AUTHORIZATION;
  * an empty header counts as absent): returns false when absent or another
  * scheme; the token (tok, len) points into req. */

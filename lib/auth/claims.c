@@ -278,7 +278,7 @@ static bool principal_strings(m8_principal *p, const span *v, const bool *lowere
     return true;
 }
 
-/* Step 13: the claims model (A 3.5, B 7.3) and the privilege invariant. */
+/* Step 13: the claims model (doc/wire.md#claims-model) and the privilege invariant. */
 static m8_jwt_reason claims_model(const claim_ix *ix, m8_principal *p)
 {
     static const bool lowered[P_COUNT] = {[P_ID] = true, [P_EMAIL] = true, [P_TENANT_ID] = true};

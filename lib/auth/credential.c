@@ -41,16 +41,8 @@ void m8_credential_bearer(const m8_request *req, m8_credential *out)
 
 void m8_credential_token(const m8_request *req, const m8_cred_config *cfg, m8_credential *out)
 {
-    m8_credential_bearer(req, out);
-    if (out->kind != M8_CRED_NONE || !cfg || !cfg->cookie)
-        return;
-    const char *v;
-    size_t n;
-    int rc = m8_cookie_get(req, cfg->cookie, &v, &n);
-    if (rc < 0)
-        *out = (m8_credential){M8_CRED_AMBIGUOUS, NULL, 0};
-    else if (rc == 1 && n > 0)
-        *out = (m8_credential){M8_CRED_COOKIE, v, n};
+    m8_credential_take(req, M8_ROUTE_CRED_BEARER | M8_ROUTE_CRED_COOKIE, cfg ? cfg->cookie : NULL,
+                       out);
 }
 
 void m8_credential_api_key(const m8_request *req, m8_credential *out)
@@ -60,6 +52,40 @@ void m8_credential_api_key(const m8_request *req, m8_credential *out)
         *out = (m8_credential){M8_CRED_API_KEY, k, strlen(k)};
     else
         *out = (m8_credential){M8_CRED_NONE, NULL, 0};
+}
+
+unsigned m8_credential_default_kinds(m8_access access)
+{
+    return access == M8_API_KEY_READER || access == M8_API_KEY_WRITER ? M8_ROUTE_CRED_API_KEY
+                                                                      : M8_ROUTE_CRED_BEARER;
+}
+
+void m8_credential_take(const m8_request *req, unsigned kinds, const char *cookie,
+                        m8_credential *out)
+{
+    *out = (m8_credential){M8_CRED_NONE, NULL, 0};
+    if (!(kinds & M8_ROUTE_CRED_MASK))
+        kinds = M8_ROUTE_CRED_BEARER;
+    if (kinds & M8_ROUTE_CRED_BEARER) {
+        m8_credential_bearer(req, out);
+        if (out->kind != M8_CRED_NONE)
+            return;
+    }
+    if ((kinds & M8_ROUTE_CRED_COOKIE) && cookie && *cookie) {
+        const char *v;
+        size_t n;
+        int rc = m8_cookie_get(req, cookie, &v, &n);
+        if (rc < 0) {
+            *out = (m8_credential){M8_CRED_AMBIGUOUS, NULL, 0};
+            return;
+        }
+        if (rc == 1 && n > 0) {
+            *out = (m8_credential){M8_CRED_COOKIE, v, n};
+            return;
+        }
+    }
+    if (kinds & M8_ROUTE_CRED_API_KEY)
+        m8_credential_api_key(req, out);
 }
 
 const char *m8_credential_kind_name(m8_cred_kind k)

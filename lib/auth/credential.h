@@ -55,6 +55,19 @@ M8_INTERNAL void m8_credential_token(const m8_request *req, const m8_cred_config
  * M8_CRED_NONE. */
 M8_INTERNAL void m8_credential_api_key(const m8_request *req, m8_credential *out);
 
+/* The kinds of a route (M8_ROUTE_CRED_* bits) when it states none: the
+ * X-API-Key header for M8_API_KEY_READER / _WRITER, else the bearer header. */
+M8_INTERNAL unsigned m8_credential_default_kinds(m8_access access);
+
+/* The one credential of a request among kinds (M8_ROUTE_CRED_* bits; 0 =
+ * bearer): the Authorization header when bearer is accepted (a non-empty
+ * header of another scheme decides: M8_CRED_OTHER), then the cookie named
+ * cookie when the cookie kind is accepted and cookie is not NULL, then
+ * X-API-Key when the API-key kind is accepted; M8_CRED_NONE when none is
+ * present.  A kind not in kinds is never looked at. */
+M8_INTERNAL void m8_credential_take(const m8_request *req, unsigned kinds, const char *cookie,
+                                    m8_credential *out);
+
 /* A short name of a kind for logs ("bearer", "cookie", ...). */
 M8_INTERNAL const char *m8_credential_kind_name(m8_cred_kind k);
 

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "auth/alg.h"
 #include "auth/jwt.h" /* m8_b64url_encode */
 
 /* Adds member name = base64url(param of pk), left-padded to pad bytes when
@@ -68,13 +69,13 @@ json_object *m8_jwk_export(const EVP_PKEY *pk, const char *kid, char *err, size_
     int rc;
     if (EVP_PKEY_is_a(pk, "RSA")) {
         json_object_object_add(k, "kty", json_object_new_string("RSA"));
-        json_object_object_add(k, "alg", json_object_new_string("RS256"));
+        json_object_object_add(k, "alg", json_object_new_string(m8_alg_name(M8_ALG_RS256)));
         rc = add_bn(k, "n", pk, OSSL_PKEY_PARAM_RSA_N, 0);
         if (rc == 0)
             rc = add_bn(k, "e", pk, OSSL_PKEY_PARAM_RSA_E, 0);
     } else if (EVP_PKEY_is_a(pk, "EC") && is_p256(pk)) {
         json_object_object_add(k, "kty", json_object_new_string("EC"));
-        json_object_object_add(k, "alg", json_object_new_string("ES256"));
+        json_object_object_add(k, "alg", json_object_new_string(m8_alg_name(M8_ALG_ES256)));
         json_object_object_add(k, "crv", json_object_new_string("P-256"));
         rc = add_bn(k, "x", pk, OSSL_PKEY_PARAM_EC_PUB_X, 32);
         if (rc == 0)

@@ -1,7 +1,8 @@
-/* jwks.c - the JWKS resolver (jwks.h; CONTRACT.md Part A 3.6, 3.7, D11).
+/* jwks.c - the JWKS resolver (jwks.h; doc/wire.md#kid, doc/wire.md#jwks and
+ * doc/wire.md#key-filtering).
  *
  * Two deliberate narrowings of the Python resolver: one unusable JWK is
- * skipped and logged instead of aborting the whole refresh (D11 skips weak
+ * skipped and logged instead of aborting the whole refresh (doc/wire.md#key-filtering skips weak
  * keys, and one odd key should not freeze a rotation), and the throttle's
  * "last attempt" starts at "never" rather than at monotonic time 0. */
 #include "auth/jwks.h"

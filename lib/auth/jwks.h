@@ -1,4 +1,4 @@
-/* jwks.h - the JWKS resolver (CONTRACT.md Part A 3.7, D11, issue 3): the set
+/* jwks.h - the JWKS resolver (doc/wire.md#jwks, doc/wire.md#key-filtering, issue 3): the set
  * fetched from JWKS_URI with libcurl (httpc.h), cached for
  * JWKS_CACHE_TTL_SECONDS, refetched once on an unknown kid with a cooldown
  * (M8_JWKS_COOLDOWN_S, default 10 s) that counts failed fetches too, the
@@ -71,7 +71,7 @@ M8_INTERNAL void m8_jwks_set_fetch_limits(m8_jwks *r, double timeout_s, size_t m
  * expiry; M8_JWKS_UNAVAILABLE when no fetch has ever succeeded. */
 M8_INTERNAL m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double now, m8_key **key);
 
-/* Re-resolves kid after a bad signature (A 3.7, 3.x): one fetch under the
+/* Re-resolves kid after a bad signature (doc/wire.md#jwks): one fetch under the
  * same cooldown as m8_jwks_resolve (a fetch already under way counts as
  * it), then the key for kid, as in m8_jwks_resolve.  M8_JWKS_NOT_FOUND
  * when throttled or when kid has gone from the set; after a failed fetch,
@@ -79,7 +79,7 @@ M8_INTERNAL m8_jwks_result m8_jwks_resolve(m8_jwks *r, const char *kid, double n
 M8_INTERNAL m8_jwks_result m8_jwks_refresh(m8_jwks *r, const char *kid, double now, m8_key **key);
 
 struct m8_jws;
-/* Steps 0b-3 of A 3.4 in JWKS mode at monotonic time now: the key for the
+/* Steps 0b-3 of doc/wire.md#token-checks in JWKS mode at monotonic time now: the key for the
  * token's kid, the alg check and the signature (m8_jws_verify).  After a bad
  * signature with the right alg, the same kid is re-resolved once
  * (m8_jwks_refresh) and, only when its key material changed, the signature
@@ -93,7 +93,7 @@ M8_INTERNAL int m8_jwks_verify(m8_jwks *r, const struct m8_jws *j, m8_alg alg, d
 /* Shared mode (a worker under fcgim8d): the supervisor's sidecar fetches
  * JWKS_URI once for all workers and publishes the document in the shared
  * segment; this resolver parses it when its generation changes, and where
- * it would fetch (unknown kid, A 3.7 re-resolve) it asks the sidecar and
+ * it would fetch (unknown kid, the re-resolve of doc/wire.md#jwks) it asks the sidecar and
  * waits for its answer instead.  Cooldowns apply on both sides. */
 struct m8_shm;
 M8_INTERNAL void m8_jwks_use_shared(m8_jwks *r, struct m8_shm *shm);

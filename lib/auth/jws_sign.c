@@ -3,7 +3,6 @@
  * serialisation, and random UUID4 jti values.  See fcgim8-token(1). */
 #include "auth/jws_sign.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,85 +10,16 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
-#include <openssl/bio.h>
 #include <openssl/core_names.h>
-#include <openssl/decoder.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "auth/alg.h"
 #include "auth/jwt.h" /* m8_b64url_encode */
 
 /* The largest signature made: RSA up to 16384 bits. */
 #define SIG_MAX 2048
-
-/* Never prompt for a pass phrase: an encrypted key simply fails to load. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
-static bool has(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; k <= n && i <= n - k; i++) {
-        if (memcmp(s + i, needle, k) == 0)
-            return true;
-    }
-    return false;
-}
-
-static EVP_PKEY *pem_error(char *err, size_t errlen, const char *why)
-{
-    snprintf(err, errlen, "Cannot parse PEM key material: %s", why);
-    ERR_clear_error();
-    return NULL;
-}
-
-EVP_PKEY *m8_pem_load_pkey(const char *pem, size_t len, bool private_only, char *err, size_t errlen)
-{
-    if (errlen)
-        err[0] = '\0';
-    if (!pem || len > M8_MAX_PEM_BYTES || len > (size_t)INT_MAX)
-        return pem_error(err, errlen, "no key, or larger than the PEM size limit");
-    if (!has(pem, len, "-----BEGIN "))
-        return pem_error(err, errlen, "no PEM block found");
-    if (has(pem, len, "-----BEGIN CERTIFICATE") || has(pem, len, "-----BEGIN TRUSTED CERTIFICATE"))
-        return pem_error(err, errlen, "a certificate is not accepted; give the key");
-    if (has(pem, len, "ENCRYPTED"))
-        return pem_error(err, errlen, "encrypted private keys are not accepted");
-    bool is_private = has(pem, len, "PRIVATE KEY-----");
-    if (private_only && !is_private)
-        return pem_error(err, errlen, "a private key is needed to sign");
-    EVP_PKEY *pkey = NULL;
-    if (is_private || has(pem, len, "-----BEGIN PUBLIC KEY-----")) {
-        BIO *bio = BIO_new_mem_buf(pem, (int)len);
-        if (!bio)
-            return pem_error(err, errlen, "out of memory");
-        pkey = is_private ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
-                          : PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
-        BIO_free(bio);
-    } else if (has(pem, len, "-----BEGIN RSA PUBLIC KEY-----")) {
-        /* PKCS#1, which PEM_read_bio_PUBKEY does not read */
-        OSSL_DECODER_CTX *d = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL,
-                                                            EVP_PKEY_PUBLIC_KEY, NULL, NULL);
-        const unsigned char *p = (const unsigned char *)pem;
-        size_t n = len;
-        if (d && !OSSL_DECODER_from_data(d, &p, &n))
-            pkey = NULL;
-        OSSL_DECODER_CTX_free(d);
-    }
-    ERR_clear_error();
-    if (!pkey)
-        return pem_error(err, errlen, "not a valid PEM public or private key");
-    return pkey;
-}
 
 /* True when pkey is an EC key on P-256. */
 static bool is_p256(const EVP_PKEY *pkey)

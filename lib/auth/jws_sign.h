@@ -18,13 +18,6 @@ typedef struct m8_sign_key {
     m8_key *hmac;             /* HS256: the secret, checked by m8_key_from_secret */
 } m8_sign_key;
 
-/* A key from PEM text (at most M8_MAX_PEM_BYTES; neither a certificate nor
- * an encrypted key).  With private_only, only a private key is accepted;
- * otherwise a public key ("PUBLIC KEY" or PKCS#1 "RSA PUBLIC KEY") too.
- * NULL with the reason in err.  Caller frees with EVP_PKEY_free. */
-M8_INTERNAL struct evp_pkey_st *m8_pem_load_pkey(const char *pem, size_t len, bool private_only,
-                                                 char *err, size_t errlen);
-
 /* A signing key for alg from a private key PEM: RS256 wants an RSA key,
  * ES256 an EC key on P-256 (the JOSE R||S form has 32-byte halves).  Key
  * strength is not judged here: the verifier and m8_key_strength do that.

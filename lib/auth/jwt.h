@@ -1,8 +1,8 @@
-/* jwt.h - JWS compact tokens and access-token claims (CONTRACT.md Part A 3,
- * Part B 7, D6).  Pure: bytes and keys in, a verdict out; no I/O, no clock
- * (the caller passes now).  Fuzzed by tests/fuzz/fuzz_jwt.c.
+/* jwt.h - JWS compact tokens and access-token claims (doc/wire.md#access-tokens,
+ * doc/responses.md#auth-failures).  Pure: bytes and keys in, a verdict
+ * out; no I/O, no clock (the caller passes now).  Fuzzed by tests/fuzz/fuzz_jwt.c.
  *
- * Order of checks (A 3.4): parse (exactly three parts, base64url without
+ * Order of checks (doc/wire.md#token-checks): parse (exactly three parts, base64url without
  * padding, header a JSON object within the limits, kid a string, crit
  * refused, b64 refused) -> alg equals the configured algorithm exactly ->
  * signature -> payload a JSON object -> required claims of the profile ->
@@ -17,7 +17,7 @@
 
 struct json_object;
 
-/* Why a token was refused: the hook/metrics reason names of A 3.8. */
+/* Why a token was refused: the hook/metrics reason names of doc/wire.md#failure-reasons. */
 typedef enum m8_jwt_reason {
     M8_JWT_OK = 0,
     M8_JWT_INVALID,                /* "invalid" */
@@ -64,7 +64,7 @@ M8_INTERNAL void m8_jws_free(m8_jws *j);
  * (64-byte R||S converted to DER), HS256 (HMAC-SHA256, 32 bytes,
  * constant-time compare). */
 M8_INTERNAL m8_jwt_reason m8_jws_verify(const m8_jws *j, m8_alg expected, const m8_key *key);
-/* True when the header's alg is exactly expected's name (A 3.4 step 2). */
+/* True when the header's alg is exactly expected's name (doc/wire.md#token-checks). */
 M8_INTERNAL bool m8_jws_alg_is(const m8_jws *j, m8_alg expected);
 
 /* Frees the calling thread's parsing state (tokener, recent headers) and
@@ -72,7 +72,7 @@ M8_INTERNAL bool m8_jws_alg_is(const m8_jws *j, m8_alg expected);
  * thread exit. */
 M8_INTERNAL void m8_jwt_thread_release(void);
 
-/* The claim profile (A 3.3). */
+/* The claim profile (doc/wire.md#claim-profiles). */
 typedef struct m8_claims_policy {
     bool strict;          /* TOKEN_STRICT_VALIDATION */
     const char *issuer;   /* NULL/"" = unset */
@@ -97,7 +97,7 @@ typedef struct m8_principal {
 } m8_principal;
 
 /* Checks the claims of j->payload (m8_jws_parse_payload first) against
- * policy at time now (seconds, a float), A 3.4 steps 5-13.  [C]
+ * policy at time now (seconds, a float), doc/wire.md#token-checks.  [C]
  * narrowings: time claims are JSON numbers (truncated; strings, booleans,
  * null refused), booleans are JSON booleans, sub/tenant_id are 8-4-4-4-12
  * UUIDs, a strict profile without issuer/audience refuses every token.
@@ -106,7 +106,7 @@ M8_INTERNAL m8_jwt_reason m8_claims_check(const m8_jws *j, const m8_claims_polic
                                           double now, m8_principal *out);
 M8_INTERNAL void m8_principal_clear(m8_principal *p);
 
-/* Role hierarchy (B 7.4): index in superadmin > admin > writer > reader >
+/* Role hierarchy (doc/wire.md#roles): index in superadmin > admin > writer > reader >
  * user, 0 = superadmin; -1 for an unknown role. */
 M8_INTERNAL int m8_role_rank(const char *role);
 /* has_minimum_role(current, required). */

@@ -3,6 +3,7 @@
  * (doc/wire.md#keys-and-algorithms, doc/wire.md#key-filtering). */
 #include "auth/keys.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,41 +67,47 @@ static EVP_PKEY *decode_any_public(const char *pem, size_t len)
     return pkey;
 }
 
-static EVP_PKEY *load_pem(const char *pem, size_t len, char *err, size_t errlen)
+static EVP_PKEY *pem_refused(char *err, size_t errlen, const char *why)
 {
-    if (len > M8_MAX_PEM_BYTES) {
-        parse_error(err, errlen, "larger than the PEM size limit");
-        return NULL;
-    }
-    if (!contains(pem, len, "-----BEGIN ")) {
-        parse_error(err, errlen, "no PEM block found");
-        return NULL;
-    }
-    if (contains(pem, len, "-----BEGIN CERTIFICATE") ||
-        contains(pem, len, "-----BEGIN TRUSTED CERTIFICATE")) {
-        parse_error(err, errlen, "a certificate is not accepted; give the public key");
-        return NULL;
-    }
-    if (contains(pem, len, "ENCRYPTED")) {
-        parse_error(err, errlen, "encrypted private keys are not accepted");
-        return NULL;
-    }
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    if (!bio) {
-        parse_error(err, errlen, "out of memory");
-        return NULL;
-    }
-    EVP_PKEY *pkey = NULL;
-    if (contains(pem, len, "PRIVATE KEY-----"))
-        pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-    else if (contains(pem, len, "-----BEGIN PUBLIC KEY-----"))
-        pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
-    else if (contains(pem, len, "-----BEGIN RSA PUBLIC KEY-----"))
-        pkey = decode_any_public(pem, len);
-    BIO_free(bio);
+    parse_error(err, errlen, why);
     ERR_clear_error();
+    return NULL;
+}
+
+EVP_PKEY *m8_pem_load_pkey(const char *pem, size_t len, bool private_only, char *err, size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    if (!pem)
+        return pem_refused(err, errlen, "no key");
+    if (len > M8_MAX_PEM_BYTES || len > (size_t)INT_MAX)
+        return pem_refused(err, errlen, "larger than the PEM size limit");
+    if (!contains(pem, len, "-----BEGIN "))
+        return pem_refused(err, errlen, "no PEM block found");
+    if (contains(pem, len, "-----BEGIN CERTIFICATE") ||
+        contains(pem, len, "-----BEGIN TRUSTED CERTIFICATE"))
+        return pem_refused(err, errlen,
+                           private_only ? "a certificate is not accepted; give the private key"
+                                        : "a certificate is not accepted; give the public key");
+    if (contains(pem, len, "ENCRYPTED"))
+        return pem_refused(err, errlen, "encrypted private keys are not accepted");
+    bool is_private = contains(pem, len, "PRIVATE KEY-----");
+    if (private_only && !is_private)
+        return pem_refused(err, errlen, "a private key is needed to sign");
+    EVP_PKEY *pkey = NULL;
+    if (is_private || contains(pem, len, "-----BEGIN PUBLIC KEY-----")) {
+        BIO *bio = BIO_new_mem_buf(pem, (int)len);
+        if (!bio)
+            return pem_refused(err, errlen, "out of memory");
+        pkey = is_private ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
+                          : PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
+        BIO_free(bio);
+    } else if (contains(pem, len, "-----BEGIN RSA PUBLIC KEY-----")) {
+        pkey = decode_any_public(pem, len);
+    }
     if (!pkey)
-        parse_error(err, errlen, "not a valid PEM public or private key");
+        return pem_refused(err, errlen, "not a valid PEM public or private key");
+    ERR_clear_error();
     return pkey;
 }
 
@@ -148,9 +155,7 @@ int m8_key_strength(const char *pem, size_t len, m8_alg alg, char *err, size_t e
         err[0] = '\0';
     if (alg == M8_ALG_HS256)
         return 0;
-    if (!pem)
-        return parse_error(err, errlen, "no key");
-    EVP_PKEY *pkey = load_pem(pem, len, err, errlen);
+    EVP_PKEY *pkey = m8_pem_load_pkey(pem, len, false, err, errlen);
     if (!pkey)
         return M8_ECONFIG;
     int rc = check_pkey(pkey, alg, err, errlen);
@@ -246,11 +251,7 @@ m8_key *m8_key_from_pem(const char *pem, size_t len, m8_alg alg, char *err, size
         snprintf(err, errlen, "HS256 uses a secret, not a PEM key");
         return NULL;
     }
-    if (!pem) {
-        parse_error(err, errlen, "no key");
-        return NULL;
-    }
-    EVP_PKEY *loaded = load_pem(pem, len, err, errlen);
+    EVP_PKEY *loaded = m8_pem_load_pkey(pem, len, false, err, errlen);
     if (!loaded)
         return NULL;
     EVP_PKEY *pub = public_only(loaded);

@@ -21,6 +21,14 @@ struct evp_pkey_st;
  * HS256 is skipped (returns 0). */
 M8_INTERNAL int m8_key_strength(const char *pem, size_t len, m8_alg alg, char *err, size_t errlen);
 
+/* A key from PEM text (at most M8_MAX_PEM_BYTES; neither a certificate nor
+ * an encrypted key), never prompting for a pass phrase.  With private_only,
+ * only a private key is accepted; otherwise a public key ("PUBLIC KEY" or
+ * PKCS#1 "RSA PUBLIC KEY") too.  NULL with "Cannot parse PEM key
+ * material: <why>" in err.  Caller frees with EVP_PKEY_free. */
+M8_INTERNAL struct evp_pkey_st *m8_pem_load_pkey(const char *pem, size_t len, bool private_only,
+                                                 char *err, size_t errlen);
+
 /* A verification key, labelled with the ONE configured algorithm
  * (doc/wire.md#keys-and-algorithms).
  * Immutable once built; shared between threads by reference count. */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_FIELDS 6 /* NAME METHODS PATH apikey writer + one too many */
+#define MAX_FIELDS 6 /* NAME METHODS PATH apikey writer cred=...; a 7th is too many */
 
 typedef struct tok {
     const char *p;
@@ -73,6 +73,54 @@ const char *m8_policy_access_name(m8_policy_access a)
     return "unknown";
 }
 
+/* "cred=KIND[,KIND...]" (bearer, cookie, apikey) into r->creds, checked
+ * against the rule's access. */
+static int parse_creds(parser *ps, tok t, m8_policy_rule *r)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } kinds[] = {{"bearer", M8_ROUTE_CRED_BEARER},
+                 {"cookie", M8_ROUTE_CRED_COOKIE},
+                 {"apikey", M8_ROUTE_CRED_API_KEY}};
+    const char *p = t.p + 5, *end = t.p + t.n;
+    unsigned set = 0;
+    while (p <= end) {
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        tok k = {p, c ? (size_t)(c - p) : (size_t)(end - p)};
+        unsigned bit = 0;
+        for (size_t i = 0; i < M8_ARRAY_LEN(kinds) && !bit; i++) {
+            if (tok_is(k, kinds[i].name))
+                bit = kinds[i].bit;
+        }
+        if (!bit)
+            return fail(ps, M8_EPARSE,
+                        "unknown credential kind \"%.*s\" (cred=bearer,cookie,apikey)",
+                        (int)(k.n > 64 ? 64 : k.n), k.p);
+        if (set & bit)
+            return fail(ps, M8_EPARSE, "credential kind \"%.*s\" listed twice", (int)k.n, k.p);
+        set |= bit;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    m8_policy_access a = r->access;
+    if (a == M8_POLICY_PUBLIC || a == M8_POLICY_DENY)
+        return fail(ps, M8_EPARSE, "cred= on a %s rule, which takes no credential",
+                    m8_policy_access_name(a));
+    if ((a == M8_POLICY_APIKEY_READER || a == M8_POLICY_APIKEY_WRITER) &&
+        (set & ~M8_ROUTE_CRED_API_KEY))
+        return fail(ps, M8_EPARSE,
+                    "%s takes an X-API-Key only: write reader or writer with cred= for more kinds",
+                    m8_policy_access_name(a));
+    if ((set & M8_ROUTE_CRED_API_KEY) && (a == M8_POLICY_ADMIN || a == M8_POLICY_SUPERUSER))
+        return fail(ps, M8_EPARSE,
+                    "cred=apikey on a %s rule: an API key grants reader or writer only",
+                    m8_policy_access_name(a));
+    r->creds = set;
+    return 0;
+}
+
 /* The access of t[0..n); 0 after an error. */
 static m8_policy_access parse_access(parser *ps, const tok *t, size_t n)
 {
@@ -104,7 +152,7 @@ static m8_policy_access parse_access(parser *ps, const tok *t, size_t n)
                  (int)(t[0].n > 64 ? 64 : t[0].n), t[0].p);
         return 0;
     }
-    if (n > used) {
+    if (n > used && !(n == used + 1 && t[used].n >= 5 && memcmp(t[used].p, "cred=", 5) == 0)) {
         fail(ps, M8_EPARSE, "unexpected \"%.*s\" after the access",
              (int)(t[used].n > 64 ? 64 : t[used].n), t[used].p);
         return 0;
@@ -279,6 +327,16 @@ static int new_rule(parser *ps, m8_policy_rule **out)
     return 0;
 }
 
+/* The cred= field after the access t[0..n) (parse_access let through at
+ * most one), if any. */
+static int access_creds(parser *ps, const tok *t, size_t n, m8_policy_rule *r)
+{
+    tok last = t[n - 1];
+    if (n < 2 || last.n < 5 || memcmp(last.p, "cred=", 5) != 0)
+        return 0;
+    return parse_creds(ps, last, r);
+}
+
 /* One line's fields (comments dropped); n 0 is a blank line. */
 static int parse_line(parser *ps, const tok *t, size_t n)
 {
@@ -296,7 +354,7 @@ static int parse_line(parser *ps, const tok *t, size_t n)
         r->kind = M8_POLICY_ANY;
         r->pattern = "";
         r->access = parse_access(ps, t + 1, n - 1);
-        if (!r->access)
+        if (!r->access || (n > 1 && (rc = access_creds(ps, t + 1, n - 1, r))))
             return M8_EPARSE;
         ps->default_line = ps->line;
         ps->pol->n++;
@@ -311,7 +369,7 @@ static int parse_line(parser *ps, const tok *t, size_t n)
         (rc = parse_path(ps, t[2], r)))
         return rc;
     r->access = parse_access(ps, t + 3, n - 3);
-    if (!r->access)
+    if (!r->access || (rc = access_creds(ps, t + 3, n - 3, r)))
         return M8_EPARSE;
     ps->pol->n++;
     return 0;
@@ -405,7 +463,8 @@ const m8_policy_rule *m8_policy_first_apikey(const m8_policy *p)
 {
     for (size_t i = 0; i < p->n; i++) {
         if (p->rules[i].access == M8_POLICY_APIKEY_READER ||
-            p->rules[i].access == M8_POLICY_APIKEY_WRITER)
+            p->rules[i].access == M8_POLICY_APIKEY_WRITER ||
+            (p->rules[i].creds & M8_ROUTE_CRED_API_KEY))
             return &p->rules[i];
     }
     return NULL;

@@ -25,7 +25,13 @@
  * or '#', valid UTF-8), as request paths are compared only after
  * m8_policy_normalize(), which refuses any other.  ACCESS: public,
  * user, reader, writer, admin, superuser, deny, apikey reader, apikey
- * writer.  The default rule, "default ACCESS", is required, must be the
+ * writer.  After the access, an optional "cred=KIND[,KIND...]" (bearer,
+ * cookie, apikey) names the credential kinds the rule accepts (default:
+ * the bearer header, or the cookie too when the gate has --cookie, and the
+ * X-API-Key for apikey reader / writer, which stay shorthands for "reader
+ * / writer with cred=apikey"); refused on public and deny, bearer or cookie
+ * on apikey rules, and apikey on admin or superuser (a key grants reader or
+ * writer only).  The default rule, "default ACCESS", is required, must be the
  * last rule, and appears once.  A '#' token starts a comment to the end of
  * the line. */
 #ifndef M8_POLICY_H
@@ -71,6 +77,7 @@ typedef struct m8_policy_rule {
     const char **methods; /* NULL (n_methods 0) = every method */
     size_t n_methods;
     m8_policy_access access;
+    unsigned creds; /* cred=: M8_ROUTE_CRED_* bits; 0 = the access's default kinds */
 } m8_policy_rule;
 
 typedef struct m8_policy {
@@ -92,7 +99,7 @@ M8_INTERNAL void m8_policy_free(m8_policy *p);
 M8_INTERNAL const m8_policy_rule *m8_policy_match(const m8_policy *p, const char *method,
                                                   const char *path, size_t n);
 
-/* The first rule that needs an API key, or NULL. */
+/* The first rule that needs or accepts an API key, or NULL. */
 M8_INTERNAL const m8_policy_rule *m8_policy_first_apikey(const m8_policy *p);
 
 /* "public", "reader", "apikey writer", ... */

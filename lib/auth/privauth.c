@@ -293,7 +293,7 @@ static bool read_expires(json_object *v, long long *out)
     }
 }
 
-/* The exchange of B 3.3, under p->mu. */
+/* The exchange of doc/wire.md#service-token-exchange, under p->mu. */
 static int exchange(m8_privauth *p, double now, m8_privauth_error *e)
 {
     atomic_fetch_add(&p->exchanges, 1);

@@ -1,14 +1,14 @@
 /* privauth.h - credentials for the consumer's private calls to the issuer
- * (CONTRACT B 3, D15): jti-status, the event stream, API-key introspection.
+ * (doc/wire.md#private-api-auth, doc/wire.md#modes): jti-status, the event stream, API-key
+ * introspection.
  *
- * Mode (B 3.2): legacy (X-Internal-Token only; the settings refuse it in
+ * Mode (doc/wire.md#modes): legacy (X-Internal-Token only; the settings refuse it in
  * production), bootstrap (X-Internal-Client + X-Internal-Token) or
- * service_token (Authorization: Bearer <token> from the exchange of B 3.3).
- * Each client (revocation, event stream, API keys) owns its provider, as in
- * the reference.  A provider is shared by the threads of one process: the
- * service token is cached under a mutex and minted by one thread at a time
- * (the others wait and reuse it); it is reused while
- * now < fetched + max(0, expires_in - SERVICE_TOKEN_REFRESH_LEEWAY_SECONDS).
+ * service_token (Authorization: Bearer <token> from the exchange of
+ * doc/wire.md#service-token-exchange). Each client (revocation, event stream, API keys) owns its
+ * provider, as in the reference.  A provider is shared by the threads of one process: the service
+ * token is cached under a mutex and minted by one thread at a time (the others wait and reuse it);
+ * it is reused while now < fetched + max(0, expires_in - SERVICE_TOKEN_REFRESH_LEEWAY_SECONDS).
  *
  * Secrets (PRIVATE_API_SECRET, the service token) are held in memory wiped
  * with sodium_memzero when dropped, and never appear in a log or an error
@@ -41,7 +41,7 @@ typedef struct m8_privauth_error {
     /* M8_EIO: transport (cannot connect, timeout, 5xx) - a fail_open mode
      * may let the request through; M8_ECONFIG: the issuer refused the
      * exchange (any other non-2xx: 401 bad bootstrap pair, 403 scopes, 404
-     * exchange not enabled) - always 503 (D13); M8_EPARSE: a 2xx answer
+     * exchange not enabled) - always 503 (doc/wire.md#jti-status-outcomes); M8_EPARSE: a 2xx answer
      * without a usable access_token / expires_in; M8_ENOMEM. */
     int kind;
     long status;   /* HTTP status of the exchange, 0 without one */
@@ -76,17 +76,18 @@ M8_INTERNAL void m8_privauth_hdrs_clear(m8_privauth_hdrs *h);
 /* After a 401 from a private call made with h->generation: drops the cached
  * service token (unless another thread already replaced it).  Returns true
  * when a retry with fresh headers may help (service-token mode only; static
- * modes do not retry, B 2.4). */
+ * modes do not retry, doc/wire.md#jti-status-outcomes). */
 M8_INTERNAL bool m8_privauth_invalidate(m8_privauth *p, uint64_t generation);
 
-/* Derives a private URL from INTROSPECTION_URL (B 1.1, 3.3): strip trailing
+/* Derives a private URL from INTROSPECTION_URL (doc/wire.md#private-urls and
+ * doc/wire.md#service-token-exchange): strip trailing
  * '/', then a trailing "/jti-status", then trailing '/' again, and append
  * suffix ("/service-token", "/events/stream").  *out is malloc'd. */
 M8_INTERNAL int m8_privauth_derive_url(const char *introspection_url, const char *suffix,
                                        char **out);
 
-/* Exchange timeouts (default connect 2.0 s, total 5.0 s: B 3.3's connect
- * 2.0 + read 3.0). */
+/* Exchange timeouts (default connect 2.0 s, total 5.0 s: the connect 2.0 +
+ * read 3.0 of doc/wire.md#service-token-exchange). */
 M8_INTERNAL void m8_privauth_set_timeouts(m8_privauth *p, double connect_s, double total_s);
 /* Exchanges attempted so far (tests, metrics). */
 M8_INTERNAL unsigned long m8_privauth_exchanges(const m8_privauth *p);

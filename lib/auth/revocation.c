@@ -25,7 +25,7 @@ struct m8_revocation {
     m8_privauth *auth;
     char *url;
     double ttl;
-    bool fail_open; /* the effective mode (B 2.5) */
+    bool fail_open; /* the effective mode (doc/wire.md#jti-status-outcomes) */
     double connect_s, total_s;
     atomic_ulong calls;
     _Atomic long long log_second; /* rate limit of failure logs */
@@ -37,7 +37,8 @@ typedef enum {
     OUT_ACTIVE,
     OUT_INACTIVE,
     OUT_DECISION,  /* malformed answer, other schema, subject mismatch: 503 always */
-    OUT_CONFIG,    /* 4xx / 3xx / refused exchange / local failure: 503 always (D13) */
+    OUT_CONFIG,    /* 4xx / 3xx / refused exchange / local failure: 503 always
+                      (doc/wire.md#jti-status-outcomes) */
     OUT_TRANSPORT, /* connect, timeout, reset, 5xx: fail_open may apply */
 } outcome;
 
@@ -146,9 +147,9 @@ static void count(m8_revocation *r, unsigned ctr)
     atomic_fetch_add_explicit(&r->shm->counters[ctr], 1, memory_order_relaxed);
 }
 
-/* B 2.3, strict JSON types: schema_version absent or "2"; active a boolean
- * (or 0/1); when active, user_id a non-empty string equal to sub and
- * auth_generation an integer >= 1. */
+/* doc/wire.md#jti-status-response, strict JSON types: schema_version absent or "2"; active a
+ * boolean (or 0/1); when active, user_id a non-empty string equal to sub and auth_generation an
+ * integer >= 1. */
 static outcome parse_answer(const char *body, size_t len, const char *sub, uint64_t *gen,
                             const char **why)
 {
@@ -217,7 +218,8 @@ static int build_body(m8_buf *b, const m8_rev_token *t)
     return rc;
 }
 
-/* The POST of B 2.2 (and its one retry after a 401 in service-token mode). */
+/* The POST of doc/wire.md#jti-status-request (and its one retry after a 401
+ * in service-token mode). */
 static outcome ask(m8_revocation *r, const m8_rev_token *t, uint64_t *gen, char *why, size_t whylen)
 {
     m8_buf body;
@@ -273,7 +275,7 @@ static outcome ask(m8_revocation *r, const m8_rev_token *t, uint64_t *gen, char 
             snprintf(why, whylen, "%s", w);
         } else if (res.status == 401 && m8_privauth_invalidate(r->auth, used) && attempt == 0) {
             m8_buf_free(&res.body);
-            continue; /* a fresh service token, once (B 2.4) */
+            continue; /* a fresh service token, once (doc/wire.md#jti-status-outcomes) */
         } else if (res.status >= 500) {
             snprintf(why, whylen, "jti-status: the issuer answered %ld", res.status);
             out = OUT_TRANSPORT;

@@ -54,6 +54,9 @@ typedef struct rt_table {
 } rt_table;
 
 _Static_assert(sizeof(rt_table) <= M8_SHM_REVOCATION_BYTES, "revocation table fits shm");
+_Static_assert(offsetof(rt_jti, id) == 0 && offsetof(rt_user, id) == 0 &&
+                   offsetof(rt_cache, id) == 0,
+               "every entry begins with its digest");
 
 void (*m8_revtable_write_hook)(void);
 
@@ -162,6 +165,61 @@ size_t m8_revtable_home(m8_shm *shm, const char *id, size_t cap)
     return slot_of(&d, cap, 0);
 }
 
+/* ------------------------------------------------------------ windows */
+
+/* Each of the three tables is an array of entries that begin with their
+ * digest; an id lives in the M8_REVTABLE_WINDOW slots from its home. */
+typedef struct rt_kind {
+    size_t offset; /* of the array in rt_table */
+    size_t size, cap;
+    /* Whether an entry may be taken for a new id. */
+    bool (*is_free)(const void *e, double now);
+    /* Whether a goes before b when a full window must give one up. */
+    bool (*goes_first)(const void *a, const void *b);
+} rt_kind;
+
+static rt_digest *window_at(rt_table *t, const rt_kind *k, const rt_digest *d, size_t i)
+{
+    unsigned char *base = (unsigned char *)t + k->offset;
+    return (rt_digest *)(void *)(base + slot_of(d, k->cap, i) * k->size);
+}
+
+/* The entry holding d in its window, or NULL. */
+static void *window_find(rt_table *t, const rt_kind *k, const rt_digest *d)
+{
+    for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
+        rt_digest *e = window_at(t, k, d, i);
+        if (dig_eq(e, d))
+            return e;
+    }
+    return NULL;
+}
+
+/* The entry holding d (*found set), else the first free entry of the
+ * window, else the one that goes first (counted as an eviction). */
+static void *window_claim(rt_table *t, const rt_kind *k, const rt_digest *d, double now,
+                          bool *found)
+{
+    rt_digest *free_slot = NULL, *victim = NULL;
+    *found = false;
+    for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
+        rt_digest *e = window_at(t, k, d, i);
+        if (dig_eq(e, d)) {
+            *found = true;
+            return e;
+        }
+        if (!free_slot && k->is_free(e, now))
+            free_slot = e;
+        if (!victim || k->goes_first(e, victim))
+            victim = e;
+    }
+    if (!free_slot) {
+        free_slot = victim;
+        t->evictions++;
+    }
+    return free_slot;
+}
+
 /* ------------------------------------------------------------ jtis */
 
 static bool jti_live(const rt_jti *e, double now)
@@ -169,75 +227,73 @@ static bool jti_live(const rt_jti *e, double now)
     return !dig_empty(&e->id) && (e->until == 0 || e->until > now);
 }
 
+static bool jti_free(const void *e, double now)
+{
+    return !jti_live(e, now);
+}
+
+static bool jti_goes_first(const void *a, const void *b)
+{
+    return ((const rt_jti *)a)->seq < ((const rt_jti *)b)->seq;
+}
+
+static const rt_kind jtis = {offsetof(rt_table, jtis), sizeof(rt_jti), M8_REVTABLE_JTIS, jti_free,
+                             jti_goes_first};
+
 static rt_jti *jti_find(rt_table *t, const rt_digest *d, double now)
 {
-    for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
-        rt_jti *e = &t->jtis[slot_of(d, M8_REVTABLE_JTIS, i)];
-        if (dig_eq(&e->id, d))
-            return jti_live(e, now) ? e : NULL;
-    }
-    return NULL;
+    rt_jti *e = window_find(t, &jtis, d);
+    return e && jti_live(e, now) ? e : NULL;
 }
 
 static void jti_put(rt_table *t, const rt_digest *d, double until, double now)
 {
-    rt_jti *free_slot = NULL, *victim = NULL;
-    for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
-        rt_jti *e = &t->jtis[slot_of(d, M8_REVTABLE_JTIS, i)];
-        if (dig_eq(&e->id, d)) {
-            /* A live revocation only lengthens (0 is forever). */
-            if (!jti_live(e, now) || until == 0 || (e->until != 0 && until > e->until))
-                e->until = until;
-            return;
-        }
-        if (!free_slot && !jti_live(e, now))
-            free_slot = e;
-        if (!victim || e->seq < victim->seq)
-            victim = e;
+    bool found;
+    rt_jti *e = window_claim(t, &jtis, d, now, &found);
+    if (found) {
+        /* A live revocation only lengthens (0 is forever). */
+        if (!jti_live(e, now) || until == 0 || (e->until != 0 && until > e->until))
+            e->until = until;
+        return;
     }
-    if (!free_slot) {
-        free_slot = victim;
-        t->evictions++;
-    }
-    free_slot->id = *d;
-    free_slot->until = until;
-    free_slot->seq = ++t->seq;
+    e->id = *d;
+    e->until = until;
+    e->seq = ++t->seq;
 }
 
 /* ------------------------------------------------------------ users */
 
+static bool user_free(const void *e, double now)
+{
+    (void)now;
+    return dig_empty(&((const rt_user *)e)->id);
+}
+
+static bool user_goes_first(const void *a, const void *b)
+{
+    return ((const rt_user *)a)->seq < ((const rt_user *)b)->seq;
+}
+
+static const rt_kind users = {offsetof(rt_table, users), sizeof(rt_user), M8_REVTABLE_USERS,
+                              user_free, user_goes_first};
+
 static rt_user *user_find(rt_table *t, const rt_digest *d)
 {
-    for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
-        rt_user *e = &t->users[slot_of(d, M8_REVTABLE_USERS, i)];
-        if (dig_eq(&e->id, d))
-            return e;
-    }
-    return NULL;
+    return window_find(t, &users, d);
 }
 
 /* Found or made (the oldest record of a full window goes: insertion order,
  * as doc/wire.md#revocation-table bounds the watermarks). */
 static rt_user *user_get(rt_table *t, const rt_digest *d)
 {
-    rt_user *free_slot = NULL, *victim = NULL;
-    for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
-        rt_user *e = &t->users[slot_of(d, M8_REVTABLE_USERS, i)];
-        if (dig_eq(&e->id, d))
-            return e;
-        if (!free_slot && dig_empty(&e->id))
-            free_slot = e;
-        if (!victim || e->seq < victim->seq)
-            victim = e;
-    }
-    if (!free_slot) {
-        free_slot = victim;
-        t->evictions++;
-    }
-    memset(free_slot, 0, sizeof *free_slot);
-    free_slot->id = *d;
-    free_slot->seq = ++t->seq;
-    return free_slot;
+    bool found;
+    rt_user *e = window_claim(t, &users, d, 0, &found);
+    if (found)
+        return e;
+    memset(e, 0, sizeof *e);
+    e->id = *d;
+    e->seq = ++t->seq;
+    return e;
 }
 
 /* ------------------------------------------------------------ cache */
@@ -247,6 +303,19 @@ static bool cache_live(const rt_cache *e, double now)
     /* A clock set back by more than a second also ends an entry. */
     return !dig_empty(&e->id) && now < e->expires && now >= e->stored - 1.0;
 }
+
+static bool cache_free(const void *e, double now)
+{
+    return !cache_live(e, now);
+}
+
+static bool cache_goes_first(const void *a, const void *b)
+{
+    return ((const rt_cache *)a)->expires < ((const rt_cache *)b)->expires;
+}
+
+static const rt_kind cache = {offsetof(rt_table, cache), sizeof(rt_cache), M8_REVTABLE_CACHE,
+                              cache_free, cache_goes_first};
 
 static void cache_evict_user(rt_table *t, uint64_t user, uint64_t below_generation)
 {
@@ -258,39 +327,28 @@ static void cache_evict_user(rt_table *t, uint64_t user, uint64_t below_generati
     }
 }
 
+/* Every entry of the jti goes (one, unless another process wrote the
+ * segment badly); bounded by the window either way. */
 static void cache_evict_jti(rt_table *t, const rt_digest *d)
 {
     for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
-        rt_cache *e = &t->cache[slot_of(d, M8_REVTABLE_CACHE, i)];
-        if (dig_eq(&e->id, d))
-            memset(e, 0, sizeof *e);
+        rt_cache *e = window_find(t, &cache, d);
+        if (!e)
+            break;
+        memset(e, 0, sizeof *e);
     }
 }
 
 static void cache_put(rt_table *t, const rt_digest *d, uint64_t user, uint64_t generation,
                       double ttl, double now)
 {
-    rt_cache *slot = NULL, *victim = NULL;
-    for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
-        rt_cache *e = &t->cache[slot_of(d, M8_REVTABLE_CACHE, i)];
-        if (dig_eq(&e->id, d)) {
-            slot = e;
-            break;
-        }
-        if (!slot && !cache_live(e, now))
-            slot = e;
-        if (!victim || e->expires < victim->expires)
-            victim = e;
-    }
-    if (!slot) {
-        slot = victim;
-        t->evictions++;
-    }
-    slot->id = *d;
-    slot->user = user;
-    slot->generation = generation;
-    slot->stored = now;
-    slot->expires = now + ttl;
+    bool found;
+    rt_cache *e = window_claim(t, &cache, d, now, &found);
+    e->id = *d;
+    e->user = user;
+    e->generation = generation;
+    e->stored = now;
+    e->expires = now + ttl;
 }
 
 /* ------------------------------------------------------------ API */
@@ -315,18 +373,13 @@ m8_revt_verdict m8_revtable_check(m8_shm *shm, const char *jti, const char *user
     if (revoked(t, &jd, u, iat, now)) {
         v = M8_REVT_REVOKED;
     } else if (use_cache) {
-        for (size_t i = 0; i < M8_REVTABLE_WINDOW; i++) {
-            rt_cache *e = &t->cache[slot_of(&jd, M8_REVTABLE_CACHE, i)];
-            if (!dig_eq(&e->id, &jd))
-                continue;
-            if (!cache_live(e, now)) {
-                write_begin(t);
-                memset(e, 0, sizeof *e); /* expired entries are deleted on read */
-                write_end(t);
-            } else if (e->user == ud.w[0] && (!u || e->generation >= u->watermark)) {
-                v = M8_REVT_ACTIVE;
-            }
-            break;
+        rt_cache *e = window_find(t, &cache, &jd);
+        if (e && !cache_live(e, now)) {
+            write_begin(t);
+            memset(e, 0, sizeof *e); /* expired entries are deleted on read */
+            write_end(t);
+        } else if (e && e->user == ud.w[0] && (!u || e->generation >= u->watermark)) {
+            v = M8_REVT_ACTIVE;
         }
     }
     unlock(shm);

@@ -19,7 +19,7 @@
 const double m8__metrics_latency_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                              0.5,   1.0,  2.5,   5.0,  10.0};
 _Static_assert(M8_ARRAY_LEN(m8__metrics_latency_bounds) == M8_SHM_BUCKETS,
-               "the shm bucket count matches the A 5.7 latency buckets");
+               "the shm bucket count matches the latency buckets of doc/metrics.md#metrics");
 
 /* Indexes are shared by every process of one build: append only. */
 const char *const m8__metrics_auth_reasons[] = {
@@ -61,7 +61,7 @@ unsigned m8_metrics_groups(const char *text)
     const char *p = text;
     size_t n = m8_trim(&p, strlen(text));
     unsigned bits = 0;
-    if (n && p[0] == '[') { /* D2: a list setting may be a JSON array */
+    if (n && p[0] == '[') { /* doc/settings.md#value-grammar: a list setting may be a JSON array */
         struct json_object *a = m8_json_parse(p, n, 2, NULL, NULL);
         if (a && json_object_is_type(a, json_type_array)) {
             size_t k = json_object_array_length(a);

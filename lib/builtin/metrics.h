@@ -1,8 +1,8 @@
-/* metrics.h - Prometheus metrics of the service (CONTRACT D10, A 5.5 and
- * 5.7, DESIGN "metrics").  Requests are recorded into the calling worker's
- * slot of the shared segment (lib/shm.h) with atomic adds; any worker, and
- * the daemon, renders the sum over every slot.  Labels live as strings in
- * the series, so rendering needs no route table.
+/* metrics.h - Prometheus metrics of the service (doc/metrics.md#endpoint,
+ * doc/metrics.md#metrics, doc/metrics.md#how-the-numbers-are-kept).  Requests are recorded into the
+ * calling worker's slot of the shared segment (lib/shm/shm.h) with atomic adds; any worker, and the
+ * daemon, renders the sum over every slot.  Labels live as strings in the series, so rendering
+ * needs no route table.
  *
  * Families rendered ({pfx} is derived from API_PREFIX, see m8_metrics_prefix;
  * every counter X_total also has X_created, as prometheus_client does):
@@ -12,7 +12,7 @@
  *                  histogram, le 0.005 ... 10.0, +Inf
  *   reliability  {pfx}http_errors_total{method,endpoint,status_class} (status >= 400)
  *   health       {pfx}http_status_total{status_code}
- *   auth         every series of A 5.7: unlabelled ones at 0,
+ *   auth         every series of doc/metrics.md#metrics: unlabelled ones at 0,
  *                {pfx}auth_token_validation_failures_total{reason} from the
  *                slots' auth_failures (reasons with a non-zero count only),
  *                labelled ones without data as HELP/TYPE only.
@@ -41,7 +41,7 @@
  *
  * METRICS_GROUPS: a comma list or a JSON array of group names, matched
  * case-insensitively after trimming; `all` selects every group; unknown
- * names are ignored; no valid name gives an empty body (A 5.7). */
+ * names are ignored; no valid name gives an empty body (doc/metrics.md#metrics). */
 #ifndef M8_METRICS_H
 #define M8_METRICS_H
 
@@ -50,7 +50,8 @@
 #include "config/settings.h"
 #include "shm/shm.h"
 
-/* Content-Type of the exposition (A 5.5; the body is text format 0.0.4). */
+/* Content-Type of the exposition (doc/responses.md#built-in-routes; the body
+ * is text format 0.0.4). */
 #define M8_METRICS_CONTENT_TYPE "text/plain; version=1.0.0; charset=utf-8"
 
 /* Longest metric name prefix derived from API_PREFIX, NUL included. */
@@ -71,13 +72,13 @@ enum {
  * invalid, expired, wrong_type, invalid_payload,
  * inconsistent_privilege_claims (the m8_jwt_reason names), revoked,
  * inactive.  Latency buckets: 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
- * 1.0, 2.5, 5.0, 10.0 (+Inf), per A 5.7. */
+ * 1.0, 2.5, 5.0, 10.0 (+Inf), per doc/metrics.md#metrics. */
 
 /* The group mask named by METRICS_GROUPS text (NULL means "all"); 0 when
  * no valid group is named. */
 M8_INTERNAL unsigned m8_metrics_groups(const char *text);
 
-/* The metric name prefix of A 5.7 ("/api" -> "api_", "/api/v1" -> "api_v1_",
+/* The metric name prefix of doc/metrics.md#metrics ("/api" -> "api_", "/api/v1" -> "api_v1_",
  * "/my-service" -> "my_service_", "/" -> "").  M8_ECONFIG when the result is
  * not a valid Prometheus name start (e.g. a '.' or '~' in API_PREFIX, or a
  * leading digit): the reference fails create_app then, so the caller should
@@ -108,13 +109,12 @@ M8_INTERNAL void m8_metrics_auth_failure(m8_shm_slot *slot, const char *reason);
  * hold a partial body that must not be sent. */
 M8_INTERNAL int m8_metrics_render(const m8_shm *shm, const m8_settings *s, m8_buf *out);
 
-/* The scrape credential rule of GET /metrics (A 5.5, B 3.4): with
- * METRICS_SCRAPE_CREDENTIAL unset (NULL or ""), every scrape is allowed.
- * Otherwise authorization (the first Authorization header, NULL if absent)
- * must be longer than 7 bytes, start with "bearer " case-insensitively, and
- * its rest, trimmed, must equal the credential (constant time).  0 allowed,
- * M8_EINVAL refused (answer 401 {"detail":"Unauthorized"} with
- * WWW-Authenticate: Bearer). */
+/* The scrape credential rule of GET /metrics (doc/responses.md#built-in-routes,
+ * doc/wire.md#secret-comparison): with METRICS_SCRAPE_CREDENTIAL unset (NULL or ""), every scrape
+ * is allowed. Otherwise authorization (the first Authorization header, NULL if absent) must be
+ * longer than 7 bytes, start with "bearer " case-insensitively, and its rest, trimmed, must equal
+ * the credential (constant time).  0 allowed, M8_EINVAL refused (answer 401
+ * {"detail":"Unauthorized"} with WWW-Authenticate: Bearer). */
 M8_INTERNAL int m8_metrics_check_scrape(const m8_settings *s, const char *authorization);
 
 #endif

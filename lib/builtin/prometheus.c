@@ -183,27 +183,44 @@ static double created_of(const wr *w, const agg *a)
     return a->created > 0 ? a->created : w->created;
 }
 
+/* One sample of a request family: <name><suffix>{labels} value. */
+static void wsample_u64(wr *w, const char *name, const char *suffix, const agg *a, int kind,
+                        const char *le, uint64_t v)
+{
+    wf(w, "%s%s%s", w->pfx, name, suffix);
+    wlabels(w, a, kind, le);
+    wf(w, " ");
+    wu64(w, v);
+    wf(w, "\n");
+}
+
+static void wsample_double(wr *w, const char *name, const char *suffix, const agg *a, int kind,
+                           double v)
+{
+    wf(w, "%s%s%s", w->pfx, name, suffix);
+    wlabels(w, a, kind, NULL);
+    wf(w, " ");
+    wdouble(w, v);
+    wf(w, "\n");
+}
+
+/* X_created of every aggregated series (nothing when there is none). */
+static void wcreated_aggs(wr *w, const char *name, const char *help, const aggmap *m, int kind)
+{
+    if (!m->n)
+        return;
+    whead(w, name, "_created", "gauge", help);
+    for (size_t i = 0; i < m->n; i++)
+        wsample_double(w, name, "_created", &m->v[i], kind, created_of(w, &m->v[i]));
+}
+
 /* A labelled counter over aggregated series: X_total then X_created. */
 static void wcounter_aggs(wr *w, const char *name, const char *help, const aggmap *m, int kind)
 {
     whead(w, name, "_total", "counter", help);
-    for (size_t i = 0; i < m->n; i++) {
-        wf(w, "%s%s_total", w->pfx, name);
-        wlabels(w, &m->v[i], kind, NULL);
-        wf(w, " ");
-        wu64(w, m->v[i].count);
-        wf(w, "\n");
-    }
-    if (!m->n)
-        return;
-    whead(w, name, "_created", "gauge", help);
-    for (size_t i = 0; i < m->n; i++) {
-        wf(w, "%s%s_created", w->pfx, name);
-        wlabels(w, &m->v[i], kind, NULL);
-        wf(w, " ");
-        wdouble(w, created_of(w, &m->v[i]));
-        wf(w, "\n");
-    }
+    for (size_t i = 0; i < m->n; i++)
+        wsample_u64(w, name, "_total", &m->v[i], kind, NULL, m->v[i].count);
+    wcreated_aggs(w, name, help, m, kind);
 }
 
 static void fmt_le(char *s, size_t n, double bound)
@@ -231,37 +248,14 @@ static void wlatency(wr *w, const aggmap *m)
         uint64_t acc = 0;
         for (size_t b = 0; b < M8_SHM_BUCKETS; b++) {
             acc += a->buckets[b];
-            wf(w, "%s%s_bucket", w->pfx, name);
-            wlabels(w, a, L_ME, le[b]);
-            wf(w, " ");
-            wu64(w, acc);
-            wf(w, "\n");
+            wsample_u64(w, name, "_bucket", a, L_ME, le[b], acc);
         }
         uint64_t count = a->count > acc ? a->count : acc;
-        wf(w, "%s%s_bucket", w->pfx, name);
-        wlabels(w, a, L_ME, "+Inf");
-        wf(w, " ");
-        wu64(w, count);
-        wf(w, "\n%s%s_count", w->pfx, name);
-        wlabels(w, a, L_ME, NULL);
-        wf(w, " ");
-        wu64(w, count);
-        wf(w, "\n%s%s_sum", w->pfx, name);
-        wlabels(w, a, L_ME, NULL);
-        wf(w, " ");
-        wdouble(w, (double)a->dur_ns / 1e9);
-        wf(w, "\n");
+        wsample_u64(w, name, "_bucket", a, L_ME, "+Inf", count);
+        wsample_u64(w, name, "_count", a, L_ME, NULL, count);
+        wsample_double(w, name, "_sum", a, L_ME, (double)a->dur_ns / 1e9);
     }
-    if (!m->n)
-        return;
-    whead(w, name, "_created", "gauge", help);
-    for (size_t i = 0; i < m->n; i++) {
-        wf(w, "%s%s_created", w->pfx, name);
-        wlabels(w, &m->v[i], L_ME, NULL);
-        wf(w, " ");
-        wdouble(w, created_of(w, &m->v[i]));
-        wf(w, "\n");
-    }
+    wcreated_aggs(w, name, help, m, L_ME);
 }
 
 /* An unlabelled counter at value v. */
@@ -399,7 +393,7 @@ static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
         const struct auth_family *af = &auth_families[f];
         switch (af->type) {
         case F_EVENTS: {
-            /* {event_type, result} pairs seen so far (B 1.13) */
+            /* {event_type, result} pairs seen so far (doc/metrics.md#event-stream-metrics) */
             whead(w, af->name, "_total", "counter", af->help);
             bool any = false;
             for (unsigned t = 0; t < M8_EVT__COUNT; t++) {
@@ -464,7 +458,7 @@ static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
     }
 }
 
-/* The revocation-cache series of B 2.8: no name prefix; only for a
+/* The revocation-cache series of doc/metrics.md#revocation-metrics: no name prefix; only for a
  * stateful service (they are registered on first use in the reference). */
 static void wrevocation(wr *w, const m8_shm *shm, const m8_settings *s)
 {

@@ -71,8 +71,8 @@ static const char *dotenv_lookup(const char *name, void *data)
     return env_exact(data, name);
 }
 
-/* D1: --env-file, else M8_ENV_FILE, else the first .env walking up from cwd.
- * Returns 0 with *path NULL when no file applies; <0 after an error line. */
+/* doc/settings.md#where-values-come-from: --env-file, else M8_ENV_FILE, else the first .env walking
+ * up from cwd. Returns 0 with *path NULL when no file applies; <0 after an error line. */
 static int find_env_file(const m8_settings_source *src, char **path)
 {
     *path = NULL;
@@ -304,7 +304,7 @@ m8_settings *m8_settings_load(const m8_settings_source *src, m8_errlist *errs)
         return NULL;
     }
 
-    /* The .env file (D1). */
+    /* The .env file (doc/settings.md#where-values-come-from). */
     if (find_env_file(src, &path)) {
         m8_errlist_add(errs, "settings: out of memory");
         goto fail;

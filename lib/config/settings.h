@@ -1,7 +1,6 @@
-/* settings.h - the consumer settings (CONTRACT.md Part A section 1, Decisions
- * D1-D5): loading (NAME_FILE > process environment > .env), validation of
- * every field, and the computed values.  Pure except for reading the .env
- * file and NAME_FILE secret files.
+/* settings.h - the consumer settings (doc/settings.md#settings): loading (NAME_FILE > process
+ * environment > .env), validation of every field, and the computed values.  Pure except for reading
+ * the .env file and NAME_FILE secret files.
  *
  * Strings are owned by the m8_settings (freed by m8_settings_free); secrets
  * are wiped with sodium_memzero when freed.  An unset optional string is
@@ -18,7 +17,7 @@ typedef enum { M8_ROLE_CONSUMER, M8_ROLE_ISSUER } m8_service_role;
 typedef enum { M8_FAIL_CLOSED, M8_FAIL_OPEN } m8_failure_mode;
 typedef enum { M8_DB_MYSQL, M8_DB_POSTGRES } m8_db_kind;
 
-/* A list setting (JSON array or comma form, D2). */
+/* A list setting (JSON array or comma form, doc/settings.md#value-grammar). */
 typedef struct m8_strlist {
     char **items;
     size_t n;
@@ -29,7 +28,7 @@ struct m8_settings {
     char *domain;
     m8_environment environment;
     char *api_prefix;   /* leading '/', no trailing '/' */
-    char *project_name; /* D5 */
+    char *project_name; /* doc/settings.md#core-and-routing */
     char *stack_name;
     bool set_open_api, set_docs, set_redoc, serve_docs_in_production;
     char *backend_host;         /* normalised URL */
@@ -54,12 +53,13 @@ struct m8_settings {
     bool token_strict_validation;
     char *token_issuer; /* NULL or "" = unset */
     char *token_audience;
-    char *jwks_uri; /* NULL or "" = unset */
+    char *jwks_uri;                 /* NULL or "" = unset */
+    char *access_token_cookie_name; /* fcgi-m8: the cookie credential kind; NULL or "" = off */
     long long jwks_cache_ttl_seconds;
     long long jwks_max_stale_seconds; /* fcgi-m8: last good set's longest use (doc/settings.md) */
     char *access_key_id;
-    m8_service_role auth_service_role;   /* always consumer (D3) */
-    long long auth_invalid_token_status; /* AUTH_INVALID_TOKEN_STATUS: 401 (default) or 403 (D6) */
+    m8_service_role auth_service_role;   /* always consumer (doc/settings.md#service-role) */
+    long long auth_invalid_token_status; /* 401 (default) or 403 (doc/responses.md#auth-failures) */
     long long access_token_expire_minutes;
     long long refresh_token_expire_minutes;
     long long refresh_token_cookie_expire_seconds;
@@ -88,7 +88,7 @@ struct m8_settings {
     m8_failure_mode session_write_failure_mode;
     m8_failure_mode rate_limit_failure_mode;
 
-    /* Database (D4: required only when a DB is used or SELECTED_DB is set) */
+    /* Database (doc/settings.md#database: required only when a DB is used or SELECTED_DB is set) */
     m8_db_kind selected_db;
     bool selected_db_set; /* SELECTED_DB given explicitly */
     char *db_host;
@@ -150,7 +150,7 @@ struct m8_settings {
     char *contract_version;
     char *contract_range;
 
-    /* ---- computed (section 1.4) ---- */
+    /* ---- computed (doc/settings.md#computed-values) ---- */
     m8_strlist allowed_origins;               /* BACKEND_CORS_ORIGINS + FRONTEND_HOST */
     bool production_gate;                     /* ENVIRONMENT=production or STRICT_PRODUCTION_MODE */
     bool docs_openapi, docs_docs, docs_redoc; /* effective docs flags */
@@ -171,13 +171,13 @@ typedef struct m8_kv {
 
 /* Where values come from.  env is the process environment (NULL-terminated
  * "NAME=value" strings, e.g. environ); env_file is the explicit --env-file
- * (a missing file is an error) or NULL for the D1 search (M8_ENV_FILE, then
- * walk up from cwd; missing is fine); cwd NULL means getcwd(). */
+ * (a missing file is an error) or NULL for the search of doc/settings.md#where-values-come-from
+ * (M8_ENV_FILE, then walk up from cwd; missing is fine); cwd NULL means getcwd(). */
 typedef struct m8_settings_source {
     char *const *env;
     const char *env_file;
     const char *cwd;
-    bool uses_database; /* the service opens m8_db (D4) */
+    bool uses_database; /* the service opens m8_db (doc/settings.md#database) */
 } m8_settings_source;
 
 /* Accumulated error lines: one per finding, never containing a secret. */
@@ -202,7 +202,8 @@ M8_INTERNAL const char *m8_settings_get(const m8_settings *s, const char *name);
 /* True when name (any case) is a known setting, computed names excluded. */
 M8_INTERNAL bool m8_settings_known(const char *name);
 
-/* ---- settings_values.c: value grammar (1.1) and pattern matchers ---- */
+/* ---- settings_values.c: value grammar and pattern matchers
+ * (doc/settings.md#value-grammar) ---- */
 
 /* Bool: 1/0 true/false t/f yes/no y/n on/off, any case, no blanks. */
 M8_INTERNAL int m8_parse_bool(const char *v, bool *out);
@@ -225,7 +226,7 @@ M8_INTERNAL bool m8_match_key(const char *s);          /* KEY */
 M8_INTERNAL bool m8_match_slug(const char *s);         /* SLUG */
 M8_INTERNAL bool m8_match_password(const char *s);     /* PASSWORD */
 M8_INTERNAL bool m8_match_secret_key(const char *s);   /* SECRET_KEY */
-M8_INTERNAL bool m8_match_project_name(const char *s); /* D5 */
+M8_INTERNAL bool m8_match_project_name(const char *s); /* doc/settings.md#core-and-routing */
 M8_INTERNAL bool m8_match_email(const char *s);
 
 #endif

@@ -58,7 +58,8 @@ const field m8__settings_fields[] = {
     SEC("ACCESS_SECRET_KEY", access_secret_key, 0),
     PTH("ACCESS_PUBLIC_KEY_FILE", access_public_key_file),
     PTH("ACCESS_PRIVATE_KEY_FILE", access_private_key_file),
-    SEC("REFRESH_SECRET_KEY", refresh_secret_key, 0), /* D2: issuer-only, never required */
+    /* issuer-only, never required (doc/settings.md#names) */
+    SEC("REFRESH_SECRET_KEY", refresh_secret_key, 0),
     SEC("REFRESH_SECRET_KEY_OLD", refresh_secret_key_old, 0),
     STR("REFRESH_TOKEN_ALGORITHM", refresh_token_algorithm, "HS256", 0, V_NONE),
     SEC("SECRET_KEY", secret_key, 0),
@@ -67,6 +68,8 @@ const field m8__settings_fields[] = {
     STR("TOKEN_ISSUER", token_issuer, NULL, 0, V_NONE),
     STR("TOKEN_AUDIENCE", token_audience, NULL, 0, V_NONE),
     STR("JWKS_URI", jwks_uri, NULL, 0, V_HTTP),
+    /* fcgi-m8 only: the cookie of M8_ROUTE_CRED_COOKIE routes (checked at boot) */
+    STR("ACCESS_TOKEN_COOKIE_NAME", access_token_cookie_name, NULL, 0, V_NONE),
     INT("JWKS_CACHE_TTL_SECONDS", jwks_cache_ttl_seconds, "300", 0, NOB),
     /* fcgi-m8 only: how long the last good set serves while the issuer is
      * unreachable, then 503 (1 s to a year) */
@@ -168,7 +171,7 @@ const field m8__settings_fields[] = {
         "30.0", 3600),
     SEC("HEALTH_DETAIL_CREDENTIAL", health_detail_credential, 0),
     SEC("METRICS_SCRAPE_CREDENTIAL", metrics_scrape_credential, 0),
-    /* Meta (Part B 5.3) */
+    /* Meta (doc/settings.md#service-meta) */
     STR("SERVICE_VERSION", service_version, NULL, REQ, V_NONE),
     STR("API_VERSION", api_version, "v1", 0, V_NONE),
     STR("CONTRACT_NAME", contract_name, NULL, 0, V_NONE),
@@ -237,7 +240,7 @@ static const char *check_text(const field *f, const char *v)
                                 : "may contain only lower-case letters, digits and '-' (SLUG "
                                   "pattern)";
     case V_API_PREFIX:
-        /* Empty is left to the required-value check (1.3 step 10). */
+        /* Empty is left to the required-value check (doc/settings.md#model-checks). */
         if (!*v || (m8_match_url_path(v) && v[0] == '/' && v[strlen(v) - 1] != '/'))
             return NULL;
         return "must start with '/', must not end with '/', and may contain only letters, "

@@ -23,7 +23,7 @@ enum {
     V_STATUS
 };
 #define REQ 1u         /* required */
-#define REQ_DB 2u      /* required when the service uses a database (D4) */
+#define REQ_DB 2u      /* required when the service uses a database (doc/settings.md#database) */
 #define EMPTY_UNSET 4u /* a list whose empty value means unset */
 
 typedef struct field {
@@ -37,7 +37,7 @@ typedef struct field {
 } field;
 
 /* The number of entries of m8__settings_fields (checked where it is defined). */
-#define NFIELDS 112u
+#define NFIELDS 113u
 M8_INTERNAL extern const field m8__settings_fields[NFIELDS];
 
 #define AT(s, f, T) ((T *)(void *)((char *)(s) + (f)->off))

@@ -68,7 +68,8 @@ static bool strong_trimmed(const char *v, bool (*match)(const char *))
     return ok;
 }
 
-/* The checks of 1.3 in order; the first failure adds its line and stops. */
+/* The checks of doc/settings.md#model-checks in order; the first failure
+ * adds its line and stops. */
 int m8__model_checks(m8_settings *s, m8_errlist *errs)
 {
     const char *alg = m8_alg_name(s->access_token_algorithm);
@@ -89,7 +90,7 @@ int m8__model_checks(m8_settings *s, m8_errlist *errs)
     if (s->access_public_key_file &&
         load_pem("ACCESS_PUBLIC_KEY_FILE", s->access_public_key_file, &s->access_public_key, errs))
         goto out;
-    /* 3: Redis TLS (4, issuer Redis, is unreachable under D3) */
+    /* 3: Redis TLS (4, issuer Redis, is unreachable under doc/settings.md#service-role) */
     if (s->redis_ssl && !s->redis_ssl_ca) {
         m8_errlist_add(errs, "REDIS_SSL=true requires REDIS_SSL_CA");
         goto out;
@@ -301,9 +302,9 @@ int m8__computed(m8_settings *s)
     s->docs_openapi = s->set_open_api && !gated;
     s->docs_docs = s->set_docs && !gated;
     s->docs_redoc = s->set_redoc && !gated;
-    /* API_KEY_INTROSPECTION_URL, else INTROSPECTION_URL derived as B 1.1
+    /* API_KEY_INTROSPECTION_URL, else INTROSPECTION_URL derived as doc/wire.md#private-urls
      * (trailing '/', a final "/jti-status", trailing '/' again) plus
-     * "/api-keys/introspect" (B 4.1). */
+     * "/api-keys/introspect" (doc/wire.md#enabling-api-keys). */
     if (s->api_key_introspection_url) {
         if (!(s->api_key_introspection_url_effective = strdup(s->api_key_introspection_url)))
             return M8_ENOMEM;
@@ -314,7 +315,7 @@ int m8__computed(m8_settings *s)
             n--;
         if (n >= 11 && memcmp(u + n - 11, "/jti-status", 11) == 0)
             n -= 11;
-        while (n && u[n - 1] == '/') /* B 1.1 step 3: "…//jti-status" */
+        while (n && u[n - 1] == '/') /* doc/wire.md#private-urls: "…//jti-status" */
             n--;
         m8_buf b;
         m8_buf_init(&b, n + 32);

@@ -1,7 +1,8 @@
-/* settings_values.c - the value grammar of CONTRACT.md Part A 1.1 (bool, int,
+/* settings_values.c - the value grammar of doc/settings.md#value-grammar (bool, int,
  * float, HttpUrl, lists) and the ASCII pattern matchers that stand in for the
  * reference regexes (HOST, HTTP_HOST, URL_PATH_STR, KEY, SLUG, PASSWORD,
- * SECRET_KEY), plus PROJECT_NAME (D5) and e-mail syntax.  Pure functions. */
+ * SECRET_KEY), plus PROJECT_NAME (doc/settings.md#core-and-routing) and e-mail syntax.
+ * Pure functions. */
 #include "config/settings.h"
 
 #include <limits.h>
@@ -195,7 +196,7 @@ bool m8_match_secret_key(const char *s)
     return strong(s, strlen(s), 32);
 }
 
-/* D5: printable UTF-8, 1..128 bytes, no C0/C1 controls or DEL. */
+/* doc/settings.md#core-and-routing: printable UTF-8, 1..128 bytes, no C0/C1 controls or DEL. */
 bool m8_match_project_name(const char *s)
 {
     size_t n = strlen(s);
@@ -466,7 +467,7 @@ static int list_push_trimmed(m8_strlist *l, const char *s, size_t n)
     return n ? list_push(l, s, n) : 0;
 }
 
-/* D2: a JSON array of strings, or a comma-separated list; items trimmed,
+/* doc/settings.md#value-grammar: a JSON array of strings, or a comma-separated list; items trimmed,
  * empty items dropped. */
 int m8_parse_list(const char *v, m8_strlist *out)
 {

@@ -99,16 +99,23 @@ void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json)
     m8_buf_free(&b);
 }
 
+/* The line of a printf-style message (cut at 4 KiB). */
+__attribute__((format(printf, 2, 0))) static void log_v(m8_log_level lvl, const char *fmt,
+                                                        va_list ap)
+{
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    m8_log_fields(lvl, msg, NULL);
+}
+
 void m8_log(m8_log_level lvl, const char *fmt, ...)
 {
     if (!m8_log_enabled(lvl))
         return;
-    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_v(lvl, fmt, ap);
     va_end(ap);
-    m8_log_fields(lvl, msg, NULL);
 }
 
 /* ------------------------------------------------------------ rate limit */
@@ -213,10 +220,8 @@ void m8_log_limited(const char *key, m8_log_level lvl, const char *fmt, ...)
 {
     if (!m8_log_limit_take(key, lvl))
         return;
-    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_v(lvl, fmt, ap);
     va_end(ap);
-    m8_log_fields(lvl, msg, NULL);
 }

@@ -1,10 +1,9 @@
-/* db.h - the database layer (DESIGN "db"; CONTRACT.md D4, Part A 1.4, 5.8,
- * 5.9): a handle opened from the DB_* / SELECTED_DB settings, a lazily opened
- * connection that reopens by itself after the server went away, statements
- * with typed '?' parameters (never SQL built from values), typed results,
- * transactions, errors mapped to what a service answers (409 for a unique or
- * foreign-key violation, 503 while the database is unavailable), `SELECT 1`
- * ping, and the pre-start wait shared by fcgim8-prestart and fcgim8d.
+/* db.h - the database layer (doc/design.md#database, doc/settings.md#database,
+ * doc/settings.md#database-wait): a handle opened from the DB_* / SELECTED_DB settings, a lazily
+ * opened connection that reopens by itself after the server went away, statements with typed '?'
+ * parameters (never SQL built from values), typed results, transactions, errors mapped to what a
+ * service answers (409 for a unique or foreign-key violation, 503 while the database is
+ * unavailable), `SELECT 1` ping, and the pre-start wait shared by fcgim8-prestart and fcgim8d.
  * MariaDB/MySQL (db_mariadb.c, libmariadb) and PostgreSQL (db_pg.c, libpq)
  * are the backends; each can be left out at configure time
  * (--without-mariadb, --without-postgresql), and only those two files
@@ -16,7 +15,7 @@
  * An m8_db holds one connection and is not thread-safe: use one handle per
  * thread.  Error messages never contain the password (it is scrubbed from
  * driver messages too), and no connection string or URL is ever built: the
- * decoded parts go to the drivers as separate values (CONTRACT 1.4 [C]). */
+ * decoded parts go to the drivers as separate values (doc/settings.md#database). */
 #ifndef M8_DB_H
 #define M8_DB_H
 
@@ -37,16 +36,15 @@
 /* Prepared statements kept per MariaDB connection (reused by SQL text). */
 #define M8_DB_STMT_CACHE 32u
 
-/* Timeouts of one connection, in seconds.  New in the C port (CONTRACT 5.8
- * [C]): SQLAlchemy/PyMySQL wait 10 s to connect, psycopg2 forever.
- * libmariadb counts whole seconds (rounded up); PostgreSQL honours fractions.
- * connect covers the TCP connect, the handshake and authentication; io bounds
- * each query (ping) once connected. */
+/* Timeouts of one connection, in seconds.  New in the C port (doc/settings.md#database):
+ * SQLAlchemy/PyMySQL wait 10 s to connect, psycopg2 forever. libmariadb counts whole seconds
+ * (rounded up); PostgreSQL honours fractions. connect covers the TCP connect, the handshake and
+ * authentication; io bounds each query (ping) once connected. */
 #define M8_DB_CONNECT_TIMEOUT_DEFAULT 5.0
 #define M8_DB_IO_TIMEOUT_DEFAULT 10.0
 #define M8_DB_TIMEOUT_MAX 3600.0
 
-/* The pre-start wait of the seed (CONTRACT 5.9): 300 tries, 5 s apart. */
+/* The pre-start wait of the seed (doc/settings.md#database-wait): 300 tries, 5 s apart. */
 #define M8_DB_WAIT_TRIES_DEFAULT 300
 #define M8_DB_WAIT_INTERVAL_DEFAULT 5.0
 

@@ -1,4 +1,4 @@
-/* db_mariadb.c - the MariaDB/MySQL backend of db.h over libmariadb
+/* mariadb.c - the MariaDB/MySQL backend of db.h over libmariadb
  * (MariaDB Connector/C).  The only file that includes mysql.h.
  *
  * Like PyMySQL (the reference's driver) it always speaks TCP, also for

@@ -1,4 +1,4 @@
-/* db_pg.c - the PostgreSQL backend of db.h over libpq.  The only file that
+/* pg.c - the PostgreSQL backend of db.h over libpq.  The only file that
  * includes libpq-fe.h.
  *
  * The parts go to libpq as keyword/value arrays (no conninfo string to quote,

@@ -1,4 +1,4 @@
-/* db_text.c - the pure parts of the database layer (db.h): results and
+/* text.c - the pure parts of the database layer (db.h): results and
  * their typed getters, error classification, '?' placeholders, timestamps.
  * No I/O, no client library: the backends and db.c build on these. */
 #include "db/db.h"

@@ -1,26 +1,12 @@
 /* fcgi_proto.c - FastCGI 1.0 records as a pure state machine (fcgi_proto.h). */
 #include "http/fcgi_proto.h"
 
-#include <stdatomic.h>
 #include <string.h>
-
-static atomic_bool authorizer_on;
-
-void m8_fcgi_accept_authorizer(bool on)
-{
-    atomic_store(&authorizer_on, on);
-}
-
-bool m8_fcgi_authorizer_accepted(void)
-{
-    return atomic_load(&authorizer_on);
-}
 
 void m8_fcgi_init(m8_fcgi *f, size_t max_body)
 {
     memset(f, 0, sizeof *f);
     f->max_body = max_body;
-    f->authorizer_ok = atomic_load(&authorizer_on);
     m8_buf_init(&f->params, M8_MAX_PARAMS_BYTES);
     m8_buf_init(&f->body, max_body);
     m8_buf_init(&f->reply, 64 * 1024);

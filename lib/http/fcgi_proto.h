@@ -1,11 +1,12 @@
 /* fcgi_proto.h - the FastCGI 1.0 wire protocol, as a pure state machine
  * over bytes (no I/O), so that it can be fuzzed (tests/fuzz/fuzz_fcgi.c)
- * and driven by the epoll server (server.c).
+ * and driven by the epoll engine (app/engine_epoll.c).
  *
  * One request at a time per connection (FCGI_MPXS_CONNS=0, as libfcgi);
  * a second BEGIN_REQUEST while one is active gets FCGI_CANT_MPX_CONN.
  * RESPONDER requests are served, and AUTHORIZER requests too where the
- * program said it answers them (m8_fcgi_accept_authorizer: fcgim8-gate); an
+ * connection's owner says so (authorizer_ok, from the engine options:
+ * fcgim8-gate's m8_app_set_authorizer); an
  * AUTHORIZER request has no stdin: it is complete after its empty PARAMS
  * record (f->role says which).  Other roles get FCGI_UNKNOWN_ROLE.  Every
  * buffer is
@@ -56,19 +57,13 @@ typedef struct m8_fcgi {
     uint16_t req_id; /* active request, 0 = none */
     int role;        /* its role: M8_FCGI_RESPONDER or M8_FCGI_AUTHORIZER */
     bool keep_conn;
-    bool authorizer_ok; /* serve the AUTHORIZER role (from m8_fcgi_accept_authorizer) */
+    bool authorizer_ok; /* serve the AUTHORIZER role (set by the engine; init: false) */
     bool params_done, stdin_done;
     bool body_too_big;
     m8_buf params; /* raw name-value stream */
     m8_buf body;
     m8_buf reply; /* records to send now (management answers, refusals) */
 } m8_fcgi;
-
-/* Process-wide: whether connections set up from now on serve the
- * AUTHORIZER role (default no, so that a responder never answers an
- * authorization question by accident).  Call before serving. */
-M8_INTERNAL void m8_fcgi_accept_authorizer(bool on);
-M8_INTERNAL bool m8_fcgi_authorizer_accepted(void);
 
 M8_INTERNAL void m8_fcgi_init(m8_fcgi *f, size_t max_body);
 M8_INTERNAL void m8_fcgi_free(m8_fcgi *f);

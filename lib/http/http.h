@@ -1,4 +1,4 @@
-/* http.h - the request and response model (DESIGN "http, router").
+/* http.h - the request and response model (doc/design.md#http-and-routing).
  * A request is built from FastCGI/CGI params and body bytes; everything it
  * owns lives in its arena and dies with it.  Pure: no I/O. */
 #ifndef M8_HTTP_H

@@ -141,7 +141,7 @@ static int from_params(m8_request *req, const m8_pair *params, size_t n, const c
     req->n_params = n;
 
     /* headers: HTTP_*, CONTENT_TYPE, CONTENT_LENGTH; Apache may hand the
-     * Authorization only as REDIRECT_HTTP_AUTHORIZATION (PITFALLS 9) */
+     * Authorization only as REDIRECT_HTTP_AUTHORIZATION (doc/design.md#authorization-header) */
     m8_pair *hs = NULL;
     if (n_headers && !(hs = m8_arena_alloc(a, n_headers * sizeof *hs)))
         return M8_ENOMEM;

@@ -1,4 +1,4 @@
-/* httpc.h - the one outgoing-HTTP helper (DESIGN "Dependency direction"):
+/* httpc.h - the one outgoing-HTTP helper (doc/design.md#dependency-rules):
  * libcurl, TLS verification on, timeouts, a response-size cap, no redirect
  * to another scheme than http/https.  Used by JWKS, revocation, the
  * service-token exchange (privauth), and later the event stream and API keys.

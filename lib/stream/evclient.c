@@ -100,7 +100,7 @@ static void apply(m8_evclient *c, const m8_event *ev, double now)
         break;
     case M8_EVT_SESSION_REVOKED:
         if (ev->invalid) {
-            m8_revtable_flush(shm); /* B 2.7 step 1: flush rather than guess */
+            m8_revtable_flush(shm); /* doc/wire.md#revocation-table: flush rather than guess */
             m8_log_limited("evstream.unusable", M8_LOG_WARNING,
                            "event stream: session.revoked with an unusable payload (%s); "
                            "caches flushed",

@@ -1,9 +1,9 @@
-/* evclient.h - the auth event stream client (CONTRACT B 1, D12): holds the
- * issuer's SSE stream (derive(INTROSPECTION_URL) + /events/stream) with the
- * private-API headers of scope "event-stream", verifies each event
+/* evclient.h - the auth event stream client (doc/wire.md#event-stream,
+ * doc/wire.md#signed-envelope): holds the issuer's SSE stream (derive(INTROSPECTION_URL) +
+ * /events/stream) with the private-API headers of scope "event-stream", verifies each event
  * (events.h) and applies it to the shared revocation table (revtable.h),
  * so every worker sees a revocation at once.  Last-Event-ID resume, the
- * read timeout of EVENT_STREAM_READ_TIMEOUT, the backoff of B 1.11, a 401
+ * read timeout of EVENT_STREAM_READ_TIMEOUT, the backoff of doc/wire.md#reconnect-backoff, a 401
  * invalidating the service token; never fatal.  Counts events by type and
  * result, gaps, reconnects and the connected gauge in the segment.
  *

@@ -1,5 +1,5 @@
 /* fcgim8d - the fcgi-m8 supervisor: runs a pool of FastCGI workers of one
- * service the way php-fpm does (DESIGN "The supervisor", fcgim8d(8)).
+ * service the way php-fpm does (doc/design.md#supervisor, fcgim8d(8)).
  *
  *   fcgim8d [options] -- /path/to/service [service args]
  *
@@ -105,8 +105,8 @@ static void become_daemon(void)
     daemon_ready_fd = p[1];
     setsid();
     /* The working directory is kept: relative paths on the command line,
-     * and the services' .env walk-up (D1), mean the same as in the
-     * foreground. */
+     * and the services' .env walk-up (doc/settings.md#where-values-come-from), mean the same as in
+     * the foreground. */
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
         dup2(devnull, 1);

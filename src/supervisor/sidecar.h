@@ -1,4 +1,4 @@
-/* sidecar.h - fcgim8d's sidecar thread (DESIGN "The supervisor" step 7):
+/* sidecar.h - fcgim8d's sidecar thread (doc/design.md#sidecar):
  * fetches JWKS_URI once for all workers and publishes the document in the
  * shared segment (every JWKS_CACHE_TTL_SECONDS, and when a worker asks,
  * with a cooldown that counts failed fetches; the last good document stays

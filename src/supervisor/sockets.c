@@ -90,7 +90,8 @@ int take_listen_socket(daemon_state *d)
         struct stat st;
         if (d->unix_path && lstat(d->unix_path, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
             !(st.st_mode & S_IWOTH)) {
-            /* PITFALLS 7: a web server user cannot connect to root:root 0660. */
+            /* A web server user cannot connect to root:root 0660
+             * (doc/design.md#socket-permissions). */
             m8_log(M8_LOG_WARNING,
                    "the socket %s is owned by root:root (mode %04o): a web server running as "
                    "another user cannot connect; add --socket-group www-data (or chown "

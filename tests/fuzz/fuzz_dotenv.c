@@ -1,4 +1,4 @@
-/* fuzz_dotenv.c - libFuzzer target for the .env parser (lib/dotenv.c). */
+/* fuzz_dotenv.c - libFuzzer target for the .env parser (lib/config/dotenv.c). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* fuzz_events.c - libFuzzer target for event data (lib/events.c, lib/canon.c):
+/* fuzz_events.c - libFuzzer target for event data (lib/stream/events.c, lib/stream/canon.c):
  * any bytes are verified with a key (with and without the rollout flag)
  * and without one, and decoded under each event type.  When the bytes are
  * JSON, their canonical form must be pure ASCII and a fixed point

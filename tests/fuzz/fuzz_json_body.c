@@ -1,5 +1,5 @@
 /* fuzz_json_body.c - libFuzzer target for the JSON request body
- * (lib/http.c m8_req_parse_json): any bytes either parse to a value or give
+ * (lib/http/request.c m8_req_parse_json): any bytes either parse to a value or give
  * the FastAPI-shaped 422, never anything else. */
 #include "http/http.h"
 

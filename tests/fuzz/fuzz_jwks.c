@@ -1,5 +1,5 @@
-/* fuzz_jwks.c - libFuzzer target for the JWKS document parser (lib/jwks.c,
- * with the JWK conversion of lib/keys.c), for both asymmetric algorithms. */
+/* fuzz_jwks.c - libFuzzer target for the JWKS document parser (lib/auth/jwks.c,
+ * with the JWK conversion of lib/auth/keys.c), for both asymmetric algorithms. */
 #include <stddef.h>
 #include <stdint.h>
 

@@ -1,4 +1,4 @@
-/* fuzz_jwt.c - libFuzzer target for the JWS/claims path (lib/jwt.c): any
+/* fuzz_jwt.c - libFuzzer target for the JWS/claims path (lib/auth/jwt.c): any
  * bytes are parsed, verified with a fixed HS256 key, and (signature or not)
  * their payload is checked under the strict and the permissive profile.
  * Invariants: a parsed token has a header object; an accepted principal

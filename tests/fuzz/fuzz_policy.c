@@ -1,4 +1,4 @@
-/* fuzz_policy.c - libFuzzer target for the fcgim8-gate policy (lib/policy.c):
+/* fuzz_policy.c - libFuzzer target for the fcgim8-gate policy (lib/auth/policy.c):
  * the input as a policy file (parsed, then asked about a few requests), and
  * the input as a request target (checked and decoded, checked for the
  * invariants of an accepted path, then matched against a policy with globs,

@@ -1,6 +1,6 @@
 /* fuzz_query.c - libFuzzer target for query/path decoding and route matching
- * (lib/http.c m8_parse_query, m8_decode_path, m8_req_from_params,
- * m8_redirect_quote; lib/router.c m8_router_match over a small fixed table).
+ * (lib/http/codec.c and request.c: m8_parse_query, m8_decode_path, m8_req_from_params,
+ * m8_redirect_quote; lib/http/router.c m8_router_match over a small fixed table).
  * The whole input is fed to each as query, path and REQUEST_URI; its first
  * byte picks the method. */
 #include "http/http.h"

@@ -1,4 +1,4 @@
-/* fuzz_sse.c - libFuzzer target for the SSE parser (lib/sse.c).  The first
+/* fuzz_sse.c - libFuzzer target for the SSE parser (lib/stream/sse.c).  The first
  * byte picks how the rest is cut into pushes; the stream is parsed once at
  * once and once in pieces, and both must give the same events (a hash of
  * every callback).  Invariants per callback: the limits hold, a too_big

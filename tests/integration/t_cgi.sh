@@ -87,7 +87,7 @@ cgi fixture GET /api/health/
 t_is "$C_STATUS:$C_BODY" '200:{"status":"ok"}' "GET /api/health/: 200 {\"status\":\"ok\"} (no check file = ok)"
 echo fail >"$CHECK"
 cgi fixture GET /api/health/
-t_is "$C_STATUS:$C_BODY" '503:{"status":"fail"}' "GET /api/health/ with a failing check: 503 {\"status\":\"fail\"} (D8)"
+t_is "$C_STATUS:$C_BODY" '503:{"status":"fail"}' "GET /api/health/ with a failing check: 503 {\"status\":\"fail\"} (doc/responses.md#health)"
 cgi fixture GET /api/health/ HTTP_X_INTERNAL_TOKEN=Health-Detail-Credential-42
 t_is "$C_STATUS" 503 "health detail with the credential and a failing check: 503"
 t_like "$C_BODY" '^\{"status":"fail","checks":\[\{"name":"dep","status":"fail",' "health detail: status, then the dep check"
@@ -177,7 +177,7 @@ if [ -n "$protected" ]; then
     t_is "$C_STATUS:$C_BODY" '401:{"detail":"Could not validate credentials."}' "HTTP_AUTHORIZATION reaches the program: a bad token is 401 Could not validate credentials."
     t_is "$(m8_chdr WWW-Authenticate)" 'Bearer error="invalid_token"' '... with WWW-Authenticate: Bearer error="invalid_token"'
     cgi fixture GET "$protected" REDIRECT_HTTP_AUTHORIZATION='Bearer not.a.token'
-    t_is "$C_STATUS:$C_BODY" '401:{"detail":"Could not validate credentials."}' "REDIRECT_HTTP_AUTHORIZATION is the fallback (Apache rewrites; PITFALLS 9)"
+    t_is "$C_STATUS:$C_BODY" '401:{"detail":"Could not validate credentials."}' "REDIRECT_HTTP_AUTHORIZATION is the fallback (Apache rewrites; doc/design.md#authorization-header)"
 else
     for i in 1 2 3 4 5; do t_skip "Authorization reaches the program ($i)" "no protected GET route in the fixture's OpenAPI document (or no /usr/bin/python3)"; done
 fi
@@ -185,13 +185,13 @@ fi
 # ------------------------------------------------------------- where the settings come from
 CGI_ARGS=()
 cgi example GET /api/meta M8_ENV_FILE="$T_DIR/valid.env"
-t_is "$C_STATUS" 200 "no --env-file: the settings come from M8_ENV_FILE (D1)" || diag_out
+t_is "$C_STATUS" 200 "no --env-file: the settings come from M8_ENV_FILE (doc/settings.md#where-values-come-from)" || diag_out
 
 mkdir -p "$T_DIR/site/cgi-bin"
 cp "$T_DIR/valid.env" "$T_DIR/site/.env"
 CGI_CWD=$T_DIR/site/cgi-bin
 cgi example GET /api/meta
-t_is "$C_STATUS" 200 "no --env-file nor M8_ENV_FILE: the first .env walking up from the working directory (D1)" || diag_out
+t_is "$C_STATUS" 200 "no --env-file nor M8_ENV_FILE: the first .env walking up from the working directory (doc/settings.md#where-values-come-from)" || diag_out
 CGI_CWD=$T_DIR
 
 mapfile -t base < <(printf '%s\n' "${M8_BASE_ENV[@]}")
@@ -200,7 +200,7 @@ t_is "$C_STATUS" 200 "settings from the process environment alone (no .env file)
 
 CGI_ARGS=(--env-file "$T_DIR/valid.env")
 cgi example GET /api/meta PROJECT_NAME=from-environment
-t_like "$C_BODY" '"service":"from-environment"' "the process environment beats the .env file (D1)"
+t_like "$C_BODY" '"service":"from-environment"' "the process environment beats the .env file (doc/settings.md#where-values-come-from)"
 
 # RFC 3875 4.4: a query without '=' reaches the program as command-line
 # words; they are request input, never options (php-cgi CVE-2012-1823).

@@ -91,7 +91,7 @@ t_like "$OUT" 'localhost' "the finding says the origins contain localhost"
 
 m8_write_env "$T_DIR/issuer.env" AUTH_SERVICE_ROLE=issuer
 run --env-file "$T_DIR/issuer.env" --check
-t_is "$RC" 78 "--check exits 78 with AUTH_SERVICE_ROLE=issuer (D3)" || t_diag "$OUT"
+t_is "$RC" 78 "--check exits 78 with AUTH_SERVICE_ROLE=issuer (doc/settings.md#service-role)" || t_diag "$OUT"
 t_like "$OUT" 'AUTH_SERVICE_ROLE' "the finding names AUTH_SERVICE_ROLE"
 
 # Production with the overrides the tests use elsewhere boots (warnings only).
@@ -105,7 +105,7 @@ t_is "$RC" 0 "--check exits 0 on a production environment with warnings only" ||
 OUT=$(cd "$T_DIR" && m8_clean_env STACK_NAME=fixed -- "$FIX" --env-file "$T_DIR/fields.env" \
     --check 2>&1 </dev/null)
 RC=$?
-t_unlike "$OUT" 'STACK_NAME' "a setting from the process environment overrides the .env file (D1)"
+t_unlike "$OUT" 'STACK_NAME' "a setting from the process environment overrides the .env file (doc/settings.md#where-values-come-from)"
 
 # ------------------------------------------------------------- usage errors
 run --env-file "$T_DIR/does-not-exist.env" --check

@@ -269,7 +269,7 @@ if [ "$(id -u)" = 0 ] && id -u www-data >/dev/null 2>&1 && id -u nobody >/dev/nu
     t_is "$(stat -c '%U:%G %a' "$T_DIR/W2.sock")" "root:root 660" \
         "W: without --socket-owner/--socket-group a root fcgim8d's socket is root:root 0660"
     t_ok "$(grep 'owned by root:root' "$T_DIR/W2.log" | grep -q 'add --socket-group www-data'; echo $?)" \
-        "W: ... and fcgim8d warns with the fix (PITFALLS 7)"
+        "W: ... and fcgim8d warns with the fix (doc/design.md#socket-permissions)"
     m8_http GET "${URL[W2]}/api/hello/denied"
     t_is "$H_STATUS" 502 "W: ... which is right: nginx as www-data cannot connect (502)"
     t_ok "$(grep -q 'W2.sock failed (13: Permission denied)' "$NGW/error.log"; echo $?)" \
@@ -299,7 +299,7 @@ if [ "$(id -u)" = 0 ] && id -u www-data >/dev/null 2>&1 && id -u nobody >/dev/nu
     stop_wait W2
     m8_nginx_stop "$NGW"
 else
-    t_skip "W: --socket-group, the PITFALLS 7 warning, --user/--group" "needs root, www-data, nobody, nogroup"
+    t_skip "W: --socket-group, the socket-permissions warning, --user/--group" "needs root, www-data, nobody, nogroup"
 fi
 
 # ------------------------------------------------------------- L: --daemon, --pid-file, --log-file

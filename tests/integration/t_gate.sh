@@ -263,7 +263,7 @@ ng HEAD /public/hello.txt "" -I
 t_is "$H_STATUS" 200 "nginx: HEAD on a public file (GET covers HEAD): 200"
 ng GET /static/a.txt ""
 t_is "$H_STATUS:$H_BODY" '401:{"detail":"Not authenticated"}' \
-    "nginx: a protected file without a token: 401 Not authenticated (D6)"
+    "nginx: a protected file without a token: 401 Not authenticated (doc/responses.md#auth-failures)"
 t_is "$(m8_hdr WWW-Authenticate)" Bearer "nginx: ... with WWW-Authenticate: Bearer"
 ng GET /static/a.txt "" -H 'Authorization: Basic dXNlcjpwdw=='
 t_is "$H_STATUS:$H_BODY" '401:{"detail":"Not authenticated"}' "nginx: a Basic credential: 401"
@@ -282,7 +282,7 @@ ng GET /static/missing.txt user
 t_is "$H_STATUS" 404 "nginx: allowed, then nginx's own 404 for a missing file"
 ng GET /ops/x.txt admin
 t_is "$H_STATUS:$H_BODY" "403:{\"detail\":\"The user doesn't have enough privileges\"}" \
-    "nginx: the superuser rule with an admin token: 403 with the D6 detail"
+    "nginx: the superuser rule with an admin token: 403 with the superuser detail (doc/responses.md#auth-failures)"
 ng GET /ops/x.txt super
 t_is "$H_STATUS:$H_BODY" 200:ops "nginx: the superuser rule with the superuser: 200"
 ng GET /closed/x.txt super
@@ -320,7 +320,7 @@ t_is "$H_STATUS" 500 \
 if [ "$HAVE_PHP" = 1 ]; then
     ng GET /app/index.php user
     t_is "$H_STATUS:$H_BODY" "403:{\"detail\":\"The user doesn't have enough privileges\"}" \
-        "nginx+PHP: GET with a user token on a reader rule: 403 (D6 detail)"
+        "nginx+PHP: GET with a user token on a reader rule: 403 with the role detail (doc/responses.md#auth-failures)"
     ng GET /app/index.php reader
     t_is "$H_STATUS" 200 "nginx+PHP: GET with a reader token: 200"
     t_like "$H_BODY" "\"AUTH_USER_ID\":\"${SUB[reader]}\"" \

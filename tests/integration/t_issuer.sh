@@ -154,7 +154,7 @@ t_is "$(js 'd["base"]')" "$BASE" "start: DIR/port and urls.json agree (port 0 pi
 t_is "$(js 'd["introspection"]')" "$BASE/private/v1/jti-status" "start: urls.json has the jti-status URL"
 t_is "$(js 'd["events"] + " " + d["service_token"] + " " + d["apikey"]')" \
     "$BASE$P/events/stream $BASE$P/service-token $BASE$P/api-keys/introspect" \
-    "start: the stream, exchange and API-key URLs derive as in B 1.1/3.3/4.1"
+    "start: the stream, exchange and API-key URLs derive from INTROSPECTION_URL (doc/wire.md#private-urls)"
 t_is "$(js 'd["pid"]')" "$I_PID" "start: urls.json names the process"
 t_ok "$([ -s "$ID/access_key.pem" ] && [ -s "$ID/access_key.pub" ]; echo $?)" \
     "start: the signing key pair is written to DIR"
@@ -170,7 +170,7 @@ done
 t_is "$miss" "" "--help documents every endpoint, control, fault and main option"
 VOUT=$("$PY" "$ISSUER" vectors 2>&1)
 t_ok "$?" "issuer.py vectors: the canonical writer passes its own TAP" "$VOUT"
-t_like "$VOUT" "1\.\.2[0-9]" "issuer.py vectors ran the B 1.8 table and the float sweep"
+t_like "$VOUT" "1\.\.2[0-9]" "issuer.py vectors ran the canonical JSON table (doc/wire.md#canonical-json) and the float sweep"
 
 # canon over the literal vectors of doc/wire.md#canonical-json (input,
 # canonical bytes, sig under VKEY)
@@ -231,10 +231,10 @@ H_BODY=$(verify_tok "$TOK" "$T_DIR/jwks.json" RS256)
 t_ok "$?" "mint: the token verifies against the served JWKS (PyJWT)"
 t_is "$(js '[d["type"], d["role"], d["is_superuser"], d["iss"], d["aud"], d["exp"] - d["iat"], d["iat"] == d["nbf"]]')" \
     '["access", "writer", false, "https://auth.example.com", "item-service", 1800, true]' \
-    "mint: type access, role, is_superuser, iss/aud from the flags, 30 min, nbf = iat (B 7.1)"
+    "mint: type access, role, is_superuser, iss/aud from the flags, 30 min, nbf = iat (doc/wire.md#token-claims)"
 t_is "$(js 'sorted(d)')" \
     '["aud", "avatar", "email", "email_verified", "exp", "full_name", "iat", "is_active", "is_superuser", "iss", "jti", "nbf", "role", "sub", "tenant_id", "type"]' \
-    "mint: every claim of B 7.1 is present"
+    "mint: every claim of doc/wire.md#token-claims is present"
 t_like "$(js 'd["sub"] + " " + d["jti"]')" '^[0-9a-f-]{36} [0-9a-f-]{36}$' "mint: sub and jti are UUIDs"
 H_BODY=$(verify_tok "$TOK" "$ID/access_key.pub" RS256)
 t_ok "$?" "mint: the token verifies with DIR/access_key.pub too"
@@ -261,7 +261,7 @@ STOK=$(js 'd["access_token"]')
 SVC=(-H "Authorization: Bearer $STOK")
 H_BODY=$("$PY" -c 'import jwt,sys,json; print(json.dumps(jwt.decode(sys.argv[1], sys.argv[2], algorithms=["HS256"], audience="fa-auth-m8/internal-service")))' "$STOK" "$PRIV")
 t_is "$(js '[d["sub"], d["type"], d["exp"] - d["iat"], d["nbf"] == d["iat"], len(d["jti"])]')" \
-    '["svc", "service", 60, true, 36]' "exchange: an HS256 JWT over PRIVATE_API_SECRET with the B 3.3 claims"
+    '["svc", "service", 60, true, 36]' "exchange: an HS256 JWT over PRIVATE_API_SECRET with the exchange claims (doc/wire.md#service-token-exchange)"
 api POST $P/service-token -H "X-Internal-Client: svc" -H "X-Internal-Token: wrong" --data-binary '{"scopes":["introspection"]}'
 t_is "$H_STATUS $H_BODY" '401 {"detail":"Unauthorized"}' "exchange: 401 for a wrong secret"
 api POST $P/service-token -H "X-Internal-Client: nobody" -H "X-Internal-Token: $CS" --data-binary '{"scopes":["introspection"]}'
@@ -287,7 +287,7 @@ for mode in LEGACY BOOT SVC; do
     declare -n hdrs=$mode
     jti_status "$(jti_body "$A_JTI" "$A_SUB")" "${hdrs[@]}"
     t_is "$H_STATUS $H_BODY" "200 {\"active\":true,\"user_id\":\"$A_SUB\",\"auth_generation\":1,\"schema_version\":\"2\"}" \
-        "jti-status $mode: active, subject, generation, schema 2 in the B 2.3 order"
+        "jti-status $mode: active, subject, generation, schema 2 in the documented order (doc/wire.md#jti-status-response)"
     jti_status "$(jti_body "$(cat /proc/sys/kernel/random/uuid)" "$A_SUB")" "${hdrs[@]}"
     t_is "$H_STATUS $H_BODY" "200 $INACTIVE" "jti-status $mode: a jti never issued is the generic inactive"
     unset -n hdrs
@@ -420,9 +420,9 @@ t_like "$EID1" '^[0-9]{19}-[0-9]+$' "stream: the id is <boot time in ns>-<seq>"
 t_is "$(ev s1 'verify(E[0]["data"])')" ok "stream: the signature verifies (independent HMAC over json.dumps(sort_keys) of the parsed payload)"
 t_is "$(ev s1 'payload(E[0]["data"])')" \
     "{\"event_type\": \"session.revoked\", \"version\": \"v1\", \"user_id\": \"$R_SUB\", \"jti\": \"$R_JTI\", \"auth_generation\": null, \"event_id\": null}" \
-    "stream: the v1 single-session payload, members in issuer order (B 1.6)"
+    "stream: the v1 single-session payload, members in issuer order (doc/wire.md#event-types)"
 t_is "$(ev s1 'E[0]["data"] == json.dumps(json.loads(E[0]["data"])) and list(json.loads(E[0]["data"])) == ["payload", "sig"]')" \
-    true "stream: data is json.dumps default form, payload then sig (B 1.4)"
+    true "stream: data is json.dumps default form, payload then sig (doc/wire.md#sse-framing)"
 t_like "$(ev s1 'json.loads(E[0]["data"])["sig"]')" '^[0-9a-f]{64}$' "stream: sig is 64 lowercase hex"
 t_is "$(ev s1 'verify(E[0]["data"], "another-key")')" bad "stream: the check refuses another key (the test is not vacuous)"
 mint
@@ -615,7 +615,7 @@ ctl apikey '{"key":"k-reader","role":"reader"}'
 OWNER=$(js 'd["user_id"]')
 ak k-reader
 t_is "$H_STATUS $H_BODY" "200 {\"active\":true,\"schema_version\":\"1\",\"audience_id\":\"svc\",\"principal\":{\"user_id\":\"$OWNER\",\"role\":\"reader\",\"is_superuser\":false,\"access_mode\":\"read_only\",\"authentication_method\":\"api_key\",\"auth_generation\":1},\"key_expires_at\":null}" \
-    "apikey: active, audience_id = the caller, the principal of B 4.4"
+    "apikey: active, audience_id = the caller, the principal of doc/wire.md#introspection-response"
 ctl apikey '{"key":"k-writer","role":"writer","capabilities":["read","write"],"expires_in":3600}'
 ak k-writer
 t_is "$(js '[d["principal"]["access_mode"], d["principal"]["role"]]')" '["read_write", "writer"]' "apikey: capabilities read+write -> read_write"

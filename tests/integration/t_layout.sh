@@ -1,7 +1,8 @@
 #!/bin/bash
 # t_layout.sh - the layout rules of doc/design.md hold on the source tree
 # (tools/layout.sh: include cycles, upward includes, client libraries in their
-# module, pure parsers, file sizes, clang-format), and the checker finds each
+# module, pure parsers, file sizes, clang-format, citations of documents
+# outside the repository), and the checker finds each
 # violation it must on a planted tree.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -96,6 +97,46 @@ else
     t_skip "layout.sh format accepts a formatted file" "clang-format is not installed"
 fi
 
+# citations: the working notes' names and section forms are built from
+# pieces here, so that this file itself cites nothing.
+cites=$T_DIR/cites
+mkdir -p "$cites/lib/a" "$cites/src" "$cites/tests/unit" "$cites/tests/fuzz/corpus/x" "$cites/doc" \
+    "$cites/scripts" "$cites/contrib" "$cites/bench" "$cites/examples"
+C=CONTR'ACT' P=PIT'FALLS' I=ISS'UER' DS=DES'IGN' S=STY'LE' T=TEST'ING' D=D L_A=A L_B=B
+a54=$(printf '%s %s.%s' "$L_A" 5 4) b18=$(printf '%s %s.%s' "$L_B" 1 8) b4=$(printf '%s %s' "$L_B" 4)
+partA=$(printf '%s %s' Part 'A') sec=$(printf '(%s %s.%s)' section 1 4) step=$(printf '%s.%s %s 10' 1 3 step)
+printf '/* the answer of %s %s */\nint x; /* CONTRACT_VERSION, TOKEN_ISSUER */\n' "$C" "$b4" >"$cites/lib/a/a.c"
+printf '/* CORS (%s) */\n' "$a54" >"$cites/src/b.c"
+printf 'ok(1, "403 (%s6)");\nok(1, "0x%s1 and %s600 are no decisions");\n' "$D" "$D" "$D" >"$cites/tests/unit/t.c"
+printf '%s.md\n' "$C" >"$cites/tests/fuzz/corpus/x/seed"
+printf '.B 0\n.%s %s.%s\na \\fB 1.0\\fR run\nsee %s row 5\n' "$L_B" 1 5 "$P" >"$cites/doc/x.8"
+printf 'see %s.md and %s 4\n%s.md, %s.md\n' "$DS" "$S" "$T" "$I" >"$cites/README.md"
+printf '%s=x\necho "$%s" "${%s}" TOKEN_%s\nA 1 MB\n' "$I" "$I" "$I" "$I" >"$cites/scripts/s.sh"
+printf '# Decisions %s1-%s5\n' "$D" "$D" >"$cites/Makefile.am"
+printf 'dnl %s\n' "$sec" >"$cites/configure.ac"
+printf '# the check of %s\n' "$step" >"$cites/contrib/c.conf"
+printf '/* %s */\n' "$partA" >"$cites/bench/b.c"
+printf '/* (%s, 1.9) */\n' "$b18" >"$cites/examples/e.c"
+out=$("$checker" citations "$cites")
+rc=$?
+want="Makefile.am:1:# Decisions ${D}1-${D}5
+README.md:1:see $DS.md and $S 4
+README.md:2:$T.md, $I.md
+bench/b.c:1:/* $partA */
+configure.ac:1:dnl $sec
+contrib/c.conf:1:# the check of $step
+doc/x.8:4:see $P row 5
+examples/e.c:1:/* ($b18, 1.9) */
+lib/a/a.c:1:/* the answer of $C $b4 */
+src/b.c:1:/* CORS ($a54) */
+tests/unit/t.c:1:ok(1, \"403 (${D}6)\");"
+t_is "$rc:$out" "1:$want" \
+    "layout.sh citations reports citations of the working notes and their section forms, not setting names, shell variables, roff, sizes or corpus files"
+rm -rf "$cites"
+mkdir -p "$cites/lib" && printf '/* see doc/wire.md#jwks */\n' >"$cites/lib/ok.c"
+out=$("$checker" citations "$cites")
+t_is "$?:$out" "0:" "layout.sh citations passes a tree that cites doc/ pages"
+
 # --- the real tree, one line a rule
 rule() { # RULE NAME
     out=$("$checker" "$1" "$top_srcdir" 2>&1)
@@ -112,5 +153,6 @@ rule deps "libcurl only in lib/net/, the MariaDB client only in lib/db/mariadb.c
 rule pure "the pure parsers include no client library, <sys/socket.h> or <pthread.h>"
 rule size "no C file under lib src tests examples bench has more than 800 lines (exceptions listed in tools/layout.sh)"
 rule format "every C file under lib src tests examples bench is clang-formatted (.clang-format)"
+rule citations "no file cites a document outside the repository (the working notes or their section forms); the code cites doc/ and the man pages"
 
 t_done

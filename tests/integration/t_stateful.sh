@@ -116,7 +116,7 @@ for trial in 1 2 3 4 5; do
     [ "$all" = " 8 401," ] || break
 done
 t_is "$all" " 8 401," "S: after a revocation event every worker refuses the token (8 requests, TTL 300 s cache bypassed)"
-t_like "$(cat "$T_DIR/code.body")" '"detail":"Token has been revoked."' "S: ... with the D6 detail"
+t_like "$(cat "$T_DIR/code.body")" '"detail":"Token has been revoked."' "S: ... with the revoked detail (doc/responses.md#auth-failures)"
 t_diag "event published -> refused by a worker through nginx (ms, 5 trials): ${lat[*]}"
 t_ok "$(grep -q 'session.revoked v1 (one session) applied' "$T_DIR/S.log"; echo $?)" "S: the sidecar logs the applied event"
 
@@ -189,8 +189,8 @@ t_is "$(code O "$T")" 200 "O: issuer down, fail_open: the valid token passes"
 t_ok "$(grep -q 'revocation_fail_open' "$T_DIR/O.log"; echo $?)" "O: ... and the pass is logged"
 sleep 1.2 # failure logs are rate-limited to one a second
 ctl /fault '{"target":"introspection","mode":"status:403"}' >/dev/null
-t_is "$(code F "$T")" 503 "F: a 4xx from the issuer is 503 in fail_closed (D13)"
-t_is "$(code O "$T")" 503 "O: a 4xx from the issuer is 503 in fail_open too (D13)"
+t_is "$(code F "$T")" 503 "F: a 4xx from the issuer is 503 in fail_closed (doc/wire.md#jti-status-outcomes)"
+t_is "$(code O "$T")" 503 "O: a 4xx from the issuer is 503 in fail_open too (doc/wire.md#jti-status-outcomes)"
 t_ok "$(grep -q '403' "$T_DIR/O.log"; echo $?)" "O: the error log names the status"
 ctl /fault '{"target":"introspection","mode":"ok"}' >/dev/null
 
@@ -250,7 +250,7 @@ jti=$(jget "__import__('jwt').decode(j, options={'verify_signature': False})['jt
 ctl /revoke "{\"jti\":\"$jti\"}" >/dev/null
 tu_off() { [ "$(code U "$T")" = 401 ]; }
 m8_wait_for 20 tu_off
-t_ok $? "U: ... and an unsigned event is applied (D12 rollout)"
+t_ok $? "U: ... and an unsigned event is applied (the rollout flag of doc/wire.md#signed-envelope)"
 
 # ------------------------------------------------------------- A: alone, the stream opted in
 m8_wait_for 30 stream_up "${M8_SVC_LOG[A]}"

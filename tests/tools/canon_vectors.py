@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """canon_vectors.py - random test vectors for the canonical JSON writer
-(lib/canon.c, CONTRACT.md Part B 1.8), used by tests/test_canon.c.
+(lib/stream/canon.c, doc/wire.md#canonical-json), used by tests/unit/test_canon.c.
 
 Each line is "<wire hex> <canonical hex>": a random JSON text as it could
 arrive on the wire (any key order, spaces, raw UTF-8 or escapes in either

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""A test issuer for the integration tests: the issuer side of CONTRACT.md
-Part B (loopback only; stdlib + python3-jwt + python3-cryptography).
+"""A test issuer for the integration tests: the issuer side of the wire formats in
+doc/wire.md (loopback only; stdlib + python3-jwt + python3-cryptography).
 
   issuer.py serve DIR [options]       run the issuer (below)
   issuer.py canon [--sign KEY]        read JSON on stdin, print its canonical
-                                      form (B 1.8), or with --sign the hex
+                                      form (doc/wire.md#canonical-json), or with --sign the hex
                                       HMAC-SHA256 of it under KEY
   issuer.py vectors                   check the canonical writer against the
-                                      B 1.8 vectors and Python's repr (TAP)
+                                      canonical JSON vectors (doc/wire.md#canonical-json) and Python's repr (TAP)
 
 serve DIR
   Listens on 127.0.0.1:PORT (--port, 0 = any free port), threaded, so a held
@@ -18,7 +18,7 @@ serve DIR
   Files in DIR:
     access_key.pem / access_key.pub  the token signing key (RS256 or ES256),
                     generated on first start, loaded on the next ones
-    event_signing.key  the event signing key (B 1.7), as configured
+    event_signing.key  the event signing key (doc/wire.md#signed-envelope), as configured
     state.json      users, sessions, API keys and consumer clients, rewritten
                     on every change and reloaded on start (--fresh ignores it),
                     so a restart on the same --port keeps issued tokens valid
@@ -42,8 +42,9 @@ serve DIR
     --private-secret S       the issuer's own PRIVATE_API_SECRET: the legacy
                              X-Internal-Token and the HS256 service-token key
     --client ID=SECRET       register a consumer (repeatable); without any,
-                             there is no consumer registry (B 1.3, 3.3)
-    --client-scopes ID=a,b   scopes granted to ID (default: all four of B 3.1)
+                             there is no consumer registry
+                             (doc/wire.md#service-token-exchange)
+    --client-scopes ID=a,b   scopes granted to ID (default: all four of doc/wire.md#private-api-auth)
     --no-legacy              refuse legacy token-only callers (401), as the
                              current issuer does; default: accepted, all scopes
     --event-signing-key K / --event-signing-key-file F
@@ -54,7 +55,7 @@ serve DIR
     --max-queue N            per-stream queue; overflow ends the stream (64)
     --token-ttl S            access-token lifetime (1800)
     --service-token-ttl S    service-token lifetime, expires_in (300)
-    --mode stateful|stateless   jti-status decision (B 2.6) (stateful)
+    --mode stateful|stateless   jti-status decision (doc/wire.md#jti-status-request) (stateful)
     --no-event-stream        the stream answers 404 "Event stream disabled"
     --no-service-token       the exchange answers 404
     --apikey-rate-limit N    API-key introspections per consumer per minute
@@ -64,7 +65,7 @@ serve DIR
 
 Issuer endpoints (P = --prefix)
   GET  <jwks-path>           {"keys":[JWK with kid, use "sig", alg]}
-  POST P/jti-status          B 2: scope introspection.  Body
+  POST P/jti-status          doc/wire.md#jti-status: scope introspection.  Body
         {"jti","expected_user_id","schema_version":"2"} -> {"active":true,
         "user_id","auth_generation","schema_version":"2"} or the generic
         {"active":false,"schema_version":"2"}.  No expected_user_id -> v1
@@ -74,25 +75,25 @@ Issuer endpoints (P = --prefix)
         its user deleted, the subject differs, the user is inactive, or the
         user's generation moved past the token's.  stateless: active with the
         user's generation while the user exists.
-  GET  P/events/stream       B 1: scope event-stream; 200 text/event-stream,
+  GET  P/events/stream       doc/wire.md#event-stream: scope event-stream; 200 text/event-stream,
         chunked, flushed per frame: "id: <epoch>-<seq>", "event:", "data:"
         (the signed envelope {"payload":...,"sig":...} in json.dumps default
         form); ": ping" after --heartbeat seconds without a frame.
-        Last-Event-ID resume (B 1.4): malformed, other epoch, or older than
+        Last-Event-ID resume (doc/wire.md#sse-framing): malformed, other epoch, or older than
         the ring -> "event: gap" + "data: {}" first, no replay; else the
         buffered events after it.  No Last-Event-ID: live events only.
-  POST P/service-token       B 3.3: bootstrap headers only; body {"scopes":[..]}
+  POST P/service-token       doc/wire.md#service-token-exchange: bootstrap headers only; body {"scopes":[..]}
         -> {"access_token","token_type":"bearer","expires_in","scope"}; 404
         without a registry or with --no-service-token, 401 bad pair, 403 empty
         scopes or not granted.  HS256 over --private-secret, claims sub,
         scope, type "service", aud "fa-auth-m8/internal-service", iat, nbf,
         exp, jti.
-  POST P/api-keys/introspect B 4.8: scope api-key-introspection.  Body
+  POST P/api-keys/introspect doc/wire.md#introspection-request: scope api-key-introspection.  Body
         {"api_key","schema_version":"1"}; schema_version other than "1" ->
         503 "Introspection temporarily unavailable"; per-consumer limit -> 429
         "Introspection rate limit exceeded" + Retry-After: 60; then the key
         (see /_test/apikey).
-  Internal auth (B 3), checked in this order: "Authorization: Bearer <service
+  Internal auth (doc/wire.md#private-api-auth), checked in this order: "Authorization: Bearer <service
   token>" (signature, aud, type, expiry, not invalidated, client still
   registered); "X-Internal-Client" + "X-Internal-Token" (salted SHA-256,
   constant-time, a dummy hash for unknown ids); "X-Internal-Token" alone
@@ -104,7 +105,7 @@ Control endpoints (JSON bodies; every answer is JSON unless said otherwise)
   GET  /_test/               this text (text/plain)
   POST /_test/mint           claim overrides -> {"token","jti","sub","exp",
         "auth_generation","claims"}; ?raw=1 answers the token as text/plain.
-        Defaults (B 7.1): sub and jti fresh UUIDs, type "access", email,
+        Defaults (doc/wire.md#token-claims): sub and jti fresh UUIDs, type "access", email,
         full_name, avatar null, is_active, email_verified, is_superuser,
         role "user" (role "superadmin" alone also sets is_superuser),
         tenant_id null, iat = nbf = now, exp = now + token ttl, iss/aud from
@@ -153,7 +154,7 @@ Control endpoints (JSON bodies; every answer is JSON unless said otherwise)
         {"schema_version":"2"}, {"principal":null}), "pad": BYTES (the answer
         padded to that size: response_too_large), "status"+"body"+"headers"
         (answer exactly that), "delete": true}.  -> the stored record.
-        The rows of B 4.5: inactive (unknown, revoked, expired, owner
+        The rows of doc/wire.md#interpretation-order: inactive (unknown, revoked, expired, owner
         missing/inactive, audience not bound), 429 with/without Retry-After,
         audience_mismatch, malformed (override, inconsistent role pair),
         too large (pad), 401/403 (credentials, scopes), and through /_test/fault:
@@ -249,7 +250,7 @@ PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 # ---------------------------------------------------------------------------
-# Canonical JSON (CONTRACT B 1.8), written from the rules, not with json.dumps.
+# Canonical JSON (doc/wire.md#canonical-json), written from the rules, not with json.dumps.
 # ---------------------------------------------------------------------------
 _SHORT_ESC = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n",
               0x0D: "\\r", 0x09: "\\t"}
@@ -355,7 +356,7 @@ def sign_payload(key, payload):
                     hashlib.sha256).hexdigest()
 
 
-# The B 1.8 worked examples: (input JSON text, canonical text, sig or None).
+# The worked examples of doc/wire.md#canonical-json: (input JSON text, canonical text, sig or None).
 VECTOR_KEY = "Example-Event-Signing-Key_2026!xyz"
 VECTORS = [
     ('{"event_type": "session.revoked", "version": "v2", "user_id": '
@@ -694,7 +695,7 @@ class Faults:
 
 
 # ---------------------------------------------------------------------------
-# Event hub: epoch, sequence, ring buffer, subscribers (B 1.4)
+# Event hub: epoch, sequence, ring buffer, subscribers (doc/wire.md#sse-framing)
 # ---------------------------------------------------------------------------
 class Sub:
     END, DROP = "end", "drop"  # states; frames are bytes, so never equal to these
@@ -1346,7 +1347,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_bytes(200, b"not json at all", "application/json")
         self.send_json(200, obj)
 
-    # -- internal auth (B 3)
+    # -- internal auth (doc/wire.md#private-api-auth)
     def authenticate(self, scope):
         iss = self.server.issuer
         h = self.headers
@@ -1998,7 +1999,7 @@ def main(argv):
     s.add_argument("--apikey-rate-limit", type=int, default=0)
     s.add_argument("--fresh", action="store_true")
     s.add_argument("--verbose", action="store_true")
-    c = sp.add_parser("canon", help="canonical JSON of stdin (B 1.8)")
+    c = sp.add_parser("canon", help="canonical JSON of stdin (doc/wire.md#canonical-json)")
     c.add_argument("--sign", metavar="KEY")
     sp.add_parser("vectors", help="check the canonical writer (TAP)")
     args = ap.parse_args(argv[1:])

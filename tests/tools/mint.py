@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""mint.py OUTDIR NOW - test keys and tokens for tests/test_jwt.c, made
+"""mint.py OUTDIR NOW - test keys and tokens for tests/unit/test_jwt.c, made
 independently of fcgi-m8: PyJWT (python3-jwt 2.6), python3-cryptography, the
 openssl command, and hand-built JWS for what PyJWT refuses to produce.
 
@@ -82,7 +82,7 @@ def catalogue(keydir, iss, aud):
     rsa.pem, strict, iss/aud), E (ES256 from ec.pem, strict, iss/aud), H
     (HS256 with hs.secret, permissive, AUTH_INVALID_TOKEN_STATUS=403), J
     (RS256 from a JWKS with kid k1 = rsa.pem and k2 = rsa2.pem).  REASON is
-    what `fcgim8-token verify` prints after "invalid: " (A 3.8)."""
+    what `fcgim8-token verify` prints after "invalid: " (doc/wire.md#failure-reasons)."""
     import time
     import uuid
 
@@ -379,7 +379,7 @@ def openssl_dgst(key_file, header, payload, der_to_raw=False):
 add("rs256_openssl_dgst", openssl_dgst("rsa_ossl.pem", {"alg": "RS256", "typ": "JWT"}, claims()))
 add("es256_openssl_dgst", openssl_dgst("ec_ossl.pem", {"alg": "ES256", "typ": "JWT"}, claims(),
                                        der_to_raw=True))
-# The authorization-matrix shape (B 7.6): no iss/aud/iat/nbf, valid only permissively.
+# The authorization-matrix shape (doc/design.md#testing): no iss/aud/iat/nbf, valid only permissively.
 add("hs256_permissive", jwt.encode(claims(iss=DROP, aud=DROP, iat=DROP, nbf=DROP), SECRET,
                                    algorithm="HS256"))
 hs_claims("email_trim", email="  Alice.Smith@Example.COM ")

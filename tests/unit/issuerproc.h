@@ -24,8 +24,19 @@
 #include "net/httpc.h"
 #include "pyserver.h"
 
+/* One issuer for the whole program, also when it is built from several
+ * files (M8T_SHARED, M8T_MAIN: see tap.h). */
+#ifdef M8T_SHARED
+extern m8t_py iss_srv;
+extern char iss_base[128];
+#ifdef M8T_MAIN
+m8t_py iss_srv = {.pid = -1};
+char iss_base[128]; /* http://127.0.0.1:PORT once iss_start() returned 0 */
+#endif
+#else
 static m8t_py iss_srv = {.pid = -1};
 static char iss_base[128]; /* http://127.0.0.1:PORT once iss_start() returned 0 */
+#endif
 
 /* Stops the issuer (by its PID) and removes its directory. */
 static __attribute__((unused)) void iss_stop(void)

@@ -7,7 +7,10 @@
  *   m8t_py_stop(&srv);
  * The server gets a fresh mkdtemp directory (the argument M8T_PY_DIR stands
  * for it) and writes the loopback TCP port it listens on to DIR/port.
- * m8t_py_stop() stops it by its PID and removes the directory. */
+ * m8t_py_stop() stops it by its PID and removes the directory.  A server
+ * restarted in the same directory: m8t_py_mkdir(), m8t_py_spawn(),
+ * m8t_py_kill(), m8t_py_spawn() again; a tool run to its end (to make keys):
+ * m8t_py_run(). */
 #ifndef M8_PYSERVER_H
 #define M8_PYSERVER_H
 
@@ -53,15 +56,22 @@ static __attribute__((unused)) int m8t_tool_path(char *out, size_t cap, const ch
     return access(out, R_OK) == 0 ? 0 : -1;
 }
 
-/* Stops the server (SIGTERM, then waits for it) and removes its directory
- * with every file in it.  Safe to call again. */
-static __attribute__((unused)) void m8t_py_stop(m8t_py *p)
+/* Stops the server (SIGTERM, then waits for it) and keeps its directory,
+ * to start it again there with m8t_py_spawn().  Safe to call again. */
+static __attribute__((unused)) void m8t_py_kill(m8t_py *p)
 {
     if (p->pid > 0) {
         kill(p->pid, SIGTERM);
         waitpid(p->pid, NULL, 0);
         p->pid = -1;
     }
+}
+
+/* Stops the server (SIGTERM, then waits for it) and removes its directory
+ * with every file in it.  Safe to call again. */
+static __attribute__((unused)) void m8t_py_stop(m8t_py *p)
+{
+    m8t_py_kill(p);
     if (p->dir[0]) {
         DIR *d = opendir(p->dir);
         struct dirent *e;
@@ -79,22 +89,26 @@ static __attribute__((unused)) void m8t_py_stop(m8t_py *p)
     }
 }
 
-/* Starts `/usr/bin/python3 tests/tools/TOOL ARGS...` (ARGS: NULL-terminated,
- * at most 24) in a new directory /tmp/m8-TAG-XXXXXX and waits up to wait_ms
- * for DIR/port.  0 once it listens (p->port set); -1 when python3 or the
- * script is missing, or the server exited or did not come up (the caller
- * skips, and m8t_py_stop() still cleans up). */
-static __attribute__((unused)) int m8t_py_start(m8t_py *p, const char *tool, const char *tag,
-                                                const char *const *args, int wait_ms)
+/* Makes the directory /tmp/m8-TAG-XXXXXX into p->dir; 0 or -1. */
+static __attribute__((unused)) int m8t_py_mkdir(m8t_py *p, const char *tag)
 {
-    char script[512];
-    if (m8t_tool_path(script, sizeof script, tool) != 0 || access("/usr/bin/python3", X_OK) != 0)
-        return -1;
     snprintf(p->dir, sizeof p->dir, "/tmp/m8-%s-XXXXXX", tag);
     if (!mkdtemp(p->dir)) {
         p->dir[0] = '\0';
         return -1;
     }
+    return 0;
+}
+
+/* Spawns `/usr/bin/python3 tests/tools/TOOL ARGS...` (ARGS: NULL-terminated,
+ * at most 24, M8T_PY_DIR standing for p->dir) into *pid; 0 or -1 (python3
+ * or the script missing, or no process). */
+static __attribute__((unused)) int m8t_py_exec(m8t_py *p, const char *tool, const char *const *args,
+                                               pid_t *pid)
+{
+    char script[512];
+    if (m8t_tool_path(script, sizeof script, tool) != 0 || access("/usr/bin/python3", X_OK) != 0)
+        return -1;
     char *argv[28] = {"python3", script};
     size_t n = 2;
     for (size_t i = 0; args && args[i]; i++) {
@@ -103,13 +117,40 @@ static __attribute__((unused)) int m8t_py_start(m8t_py *p, const char *tool, con
         argv[n++] = strcmp(args[i], M8T_PY_DIR) == 0 ? p->dir : (char *)args[i];
     }
     argv[n] = NULL;
-    if (posix_spawn(&p->pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0) {
-        p->pid = -1;
+    if (posix_spawn(pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0) {
+        *pid = -1;
         return -1;
     }
+    return 0;
+}
+
+/* Runs tests/tools/TOOL ARGS... (as m8t_py_exec()) to its end, in the
+ * foreground; its exit status, or -1. */
+static __attribute__((unused)) int m8t_py_run(m8t_py *p, const char *tool, const char *const *args)
+{
+    pid_t pid;
+    if (m8t_py_exec(p, tool, args, &pid) != 0)
+        return -1;
+    int st = 0;
+    if (waitpid(pid, &st, 0) < 0)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Starts the server tests/tools/TOOL ARGS... (as m8t_py_exec()) in the
+ * existing directory p->dir, after removing a DIR/port left by an earlier
+ * run, and waits up to wait_ms for DIR/port.  0 once it listens (p->port
+ * set); -1 when it did not start, exited or did not come up (then
+ * m8t_py_kill() or m8t_py_stop() still cleans up). */
+static __attribute__((unused)) int m8t_py_spawn(m8t_py *p, const char *tool,
+                                                const char *const *args, int wait_ms)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/port", p->dir);
+    unlink(path);
+    if (m8t_py_exec(p, tool, args, &p->pid) != 0)
+        return -1;
     for (int waited = 0; waited <= wait_ms; waited += 50) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/port", p->dir);
         FILE *f = fopen(path, "r");
         int port = 0;
         if (f) {
@@ -128,6 +169,22 @@ static __attribute__((unused)) int m8t_py_start(m8t_py *p, const char *tool, con
         m8t_sleep_ms(50);
     }
     return -1;
+}
+
+/* Starts `/usr/bin/python3 tests/tools/TOOL ARGS...` (ARGS: NULL-terminated,
+ * at most 24) in a new directory /tmp/m8-TAG-XXXXXX and waits up to wait_ms
+ * for DIR/port.  0 once it listens (p->port set); -1 when python3 or the
+ * script is missing, or the server exited or did not come up (the caller
+ * skips, and m8t_py_stop() still cleans up). */
+static __attribute__((unused)) int m8t_py_start(m8t_py *p, const char *tool, const char *tag,
+                                                const char *const *args, int wait_ms)
+{
+    char script[512];
+    if (m8t_tool_path(script, sizeof script, tool) != 0 || access("/usr/bin/python3", X_OK) != 0)
+        return -1;
+    if (m8t_py_mkdir(p, tag) != 0)
+        return -1;
+    return m8t_py_spawn(p, tool, args, wait_ms);
 }
 
 #endif

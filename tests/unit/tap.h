@@ -8,7 +8,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A test program built from several files defines M8T_SHARED before
+ * including this header in each of them, and M8T_MAIN in the one that holds
+ * main(), so that all of them number one TAP stream. */
+#ifdef M8T_SHARED
+extern int tap_n, tap_failed;
+#ifdef M8T_MAIN
+int tap_n, tap_failed;
+#endif
+#else
 static int tap_n, tap_failed;
+#endif
 
 static void tap_vreport(int cond, const char *fmt, va_list ap)
 {

@@ -3,11 +3,15 @@
 #include "config.h"
 
 #include <json-c/json.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/engine.h"
+#include "core/b64url.h"
 #include "core/log.h"
 #include "tap.h"
 #include "testenv.h"
@@ -402,6 +406,177 @@ static void test_many_apps_with_database(void)
     m8_app_free(bare);
 }
 
+/* ------------------------------------------------------------ credential kinds */
+
+#define SECRET "Test-Access-Secret-Key-0123456789abcdef!"
+#define SUB "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d"
+
+/* An HS256 access token signed here with libsodium's HMAC. */
+static const char *hs_token(char *out, size_t outlen, const char *role)
+{
+    char payload[512];
+    long long now = (long long)time(NULL);
+    snprintf(payload, sizeof payload,
+             "{\"sub\":\"" SUB "\",\"type\":\"access\",\"email\":\"u@example.com\","
+             "\"role\":\"%s\",\"is_superuser\":false,\"is_active\":true,\"exp\":%lld,"
+             "\"iat\":%lld,\"nbf\":%lld,\"jti\":\"8e1c6a0b-3f2d-4e5a-9b7c-1d2e3f4a5b6c\"}",
+             role, now + 600, now, now);
+    m8_buf b;
+    m8_buf_init(&b, outlen);
+    const char *h = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    m8_b64url_encode(&b, (const unsigned char *)h, strlen(h));
+    m8_buf_putc(&b, '.');
+    m8_b64url_encode(&b, (const unsigned char *)payload, strlen(payload));
+    unsigned char mac[32];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)SECRET, strlen(SECRET));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)b.data, b.len);
+    crypto_auth_hmacsha256_final(&st, mac);
+    m8_buf_putc(&b, '.');
+    m8_b64url_encode(&b, mac, sizeof mac);
+    snprintf(out, outlen, "%s", b.data ? b.data : "");
+    m8_buf_free(&b);
+    return out;
+}
+
+static int h_who(m8_request *req, void *data)
+{
+    (void)data;
+    const m8_user *u = m8_req_user(req);
+    return m8_res_body(req, 200, "text/plain", u ? u->id : "-", strlen(u ? u->id : "-"));
+}
+
+#define APIKEY_ENV                                                                                 \
+    "API_KEY_INTROSPECTION_ENABLED=true",                                                          \
+        "API_KEY_INTROSPECTION_URL=http://127.0.0.1:9/api/v1/internal/api-keys/introspect",        \
+        "INTERNAL_CLIENT_ID=test-client", "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789!"
+
+static const m8_route cred_routes[] = {
+    {"GET", "/c", M8_USER, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_COOKIE},
+    {"GET", "/b", M8_USER, h_who, NULL, NULL, NULL, 0},
+    {"GET", "/bc", M8_USER, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_BEARER | M8_ROUTE_CRED_COOKIE},
+    {"GET", "/k", M8_READER, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_API_KEY},
+    {"GET", "/ak", M8_API_KEY_READER, h_who, NULL, NULL, NULL, 0},
+    {"POST", "/w", M8_WRITER, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_BEARER},
+};
+
+/* Boots one route (plus nothing else) under env; the exit status. */
+static int boot_one(const m8_route *r, char **env)
+{
+    m8_app *app = m8_app_new("svc", "9.9.9");
+    m8_app_add_routes(app, r, 1);
+    m8_settings_source src = {.env = env, .env_file = "/dev/null", .cwd = "/"};
+    int rc = m8_app_boot(app, &src);
+    m8_app_free(app);
+    return rc;
+}
+
+static void test_cred_kinds(void)
+{
+    m8_app *app = m8_app_new("svc", "9.9.9");
+    m8_app_add_routes(app, cred_routes, M8_ARRAY_LEN(cred_routes));
+    m8_settings_source src = {.env =
+                                  m8t_env("ACCESS_TOKEN_COOKIE_NAME=__Host-at", APIKEY_ENV, NULL),
+                              .env_file = "/dev/null",
+                              .cwd = "/"};
+    int rc = m8_app_boot(app, &src);
+    is_int(rc, 0, "kinds: an app with cookie, bearer and API-key routes boots");
+    if (rc) {
+        m8_app_free(app);
+        return;
+    }
+    m8_app_start(app);
+    char tok[1024], bearer[1100], cookie[1100];
+    hs_token(tok, sizeof tok, "writer");
+    snprintf(bearer, sizeof bearer, "HTTP_AUTHORIZATION=Bearer %s", tok);
+    snprintf(cookie, sizeof cookie, "HTTP_COOKIE=theme=dark; __Host-at=%s", tok);
+    const char *const by_bearer[] = {bearer, NULL}, *const by_cookie[] = {cookie, NULL};
+    const char *const by_key[] = {"HTTP_X_API_KEY=ak_test_0123456789", NULL};
+
+    resp *r = send_req(app, "GET", "/api/c", NULL, by_cookie);
+    ok(r->status == 200 && strcmp(r->body, SUB) == 0,
+       "kinds: a cookie-only route takes the token from the cookie");
+    r = send_req(app, "GET", "/api/c", NULL, by_bearer);
+    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0,
+       "kinds: a cookie-only route refuses a valid bearer header: 401");
+    r = send_req(app, "GET", "/api/b", NULL, by_cookie);
+    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0,
+       "kinds: a default (bearer) route refuses the token cookie: 401");
+    r = send_req(app, "GET", "/api/b", NULL, by_bearer);
+    ok(r->status == 200 && strcmp(r->body, SUB) == 0, "kinds: a default route takes the bearer");
+    r = send_req(app, "GET", "/api/bc", NULL, by_cookie);
+    ok(r->status == 200 && strcmp(r->body, SUB) == 0,
+       "kinds: a bearer+cookie route: the cookie resolves to the same user");
+    r = send_req(app, "GET", "/api/bc", NULL, by_bearer);
+    ok(r->status == 200 && strcmp(r->body, SUB) == 0,
+       "kinds: a bearer+cookie route: the bearer resolves to the same user");
+    r = send_req(app, "GET", "/api/k", NULL, by_bearer);
+    ok(r->status == 401 && strcmp(r->body, SUB) != 0,
+       "kinds: a reader route by API key refuses a valid bearer: 401");
+    r = send_req(app, "GET", "/api/ak", NULL, by_bearer);
+    ok(r->status == 401 && strcmp(r->body, SUB) != 0,
+       "kinds: an M8_API_KEY_READER route refuses a valid bearer: 401");
+    r = send_req(app, "GET", "/api/b", NULL, by_key);
+    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0,
+       "kinds: a bearer route ignores an X-API-Key: 401");
+    r = send_req(app, "POST", "/api/w", "{}", by_bearer);
+    ok(r->status == 200 && strcmp(r->body, SUB) == 0,
+       "kinds: an explicit M8_ROUTE_CRED_BEARER route takes the bearer");
+    m8_app_free(app);
+
+    char **env = m8t_env("ACCESS_TOKEN_COOKIE_NAME=__Host-at", APIKEY_ENV, NULL);
+    const m8_route pub = {"GET", "/p", M8_PUBLIC, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_BEARER};
+    is_int(boot_one(&pub, env), 78, "kinds boot: M8_PUBLIC with a credential kind is refused");
+    const m8_route akb = {"GET", "/p", M8_API_KEY_READER,   h_who, NULL,
+                          NULL,  NULL, M8_ROUTE_CRED_BEARER};
+    is_int(boot_one(&akb, env), 78, "kinds boot: M8_API_KEY_READER with a bearer kind is refused");
+    const m8_route adk = {"GET", "/p", M8_ADMIN, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_API_KEY};
+    is_int(boot_one(&adk, env), 78, "kinds boot: an API key on an admin route is refused");
+    const m8_route pc = {"POST", "/p", M8_USER, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_COOKIE};
+    is_int(boot_one(&pc, env), 78, "kinds boot: a cookie route on an unsafe method is refused");
+    const m8_route gc = {"GET", "/p", M8_USER, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_COOKIE};
+    is_int(boot_one(&gc, env), 0, "kinds boot: a cookie route on GET boots");
+    is_int(boot_one(&gc, m8t_env0()), 78,
+           "kinds boot: a cookie route without ACCESS_TOKEN_COOKIE_NAME is refused");
+    is_int(boot_one(&gc, m8t_env("ACCESS_TOKEN_COOKIE_NAME=a;b", NULL)), 78,
+           "kinds boot: an ACCESS_TOKEN_COOKIE_NAME that is no cookie name is refused");
+    const m8_route kr = {"GET", "/p", M8_READER, h_who, NULL, NULL, NULL, M8_ROUTE_CRED_API_KEY};
+    is_int(boot_one(&kr, m8t_env0()), 78,
+           "kinds boot: an API-key kind without API_KEY_INTROSPECTION_ENABLED is refused");
+}
+
+static void test_app_options(void)
+{
+    char h[512];
+    static const char *const pre[] = {"HTTP_ORIGIN=http://localhost:3000",
+                                      "HTTP_ACCESS_CONTROL_REQUEST_METHOD=POST", NULL};
+    m8_app *app = m8_app_new("svc", "9.9.9");
+    m8_app_add_routes(app, routes, M8_ARRAY_LEN(routes));
+    m8_app_set_cors(app, false);
+    m8_app_set_authorizer(app, true);
+    m8_settings_source src = {.env = m8t_env0(), .env_file = "/dev/null", .cwd = "/"};
+    is_int(m8_app_boot(app, &src), 0, "options: an app with CORS off boots");
+    m8_app_start(app);
+    resp *r = send_req(app, "OPTIONS", "/api/echo", NULL, pre);
+    ok(r->status == 400 && !hdr(r, "Access-Control-Allow-Origin", h, sizeof h),
+       "options: with CORS off a preflight from a configured origin is refused");
+    size_t n = 0;
+    char *const *o = m8_app_cors_origins(app, &n);
+    ok(n == 1 && o && strcmp(o[0], "http://localhost:3000") == 0,
+       "options: with CORS off the configured origins stay readable");
+    m8_engine_opts eo;
+    m8_app_engine_opts(app, &eo);
+    ok(eo.authorizer, "options: m8_app_set_authorizer reaches the engine options");
+    m8_app_free(app);
+
+    app = boot(m8t_env0(), NULL);
+    m8_app_engine_opts(app, &eo);
+    ok(!eo.authorizer, "options: an app serves no AUTHORIZER role by default");
+    ok(m8_app_cors_origins(app, &n) == NULL && n == 0,
+       "options: with CORS on no origin list is handed out");
+    m8_app_free(app);
+}
+
 int main(void)
 {
     m8_log_set_level(M8_LOG_CRITICAL); /* keep the TAP log readable */
@@ -412,5 +587,7 @@ int main(void)
     test_hook();
     test_render_fallback();
     test_many_apps_with_database();
+    test_cred_kinds();
+    test_app_options();
     return done_testing();
 }

@@ -10,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "auth/jwt.h"
+#include "hsmint.h"
 #include "tap.h"
 #include "testenv.h"
 
@@ -20,35 +21,13 @@
 static char *hs_signed(const char *payload)
 {
     static char out[2048];
-    m8_buf b;
-    m8_buf_init(&b, sizeof out);
-    const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    m8_b64url_encode(&b, (const unsigned char *)hdr, strlen(hdr));
-    m8_buf_putc(&b, '.');
-    m8_b64url_encode(&b, (const unsigned char *)payload, strlen(payload));
-    unsigned char mac[32];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)SECRET, strlen(SECRET));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)b.data, b.len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    m8_buf_putc(&b, '.');
-    m8_b64url_encode(&b, mac, sizeof mac);
-    snprintf(out, sizeof out, "%s", b.data);
-    m8_buf_free(&b);
-    return out;
+    return m8t_hs256_sign(out, sizeof out, SECRET, payload);
 }
 
 static char *hs_token(const char *role, bool superuser, long long exp_in)
 {
     char payload[512];
-    long long now = (long long)time(NULL);
-    snprintf(payload, sizeof payload,
-             "{\"sub\":\"0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d\",\"type\":\"access\","
-             "\"email\":\"u@example.com\",\"role\":\"%s\",\"is_superuser\":%s,"
-             "\"is_active\":true,\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld,"
-             "\"jti\":\"8e1c6a0b-3f2d-4e5a-9b7c-1d2e3f4a5b6c\"}",
-             role, superuser ? "true" : "false", now + exp_in, now, now);
-    return hs_signed(payload);
+    return hs_signed(m8t_access_payload(payload, sizeof payload, role, superuser, exp_in));
 }
 
 static void setup(m8_request *req, const char *authz, const char *redirect_authz)

@@ -90,11 +90,12 @@ static void test_examples(void)
 {
     for (size_t i = 0; i < M8_ARRAY_LEN(examples); i++) {
         char *c = canon_of(examples[i].wire, strlen(examples[i].wire));
-        is_str(c, examples[i].canon, "B 1.8 example %s: canonical bytes exact", examples[i].name);
+        is_str(c, examples[i].canon, "canonical JSON example %s: canonical bytes exact",
+               examples[i].name);
         char hex[65];
         hmac_hex(examples[i].key, c, hex);
-        is_str(hex, examples[i].sig, "B 1.8 example %s: HMAC-SHA256 of them is the sig given",
-               examples[i].name);
+        is_str(hex, examples[i].sig,
+               "canonical JSON example %s: HMAC-SHA256 of them is the sig given", examples[i].name);
         free(c);
     }
 }
@@ -124,7 +125,8 @@ static void test_example_d_built(void)
     m8_buf b;
     m8_buf_init(&b, 4096);
     is_int(m8_canon_write(&b, o), 0, "example D built with json-c: written");
-    is_str(b.data, examples[3].canon, "example D built with json-c: same bytes as B 1.8");
+    is_str(b.data, examples[3].canon,
+           "example D built with json-c: same bytes as the documented example");
     m8_buf_free(&b);
     json_object_put(o);
 }

@@ -10,6 +10,8 @@
 #include "auth/auth.h"
 #include "auth/credential.h"
 #include "auth/jwt.h"
+#include "hsmint.h"
+#include "reqbuild.h"
 #include "tap.h"
 #include "testenv.h"
 
@@ -18,19 +20,9 @@
 /* Builds req from up to 8 NAME=VALUE params (NULL-terminated). */
 static void setup(m8_request *req, const char *const *kv)
 {
-    m8_pair p[10];
-    static char names[10][64];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", "GET"};
-    p[n++] = (m8_pair){"REQUEST_URI", "/x"};
-    for (size_t i = 0; kv && kv[i] && n < M8_ARRAY_LEN(p); i++) {
-        const char *eq = strchr(kv[i], '=');
-        snprintf(names[n], sizeof names[n], "%.*s", (int)(eq - kv[i]), kv[i]);
-        p[n] = (m8_pair){names[n], eq + 1};
-        n++;
-    }
+    static const char *const base[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/x", NULL};
     m8_req_reset(req);
-    if (m8_req_from_params(req, p, n, NULL, 0) != 0)
+    if (m8t_req_kv(req, base, kv, NULL, 0) != 0)
         printf("# setup: the request does not parse\n");
 }
 
@@ -154,29 +146,8 @@ static void test_names(void)
 static const char *hs_token(char *out, size_t outlen, const char *role)
 {
     char payload[512];
-    long long now = (long long)time(NULL);
-    snprintf(payload, sizeof payload,
-             "{\"sub\":\"0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d\",\"type\":\"access\","
-             "\"email\":\"u@example.com\",\"role\":\"%s\",\"is_superuser\":false,"
-             "\"is_active\":true,\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld,"
-             "\"jti\":\"8e1c6a0b-3f2d-4e5a-9b7c-1d2e3f4a5b6c\"}",
-             role, now + 600, now, now);
-    m8_buf b;
-    m8_buf_init(&b, outlen);
-    const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    m8_b64url_encode(&b, (const unsigned char *)hdr, strlen(hdr));
-    m8_buf_putc(&b, '.');
-    m8_b64url_encode(&b, (const unsigned char *)payload, strlen(payload));
-    unsigned char mac[32];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)SECRET, strlen(SECRET));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)b.data, b.len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    m8_buf_putc(&b, '.');
-    m8_b64url_encode(&b, mac, sizeof mac);
-    snprintf(out, outlen, "%s", b.data);
-    m8_buf_free(&b);
-    return out;
+    return m8t_hs256_sign(out, outlen, SECRET,
+                          m8t_access_payload(payload, sizeof payload, role, false, 600));
 }
 
 static void test_resolve(m8_request *req)
@@ -244,6 +215,107 @@ static void test_resolve(m8_request *req)
     m8_settings_free(s);
 }
 
+static m8_credential take(m8_request *req, unsigned kinds, const char *const *kv)
+{
+    setup(req, kv);
+    m8_credential c;
+    m8_credential_take(req, kinds, "__Host-at", &c);
+    return c;
+}
+
+/* m8_credential_take looks only at the kinds it is given. */
+static void test_take(m8_request *req)
+{
+    const unsigned B = M8_ROUTE_CRED_BEARER, C = M8_ROUTE_CRED_COOKIE, K = M8_ROUTE_CRED_API_KEY;
+    ok(is_cred(take(req, C, KV("HTTP_AUTHORIZATION=Bearer abc")), M8_CRED_NONE, NULL),
+       "take: the cookie kind alone never reads the Authorization header");
+    ok(is_cred(take(req, C, KV("HTTP_AUTHORIZATION=Bearer abc", "HTTP_COOKIE=__Host-at=ck")),
+               M8_CRED_COOKIE, "ck"),
+       "take: the cookie kind alone takes the cookie beside a bearer header");
+    ok(is_cred(take(req, B, KV("HTTP_COOKIE=__Host-at=ck")), M8_CRED_NONE, NULL),
+       "take: the bearer kind alone never reads the cookie");
+    ok(is_cred(take(req, 0, KV("HTTP_COOKIE=__Host-at=ck", "HTTP_X_API_KEY=k1")), M8_CRED_NONE,
+               NULL),
+       "take: no kinds means bearer only");
+    ok(is_cred(take(req, K, KV("HTTP_AUTHORIZATION=Bearer abc")), M8_CRED_NONE, NULL),
+       "take: the API-key kind alone never reads the Authorization header");
+    ok(is_cred(take(req, B | K, KV("HTTP_X_API_KEY=k1")), M8_CRED_API_KEY, "k1"),
+       "take: bearer or API key, no Authorization: the key");
+    ok(is_cred(take(req, B | K, KV("HTTP_AUTHORIZATION=Bearer abc", "HTTP_X_API_KEY=k1")),
+               M8_CRED_BEARER, "abc"),
+       "take: bearer or API key, both sent: the bearer decides");
+    ok(is_cred(take(req, C | K, KV("HTTP_COOKIE=__Host-at=a; __Host-at=b", "HTTP_X_API_KEY=k1")),
+               M8_CRED_AMBIGUOUS, NULL),
+       "take: an ambiguous cookie stops there (no fall back to the key)");
+    setup(req, KV("HTTP_COOKIE=__Host-at=ck"));
+    m8_credential c;
+    m8_credential_take(req, C, NULL, &c);
+    ok(is_cred(c, M8_CRED_NONE, NULL), "take: the cookie kind without a cookie name: none");
+    is_int((int)m8_credential_default_kinds(M8_API_KEY_WRITER), (int)K,
+           "take: the default kind of M8_API_KEY_WRITER is the API key");
+    is_int((int)m8_credential_default_kinds(M8_ADMIN), (int)B,
+           "take: the default kind of a role is the bearer header");
+}
+
+/* m8_auth_resolve: the route's kinds decide which credential counts. */
+static void test_resolve_kinds(m8_request *req)
+{
+    m8_errlist errs = {0};
+    m8_settings *s = m8t_settings(m8t_env("ACCESS_TOKEN_COOKIE_NAME=__Host-at", NULL), &errs);
+    char err[256] = "";
+    m8_auth *au = s ? m8_auth_new(s, err, sizeof err) : NULL;
+    ok(au != NULL && strcmp(m8_auth_cookie_name(au), "__Host-at") == 0,
+       "resolve kinds: ACCESS_TOKEN_COOKIE_NAME reaches the verifier");
+    if (!au) {
+        m8_settings_free(s);
+        return;
+    }
+    char tok[1024], hdr[1100], cookie[1100];
+    hs_token(tok, sizeof tok, "writer");
+    snprintf(hdr, sizeof hdr, "HTTP_AUTHORIZATION=Bearer %s", tok);
+    snprintf(cookie, sizeof cookie, "HTTP_COOKIE=__Host-at=%s", tok);
+    m8_credential used;
+
+    setup(req, KV(cookie));
+    ok(m8_auth_resolve(au, req, M8_WRITER, M8_ROUTE_CRED_COOKIE, NULL, &used) &&
+           used.kind == M8_CRED_COOKIE && m8_req_user(req) &&
+           strcmp(m8_req_user(req)->id, "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d") == 0,
+       "resolve kinds: a cookie route with the settings' cookie name: the token's user");
+    setup(req, KV(hdr));
+    ok(!m8_auth_resolve(au, req, M8_WRITER, M8_ROUTE_CRED_COOKIE, NULL, &used) &&
+           req->status == 401 && !m8_req_user(req) && used.kind == M8_CRED_NONE,
+       "resolve kinds: a cookie-only route refuses a valid bearer header (401)");
+    setup(req, KV(cookie));
+    ok(!m8_auth_resolve(au, req, M8_WRITER, M8_ROUTE_CRED_BEARER, NULL, NULL) &&
+           req->status == 401 && !m8_req_user(req),
+       "resolve kinds: a bearer-only route refuses a valid token cookie (401)");
+    setup(req, KV(cookie));
+    ok(!m8_auth_resolve(au, req, M8_WRITER, 0, NULL, NULL) && req->status == 401,
+       "resolve kinds: no kinds (a route of today) takes the bearer only");
+    setup(req, KV(hdr));
+    ok(m8_auth_resolve(au, req, M8_WRITER, 0, NULL, NULL) && m8_req_user(req),
+       "resolve kinds: no kinds and a bearer: the user");
+    setup(req, KV(hdr));
+    ok(!m8_auth_resolve(au, req, M8_API_KEY_READER, 0, NULL, NULL) && req->status >= 400 &&
+           !m8_req_user(req),
+       "resolve kinds: an API-key route refuses a valid bearer");
+    setup(req, KV(hdr));
+    ok(!m8_auth_resolve(au, req, M8_READER, M8_ROUTE_CRED_API_KEY, NULL, NULL) &&
+           req->status >= 400 && !m8_req_user(req),
+       "resolve kinds: a reader route by API key refuses a valid bearer");
+    setup(req, KV("HTTP_COOKIE=other=1"));
+    ok(!m8_auth_resolve(au, req, M8_USER, M8_ROUTE_CRED_BEARER | M8_ROUTE_CRED_COOKIE, NULL,
+                        NULL) &&
+           req->status == 401 && strcmp(m8_res_get_header(req, "WWW-Authenticate"), "Bearer") == 0,
+       "resolve kinds: no credential of any accepted kind: 401 Not authenticated");
+    setup(req, KV("HTTP_COOKIE=gate=x"));
+    ok(m8_auth_resolve(au, req, M8_PUBLIC, M8_ROUTE_CRED_COOKIE, "gate", &used) &&
+           used.kind == M8_CRED_COOKIE,
+       "resolve kinds: an explicit cookie name overrides the settings' one");
+    m8_auth_free(au);
+    m8_settings_free(s);
+}
+
 int main(void)
 {
     m8_request req;
@@ -251,6 +323,8 @@ int main(void)
     test_kinds(&req);
     test_names();
     test_resolve(&req);
+    test_take(&req);
+    test_resolve_kinds(&req);
     m8_req_free(&req);
     return done_testing();
 }

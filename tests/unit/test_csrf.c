@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "auth/csrf.h"
+#include "reqbuild.h"
 #include "tap.h"
 
 #define KEY "3f9a1c7e5b2d8f40a6c1e9b7d3f5a2c8" /* 32 bytes, 14 distinct */
@@ -158,19 +159,9 @@ static void test_tokens(void)
 /* Builds req from NAME=VALUE params (NULL-terminated). */
 static void setup(m8_request *req, const char *const *kv)
 {
-    m8_pair p[12];
-    static char names[12][64];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", "POST"};
-    p[n++] = (m8_pair){"REQUEST_URI", "/x"};
-    for (size_t i = 0; kv && kv[i] && n < M8_ARRAY_LEN(p); i++) {
-        const char *eq = strchr(kv[i], '=');
-        snprintf(names[n], sizeof names[n], "%.*s", (int)(eq - kv[i]), kv[i]);
-        p[n] = (m8_pair){names[n], eq + 1};
-        n++;
-    }
+    static const char *const base[] = {"REQUEST_METHOD=POST", "REQUEST_URI=/x", NULL};
     m8_req_reset(req);
-    if (m8_req_from_params(req, p, n, NULL, 0) != 0)
+    if (m8t_req_kv(req, base, kv, NULL, 0) != 0)
         printf("# setup: the request does not parse\n");
 }
 

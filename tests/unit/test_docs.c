@@ -182,8 +182,10 @@ static void test_variants(void)
     m8_docs d;
     is_int(m8_docs_init(&d, &s, &r, "item-service", "9.9.9"), 0, "docs: init with names");
     json_object *doc = json_tokener_parse(d.openapi);
-    is_str(str_at(doc, "info|title"), "item-service", "title: service_name wins (A 5.1)");
-    is_str(str_at(doc, "info|version"), "9.9.9", "version: service_version wins (A 5.1)");
+    is_str(str_at(doc, "info|title"), "item-service",
+           "title: service_name wins (doc/design.md#boot)");
+    is_str(str_at(doc, "info|version"), "9.9.9",
+           "version: service_version wins (doc/design.md#boot)");
     is_str(str_at(doc, "components|securitySchemes|OAuth2PasswordBearer|flows|password|tokenUrl"),
            "/identity/v2/login/access-token", "tokenUrl follows AUTH_PREFIX");
     json_object_put(doc);

@@ -252,7 +252,7 @@ static void test_unsigned(void)
     m8_event ev;
     m8_settings *s = settings(KEY_EX, false);
     is_int(dec(s, "session-revoked", bare, NULL, &ev), M8_EVR_DROPPED_SIG_FAIL,
-           "D12: an unsigned event is refused when a key is set");
+           "signed envelope: an unsigned event is refused when a key is set");
     is_str(ev.why, "unsigned event refused", "... why says so");
     m8_event_clear(&ev);
     is_int(dec(s, "session-revoked", "{\"sig\": \"00\", \"user_id\": \"u\"}", NULL, &ev),
@@ -265,7 +265,7 @@ static void test_unsigned(void)
 
     s = settings(KEY_EX, true);
     is_int(dec(s, "session-revoked", bare, "7", &ev), M8_EVR_DELIVERED,
-           "D12: EVENT_SIGNING_ACCEPT_UNSIGNED accepts a bare payload");
+           "signed envelope: EVENT_SIGNING_ACCEPT_UNSIGNED accepts a bare payload");
     ok(ev.why && strstr(ev.why, "EVENT_SIGNING_ACCEPT_UNSIGNED"), "... and says so for the log");
     ok(!ev.invalid && strcmp(ev.jti, "jti-0001") == 0 && strcmp(ev.sse_id, "7") == 0,
        "... its fields are used");
@@ -274,7 +274,7 @@ static void test_unsigned(void)
     snprintf(forged, sizeof forged, "%s", WIRE_C);
     *strstr(forged, "u-1") = 'v';
     is_int(dec(s, "session-revoked", forged, NULL, &ev), M8_EVR_DROPPED_SIG_FAIL,
-           "D12: with the rollout flag a forged envelope is still refused");
+           "signed envelope: with the rollout flag a forged envelope is still refused");
     m8_event_clear(&ev);
     is_int(dec(s, "session-revoked", WIRE_C, NULL, &ev), M8_EVR_DELIVERED,
            "with the rollout flag a good envelope verifies");
@@ -290,7 +290,7 @@ static void test_unsigned(void)
         ok(!ev.invalid && strcmp(ev.user_id, "u-1") == 0, "%s: its fields are used", what);
         m8_event_clear(&ev);
         is_int(dec(s, "session-revoked", WIRE_C, NULL, &ev), M8_EVR_DELIVERED,
-               "%s: an envelope is delivered as it is (B 1.7 step 2)", what);
+               "%s: an envelope is delivered as it is (doc/wire.md#signed-envelope)", what);
         ok(ev.invalid, "%s: ... so as session-revoked it fails validation (flush)", what);
         m8_event_clear(&ev);
         is_int(dec(s, "session-revoked", "{", NULL, &ev), M8_EVR_DROPPED_MALFORMED,
@@ -449,7 +449,7 @@ static void test_session_rules(void)
         m8_event_result r = dec(s, "session-revoked", e, "1-1", &ev);
         ok(r == M8_EVR_DELIVERED && ev.invalid == !t[i].valid &&
                (t[i].valid ? ev.user_id != NULL : (!ev.user_id && !ev.jti && !ev.event_id)),
-           "B 2.7 step 1: %s -> %s", t[i].what, t[i].valid ? "valid" : "invalid (flush)");
+           "revocation table event: %s -> %s", t[i].what, t[i].valid ? "valid" : "invalid (flush)");
         ok(ev.sse_id && strcmp(ev.sse_id, "1-1") == 0, "... delivered, so its id is stored");
         m8_event_clear(&ev);
         free(e);
@@ -573,7 +573,8 @@ static void test_names(void)
     ok(M8_EVT__COUNT <= M8_SHM_EVENT_TYPES, "every type has a shm counter row");
     static const char *const results[] = {"delivered", "dropped_malformed", "dropped_sig_fail"};
     for (unsigned i = 0; i < M8_ARRAY_LEN(results); i++)
-        is_str(m8_event_result_name(i), results[i], "result %u is %s (B 1.13)", i, results[i]);
+        is_str(m8_event_result_name(i), results[i],
+               "result %u is %s (doc/metrics.md#event-stream-metrics)", i, results[i]);
     is_str(m8_event_result_name(M8_EVR__COUNT), NULL, "no name past the last result");
 }
 

@@ -347,7 +347,8 @@ static void test_detail_gate(void)
     s = settings_new(NULL, "private-secret-0123456789", false);
     h.settings = s;
     r = call(&h, true, "private-secret-0123456789");
-    ok(is_detail(&r), "detail: PRIVATE_API_SECRET opens detail outside production (D9)");
+    ok(is_detail(&r), "detail: PRIVATE_API_SECRET opens detail outside production "
+                      "(doc/responses.md#health-detail)");
     r = call(&h, true, "private-secret-wrong");
     ok(!is_detail(&r), "detail: wrong PRIVATE_API_SECRET refused outside production");
     settings_del(s);

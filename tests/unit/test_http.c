@@ -5,23 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reqbuild.h"
 #include "tap.h"
 
 /* Builds a request from "NAME=VALUE" strings (NULL-terminated). */
 static int from_kv(m8_request *req, const char *const *kv, const char *body, size_t blen)
 {
-    m8_pair ps[32];
-    char names[32][64];
-    size_t n = 0;
-    for (; kv[n]; n++) {
-        const char *eq = strchr(kv[n], '=');
-        size_t nl = (size_t)(eq - kv[n]);
-        memcpy(names[n], kv[n], nl);
-        names[n][nl] = '\0';
-        ps[n].name = names[n];
-        ps[n].value = eq + 1;
-    }
-    return m8_req_from_params(req, ps, n, body, blen);
+    return m8t_req_kv(req, NULL, kv, body, blen);
 }
 
 static m8_request *new_req(void)

@@ -21,9 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pyserver.h"
 #include "tap.h"
-
-extern char **environ;
 
 /* ------------------------------------------------------------ raw server */
 
@@ -552,89 +551,29 @@ static void test_headers(void)
 
 /* ------------------------------------------------------------ https -> http */
 
-static char script[PATH_MAX];
-static char tlsdir[64];
-static pid_t tls_pid = -1;
+static m8t_py tls = {.pid = -1}; /* its directory: the certificate and served file */
 
 static void tls_stop(void)
 {
-    if (tls_pid > 0) {
-        kill(tls_pid, SIGTERM);
-        waitpid(tls_pid, NULL, 0);
-        tls_pid = -1;
-    }
-    if (tlsdir[0]) {
-        const char *names[] = {"port", "cert.pem", "certkey.pem", "jwks.json", "hits", "port.tmp"};
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            char p[128];
-            snprintf(p, sizeof p, "%s/%s", tlsdir, names[i]);
-            unlink(p);
-        }
-        rmdir(tlsdir);
-        tlsdir[0] = '\0';
-    }
+    m8t_py_stop(&tls);
     m8_httpc_set_ca_file(NULL);
-}
-
-static int run_python(char *const argv[])
-{
-    pid_t pid;
-    if (posix_spawn(&pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0)
-        return -1;
-    int st = 0;
-    if (waitpid(pid, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* jwks_server.py over TLS with a self-signed certificate for 127.0.0.1
  * (trusted through m8_httpc_set_ca_file); its port, or -1. */
 static int tls_start(void)
 {
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(script, sizeof script, "%s/tests/tools/jwks_server.py", top);
-    } else {
-        const char *f = __FILE__;
-        const char *slash = strrchr(f, '/');
-        snprintf(script, sizeof script, "%.*s/../tools/jwks_server.py",
-                 slash ? (int)(slash - f) : 1, slash ? f : ".");
-    }
-    if (access(script, R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0)
-        return -1;
-    snprintf(tlsdir, sizeof tlsdir, "/tmp/m8-httpc-tls-XXXXXX");
-    if (!mkdtemp(tlsdir)) {
-        tlsdir[0] = '\0';
-        return -1;
-    }
-    char *gen[] = {"python3", script, "gencert", tlsdir, NULL};
-    if (run_python(gen) != 0)
+    const char *gen[] = {"gencert", M8T_PY_DIR, NULL};
+    if (m8t_py_mkdir(&tls, "httpc-tls") != 0 || m8t_py_run(&tls, "jwks_server.py", gen) != 0)
         return -1;
     char cert[128], key[128];
-    snprintf(cert, sizeof cert, "%s/cert.pem", tlsdir);
-    snprintf(key, sizeof key, "%s/certkey.pem", tlsdir);
-    char *argv[] = {"python3", script, "serve", tlsdir, "--tls", cert, key, NULL};
-    if (posix_spawn(&tls_pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0) {
-        tls_pid = -1;
-        return -1;
-    }
+    snprintf(cert, sizeof cert, "%s/cert.pem", tls.dir);
+    snprintf(key, sizeof key, "%s/certkey.pem", tls.dir);
     m8_httpc_set_ca_file(cert);
-    char pf[128];
-    snprintf(pf, sizeof pf, "%s/port", tlsdir);
-    for (int i = 0; i < 300; i++) { /* up to 15 s */
-        FILE *f = fopen(pf, "r");
-        int port = 0;
-        if (f) {
-            if (fscanf(f, "%d", &port) != 1)
-                port = 0;
-            fclose(f);
-        }
-        if (port > 0)
-            return port;
-        struct timespec ts = {0, 50000000L};
-        nanosleep(&ts, NULL);
-    }
-    return -1;
+    const char *args[] = {"serve", M8T_PY_DIR, "--tls", cert, key, NULL};
+    if (m8t_py_spawn(&tls, "jwks_server.py", args, 15000) != 0) /* up to 15 s */
+        return -1;
+    return tls.port;
 }
 
 static void test_https_downgrade(void)

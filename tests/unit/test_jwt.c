@@ -1,5 +1,5 @@
-/* test_jwt.c - JWS parsing, signatures, claims and JWK keys (lib/jwt.c,
- * lib/keys.c; CONTRACT.md Part A 3.2-3.6, Part B 7, D11).  The tokens and
+/* test_jwt.c - JWS parsing, signatures, claims and JWK keys (lib/auth/jwt.c,
+ * lib/auth/keys.c; doc/wire.md#access-tokens, doc/wire.md#key-filtering).  The tokens and
  * keys are minted independently of our code by tests/tools/mint.py (PyJWT,
  * python3-cryptography, the openssl command) into a temporary directory. */
 #include "config.h"
@@ -291,7 +291,7 @@ static const tcase refused[] = {
      "payload nested one past M8_MAX_JWT_DEPTH"},
     {"depth_bomb", HS, K_HS, P_STRICT, INV, S_PAYLOAD, "payload depth bomb (2000 arrays)"},
     {"header_depth_bomb", HS, K_HS, P_STRICT, INV, S_PARSE, "header depth bomb (600 objects)"},
-    /* registered claims, in A 3.4 order */
+    /* registered claims, in the order of doc/wire.md#token-checks */
     {"exp_missing", HS, K_HS, P_STRICT, INV, S_CLAIMS, "exp missing"},
     {"exp_missing", HS, K_HS, P_PERMISSIVE, INV, S_CLAIMS, "exp missing (permissive)"},
     {"exp_null", HS, K_HS, P_STRICT, INV, S_CLAIMS, "exp null"},
@@ -637,9 +637,9 @@ static void test_jwk(void)
         {"rsa_private", RS, "private", "an RSA JWK with private members (d, p, q...)"},
         {"ec_private", ES, "private", "an EC JWK with d"},
         {"rsa_use_enc", RS, "use", "use enc"},
-        {"rsa_1024", RS, "2048", "RSA 1024 (D11)"},
-        {"ec_p384", ES, "P-256", "EC P-384 (D11)"},
-        {"ec_k256", ES, "P-256", "EC secp256k1 (D11)"},
+        {"rsa_1024", RS, "2048", "RSA 1024 (doc/wire.md#key-filtering)"},
+        {"ec_p384", ES, "P-256", "EC P-384 (doc/wire.md#key-filtering)"},
+        {"ec_k256", ES, "P-256", "EC secp256k1 (doc/wire.md#key-filtering)"},
         {"rsa", ES, "kty EC", "an RSA JWK under ES256"},
         {"ec", RS, "kty RSA", "an EC JWK under RS256"},
         {"rsa", HS, "HS256", "any JWK under HS256"},
@@ -717,7 +717,8 @@ static void test_roles(void)
     is_int(m8_role_rank("Admin"), -1, "m8_role_rank is case-sensitive");
     is_int(m8_role_rank("root"), -1, "m8_role_rank of an unknown role is -1");
     is_int(m8_role_rank(NULL), -1, "m8_role_rank(NULL) is -1");
-    /* B 7.4: has_minimum_role(current, required) iff current's position <= required's. */
+    /* doc/wire.md#roles: has_minimum_role(current, required) iff current's
+     * position <= required's. */
     for (int c = 0; c < 5; c++) {
         for (int q = 0; q < 5; q++)
             is_int(m8_role_at_least(r[c], r[q]), c <= q, "role %s %s the %s guard", r[c],

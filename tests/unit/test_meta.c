@@ -56,8 +56,9 @@ static void test_body(void)
     m8_settings s = base();
     m8_meta m;
     char err[256] = "";
-    is_int(m8_meta_init(&m, &s, err, sizeof err), 0, "meta: B 5.2 test value accepted");
-    is_str(m.body, b52_body, "meta: exact bytes of the B 5.2 test value");
+    is_int(m8_meta_init(&m, &s, err, sizeof err), 0,
+           "meta: the documented SERVICE_META test value accepted");
+    is_str(m.body, b52_body, "meta: exact bytes of the documented SERVICE_META test value");
     is_int(m.len, strlen(b52_body), "meta: length matches");
     resp r = serve(&m);
     is_int(r.rc, 0, "meta handler returns 0");

@@ -1,5 +1,5 @@
 /* test_middleware.c - trusted host, CORS, security headers, request id
- * (lib/middleware.c).  Settings are built by hand. */
+ * (lib/http/middleware.c).  Settings are built by hand. */
 #include "http/middleware.h"
 
 #include <pthread.h>
@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "reqbuild.h"
 #include "tap.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
@@ -49,18 +50,7 @@ static m8_request *mk_req(const char *const *kv)
 {
     m8_request *req = malloc(sizeof *req);
     m8_req_init(req, NULL);
-    m8_pair ps[32];
-    char names[32][64];
-    size_t n = 0;
-    for (; kv[n]; n++) {
-        const char *eq = strchr(kv[n], '=');
-        size_t nl = (size_t)(eq - kv[n]);
-        memcpy(names[n], kv[n], nl);
-        names[n][nl] = '\0';
-        ps[n].name = names[n];
-        ps[n].value = eq + 1;
-    }
-    int rc = m8_req_from_params(req, ps, n, NULL, 0);
+    int rc = m8t_req_kv(req, NULL, kv, NULL, 0);
     if (rc)
         diag("m8_req_from_params: %d", rc);
     return req;

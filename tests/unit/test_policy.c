@@ -1,4 +1,4 @@
-/* test_policy.c - the fcgim8-gate policy (lib/policy.c): every documented
+/* test_policy.c - the fcgim8-gate policy (lib/auth/policy.c): every documented
  * form, first match wins, every error with its line number, each limit at
  * and one past it, and request path normalization. */
 #include "config.h"
@@ -502,6 +502,58 @@ static void test_decide(void)
         "a pattern that is not UTF-8");
 }
 
+/* The credential kinds of a rule: cred= with each kind, the defaults, the
+ * apikey shorthands, and every refusal. */
+static void test_creds(void)
+{
+    int rc = parse("a GET /a reader cred=bearer,cookie,apikey\n"
+                   "b GET /b user cred=cookie\n"
+                   "c GET /c apikey writer cred=apikey\n"
+                   "d GET /d writer\n"
+                   "e GET /e apikey reader\n"
+                   "default user cred=bearer\n");
+    is_int(rc, 0, "creds: cred= with each kind parses (%s)", err);
+    if (rc == 0 && pol.n == 6) {
+        is_int((int)pol.rules[0].creds,
+               (int)(M8_ROUTE_CRED_BEARER | M8_ROUTE_CRED_COOKIE | M8_ROUTE_CRED_API_KEY),
+               "creds: cred=bearer,cookie,apikey gives the three kinds");
+        is_int((int)pol.rules[0].access, M8_POLICY_READER, "creds: ... on a reader rule");
+        is_int((int)pol.rules[1].creds, (int)M8_ROUTE_CRED_COOKIE, "creds: cred=cookie alone");
+        is_int((int)pol.rules[2].creds, (int)M8_ROUTE_CRED_API_KEY,
+               "creds: apikey writer cred=apikey (redundant) is accepted");
+        is_int((int)pol.rules[3].creds, 0, "creds: no cred= is 0 (the access's default)");
+        is_int((int)pol.rules[4].access, M8_POLICY_APIKEY_READER,
+               "creds: the apikey reader shorthand stays");
+        is_int((int)pol.rules[5].creds, (int)M8_ROUTE_CRED_BEARER, "creds: cred= on the default");
+        ok(m8_policy_first_apikey(&pol) == &pol.rules[0],
+           "creds: a role rule with cred=apikey counts as an API-key rule");
+    }
+    parse("a GET /a reader cred=cookie\ndefault deny\n");
+    ok(m8_policy_first_apikey(&pol) == NULL, "creds: a rule without the apikey kind does not");
+    bad("a GET /a reader cred=token\ndefault deny\n", M8_EPARSE, 1, "unknown credential kind",
+        "creds: an unknown kind");
+    bad("a GET /a reader cred=\ndefault deny\n", M8_EPARSE, 1, "unknown credential kind",
+        "creds: an empty cred=");
+    bad("a GET /a reader cred=bearer,\ndefault deny\n", M8_EPARSE, 1, "unknown credential kind",
+        "creds: a trailing comma");
+    bad("a GET /a reader cred=cookie,cookie\ndefault deny\n", M8_EPARSE, 1, "listed twice",
+        "creds: a kind listed twice");
+    bad("a GET /a public cred=bearer\ndefault deny\n", M8_EPARSE, 1, "takes no credential",
+        "creds: cred= on a public rule");
+    bad("default deny cred=bearer\n", M8_EPARSE, 1, "takes no credential",
+        "creds: cred= on a deny rule");
+    bad("a GET /a apikey reader cred=bearer\ndefault deny\n", M8_EPARSE, 1, "X-API-Key only",
+        "creds: a bearer kind on an apikey rule");
+    bad("a GET /a admin cred=apikey\ndefault deny\n", M8_EPARSE, 1, "reader or writer only",
+        "creds: an API key on an admin rule");
+    bad("a GET /a superuser cred=bearer,apikey\ndefault deny\n", M8_EPARSE, 1,
+        "reader or writer only", "creds: an API key on a superuser rule");
+    bad("a GET /a reader cred=bearer extra\ndefault deny\n", M8_EPARSE, 1, "unexpected",
+        "creds: a field after cred=");
+    bad("a GET /a reader Cred=bearer\ndefault deny\n", M8_EPARSE, 1, "unexpected",
+        "creds: the option name is lower case");
+}
+
 int main(void)
 {
     test_forms();
@@ -509,6 +561,7 @@ int main(void)
     test_limits();
     test_normalize();
     test_decide();
+    test_creds();
     m8_policy_free(&pol);
     return done_testing();
 }

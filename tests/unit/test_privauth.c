@@ -52,7 +52,7 @@ static void test_derive(void)
     for (size_t i = 0; i < M8_ARRAY_LEN(cases); i++) {
         char *out = NULL;
         m8_privauth_derive_url(cases[i][0], cases[i][1], &out);
-        is_str(out, cases[i][2], "derive (B 1.1/3.3): %s + %s", cases[i][0], cases[i][1]);
+        is_str(out, cases[i][2], "derive the private URL: %s + %s", cases[i][0], cases[i][1]);
         free(out);
     }
 }
@@ -74,7 +74,7 @@ static void test_new_errors(void)
     s->private_api_secret = SECRET;
     s->service_token_exchange_enabled = true;
     ok(m8_privauth_new(s, "introspection", err, sizeof err) == NULL,
-       "new: exchange enabled without INTERNAL_CLIENT_ID is refused (B 3.2)");
+       "new: exchange enabled without INTERNAL_CLIENT_ID is refused (doc/wire.md#modes)");
     s->internal_client_id = "svc\n";
     s->service_token_exchange_enabled = false;
     ok(m8_privauth_new(s, "introspection", err, sizeof err) == NULL,
@@ -269,7 +269,7 @@ static void test_exchange_failures(void)
              (int)M8_PRIVAUTH_EXCHANGE_MAX_BYTES, 0);
     const fail_case cases[] = {
         {"{\"status\":401,\"json\":{\"detail\":\"Unauthorized\"}}", M8_ECONFIG, 401,
-         "401 (bad bootstrap pair) is a refusal, not transport (D13)"},
+         "401 (bad bootstrap pair) is a refusal, not transport (doc/wire.md#jti-status-outcomes)"},
         {"{\"status\":403,\"json\":{\"detail\":\"Forbidden\"}}", M8_ECONFIG, 403,
          "403 (scopes) is a refusal"},
         {"{\"status\":404,\"json\":{\"detail\":\"Service-token exchange not enabled\"}}",

@@ -1,6 +1,7 @@
 /* test_revocation.c - the revocation check of a stateful consumer
- * (revocation.h; CONTRACT B 2.2-2.5, 2.7, 2.8, D6, D13, D14, D16) against
- * tests/tools/stub_http.py: every outcome row of B 2.5 in fail_closed,
+ * (revocation.h; doc/wire.md#jti-status, doc/wire.md#revocation-table,
+ * doc/metrics.md#revocation-metrics) against
+ * tests/tools/stub_http.py: every outcome row of doc/wire.md#jti-status-outcomes in fail_closed,
  * fail_open and AUTH_STRICT_MODE, 4xx as 503 in both modes, bounded
  * timeouts, the shared table before the call, the positive cache (on, off,
  * skipped by role checks), the 401 re-mint, keep-alive, counters, and logs
@@ -102,7 +103,7 @@ static void test_new(void)
 {
     char err[256];
     m8_settings *s = settings(false, false, 0);
-    ok(m8_revocation_wanted(s), "wanted: stateful consumer (B 2.1)");
+    ok(m8_revocation_wanted(s), "wanted: stateful consumer (doc/wire.md#jti-status)");
     s->token_mode = M8_MODE_STATELESS;
     ok(!m8_revocation_wanted(s), "wanted: not in stateless mode");
     ok(m8_revocation_new(s, shm, err, sizeof err) == NULL, "new: refused when not wanted");
@@ -143,7 +144,8 @@ static void test_request(void)
     is_str(stub_req_str(log, 0, "path"), JTI_PATH, "request: to INTROSPECTION_URL as configured");
     is_str(stub_req_str(log, 0, "body"),
            "{\"jti\":\"abc\\\"def\",\"expected_user_id\":\"" SUB "\",\"schema_version\":\"2\"}",
-           "request: v2 body, members in order, JSON-escaped (B 2.2, D14)");
+           "request: v2 body, members in order, JSON-escaped "
+           "(doc/wire.md#jti-status-request)");
     is_str(stub_req_header(log, 0, "content-type"), "application/json", "request: Content-Type");
     is_str(stub_req_header(log, 0, "x-internal-client"), "item-service",
            "request: bootstrap X-Internal-Client");
@@ -197,7 +199,7 @@ static void test_outcomes(void)
              "{\"status\":200,\"body\":\"{\\\"active\\\":false,\\\"pad\\\":\\\"%0*d\\\"}\"}",
              (int)M8_REVOCATION_MAX_RESPONSE_BYTES - 24, 0);
     const row rows[] = {
-        /* B 2.5 row 1: inactive */
+        /* doc/wire.md#jti-status-outcomes: inactive */
         {INACTIVE, R, R, "inactive -> revoked"},
         {"{\"status\":200,\"json\":{\"active\":false}}", R, R,
          "inactive without schema_version (defaults to \"2\") -> revoked"},
@@ -242,8 +244,10 @@ static void test_outcomes(void)
          "\"auth_generation\":1}}",
          U, U, "subject mismatch -> 503 in both modes"},
         {big, U, U, "an answer one byte over the cap -> 503"},
-        /* D13: 4xx (and 3xx) are configuration errors: 503 in both modes */
-        {"{\"status\":400,\"json\":{}}", U, U, "400 -> 503 in both modes (D13)"},
+        /* 4xx (and 3xx) are configuration errors: 503 in both modes
+         * (doc/wire.md#jti-status-outcomes) */
+        {"{\"status\":400,\"json\":{}}", U, U,
+         "400 -> 503 in both modes (doc/wire.md#jti-status-outcomes)"},
         {"{\"status\":401,\"json\":{\"detail\":\"Unauthorized\"}}", U, U,
          "401 (static mode: no retry) -> 503 in both modes"},
         {"{\"status\":403,\"json\":{\"detail\":\"Forbidden\"}}", U, U, "403 -> 503 in both modes"},
@@ -268,12 +272,12 @@ static void test_outcomes(void)
         m8_rev_result strict = one(rows[i].response, true, true);
         double took = m8_now_mono() - t0;
         ok(c == rows[i].closed && o == rows[i].open && strict == rows[i].closed,
-           "B 2.5: %s (closed %d, open %d, strict+open %d)", rows[i].what, c, o, strict);
+           "outcome: %s (closed %d, open %d, strict+open %d)", rows[i].what, c, o, strict);
         int failures = (c == U) + (o == U) + (strict == U);
         int opened = rows[i].open == A && rows[i].closed == U;
         ok(ctr(M8_CTR_REVOCATION_FAIL_CLOSED) - fc == (uint64_t)failures &&
                ctr(M8_CTR_REVOCATION_FAIL_OPEN) - fo == (uint64_t)opened,
-           "B 2.8: ... counted (fail_closed +%d, fail_open +%d)", failures, opened);
+           "metrics: ... counted (fail_closed +%d, fail_open +%d)", failures, opened);
         ok(took < 4.5, "timeouts: ... three checks in %.2f s", took);
     }
 
@@ -283,19 +287,19 @@ static void test_outcomes(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%d" JTI_PATH, stub_dead_port());
     ok(one(INACTIVE, false, false) == U && one(INACTIVE, true, false) == A &&
            one(INACTIVE, true, true) == U,
-       "B 2.5: connection refused -> 503 / fail_open allows / strict 503");
+       "outcome: connection refused -> 503 / fail_open allows / strict 503");
     snprintf(url, sizeof url, "%s", saved);
 }
 
 static void test_watermark(void)
 {
-    /* B 2.5 row 2: an active answer below the user's watermark. */
+    /* doc/wire.md#jti-status-outcomes: an active answer below the user's watermark. */
     m8_revt_event ev = {.user_id = SUB, .generation = 5, .event_id = "e5"};
     m8_revtable_session_revoked(shm, &ev, m8_now_wall());
     ok(one(ACTIVE(4), false, false) == M8_REV_REVOKED &&
            one(ACTIVE(4), true, false) == M8_REV_REVOKED,
-       "B 2.5: active below the watermark -> revoked in both modes");
-    ok(one(ACTIVE(5), false, false) == M8_REV_ALLOW, "B 2.5: active at the watermark -> allowed");
+       "outcome: active below the watermark -> revoked in both modes");
+    ok(one(ACTIVE(5), false, false) == M8_REV_ALLOW, "outcome: active at the watermark -> allowed");
     m8_revtable_clear(shm);
 }
 
@@ -340,11 +344,12 @@ static void test_cache(void)
     is_int(m8_revocation_check(r, &t, true, now + 1), M8_REV_ALLOW, "cache on: second check");
     is_int(m8_revocation_calls(r), 1, "cache on: ... answered from the cache (no call)");
     ok(ctr(M8_CTR_REVOCATION_HIT) - hit == 1 && ctr(M8_CTR_REVOCATION_MISS) - miss == 1,
-       "B 2.8: one miss then one hit counted");
+       "metrics: one miss then one hit counted");
     m8_revocation_check(r, &t, false, now + 2);
-    is_int(m8_revocation_calls(r), 2, "cache on: a role-sensitive check skips the lookup (B 2.7)");
+    is_int(m8_revocation_calls(r), 2,
+           "cache on: a role-sensitive check skips the lookup (doc/wire.md#revocation-table)");
     ok(ctr(M8_CTR_REVOCATION_HIT) - hit == 1 && ctr(M8_CTR_REVOCATION_MISS) - miss == 1,
-       "B 2.8: ... and counts no lookup");
+       "metrics: ... and counts no lookup");
     m8_revocation_check(r, &t, true, now + 59);
     is_int(m8_revocation_calls(r), 2, "cache on: still cached just before the TTL");
     m8_revocation_check(r, &t, true, now + 70);
@@ -357,7 +362,7 @@ static void test_cache(void)
     m8_revocation_check(r, &t3, true, now);
     is_int(m8_revocation_calls(r), 5, "cache on: inactive answers are not cached");
 
-    /* A user-wide event evicts at once (D16). */
+    /* A user-wide event evicts at once (doc/wire.md#revocation-table). */
     script_jti(ACTIVE(1));
     m8_rev_token t4 = token(jti, sizeof jti);
     m8_revocation_check(r, &t4, true, now);
@@ -401,7 +406,8 @@ static void test_service_token(void)
     char jti[32];
     m8_rev_token t = token(jti, sizeof jti);
     is_int(m8_revocation_check(r, &t, true, m8_now_wall()), M8_REV_ALLOW,
-           "service token: 401 -> re-mint -> retried once -> allowed (B 2.4)");
+           "service token: 401 -> re-mint -> retried once -> allowed "
+           "(doc/wire.md#jti-status-outcomes)");
     is_int(m8_revocation_calls(r), 2, "service token: ... two jti-status calls");
     json_object *log = stub_log();
     int exchanges = 0;
@@ -422,7 +428,8 @@ static void test_service_token(void)
     stub_script(js);
     r = make(s);
     is_int(m8_revocation_check(r, &t, true, m8_now_wall()), M8_REV_UNAVAILABLE,
-           "service token: 401 after the re-mint -> 503 even in fail_open (D13)");
+           "service token: 401 after the re-mint -> 503 even in fail_open "
+           "(doc/wire.md#jti-status-outcomes)");
     is_int(m8_revocation_calls(r), 2, "service token: ... retried once only");
     m8_revocation_free(r);
 
@@ -444,7 +451,7 @@ static void test_service_token(void)
     stub_script(js);
     r = make(s);
     is_int(m8_revocation_check(r, &t, true, m8_now_wall()), M8_REV_UNAVAILABLE,
-           "exchange 403: refused -> 503 even in fail_open (D13)");
+           "exchange 403: refused -> 503 even in fail_open (doc/wire.md#jti-status-outcomes)");
     m8_revocation_free(r);
     free(s);
 }
@@ -481,7 +488,7 @@ static void test_logs(void)
     close(fd);
     unlink(path);
     like(buf, "subject_mismatch", "logs: a subject mismatch is logged");
-    like(buf, "answered 404", "logs: a 4xx names the status (D13)");
+    like(buf, "answered 404", "logs: a 4xx names the status (doc/wire.md#jti-status-outcomes)");
     like(buf, "security.revocation_fail_open", "logs: fail_open warns");
     bool leak = strstr(buf, SUB) || strstr(buf, "11111111-1111") || strstr(buf, SECRET);
     for (int i = first; i <= jti_n; i++) {
@@ -567,7 +574,7 @@ static void test_issuer(void)
         json_object_put(
             iss_control("/_test/fault", "{\"target\":\"introspection\",\"mode\":\"status:404\"}"));
         is_int(m8_revocation_check(r, &t3, true, m8_now_wall()), M8_REV_UNAVAILABLE,
-               "issuer (%s): 404 -> 503 in fail_open (D13)", mname);
+               "issuer (%s): 404 -> 503 in fail_open (doc/wire.md#jti-status-outcomes)", mname);
         json_object_put(
             iss_control("/_test/fault", "{\"target\":\"introspection\",\"mode\":\"status:503\"}"));
         is_int(m8_revocation_check(r, &t3, true, m8_now_wall()), M8_REV_ALLOW,

@@ -33,7 +33,8 @@ static void test_cache(m8_shm *shm)
     is_int(m8_revtable_check(shm, "j1", U1, 100, true, NOW + 1), M8_REVT_ACTIVE,
            "cache: ... and then answers from the cache");
     is_int(m8_revtable_check(shm, "j1", U1, 100, false, NOW + 1), M8_REVT_UNKNOWN,
-           "cache: a role-sensitive check (use_cache false) does not read it (B 2.7)");
+           "cache: a role-sensitive check (use_cache false) does not read it "
+           "(doc/wire.md#revocation-table)");
     is_int(m8_revtable_check(shm, "j1", U2, 100, true, NOW + 1), M8_REVT_UNKNOWN,
            "cache: the entry answers only for the user it was stored for");
     is_int(m8_revtable_check(shm, "j1", U1, 100, true, NOW + 29.999), M8_REVT_ACTIVE,
@@ -94,7 +95,8 @@ static void test_user(m8_shm *shm)
     is_int(m8_revtable_check(shm, "x", U1, 200, true, NOW), M8_REVT_UNKNOWN,
            "user: iat == since is not revoked (asks the issuer)");
     is_int(m8_revtable_check(shm, "b", U1, 300, true, NOW), M8_REVT_UNKNOWN,
-           "user: a user-wide revocation evicts every cached answer of the user (D16)");
+           "user: a user-wide revocation evicts every cached answer of the user "
+           "(doc/wire.md#revocation-table)");
     is_int(m8_revtable_check(shm, "c", U2, 100, true, NOW), M8_REVT_ACTIVE,
            "user: another user's answers stay");
     is_int(m8_revtable_record_active(shm, "a", U1, 100, 1, 60, NOW), M8_REVT_REVOKED,
@@ -131,7 +133,8 @@ static void test_events(m8_shm *shm)
     is_int(m8_revtable_check(shm, "a", U1, 100, true, NOW), M8_REVT_REVOKED,
            "v1 jti: the jti is revoked");
     is_int(m8_revtable_check(shm, "b", U1, 100, true, NOW), M8_REVT_UNKNOWN,
-           "v1 jti: every cached entry of the user is evicted, even with a jti (B 2.7 step 2)");
+           "v1 jti: every cached entry of the user is evicted, even with a jti "
+           "(doc/wire.md#revocation-table)");
     /* v1 user-wide with a since-time. */
     m8_revtable_record_active(shm, "c", U1, 500, 1, 60, NOW);
     e = ev(U1, NULL, 0, NULL);
@@ -156,7 +159,7 @@ static void test_events(m8_shm *shm)
     is_int(m8_revtable_check(shm, "g3", U1, 100, true, NOW), M8_REVT_ACTIVE,
            "v2 user-wide: an entry at the generation stays");
     is_int(m8_revtable_record_active(shm, "g2", U1, 100, 2, 60, NOW), M8_REVT_REVOKED,
-           "v2: an active answer below the watermark is revoked (B 2.5 row 2)");
+           "v2: an active answer below the watermark is revoked (doc/wire.md#jti-status-outcomes)");
     is_int(m8_revtable_check(shm, "g2", U1, 100, true, NOW), M8_REVT_UNKNOWN,
            "v2: ... and not stored");
     is_int(m8_revtable_record_active(shm, "g4", U1, 100, 3, 60, NOW), M8_REVT_ACTIVE,
@@ -205,7 +208,7 @@ static void test_events(m8_shm *shm)
     is_int(m8_revtable_check(shm, "g4", U1, 100, true, NOW), M8_REVT_REVOKED,
            "flush: revoked jtis stay");
     is_int(m8_revtable_record_active(shm, "g6", U1, 100, 4, 60, NOW), M8_REVT_REVOKED,
-           "flush: watermarks survive (B 2.7)");
+           "flush: watermarks survive (doc/wire.md#revocation-table)");
 }
 
 /* count ids "PREFIX-n" whose home slot in a table of cap is the same. */

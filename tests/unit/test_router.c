@@ -1,4 +1,4 @@
-/* test_router.c - route table and matching (lib/router.c). */
+/* test_router.c - route table and matching (lib/http/router.c). */
 #include "http/router.h"
 
 #include <stdlib.h>

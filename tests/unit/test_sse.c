@@ -102,10 +102,10 @@ static void test_issuer_frames(void)
         "id: 1751000000123456789-7\nevent: session-revoked\ndata: {\"payload\": {\"a\": 1}, "
         "\"sig\": \"00\"}\n\n",
         "E[session-revoked]{{\"payload\": {\"a\": 1}, \"sig\": \"00\"}}id=1751000000123456789-7\n",
-        "B 1.4 event frame: id, event name and data");
-    check(": ping\n\n", "C{ping}\n", "B 1.4 heartbeat: a comment, nothing dispatched");
-    check("event: gap\ndata: {}\n\n", "E[gap]{{}}-\n", "B 1.4 gap frame: no id");
-    check("event: gap\n\n", "", "B 1.12 a gap without data is not dispatched");
+        "SSE event frame: id, event name and data");
+    check(": ping\n\n", "C{ping}\n", "SSE heartbeat: a comment, nothing dispatched");
+    check("event: gap\ndata: {}\n\n", "E[gap]{{}}-\n", "SSE gap frame: no id");
+    check("event: gap\n\n", "", "a gap without data is not dispatched");
 }
 
 static void test_terminators(void)
@@ -140,7 +140,7 @@ static void test_fields(void)
     check("id: 1\nid: 2\ndata: x\n\n", "E[message]{x}id=2\n", "the last id wins");
     check("id\ndata: x\n\n", "E[message]{x}id=\n", "an empty id is kept as the empty string");
     check("id: 1\ndata: x\n\ndata: y\n\n", "E[message]{x}id=1\nE[message]{y}-\n",
-          "the event's id is its own (B 1.5): the next event without id has none");
+          "the event's id is its own: the next event without id has none");
     check("DATA: x\nData: y\n\n", "", "field names are case-sensitive");
     check(" data: x\n\n", "", "a leading space makes another field name");
     check("foo: bar\ndata: x\nbaz\n\n", "E[message]{x}-\n", "unknown fields are ignored");
