@@ -13,6 +13,7 @@
 #include "app/engine.h"
 #include "core/b64url.h"
 #include "core/log.h"
+#include "hsmint.h"
 #include "tap.h"
 #include "testenv.h"
 
@@ -411,32 +412,12 @@ static void test_many_apps_with_database(void)
 #define SECRET "Test-Access-Secret-Key-0123456789abcdef!"
 #define SUB "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d"
 
-/* An HS256 access token signed here with libsodium's HMAC. */
+/* An HS256 access token for role (tests/unit/hsmint.h). */
 static const char *hs_token(char *out, size_t outlen, const char *role)
 {
     char payload[512];
-    long long now = (long long)time(NULL);
-    snprintf(payload, sizeof payload,
-             "{\"sub\":\"" SUB "\",\"type\":\"access\",\"email\":\"u@example.com\","
-             "\"role\":\"%s\",\"is_superuser\":false,\"is_active\":true,\"exp\":%lld,"
-             "\"iat\":%lld,\"nbf\":%lld,\"jti\":\"8e1c6a0b-3f2d-4e5a-9b7c-1d2e3f4a5b6c\"}",
-             role, now + 600, now, now);
-    m8_buf b;
-    m8_buf_init(&b, outlen);
-    const char *h = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    m8_b64url_encode(&b, (const unsigned char *)h, strlen(h));
-    m8_buf_putc(&b, '.');
-    m8_b64url_encode(&b, (const unsigned char *)payload, strlen(payload));
-    unsigned char mac[32];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)SECRET, strlen(SECRET));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)b.data, b.len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    m8_buf_putc(&b, '.');
-    m8_b64url_encode(&b, mac, sizeof mac);
-    snprintf(out, outlen, "%s", b.data ? b.data : "");
-    m8_buf_free(&b);
-    return out;
+    return m8t_hs256_sign(out, outlen, SECRET,
+                          m8t_access_payload(payload, sizeof payload, role, false, 600));
 }
 
 static int h_who(m8_request *req, void *data)
