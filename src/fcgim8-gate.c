@@ -168,12 +168,6 @@ static void allow(m8_request *req, const m8_user *u)
 
 static m8_access role_access(m8_policy_access a);
 
-static bool safe_method(const char *m)
-{
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
-           strcmp(m, "TRACE") == 0;
-}
-
 /* What a CSRF token is bound to: the verified token's jti, or the token
  * itself when it has none. */
 static void session_identity(const m8_user *u, const m8_credential *c, const char **id, size_t *len)
@@ -233,7 +227,7 @@ static bool credential_allows(gate *g, m8_request *req, decision *d)
         mirror_detail(req);
         return false;
     }
-    if (c.kind == M8_CRED_COOKIE && g->csrf && !safe_method(d->method)) {
+    if (c.kind == M8_CRED_COOKIE && g->csrf && !m8_http_method_safe(d->method)) {
         const char *why = csrf_refusal(g, req, &c);
         if (why) {
             d->why = why;

@@ -327,11 +327,6 @@ static int add_builtins(m8_app *app, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ boot */
 
-static bool unsafe_method(const char *m)
-{
-    return !m || !(strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0);
-}
-
 /* The credential kinds of a route (M8_ROUTE_CRED_*) fit its access and the
  * settings (fcgim8(3), "Credential kinds"). */
 static int audit_cred_kinds(const m8_app *app, const m8_route *r, char *err, size_t errlen)
@@ -354,7 +349,7 @@ static int audit_cred_kinds(const m8_app *app, const m8_route *r, char *err, siz
     else if ((k & M8_ROUTE_CRED_COOKIE) && !m8_auth_cookie_name(app->auth))
         why = "accepts the cookie kind (M8_ROUTE_CRED_COOKIE) but ACCESS_TOKEN_COOKIE_NAME is "
               "not set";
-    else if ((k & M8_ROUTE_CRED_COOKIE) && unsafe_method(r->method))
+    else if ((k & M8_ROUTE_CRED_COOKIE) && !m8_http_method_safe(r->method))
         why = "accepts the cookie kind on an unsafe method: a browser sends the cookie whoever "
               "made the page (cross-site request forgery); take a bearer token there";
     if (!why)

@@ -230,3 +230,9 @@ bool m8__http_is_token(const char *s)
     }
     return true;
 }
+
+bool m8_http_method_safe(const char *m)
+{
+    return m && (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
+                 strcmp(m, "TRACE") == 0);
+}

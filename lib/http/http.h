@@ -130,4 +130,9 @@ M8_INTERNAL int m8_res_render(const m8_request *req, bool head_only, m8_buf *out
  * 307 slash and www redirects. */
 M8_INTERNAL int m8_redirect_quote(m8_buf *out, const char *url, size_t n);
 
+/* Whether a request method is safe in the HTTP sense (GET, HEAD, OPTIONS,
+ * TRACE): one that an ambient credential (a cookie) may use without a CSRF
+ * check.  NULL is not. */
+M8_INTERNAL bool m8_http_method_safe(const char *m);
+
 #endif
