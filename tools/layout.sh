@@ -17,7 +17,9 @@
 #            examples): <curl/...> only in lib/net/; <mysql.h>, <mysql/...>,
 #            <mariadb/...> only in lib/db/mariadb.c; <libpq-fe.h> only in
 #            lib/db/pg.c; <fcgiapp.h>, <fcgi_stdio.h>, <fcgios.h>,
-#            <fcgi_config.h> only in lib/app/.
+#            <fcgi_config.h> only in lib/app/; <dlfcn.h> (dlopen) only in
+#            lib/core/dynlib.c, which loads libcurl and the database client
+#            libraries on first use (doc/design.md#libraries-loaded-on-first-use).
 #   pure     the pure parsers (PURE below: the files the fuzzers in
 #            tests/fuzz/ drive that do no I/O) include none of the headers
 #            of "deps", nor <sys/socket.h> or <pthread.h>, also not through
@@ -214,7 +216,8 @@ rule_upward() {
 deps_table='^curl/;^lib/net/;libcurl;lib/net/
 ^(mysql\.h|mysql/|mariadb/);^lib/db/mariadb\.c$;the MariaDB client;lib/db/mariadb.c
 ^libpq-fe\.h$;^lib/db/pg\.c$;libpq;lib/db/pg.c
-^(fcgiapp|fcgi_stdio|fcgios|fcgi_config)\.h$;^lib/app/;libfcgi;lib/app/'
+^(fcgiapp|fcgi_stdio|fcgios|fcgi_config)\.h$;^lib/app/;libfcgi;lib/app/
+^dlfcn\.h$;^lib/core/dynlib\.c$;dlopen;lib/core/dynlib.c'
 
 rule_deps() {
     files=$(c_files lib src examples)

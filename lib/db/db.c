@@ -111,6 +111,12 @@ m8_db *m8_db_open(const m8_settings *s, const m8_db_timeouts *t, char *err, size
                 s->selected_db == M8_DB_POSTGRES ? "postgresql" : "mariadb");
         return NULL;
     }
+    char why[256];
+    if (be->load(why, sizeof why) != 0) { /* a missing library fails at boot, not per request */
+        set_err(err, errlen, "SELECTED_DB=%s: %s",
+                s->selected_db == M8_DB_POSTGRES ? "Postgres" : "Mysql", why);
+        return NULL;
+    }
     m8_db *db = calloc(1, sizeof *db);
     if (!db) {
         set_err(err, errlen, "out of memory");

@@ -66,9 +66,11 @@ M8_INTERNAL bool m8_db_configured(const m8_settings *s);
 
 /* A handle for the database of the settings (SELECTED_DB, DB_HOST, DB_PORT,
  * DB_DATABASE, DB_USER, DB_PASSWORD; copied, so s may be freed after).  Does
- * not connect: the first m8_db_ping does.  t NULL = default timeouts.  NULL
- * on failure with one line in err: a DB_* setting missing, or the selected
- * backend not built in (both configuration errors), or out of memory. */
+ * not connect: the first m8_db_ping does; it loads the backend's client
+ * library (doc/design.md#libraries-loaded-on-first-use).  t NULL = default
+ * timeouts.  NULL on failure with one line in err: a DB_* setting missing,
+ * the selected backend not built in (both configuration errors), its client
+ * library not loadable, or out of memory. */
 M8_INTERNAL m8_db *m8_db_open(const m8_settings *s, const m8_db_timeouts *t, char *err,
                               size_t errlen);
 
@@ -220,6 +222,10 @@ enum { M8_DB_BEGIN, M8_DB_COMMIT, M8_DB_ROLLBACK };
 typedef struct m8_db_backend {
     const char *name; /* for messages: "MariaDB/MySQL", "PostgreSQL" */
     m8_db_dialect dialect;
+    /* Loads the client library (once; m8_db_open calls it, so that a
+     * missing library is a boot failure): 0, or M8_ENOTFOUND with the
+     * reason in err (doc/design.md#libraries-loaded-on-first-use). */
+    int (*load)(char *err, size_t errlen);
     /* Connects within p->connect_s; NULL with the reason in err. */
     m8_db_conn *(*connect)(const m8_db_params *p, char *err, size_t errlen);
     /* SELECT 1 within p->io_s; 0 or M8_EIO with the reason in err. */

@@ -17,9 +17,100 @@
 #include <mysql.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/dynlib.h"
+
+/* libmariadb is loaded when a database is opened, not linked
+ * (doc/design.md#libraries-loaded-on-first-use): every function this file
+ * calls, as a pointer typed after mysql.h's declaration (mysql_library_init
+ * is mysql.h's name for mysql_server_init). */
+#define MY_FUNCS(X)                                                                                \
+    X(mysql_close)                                                                                 \
+    X(mysql_errno)                                                                                 \
+    X(mysql_error)                                                                                 \
+    X(mysql_fetch_fields)                                                                          \
+    X(mysql_fetch_row)                                                                             \
+    X(mysql_free_result)                                                                           \
+    X(mysql_get_socket)                                                                            \
+    X(mysql_init)                                                                                  \
+    X(mysql_num_fields)                                                                            \
+    X(mysql_optionsv)                                                                              \
+    X(mysql_real_connect)                                                                          \
+    X(mysql_real_query)                                                                            \
+    X(mysql_server_init)                                                                           \
+    X(mysql_sqlstate)                                                                              \
+    X(mysql_stmt_affected_rows)                                                                    \
+    X(mysql_stmt_bind_param)                                                                       \
+    X(mysql_stmt_bind_result)                                                                      \
+    X(mysql_stmt_close)                                                                            \
+    X(mysql_stmt_errno)                                                                            \
+    X(mysql_stmt_error)                                                                            \
+    X(mysql_stmt_execute)                                                                          \
+    X(mysql_stmt_fetch)                                                                            \
+    X(mysql_stmt_fetch_column)                                                                     \
+    X(mysql_stmt_field_count)                                                                      \
+    X(mysql_stmt_free_result)                                                                      \
+    X(mysql_stmt_init)                                                                             \
+    X(mysql_stmt_insert_id)                                                                        \
+    X(mysql_stmt_param_count)                                                                      \
+    X(mysql_stmt_prepare)                                                                          \
+    X(mysql_stmt_result_metadata)                                                                  \
+    X(mysql_stmt_sqlstate)                                                                         \
+    X(mysql_store_result)
+#define MY_FIELD(f) __typeof__(&f) f;
+#define MY_SYM(f) {#f, offsetof(my_api, f)},
+typedef struct my_api {
+    MY_FUNCS(MY_FIELD)
+} my_api;
+static my_api my_fn;
+static const m8_dynlib_sym my_syms[] = {MY_FUNCS(MY_SYM)};
+static m8_dynlib my_lib = M8_DYNLIB_INIT("libmariadb", M8_LIBMARIADB_SONAME,
+                                         "M8_TEST_LIBMARIADB_SONAME", my_syms, &my_fn);
+#define mysql_close (my_fn.mysql_close)
+#define mysql_errno (my_fn.mysql_errno)
+#define mysql_error (my_fn.mysql_error)
+#define mysql_fetch_fields (my_fn.mysql_fetch_fields)
+#define mysql_fetch_row (my_fn.mysql_fetch_row)
+#define mysql_free_result (my_fn.mysql_free_result)
+#define mysql_get_socket (my_fn.mysql_get_socket)
+#define mysql_init (my_fn.mysql_init)
+#define mysql_num_fields (my_fn.mysql_num_fields)
+#define mysql_optionsv (my_fn.mysql_optionsv)
+#define mysql_real_connect (my_fn.mysql_real_connect)
+#define mysql_real_query (my_fn.mysql_real_query)
+#define mysql_server_init (my_fn.mysql_server_init)
+#define mysql_sqlstate (my_fn.mysql_sqlstate)
+#define mysql_stmt_affected_rows (my_fn.mysql_stmt_affected_rows)
+#define mysql_stmt_bind_param (my_fn.mysql_stmt_bind_param)
+#define mysql_stmt_bind_result (my_fn.mysql_stmt_bind_result)
+#define mysql_stmt_close (my_fn.mysql_stmt_close)
+#define mysql_stmt_errno (my_fn.mysql_stmt_errno)
+#define mysql_stmt_error (my_fn.mysql_stmt_error)
+#define mysql_stmt_execute (my_fn.mysql_stmt_execute)
+#define mysql_stmt_fetch (my_fn.mysql_stmt_fetch)
+#define mysql_stmt_fetch_column (my_fn.mysql_stmt_fetch_column)
+#define mysql_stmt_field_count (my_fn.mysql_stmt_field_count)
+#define mysql_stmt_free_result (my_fn.mysql_stmt_free_result)
+#define mysql_stmt_init (my_fn.mysql_stmt_init)
+#define mysql_stmt_insert_id (my_fn.mysql_stmt_insert_id)
+#define mysql_stmt_param_count (my_fn.mysql_stmt_param_count)
+#define mysql_stmt_prepare (my_fn.mysql_stmt_prepare)
+#define mysql_stmt_result_metadata (my_fn.mysql_stmt_result_metadata)
+#define mysql_stmt_sqlstate (my_fn.mysql_stmt_sqlstate)
+#define mysql_store_result (my_fn.mysql_store_result)
+
+/* Loads libmariadb (once); 0 or M8_ENOTFOUND with the reason in err. */
+static int my_load(char *err, size_t errlen)
+{
+    if (m8_dynlib_load(&my_lib) == 0)
+        return 0;
+    snprintf(err, errlen, "%s", my_lib.error);
+    return M8_ENOTFOUND;
+}
 
 typedef struct cached_stmt {
     char *sql;
@@ -52,6 +143,8 @@ static unsigned int whole_seconds(double s)
 
 static m8_db_conn *my_connect(const m8_db_params *p, char *err, size_t errlen)
 {
+    if (my_load(err, errlen) != 0)
+        return NULL;
     pthread_once(&g_once, library_init);
     if (g_init_rc != 0) {
         snprintf(err, errlen, "connect: the MariaDB client library failed to initialise");
@@ -464,6 +557,7 @@ static int my_tx(m8_db_conn *c, const m8_db_params *p, int op, m8_db_error *e, b
 const m8_db_backend m8_db_backend_mariadb = {
     .name = "MariaDB/MySQL",
     .dialect = M8_DB_DIALECT_MYSQL,
+    .load = my_load,
     .connect = my_connect,
     .ping = my_ping,
     .disconnect = my_disconnect,

@@ -18,9 +18,89 @@
 #include <libpq-fe.h>
 #include <math.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/dynlib.h"
+
+/* libpq is loaded when a database is opened, not linked
+ * (doc/design.md#libraries-loaded-on-first-use): every function this file
+ * calls, as a pointer typed after libpq-fe.h's declaration. */
+#define PG_FUNCS(X)                                                                                \
+    X(PQclear)                                                                                     \
+    X(PQcmdStatus)                                                                                 \
+    X(PQcmdTuples)                                                                                 \
+    X(PQconnectPoll)                                                                               \
+    X(PQconnectStartParams)                                                                        \
+    X(PQconsumeInput)                                                                              \
+    X(PQerrorMessage)                                                                              \
+    X(PQfinish)                                                                                    \
+    X(PQflush)                                                                                     \
+    X(PQfname)                                                                                     \
+    X(PQgetResult)                                                                                 \
+    X(PQgetisnull)                                                                                 \
+    X(PQgetlength)                                                                                 \
+    X(PQgetvalue)                                                                                  \
+    X(PQisBusy)                                                                                    \
+    X(PQnfields)                                                                                   \
+    X(PQntuples)                                                                                   \
+    X(PQresStatus)                                                                                 \
+    X(PQresultErrorField)                                                                          \
+    X(PQresultErrorMessage)                                                                        \
+    X(PQresultStatus)                                                                              \
+    X(PQsendQueryParams)                                                                           \
+    X(PQsetNoticeProcessor)                                                                        \
+    X(PQsetSingleRowMode)                                                                          \
+    X(PQsetnonblocking)                                                                            \
+    X(PQsocket)                                                                                    \
+    X(PQstatus)
+#define PG_FIELD(f) __typeof__(&f) f;
+#define PG_SYM(f) {#f, offsetof(pq_api, f)},
+typedef struct pq_api {
+    PG_FUNCS(PG_FIELD)
+} pq_api;
+static pq_api pq_fn;
+static const m8_dynlib_sym pq_syms[] = {PG_FUNCS(PG_SYM)};
+static m8_dynlib pq_lib =
+    M8_DYNLIB_INIT("libpq", M8_LIBPQ_SONAME, "M8_TEST_LIBPQ_SONAME", pq_syms, &pq_fn);
+#define PQclear (pq_fn.PQclear)
+#define PQcmdStatus (pq_fn.PQcmdStatus)
+#define PQcmdTuples (pq_fn.PQcmdTuples)
+#define PQconnectPoll (pq_fn.PQconnectPoll)
+#define PQconnectStartParams (pq_fn.PQconnectStartParams)
+#define PQconsumeInput (pq_fn.PQconsumeInput)
+#define PQerrorMessage (pq_fn.PQerrorMessage)
+#define PQfinish (pq_fn.PQfinish)
+#define PQflush (pq_fn.PQflush)
+#define PQfname (pq_fn.PQfname)
+#define PQgetResult (pq_fn.PQgetResult)
+#define PQgetisnull (pq_fn.PQgetisnull)
+#define PQgetlength (pq_fn.PQgetlength)
+#define PQgetvalue (pq_fn.PQgetvalue)
+#define PQisBusy (pq_fn.PQisBusy)
+#define PQnfields (pq_fn.PQnfields)
+#define PQntuples (pq_fn.PQntuples)
+#define PQresStatus (pq_fn.PQresStatus)
+#define PQresultErrorField (pq_fn.PQresultErrorField)
+#define PQresultErrorMessage (pq_fn.PQresultErrorMessage)
+#define PQresultStatus (pq_fn.PQresultStatus)
+#define PQsendQueryParams (pq_fn.PQsendQueryParams)
+#define PQsetNoticeProcessor (pq_fn.PQsetNoticeProcessor)
+#define PQsetSingleRowMode (pq_fn.PQsetSingleRowMode)
+#define PQsetnonblocking (pq_fn.PQsetnonblocking)
+#define PQsocket (pq_fn.PQsocket)
+#define PQstatus (pq_fn.PQstatus)
+
+/* Loads libpq (once); 0 or M8_ENOTFOUND with the reason in err. */
+static int pg_load(char *err, size_t errlen)
+{
+    if (m8_dynlib_load(&pq_lib) == 0)
+        return 0;
+    snprintf(err, errlen, "%s", pq_lib.error);
+    return M8_ENOTFOUND;
+}
 
 /* Type OIDs of the parameters (pg_type.h is a server header). */
 #define OID_BOOL 16
@@ -71,6 +151,8 @@ static void ignore_notice(void *arg, const char *msg)
 
 static m8_db_conn *pg_connect(const m8_db_params *p, char *err, size_t errlen)
 {
+    if (pg_load(err, errlen) != 0)
+        return NULL;
     char port[16], ct[16];
     snprintf(port, sizeof port, "%u", p->port);
     double cs = ceil(p->connect_s);
@@ -462,6 +544,7 @@ static int pg_tx(m8_db_conn *c, const m8_db_params *p, int op, m8_db_error *e, b
 const m8_db_backend m8_db_backend_pg = {
     .name = "PostgreSQL",
     .dialect = M8_DB_DIALECT_POSTGRES,
+    .load = pg_load,
     .connect = pg_connect,
     .ping = pg_ping,
     .disconnect = pg_disconnect,

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +15,78 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include "core/dynlib.h"
+
 #define HTTPC_MAX_REDIRS 3L
 #define HTTPC_MAX_TIMEOUT_S 3600.0
 
+/* libcurl is loaded on first use, not linked
+ * (doc/design.md#libraries-loaded-on-first-use): every libcurl function this
+ * file calls, as a pointer typed after curl.h's declaration.  curl.h's
+ * type-checking wrappers of curl_easy_setopt/getinfo are macros; they go, so
+ * that the names below map to the table. */
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define CURL_FUNCS(X)                                                                              \
+    X(curl_easy_cleanup)                                                                           \
+    X(curl_easy_getinfo)                                                                           \
+    X(curl_easy_init)                                                                              \
+    X(curl_easy_perform)                                                                           \
+    X(curl_easy_reset)                                                                             \
+    X(curl_easy_setopt)                                                                            \
+    X(curl_easy_strerror)                                                                          \
+    X(curl_free)                                                                                   \
+    X(curl_global_init)                                                                            \
+    X(curl_slist_append)                                                                           \
+    X(curl_slist_free_all)                                                                         \
+    X(curl_url)                                                                                    \
+    X(curl_url_cleanup)                                                                            \
+    X(curl_url_get)                                                                                \
+    X(curl_url_set)
+#define CURL_FIELD(f) __typeof__(&f) f;
+#define CURL_SYM(f) {#f, offsetof(curl_api, f)},
+typedef struct curl_api {
+    CURL_FUNCS(CURL_FIELD)
+} curl_api;
+static curl_api curl_fn;
+static const m8_dynlib_sym curl_syms[] = {CURL_FUNCS(CURL_SYM)};
+static m8_dynlib curl_lib =
+    M8_DYNLIB_INIT("libcurl", M8_LIBCURL_SONAME, "M8_TEST_LIBCURL_SONAME", curl_syms, &curl_fn);
+#define curl_easy_cleanup (curl_fn.curl_easy_cleanup)
+#define curl_easy_getinfo (curl_fn.curl_easy_getinfo)
+#define curl_easy_init (curl_fn.curl_easy_init)
+#define curl_easy_perform (curl_fn.curl_easy_perform)
+#define curl_easy_reset (curl_fn.curl_easy_reset)
+#define curl_easy_setopt (curl_fn.curl_easy_setopt)
+#define curl_easy_strerror (curl_fn.curl_easy_strerror)
+#define curl_free (curl_fn.curl_free)
+#define curl_global_init (curl_fn.curl_global_init)
+#define curl_slist_append (curl_fn.curl_slist_append)
+#define curl_slist_free_all (curl_fn.curl_slist_free_all)
+#define curl_url (curl_fn.curl_url)
+#define curl_url_cleanup (curl_fn.curl_url_cleanup)
+#define curl_url_get (curl_fn.curl_url_get)
+#define curl_url_set (curl_fn.curl_url_set)
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static bool global_loaded; /* libcurl loaded: else curl_lib.error says why */
 static CURLcode global_rc = CURLE_OK;
 
 static void global_init_once(void)
 {
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    global_loaded = m8_dynlib_load(&curl_lib) == 0;
+    if (global_loaded)
+        global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void m8_httpc_global_init(void)
 {
     pthread_once(&global_once, global_init_once);
+}
+
+bool m8_httpc_loaded(void)
+{
+    return m8_dynlib_loaded(&curl_lib);
 }
 
 typedef struct sink {
@@ -216,6 +275,7 @@ const char *m8_httpc_err_name(m8_httpc_err err)
     case M8_HTTPC_EPROTO: return "protocol";
     case M8_HTTPC_ECANCEL: return "cancelled";
     case M8_HTTPC_EABORT: return "aborted";
+    case M8_HTTPC_ENOLIB: return "no_library";
     case M8_HTTPC_EOTHER: break;
     }
     return "other";
@@ -410,6 +470,11 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
         return M8_EINVAL;
     }
     m8_httpc_global_init();
+    if (!global_loaded) {
+        snprintf(res->error, sizeof res->error, "%s", curl_lib.error);
+        res->err = M8_HTTPC_ENOLIB;
+        return M8_EIO;
+    }
     if (global_rc != CURLE_OK) {
         set_error(res, rq->url, global_rc, "curl_global_init failed");
         res->err = M8_HTTPC_EOTHER;

@@ -37,6 +37,8 @@ typedef enum m8_httpc_err {
     M8_HTTPC_EPROTO,    /* the peer's answer is not valid HTTP */
     M8_HTTPC_ECANCEL,   /* stopped through m8_http_request.cancel */
     M8_HTTPC_EABORT,    /* stopped by the receiver (on_data returned false) */
+    M8_HTTPC_ENOLIB,    /* libcurl cannot be loaded (error names it and why;
+                         * doc/design.md#libraries-loaded-on-first-use) */
     M8_HTTPC_EOTHER,    /* any other libcurl failure */
 } m8_httpc_err;
 
@@ -90,8 +92,14 @@ typedef struct m8_http_request {
  * "": the system's store again).  Not thread-safe: call before any request. */
 M8_INTERNAL void m8_httpc_set_ca_file(const char *path);
 
-/* Calls curl_global_init once (thread-safe). */
+/* Loads libcurl and calls curl_global_init, once (thread-safe).  libcurl is
+ * not linked: this, or the first request, loads it
+ * (doc/design.md#libraries-loaded-on-first-use); when it cannot be loaded,
+ * every request fails with M8_HTTPC_ENOLIB. */
 M8_INTERNAL void m8_httpc_global_init(void);
+
+/* True once libcurl is loaded in this process (loads nothing). */
+M8_INTERNAL bool m8_httpc_loaded(void);
 
 /* GET url with a total timeout (seconds) and a body cap of max bytes (more
  * is M8_ETOOBIG).  Returns 0 when a response arrived (any status), M8_EIO
@@ -110,7 +118,7 @@ M8_INTERNAL int m8_http_do(const m8_http_request *rq, m8_http_result *res);
 /* A short stable name for err, for logs and metrics labels ("ok",
  * "resolve", "connect", "tls", "timeout", "send", "read", "too_big",
  * "redirect", "protocol", "cancelled", "aborted", "invalid", "nomem",
- * "other"). */
+ * "no_library", "other"). */
 M8_INTERNAL const char *m8_httpc_err_name(m8_httpc_err err);
 
 /* Frees the calling thread's kept-alive handle now (also done when the

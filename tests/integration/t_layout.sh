@@ -29,7 +29,8 @@ printf '/* tool */\n' >"$fake/src/tool.h"
 printf '/* env */\n' >"$fake/tests/unit/testenv.h"
 # client libraries outside their module
 printf '#include <curl/curl.h>\n' >"$fake/lib/net/httpc.c"
-printf '#include <curl/curl.h>\n#include <fcgiapp.h>\n' >"$fake/src/gate.c"
+printf '#include <curl/curl.h>\n#include <fcgiapp.h>\n#include <dlfcn.h>\n' >"$fake/src/gate.c"
+printf '#include <dlfcn.h>\n' >"$fake/lib/core/dynlib.c"
 printf '#include <fcgiapp.h>\n' >"$fake/lib/app/engine.c"
 printf '#include <libpq-fe.h>\n#include <mysql.h>\n' >"$fake/examples/svc.c"
 # a pure parser: one direct banned header, one through a lib header
@@ -56,8 +57,9 @@ rc=$?
 want='examples/svc.c:1: includes <libpq-fe.h> (libpq belongs to lib/db/pg.c only)
 examples/svc.c:2: includes <mysql.h> (the MariaDB client belongs to lib/db/mariadb.c only)
 src/gate.c:1: includes <curl/curl.h> (libcurl belongs to lib/net/ only)
-src/gate.c:2: includes <fcgiapp.h> (libfcgi belongs to lib/app/ only)'
-t_is "$rc:$out" "1:$want" "layout.sh deps reports client-library headers outside their module"
+src/gate.c:2: includes <fcgiapp.h> (libfcgi belongs to lib/app/ only)
+src/gate.c:3: includes <dlfcn.h> (dlopen belongs to lib/core/dynlib.c only)'
+t_is "$rc:$out" "1:$want" "layout.sh deps reports client-library headers (and dlopen's) outside their module"
 
 out=$("$checker" pure "$fake")
 rc=$?
@@ -149,7 +151,7 @@ rule() { # RULE NAME
 }
 rule cycles "no include cycle among lib/ modules"
 rule upward "lib/ never includes src/, tests/ or examples/"
-rule deps "libcurl only in lib/net/, the MariaDB client only in lib/db/mariadb.c, libpq only in lib/db/pg.c, libfcgi only in lib/app/"
+rule deps "libcurl only in lib/net/, the MariaDB client only in lib/db/mariadb.c, libpq only in lib/db/pg.c, libfcgi only in lib/app/, dlopen only in lib/core/dynlib.c"
 rule pure "the pure parsers include no client library, <sys/socket.h> or <pthread.h>"
 rule size "no C file under lib src tests examples bench has more than 800 lines (exceptions listed in tools/layout.sh)"
 rule format "every C file under lib src tests examples bench is clang-formatted (.clang-format)"
