@@ -146,8 +146,19 @@ void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json)
     } else {
         m8_buf_init(&own, M8_LOG_LINE_MAX);
     }
-    int rc = m8_buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":", stamp,
-                           level_names[lvl], log_pid());
+    static const char *const level_json[] = {
+        "\",\"level\":\"debug\",\"pid\":", "\",\"level\":\"info\",\"pid\":",
+        "\",\"level\":\"warning\",\"pid\":", "\",\"level\":\"error\",\"pid\":",
+        "\",\"level\":\"critical\",\"pid\":"};
+    int rc = m8_buf_putn(b, "{\"ts\":\"", 7);
+    if (!rc)
+        rc = m8_buf_putn(b, stamp, 24);
+    if (!rc)
+        rc = m8_buf_puts(b, level_json[lvl]);
+    if (!rc)
+        rc = m8_buf_put_u64(b, (uint64_t)log_pid());
+    if (!rc)
+        rc = m8_buf_putn(b, ",\"msg\":", 7);
     if (!rc)
         rc = m8_buf_json_str(b, msg, strlen(msg));
     if (!rc && extra_json && *extra_json) {
