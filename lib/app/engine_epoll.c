@@ -180,8 +180,9 @@ int m8_write_all(int fd, const char *p, size_t n)
 
 typedef struct worker_ctx {
     m8_request req;
-    m8_buf out;  /* the CGI-form response */
-    m8_buf wire; /* FastCGI records */
+    m8_buf out;             /* the CGI-form response */
+    m8_buf wire;            /* FastCGI records */
+    char rb[M8_READ_CHUNK]; /* what a recv brings */
 } worker_ctx;
 
 /* Runs the complete request held by c; returns false if c must close. */
@@ -259,75 +260,90 @@ static bool park(m8_server *s, conn *c)
     return false;
 }
 
-/* Drives a readable connection.  Returns with c re-armed or closed. */
+/* Parses p[0..n) as c's record stream, answering each complete request;
+ * *used gets the bytes consumed (the rest is an incomplete record).
+ * Returns false when c was closed. */
+static bool feed(m8_server *s, worker_ctx *w, conn *c, const char *p, size_t n, size_t *used_out,
+                 bool *served)
+{
+    size_t off = 0;
+    while (off < n) {
+        size_t used = 0;
+        m8_fcgi_event ev = m8_fcgi_feed(&c->fcgi, p + off, n - off, &used);
+        off += used;
+        if (c->fcgi.req_id && !c->counted) {
+            c->counted = true;
+            atomic_fetch_add(&s->busy, 1);
+        }
+        if (c->fcgi.reply.len) {
+            int rc = m8_write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
+            m8_buf_reset(&c->fcgi.reply);
+            if (rc) {
+                conn_close(s, c);
+                return false;
+            }
+        }
+        if (ev == M8_FCGI_REQUEST) {
+            if (!serve_request(s, w, c)) {
+                conn_close(s, c);
+                return false;
+            }
+            *served = true;
+            continue;
+        }
+        if (ev == M8_FCGI_ABORTED) {
+            if (c->counted) {
+                c->counted = false;
+                atomic_fetch_sub(&s->busy, 1);
+            }
+            if (!c->fcgi.keep_conn) {
+                conn_close(s, c);
+                return false;
+            }
+            continue;
+        }
+        if (ev == M8_FCGI_PROTO_ERROR) {
+            m8_log_limited("fastcgi.malformed", M8_LOG_WARNING,
+                           "closing a FastCGI connection: malformed record stream");
+            conn_close(s, c);
+            return false;
+        }
+        break; /* need more bytes */
+    }
+    *used_out = off;
+    return true;
+}
+
+/* Drives a readable connection.  Returns with c parked or closed.  Bytes
+ * are read into the thread's buffer and parsed there; only an incomplete
+ * record is kept with the connection (c->in), so an idle connection holds
+ * no read buffer. */
 static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
 {
     atomic_store(&c->expires_ms, 0); /* in hand: the sweep leaves it alone */
+    bool served = false;             /* a request was answered since the last read */
     for (;;) {
-        bool served = false;
-        while (c->in.len) {
-            size_t used = 0;
-            m8_fcgi_event ev = m8_fcgi_feed(&c->fcgi, c->in.data, c->in.len, &used);
-            if (used) {
-                memmove(c->in.data, c->in.data + used, c->in.len - used);
-                c->in.len -= used;
-            }
-            if (c->fcgi.req_id && !c->counted) {
-                c->counted = true;
-                atomic_fetch_add(&s->busy, 1);
-            }
-            if (c->fcgi.reply.len) {
-                int rc = m8_write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
-                m8_buf_reset(&c->fcgi.reply);
-                if (rc) {
-                    conn_close(s, c);
-                    return;
-                }
-            }
-            if (ev == M8_FCGI_REQUEST) {
-                if (!serve_request(s, w, c)) {
-                    conn_close(s, c);
-                    return;
-                }
-                served = true;
-                continue;
-            }
-            if (ev == M8_FCGI_ABORTED) {
-                if (c->counted) {
-                    c->counted = false;
-                    atomic_fetch_sub(&s->busy, 1);
-                }
-                if (!c->fcgi.keep_conn) {
-                    conn_close(s, c);
-                    return;
-                }
-                continue;
-            }
-            if (ev == M8_FCGI_PROTO_ERROR) {
-                m8_log_limited("fastcgi.malformed", M8_LOG_WARNING,
-                               "closing a FastCGI connection: malformed record stream");
-                conn_close(s, c);
-                return;
-            }
-            break; /* need more bytes */
-        }
         if (served && c->in.len == 0) {
             /* The web server sends the next request only after reading this
              * answer: a read now would just say EAGAIN.  Park the connection
              * (its next bytes raise a new edge). */
+            served = false;
             if (park(s, c))
                 return;
             continue;
         }
-        if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
-            conn_close(s, c);
-            return;
+        bool direct = c->in.len == 0;
+        char *dst = w->rb;
+        size_t room = sizeof w->rb;
+        if (!direct) {
+            if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
+                conn_close(s, c);
+                return;
+            }
+            dst = c->in.data + c->in.len;
+            room = c->in.cap - c->in.len - 1;
         }
-        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
-        if (r > 0) {
-            c->in.len += (size_t)r;
-            continue;
-        }
+        ssize_t r = recv(c->fd, dst, room, 0);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -335,8 +351,30 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
                 return;
             continue;
         }
-        conn_close(s, c); /* EOF or error */
-        return;
+        if (r <= 0) {
+            conn_close(s, c); /* EOF or error */
+            return;
+        }
+        const char *p = dst;
+        size_t n = (size_t)r, used = 0;
+        if (!direct) {
+            c->in.len += n;
+            p = c->in.data;
+            n = c->in.len;
+        }
+        if (!feed(s, w, c, p, n, &used, &served))
+            return;
+        if (direct) {
+            if (used < n && m8_buf_append(&c->in, p + used, n - used) != 0) {
+                conn_close(s, c);
+                return;
+            }
+        } else if (used == n) {
+            m8_buf_free(&c->in); /* back to the thread's buffer */
+        } else if (used) {
+            memmove(c->in.data, c->in.data + used, n - used);
+            c->in.len = n - used;
+        }
     }
 }
 
