@@ -29,22 +29,34 @@
 #define M8_ACCEPT_PAUSE_MS 250 /* no accept() for this long after EMFILE & co */
 #define M8_ACCEPT_LOG_MS 10000 /* at most one line per this long about it */
 
-/* A connection belongs to one thread at a time (EPOLLONESHOT).  Its
- * deadline (idle, or a request still arriving) is published in expires_ms
- * whenever it goes back to epoll; a sweep that any thread runs every
- * M8_SWEEP_MS shuts the socket of an overdue one down (never closes it: a
- * thread may be about to handle it), so whichever thread owns it next sees
- * EOF and closes it. */
+/* Connections live in slots that are never freed while the server runs,
+ * registered edge-triggered (EPOLLET) once for their whole life: a request
+ * costs no epoll_ctl.  Each epoll event carries the slot's index and the
+ * generation of the connection it was registered for, so an event that
+ * arrives after its connection closed (and its slot went to a new one) is
+ * recognised and dropped.  A connection belongs to one thread at a time:
+ * its state word says PARKED (in epoll only), OWNED (a thread has it), or
+ * AGAIN (a thread has it and more events came meanwhile: the owner looks
+ * again before parking it).  Its deadline (idle, or a request still
+ * arriving) is published in expires_ms whenever it is parked; a sweep that
+ * any thread runs every M8_SWEEP_MS shuts the socket of an overdue one down
+ * (never closes it: a thread may be about to handle it), so whichever
+ * thread owns it next sees EOF and closes it.  doc/design.md#serving-loop */
+enum { C_FREE = 0, C_PARKED = 1, C_OWNED = 2, C_AGAIN = 3 };
+#define TAG_LISTEN UINT32_MAX
+#define TAG_WAKE (UINT32_MAX - 1)
+
 typedef struct conn {
-    int fd;
+    int fd;                     /* -1 while the slot is free (changed under srv->lock) */
+    uint32_t idx;               /* its slot */
+    _Atomic uint64_t st;        /* generation << 2 | C_* */
     bool counted;               /* holds a request in progress (srv->busy) */
     int64_t req_started;        /* ms: the first byte of the request now arriving; 0 = none */
-    _Atomic int64_t expires_ms; /* ms: its deadline while parked in epoll; 0 = in hand */
+    _Atomic int64_t expires_ms; /* ms: its deadline while parked; 0 = in hand */
     atomic_bool arriving;       /* that deadline is a request's, not an idle one */
     atomic_bool expired;        /* shut down by the sweep */
     m8_fcgi fcgi;
     m8_buf in;
-    struct conn *prev, *next;
 } conn;
 
 struct m8_server {
@@ -65,37 +77,78 @@ struct m8_server {
     unsigned accept_unlogged;
     _Atomic int64_t next_sweep_ms;
     atomic_int n_conns;
-    pthread_mutex_t lock; /* guards the conn list */
-    conn *conns;
-    char listen_tag, wake_tag;
+    pthread_mutex_t lock;   /* guards the slot table and every conn's fd */
+    _Atomic(conn *) *slots; /* M8_MAX_CONNS entries; [0, n_slots) allocated */
+    _Atomic uint32_t n_slots;
+    uint32_t *free_idx; /* free slots, a stack */
+    uint32_t n_free;
 };
+
+static uint64_t ev_tag(uint32_t gen, uint32_t idx)
+{
+    return (uint64_t)gen << 32 | idx;
+}
 
 static int64_t now_ms(void)
 {
     return (int64_t)(m8_now_mono() * 1000.0);
 }
 
+/* Called by the connection's owner: the slot goes back to the table with
+ * the next generation, so that events still queued for it are dropped. */
 static void conn_close(m8_server *s, conn *c)
 {
-    if (c->counted)
+    if (c->counted) {
+        c->counted = false;
         atomic_fetch_sub(&s->busy, 1);
-    /* Off the list before the descriptor is released: the sweep shuts
-     * listed sockets down under the lock, and must never reach a number
-     * the kernel may already have handed to a new connection. */
-    pthread_mutex_lock(&s->lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    pthread_mutex_unlock(&s->lock);
+    }
     epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    atomic_fetch_sub(&s->n_conns, 1);
     m8_fcgi_free(&c->fcgi);
     m8_buf_free(&c->in);
-    free(c);
+    /* The slot is free before the descriptor is released: the sweep shuts
+     * sockets down under the lock, and must never reach a number the
+     * kernel may already have handed to a new connection. */
+    pthread_mutex_lock(&s->lock);
+    uint64_t gen = atomic_load(&c->st) >> 2;
+    atomic_store(&c->st, (gen + 1) << 2 | C_FREE);
+    int fd = c->fd;
+    c->fd = -1;
+    s->free_idx[s->n_free++] = c->idx;
+    pthread_mutex_unlock(&s->lock);
+    close(fd);
+    atomic_fetch_sub(&s->n_conns, 1);
+}
+
+/* The connection an event is for, now owned by the caller; NULL when it
+ * is gone (a stale event) or another thread owns it (which then looks
+ * again before parking it). */
+static conn *conn_acquire(m8_server *s, uint64_t tag)
+{
+    uint32_t idx = (uint32_t)tag, gen = (uint32_t)(tag >> 32);
+    if (idx >= atomic_load(&s->n_slots))
+        return NULL;
+    conn *c = atomic_load(&s->slots[idx]);
+    uint64_t cur = atomic_load(&c->st);
+    for (;;) {
+        unsigned state = (unsigned)(cur & 3);
+        if ((uint32_t)(cur >> 2) != gen || state == C_FREE || state == C_AGAIN)
+            return NULL;
+        uint64_t next = (cur & ~(uint64_t)3) | (state == C_PARKED ? C_OWNED : C_AGAIN);
+        if (atomic_compare_exchange_weak(&c->st, &cur, next))
+            return state == C_PARKED ? c : NULL;
+    }
+}
+
+/* The owner lets c go back to epoll: true when it is parked, false when
+ * events came while it was in hand (the owner keeps it and reads again). */
+static bool conn_release(conn *c)
+{
+    uint64_t cur = atomic_load(&c->st);
+    if ((cur & 3) == C_OWNED &&
+        atomic_compare_exchange_strong(&c->st, &cur, (cur & ~(uint64_t)3) | C_PARKED))
+        return true;
+    atomic_store(&c->st, (cur & ~(uint64_t)3) | C_OWNED);
+    return false;
 }
 
 /* Writes everything, waiting for POLLOUT when the socket is full. */
@@ -127,8 +180,9 @@ int m8_write_all(int fd, const char *p, size_t n)
 
 typedef struct worker_ctx {
     m8_request req;
-    m8_buf out;  /* the CGI-form response */
-    m8_buf wire; /* FastCGI records */
+    m8_buf out;             /* the CGI-form response */
+    m8_buf wire;            /* FastCGI records */
+    char rb[M8_READ_CHUNK]; /* what a recv brings */
 } worker_ctx;
 
 /* Runs the complete request held by c; returns false if c must close. */
@@ -178,10 +232,11 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
     return rc == 0 && keep;
 }
 
-/* Parks c in epoll until its next bytes, with its deadline: the idle
- * timeout when no request is under way, else the request deadline counted
- * from the request's first byte.  Closes c instead when it is overdue. */
-static void rearm(m8_server *s, conn *c)
+/* Parks c until its next bytes, with its deadline: the idle timeout when
+ * no request is under way, else the request deadline counted from the
+ * request's first byte.  Closes c instead when it is overdue.  Returns
+ * false when c is still the caller's (events came meanwhile: read again). */
+static bool park(m8_server *s, conn *c)
 {
     int64_t now = now_ms(), exp;
     bool arriving = c->in.len > 0 || c->fcgi.req_id != 0;
@@ -195,90 +250,131 @@ static void rearm(m8_server *s, conn *c)
     }
     if (atomic_load(&c->expired) || now >= exp) {
         conn_close(s, c);
-        return;
+        return true;
     }
     atomic_store(&c->arriving, arriving);
     atomic_store(&c->expires_ms, exp);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c};
-    if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
-        conn_close(s, c);
+    if (conn_release(c))
+        return true;
+    atomic_store(&c->expires_ms, 0);
+    return false;
 }
 
-/* Drives a readable connection.  Returns with c re-armed or closed. */
+/* Parses p[0..n) as c's record stream, answering each complete request;
+ * *used gets the bytes consumed (the rest is an incomplete record).
+ * Returns false when c was closed. */
+static bool feed(m8_server *s, worker_ctx *w, conn *c, const char *p, size_t n, size_t *used_out,
+                 bool *served)
+{
+    size_t off = 0;
+    while (off < n) {
+        size_t used = 0;
+        m8_fcgi_event ev = m8_fcgi_feed(&c->fcgi, p + off, n - off, &used);
+        off += used;
+        if (c->fcgi.req_id && !c->counted) {
+            c->counted = true;
+            atomic_fetch_add(&s->busy, 1);
+        }
+        if (c->fcgi.reply.len) {
+            int rc = m8_write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
+            m8_buf_reset(&c->fcgi.reply);
+            if (rc) {
+                conn_close(s, c);
+                return false;
+            }
+        }
+        if (ev == M8_FCGI_REQUEST) {
+            if (!serve_request(s, w, c)) {
+                conn_close(s, c);
+                return false;
+            }
+            *served = true;
+            continue;
+        }
+        if (ev == M8_FCGI_ABORTED) {
+            if (c->counted) {
+                c->counted = false;
+                atomic_fetch_sub(&s->busy, 1);
+            }
+            if (!c->fcgi.keep_conn) {
+                conn_close(s, c);
+                return false;
+            }
+            continue;
+        }
+        if (ev == M8_FCGI_PROTO_ERROR) {
+            m8_log_limited("fastcgi.malformed", M8_LOG_WARNING,
+                           "closing a FastCGI connection: malformed record stream");
+            conn_close(s, c);
+            return false;
+        }
+        break; /* need more bytes */
+    }
+    *used_out = off;
+    return true;
+}
+
+/* Drives a readable connection.  Returns with c parked or closed.  Bytes
+ * are read into the thread's buffer and parsed there; only an incomplete
+ * record is kept with the connection (c->in), so an idle connection holds
+ * no read buffer. */
 static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
 {
     atomic_store(&c->expires_ms, 0); /* in hand: the sweep leaves it alone */
+    bool served = false;             /* a request was answered since the last read */
     for (;;) {
-        bool served = false;
-        while (c->in.len) {
-            size_t used = 0;
-            m8_fcgi_event ev = m8_fcgi_feed(&c->fcgi, c->in.data, c->in.len, &used);
-            if (used) {
-                memmove(c->in.data, c->in.data + used, c->in.len - used);
-                c->in.len -= used;
-            }
-            if (c->fcgi.req_id && !c->counted) {
-                c->counted = true;
-                atomic_fetch_add(&s->busy, 1);
-            }
-            if (c->fcgi.reply.len) {
-                int rc = m8_write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
-                m8_buf_reset(&c->fcgi.reply);
-                if (rc) {
-                    conn_close(s, c);
-                    return;
-                }
-            }
-            if (ev == M8_FCGI_REQUEST) {
-                if (!serve_request(s, w, c)) {
-                    conn_close(s, c);
-                    return;
-                }
-                served = true;
-                continue;
-            }
-            if (ev == M8_FCGI_ABORTED) {
-                if (c->counted) {
-                    c->counted = false;
-                    atomic_fetch_sub(&s->busy, 1);
-                }
-                if (!c->fcgi.keep_conn) {
-                    conn_close(s, c);
-                    return;
-                }
-                continue;
-            }
-            if (ev == M8_FCGI_PROTO_ERROR) {
-                m8_log_limited("fastcgi.malformed", M8_LOG_WARNING,
-                               "closing a FastCGI connection: malformed record stream");
+        if (served && c->in.len == 0) {
+            /* The web server sends the next request only after reading this
+             * answer: a read now would just say EAGAIN.  Park the connection
+             * (its next bytes raise a new edge). */
+            served = false;
+            if (park(s, c))
+                return;
+            continue;
+        }
+        bool direct = c->in.len == 0;
+        char *dst = w->rb;
+        size_t room = sizeof w->rb;
+        if (!direct) {
+            if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
                 conn_close(s, c);
                 return;
             }
-            break; /* need more bytes */
+            dst = c->in.data + c->in.len;
+            room = c->in.cap - c->in.len - 1;
         }
-        if (served && c->in.len == 0) {
-            /* The web server sends the next request only after reading this
-             * answer: a read now would just say EAGAIN.  Park the connection. */
-            rearm(s, c);
-            return;
-        }
-        if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
-            conn_close(s, c);
-            return;
-        }
-        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
-        if (r > 0) {
-            c->in.len += (size_t)r;
-            continue;
-        }
+        ssize_t r = recv(c->fd, dst, room, 0);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            rearm(s, c);
+            if (park(s, c))
+                return;
+            continue;
+        }
+        if (r <= 0) {
+            conn_close(s, c); /* EOF or error */
             return;
         }
-        conn_close(s, c); /* EOF or error */
-        return;
+        const char *p = dst;
+        size_t n = (size_t)r, used = 0;
+        if (!direct) {
+            c->in.len += n;
+            p = c->in.data;
+            n = c->in.len;
+        }
+        if (!feed(s, w, c, p, n, &used, &served))
+            return;
+        if (direct) {
+            if (used < n && m8_buf_append(&c->in, p + used, n - used) != 0) {
+                conn_close(s, c);
+                return;
+            }
+        } else if (used == n) {
+            m8_buf_free(&c->in); /* back to the thread's buffer */
+        } else if (used) {
+            memmove(c->in.data, c->in.data + used, n - used);
+            c->in.len = n - used;
+        }
     }
 }
 
@@ -303,6 +399,40 @@ static void accept_pause(m8_server *s, int err)
            strerror(err), atomic_load(&s->n_conns), M8_ACCEPT_PAUSE_MS, s->accept_unlogged);
     s->accept_logged_ms = now;
     s->accept_unlogged = 0;
+}
+
+/* A slot for a new connection on fd, PARKED with its idle deadline; NULL
+ * when the table is full or memory is short. */
+static conn *conn_new(m8_server *s, int fd)
+{
+    conn *c = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->n_free) {
+        c = atomic_load(&s->slots[s->free_idx[--s->n_free]]);
+    } else {
+        uint32_t n = atomic_load(&s->n_slots);
+        if (n < M8_MAX_CONNS && (c = calloc(1, sizeof *c)) != NULL) {
+            c->idx = n;
+            atomic_init(&c->st, (uint64_t)C_FREE);
+            atomic_store(&s->slots[n], c);
+            atomic_store(&s->n_slots, n + 1);
+        }
+    }
+    if (c) {
+        c->fd = fd;
+        c->counted = false;
+        c->req_started = 0;
+        atomic_store(&c->expires_ms, now_ms() + s->idle_ms);
+        atomic_store(&c->arriving, false);
+        atomic_store(&c->expired, false);
+        m8_fcgi_init(&c->fcgi, s->max_body);
+        c->fcgi.authorizer_ok = s->opts.authorizer;
+        m8_buf_init(&c->in, 2 * M8_FCGI_MAX_RECORD + M8_READ_CHUNK);
+        uint64_t gen = atomic_load(&c->st) >> 2;
+        atomic_store(&c->st, gen << 2 | C_PARKED);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return c;
 }
 
 static void accept_conns(m8_server *s)
@@ -334,31 +464,23 @@ static void accept_conns(m8_server *s)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on unix: fine */
-        conn *c = calloc(1, sizeof *c);
+        conn *c = conn_new(s, fd);
         if (!c) {
             close(fd);
             continue;
         }
-        c->fd = fd;
-        atomic_init(&c->expires_ms, now_ms() + s->idle_ms);
-        atomic_init(&c->arriving, false);
-        atomic_init(&c->expired, false);
-        m8_fcgi_init(&c->fcgi, s->max_body);
-        c->fcgi.authorizer_ok = s->opts.authorizer;
-        m8_buf_init(&c->in, 2 * M8_FCGI_MAX_RECORD + M8_READ_CHUNK);
-        pthread_mutex_lock(&s->lock);
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-        pthread_mutex_unlock(&s->lock);
         atomic_fetch_add(&s->n_conns, 1);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c};
-        if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET,
+                                 .data.u64 = ev_tag((uint32_t)(atomic_load(&c->st) >> 2), c->idx)};
+        /* Registered PARKED: the first event may reach any thread at once. */
+        if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            uint64_t cur = atomic_load(&c->st);
+            atomic_store(&c->st, (cur & ~(uint64_t)3) | C_OWNED);
             conn_close(s, c);
+        }
     }
     if (!s->accept_paused && !atomic_load(&s->stopping)) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_LISTEN};
         epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
     }
     pthread_mutex_unlock(&s->accept_lock);
@@ -376,14 +498,18 @@ static void sweep(m8_server *s)
     if (s->accept_paused && now >= s->accept_resume_ms) {
         s->accept_paused = false;
         if (s->listen_fd >= 0 && !atomic_load(&s->stopping)) {
-            struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_LISTEN};
             epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
         }
     }
     pthread_mutex_unlock(&s->accept_lock);
     unsigned idle = 0, late = 0;
     pthread_mutex_lock(&s->lock);
-    for (conn *c = s->conns; c; c = c->next) {
+    uint32_t n_slots = atomic_load(&s->n_slots);
+    for (uint32_t i = 0; i < n_slots; i++) {
+        conn *c = atomic_load(&s->slots[i]);
+        if ((atomic_load(&c->st) & 3) != C_PARKED)
+            continue;
         int64_t exp = atomic_load(&c->expires_ms);
         if (!exp || now < exp || atomic_load(&c->expired))
             continue;
@@ -414,27 +540,42 @@ static void *worker_main(void *arg)
     m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
     m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
     struct epoll_event evs[16];
+    /* Access lines are written in batches, each at most M8_LOG_FLUSH_MS
+     * after it was logged (log.h): the wait below ends by then. */
+    m8_log_buffer(true);
     for (;;) {
         bool stopping = atomic_load(&s->stopping);
         if (stopping && atomic_load(&s->busy) <= 0)
             break;
-        int n = epoll_wait(s->ep, evs, 16, stopping ? 50 : M8_SWEEP_MS);
+        int timeout = stopping ? 50 : M8_SWEEP_MS;
+        double due = m8_log_flush_due();
+        if (due > 0) {
+            double left_ms = (due - m8_now_mono()) * 1000;
+            if (left_ms <= 0) {
+                m8_log_flush();
+            } else if (left_ms < timeout) {
+                timeout = (int)left_ms + 1;
+            }
+        }
+        int n = epoll_wait(s->ep, evs, 16, timeout);
         for (int i = 0; i < n; i++) {
-            void *p = evs[i].data.ptr;
-            if (p == &s->listen_tag) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_LISTEN) {
                 if (!atomic_load(&s->stopping))
                     accept_conns(s);
-            } else if (p == &s->wake_tag) {
+            } else if (tag == TAG_WAKE) {
                 /* pass the wake-up on to the next thread */
-                struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
-                                         .data.ptr = &s->wake_tag};
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_WAKE};
                 epoll_ctl(s->ep, EPOLL_CTL_MOD, s->wake_fd, &ev);
             } else {
-                handle_conn(s, &w, p);
+                conn *c = conn_acquire(s, tag);
+                if (c)
+                    handle_conn(s, &w, c);
             }
         }
         sweep(s);
     }
+    m8_log_buffer(false);
     m8_req_free(&w.req);
     m8_buf_free(&w.out);
     m8_buf_free(&w.wire);
@@ -472,8 +613,14 @@ m8_server *m8_server_start(const m8_engine_opts *opts, int listen_fd, char *err,
     fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
     s->ep = epoll_create1(EPOLL_CLOEXEC);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->listen_tag};
-    struct epoll_event wev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->wake_tag};
+    struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_LISTEN};
+    struct epoll_event wev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_WAKE};
+    s->slots = calloc(M8_MAX_CONNS, sizeof *s->slots);
+    s->free_idx = calloc(M8_MAX_CONNS, sizeof *s->free_idx);
+    if (!s->slots || !s->free_idx) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (s->ep < 0 || s->wake_fd < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
         epoll_ctl(s->ep, EPOLL_CTL_ADD, s->wake_fd, &wev) != 0) {
         snprintf(err, errlen, "epoll setup failed: %s", strerror(errno));
@@ -500,6 +647,8 @@ fail:
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     free(s->threads);
+    free(s->slots);
+    free(s->free_idx);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->accept_lock);
     free(s);
@@ -550,8 +699,15 @@ void m8_server_stop(m8_server *s, double timeout_s)
     atomic_store(&s->busy, 0); /* lets the workers leave */
     for (int i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i], NULL);
-    while (s->conns)
-        conn_close(s, s->conns);
+    uint32_t n_slots = atomic_load(&s->n_slots);
+    for (uint32_t i = 0; i < n_slots; i++) {
+        conn *c = atomic_load(&s->slots[i]);
+        if ((atomic_load(&c->st) & 3) != C_FREE)
+            conn_close(s, c);
+        free(c);
+    }
+    free(s->slots);
+    free(s->free_idx);
     close(s->ep);
     close(s->wake_fd);
     free(s->threads);

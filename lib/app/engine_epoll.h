@@ -1,12 +1,11 @@
 /* engine_epoll.h - FastCGI over an epoll event loop (the default engine).
  *
  * N threads share one epoll set holding the listening socket and every
- * connection (EPOLLONESHOT).  A kept-alive connection that is idle sits in
- * the epoll set and holds no thread; whichever thread sees it readable
- * parses its records (fcgi_proto.c), runs the request and writes the
- * response.  So nginx `fastcgi_keep_conn on` never pins a thread, and a
- * signal wakes the threads through an eventfd, so SIGTERM is honoured at
- * once even when idle. */
+ * connection (edge-triggered, registered once; doc/design.md#serving-loop).  A kept-alive
+ * connection that is idle sits in the epoll set and holds no thread; whichever thread sees it
+ * readable parses its records (fcgi_proto.c), runs the request and writes the response.  So nginx
+ * `fastcgi_keep_conn on` never pins a thread, and a signal wakes the threads through an eventfd, so
+ * SIGTERM is honoured at once even when idle. */
 #ifndef M8_ENGINE_EPOLL_H
 #define M8_ENGINE_EPOLL_H
 

@@ -20,19 +20,25 @@ static void access_log(const m8_request *req)
      * bad requests, 503 while a key source is down): their lines are
      * rate-limited per status; the metrics still count every request. */
     m8_log_level lvl = req->status >= 500 ? M8_LOG_ERROR : M8_LOG_INFO;
-    char key[32];
-    snprintf(key, sizeof key, "request.%d", req->status);
-    if (req->status >= 400 && !m8_log_limit_take(key, lvl))
-        return;
+    if (req->status >= 400) {
+        char key[32];
+        snprintf(key, sizeof key, "request.%d", req->status);
+        if (!m8_log_limit_take(key, lvl))
+            return;
+    }
     m8_buf b;
     m8_buf_init(&b, 16384);
-    double ms = (m8_now_mono() - req->t_start) * 1000.0;
+    double us = (m8_now_mono() - req->t_start) * 1e6;
     m8_buf_puts(&b, "\"method\":");
     m8_buf_json_str(&b, req->method ? req->method : "", req->method ? strlen(req->method) : 0);
     m8_buf_puts(&b, ",\"route\":");
     const char *route = req->route_label ? req->route_label : "unmatched";
     m8_buf_json_str(&b, route, strlen(route));
-    m8_buf_printf(&b, ",\"status\":%d,\"duration_ms\":%.3f,\"request_id\":", req->status, ms);
+    m8_buf_puts(&b, ",\"status\":");
+    m8_buf_put_u64(&b, (uint64_t)(req->status > 0 ? req->status : 0));
+    m8_buf_puts(&b, ",\"duration_ms\":");
+    m8_buf_put_milli(&b, us > 0 && us < 1e15 ? (uint64_t)(us + 0.5) : 0);
+    m8_buf_puts(&b, ",\"request_id\":");
     const char *rid = req->request_id ? req->request_id : "";
     m8_buf_json_str(&b, rid, strlen(rid));
     if (req->fail_reason) {

@@ -137,6 +137,50 @@ const char *m8_metrics_method_label(const char *method)
     return *method ? M8_METRICS_OTHER_METHOD : "";
 }
 
+/* The series of a request, remembered per thread by its labels' addresses
+ * (route templates and method labels are the service's constant strings):
+ * a hit costs one hash and one comparison of the labels with the series
+ * found, instead of copying them and scanning the slot's series.  The
+ * comparison keeps a hit right even if an address is reused for another
+ * label (an app freed and a new one made). */
+#define MEMO_SIZE 64u
+typedef struct memo_entry {
+    const m8_shm_slot *slot;
+    const char *method, *endpoint;
+    unsigned status;
+    m8_shm_series *series;
+} memo_entry;
+static _Thread_local memo_entry tl_memo[MEMO_SIZE];
+
+static memo_entry *memo_at(const char *method, const char *endpoint, unsigned status)
+{
+    uint64_t h = (uint64_t)(uintptr_t)endpoint * 0x9E3779B97F4A7C15u ^
+                 (uint64_t)(uintptr_t)method * 0xC2B2AE3D27D4EB4Fu ^ status * 0x165667B1u;
+    return &tl_memo[(h >> 32) & (MEMO_SIZE - 1)];
+}
+
+static m8_shm_series *memo_get(const m8_shm_slot *slot, const char *method, const char *endpoint,
+                               unsigned status)
+{
+    memo_entry *m = memo_at(method, endpoint, status);
+    m8_shm_series *se = m->series;
+    if (!se || m->slot != slot || m->method != method || m->endpoint != endpoint ||
+        m->status != status)
+        return NULL;
+    if (atomic_load_explicit(&se->state, memory_order_acquire) != M8_SERIES_READY ||
+        se->status != status || strncmp(se->method, method, sizeof se->method) != 0 ||
+        strncmp(se->endpoint, endpoint, sizeof se->endpoint) != 0)
+        return NULL; /* the overflow series, or a label cut to its field: no shortcut */
+    return se;
+}
+
+static void memo_put(const m8_shm_slot *slot, const char *method, const char *endpoint,
+                     unsigned status, m8_shm_series *se)
+{
+    *memo_at(method, endpoint, status) = (memo_entry){
+        .slot = slot, .method = method, .endpoint = endpoint, .status = status, .series = se};
+}
+
 void m8_metrics_record(m8_shm_slot *slot, const char *method, const char *endpoint, unsigned status,
                        double seconds)
 {
@@ -146,13 +190,20 @@ void m8_metrics_record(m8_shm_slot *slot, const char *method, const char *endpoi
      * Route templates and statuses are the service's, but a big service can
      * still have more combinations than a slot holds: the last entries are
      * kept for the overflow series, so every request is counted. */
-    m8_shm_series *se = m8_shm_series_claim(slot, m8_metrics_method_label(method),
-                                            endpoint ? endpoint : "unmatched", status,
-                                            M8_SHM_SERIES - M8_METRICS_OVERFLOW_RESERVE);
-    if (!se)
-        se = m8_shm_series_get(slot, M8_METRICS_OTHER_METHOD, M8_METRICS_OVERFLOW_ENDPOINT, status);
-    if (!se)
-        return;
+    const char *mlabel = m8_metrics_method_label(method);
+    if (!endpoint)
+        endpoint = "unmatched";
+    m8_shm_series *se = memo_get(slot, mlabel, endpoint, status);
+    if (!se) {
+        se = m8_shm_series_claim(slot, mlabel, endpoint, status,
+                                 M8_SHM_SERIES - M8_METRICS_OVERFLOW_RESERVE);
+        if (!se)
+            se = m8_shm_series_get(slot, M8_METRICS_OTHER_METHOD, M8_METRICS_OVERFLOW_ENDPOINT,
+                                   status);
+        if (!se)
+            return;
+        memo_put(slot, mlabel, endpoint, status, se);
+    }
     uint64_t ns = 0;
     if (seconds > 0)
         ns = seconds < 1e10 ? (uint64_t)(seconds * 1e9 + 0.5) : (uint64_t)1e19;

@@ -56,6 +56,30 @@ int m8_buf_append(m8_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int m8_buf_putn(m8_buf *b, const char *s, size_t n)
+{
+    return m8_buf_append(b, s, n);
+}
+
+int m8_buf_put_u64(m8_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return m8_buf_append(b, d + i, sizeof d - i);
+}
+
+int m8_buf_put_milli(m8_buf *b, uint64_t x)
+{
+    char frac[4] = {'.', (char)('0' + x / 100 % 10), (char)('0' + x / 10 % 10),
+                    (char)('0' + x % 10)};
+    int rc = m8_buf_put_u64(b, x / 1000);
+    return rc ? rc : m8_buf_append(b, frac, sizeof frac);
+}
+
 int m8_buf_puts(m8_buf *b, const char *s)
 {
     return m8_buf_append(b, s, strlen(s));

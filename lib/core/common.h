@@ -61,6 +61,11 @@ M8_INTERNAL int m8_buf_vprintf(m8_buf *b, const char *fmt, va_list ap)
 /* Appends s[0..n) as a JSON string literal with quotes (escapes per RFC 8259;
  * invalid UTF-8 bytes become U+FFFD). */
 M8_INTERNAL int m8_buf_json_str(m8_buf *b, const char *s, size_t n);
+/* Appends v in decimal; appends x / 1000 with three decimals ("12.345",
+ * x >= 0); appends s[0..n) (no printf on the request path). */
+M8_INTERNAL int m8_buf_put_u64(m8_buf *b, uint64_t v);
+M8_INTERNAL int m8_buf_put_milli(m8_buf *b, uint64_t x);
+M8_INTERNAL int m8_buf_putn(m8_buf *b, const char *s, size_t n);
 /* Takes the data out of b (caller frees) and resets b. */
 M8_INTERNAL char *m8_buf_steal(m8_buf *b);
 

@@ -1,4 +1,5 @@
-/* log.c - JSON lines on stderr, one write(2) per line (log.h). */
+/* log.c - JSON lines on stderr, one write(2) per line or per batch of whole
+ * lines (log.h). */
 #include "core/log.h"
 
 #include <errno.h>
@@ -46,6 +47,56 @@ void m8_log_set_fd(int fd)
     atomic_store(&g_fd, fd < 0 ? 2 : fd);
 }
 
+/* getpid() is a system call in glibc: the pid is read once per process
+ * (again in a child after fork). */
+static atomic_long g_pid;
+static pthread_once_t g_pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+    atomic_store(&g_pid, 0);
+}
+
+static void pid_register(void)
+{
+    pthread_atfork(NULL, NULL, pid_forget);
+}
+
+static long log_pid(void)
+{
+    long pid = atomic_load(&g_pid);
+    if (pid)
+        return pid;
+    pthread_once(&g_pid_once, pid_register);
+    pid = (long)getpid();
+    atomic_store(&g_pid, pid);
+    return pid;
+}
+
+/* A buffering thread's lines not written yet (m8_log_buffer). */
+static _Thread_local bool tl_buffered;
+static _Thread_local m8_buf tl_pend;
+static _Thread_local double tl_first; /* m8_now_mono() of its oldest line */
+static atomic_int g_flush_ms = -1;    /* -1: not read from M8_LOG_FLUSH_MS yet */
+
+static int flush_ms(void)
+{
+    int ms = atomic_load(&g_flush_ms);
+    if (ms >= 0)
+        return ms;
+    long long v = M8_LOG_FLUSH_MS_DEFAULT;
+    const char *e = getenv("M8_LOG_FLUSH_MS");
+    if (e && m8_parse_ll(e, 0, 60000, &v) != 0)
+        v = M8_LOG_FLUSH_MS_DEFAULT;
+    atomic_store(&g_flush_ms, (int)v);
+    return (int)v;
+}
+
+void m8_log_set_flush_ms(int ms)
+{
+    atomic_store(&g_flush_ms, ms < 0 ? -1 : ms);
+}
+
 static void write_all(int fd, const char *p, size_t n)
 {
     while (n) {
@@ -85,18 +136,88 @@ void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json)
     stamp[22] = (char)('0' + ms % 10);
     stamp[23] = 'Z';
     stamp[24] = '\0';
-    m8_buf b;
-    m8_buf_init(&b, 64 * 1024);
-    m8_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":", stamp,
-                  level_names[lvl], (long)getpid());
-    m8_buf_json_str(&b, msg, strlen(msg));
-    if (extra_json && *extra_json) {
-        m8_buf_putc(&b, ',');
-        m8_buf_puts(&b, extra_json);
+    /* A buffering thread builds the line at the end of what it holds;
+     * any other writes it at once. */
+    m8_buf own, *b = &own;
+    size_t start = 0;
+    if (tl_buffered) {
+        b = &tl_pend;
+        start = b->len;
+    } else {
+        m8_buf_init(&own, M8_LOG_LINE_MAX);
     }
-    if (m8_buf_puts(&b, "}\n") == 0)
-        write_all(atomic_load(&g_fd), b.data, b.len);
-    m8_buf_free(&b);
+    static const char *const level_json[] = {
+        "\",\"level\":\"debug\",\"pid\":", "\",\"level\":\"info\",\"pid\":",
+        "\",\"level\":\"warning\",\"pid\":", "\",\"level\":\"error\",\"pid\":",
+        "\",\"level\":\"critical\",\"pid\":"};
+    int rc = m8_buf_putn(b, "{\"ts\":\"", 7);
+    if (!rc)
+        rc = m8_buf_putn(b, stamp, 24);
+    if (!rc)
+        rc = m8_buf_puts(b, level_json[lvl]);
+    if (!rc)
+        rc = m8_buf_put_u64(b, (uint64_t)log_pid());
+    if (!rc)
+        rc = m8_buf_putn(b, ",\"msg\":", 7);
+    if (!rc)
+        rc = m8_buf_json_str(b, msg, strlen(msg));
+    if (!rc && extra_json && *extra_json) {
+        rc = m8_buf_putc(b, ',');
+        if (!rc)
+            rc = m8_buf_puts(b, extra_json);
+    }
+    if (!rc)
+        rc = m8_buf_puts(b, "}\n");
+    if (!tl_buffered) {
+        if (!rc)
+            write_all(atomic_load(&g_fd), b->data, b->len);
+        m8_buf_free(&own);
+        return;
+    }
+    if (rc) { /* the line did not fit: drop it, keep the ones before */
+        b->len = start;
+        return;
+    }
+    double now = m8_now_mono();
+    if (b->len > M8_LOG_BATCH_BYTES && start > 0) {
+        /* the held lines go first, in one write of whole lines */
+        write_all(atomic_load(&g_fd), b->data, start);
+        memmove(b->data, b->data + start, b->len - start);
+        b->len -= start;
+        b->data[b->len] = '\0';
+        start = 0;
+    }
+    if (start == 0)
+        tl_first = now;
+    if (lvl >= M8_LOG_WARNING || b->len > M8_LOG_BATCH_BYTES ||
+        (now - tl_first) * 1000 >= flush_ms())
+        m8_log_flush();
+}
+
+void m8_log_buffer(bool on)
+{
+    if (on == tl_buffered)
+        return;
+    if (on) {
+        m8_buf_init(&tl_pend, M8_LOG_BATCH_BYTES + M8_LOG_LINE_MAX);
+    } else {
+        m8_log_flush();
+        m8_buf_free(&tl_pend);
+    }
+    tl_buffered = on;
+}
+
+double m8_log_flush_due(void)
+{
+    return tl_pend.len ? tl_first + flush_ms() / 1000.0 : 0;
+}
+
+void m8_log_flush(void)
+{
+    if (!tl_pend.len)
+        return;
+    write_all(atomic_load(&g_fd), tl_pend.data, tl_pend.len);
+    m8_buf_reset(&tl_pend);
 }
 
 /* The line of a printf-style message (cut at 4 KiB). */

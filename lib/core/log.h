@@ -1,6 +1,7 @@
 /* log.h - one JSON object per line on stderr (doc/design.md#logging).  Each line is
- * written with a single write(2) so lines from threads and processes never
- * interleave.  Never pass a secret. */
+ * written with a single write(2), or with the lines before it in one write
+ * of at most M8_LOG_BATCH_BYTES (m8_log_buffer), so lines from threads and
+ * processes never interleave.  Never pass a secret. */
 #ifndef M8_LOG_H
 #define M8_LOG_H
 
@@ -25,6 +26,26 @@ M8_INTERNAL void m8_log(m8_log_level lvl, const char *fmt, ...)
 M8_INTERNAL void m8_log_fields(m8_log_level lvl, const char *msg, const char *extra_json);
 /* Redirects log output to fd (tests); -1 restores stderr. */
 M8_INTERNAL void m8_log_set_fd(int fd);
+
+/* Longest line written (a longer one is dropped). */
+#define M8_LOG_LINE_MAX (64u * 1024u)
+/* Buffered lines (serving threads, doc/design.md#logging): the calling
+ * thread's lines below warning are held and written together, in whole
+ * lines, at most M8_LOG_BATCH_BYTES (PIPE_BUF: one write to a pipe is never
+ * split or mixed with another writer's) at a time.  A line of warning or
+ * above writes what is held at once, with it; a held line is written at
+ * the latest M8_LOG_FLUSH_MS milliseconds (environment; default
+ * M8_LOG_FLUSH_MS_DEFAULT, 0 = every line at once) after it was logged:
+ * the serving loop waits for its next event no longer than that. */
+#define M8_LOG_BATCH_BYTES 4096u
+#define M8_LOG_FLUSH_MS_DEFAULT 100
+M8_INTERNAL void m8_log_buffer(bool on);
+/* When (m8_now_mono) this thread's held lines must be written; 0: none. */
+M8_INTERNAL double m8_log_flush_due(void);
+/* Tests: the flush delay in ms; -1 reads M8_LOG_FLUSH_MS again. */
+M8_INTERNAL void m8_log_set_flush_ms(int ms);
+/* Writes this thread's held lines now. */
+M8_INTERNAL void m8_log_flush(void);
 
 /* Rate-limited lines, for anything a client can trigger once per request
  * (refused tokens, bad requests, dropped events).  Each key (a fixed string

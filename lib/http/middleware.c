@@ -427,9 +427,14 @@ void m8_mw_request_id(m8_request *req)
             rid_counter = 0;
             rid_ready = true;
         }
+        static const char hex[] = "0123456789abcdef";
         char buf[33];
-        snprintf(buf, sizeof buf, "%s%016llx", rid_prefix, (unsigned long long)++rid_counter);
-        id = m8_arena_strdup(&req->arena, buf);
+        memcpy(buf, rid_prefix, 16);
+        unsigned long long n = ++rid_counter;
+        for (int i = 31; i >= 16; i--, n >>= 4)
+            buf[i] = hex[n & 15];
+        buf[32] = '\0';
+        id = m8_arena_strndup(&req->arena, buf, 32);
     }
     if (!id)
         return;

@@ -286,15 +286,37 @@ int m8_res_render(const m8_request *req, bool head_only, m8_buf *out)
 {
     int status = req->status ? req->status : 500;
     const char *reason = m8_status_reason(status);
-    int rc = m8_buf_printf(out, "Status: %d%s%s\r\n", status, *reason ? " " : "", reason);
-    if (!rc && req->content_type)
-        rc = m8_buf_printf(out, "Content-Type: %s\r\n", req->content_type);
+    int rc = m8_buf_puts(out, "Status: ");
+    if (!rc)
+        rc = m8_buf_put_u64(out, (uint64_t)status);
+    if (!rc && *reason) {
+        rc = m8_buf_putc(out, ' ');
+        if (!rc)
+            rc = m8_buf_puts(out, reason);
+    }
+    if (!rc && req->content_type) {
+        rc = m8_buf_puts(out, "\r\nContent-Type: ");
+        if (!rc)
+            rc = m8_buf_puts(out, req->content_type);
+    }
     /* like Starlette: no Content-Length (and no body) on 1xx, 204, 304 */
     bool bodiless = status < 200 || status == 204 || status == 304;
-    if (!rc && !bodiless)
-        rc = m8_buf_printf(out, "Content-Length: %zu\r\n", req->body_out.len);
-    for (size_t i = 0; !rc && i < req->n_res_headers; i++)
-        rc = m8_buf_printf(out, "%s: %s\r\n", req->res_headers[i].name, req->res_headers[i].value);
+    if (!rc && !bodiless) {
+        rc = m8_buf_puts(out, "\r\nContent-Length: ");
+        if (!rc)
+            rc = m8_buf_put_u64(out, req->body_out.len);
+    }
+    for (size_t i = 0; !rc && i < req->n_res_headers; i++) {
+        rc = m8_buf_puts(out, "\r\n");
+        if (!rc)
+            rc = m8_buf_puts(out, req->res_headers[i].name);
+        if (!rc)
+            rc = m8_buf_putn(out, ": ", 2);
+        if (!rc)
+            rc = m8_buf_puts(out, req->res_headers[i].value);
+    }
+    if (!rc)
+        rc = m8_buf_puts(out, "\r\n");
     if (!rc)
         rc = m8_buf_puts(out, "\r\n");
     if (!rc && !head_only && !bodiless && req->body_out.len)

@@ -266,7 +266,17 @@ void m8_shm_busy(m8_shm_slot *slot, const char *method, const char *what)
     if (i < 0)
         return;
     m8_shm_thread *t = &slot->threads[i];
-    snprintf(t->what, sizeof t->what, "%s %s", method ? method : "-", what ? what : "-");
+    /* "METHOD PATH", cut to the field (no printf: once per request) */
+    const char *parts[2] = {method ? method : "-", what ? what : "-"};
+    size_t o = 0;
+    for (int k = 0; k < 2; k++) {
+        if (k && o < sizeof t->what - 1)
+            t->what[o++] = ' ';
+        size_t n = strnlen(parts[k], sizeof t->what - 1 - o);
+        memcpy(t->what + o, parts[k], n);
+        o += n;
+    }
+    t->what[o] = '\0';
     uint64_t now = m8_mono_ns();
     atomic_store_explicit(&t->busy_since_ns, now ? now : 1, memory_order_release);
 }

@@ -10,6 +10,31 @@
 
 #include "fcgim8d.h"
 
+/* Passed-through lines wait here during one drain_log and are written
+ * together, in whole lines, at most PIPE_BUF bytes a write (so that no
+ * write is split or mixed with another writer's, e.g. the sidecar's). */
+static char g_out[4096];
+static size_t g_out_len;
+
+static void write_out(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(2, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return;
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+static void out_flush(void)
+{
+    write_out(g_out, g_out_len);
+    g_out_len = 0;
+}
+
 /* One worker line to our log: our own JSON lines (they carry "pid") pass
  * through; anything else is wrapped as a JSON line tagged with the pid. */
 static void emit_line(const worker *w, const char *p, size_t n)
@@ -19,23 +44,25 @@ static void emit_line(const worker *w, const char *p, size_t n)
     if (!n)
         return;
     if (n >= 8 && memcmp(p, "{\"ts\":\"", 7) == 0 && p[n - 1] == '}') {
-        char *out = malloc(n + 1);
-        if (!out)
+        if (g_out_len + n + 1 > sizeof g_out)
+            out_flush();
+        if (n + 1 > sizeof g_out) {
+            /* longer than a batch: alone, in one write */
+            char *one = malloc(n + 1);
+            if (!one)
+                return;
+            memcpy(one, p, n);
+            one[n] = '\n';
+            write_out(one, n + 1);
+            free(one);
             return;
-        memcpy(out, p, n);
-        out[n] = '\n';
-        ssize_t off = 0;
-        while ((size_t)off < n + 1) {
-            ssize_t k = write(2, out + off, n + 1 - (size_t)off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0)
-                break;
-            off += k;
         }
-        free(out);
+        memcpy(g_out + g_out_len, p, n);
+        g_out[g_out_len + n] = '\n';
+        g_out_len += n + 1;
         return;
     }
+    out_flush(); /* keep the order */
     m8_buf b;
     m8_buf_init(&b, LOG_LINE_MAX * 7 + 64);
     m8_buf_printf(&b, "\"worker_pid\":%ld,\"stream\":\"stderr\",\"line\":", (long)w->pid);
@@ -44,34 +71,58 @@ static void emit_line(const worker *w, const char *p, size_t n)
     m8_buf_free(&b);
 }
 
+/* Splits what a worker wrote into lines (a line longer than LOG_LINE_MAX
+ * is cut there); a line that arrives whole is passed on without a copy. */
+static void take(worker *w, const char *p, size_t n)
+{
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t len = nl ? (size_t)(nl - p) : n;
+        size_t room = LOG_LINE_MAX - w->line_len;
+        bool cut = len > room;
+        size_t part = cut ? room : len;
+        bool ends = nl && !cut;
+        if (w->line_len == 0 && (ends || cut)) {
+            emit_line(w, p, part);
+        } else {
+            memcpy(w->line + w->line_len, p, part);
+            w->line_len += part;
+            if (!ends && !cut)
+                return; /* the rest of the line comes later */
+            emit_line(w, w->line, w->line_len);
+            w->line_len = 0;
+        }
+        size_t used = part + (ends ? 1 : 0);
+        p += used;
+        n -= used;
+    }
+}
+
 /* Reads what a worker wrote; returns false on EOF. */
 bool drain_log(worker *w)
 {
-    char buf[8192];
+    char buf[16384];
+    bool open = true;
     for (;;) {
         ssize_t n = read(w->log_fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return true; /* EAGAIN */
+            break; /* EAGAIN */
         if (n == 0) {
             if (w->line && w->line_len)
                 emit_line(w, w->line, w->line_len);
             w->line_len = 0;
-            return false;
+            open = false;
+            break;
         }
-        for (ssize_t i = 0; i < n; i++) {
-            if (!w->line)
-                break;
-            if (buf[i] == '\n' || w->line_len == LOG_LINE_MAX) {
-                emit_line(w, w->line, w->line_len);
-                w->line_len = 0;
-                if (buf[i] == '\n')
-                    continue;
-            }
-            w->line[w->line_len++] = buf[i];
-        }
+        if (w->line)
+            take(w, buf, (size_t)n);
+        if ((size_t)n < sizeof buf)
+            break; /* all there was: the next read would say EAGAIN */
     }
+    out_flush();
+    return open;
 }
 
 int open_log(const char *path)

@@ -127,25 +127,33 @@ static int boot_fail(daemon_state *d, int code)
     return code;
 }
 
-static void wait_any(daemon_state *d, int timeout_ms)
+/* Waits for a signal or a worker's log bytes (drained here); true when
+ * the signal pipe is readable. */
+static bool wait_any(daemon_state *d, int timeout_ms)
 {
+    static struct pollfd *p;
+    static size_t cap;
     size_t n = d->n_workers;
-    struct pollfd *p = calloc(n + 1, sizeof *p);
-    if (!p) {
-        poll(NULL, 0, timeout_ms);
-        return;
+    if (n + 1 > cap) {
+        struct pollfd *np = realloc(p, (n + 1) * sizeof *p);
+        if (!np) {
+            poll(NULL, 0, timeout_ms);
+            return true;
+        }
+        p = np;
+        cap = n + 1;
     }
     p[0] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
     for (size_t i = 0; i < n; i++)
         p[i + 1] = (struct pollfd){.fd = d->workers[i].log_fd, .events = POLLIN};
     int r = poll(p, n + 1, timeout_ms);
-    if (r > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (p[i + 1].revents)
-                drain_log(&d->workers[i]);
-        }
+    if (r <= 0)
+        return r < 0; /* EINTR: a signal */
+    for (size_t i = 0; i < n; i++) {
+        if (p[i + 1].revents)
+            drain_log(&d->workers[i]);
     }
-    free(p);
+    return p[0].revents != 0;
 }
 
 static int next_signal(void)
@@ -249,9 +257,17 @@ int main(int argc, char **argv)
     atomic_store(&d.shm->generation, 1);
     bool ready = false;
     int exit_code = 0;
-    double last_sample = 0;
+    double last_sample = 0, next_tick = 0;
+    bool signalled = true;
     for (;;) {
         double now = m8_now_mono();
+        /* Log bytes alone wake us often under load: the supervision below
+         * runs on a signal or once per TICK_MS. */
+        if (!signalled && now < next_tick) {
+            signalled = wait_any(&d, (int)((next_tick - now) * 1000) + 1);
+            continue;
+        }
+        next_tick = now + TICK_MS / 1000.0;
         int sig;
         while ((sig = next_signal()) != 0) {
             if ((sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) && !d.stopping) {
@@ -334,7 +350,7 @@ int main(int argc, char **argv)
                 sample_listen_queue(&d);
             }
         }
-        wait_any(&d, TICK_MS);
+        signalled = wait_any(&d, TICK_MS);
     }
     m8_status_stop(d.status);
     m8_sidecar_stop(d.sidecar);

@@ -32,6 +32,10 @@ if [ -z "${top_builddir:-}" ]; then
     fi
 fi
 export top_srcdir top_builddir
+# Serving threads hold access lines up to M8_LOG_FLUSH_MS (default 100 ms):
+# the tests read logs right after a request, so their services write each
+# line at once unless a test says otherwise (t_logbatch.sh does).
+export M8_LOG_FLUSH_MS=${M8_LOG_FLUSH_MS:-0}
 
 m8_find_prog() { # NAME [VAR-VALUE]: the configured path, else PATH, else /usr/sbin
     if [ -n "${2:-}" ] && [ -x "$2" ]; then printf '%s\n' "$2"; return 0; fi
@@ -323,7 +327,7 @@ M8_ENV_CMD=()
 m8_clean_cmd() { # [VAR=VALUE]... -- CMD...: sets M8_ENV_CMD
     M8_ENV_CMD=(env -i PATH="$PATH" HOME="${HOME:-/root}")
     local v
-    for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TMPDIR; do
+    for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TMPDIR M8_LOG_FLUSH_MS; do
         [ -n "${!v:-}" ] && M8_ENV_CMD+=("$v=${!v}")
     done
     while [ $# -gt 0 ] && [ "$1" != -- ]; do M8_ENV_CMD+=("$1"); shift; done

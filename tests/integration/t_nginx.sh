@@ -65,8 +65,8 @@ for b in A B C D E; do
                SERVER_NAME=localhost BACKEND="127.0.0.1:$E_PORT" ;;
     esac || t_bail "cannot render the site for $b"
 done
-grep -q 'keepalive 16;' "$NG/sites/A.conf" && grep -q 'fastcgi_keep_conn on;' "$NG/snippets/fcgi-m8-fastcgi.conf"
-t_ok $? "the contrib site uses upstream keepalive 16 and fastcgi_keep_conn on"
+grep -q 'keepalive 64;' "$NG/sites/A.conf" && grep -q 'fastcgi_keep_conn on;' "$NG/snippets/fcgi-m8-fastcgi.conf"
+t_ok $? "the contrib site uses upstream keepalive 64 and fastcgi_keep_conn on"
 m8_nginx_start "$NG"
 t_ok $? "nginx starts with contrib/nginx/standalone.conf and the rendered sites" ||
     t_bail "nginx did not start: $(tail -n 5 "$NG/error.log" 2>/dev/null)"

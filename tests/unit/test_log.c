@@ -3,6 +3,7 @@
  * m8_auth_check keeping the metrics exact. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,105 @@ static void test_spray(void)
     m8_settings_free(s);
 }
 
+/* ------------------------------------------------------------ batches */
+
+/* Bytes waiting in the pipe now (non-blocking read). */
+static size_t pipe_take(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void test_batches(void)
+{
+    int p[2];
+    if (pipe(p) != 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) {
+        ok(0, "pipe");
+        return;
+    }
+    static char got[1 << 20];
+    m8_log_set_fd(p[1]);
+    m8_log_set_flush_ms(60000);
+    m8_log_buffer(true);
+    for (int i = 0; i < 3; i++)
+        m8_log(M8_LOG_INFO, "held %d", i);
+    is_int((long)pipe_take(p[0], got, sizeof got), 0,
+           "a buffering thread holds its info lines (nothing written yet)");
+    ok(m8_log_flush_due() > m8_now_mono() + 50,
+       "... and says when they are due (M8_LOG_FLUSH_MS after the first)");
+    m8_log(M8_LOG_WARNING, "a warning");
+    pipe_take(p[0], got, sizeof got);
+    ok(count_lines(got) == 4 && strstr(got, "held 0") < strstr(got, "held 2") &&
+           strstr(got, "held 2") < strstr(got, "a warning"),
+       "a warning writes the held lines with it, in order");
+    is_int((long)(m8_log_flush_due() == 0), 1, "... and nothing is held after it");
+
+    /* Many lines: every write is whole lines of at most M8_LOG_BATCH_BYTES
+     * (a pipe never splits such a write), and none is lost. */
+    char word[200];
+    memset(word, 'x', sizeof word - 1);
+    word[sizeof word - 1] = '\0';
+    bool whole = true, small = true;
+    size_t lines = 0;
+    for (int i = 0; i < 500; i++) {
+        m8_log(M8_LOG_INFO, "line %03d %s", i, word);
+        size_t n = pipe_take(p[0], got, sizeof got);
+        if (n) {
+            whole = whole && got[n - 1] == '\n';
+            small = small && n <= M8_LOG_BATCH_BYTES;
+            lines += count_lines(got);
+        }
+    }
+    ok(lines > 0 && whole && small,
+       "full batches are written as whole lines, at most M8_LOG_BATCH_BYTES a write");
+    m8_log_flush();
+    lines += count_lines((pipe_take(p[0], got, sizeof got), got));
+    is_int((long)lines, 500, "m8_log_flush writes the rest: 500 lines, none lost");
+
+    /* A line longer than a batch is written alone, whole. */
+    static char big[10000];
+    memset(big, 'y', sizeof big - 1);
+    memcpy(big, "\"v\":\"", 5);
+    big[sizeof big - 2] = '"';
+    m8_log(M8_LOG_INFO, "short");
+    m8_log_fields(M8_LOG_INFO, "big", big);
+    m8_log_flush();
+    size_t n = pipe_take(p[0], got, sizeof got);
+    ok(count_lines(got) == 2 && n > sizeof big && got[n - 1] == '\n',
+       "a line longer than a batch still comes out whole, after the held one");
+
+    m8_log(M8_LOG_INFO, "last");
+    m8_log_buffer(false);
+    pipe_take(p[0], got, sizeof got);
+    ok(strstr(got, "last") != NULL, "leaving buffered mode writes what is held");
+
+    m8_log_set_flush_ms(0);
+    m8_log_buffer(true);
+    m8_log(M8_LOG_INFO, "at once");
+    pipe_take(p[0], got, sizeof got);
+    ok(strstr(got, "at once") != NULL, "M8_LOG_FLUSH_MS=0: every line is written at once");
+    m8_log_buffer(false);
+    m8_log_set_flush_ms(-1);
+    m8_log_set_fd(-1);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     m8_log_set_level(M8_LOG_INFO);
@@ -226,5 +326,6 @@ int main(void)
 
     test_limited();
     test_spray();
+    test_batches();
     return done_testing();
 }
