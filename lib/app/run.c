@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include "app/cli.h"
@@ -178,6 +181,12 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     m8_app_engine_opts(app, &eo);
     eo.threads = (int)threads;
     eo.limits = limits;
+#ifdef __GLIBC__
+    /* Booting (settings, keys, OpenSSL's first fetches, the docs) frees
+     * more than it keeps: give those pages back before serving, so that
+     * each worker of a pool does not keep them (doc/design.md#memory). */
+    malloc_trim(0);
+#endif
     m8_server *srv = m8_server_start(&eo, listen_fd, err, sizeof err);
     if (!srv) {
         m8_log(M8_LOG_CRITICAL, "%s", err);

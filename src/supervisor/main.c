@@ -25,6 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include "db/db.h"
@@ -257,6 +260,9 @@ int main(int argc, char **argv)
     atomic_store(&d.shm->generation, 1);
     bool ready = false;
     int exit_code = 0;
+#ifdef __GLIBC__
+    malloc_trim(0); /* what booting freed goes back (doc/design.md#memory) */
+#endif
     double last_sample = 0, next_tick = 0;
     bool signalled = true;
     for (;;) {
