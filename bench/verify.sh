@@ -1,12 +1,19 @@
 #!/bin/bash
-# bench/verify.sh [BUILD_DIR] - token verifications per second on one core,
-# for HS256, RS256 and ES256, with and without the verified-token cache,
-# next to `openssl speed` for the same primitives in the same run.
+# bench/verify.sh [BUILD_DIR] - token verifications per CPU second on one
+# core, for HS256, RS256 and ES256, with and without the verified-token
+# cache, next to `openssl speed` for the same primitives in the same run.
 #   full    = m8_auth_verify: parse, key, signature, payload JSON, claims
 #   cached  = a request built from params + m8_auth_check on a repeated token
 #   hit     = the m8_auth_check share of cached (the request building timed apart)
 #   sig     = m8_jws_verify alone;  json = json-c parsing the payload alone
 #   floor   = 1/(1/sig + 1/json): what full could reach if all else were free
+#   hmac    = HS256: libsodium's HMAC-SHA256 of the signing input, keyed per call
+# Rates are per second of the thread's CPU time, as `openssl speed` divides
+# by user CPU time, so neighbours on a shared machine skew them less.
+# Summary lines for scripts (the targets are issue 13's):
+#   ratio rs256_full_vs_openssl R          full RS256 / openssl speed rsa2048 verify (>= 0.85)
+#   ratio hs256_full_vs_libsodium_hmac R   full HS256 / hmac (>= 0.5)
+#   ratio es256_full_vs_openssl R          full ES256 / openssl speed ecdsap256 verify
 # Tokens and keys come from fcgim8-token and openssl.  Knob: M8_BENCH_SECONDS=3.
 set -eu
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,14 +57,24 @@ done
 ossl=$(openssl speed -seconds "$secs" rsa2048 ecdsap256 2>/dev/null)
 rsa_v=$(printf '%s\n' "$ossl" | awk '/^rsa 2048 bits/ { print $NF }')
 ec_v=$(printf '%s\n' "$ossl" | awk '/256 bits ecdsa \(nistp256\)/ { print $NF }')
-echo "fcgi-m8 verify benchmark: one thread, ${secs}s per figure, $(nproc) CPUs, $(uname -sr)"
-printf '%-6s %9s %9s %9s %9s %9s %9s %13s %s\n' alg full/s cached/s hit/s sig/s json/s \
-    floor/s "openssl ver/s" "full/openssl"
+echo "fcgi-m8 verify benchmark: one thread, ${secs}s of CPU per figure, $(nproc) CPUs, $(uname -sr), $(openssl version | cut -d' ' -f1-2)"
+printf '%-6s %9s %9s %9s %9s %9s %9s %9s %13s %s\n' alg full/s cached/s hit/s sig/s json/s \
+    floor/s hmac/s "openssl ver/s" "full/reference"
+summary=
 for alg in HS256 RS256 ES256; do
-    read -r full cached hit sig json < <(env -i PATH="$PATH" "$b/bench/verify" "$d/$alg.env" "$d/$alg.tok" "$secs")
+    read -r full cached hit sig json hmac < <(env -i PATH="$PATH" "$b/bench/verify" "$d/$alg.env" "$d/$alg.tok" "$secs")
     floor=$(awk -v s="$sig" -v j="$json" 'BEGIN { printf "%.0f", 1 / (1 / s + 1 / j) }')
-    case $alg in RS256) o=$rsa_v ;; ES256) o=$ec_v ;; *) o= ;; esac
-    ratio=$( [ -n "$o" ] && awk -v a="$full" -v b="$o" -v f="$floor" 'BEGIN { printf "%.2f (floor %.2f)", a / b, f / b }' || echo -)
-    printf '%-6s %9s %9s %9s %9s %9s %9s %13s %s\n' $alg "$full" "$cached" "$hit" "$sig" "$json" \
-        "$floor" "${o:--}" "$ratio"
+    case $alg in
+    RS256) o=$rsa_v ref=$rsa_v name=rs256_full_vs_openssl target=0.85 ;;
+    ES256) o=$ec_v ref=$ec_v name=es256_full_vs_openssl target= ;;
+    *) o= ref=$hmac name=hs256_full_vs_libsodium_hmac target=0.5 ;;
+    esac
+    r=$(awk -v a="$full" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')
+    rf=$(awk -v a="$floor" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')
+    [ "$alg" = HS256 ] || hmac=-
+    printf '%-6s %9s %9s %9s %9s %9s %9s %9s %13s %s\n' $alg "$full" "$cached" "$hit" "$sig" "$json" \
+        "$floor" "$hmac" "${o:--}" "$r (floor $rf)"
+    summary="${summary}ratio $name $r${target:+ target $target}
+"
 done
+printf '%s' "$summary"

@@ -52,12 +52,19 @@ static size_t tree_members(struct json_object *o)
  * the text has more colons than the tree has members exactly when json-c
  * folded a duplicate name (it keeps the last one silently).  json-c's
  * strict mode still takes single-quoted strings and raw control characters
- * in strings; both are refused here (SIZE_MAX), which also keeps this scan's
- * idea of where strings are the same as the parser's. */
-enum { J_PLAIN, J_QUOTE, J_BACKSLASH, J_COLON, J_APOS, J_CTL };
+ * in strings; both are refused here, which also keeps this scan's idea of
+ * where strings are the same as the parser's.  The same pass checks UTF-8
+ * (json-c's tokener runs without JSON_TOKENER_VALIDATE_UTF8, which costs a
+ * sixth of its parse and is laxer: it takes overlong forms, surrogates and
+ * code points past U+10FFFF) and counts the '{' and '[' outside strings: a
+ * text with one, the top-level object, has no nested container, and its
+ * member count is the object's length. */
+enum { J_PLAIN, J_QUOTE, J_BACKSLASH, J_COLON, J_APOS, J_CTL, J_OPEN, J_HIGH };
 
-/* The bytes text_members looks at; every other byte is J_PLAIN. */
+/* The bytes text_scan looks at; every other byte is J_PLAIN. */
 /* clang-format off */
+#define J_HIGH16 J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH, \
+                 J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH, J_HIGH
 static const unsigned char jclass[256] = {
     [0] = J_CTL, [1] = J_CTL, [2] = J_CTL, [3] = J_CTL, [4] = J_CTL, [5] = J_CTL,
     [6] = J_CTL, [7] = J_CTL, [8] = J_CTL, [9] = J_CTL, [10] = J_CTL, [11] = J_CTL,
@@ -66,20 +73,69 @@ static const unsigned char jclass[256] = {
     [24] = J_CTL, [25] = J_CTL, [26] = J_CTL, [27] = J_CTL, [28] = J_CTL, [29] = J_CTL,
     [30] = J_CTL, [31] = J_CTL,
     ['"'] = J_QUOTE, ['\\'] = J_BACKSLASH, [':'] = J_COLON, ['\''] = J_APOS,
+    ['{'] = J_OPEN, ['['] = J_OPEN,
+    [0x80] = J_HIGH16, J_HIGH16, J_HIGH16, J_HIGH16, J_HIGH16, J_HIGH16, J_HIGH16, J_HIGH16,
 };
+#undef J_HIGH16
 /* clang-format on */
 
-static size_t text_members(const unsigned char *p, size_t n)
+/* The length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF); 0 if there is none.
+ * p[0] >= 0x80. */
+static size_t utf8_len(const unsigned char *p, size_t n)
 {
-    size_t colons = 0;
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    }
+    return len;
+}
+
+typedef struct text_shape {
+    size_t colons; /* ':' outside strings: the members of every object */
+    size_t opens;  /* '{' and '[' outside strings: the containers */
+} text_shape;
+
+/* false when the text has a single-quoted string, a raw control character
+ * in a string, or bytes that are not UTF-8. */
+static bool text_scan(const unsigned char *p, size_t n, text_shape *out)
+{
+    size_t colons = 0, opens = 0;
     bool in_str = false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = jclass[p[i]];
         if (c == J_PLAIN)
             continue;
-        if (in_str) {
+        if (c == J_HIGH) {
+            size_t len = utf8_len(p + i, n - i);
+            if (len == 0)
+                return false;
+            i += len - 1;
+        } else if (in_str) {
             if (c == J_CTL)
-                return SIZE_MAX;
+                return false;
             if (c == J_BACKSLASH)
                 i++;
             else if (c == J_QUOTE)
@@ -88,11 +144,15 @@ static size_t text_members(const unsigned char *p, size_t n)
             in_str = true;
         } else if (c == J_COLON) {
             colons++;
+        } else if (c == J_OPEN) {
+            opens++;
         } else if (c == J_APOS) {
-            return SIZE_MAX;
+            return false;
         }
     }
-    return colons;
+    out->colons = colons;
+    out->opens = opens;
+    return true;
 }
 
 /* ---- per-thread state: a JSON tokener and the last headers seen ----
@@ -150,7 +210,10 @@ static jwt_tls *thread_state(void)
         t = calloc(1, sizeof *t);
         if (!t)
             return NULL;
-        t->tok = m8_json_tokener_new(M8_MAX_JWT_DEPTH);
+        /* Strict, but UTF-8 is checked by text_scan. */
+        t->tok = json_tokener_new_ex(M8_MAX_JWT_DEPTH);
+        if (t->tok)
+            json_tokener_set_flags(t->tok, JSON_TOKENER_STRICT);
         if (!t->tok || pthread_setspecific(tls_key, t) != 0) {
             json_tokener_free(t->tok);
             free(t);
@@ -174,7 +237,7 @@ void m8_jwt_thread_release(void)
 }
 
 /* m8_json_parse (json.c) with the thread's tokener, which saves creating
- * one per part. */
+ * one per part (without thread state, m8_json_parse checks UTF-8 again). */
 static struct json_object *json_parse(const unsigned char *p, size_t n)
 {
     jwt_tls *t = thread_state();
@@ -188,8 +251,13 @@ static struct json_object *json_parse(const unsigned char *p, size_t n)
  * duplicate member names at any level. */
 static struct json_object *parse_object(const unsigned char *p, size_t n)
 {
+    text_shape shape;
+    if (!text_scan(p, n, &shape))
+        return NULL;
     struct json_object *o = json_parse(p, n);
-    if (!o || !json_object_is_type(o, json_type_object) || text_members(p, n) != tree_members(o)) {
+    if (!o || !json_object_is_type(o, json_type_object) ||
+        shape.colons !=
+            (shape.opens == 1 ? (size_t)json_object_object_length(o) : tree_members(o))) {
         json_object_put(o);
         return NULL;
     }

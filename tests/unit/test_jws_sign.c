@@ -188,6 +188,135 @@ static json_object *payload(void)
     return p;
 }
 
+/* A token minted by PyJWT with the secret in keyfile, for our verifier. */
+static int pyjwt_mint(char *out, size_t cap, const char *keyfile)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -W ignore -c 'import sys, jwt; print(jwt.encode({\"sub\": "
+             "\"signer\"}, open(sys.argv[1], \"rb\").read(), algorithm=\"HS256\"))' %s/%s",
+             dir, keyfile);
+    return capture(out, cap, cmd);
+}
+
+/* HS256 keys of every length class (HMAC pads keys up to the 64-byte SHA-256
+ * block and hashes longer ones first): the MAC of a token we sign equals
+ * OpenSSL's HMAC-SHA256 of its signing input, our verifier (libsodium's
+ * HMAC from a state keyed once per thread) accepts it and PyJWT's, and
+ * refuses it with one MAC bit flipped. */
+static void test_hmac_key_lengths(void)
+{
+    static const size_t lens[] = {1, 32, 63, 64, 65, 200};
+    char key[200], err[256];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < M8_ARRAY_LEN(lens); i++) {
+        size_t kl = lens[i];
+        m8_sign_key *sk = m8_sign_key_from_secret(key, kl, err, sizeof err);
+        m8_key *vk = m8_key_from_secret(key, kl, err, sizeof err);
+        json_object *p = payload();
+        m8_buf tok;
+        m8_buf_init(&tok, 1 << 16);
+        if (!ok(sk && vk && m8_jws_sign_json(sk, NULL, NULL, p, &tok) == 0,
+                "HS256 %zu-byte secret: signs", kl)) {
+            m8_sign_key_free(sk);
+            m8_key_unref(vk);
+            json_object_put(p);
+            m8_buf_free(&tok);
+            continue;
+        }
+        const char *t = tok.data, *d2 = strrchr(t, '.');
+        unsigned char mac[EVP_MAX_MD_SIZE], ours[64];
+        size_t ml = 0;
+        long ol = m8_b64url_decode(d2 + 1, strlen(d2 + 1), ours, sizeof ours);
+        ok(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, kl, (const unsigned char *)t,
+                     (size_t)(d2 - t), mac, sizeof mac, &ml) != NULL &&
+               ml == 32 && ol == 32 && memcmp(mac, ours, 32) == 0,
+           "HS256 %zu-byte secret: the MAC equals OpenSSL's HMAC-SHA256", kl);
+        ok(our_verify(t, M8_ALG_HS256, vk), "HS256 %zu-byte secret: our verifier accepts the token",
+           kl);
+        char *bad = m8_strdup0(t);
+        size_t bl = strlen(bad);
+        bad[bl - 3] = bad[bl - 3] == 'A' ? 'B' : 'A'; /* a bit of the MAC's last bytes */
+        ok(!our_verify(bad, M8_ALG_HS256, vk),
+           "HS256 %zu-byte secret: a MAC with a changed byte is refused", kl);
+        free(bad);
+        if (have_python && kl >= 32) {
+            char pyt[1024];
+            write_file("hs-len.secret", key, kl);
+            ok(pyjwt_mint(pyt, sizeof pyt, "hs-len.secret") == 0 &&
+                   our_verify(pyt, M8_ALG_HS256, vk),
+               "HS256 %zu-byte secret: a token minted by PyJWT verifies", kl);
+        }
+        m8_buf_free(&tok);
+        json_object_put(p);
+        m8_sign_key_free(sk);
+        m8_key_unref(vk);
+    }
+}
+
+/* Parse, signature and payload of an HS256 token we sign over raw payload
+ * bytes: 1 when the payload is accepted as a JSON object. */
+static int payload_accepted(const m8_sign_key *sk, const m8_key *vk, const char *pl, size_t n)
+{
+    static const char hdr[] = "{\"alg\":\"HS256\"}";
+    m8_buf tok;
+    m8_buf_init(&tok, 1 << 16);
+    int good = 0;
+    m8_jws j;
+    if (m8_jws_sign(sk, hdr, sizeof hdr - 1, pl, n, &tok) == 0 &&
+        m8_jws_parse(tok.data, tok.len, &j) == M8_JWT_OK) {
+        good = m8_jws_verify(&j, M8_ALG_HS256, vk) == M8_JWT_OK &&
+               m8_jws_parse_payload(&j) == M8_JWT_OK &&
+               json_object_is_type(j.payload, json_type_object);
+        m8_jws_free(&j);
+    }
+    m8_buf_free(&tok);
+    return good;
+}
+
+/* The payload text checks next to json-c: UTF-8 per RFC 3629 (json-c's own
+ * check, off for tokens, takes overlong forms, surrogates and code points
+ * past U+10FFFF), and duplicate names with and without nested containers. */
+static void test_payload_text(void)
+{
+    static const struct {
+        const char *text;
+        int want;
+        const char *why;
+    } cases[] = {
+        {"{\"n\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"}", 1,
+         "2-, 3- and 4-byte UTF-8 up to U+10FFFF in a string is accepted"},
+        {"{\"caf\xc3\xa9\":1}", 1, "UTF-8 in a member name is accepted"},
+        {"{\"n\":\"\xc0\xaf\"}", 0, "an overlong 2-byte form (C0 AF) is refused"},
+        {"{\"n\":\"\xe0\x80\xaf\"}", 0, "an overlong 3-byte form (E0 80 AF) is refused"},
+        {"{\"n\":\"\xf0\x80\x80\xaf\"}", 0, "an overlong 4-byte form is refused"},
+        {"{\"n\":\"\xed\xa0\x80\"}", 0, "a UTF-16 surrogate in UTF-8 (ED A0 80) is refused"},
+        {"{\"n\":\"\xf4\x90\x80\x80\"}", 0, "a code point past U+10FFFF is refused"},
+        {"{\"n\":\"\xf5\x80\x80\x80\"}", 0, "a lead byte F5 is refused"},
+        {"{\"n\":\"\x80\"}", 0, "a lone continuation byte is refused"},
+        {"{\"n\":\"\xe2\x82\"}", 0, "a sequence cut short by the closing quote is refused"},
+        {"{\"n\":\"\xff\"}", 0, "a byte FF is refused"},
+        {"{\"n\":1}\xc3\xa9", 0, "UTF-8 after the object is refused"},
+        {"{\"a\":\"{[\",\"b\":\"[{\"}", 1, "'{' and '[' inside strings are not containers"},
+        {"{\"a\":\"{\",\"a\":1}", 0, "a duplicate name next to a '{' in a string is refused"},
+        {"{\"a\":{\"b\":1,\"c\":[{\"d\":2}]},\"e\":[1,[2]]}", 1,
+         "nested objects and arrays without duplicates are accepted"},
+        {"{\"a\":{\"b\":1},\"c\":[{\"d\":1,\"d\":2}]}", 0,
+         "a duplicate name in an object inside an array is refused"},
+        {"{\"a\":[1],\"a\":[2]}", 0, "a duplicate top-level name with array values is refused"},
+    };
+    char err[256];
+    m8_sign_key *sk = m8_sign_key_from_secret(secret, strlen(secret), err, sizeof err);
+    m8_key *vk = m8_key_from_secret(secret, strlen(secret), err, sizeof err);
+    for (size_t i = 0; i < M8_ARRAY_LEN(cases); i++)
+        is_int(payload_accepted(sk, vk, cases[i].text, strlen(cases[i].text)), cases[i].want,
+               "payload text: %s", cases[i].why);
+    m8_sign_key_free(sk);
+    m8_key_unref(vk);
+    m8_jwt_thread_release();
+}
+
 /* ------------------------------------------------------------ signing */
 
 static void test_sign_alg(m8_alg alg, EVP_PKEY *pk)
@@ -578,6 +707,8 @@ int main(void)
     test_kid(rsa, "rsa.pub", "RSA");
     test_kid(ec, "ec.pub", "EC");
     test_jti();
+    test_hmac_key_lengths();
+    test_payload_text();
 
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ec);
