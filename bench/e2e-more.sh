@@ -37,13 +37,13 @@ more_unwrap() { # BIN: the program behind a libtool wrapper, else BIN
     fi
     echo "$b"
 }
-more_pool() { # NAME ENVFILE [VAR=VALUE...]: fcgim8d like the main pool on $T_DIR/NAME.sock
+more_pool() { # NAME ENVFILE [VAR=VALUE...]: fcgim8d sized like the main pool on $T_DIR/NAME.sock
     local name=$1 envf=$2
     shift 2
     m8_pick_port 18350 18399 || die "no free port in 18350-18399"
     MORE_STAT_PORT[$name]=$M8_PORT
     (cd "$T_DIR" && m8_clean_exec "${SVC_VARS[@]}" "$@" -- "$D" --listen "unix:$T_DIR/$name.sock" \
-        --env-file "$envf" --workers "$workers" --threads "$pthreads" --db-wait-tries 20 \
+        --env-file "$envf" "${POOL_ARGS[@]}" --db-wait-tries 20 \
         --db-wait-interval 0.5 --status-listen "127.0.0.1:$M8_PORT" -- "$SVC") \
         </dev/null >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
     M8_PIDS+=("$!")
@@ -63,6 +63,7 @@ more_pids() { # NAME: the daemon and the workers of an extra pool -> MORE_PIDS
 }
 more_row() { # LABEL RPS NOTE: a row measured by another client (no latency, no CPU columns)
     R_LABEL+=("$1") R_RPS+=("$2") R_P50+=(-) R_P99+=(-) R_CPU+=(-) R_OTHER+=(-) R_NOTE+=("$3")
+    R_SC+=(-) R_SCTOP+=("") R_REQS+=(0)
 }
 more_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 more_verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r >= t) ? "met" : "MISSED" }'; }
@@ -94,7 +95,7 @@ more_sites() {
         fi
     fi
     if more_want db; then
-        bk=$("$top_builddir/src/fcgim8-prestart" --version 2>&1)
+        bk=$("$BIN_PRESTART" --version 2>&1)
         if [[ $bk != *" postgres"* ]]; then more_skip "db postgres" "built without PostgreSQL"
         elif ! m8_have_pg; then more_skip "db postgres" "postgresql is not installed"
         elif [ ! -x "$(m8_pg_bindir)/pgbench" ] && ! m8_find_prog pgbench >/dev/null; then
@@ -113,7 +114,7 @@ more_sites() {
         fi
     fi
     if more_want gate; then
-        if [ ! -x "$top_builddir/src/fcgim8-gate" ]; then
+        if [ ! -x "$BIN_GATE" ]; then
             more_skip gate "fcgim8-gate is not built"
         else
             MORE_GATE=1
@@ -142,6 +143,7 @@ CONF
 # ------------------------------------------------------------------ after the main rows
 more_stateful() {
     local id=$T_DIR/issuer ipid intro ctl tok
+    say "stateful: the test issuer and two pools"
     mkdir -p "$id"
     "$MORE_PY" "$top_srcdir/tests/tools/issuer.py" serve "$id" --port 0 --heartbeat 1 \
         --client 'consumer-1=Test-Private-Api-Secret-0123456789abcdef!' </dev/null \
@@ -191,6 +193,7 @@ more_db_one() { # Mysql|Postgres
     local kind=$1 lk d port web dbport item c
     if [ "$kind" = Postgres ]; then lk=pg port=$port_dbpg; else lk=my port=$port_dbmy; fi
     d=$T_DIR/db-$lk web=http://127.0.0.1:$port
+    say "db $lk: starting the $kind server"
     m8_pick_port 18350 18399 || die "no free port in 18350-18399"
     dbport=$M8_PORT
     if [ "$kind" = Postgres ]; then m8_pg_start "$d" "$dbport"; else m8_mariadb_start "$d" "$dbport"; fi ||
@@ -218,6 +221,7 @@ more_db_one() { # Mysql|Postgres
     local i=${#R_LABEL[@]}
     more_with_helpers "${dbp[@]}" -- run "/api/items/{id} $lk, $pl" "$web/api/items/$item" "${auth[@]}"
     local rate note out
+    say "db $lk: the server's own point selects"
     if [ "$kind" = Postgres ]; then
         local pgb
         pgb=$(m8_pg_bindir)/pgbench
@@ -250,12 +254,13 @@ more_db_one() { # Mysql|Postgres
         note="mysqlslap -c 8, $n point selects in ${t:-?} s (TCP)"
         more_row "mysqlslap point select" "$rate" ""
     fi
+    printf -v "MORE_RATIO_$lk" '%s' "$(more_ratio "${R_RPS[$i]}" "$rate")"
     MORE_DB_LINES+=("issue 6 ($kind): /api/items/{item_id} through nginx + $pl / the server's own point select: $(more_ratio "${R_RPS[$i]}" "$rate") (${R_RPS[$i]} / $rate req/s, $note; target >= 0.5: $(more_verdict "$(more_ratio "${R_RPS[$i]}" "$rate")" 0.5))")
 }
 
 more_gate() {
     local gbin pol=$T_DIR/gate.policy c
-    gbin=$(more_unwrap "$top_builddir/src/fcgim8-gate")
+    gbin=$(more_unwrap "$BIN_GATE")
     cat >"$pol" <<'EOF'
 static   GET   /static/   user
 default                   deny
@@ -279,7 +284,7 @@ EOF
 }
 
 more_run() {
-    WTOKEN=$("$top_builddir/src/fcgim8-token" mint --alg RS256 --key "$T_DIR/rsa.pem" --role writer \
+    WTOKEN=$("$BIN_TOKEN" mint --alg RS256 --key "$T_DIR/rsa.pem" --role writer \
         --exp 3600) || die "fcgim8-token mint failed"
     [ "$MORE_ST" = 1 ] && more_stateful
     [ "$MORE_PG" = 1 ] && more_db_one Postgres
@@ -295,6 +300,7 @@ more_run() {
     if [ "${MORE_GATE_DONE:-0}" = 1 ]; then
         local r
         r=$(more_ratio "${R_RPS[$i_gated]}" "${R_RPS[$i_static]}")
+        MORE_RATIO_gate=$r
         MORE_LINES+=("issue 7: static file with auth_request to fcgim8-gate / without: $r (target >= 0.4: $(more_verdict "$r" 0.4))")
     fi
 }
@@ -302,4 +308,10 @@ more_run() {
 more_report() {
     local l
     for l in "${MORE_LINES[@]}" "${MORE_SKIPS[@]}"; do echo "$l"; done
+}
+
+more_facts() { # "key value" lines for bench/run.sh's targets
+    echo "db_pg_ratio ${MORE_RATIO_pg:-}"
+    echo "db_my_ratio ${MORE_RATIO_my:-}"
+    echo "gate_ratio ${MORE_RATIO_gate:-}"
 }

@@ -36,6 +36,7 @@ extern char **environ;
 
 #define EXIT_INVALID 1
 #define EXIT_USAGE 2
+#define MINT_MAX_COUNT 1000000 /* mint --count: enough for any benchmark */
 
 static void usage(FILE *f)
 {
@@ -46,8 +47,10 @@ static void usage(FILE *f)
                "  fcgim8-token mint --alg HS256|RS256|ES256 --key FILE [--kid KID]\n"
                "      [--sub UUID] [--email E] [--name N] [--role R] [--superuser] [--inactive]\n"
                "      [--iss ISS] [--aud AUD] [--exp SECONDS] [--type T] [--claims JSON]\n"
+               "      [--count N]\n"
                "      mint a token shaped like the issuer's (development and tests only);\n"
-               "      --key is the HMAC secret file (HS256) or a private key PEM\n"
+               "      --key is the HMAC secret file (HS256) or a private key PEM;\n"
+               "      --count prints N tokens, one a line, each with its own jti\n"
                "  fcgim8-token jwks [--alg RS256|ES256] [--kid KID] PEM [[--kid KID] PEM...]\n"
                "      print a JWKS for public (or private) key PEM files\n"
                "  fcgim8-token inspect TOKEN|-\n"
@@ -178,6 +181,8 @@ static int parse_alg(const char *s, m8_alg *alg)
 
 static int cmd_mint(int argc, char **argv)
 {
+    /* one option a line (clang-format would pack them in two columns) */
+    /* clang-format off */
     static const struct option opts[] = {
         {"alg", required_argument, NULL, 'a'},
         {"key", required_argument, NULL, 'k'},
@@ -193,13 +198,15 @@ static int cmd_mint(int argc, char **argv)
         {"exp", required_argument, NULL, 'x'},
         {"type", required_argument, NULL, 't'},
         {"claims", required_argument, NULL, 'c'},
+        {"count", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
+    /* clang-format on */
     const char *alg_s = NULL, *key_file = NULL, *kid = NULL, *sub = NULL, *email = NULL;
     const char *name = NULL, *role = "user", *iss = NULL, *aud = NULL, *type = "access";
     const char *extra = NULL;
     bool superuser = false, inactive = false;
-    long long exp_s = 900;
+    long long exp_s = 900, count = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -216,6 +223,12 @@ static int cmd_mint(int argc, char **argv)
         case 'u': aud = optarg; break;
         case 't': type = optarg; break;
         case 'c': extra = optarg; break;
+        case 'C':
+            if (m8_parse_ll(optarg, 1, MINT_MAX_COUNT, &count) != 0) {
+                fprintf(stderr, "fcgim8-token: --count wants 1 to %d\n", MINT_MAX_COUNT);
+                return EXIT_USAGE;
+            }
+            break;
         case 'x':
             if (m8_parse_ll(optarg, -315360000, 315360000, &exp_s) != 0) {
                 fprintf(stderr, "fcgim8-token: --exp wants seconds (negative: already expired)\n");
@@ -298,13 +311,24 @@ static int cmd_mint(int argc, char **argv)
     }
     m8_buf tok;
     m8_buf_init(&tok, 1 << 20);
-    if (rc == 0) {
+    /* --count: the same claims under a fresh jti each (a --claims jti too is
+     * replaced from the second token on), so every token's bytes differ. */
+    for (long long i = 0; rc == 0 && i < count; i++) {
+        if (i > 0) {
+            m8_jti_new(jti);
+            json_object_object_add(p, "jti", json_object_new_string(jti));
+        }
+        m8_buf_reset(&tok);
         if (m8_jws_sign_json(sk, kid, NULL, p, &tok) != 0) {
             fprintf(stderr, "fcgim8-token: cannot sign with --key %s for %s\n", key_file, alg_s);
             rc = EXIT_USAGE;
-        } else {
-            printf("%s\n", tok.data);
+        } else if (printf("%s\n", tok.data) < 0) {
+            rc = EXIT_USAGE;
         }
+    }
+    if (rc == 0 && fflush(stdout) != 0) {
+        fprintf(stderr, "fcgim8-token: cannot write the tokens\n");
+        rc = EXIT_USAGE;
     }
     m8_buf_free(&tok);
     json_object_put(p);

@@ -304,6 +304,20 @@ printf '%s\n' "$T" | m8_clean_env -- "$TOK" verify --env-file "$T_DIR/R.env" - >
 t_ok $? "fcgim8-token verify reads - from stdin"
 m8_clean_env -- "$TOK" verify --env-file "$T_DIR/nope.env" "$T" >/dev/null 2>&1
 t_is "$?" 2 "fcgim8-token verify: exit 2 on a configuration error"
+"$TOK" mint --alg RS256 --key "$T_DIR/rsa.pem" --role writer --iss $ISS --aud $AUD --count 3 \
+    >"$T_DIR/count.tok"
+t_is "$?:$(wc -l <"$T_DIR/count.tok"):$(sort -u "$T_DIR/count.tok" | wc -l)" "0:3:3" \
+    "fcgim8-token mint --count 3: three distinct tokens, one a line"
+jtis=$(while read -r t; do "$TOK" inspect "$t" 2>/dev/null | grep -o '"jti":"[^"]*"'; done <"$T_DIR/count.tok" |
+    sort -u | wc -l)
+t_is "$jtis" 3 "fcgim8-token mint --count: each token has its own jti"
+ok=0
+while read -r t; do
+    m8_clean_env -- "$TOK" verify --env-file "$T_DIR/R.env" "$t" >/dev/null 2>&1 && ok=$((ok + 1))
+done <"$T_DIR/count.tok"
+t_is "$ok" 3 "fcgim8-token mint --count: every token verifies"
+out=$("$TOK" mint --alg RS256 --key "$T_DIR/rsa.pem" --count 0 2>&1)
+t_is "$?:$out" "2:fcgim8-token: --count wants 1 to 1000000" "fcgim8-token mint --count 0: exit 2 and why"
 "$TOK" jwks --kid k1 "$T_DIR/rsa.pub" >"$T_DIR/jwks.json"
 "$PY" -c 'import json, sys, jwt; k = json.load(open(sys.argv[1]))["keys"][0]; jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(k)); assert k["kid"] == "k1" and k["use"] == "sig"' "$T_DIR/jwks.json"
 t_ok $? "fcgim8-token jwks prints a JWK PyJWT loads"
