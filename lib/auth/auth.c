@@ -17,7 +17,11 @@
 #include "auth/revocation.h"
 #include "core/log.h"
 
-#define CACHE_SLOTS 1024u /* per thread; a power of two */
+/* Entries per serving thread (M8_TOKEN_CACHE_ENTRIES; doc/settings.md):
+ * each holds a token's bytes and its principal's strings, about 1 kB, so
+ * the default bounds a thread's cache near 256 kB. */
+#define CACHE_ENTRIES_DEFAULT 256u
+#define CACHE_ENTRIES_MAX 65536u
 #define CACHE_WAYS 2u
 
 typedef struct cache_entry {
@@ -31,8 +35,9 @@ typedef struct cache_entry {
 
 typedef struct token_cache {
     const m8_auth *owner;
-    cache_entry e[CACHE_SLOTS][CACHE_WAYS];
+    size_t n_sets; /* a power of two */
     unsigned next_way;
+    cache_entry e[][CACHE_WAYS];
 } token_cache;
 
 struct m8_auth {
@@ -48,6 +53,7 @@ struct m8_auth {
     m8_auth_hooks hooks;
     unsigned char hash_key[crypto_shorthash_KEYBYTES]; /* SipHash-2-4, random per process */
     pthread_key_t tls;
+    size_t cache_sets; /* per thread; 0: no cache */
     atomic_ulong verifications, cache_hits;
 };
 
@@ -56,10 +62,10 @@ static void cache_destroy(void *p)
     token_cache *c = p;
     if (!c)
         return;
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; i < c->n_sets; i++)
         for (size_t w = 0; w < CACHE_WAYS; w++)
             free(c->e[i][w].mem);
-    sodium_memzero(c, sizeof *c);
+    sodium_memzero(c->e, c->n_sets * sizeof c->e[0]);
     free(c);
 }
 
@@ -76,6 +82,14 @@ m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
         return NULL;
     }
     randombytes_buf(a->hash_key, sizeof a->hash_key);
+    long long entries = CACHE_ENTRIES_DEFAULT;
+    const char *ce = getenv("M8_TOKEN_CACHE_ENTRIES");
+    if (ce && m8_parse_ll(ce, 0, CACHE_ENTRIES_MAX, &entries) != 0)
+        entries = CACHE_ENTRIES_DEFAULT; /* not a number in range: the default */
+    size_t sets = 0;
+    while (entries >= 2 && (sets ? sets * 2 : 1) * CACHE_WAYS <= (size_t)entries)
+        sets = sets ? sets * 2 : 1;
+    a->cache_sets = sets;
     a->alg = s->access_token_algorithm;
     a->invalid_status = s->auth_invalid_token_status == 403 ? 403 : 401;
     a->issuer = m8_strdup0(s->token_issuer);
@@ -176,12 +190,15 @@ static token_cache *thread_cache(m8_auth *a)
 {
     token_cache *c = pthread_getspecific(a->tls);
     if (!c) {
-        c = calloc(1, sizeof *c);
+        if (!a->cache_sets)
+            return NULL;
+        c = calloc(1, sizeof *c + a->cache_sets * sizeof c->e[0]);
         if (!c || pthread_setspecific(a->tls, c) != 0) {
             free(c);
             return NULL;
         }
         c->owner = a;
+        c->n_sets = a->cache_sets;
     }
     return c;
 }
@@ -199,7 +216,7 @@ static void entry_clear(cache_entry *e)
 
 static cache_entry *cache_set(token_cache *c, uint64_t h)
 {
-    return c->e[h & (CACHE_SLOTS - 1)];
+    return c->e[h & (c->n_sets - 1)];
 }
 
 /* The index of a token in the cache: a keyed SipHash of its last

@@ -109,6 +109,42 @@ static const char *bearer(m8_request *req, const char *authz, const char *redire
     return buf;
 }
 
+/* M8_TOKEN_CACHE_ENTRIES bounds each thread's cache: 0 turns it off; 2
+ * (one set of two ways) keeps the last two distinct tokens only. */
+static void test_cache_size(const m8_settings *s, m8_request *req)
+{
+    char err[256] = "", hdr[3][2100];
+    const char *roles[3] = {"user", "admin", "writer"};
+    for (int i = 0; i < 3; i++)
+        snprintf(hdr[i], sizeof hdr[i], "Bearer %s", hs_token(roles[i], false, 600));
+    setenv("M8_TOKEN_CACHE_ENTRIES", "0", 1);
+    m8_auth *au = s ? m8_auth_new(s, err, sizeof err) : NULL;
+    for (int k = 0; au && k < 3; k++) {
+        setup(req, hdr[0], NULL);
+        m8_auth_check(au, req, M8_USER);
+    }
+    ok(au && m8_auth_verifications(au) == 3 && m8_auth_cache_hits(au) == 0,
+       "M8_TOKEN_CACHE_ENTRIES=0: no cache, every use verified");
+    m8_auth_free(au);
+    setenv("M8_TOKEN_CACHE_ENTRIES", "2", 1);
+    au = s ? m8_auth_new(s, err, sizeof err) : NULL;
+    for (int i = 0; au && i < 3; i++) {
+        setup(req, hdr[i], NULL);
+        m8_auth_check(au, req, M8_USER);
+    }
+    for (int i = 1; au && i < 3; i++) {
+        setup(req, hdr[i], NULL);
+        m8_auth_check(au, req, M8_USER);
+    }
+    ok(au && m8_auth_cache_hits(au) == 2, "M8_TOKEN_CACHE_ENTRIES=2: the last two tokens hit");
+    setup(req, hdr[0], NULL);
+    unsigned long v = au ? m8_auth_verifications(au) : 0;
+    ok(au && m8_auth_check(au, req, M8_USER) && m8_auth_verifications(au) == v + 1,
+       "... the third one back was evicted: verified again");
+    m8_auth_free(au);
+    unsetenv("M8_TOKEN_CACHE_ENTRIES");
+}
+
 int main(void)
 {
     m8_request req;
@@ -178,6 +214,7 @@ int main(void)
         test_cached_user(au, &req);
         m8_auth_free(au);
     }
+    test_cache_size(s, &req);
     m8_settings_free(s);
     m8_req_free(&req);
     return done_testing();
