@@ -267,9 +267,11 @@ int main(int argc, char **argv)
     bool signalled = true;
     for (;;) {
         double now = m8_now_mono();
-        /* Log bytes alone wake us often under load: the supervision below
-         * runs on a signal or once per TICK_MS. */
-        if (!signalled && now < next_tick) {
+        /* Log bytes alone wake us often under load: once the pool is up
+         * and steady, the supervision below runs on a signal or once per
+         * TICK_MS.  While it starts, reloads or stops, every wake-up (a
+         * worker's "ready" line, say) runs it, so readiness is seen at once. */
+        if (!signalled && now < next_tick && ready && !d.reloading && !d.stopping) {
             signalled = wait_any(&d, (int)((next_tick - now) * 1000) + 1);
             continue;
         }
@@ -356,7 +358,9 @@ int main(int argc, char **argv)
                 sample_listen_queue(&d);
             }
         }
-        signalled = wait_any(&d, TICK_MS);
+        /* Booting, readiness is looked at every 10 ms: it does not wait for a
+         * worker's log line (there is none below info). */
+        signalled = wait_any(&d, ready ? TICK_MS : 10);
     }
     m8_status_stop(d.status);
     m8_sidecar_stop(d.sidecar);
