@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential autoconf automake libtool pkg-config
 clang libclang-rt-14-dev
-libfcgi-dev libfcgi-bin libsodium-dev libssl-dev libjson-c-dev libcurl4-openssl-dev
+libfcgi-dev libfcgi-bin libsodium-dev libssl-dev libjson-c-dev libcurl4-openssl-dev libcrypt-dev
 libmariadb-dev libpq-dev mariadb-server postgresql
 nginx-light spawn-fcgi curl wrk
 apache2 libapache2-mod-fcgid php-fpm

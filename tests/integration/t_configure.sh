@@ -36,7 +36,8 @@ run_configure() { # ARGS...: runs configure in a fresh dir; sets OUT (stderr) an
 }
 
 for row in "libsodium libsodium-dev" "libcrypto libssl-dev" "json-c libjson-c-dev" \
-           "libcurl libcurl4-openssl-dev" "libmariadb libmariadb-dev" "libpq libpq-dev"; do
+           "libcurl libcurl4-openssl-dev" "libxcrypt libcrypt-dev" "libmariadb libmariadb-dev" \
+           "libpq libpq-dev"; do
     set -- $row
     PKG_CONFIG_LIBDIR=$(hide "$1") run_configure
     t_ok $([ "$RC" != 0 ] && echo 0 || echo 1) "without $1.pc configure fails"
