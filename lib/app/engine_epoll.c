@@ -318,15 +318,20 @@ static bool feed(m8_server *s, worker_ctx *w, conn *c, const char *p, size_t n, 
  * are read into the thread's buffer and parsed there; only an incomplete
  * record is kept with the connection (c->in), so an idle connection holds
  * no read buffer. */
-static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
+static void handle_conn(m8_server *s, worker_ctx *w, conn *c, uint32_t events)
 {
     atomic_store(&c->expires_ms, 0); /* in hand: the sweep leaves it alone */
     bool served = false;             /* a request was answered since the last read */
+    /* Whether the socket may hold more than the last read took: the event
+     * said the peer shut down (that edge is spent: its end of file must be
+     * read now), or the read filled the buffer. */
+    bool hup = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0, full = false;
     for (;;) {
-        if (served && c->in.len == 0) {
+        if (served && c->in.len == 0 && !hup && !full) {
             /* The web server sends the next request only after reading this
              * answer: a read now would just say EAGAIN.  Park the connection
-             * (its next bytes raise a new edge). */
+             * (bytes or an end of file arriving from now on raise a new
+             * edge, seen by conn_release if it comes before the park). */
             served = false;
             if (park(s, c))
                 return;
@@ -355,6 +360,7 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c)
             conn_close(s, c); /* EOF or error */
             return;
         }
+        full = (size_t)r == room;
         const char *p = dst;
         size_t n = (size_t)r, used = 0;
         if (!direct) {
@@ -570,7 +576,7 @@ static void *worker_main(void *arg)
             } else {
                 conn *c = conn_acquire(s, tag);
                 if (c)
-                    handle_conn(s, &w, c);
+                    handle_conn(s, &w, c, evs[i].events);
             }
         }
         sweep(s);

@@ -336,8 +336,9 @@ static void test_authorizer_option(const char *dir)
 
 /* One FastCGI request for GET /ping on fd with FCGI_KEEP_CONN; reads the
  * answer up to END_REQUEST and returns whether it came, *extra says whether
- * an empty FCGI_STDERR record followed it in the next 300 ms. */
-static bool ping_kept(int fd, bool *extra)
+ * an empty FCGI_STDERR record followed it in the next 300 ms.  With shut,
+ * the request is followed at once by shutdown(SHUT_WR). */
+static bool ping_kept_then(int fd, bool *extra, bool shut)
 {
     m8_buf p, rec;
     m8_buf_init(&p, 4096);
@@ -357,7 +358,8 @@ static bool ping_kept(int fd, bool *extra)
         rc = m8_fcgi_record(&rec, M8_FCGI_PARAMS, 1, NULL, 0);
     if (!rc)
         rc = m8_fcgi_record(&rec, M8_FCGI_STDIN, 1, NULL, 0);
-    bool sent = !rc && send(fd, rec.data, rec.len, MSG_NOSIGNAL) == (ssize_t)rec.len;
+    bool sent = !rc && send(fd, rec.data, rec.len, MSG_NOSIGNAL) == (ssize_t)rec.len &&
+                (!shut || shutdown(fd, SHUT_WR) == 0);
     m8_buf_free(&p);
     m8_buf_free(&rec);
     if (!sent)
@@ -393,21 +395,26 @@ static bool ping_kept(int fd, bool *extra)
     return ended;
 }
 
+static bool ping_kept(int fd, bool *extra)
+{
+    return ping_kept_then(fd, extra, false);
+}
+
 /* Retiring with a real application: an answer on a kept connection asks
  * the peer to give the connection up (an empty FCGI_STDERR record behind
  * END_REQUEST, which makes nginx close it), and the server itself never
  * closes it. */
-static void test_retire_answer(const char *dir)
+/* A server with a real application on unix:PATH (2 threads); NULL when
+ * it did not start (*app is then freed). */
+static m8_server *start_app(const char *path, m8_app **app_out)
 {
-    char path[300], spec[320], err[512];
-    snprintf(path, sizeof path, "%s/a.sock", dir);
+    char spec[320], err[512];
     snprintf(spec, sizeof spec, "unix:%s", path);
     m8_app *app = m8_app_new("svc", "1.0.0");
     m8_settings_source src = {.env = m8t_env0(), .env_file = "/dev/null", .cwd = "/"};
-    int lfd = -1;
     m8_server *srv = NULL;
     if (app && m8_app_boot(app, &src) == 0 && m8_app_start(app) == 0) {
-        lfd = m8_listen(spec, 16, 0600, err, sizeof err);
+        int lfd = m8_listen(spec, 16, 0600, err, sizeof err);
         m8_engine_opts o;
         m8_app_engine_opts(app, &o);
         o.threads = 2;
@@ -415,11 +422,31 @@ static void test_retire_answer(const char *dir)
         if (lfd >= 0)
             srv = m8_server_start(&o, lfd, err, sizeof err);
     }
-    ok(srv != NULL, "a server with an application starts");
     if (!srv) {
         m8_app_free(app);
-        return;
+        app = NULL;
     }
+    *app_out = app;
+    return srv;
+}
+
+static void stop_app(m8_server *srv, m8_app *app, const char *path)
+{
+    m8_server_stop(srv, 1);
+    m8_app_stop(app);
+    m8_app_free(app);
+    unlink(path);
+}
+
+static void test_retire_answer(const char *dir)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/a.sock", dir);
+    m8_app *app;
+    m8_server *srv = start_app(path, &app);
+    ok(srv != NULL, "a server with an application starts");
+    if (!srv)
+        return;
     int fd = connect_unix(path);
     bool extra = true;
     ok(fd >= 0 && ping_kept(fd, &extra) && !extra,
@@ -433,10 +460,39 @@ static void test_retire_answer(const char *dir)
        "the retiring server does not close the kept connection itself");
     close(fd);
     ok(conns_drop_to(srv, 0, 10), "the retiring server is drained once the peer closes it");
-    m8_server_stop(srv, 1);
-    m8_app_stop(app);
-    m8_app_free(app);
-    unlink(path);
+    stop_app(srv, app, path);
+}
+
+/* A peer that sends a kept request and shuts its side down at once: the
+ * end of file may come with the request's own edge (edge-triggered epoll
+ * raises no second one), so the server must read it after answering and
+ * close the connection, not keep it until the idle timeout (300 s). */
+static void test_eof_with_request(const char *dir)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/e.sock", dir);
+    m8_app *app;
+    m8_server *srv = start_app(path, &app);
+    if (!srv) {
+        ok(0, "a server with an application starts");
+        return;
+    }
+    int closed = 0;
+    for (int i = 0; i < 20; i++) {
+        int fd = connect_unix(path);
+        bool extra;
+        /* SHUT_WR right behind the request's bytes */
+        if (fd >= 0 && ping_kept_then(fd, &extra, true) && closed_within(fd, 5, false))
+            closed++;
+        if (fd >= 0)
+            close(fd);
+    }
+    ok(closed == 20,
+       "a kept request followed at once by the peer's end of file: answered, then the "
+       "connection is closed (%d of 20 within 5 s)",
+       closed);
+    ok(conns_drop_to(srv, 0, 10), "... and released (0 open)");
+    stop_app(srv, app, path);
 }
 
 /* Descriptor exhaustion: a server process limited to 64 descriptors, with
@@ -641,6 +697,7 @@ int main(void)
     test_deadlines(dir);
     test_retire(dir);
     test_retire_answer(dir);
+    test_eof_with_request(dir);
     test_authorizer_option(dir);
     test_emfile(dir);
     rmdir(dir);
