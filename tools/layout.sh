@@ -74,6 +74,8 @@ lib/stream/events.c
 lib/auth/policy.c
 lib/core/b64url.c
 lib/core/json.c
+lib/issuer/form.c
+lib/issuer/form_keys.c
 '
 
 usage() {
