@@ -8,7 +8,7 @@
 # installed library, as a user builds a service: every process measured is an
 # installed binary, not a libtool wrapper.  One private nginx
 # (contrib/nginx/standalone.conf with worker_processes auto) with the shipped
-# unix-socket site (contrib/nginx/fcgi-m8-unix.conf: upstream keepalive 16,
+# unix-socket site (contrib/nginx/fcgi-m8-unix.conf: upstream keepalive 64,
 # fastcgi_keep_conn on) per way of running the service, no database:
 #   main    fcgim8d with its default-sized pool (the deployment; start to ready
 #           is timed here): /ping, RS256 /api/items/ with one token (verified-
@@ -616,7 +616,7 @@ rsa_verify_us=$(openssl speed -seconds 1 rsa2048 2>/dev/null |
 
 # ------------------------------------------------------------------ report
 echo "fcgi-m8 end-to-end benchmark: wrk -t$wthreads -c$conns -d$dur --latency"
-echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') (worker_processes $ngx_workers: $ngx_nw workers; upstream keepalive 16, fastcgi_keep_conn on); $ncpu CPUs, $(uname -sr)"
+echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') (worker_processes $ngx_workers: $ngx_nw workers; upstream keepalive 64, fastcgi_keep_conn on); $ncpu CPUs, $(uname -sr)"
 echo "programs: $BIN_FROM"
 echo "pools: $pool_how; log level info (the default: an access line per request) unless the row says warning;"
 echo "       $ml = fcgim8d --workers $mem_w --threads $mem_t (the memory target's pool)"
