@@ -2,7 +2,7 @@
  * (the seed's fastapi-m8-prestart, doc/settings.md#database-wait).
  *
  *   fcgim8-prestart [--env-file PATH] [--tries N] [--interval S]
- *                   [--timeout S]
+ *                   [--timeout S] [--issuer]
  *
  * Settings come from NAME_FILE files, the environment and the .env file, as
  * for every fcgi-m8 service.  Exit status: 0 the database answered (or none
@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "                         fractions allowed, 0-%g)\n"
             "  --timeout S            seconds one attempt may take to connect, and again\n"
             "                         to answer (default %g)\n"
+            "  --issuer               the settings are fcgim8-issuer's (its own are known)\n"
             "  --version              print the version and exit\n"
             "  --help                 print this help and exit\n\n"
             "Exit status: 0 the database answered, or no database is configured\n"
@@ -56,10 +57,11 @@ static void log_errs(const m8_errlist *e)
         m8_log(M8_LOG_CRITICAL, "%s", e->lines[i]);
 }
 
-static m8_settings *load(const char *env_file, bool uses_database)
+static m8_settings *load(const char *env_file, bool uses_database, bool issuer)
 {
     m8_errlist errs = {0};
-    m8_settings_source src = {.env = environ, .env_file = env_file, .uses_database = uses_database};
+    m8_settings_source src = {
+        .env = environ, .env_file = env_file, .uses_database = uses_database, .issuer = issuer};
     m8_settings *s = m8_settings_load(&src, &errs);
     if (!s) {
         log_errs(&errs);
@@ -72,15 +74,13 @@ static m8_settings *load(const char *env_file, bool uses_database)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"env-file", required_argument, NULL, 'e'},
-        {"tries", required_argument, NULL, 't'},
-        {"interval", required_argument, NULL, 'i'},
-        {"timeout", required_argument, NULL, 'c'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"env-file", required_argument, NULL, 'e'}, {"tries", required_argument, NULL, 't'},
+        {"interval", required_argument, NULL, 'i'}, {"timeout", required_argument, NULL, 'c'},
+        {"issuer", no_argument, NULL, 's'},         {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *env_file = NULL;
+    bool issuer = false;
     long long tries = M8_DB_WAIT_TRIES_DEFAULT;
     double interval = M8_DB_WAIT_INTERVAL_DEFAULT;
     m8_db_timeouts to = {M8_DB_CONNECT_TIMEOUT_DEFAULT, 0};
@@ -90,6 +90,7 @@ int main(int argc, char **argv)
         int bad = 0;
         switch (c) {
         case 'e': env_file = optarg; break;
+        case 's': issuer = true; break;
         case 't': bad = m8_parse_ll(optarg, 1, TRIES_MAX, &tries); break;
         case 'i': bad = m8_parse_double(optarg, 0, M8_DB_TIMEOUT_MAX, &interval); break;
         case 'c': bad = m8_parse_double(optarg, 0.001, M8_DB_TIMEOUT_MAX, &to.connect_s); break;
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
 
     /* First without the database requirement (doc/settings.md#database), to tell "no database"
      * (the seed skips) from an incomplete one (an error naming each field). */
-    m8_settings *s = load(env_file, false);
+    m8_settings *s = load(env_file, false, issuer);
     if (!s)
         return M8_EX_CONFIG;
     if (!m8_db_configured(s)) {
@@ -131,7 +132,7 @@ int main(int argc, char **argv)
         return 0;
     }
     m8_settings_free(s);
-    s = load(env_file, true);
+    s = load(env_file, true, issuer);
     if (!s)
         return M8_EX_CONFIG;
 

@@ -37,7 +37,8 @@
 #            or their bare section forms ("A 5.4", "Part B", "(B 4)", "D6",
 #            "Decisions D1-D5", "(section 1.4)", "1.3 step 10").  Cite
 #            doc/*.md#anchor or a man page instead.  Setting names such as
-#            CONTRACT_VERSION or TOKEN_ISSUER, shell variables ($ISSUER,
+#            CONTRACT_VERSION or TOKEN_ISSUER, program names (fcgim8-issuer,
+#            FCGIM8-ISSUER), shell variables ($ISSUER,
 #            ISSUER=), roff requests (.B 0) and sizes ("A 1 MB") are not
 #            citations.  Files under a corpus/ folder and binary files are
 #            skipped.
@@ -306,7 +307,7 @@ rule_format() {
 }
 
 # One ERE a line: the citation forms of rule_citations (see the top).
-citation_patterns='(^|[^A-Za-z0-9_${])(CONTRACT|DESIGN|PITFALLS|STYLE|TESTING|ISSUER)(\.md)?([^A-Za-z0-9_=}]|$)
+citation_patterns='(^|[^A-Za-z0-9_${-])(CONTRACT|DESIGN|PITFALLS|STYLE|TESTING|ISSUER)(\.md)?([^A-Za-z0-9_=}]|$)
 (^|[^A-Za-z0-9_.-])(Part )?[AB] [0-9]+(\.[0-9]+)+([^0-9A-Za-z]|$)
 (^|[^A-Za-z0-9_])Part [AB]([^A-Za-z0-9_]|$)
 \([AB] [0-9]+[),]

@@ -382,6 +382,12 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
 {
     if (app->booted)
         return 0;
+    m8_settings_source own;
+    if (app->issuer && !src->issuer) { /* the issuer's settings whoever boots it */
+        own = *src;
+        own.issuer = true;
+        src = &own;
+    }
     int rc = m8_settings_load_checked(src, &app->settings);
     if (rc != 0)
         return rc;
@@ -439,7 +445,12 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
     } else if (app->shm) {
         m8_auth_report_jwks(app->auth, app->shm);
     }
-    if (m8_revocation_wanted(s)) {
+    if (app->issuer) /* its own routes answer as doc/issuer.md#own-routes says */
+        m8_auth_use_issuer(
+            app->auth, s->token_mode == M8_MODE_STATEFUL ? app->issuer_revoked : NULL,
+            app->issuer_revoked_data,
+            !s->auth_strict_mode && s->access_revocation_failure_mode == M8_FAIL_OPEN);
+    if (!app->issuer && m8_revocation_wanted(s)) { /* the issuer never asks itself over HTTP */
         app->rev = m8_revocation_new(s, app->shm, err, sizeof err);
         if (!app->rev) {
             m8_log(M8_LOG_CRITICAL, "CONFIG: revocation check: %s", err);
@@ -527,6 +538,15 @@ void m8_app_set_authorizer(m8_app *app, bool on)
 {
     if (app)
         app->authorizer = on;
+}
+
+void m8_app_set_issuer(m8_app *app, m8_issuer_revoked_fn revoked, void *data)
+{
+    if (!app)
+        return;
+    app->issuer = true;
+    app->issuer_revoked = revoked;
+    app->issuer_revoked_data = data;
 }
 
 void m8_app_set_cors(m8_app *app, bool on)

@@ -36,6 +36,12 @@ typedef struct m8_shutdown_hook {
     void *data;
 } m8_shutdown_hook;
 
+/* The issuer's revocation check of an access token on its own routes
+ * (doc/issuer.md#own-routes): 0 when jti is not revoked, 1 when it is,
+ * M8_EAGAIN when its store is unavailable (then ACCESS_REVOCATION_FAILURE_MODE
+ * decides).  Runs on request threads. */
+typedef int (*m8_issuer_revoked_fn)(m8_request *req, const char *jti, void *data);
+
 struct m8_app {
     char *service_name, *service_version;
     const m8_route **tables;
@@ -76,6 +82,10 @@ struct m8_app {
     char **cors_kept;      /* with cors_off: ALLOWED_ORIGINS, taken from the middleware */
     size_t n_cors_kept;
     atomic_int recycling; /* max_requests reached: draining */
+    /* m8_app_set_issuer: the app is fcgim8-issuer (doc/issuer.md#own-routes) */
+    bool issuer;
+    m8_issuer_revoked_fn issuer_revoked;
+    void *issuer_revoked_data;
 };
 
 /* Route flag of the built-in routes (app.c): served before the app is ready. */
@@ -123,6 +133,11 @@ M8_INTERNAL void m8_app_engine_opts(m8_app *app, struct m8_engine_opts *o);
  * engines through m8_app_engine_opts).  Off by default: a service refuses
  * such requests. */
 M8_INTERNAL void m8_app_set_authorizer(m8_app *app, bool on);
+/* Marks the app as fcgim8-issuer (before m8_app_main): the issuer's own
+ * settings are read and checked (doc/issuer.md#settings), and its protected
+ * routes answer as fa-auth-m8's do, with revoked (may be NULL) as the
+ * revocation check in stateful mode (doc/issuer.md#own-routes). */
+M8_INTERNAL void m8_app_set_issuer(m8_app *app, m8_issuer_revoked_fn revoked, void *data);
 /* CORS off (before boot): no preflight is answered (every one is 400) and
  * no response gets CORS headers; the configured origins stay readable. */
 M8_INTERNAL void m8_app_set_cors(m8_app *app, bool on);

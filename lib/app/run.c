@@ -95,8 +95,10 @@ int m8_app_main(m8_app *app, int argc, char **argv)
     double drain_s = cli.drain_s;
     bool check = cli.check, libfcgi = cli.libfcgi;
 
-    m8_settings_source src = {
-        .env = environ, .env_file = env_file, .uses_database = m8_db_app_required(app)};
+    m8_settings_source src = {.env = environ,
+                              .env_file = env_file,
+                              .uses_database = m8_db_app_required(app),
+                              .issuer = app->issuer};
     int rc = m8_app_boot(app, &src);
     if (rc != 0 || check) {
         if (rc == 0)

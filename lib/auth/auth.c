@@ -49,7 +49,11 @@ struct m8_auth {
     m8_claims_policy policy;
     char *issuer, *audience;
     char *cookie;       /* ACCESS_TOKEN_COOKIE_NAME, or NULL (no cookie kind) */
-    int invalid_status; /* AUTH_INVALID_TOKEN_STATUS */
+    int invalid_status; /* AUTH_INVALID_TOKEN_STATUS; 403 in fcgim8-issuer */
+    /* m8_auth_use_issuer (doc/issuer.md#own-routes) */
+    m8_auth_revoked_fn issuer_revoked;
+    void *issuer_revoked_data;
+    bool issuer_fail_open;
     m8_auth_hooks hooks;
     unsigned char hash_key[crypto_shorthash_KEYBYTES]; /* SipHash-2-4, random per process */
     pthread_key_t tls;
@@ -103,7 +107,8 @@ m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
         const char *k = s->access_secret_key;
         if (k)
             a->key = m8_key_from_secret(k, strlen(k), err, errlen);
-    } else if (s->jwks_uri && *s->jwks_uri) {
+    } else if (s->jwks_uri && *s->jwks_uri && !s->issuer) {
+        /* fcgim8-issuer checks its own tokens with its own key, never a JWKS */
         a->jwks =
             m8_jwks_new(s->jwks_uri, a->alg, (double)s->jwks_cache_ttl_seconds, M8_JWKS_COOLDOWN_S);
         if (!a->jwks)
@@ -430,6 +435,41 @@ static bool revocation_allows(m8_auth *a, m8_request *req, const m8_principal *p
     return false;
 }
 
+void m8_auth_use_issuer(m8_auth *a, m8_auth_revoked_fn revoked, void *data, bool fail_open)
+{
+    if (!a)
+        return;
+    a->invalid_status = 403;
+    a->issuer_revoked = revoked;
+    a->issuer_revoked_data = data;
+    a->issuer_fail_open = fail_open;
+}
+
+/* fcgim8-issuer, stateful mode: its own revocation store, asked after
+ * signature and claims, cached or not (doc/issuer.md#own-routes). */
+static bool issuer_allows(m8_auth *a, m8_request *req, const m8_principal *p)
+{
+    int r = a->issuer_revoked(req, p->jti, a->issuer_revoked_data);
+    if (r == 0)
+        return true;
+    if (r == 1) {
+        req->user = NULL;
+        m8_req_fail(req, "token refused: revoked");
+        m8_res_error(req, 401, "Session revoked");
+        return false;
+    }
+    if (a->issuer_fail_open) {
+        m8_log_limited("auth.issuer.revocation", M8_LOG_WARNING,
+                       "auth: revocation store unavailable; ACCESS_REVOCATION_FAILURE_MODE="
+                       "fail_open lets the token through");
+        return true;
+    }
+    req->user = NULL;
+    m8_req_fail(req, "revocation store unavailable");
+    m8_res_error(req, 503, "Authentication service temporarily unavailable");
+    return false;
+}
+
 void m8_auth_use_revocation(m8_auth *a, m8_revocation *rev)
 {
     if (a)
@@ -580,6 +620,8 @@ bool m8_auth_check_credential(m8_auth *a, m8_request *req, m8_access access,
         m8_req_fail(req, "out of memory");
         m8_res_error(req, 500, "Internal Server Error");
     } else if (a->rev && !revocation_allows(a, req, p, access, now)) {
+        ok = false;
+    } else if (a->issuer_revoked && !issuer_allows(a, req, p)) {
         ok = false;
     } else if (!p->is_active) {
         m8_res_error(req, 403, "Inactive user");

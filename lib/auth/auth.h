@@ -47,6 +47,18 @@ struct m8_apikey;
 M8_INTERNAL void m8_auth_use_apikey(m8_auth *a, struct m8_apikey *k);
 M8_INTERNAL void m8_auth_set_hooks(m8_auth *a, const m8_auth_hooks *hooks);
 
+/* fcgim8-issuer's own routes (doc/issuer.md#own-routes): a token that fails
+ * any check is 403 "Could not validate credentials." without
+ * WWW-Authenticate (a missing or non-Bearer credential stays 401 "Not
+ * authenticated"); with revoked (stateful mode; NULL: no check) each valid
+ * token's jti is asked after the signature and claims and before the user
+ * and role checks: 1 is 401 "Session revoked", 0 passes, anything else
+ * (M8_EAGAIN: the store is down) passes when fail_open, else 503
+ * "Authentication service temporarily unavailable".  Call before serving. */
+typedef int (*m8_auth_revoked_fn)(m8_request *req, const char *jti, void *data);
+M8_INTERNAL void m8_auth_use_issuer(m8_auth *a, m8_auth_revoked_fn revoked, void *data,
+                                    bool fail_open);
+
 struct json_object;
 struct m8_principal;
 

@@ -111,6 +111,29 @@ EVP_PKEY *m8_pem_load_pkey(const char *pem, size_t len, bool private_only, char 
     return pkey;
 }
 
+char *m8_pem_public_half(const char *pem, size_t len, char *err, size_t errlen)
+{
+    EVP_PKEY *pkey = m8_pem_load_pkey(pem, len, true, err, errlen);
+    if (!pkey)
+        return NULL;
+    char *out = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long n = bio && PEM_write_bio_PUBKEY(bio, pkey) == 1 ? BIO_get_mem_data(bio, &data) : 0;
+    if (n > 0 && data && (out = malloc((size_t)n + 1)) != NULL) {
+        memcpy(out, data, (size_t)n);
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+            n--;
+        out[n] = '\0';
+    }
+    if (!out)
+        snprintf(err, errlen, "cannot write the public half of the private key");
+    BIO_free(bio);
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    return out;
+}
+
 /* The strength rules (doc/settings.md#key-strength) on a loaded key. */
 static int check_pkey(EVP_PKEY *pkey, m8_alg alg, char *err, size_t errlen)
 {

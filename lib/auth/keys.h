@@ -29,6 +29,12 @@ M8_INTERNAL int m8_key_strength(const char *pem, size_t len, m8_alg alg, char *e
 M8_INTERNAL struct evp_pkey_st *m8_pem_load_pkey(const char *pem, size_t len, bool private_only,
                                                  char *err, size_t errlen);
 
+/* The public half of a PEM private key, as PEM ("PUBLIC KEY") text without
+ * its final newline (caller frees; no secret in it), or NULL with the
+ * reason in err: how fcgim8-issuer verifies its own tokens when
+ * ACCESS_PUBLIC_KEY_FILE is unset (doc/issuer.md#settings). */
+M8_INTERNAL char *m8_pem_public_half(const char *pem, size_t len, char *err, size_t errlen);
+
 /* A verification key, labelled with the ONE configured algorithm
  * (doc/wire.md#keys-and-algorithms).
  * Immutable once built; shared between threads by reference count. */

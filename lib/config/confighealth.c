@@ -95,7 +95,9 @@ size_t m8_config_health(const m8_settings *s, m8_config_report *rep)
                 "database");
 
     /* redis */
-    if (issuer && !stateless && (unset(s->redis_host) || !s->redis_password)) /* 8 */
+    /* 8: fcgim8-issuer keeps revocation state in its database, not Redis
+     * (doc/issuer.md#settings) */
+    if (issuer && !s->issuer && !stateless && (unset(s->redis_host) || !s->redis_password))
         FINDING(rep, true,
                 "REDIS_HOST and REDIS_PASSWORD are required for revocation on a stateful "
                 "issuer");

@@ -136,11 +136,20 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
-static const char *nearest_name(const char *key)
+/* A field the app knows: the fcgim8-issuer ones only in the issuer
+ * (doc/issuer.md#settings). */
+static bool field_on(size_t i, bool issuer)
+{
+    return issuer || !(m8__settings_fields[i].flags & ISS);
+}
+
+static const char *nearest_name(const char *key, bool issuer)
 {
     size_t best = SIZE_MAX;
     const char *name = m8__settings_fields[0].name;
     for (size_t i = 0; i < NFIELDS; i++) {
+        if (!field_on(i, issuer))
+            continue;
         size_t d = edit_distance(key, m8__settings_fields[i].name);
         if (d < best) {
             best = d;
@@ -162,14 +171,19 @@ static void show_key(const char *key, char *buf, size_t len)
 }
 
 /* Checks the keys of the .env file and records each field's value. */
-static void take_dotenv(const m8_dotenv *d, const char *path, const char **raw, unsigned *rawline,
-                        m8_errlist *errs)
+static void take_dotenv(const m8_dotenv *d, const char *path, bool issuer, const char **raw,
+                        unsigned *rawline, m8_errlist *errs)
 {
     for (size_t i = 0; i < d->n; i++) {
         const m8_dotenv_pair *p = &d->pairs[i];
         char shown[72];
         show_key(p->key, shown, sizeof shown);
         int fi = m8__field_index(p->key);
+        if (fi >= 0 && !field_on((size_t)fi, issuer)) {
+            m8_errlist_add(errs, "%s line %u: unknown setting '%s' (an fcgim8-issuer setting)",
+                           path, p->line, shown);
+            continue;
+        }
         if (fi >= 0) {
             /* Names differing only in case: the later line wins. */
             if (!raw[fi] || p->line >= rawline[fi]) {
@@ -189,16 +203,16 @@ static void take_dotenv(const m8_dotenv *d, const char *path, const char **raw, 
             m8_errlist_add(errs,
                            "%s line %u: unknown setting '%s' (NAME_FILE secret files are read "
                            "only from the process environment); did you mean '%s'?",
-                           path, p->line, shown, nearest_name(p->key));
+                           path, p->line, shown, nearest_name(p->key, issuer));
         } else {
             m8_errlist_add(errs, "%s line %u: unknown setting '%s'; did you mean '%s'?", path,
-                           p->line, shown, nearest_name(p->key));
+                           p->line, shown, nearest_name(p->key, issuer));
         }
     }
 }
 
 /* Process environment: known names only, any case; an exact match wins. */
-static void take_env(char *const *env, const char **raw, m8_errlist *errs)
+static void take_env(char *const *env, bool issuer, const char **raw, m8_errlist *errs)
 {
     bool exact[NFIELDS] = {false};
     for (size_t i = 0; env && env[i]; i++) {
@@ -209,7 +223,7 @@ static void take_env(char *const *env, const char **raw, m8_errlist *errs)
         memcpy(name, env[i], (size_t)(eq - env[i]));
         name[eq - env[i]] = '\0';
         int fi = m8__field_index(name);
-        if (fi < 0)
+        if (fi < 0 || !field_on((size_t)fi, issuer))
             continue;
         bool ex = strcmp(name, m8__settings_fields[fi].name) == 0;
         if (exact[fi] && !ex)
@@ -225,10 +239,12 @@ static void take_env(char *const *env, const char **raw, m8_errlist *errs)
 }
 
 /* NAME_FILE secret files (exact upper-case names, process environment only). */
-static void take_files(char *const *env, const char **raw, char **owned, bool *failed,
+static void take_files(char *const *env, bool issuer, const char **raw, char **owned, bool *failed,
                        m8_errlist *errs)
 {
     for (size_t i = 0; i < NFIELDS; i++) {
+        if (!field_on(i, issuer))
+            continue;
         char name[80];
         snprintf(name, sizeof name, "%s_FILE", m8__settings_fields[i].name);
         const char *path = env_exact(env, name);
@@ -330,21 +346,23 @@ m8_settings *m8_settings_load(const m8_settings_source *src, m8_errlist *errs)
             m8_errlist_add(errs, "env file %s: %s", path, why);
             goto fail;
         }
-        take_dotenv(&d, path, raw, rawline, errs);
+        take_dotenv(&d, path, src->issuer, raw, rawline, errs);
     }
-    take_env(src->env, raw, errs);
-    take_files(src->env, raw, owned, file_failed, errs);
+    take_env(src->env, src->issuer, raw, errs);
+    take_files(src->env, src->issuer, raw, owned, file_failed, errs);
+    s->issuer = src->issuer;
 
     /* Field level: every error is reported, with those of the sources. */
     for (size_t i = 0; i < NFIELDS; i++) {
         const field *f = &m8__settings_fields[i];
-        if (file_failed[i])
+        if (file_failed[i] || !field_on(i, src->issuer))
             continue;
-        const char *v = raw[i] ? raw[i] : f->def;
+        const char *v = raw[i] ? raw[i] : m8__field_default(f, src->issuer);
         has_value[i] = v != NULL;
         if (!v) {
             bool db_used = src->uses_database || raw[m8__field_index("SELECTED_DB")];
-            if ((f->flags & REQ) || ((f->flags & REQ_DB) && db_used))
+            if ((f->flags & REQ) || ((f->flags & REQ_DB) && db_used) ||
+                ((f->flags & REQ_ISS) && src->issuer))
                 m8_errlist_add(errs, "%s: field required", f->name);
             continue;
         }
@@ -357,6 +375,7 @@ m8_settings *m8_settings_load(const m8_settings_source *src, m8_errlist *errs)
         goto fail;
     s->selected_db_set = raw[m8__field_index("SELECTED_DB")] != NULL;
     s->redis_port_set = raw[m8__field_index("REDIS_PORT")] != NULL;
+    s->google_oauth_enabled_set = raw[m8__field_index("GOOGLE_OAUTH_ENABLED")] != NULL;
 
     if (m8__model_checks(s, errs))
         goto fail;

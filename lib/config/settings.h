@@ -43,7 +43,8 @@ struct m8_settings {
     m8_alg access_token_algorithm;
     char *access_secret_key;      /* secret, raw untrimmed */
     char *access_public_key_file; /* path */
-    char *access_public_key;      /* trimmed PEM text of the file */
+    char *access_public_key;      /* trimmed PEM text of the file; in fcgim8-issuer
+                                   * without the file, the private key's public half */
     char *access_private_key_file;
     char *refresh_secret_key;     /* secret */
     char *refresh_secret_key_old; /* secret */
@@ -150,6 +151,60 @@ struct m8_settings {
     char *contract_version;
     char *contract_range;
 
+    /* ---- fcgim8-issuer only (doc/issuer.md#settings): set only when the
+     * source's issuer flag is on; in a consumer these names are unknown ---- */
+    bool issuer; /* loaded with m8_settings_source.issuer */
+    long long trusted_proxy_count;
+    char *first_superuser;          /* an e-mail address */
+    char *first_superuser_password; /* secret */
+    char *session_secret;           /* secret */
+    char *tokens_encryption_key;    /* secret */
+    char *tokens_encryption_key_old;
+    bool access_key_id_allow_unbound;
+    char *access_public_key_old_file; /* path */
+    char *access_key_id_old;
+    long long login_ip_rate_limit_requests;
+    char *private_api_consumers; /* JSON object text, default "{}" */
+    long long service_token_ttl_seconds;
+    bool event_stream_enabled;
+    long long event_stream_buffer_size;
+    double event_stream_heartbeat_seconds;
+    long long event_stream_max_queue;
+    bool outbox_worker_enabled;
+    double outbox_drain_interval_seconds;
+    long long outbox_batch_size, outbox_lease_seconds, outbox_max_attempts;
+    double outbox_backoff_base_seconds, outbox_backoff_cap_seconds;
+    long long outbox_completed_retention_seconds;
+    long long tombstone_consumer_horizon_seconds;
+    long long audit_purge_min_retention_seconds, audit_purge_batch_size;
+    bool api_key_strict_rate_limit; /* effective: production/strict imply it */
+    long long api_key_default_limit_minute, api_key_default_limit_hour;
+    long long api_key_default_limit_day, api_key_default_limit_month;
+    long long api_key_max_per_user, api_key_max_audiences;
+    long long api_key_purge_min_retention_seconds, api_key_purge_batch_size;
+    long long api_key_introspection_antiabuse_per_minute;
+    char *google_client_id;
+    char *google_client_secret; /* secret */
+    char *google_oauth_redirect_uri;
+    bool google_oauth_enabled; /* effective: unset = both credentials set */
+    bool google_oauth_enabled_set;
+    bool password_login_enabled;
+    bool public_signup_enabled;
+    m8_strlist public_signup_allowed_email_domains;
+    bool mail_enabled;
+    char *email_verification_mode; /* off, optional or required */
+    bool password_reset_enabled;
+    char *public_ui_url;
+    char *smtp_user;
+    char *smtp_password; /* secret */
+    char *smtp_tls_mode;
+    long long smtp_timeout_seconds;
+    long long email_verification_ttl_minutes, password_reset_ttl_minutes;
+    long long email_change_ttl_minutes, unverified_signup_expiry_days;
+    long long mail_recipient_cooldown_seconds, mail_recipient_daily_cap;
+    long long account_action_rate_limit_window_minutes;
+    long long account_action_ip_rate_limit_requests, account_action_email_rate_limit_requests;
+
     /* ---- computed (doc/settings.md#computed-values) ---- */
     m8_strlist allowed_origins;               /* BACKEND_CORS_ORIGINS + FRONTEND_HOST */
     bool production_gate;                     /* ENVIRONMENT=production or STRICT_PRODUCTION_MODE */
@@ -178,6 +233,8 @@ typedef struct m8_settings_source {
     const char *env_file;
     const char *cwd;
     bool uses_database; /* the service opens m8_db (doc/settings.md#database) */
+    bool issuer;        /* the app is fcgim8-issuer: its own settings are known
+                         * and checked (doc/issuer.md#settings) */
 } m8_settings_source;
 
 /* Accumulated error lines: one per finding, never containing a secret. */

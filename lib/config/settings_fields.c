@@ -32,6 +32,15 @@ static const char *const db_names[] = {"Mysql", "Postgres", NULL};
 #define ENU(N, m, d, e, v) {N, F_ENUM, v, 0, OFF(m), d, 0, 0, 0, e}
 #define URL(N, m, fl) {N, F_URL, V_NONE, fl, OFF(m), NULL, 0, 0, 0, NULL}
 #define LST(N, m, d, fl) {N, F_LIST, V_NONE, fl, OFF(m), d, 0, 0, 0, NULL}
+/* fcgim8-issuer only (doc/issuer.md#settings) */
+#define IST(N, m, d, fl, v) STR(N, m, d, ISS | (fl), v)
+#define ISE(N, m, fl) SEC(N, m, ISS | (fl))
+#define IPT(N, m) {N, F_PATH, V_NONE, ISS, OFF(m), NULL, 0, 0, 0, NULL}
+#define IBO(N, m, d) {N, F_BOOL, V_NONE, ISS, OFF(m), d, 0, 0, 0, NULL}
+#define IIN(N, m, d, lo, hi) {N, F_INT, V_NONE, ISS, OFF(m), d, lo, hi, 0, NULL}
+#define IFL(N, m, d, mx) {N, F_FLOAT, V_NONE, ISS, OFF(m), d, 0, 0, mx, NULL}
+#define ILS(N, m, d) {N, F_LIST, V_NONE, ISS, OFF(m), d, 0, 0, 0, NULL}
+#define ANY LLONG_MAX
 /* clang-format on */
 
 const field m8__settings_fields[] = {
@@ -58,8 +67,8 @@ const field m8__settings_fields[] = {
     SEC("ACCESS_SECRET_KEY", access_secret_key, 0),
     PTH("ACCESS_PUBLIC_KEY_FILE", access_public_key_file),
     PTH("ACCESS_PRIVATE_KEY_FILE", access_private_key_file),
-    /* issuer-only, never required (doc/settings.md#names) */
-    SEC("REFRESH_SECRET_KEY", refresh_secret_key, 0),
+    /* issuer-only, never required in a consumer (doc/settings.md#names) */
+    SEC("REFRESH_SECRET_KEY", refresh_secret_key, REQ_ISS),
     SEC("REFRESH_SECRET_KEY_OLD", refresh_secret_key_old, 0),
     STR("REFRESH_TOKEN_ALGORITHM", refresh_token_algorithm, "HS256", 0, V_NONE),
     SEC("SECRET_KEY", secret_key, 0),
@@ -140,7 +149,7 @@ const field m8__settings_fields[] = {
     STR("EMAIL_TEST_USER", email_test_user, "test@example.com", 0, V_EMAIL),
     /* ConsumerAuthMixin */
     URL("INTROSPECTION_URL", introspection_url, 0),
-    SEC("PRIVATE_API_SECRET", private_api_secret, 0),
+    SEC("PRIVATE_API_SECRET", private_api_secret, REQ_ISS),
     /* Observability */
     BOO("METRICS_ENABLED", metrics_enabled, "false"),
     STR("METRICS_GROUPS", metrics_groups, "all", 0, V_NONE),
@@ -177,6 +186,82 @@ const field m8__settings_fields[] = {
     STR("CONTRACT_NAME", contract_name, NULL, 0, V_NONE),
     STR("CONTRACT_VERSION", contract_version, NULL, REQ, V_NONE),
     STR("CONTRACT_RANGE", contract_range, NULL, REQ, V_NONE),
+    /* fcgim8-issuer only (doc/issuer.md#settings): core */
+    IIN("TRUSTED_PROXY_COUNT", trusted_proxy_count, "1", 0, ANY),
+    IST("FIRST_SUPERUSER", first_superuser, NULL, REQ_ISS, V_EMAIL),
+    ISE("FIRST_SUPERUSER_PASSWORD", first_superuser_password, REQ_ISS),
+    ISE("SESSION_SECRET", session_secret, REQ_ISS),
+    ISE("TOKENS_ENCRYPTION_KEY", tokens_encryption_key, REQ_ISS),
+    ISE("TOKENS_ENCRYPTION_KEY_OLD", tokens_encryption_key_old, 0),
+    /* tokens and keys */
+    IBO("ACCESS_KEY_ID_ALLOW_UNBOUND", access_key_id_allow_unbound, "false"),
+    IPT("ACCESS_PUBLIC_KEY_OLD_FILE", access_public_key_old_file),
+    IST("ACCESS_KEY_ID_OLD", access_key_id_old, NULL, 0, V_NONE),
+    /* rate limits, private API */
+    IIN("LOGIN_IP_RATE_LIMIT_REQUESTS", login_ip_rate_limit_requests, "50", 1, ANY),
+    IST("PRIVATE_API_CONSUMERS", private_api_consumers, "{}", 0, V_NONE),
+    IIN("SERVICE_TOKEN_TTL_SECONDS", service_token_ttl_seconds, "300", 30, 3600),
+    /* events */
+    IBO("EVENT_STREAM_ENABLED", event_stream_enabled, "true"),
+    IIN("EVENT_STREAM_BUFFER_SIZE", event_stream_buffer_size, "256", 1, 100000),
+    IFL("EVENT_STREAM_HEARTBEAT_SECONDS", event_stream_heartbeat_seconds, "15.0", 300),
+    IIN("EVENT_STREAM_MAX_QUEUE", event_stream_max_queue, "64", 1, 100000),
+    /* outbox and tombstones */
+    IBO("OUTBOX_WORKER_ENABLED", outbox_worker_enabled, "true"),
+    IFL("OUTBOX_DRAIN_INTERVAL_SECONDS", outbox_drain_interval_seconds, "1.0", 3600),
+    IIN("OUTBOX_BATCH_SIZE", outbox_batch_size, "50", 1, 100000),
+    IIN("OUTBOX_LEASE_SECONDS", outbox_lease_seconds, "30", 1, 86400),
+    IIN("OUTBOX_MAX_ATTEMPTS", outbox_max_attempts, "5", 1, 1000),
+    IFL("OUTBOX_BACKOFF_BASE_SECONDS", outbox_backoff_base_seconds, "2.0", 86400),
+    IFL("OUTBOX_BACKOFF_CAP_SECONDS", outbox_backoff_cap_seconds, "300.0", 86400),
+    IIN("OUTBOX_COMPLETED_RETENTION_SECONDS", outbox_completed_retention_seconds, "3600", 0, ANY),
+    IIN("TOMBSTONE_CONSUMER_HORIZON_SECONDS", tombstone_consumer_horizon_seconds, "3600", 0,
+        2592000),
+    /* audit */
+    IIN("AUDIT_PURGE_MIN_RETENTION_SECONDS", audit_purge_min_retention_seconds, "7776000", 0, ANY),
+    IIN("AUDIT_PURGE_BATCH_SIZE", audit_purge_batch_size, "500", 1, 100000),
+    /* API keys */
+    IBO("API_KEY_STRICT_RATE_LIMIT", api_key_strict_rate_limit, "false"),
+    IIN("API_KEY_DEFAULT_LIMIT_MINUTE", api_key_default_limit_minute, "60", 1, ANY),
+    IIN("API_KEY_DEFAULT_LIMIT_HOUR", api_key_default_limit_hour, "1000", 1, ANY),
+    IIN("API_KEY_DEFAULT_LIMIT_DAY", api_key_default_limit_day, "10000", 1, ANY),
+    IIN("API_KEY_DEFAULT_LIMIT_MONTH", api_key_default_limit_month, "200000", 1, ANY),
+    IIN("API_KEY_MAX_PER_USER", api_key_max_per_user, "10", 1, ANY),
+    IIN("API_KEY_MAX_AUDIENCES", api_key_max_audiences, "3", 1, 50),
+    IIN("API_KEY_PURGE_MIN_RETENTION_SECONDS", api_key_purge_min_retention_seconds, "7776000", 0,
+        ANY),
+    IIN("API_KEY_PURGE_BATCH_SIZE", api_key_purge_batch_size, "500", 1, 100000),
+    IIN("API_KEY_INTROSPECTION_ANTIABUSE_PER_MINUTE", api_key_introspection_antiabuse_per_minute,
+        "600", 1, ANY),
+    /* Google */
+    IST("GOOGLE_CLIENT_ID", google_client_id, NULL, 0, V_NONE),
+    ISE("GOOGLE_CLIENT_SECRET", google_client_secret, 0),
+    IST("GOOGLE_OAUTH_REDIRECT_URI", google_oauth_redirect_uri, NULL, 0, V_NONE),
+    IBO("GOOGLE_OAUTH_ENABLED", google_oauth_enabled, NULL),
+    /* login flags and account lifecycle */
+    IBO("PASSWORD_LOGIN_ENABLED", password_login_enabled, "true"),
+    IBO("PUBLIC_SIGNUP_ENABLED", public_signup_enabled, "false"),
+    ILS("PUBLIC_SIGNUP_ALLOWED_EMAIL_DOMAINS", public_signup_allowed_email_domains, "[]"),
+    IBO("MAIL_ENABLED", mail_enabled, "false"),
+    IST("EMAIL_VERIFICATION_MODE", email_verification_mode, "off", 0, V_NONE),
+    IBO("PASSWORD_RESET_ENABLED", password_reset_enabled, "false"),
+    IST("PUBLIC_UI_URL", public_ui_url, "", 0, V_NONE),
+    IST("SMTP_USER", smtp_user, NULL, 0, V_NONE),
+    ISE("SMTP_PASSWORD", smtp_password, 0),
+    IST("SMTP_TLS_MODE", smtp_tls_mode, "starttls", 0, V_NONE),
+    IIN("SMTP_TIMEOUT_SECONDS", smtp_timeout_seconds, "10", 1, 300),
+    IIN("EMAIL_VERIFICATION_TTL_MINUTES", email_verification_ttl_minutes, "1440", 15, 1440),
+    IIN("PASSWORD_RESET_TTL_MINUTES", password_reset_ttl_minutes, "30", 5, 30),
+    IIN("EMAIL_CHANGE_TTL_MINUTES", email_change_ttl_minutes, "60", 10, 60),
+    IIN("UNVERIFIED_SIGNUP_EXPIRY_DAYS", unverified_signup_expiry_days, "7", 1, ANY),
+    IIN("MAIL_RECIPIENT_COOLDOWN_SECONDS", mail_recipient_cooldown_seconds, "60", 0, ANY),
+    IIN("MAIL_RECIPIENT_DAILY_CAP", mail_recipient_daily_cap, "10", 1, ANY),
+    IIN("ACCOUNT_ACTION_RATE_LIMIT_WINDOW_MINUTES", account_action_rate_limit_window_minutes, "15",
+        1, 1440),
+    IIN("ACCOUNT_ACTION_IP_RATE_LIMIT_REQUESTS", account_action_ip_rate_limit_requests, "20", 1,
+        ANY),
+    IIN("ACCOUNT_ACTION_EMAIL_RATE_LIMIT_REQUESTS", account_action_email_rate_limit_requests, "5",
+        1, ANY),
 };
 _Static_assert(sizeof m8__settings_fields / sizeof m8__settings_fields[0] == NFIELDS,
                "NFIELDS in settings_int.h counts the table");
@@ -192,7 +277,26 @@ int m8__field_index(const char *name)
 
 bool m8_settings_known(const char *name)
 {
-    return m8__field_index(name) >= 0;
+    int i = m8__field_index(name);
+    return i >= 0 && !(m8__settings_fields[i].flags & ISS);
+}
+
+/* fcgim8-issuer defaults that differ from the consumer's (doc/issuer.md#settings). */
+static const struct {
+    const char *name, *def;
+} issuer_defaults[] = {
+    {"TABLES_PREFIX", "auth"},    {"AUTH_SERVICE_ROLE", "issuer"},
+    {"SERVICE_VERSION", "2.0.0"}, {"CONTRACT_NAME", "fa-auth-m8"},
+    {"CONTRACT_VERSION", "2.0"},  {"CONTRACT_RANGE", ">=2.0.0 <3.0.0"},
+};
+
+const char *m8__field_default(const field *f, bool issuer)
+{
+    for (size_t i = 0; issuer && i < M8_ARRAY_LEN(issuer_defaults); i++) {
+        if (strcmp(f->name, issuer_defaults[i].name) == 0)
+            return issuer_defaults[i].def;
+    }
+    return f->def;
 }
 
 bool m8__blank(const char *s)
@@ -318,9 +422,12 @@ const char *m8__parse_field(m8_settings *s, const field *f, const char *v, char 
     case F_ENUM:
         for (int i = 0; f->names[i]; i++) {
             if (strcmp(v, f->names[i]) == 0) {
-                if (f->check == V_ROLE && i == M8_ROLE_ISSUER)
+                if (f->check == V_ROLE && i == M8_ROLE_ISSUER && !s->issuer)
                     return "fcgi-m8 services validate tokens; they never issue them (use "
                            "AUTH_SERVICE_ROLE=consumer)";
+                if (f->check == V_ROLE && i == M8_ROLE_CONSUMER && s->issuer)
+                    return "fcgim8-issuer issues tokens (use AUTH_SERVICE_ROLE=issuer, or leave "
+                           "it unset)";
                 *AT(s, f, int) = i;
                 return NULL;
             }
@@ -415,7 +522,8 @@ int m8__build_kv(m8_settings *s, const bool *has_value)
         if (!(s->kv_names[i] = strdup(m8__settings_fields[i].name)))
             return M8_ENOMEM;
         s->kv_n = i + 1;
-        s->kv_values[i] = field_text(s, &m8__settings_fields[i], has_value[i]);
+        if (!(m8__settings_fields[i].flags & ISS) || s->issuer)
+            s->kv_values[i] = field_text(s, &m8__settings_fields[i], has_value[i]);
     }
     if (!(s->kv_names[NFIELDS] = strdup("ALLOWED_ORIGINS")))
         return M8_ENOMEM;

@@ -25,6 +25,8 @@ enum {
 #define REQ 1u         /* required */
 #define REQ_DB 2u      /* required when the service uses a database (doc/settings.md#database) */
 #define EMPTY_UNSET 4u /* a list whose empty value means unset */
+#define ISS 8u         /* fcgim8-issuer only: unknown in a consumer (doc/issuer.md#settings) */
+#define REQ_ISS 16u    /* required when the app is fcgim8-issuer */
 
 typedef struct field {
     const char *name;
@@ -37,13 +39,22 @@ typedef struct field {
 } field;
 
 /* The number of entries of m8__settings_fields (checked where it is defined). */
-#define NFIELDS 113u
+#define NFIELDS 174u
 M8_INTERNAL extern const field m8__settings_fields[NFIELDS];
 
 #define AT(s, f, T) ((T *)(void *)((char *)(s) + (f)->off))
 
 /* The index of the field named name (any case), -1 when none is. */
 M8_INTERNAL int m8__field_index(const char *name);
+/* The default of field f for a consumer (issuer false) or fcgim8-issuer. */
+M8_INTERNAL const char *m8__field_default(const field *f, bool issuer);
+/* settings_issuer.c: the checks only fcgim8-issuer makes, after the common
+ * ones (doc/issuer.md#settings); the first failure adds its line. */
+M8_INTERNAL int m8__issuer_checks(m8_settings *s, m8_errlist *errs);
+/* The public half of the PEM private key priv for s's algorithm, as the
+ * verification key text when ACCESS_PUBLIC_KEY_FILE is unset, or a check
+ * that ACCESS_PUBLIC_KEY_FILE is that half.  0 or an error line. */
+M8_INTERNAL int m8__issuer_public_key(m8_settings *s, const char *priv, m8_errlist *errs);
 /* True for NULL or a text of only whitespace. */
 M8_INTERNAL bool m8__blank(const char *s);
 /* A trimmed copy of v (caller frees); NULL when out of memory. */

@@ -129,7 +129,13 @@ int m8__model_checks(m8_settings *s, m8_errlist *errs)
             m8_errlist_add(errs, "ACCESS_TOKEN_ALGORITHM=HS256 requires ACCESS_SECRET_KEY");
             goto out;
         }
-    } else if (!s->access_public_key && m8__blank(s->jwks_uri)) {
+    } else if (s->issuer && !priv) {
+        m8_errlist_add(errs,
+                       "ACCESS_TOKEN_ALGORITHM=%s requires ACCESS_PRIVATE_KEY_FILE (fcgim8-issuer "
+                       "signs the access tokens with it)",
+                       alg);
+        goto out;
+    } else if (!s->issuer && !s->access_public_key && m8__blank(s->jwks_uri)) {
         m8_errlist_add(errs,
                        "ACCESS_TOKEN_ALGORITHM=%s requires a public key source: "
                        "ACCESS_PUBLIC_KEY_FILE or JWKS_URI",
@@ -145,6 +151,10 @@ int m8__model_checks(m8_settings *s, m8_errlist *errs)
             goto out;
         }
     }
+    /* fcgim8-issuer: it verifies its own tokens with its key's public half */
+    if (s->issuer && priv && s->access_token_algorithm != M8_ALG_HS256 &&
+        m8__issuer_public_key(s, priv, errs))
+        goto out;
     /* 9 */
     static const struct {
         const char *name;
@@ -267,6 +277,8 @@ int m8__model_checks(m8_settings *s, m8_errlist *errs)
                              "set INTERNAL_CLIENT_ID");
         goto out;
     }
+    if (s->issuer && m8__issuer_checks(s, errs))
+        goto out;
     rc = 0;
 out:
     m8__wipe_free(priv);

@@ -7,15 +7,31 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "config/confighealth.h"
 #include "fcgim8d.h"
 
+/* Whether the service is fcgim8-issuer, whose settings include its own
+ * (doc/issuer.md#settings): a consumer's loader refuses them. */
+static bool service_is_issuer(const daemon_state *d)
+{
+    const char *prog = d->o.service_argv ? d->o.service_argv[0] : NULL;
+    if (!prog)
+        return false;
+    const char *base = strrchr(prog, '/');
+    base = base ? base + 1 : prog;
+    if (strncmp(base, "lt-", 3) == 0) /* a libtool wrapper's program */
+        base += 3;
+    return strcmp(base, "fcgim8-issuer") == 0;
+}
+
 int load_settings(daemon_state *d, m8_settings **out)
 {
-    m8_settings_source src = {.env = environ, .env_file = d->o.env_file};
+    m8_settings_source src = {
+        .env = environ, .env_file = d->o.env_file, .issuer = service_is_issuer(d)};
     return m8_settings_load_checked(&src, out);
 }
 

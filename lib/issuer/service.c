@@ -1,0 +1,359 @@
+/* service.c - fcgim8-issuer on m8_app (doc/issuer.md#the-service): the keys
+ * and the JWKS body loaded at boot (a bad key stops the boot with 78), the
+ * schema and the first superuser at start, the revocation check of the
+ * issuer's own routes, the JWKS route and the route table. */
+#include "issuer/service.h"
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/app.h"
+#include "auth/jwk_export.h"
+#include "core/log.h"
+#include "issuer/form.h"
+#include "issuer/store.h"
+
+#define KEY_FILE_MAX (64u << 10)
+
+static m8_issuer g_iss;
+
+int m8_issuer_db_fail(m8_request *req, int rc, const char *what)
+{
+    if (rc == M8_EAGAIN)
+        return m8_res_error(req, 503, M8_ISSUER_DETAIL_DB_DOWN);
+    m8_req_fail(req, "issuer: %s: database error %d", what, rc);
+    return m8_res_error(req, 500, "Internal Server Error");
+}
+
+/* ------------------------------------------------------------ boot: keys */
+
+static EVP_PKEY *read_pem(const char *path, bool private_key, char *err, size_t errlen)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = m8_read_file(path, KEY_FILE_MAX, true, &pem, &len);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot read %s (%s)", path,
+                 rc == M8_ETOOBIG ? "over 64 KiB" : "missing or unreadable");
+        return NULL;
+    }
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *k = NULL;
+    if (bio)
+        k = private_key ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
+                        : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    sodium_memzero(pem, len);
+    free(pem);
+    if (!k)
+        snprintf(err, errlen, "%s holds no PEM %s key", path, private_key ? "private" : "public");
+    return k;
+}
+
+static bool nonempty(const char *s)
+{
+    return s && *s;
+}
+
+/* Builds the signing keys, the JWKS body and the password hasher from the
+ * settings; a startup validator, so a bad key stops the boot (78). */
+static int load_keys(const m8_settings *s, char *err, size_t errlen, void *data)
+{
+    m8_issuer *iss = data;
+    iss->s = s;
+    const char *prefix = nonempty(s->tables_prefix) ? s->tables_prefix : M8_ISSUER_PREFIX_DEFAULT;
+    if (!m8_issuer_prefix_valid(prefix)) {
+        snprintf(err, errlen, "TABLES_PREFIX must be 1-%d letters, digits or '_'",
+                 M8_ISSUER_PREFIX_MAX);
+        return 1;
+    }
+    snprintf(iss->prefix, sizeof iss->prefix, "%s", prefix);
+    m8_alg alg = s->access_token_algorithm;
+    EVP_PKEY *pub = NULL, *old = NULL;
+    const char *old_kid = m8_settings_get(s, "ACCESS_KEY_ID_OLD");
+    if (alg == M8_ALG_HS256) {
+        if (!nonempty(s->access_secret_key)) {
+            snprintf(err, errlen, "ACCESS_SECRET_KEY is required for HS256");
+            return 1;
+        }
+        iss->access_key = m8_sign_key_from_secret(s->access_secret_key,
+                                                  strlen(s->access_secret_key), err, errlen);
+        if (!iss->access_key)
+            return 1;
+    } else {
+        if (!nonempty(s->access_private_key_file)) {
+            snprintf(err, errlen, "ACCESS_PRIVATE_KEY_FILE is required for %s",
+                     alg == M8_ALG_ES256 ? "ES256" : "RS256");
+            return 1;
+        }
+        char *pem = NULL;
+        size_t len = 0;
+        if (m8_read_file(s->access_private_key_file, KEY_FILE_MAX, true, &pem, &len) != 0) {
+            snprintf(err, errlen, "ACCESS_PRIVATE_KEY_FILE: cannot read %s",
+                     s->access_private_key_file);
+            return 1;
+        }
+        iss->access_key = m8_sign_key_from_pem(pem, len, alg, err, errlen);
+        sodium_memzero(pem, len);
+        free(pem);
+        if (!iss->access_key)
+            return 1;
+        pub = iss->access_key->pkey;
+        char kid[M8_JWK_KID_LEN + 1];
+        if (m8_jwk_kid(pub, kid) != 0) {
+            snprintf(err, errlen, "ACCESS_PRIVATE_KEY_FILE: cannot derive the key id");
+            return 1;
+        }
+        if (nonempty(s->access_key_id) && strcmp(s->access_key_id, kid) != 0) {
+            snprintf(err, errlen,
+                     "ACCESS_KEY_ID '%s' is not the id of ACCESS_PRIVATE_KEY_FILE's key ('%s')",
+                     s->access_key_id, kid);
+            return 1;
+        }
+        snprintf(iss->kid, sizeof iss->kid, "%s", kid);
+        const char *old_file = m8_settings_get(s, "ACCESS_PUBLIC_KEY_OLD_FILE");
+        if (nonempty(old_file) && !(old = read_pem(old_file, false, err, errlen)))
+            return 1;
+    }
+    iss->access_cfg.key = iss->access_key;
+    iss->access_cfg.kid = iss->kid[0] ? iss->kid : NULL;
+    iss->access_cfg.expire_minutes = s->access_token_expire_minutes;
+    iss->access_cfg.issuer = s->token_issuer;
+    iss->access_cfg.audience = s->token_audience;
+    if (!nonempty(s->refresh_secret_key)) {
+        snprintf(err, errlen, "REFRESH_SECRET_KEY is required");
+        EVP_PKEY_free(old);
+        return 1;
+    }
+    iss->refresh_key =
+        m8_sign_key_from_secret(s->refresh_secret_key, strlen(s->refresh_secret_key), err, errlen);
+    if (iss->refresh_key && nonempty(s->refresh_secret_key_old))
+        iss->refresh_key_old = m8_sign_key_from_secret(
+            s->refresh_secret_key_old, strlen(s->refresh_secret_key_old), err, errlen);
+    if (!iss->refresh_key || (nonempty(s->refresh_secret_key_old) && !iss->refresh_key_old)) {
+        EVP_PKEY_free(old);
+        return 1;
+    }
+    iss->refresh_minutes = s->refresh_token_expire_minutes;
+    iss->cookie_max_age = s->refresh_token_cookie_expire_seconds;
+    iss->cookie_secure = s->environment != M8_ENV_LOCAL;
+    iss->stateless = s->token_mode == M8_MODE_STATELESS;
+    iss->hybrid = s->token_mode == M8_MODE_HYBRID;
+    int rc = m8_jwks_doc_build(alg, pub, iss->kid, old, old_kid, &iss->jwks, err, errlen);
+    EVP_PKEY_free(old);
+    if (rc != 0)
+        return 1;
+    if (m8_jwks_cache_control(s->jwks_cache_ttl_seconds, iss->jwks_cache_control,
+                              sizeof iss->jwks_cache_control) != 0)
+        return 1;
+    m8_pw_params pp;
+    m8_pw_params_default(&pp);
+    iss->pw = m8_pw_new(&pp, err, errlen);
+    return iss->pw ? 0 : 1;
+}
+
+/* ------------------------------------------------ start: schema, superuser */
+
+/* The first superuser (FIRST_SUPERUSER, FIRST_SUPERUSER_PASSWORD) when no
+ * account has that email yet; never updated afterwards
+ * (doc/issuer.md#the-first-superuser). */
+static int seed_superuser(m8_issuer *iss, m8_db *db)
+{
+    const char *email = m8_settings_get(iss->s, "FIRST_SUPERUSER");
+    const char *pwd = m8_settings_get(iss->s, "FIRST_SUPERUSER_PASSWORD");
+    if (!nonempty(email) || !nonempty(pwd)) {
+        m8_log(M8_LOG_WARNING, "issuer: FIRST_SUPERUSER or FIRST_SUPERUSER_PASSWORD unset: "
+                               "no first superuser is created");
+        return 0;
+    }
+    char norm[M8_ISSUER_EMAIL_MAX * 4 + 1];
+    size_t n = strlen(email);
+    if (n > M8_ISSUER_EMAIL_MAX) {
+        m8_log(M8_LOG_ERROR, "issuer: FIRST_SUPERUSER is longer than %u bytes",
+               M8_ISSUER_EMAIL_MAX);
+        return 1;
+    }
+    m8_login_username_norm(email, n, norm);
+    m8_arena a;
+    m8_arena_init(&a, 0);
+    m8_issuer_user u;
+    int rc = m8_issuer_user_by_email(db, iss->prefix, &a, norm, &u);
+    if (rc == 0 || rc != M8_ENOTFOUND) {
+        m8_arena_free(&a);
+        if (rc != 0)
+            m8_log(M8_LOG_ERROR, "issuer: cannot look up the first superuser (error %d)", rc);
+        return rc == 0 ? 0 : 1;
+    }
+    char hash[M8_PW_HASH_MAX];
+    if (m8_pw_hash(iss->pw, pwd, strlen(pwd), hash) != 0) {
+        m8_arena_free(&a);
+        m8_log(M8_LOG_ERROR, "issuer: cannot hash the first superuser's password");
+        return 1;
+    }
+    memset(&u, 0, sizeof u);
+    u.email = norm;
+    u.hashed_password = hash;
+    memcpy(u.provider, "password", 9);
+    memcpy(u.role, "superadmin", 11);
+    u.is_active = true;
+    rc = m8_issuer_user_insert(db, iss->prefix, &u);
+    sodium_memzero(hash, sizeof hash);
+    m8_arena_free(&a);
+    if (rc != 0 && m8_db_last_error(db)->kind == M8_DB_ERR_UNIQUE)
+        return 0; /* another worker created it first */
+    if (rc != 0) {
+        m8_log(M8_LOG_ERROR, "issuer: cannot create the first superuser (error %d)", rc);
+        return 1;
+    }
+    m8_log(M8_LOG_INFO, "issuer: created the first superuser %s", norm);
+    return 0;
+}
+
+/* The dummy hash of unknown users takes the format most stored hashes have
+ * (doc/issuer.md#equal-work-for-unknown-users): bcrypt right after a
+ * migration from fa-auth-m8, argon2id on a fresh installation. */
+static void choose_dummy(m8_issuer *iss, m8_db *db)
+{
+    char sql[256];
+    m8_db_result *r = NULL;
+    int64_t bcrypt = 0, argon = 0;
+    if (m8_issuer_sql(
+            sql, sizeof sql,
+            "SELECT COALESCE(SUM(CASE WHEN hashed_password LIKE '$2%' THEN 1 ELSE 0 END), "
+            "0), COALESCE(SUM(CASE WHEN hashed_password LIKE '$argon2%' THEN 1 ELSE 0 "
+            "END), 0) FROM {p}_user",
+            iss->prefix) != 0 ||
+        m8_db_exec(db, sql, NULL, 0, &r) != 0 || m8_db_get_int(r, 0, 0, &bcrypt) != 0 ||
+        m8_db_get_int(r, 0, 1, &argon) != 0) {
+        m8_log(M8_LOG_WARNING, "issuer: cannot count the stored hash formats: the dummy hash "
+                               "stays argon2id");
+        m8_db_result_free(r);
+        return;
+    }
+    m8_db_result_free(r);
+    m8_pw_kind kind = bcrypt > argon ? M8_PW_KIND_BCRYPT : M8_PW_KIND_ARGON2ID;
+    if (m8_pw_set_dummy(iss->pw, kind) != 0)
+        m8_log(M8_LOG_WARNING, "issuer: cannot make the %s dummy hash",
+               kind == M8_PW_KIND_BCRYPT ? "bcrypt" : "argon2id");
+    else if (kind == M8_PW_KIND_BCRYPT)
+        m8_log(M8_LOG_INFO,
+               "issuer: %lld bcrypt and %lld argon2id hashes stored: unknown users cost a "
+               "bcrypt check",
+               (long long)bcrypt, (long long)argon);
+}
+
+static int on_database(m8_app *app, void *data)
+{
+    m8_issuer *iss = data;
+    m8_db *db = m8_app_db(app);
+    char err[512];
+    int found = 0;
+    int rc = m8_issuer_schema_apply(db, iss->prefix, &found, err, sizeof err);
+    if (rc != 0) {
+        m8_log(M8_LOG_ERROR, "issuer: schema: %s", err);
+        return 1;
+    }
+    if (found != M8_ISSUER_SCHEMA_VERSION)
+        m8_log(M8_LOG_INFO, "issuer: schema at version %d (was %d)", M8_ISSUER_SCHEMA_VERSION,
+               found);
+    if (seed_superuser(iss, db) != 0)
+        return 1;
+    choose_dummy(iss, db);
+    return 0;
+}
+
+static void on_shutdown(m8_app *app, void *data)
+{
+    (void)app;
+    m8_issuer *iss = data;
+    m8_sign_key_free(iss->access_key);
+    m8_sign_key_free(iss->refresh_key);
+    m8_sign_key_free(iss->refresh_key_old);
+    m8_jwks_doc_clear(&iss->jwks);
+    m8_pw_free(iss->pw);
+    iss->access_key = iss->refresh_key = iss->refresh_key_old = NULL;
+    iss->pw = NULL;
+}
+
+/* The access blacklist, for the issuer's own routes in stateful mode. */
+static int revoked(m8_request *req, const char *jti, void *data)
+{
+    m8_issuer *iss = data;
+    bool listed = false;
+    int rc =
+        m8_issuer_blacklist_has(m8_req_db(req), iss->prefix, jti, (int64_t)time(NULL), &listed);
+    if (rc != 0)
+        return M8_EAGAIN;
+    return listed ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ routes */
+
+int m8_issuer_h_jwks(m8_request *req, void *data)
+{
+    m8_issuer *iss = data;
+    const char *inm = m8_req_header(req, "If-None-Match");
+    m8_res_header(req, "ETag", iss->jwks.etag);
+    m8_res_header(req, "Cache-Control", iss->jwks_cache_control);
+    if (inm && m8_jwks_if_none_match(inm, strlen(inm), iss->jwks.etag))
+        return m8_res_body(req, 304, NULL, NULL, 0);
+    return m8_res_body(req, 200, "application/json", iss->jwks.body, iss->jwks.body_len);
+}
+
+#define R(m, p, acc, h, sum, tag, fl)                                                              \
+    {                                                                                              \
+        m, p, acc, h, &g_iss, sum, tag, fl                                                         \
+    }
+static const m8_route ROUTES[] = {
+    R("GET", "/.well-known/jwks.json", M8_PUBLIC, m8_issuer_h_jwks, "JWKS", "login", 0),
+    R("POST", "/login/access-token", M8_PUBLIC, m8_issuer_h_login, "Login Access Token", "login",
+      0),
+    R("POST", "/login/refresh-token/", M8_PUBLIC, m8_issuer_h_refresh, "Login Refresh Token",
+      "login", 0),
+    /* the bearer token is checked by the handler itself (doc/issuer.md) */
+    R("POST", "/login/logout/", M8_PUBLIC, m8_issuer_h_logout, "Logout", "login", 0),
+    R("POST", "/login/test-token/", M8_USER, m8_issuer_h_test_token, "Test Token", "login", 0),
+    R("GET", "/profile/get/me/", M8_USER, m8_issuer_h_me, "Read User Me", "profile", 0),
+    R("PATCH", "/profile/update/me/", M8_USER, m8_issuer_h_update_me, "Update User Me", "profile",
+      M8_ROUTE_JSON_BODY),
+    R("PATCH", "/profile/me/password/", M8_USER, m8_issuer_h_password_me, "Update Password Me",
+      "profile", M8_ROUTE_JSON_BODY),
+    R("DELETE", "/profile/delete/me/", M8_USER, m8_issuer_h_delete_me, "Delete User Me", "profile",
+      0),
+    R("GET", "/users/", M8_SUPERUSER, m8_issuer_h_users_list, "Read Users", "users", 0),
+    R("POST", "/users/new_user/", M8_SUPERUSER, m8_issuer_h_users_new, "Create User", "users",
+      M8_ROUTE_JSON_BODY),
+    R("POST", "/users/signup/", M8_SUPERUSER, m8_issuer_h_users_signup, "Register User", "users",
+      M8_ROUTE_JSON_BODY),
+    R("GET", "/users/get/{user_id}/", M8_SUPERUSER, m8_issuer_h_users_get, "Read User By Id",
+      "users", 0),
+    R("PATCH", "/users/update/{user_id}/", M8_SUPERUSER, m8_issuer_h_users_update, "Update User",
+      "users", M8_ROUTE_JSON_BODY),
+    R("DELETE", "/users/delete/{user_id}/", M8_SUPERUSER, m8_issuer_h_users_delete, "Delete User",
+      "users", 0),
+};
+#undef R
+
+int m8_issuer_main(int argc, char **argv)
+{
+    m8_app *app = m8_app_new("fa-auth-m8", PACKAGE_VERSION);
+    if (!app)
+        return 70;
+    g_iss.app = app;
+    m8_app_set_issuer(app, revoked, &g_iss);
+    if (m8_app_use_database(app, M8_DB_REQUIRED, 0, 0) != 0 ||
+        m8_app_add_validator(app, "issuer keys", load_keys, &g_iss) != 0 ||
+        m8_app_on_database(app, on_database, &g_iss) != 0 ||
+        m8_app_on_shutdown(app, on_shutdown, &g_iss) != 0 ||
+        m8_app_add_routes(app, ROUTES, M8_ARRAY_LEN(ROUTES)) != 0) {
+        m8_app_free(app);
+        return 70;
+    }
+    return m8_app_main(app, argc, argv);
+}

@@ -1,0 +1,323 @@
+/* test_issuer_auth - fcgim8-issuer's own protected routes answer as
+ * fa-auth-m8's do (doc/issuer.md#own-routes): 401 only for a missing or
+ * non-Bearer credential and a revoked session, 403 "Could not validate
+ * credentials." (no WWW-Authenticate) for every bad token, the revocation
+ * store's fail modes, is_active and the role guards; a consumer app keeps
+ * its 401.  Booted in process (m8_app_handle_params), no sockets. */
+#include "config.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app/app.h"
+#include "core/b64url.h"
+#include "hsmint.h"
+#include "tap.h"
+#include "testenv.h"
+
+#define SECRET "Test-Access-Secret-Key-0123456789abcdef!"
+#define JTI "8e1c6a0b-3f2d-4e5a-9b7c-1d2e3f4a5b6c"
+
+typedef struct resp {
+    int status;
+    char head[8192];
+    char body[8192];
+} resp;
+
+static bool has_header(const resp *r, const char *name, const char *value)
+{
+    char want[256];
+    snprintf(want, sizeof want, "%s: %s\r\n", name, value);
+    for (const char *p = r->head; *p; p++)
+        if (strncasecmp(p, want, strlen(want)) == 0)
+            return true;
+    return false;
+}
+
+static bool has_name(const resp *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = r->head; *p; p++)
+        if ((p == r->head || p[-1] == '\n') && strncasecmp(p, name, nl) == 0 && p[nl] == ':')
+            return true;
+    return false;
+}
+
+/* GET uri with an Authorization header (NULL: none). */
+static resp *get(m8_app *app, const char *uri, const char *authz)
+{
+    static resp r;
+    m8_pair p[8];
+    size_t n = 0;
+    p[n++] = (m8_pair){"REQUEST_METHOD", "GET"};
+    p[n++] = (m8_pair){"REQUEST_URI", uri};
+    p[n++] = (m8_pair){"QUERY_STRING", ""};
+    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
+    if (authz)
+        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", authz};
+    m8_buf out;
+    m8_buf_init(&out, 1 << 20);
+    m8_app_handle_params(app, p, n, NULL, 0, &out);
+    memset(&r, 0, sizeof r);
+    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
+    if (sep) {
+        size_t hl = (size_t)(sep - out.data) + 2;
+        memcpy(r.head, out.data, hl < sizeof r.head - 1 ? hl : sizeof r.head - 1);
+        snprintf(r.body, sizeof r.body, "%s", sep + 4);
+        if (strncmp(out.data, "Status: ", 8) == 0)
+            r.status = (int)strtol(out.data + 8, NULL, 10);
+    }
+    m8_buf_free(&out);
+    return &r;
+}
+
+/* The handler: the user built from the claims. */
+static int h_me(m8_request *req, void *data)
+{
+    (void)data;
+    const m8_user *u = m8_req_user(req);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(u ? u->id : "?"));
+    json_object_object_add(o, "role", json_object_new_string(u ? u->role : "?"));
+    return m8_res_json(req, 200, o);
+}
+
+static const m8_route routes[] = {
+    {"GET", "/me", M8_USER, h_me, NULL, "Me", "t", 0},
+    {"GET", "/su", M8_SUPERUSER, h_me, NULL, "Superuser", "t", 0},
+    {"GET", "/admin", M8_ADMIN, h_me, NULL, "Admin", "t", 0},
+};
+
+/* The revocation store: answers rev_answer, counts calls, keeps the jti. */
+static int rev_answer, rev_calls;
+static char rev_jti[64];
+
+static int revoked(m8_request *req, const char *jti, void *data)
+{
+    (void)req;
+    rev_calls++;
+    snprintf(rev_jti, sizeof rev_jti, "%s", jti ? jti : "(null)");
+    return data == (void *)&rev_answer ? rev_answer : -100;
+}
+
+#define ISS_ENV(...)                                                                               \
+    m8t_env("-AUTH_SERVICE_ROLE", "FIRST_SUPERUSER=admin@example.com",                             \
+            "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",                                            \
+            "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",                            \
+            "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",                      \
+            "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!", __VA_ARGS__, NULL)
+
+static m8_app *boot(char **env, bool issuer)
+{
+    m8_app *app = m8_app_new("fa-auth-m8", "2.0.0");
+    m8_app_add_routes(app, routes, M8_ARRAY_LEN(routes));
+    if (issuer)
+        m8_app_set_issuer(app, revoked, &rev_answer);
+    m8_settings_source src = {.env = env, .env_file = "/dev/null", .cwd = "/"};
+    if (m8_app_boot(app, &src) != 0 || m8_app_start(app) != 0) {
+        m8_app_free(app);
+        return NULL;
+    }
+    return app;
+}
+
+static char *bearer(char *out, size_t cap, const char *role, bool su, long long exp_in)
+{
+    char payload[512], tok[1024];
+    m8t_hs256_sign(tok, sizeof tok, SECRET,
+                   m8t_access_payload(payload, sizeof payload, role, su, exp_in));
+    snprintf(out, cap, "Bearer %s", tok);
+    return out;
+}
+
+static bool is_403_invalid(const resp *r)
+{
+    return r->status == 403 &&
+           strcmp(r->body, "{\"detail\":\"Could not validate credentials.\"}") == 0 &&
+           !has_name(r, "WWW-Authenticate");
+}
+
+static void test_bad_tokens(m8_app *app)
+{
+    char ok_h[1200], h[1400];
+    bearer(ok_h, sizeof ok_h, "user", false, 600);
+
+    resp *r = get(app, "/api/me", NULL);
+    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0 &&
+           has_header(r, "WWW-Authenticate", "Bearer"),
+       "issuer: no Authorization: 401 Not authenticated + WWW-Authenticate: Bearer");
+    r = get(app, "/api/me", "Basic dTpw");
+    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0 &&
+           has_header(r, "WWW-Authenticate", "Bearer"),
+       "issuer: a non-Bearer scheme: 401 Not authenticated + WWW-Authenticate: Bearer");
+
+    ok(is_403_invalid(get(app, "/api/me", "Bearer garbage")), "issuer: garbage token: 403");
+    ok(is_403_invalid(get(app, "/api/me", "Bearer abc.def")), "issuer: two-part token: 403");
+
+    /* alg=none: the payload of a valid token, an unsigned header */
+    const char *tok = ok_h + 7;
+    const char *dot = strchr(tok, '.');
+    m8_buf b;
+    m8_buf_init(&b, 4096);
+    const char *none = "{\"alg\":\"none\",\"typ\":\"JWT\"}";
+    m8_buf_puts(&b, "Bearer ");
+    m8_b64url_encode(&b, (const unsigned char *)none, strlen(none));
+    const char *dot2 = strchr(dot + 1, '.');
+    m8_buf_append(&b, dot, (size_t)(dot2 - dot) + 1);
+    ok(is_403_invalid(get(app, "/api/me", b.data)), "issuer: alg=none token: 403");
+    m8_buf_free(&b);
+
+    /* tampered: one signature character changed */
+    snprintf(h, sizeof h, "%s", ok_h);
+    size_t last = strlen(h) - 2;
+    h[last] = h[last] == 'A' ? 'B' : 'A';
+    ok(is_403_invalid(get(app, "/api/me", h)), "issuer: tampered signature: 403");
+    /* tampered payload: another role under the original signature */
+    char other[1200];
+    bearer(other, sizeof other, "admin", false, 600);
+    const char *osig = strrchr(other, '.');
+    const char *sig = strrchr(ok_h, '.');
+    snprintf(h, sizeof h, "%.*s%s", (int)(osig - other), other, sig);
+    ok(is_403_invalid(get(app, "/api/me", h)), "issuer: tampered payload: 403");
+
+    bearer(h, sizeof h, "user", false, -120);
+    ok(is_403_invalid(get(app, "/api/me", h)), "issuer: expired token: 403");
+    ok(is_403_invalid(get(app, "/api/me", "Bearer ")), "issuer: empty Bearer token: 403");
+
+    rev_answer = 0;
+    r = get(app, "/api/me", ok_h);
+    ok(r->status == 200 && strstr(r->body, "\"id\":\"0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d\""),
+       "issuer: a valid token: 200, the user built from the claims");
+    snprintf(h, sizeof h, "bearer %s", ok_h + 7);
+    is_int(get(app, "/api/me", h)->status, 200, "issuer: the scheme is case-insensitive");
+}
+
+static void test_revocation(m8_app *app)
+{
+    char h[1200];
+    bearer(h, sizeof h, "user", false, 600);
+    rev_answer = 0;
+    rev_calls = 0;
+    is_int(get(app, "/api/me", h)->status, 200, "stateful: not revoked: 200");
+    ok(rev_calls == 1 && strcmp(rev_jti, JTI) == 0, "stateful: the store is asked with the jti");
+    rev_answer = 1;
+    resp *r = get(app, "/api/me", h);
+    ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Session revoked\"}") == 0,
+       "stateful: revoked (the token cached as valid before): 401 Session revoked");
+    rev_answer = M8_EAGAIN;
+    r = get(app, "/api/me", h);
+    ok(r->status == 503 &&
+           strcmp(r->body, "{\"detail\":\"Authentication service temporarily unavailable\"}") == 0,
+       "stateful, store down, fail_closed (default): 503");
+    rev_calls = 0;
+    rev_answer = 1;
+    ok(is_403_invalid(get(app, "/api/me", "Bearer garbage")) && rev_calls == 0,
+       "an invalid token never reaches the store");
+    rev_answer = 0;
+}
+
+static void test_user_and_roles(m8_app *app)
+{
+    char h[1200], payload[600], tok[1024];
+    long long now = (long long)time(NULL);
+    snprintf(payload, sizeof payload,
+             "{\"sub\":\"0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d\",\"type\":\"access\","
+             "\"email\":\"u@example.com\",\"role\":\"user\",\"is_superuser\":false,"
+             "\"is_active\":false,\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld,\"jti\":\"" JTI "\"}",
+             now + 600, now, now);
+    m8t_hs256_sign(tok, sizeof tok, SECRET, payload);
+    snprintf(h, sizeof h, "Bearer %s", tok);
+    resp *r = get(app, "/api/me", h);
+    ok(r->status == 403 && strcmp(r->body, "{\"detail\":\"Inactive user\"}") == 0,
+       "is_active false: 403 Inactive user");
+
+    const char *denied = "{\"detail\":\"The user doesn't have enough privileges\"}";
+    r = get(app, "/api/su", bearer(h, sizeof h, "superadmin", true, 600));
+    is_int(r->status, 200, "superuser route: superadmin with is_superuser: 200");
+    r = get(app, "/api/su", bearer(h, sizeof h, "admin", false, 600));
+    ok(r->status == 403 && strcmp(r->body, denied) == 0, "superuser route: admin: 403");
+    r = get(app, "/api/su", bearer(h, sizeof h, "user", false, 600));
+    ok(r->status == 403 && strcmp(r->body, denied) == 0, "superuser route: user: 403");
+    /* superadmin iff is_superuser is a claim rule: a token breaking it is invalid */
+    ok(is_403_invalid(get(app, "/api/su", bearer(h, sizeof h, "superadmin", false, 600))),
+       "superuser route: superadmin without is_superuser: 403 invalid token");
+    ok(is_403_invalid(get(app, "/api/su", bearer(h, sizeof h, "admin", true, 600))),
+       "superuser route: admin with is_superuser: 403 invalid token");
+    is_int(get(app, "/api/admin", bearer(h, sizeof h, "admin", false, 600))->status, 200,
+           "admin+ route: admin: 200");
+    is_int(get(app, "/api/admin", bearer(h, sizeof h, "superadmin", true, 600))->status, 200,
+           "admin+ route: superadmin: 200");
+    r = get(app, "/api/admin", bearer(h, sizeof h, "writer", false, 600));
+    ok(r->status == 403 && strcmp(r->body, denied) == 0, "admin+ route: writer: 403");
+    r = get(app, "/api/admin", bearer(h, sizeof h, "user", false, 600));
+    ok(r->status == 403 && strcmp(r->body, denied) == 0 && !has_name(r, "WWW-Authenticate"),
+       "admin+ route: user: 403, no WWW-Authenticate");
+}
+
+static void test_fail_modes(void)
+{
+    char h[1200];
+    bearer(h, sizeof h, "user", false, 600);
+    m8_app *app =
+        boot(ISS_ENV("TOKEN_MODE=stateful", "ACCESS_REVOCATION_FAILURE_MODE=fail_open"), true);
+    ok(app != NULL, "issuer app with fail_open boots");
+    if (app) {
+        rev_answer = M8_EAGAIN;
+        is_int(get(app, "/api/me", h)->status, 200, "store down, fail_open: 200");
+        rev_answer = 1;
+        is_int(get(app, "/api/me", h)->status, 401, "fail_open: a revoked token is still 401");
+        m8_app_free(app);
+    }
+    app = boot(ISS_ENV("TOKEN_MODE=stateful", "ACCESS_REVOCATION_FAILURE_MODE=fail_open",
+                       "AUTH_STRICT_MODE=true"),
+               true);
+    if (app) {
+        rev_answer = M8_EAGAIN;
+        is_int(get(app, "/api/me", h)->status, 503, "AUTH_STRICT_MODE makes fail_open closed");
+        m8_app_free(app);
+    }
+    app = boot(ISS_ENV("TOKEN_MODE=stateless"), true);
+    ok(app != NULL, "stateless issuer boots");
+    if (app) {
+        rev_answer = 1;
+        rev_calls = 0;
+        ok(get(app, "/api/me", h)->status == 200 && rev_calls == 0,
+           "stateless: the revocation store is never asked");
+        ok(is_403_invalid(get(app, "/api/me", "Bearer garbage")), "stateless: garbage: 403");
+        m8_app_free(app);
+    }
+    rev_answer = 0;
+}
+
+static void test_consumer_unchanged(void)
+{
+    m8_app *app = boot(m8t_env0(), false);
+    ok(app != NULL, "consumer app boots");
+    if (!app)
+        return;
+    resp *r = get(app, "/api/me", "Bearer garbage");
+    ok(r->status == 401 &&
+           strcmp(r->body, "{\"detail\":\"Could not validate credentials.\"}") == 0 &&
+           has_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\""),
+       "consumer: a bad token is still 401 with WWW-Authenticate");
+    r = get(app, "/api/me", NULL);
+    is_int(r->status, 401, "consumer: no token: 401");
+    m8_app_free(app);
+}
+
+int main(void)
+{
+    m8_app *app = boot(ISS_ENV("TOKEN_MODE=stateful"), true);
+    ok(app != NULL, "issuer app (stateful, HS256) boots");
+    if (app) {
+        test_bad_tokens(app);
+        test_revocation(app);
+        test_user_and_roles(app);
+        m8_app_free(app);
+    }
+    test_fail_modes();
+    test_consumer_unchanged();
+    return done_testing();
+}

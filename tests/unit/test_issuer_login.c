@@ -1,0 +1,427 @@
+/* test_issuer_login.c - the login, refresh and logout routes of
+ * fcgim8-issuer (lib/issuer/login.c, sessions.c, clientip.c;
+ * doc/issuer.md#login-refresh-and-logout), driven in process through an
+ * m8_app against a real PostgreSQL and a real MariaDB started on loopback
+ * by the helpers of tests/integration/lib.sh (a bash child that stops them
+ * when this program closes its stdin), ports 19860-19899.  A server that is
+ * not installed is skipped with the reason.
+ *
+ * The issuer is assembled here (HS256 access key, the routes in a test
+ * table), so that the routes are tested on their own.  This file holds
+ * main(), the servers, the request harness and the client-IP rule; the
+ * route tests are in test_issuer_login_flows.c. */
+
+#define M8T_MAIN 1 /* this file holds main() (tap.h) */
+#include "test_issuer_login.h"
+
+#include <json-c/json.h>
+#include <signal.h>
+
+#include "testenv.h"
+
+#define PASSWORD "Iss-Login-Db-Pa55!"
+#define ISS_DB "iss_login"
+#define ISS_USER "iss_login_user"
+
+static pid_t g_helper = -1;
+static int g_helper_in = -1;
+static unsigned g_port[2], g_closed;
+static char g_skip[2][300];
+
+static const char *srcdir(void)
+{
+    static char dir[4096];
+    const char *t = getenv("top_srcdir");
+    if (t && *t)
+        return t;
+    snprintf(dir, sizeof dir, "%s", __FILE__);
+    for (int i = 0; i < 3; i++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            return "..";
+        *slash = '\0';
+    }
+    return dir;
+}
+
+static const char helper_script[] =
+    ". \"$1/tests/integration/lib.sh\" || exit 1\n"
+    "m8_init test_issuer_login\n"
+    "exec 3>&1 1>&2\n"
+    "m8_pick_port 19860 19899 && echo \"closed x $M8_PORT\" >&3\n"
+    "for kind in $3; do\n"
+    "  if [ $kind = Mysql ]; then have=m8_have_mariadb start=m8_mariadb_start;\n"
+    "  else have=m8_have_pg start=m8_pg_start; fi\n"
+    "  if ! $have; then echo \"skip $kind the server is not installed\" >&3; continue; fi\n"
+    "  m8_pick_port 19860 19899 || { echo \"skip $kind no free port\" >&3; continue; }\n"
+    "  d=$T_DIR/$kind\n"
+    "  if $start \"$d\" $M8_PORT && m8_db_create $kind \"$d\" $M8_PORT " ISS_DB " " ISS_USER
+    " \"$2\"; then\n"
+    "    echo \"up $kind $M8_PORT\" >&3\n"
+    "  else echo \"skip $kind the server did not start\" >&3; fi\n"
+    "done\n"
+    "echo ready >&3\n"
+    "exec 3>&-\n"
+    "cat >/dev/null\n";
+
+static void servers_start(void)
+{
+    char kinds[32];
+    snprintf(kinds, sizeof kinds, "%s %s", m8_db_backend_available(M8_DB_MYSQL) ? "Mysql" : "",
+             m8_db_backend_available(M8_DB_POSTGRES) ? "Postgres" : "");
+    for (int k = 0; k < 2; k++)
+        snprintf(g_skip[k], sizeof g_skip[k], "the server helper failed");
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        execlp("bash", "bash", "-c", helper_script, "test_issuer_login-servers", srcdir(), PASSWORD,
+               kinds, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    g_helper = pid;
+    g_helper_in = in[1];
+    FILE *f = fdopen(out[0], "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strcmp(line, "ready") == 0)
+            break;
+        if (sscanf(line, "closed x %u", &g_closed) == 1)
+            continue;
+        int k = strstr(line, "Postgres") ? 1 : 0;
+        unsigned port = 0;
+        if (sscanf(line, "up %*s %u", &port) == 1) {
+            g_port[k] = port;
+            g_skip[k][0] = '\0';
+        } else if (strncmp(line, "skip ", 5) == 0) {
+            const char *why = strchr(line + 5, ' ');
+            snprintf(g_skip[k], sizeof g_skip[k], "%s", why ? why + 1 : line);
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+static void servers_stop(void)
+{
+    if (g_helper < 0)
+        return;
+    close(g_helper_in); /* the helper's EXIT trap stops the servers */
+    int st;
+    waitpid(g_helper, &st, 0);
+    g_helper = -1;
+}
+
+/* ------------------------------------------------------------ the issuer */
+
+static const m8_route *routes_for(m8_issuer *iss)
+{
+    static m8_route r[3];
+    m8_route v[3] = {
+        {"POST", "/login/access-token", M8_PUBLIC, m8_issuer_h_login, iss, NULL, NULL, 0},
+        {"POST", "/login/refresh-token/", M8_PUBLIC, m8_issuer_h_refresh, iss, NULL, NULL, 0},
+        {"POST", "/login/logout/", M8_PUBLIC, m8_issuer_h_logout, iss, NULL, NULL, 0},
+    };
+    memcpy(r, v, sizeof r);
+    return r;
+}
+
+int tl_issuer_init(tl_issuer *t, m8_db_kind kind, unsigned port)
+{
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    bool pg = kind == M8_DB_POSTGRES;
+    char p[32];
+    snprintf(p, sizeof p, "DB_PORT=%u", port);
+    char **env = m8t_env(pg ? "SELECTED_DB=Postgres" : "SELECTED_DB=Mysql", "DB_HOST=127.0.0.1", p,
+                         "DB_DATABASE=" ISS_DB, "DB_USER=" ISS_USER, "DB_PASSWORD=" PASSWORD,
+                         "TABLES_PREFIX=auth", NULL);
+    t->app = m8_app_new("issuer-login-test", "1.0.0");
+    m8_app_add_routes(t->app, routes_for(&t->iss), 3);
+    m8_app_use_database(t->app, M8_DB_REQUIRED, 3, 5);
+    m8_settings_source src = {
+        .env = env, .env_file = "/dev/null", .cwd = "/", .uses_database = true};
+    int rc = m8_app_boot(t->app, &src);
+    if (rc == 0)
+        rc = m8_app_start(t->app);
+    if (rc != 0) {
+        diag("app boot: %d", rc);
+        return rc;
+    }
+    t->s = *m8_app_settings(t->app);
+    /* The issuer's own settings, at fa-auth-m8's defaults (the app is
+     * booted as a consumer, which leaves them unset). */
+    t->s.trusted_proxy_count = 1;
+    t->s.login_ip_rate_limit_requests = 50;
+    t->s.password_login_enabled = true;
+    m8_issuer *iss = &t->iss;
+    iss->app = t->app;
+    iss->s = &t->s;
+    snprintf(iss->prefix, sizeof iss->prefix, "auth");
+    char err[256];
+    iss->access_key =
+        m8_sign_key_from_secret(ACCESS_SECRET, strlen(ACCESS_SECRET), err, sizeof err);
+    iss->refresh_key =
+        m8_sign_key_from_secret(REFRESH_SECRET, strlen(REFRESH_SECRET), err, sizeof err);
+    iss->access_cfg.key = iss->access_key;
+    iss->access_cfg.expire_minutes = 30;
+    iss->refresh_minutes = 120;
+    iss->cookie_max_age = 3600;
+    m8_pw_params pp;
+    m8_pw_params_default(&pp);
+    iss->pw = m8_pw_new(&pp, err, sizeof err);
+    if (!iss->access_key || !iss->refresh_key || !iss->pw) {
+        diag("issuer keys: %s", err);
+        return -1;
+    }
+    m8_settings ds;
+    memset(&ds, 0, sizeof ds);
+    ds.selected_db = kind;
+    ds.selected_db_set = true;
+    ds.db_host = "127.0.0.1";
+    ds.db_port = port;
+    ds.db_database = ISS_DB;
+    ds.db_user = ISS_USER;
+    ds.db_password = PASSWORD;
+    ds.tables_prefix = "auth";
+    m8_db_timeouts to = {3, 10};
+    t->admin = m8_db_open(&ds, &to, err, sizeof err);
+    return t->admin ? 0 : -1;
+}
+
+void tl_issuer_free(tl_issuer *t)
+{
+    m8_app_free(t->app);
+    m8_sign_key_free(t->iss.access_key);
+    m8_sign_key_free(t->iss.refresh_key);
+    m8_sign_key_free(t->iss.refresh_key_old);
+    m8_pw_free(t->iss.pw);
+    m8_db_close(t->admin);
+}
+
+void tl_send(tl_issuer *t, const tl_req *r, tl_resp *out)
+{
+    char auth[4096] = "";
+    if (r->bearer)
+        snprintf(auth, sizeof auth, "Bearer %s", r->bearer);
+    m8_pair p[12];
+    size_t n = 0;
+    p[n++] = (m8_pair){"REQUEST_METHOD", r->method ? r->method : "POST"};
+    p[n++] = (m8_pair){"REQUEST_URI", r->path};
+    p[n++] = (m8_pair){"QUERY_STRING", ""};
+    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
+    p[n++] = (m8_pair){"REMOTE_ADDR", r->peer ? r->peer : "127.0.0.1"};
+    if (r->content_type)
+        p[n++] = (m8_pair){"CONTENT_TYPE", r->content_type};
+    if (r->cookie)
+        p[n++] = (m8_pair){"HTTP_COOKIE", r->cookie};
+    if (r->bearer)
+        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
+    if (r->xff)
+        p[n++] = (m8_pair){"HTTP_X_FORWARDED_FOR", r->xff};
+    size_t blen = r->body ? (r->body_len ? r->body_len : strlen(r->body)) : 0;
+    char clen[32];
+    snprintf(clen, sizeof clen, "%zu", blen);
+    p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
+    m8_buf o;
+    m8_buf_init(&o, 1 << 20);
+    m8_app_handle_params(t->app, p, n, r->body ? r->body : "", blen, &o);
+    memset(out, 0, sizeof *out);
+    const char *text = o.data ? o.data : "";
+    if (strncmp(text, "Status: ", 8) == 0)
+        out->status = (int)strtol(text + 8, NULL, 10);
+    const char *sep = strstr(text, "\r\n\r\n");
+    snprintf(out->body, sizeof out->body, "%s", sep ? sep + 4 : "");
+    const char *c = strstr(text, "Set-Cookie: ");
+    if (c && (!sep || c < sep))
+        snprintf(out->cookie, sizeof out->cookie, "%.*s", (int)strcspn(c + 12, "\r\n"), c + 12);
+    const char *w = strstr(text, "WWW-Authenticate: ");
+    if (w && (!sep || w < sep))
+        snprintf(out->www, sizeof out->www, "%.*s", (int)strcspn(w + 18, "\r\n"), w + 18);
+    m8_buf_free(&o);
+}
+
+void tl_login(tl_issuer *t, const char *user, const char *pw, const char *ip, tl_resp *out)
+{
+    char body[1024];
+    snprintf(body, sizeof body, "username=%s&password=%s", user, pw);
+    tl_req r = {.path = "/api/login/access-token",
+                .content_type = "application/x-www-form-urlencoded",
+                .body = body,
+                .peer = ip};
+    tl_send(t, &r, out);
+}
+
+bool tl_cookie_of(const tl_resp *r, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (strncmp(r->cookie, "refresh_token=", 14) != 0)
+        return false;
+    snprintf(out, outlen, "%.*s", (int)strcspn(r->cookie, ";"), r->cookie);
+    return strlen(out) > 20;
+}
+
+bool tl_access_of(const tl_resp *r, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    json_object *o = json_tokener_parse(r->body), *v = NULL;
+    bool got = o && json_object_object_get_ex(o, "access_token", &v);
+    if (got)
+        snprintf(out, outlen, "%s", json_object_get_string(v));
+    json_object_put(o);
+    return got;
+}
+
+bool tl_user_add(tl_issuer *t, const char *email, const char *hash, bool active,
+                 char id[M8_UUID_STR_LEN + 1])
+{
+    m8_issuer_user u;
+    memset(&u, 0, sizeof u);
+    u.email = email;
+    u.hashed_password = hash;
+    snprintf(u.provider, sizeof u.provider, "password");
+    snprintf(u.role, sizeof u.role, "user");
+    u.is_active = active;
+    int rc = m8_issuer_user_insert(t->admin, "auth", &u);
+    if (rc != 0)
+        diag("user insert %s: %d %s", email, rc, m8_db_last_error(t->admin)->message);
+    memcpy(id, u.id, sizeof u.id);
+    return rc == 0;
+}
+
+int64_t tl_int(tl_issuer *t, const char *sql, const char *param)
+{
+    m8_db_param p = M8_DB_TEXT(param);
+    m8_db_result *r = NULL;
+    int64_t v = -1;
+    if (m8_db_exec(t->admin, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
+        m8_db_get_int(r, 0, 0, &v);
+    m8_db_result_free(r);
+    return v;
+}
+
+void tl_text(tl_issuer *t, const char *sql, const char *param, char *out, size_t outlen)
+{
+    m8_db_param p = M8_DB_TEXT(param);
+    m8_db_result *r = NULL;
+    out[0] = '\0';
+    if (m8_db_exec(t->admin, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 &&
+        m8_db_nrows(r) >= 1) {
+        const char *v = m8_db_get_text(r, 0, 0, NULL);
+        snprintf(out, outlen, "%s", v ? v : "");
+    }
+    m8_db_result_free(r);
+}
+
+void tl_uid(tl_issuer *t, const char *id, char out[M8_UUID_STR_LEN + 1])
+{
+    m8_issuer_uuid_param(t->admin, id, out);
+}
+
+bool tl_pyjwt(const char *tok, const char *secret, char *out, size_t outlen)
+{
+    setenv("M8T_TOK", tok, 1);
+    setenv("M8T_KEY", secret, 1);
+    FILE *f = popen("/usr/bin/python3 -c 'import jwt, os; c = jwt.decode(os.environ[\"M8T_TOK\"], "
+                    "os.environ[\"M8T_KEY\"], algorithms=[\"HS256\"], "
+                    "options={\"verify_aud\": False}); print(c[\"type\"], c[\"jti\"], c[\"sub\"])' "
+                    "2>/dev/null",
+                    "r");
+    out[0] = '\0';
+    bool got = f && fgets(out, (int)outlen, f) != NULL;
+    if (f)
+        pclose(f);
+    out[strcspn(out, "\n")] = '\0';
+    return got && out[0];
+}
+
+/* ------------------------------------------------------------ client IP */
+
+static void test_client_ip(void)
+{
+    char ip[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip_of("203.0.113.7", "10.0.0.1", 1, ip);
+    is_str(ip, "203.0.113.7", "client ip: one proxy: the rightmost X-Forwarded-For entry");
+    m8_issuer_client_ip_of("1.1.1.1, 2.2.2.2 , 3.3.3.3", "10.0.0.1", 1, ip);
+    is_str(ip, "3.3.3.3", "client ip: one proxy: entries are trimmed, the last one counts");
+    m8_issuer_client_ip_of("1.1.1.1, 2.2.2.2 , 3.3.3.3", "10.0.0.1", 2, ip);
+    is_str(ip, "2.2.2.2", "client ip: two proxies: the second from the right");
+    m8_issuer_client_ip_of("1.1.1.1,,  ,3.3.3.3,", "10.0.0.1", 2, ip);
+    is_str(ip, "1.1.1.1", "client ip: empty entries are dropped before counting");
+    m8_issuer_client_ip_of("3.3.3.3", "10.0.0.1", 2, ip);
+    is_str(ip, "10.0.0.1", "client ip: fewer entries than proxies: the peer");
+    m8_issuer_client_ip_of("3.3.3.3", "10.0.0.1", 0, ip);
+    is_str(ip, "10.0.0.1", "client ip: TRUSTED_PROXY_COUNT=0 ignores the header");
+    m8_issuer_client_ip_of("198.51.100.4:8443", "10.0.0.1", 1, ip);
+    is_str(ip, "198.51.100.4", "client ip: an IPv4 :port suffix is removed");
+    m8_issuer_client_ip_of("[2001:DB8::1]:443", "10.0.0.1", 1, ip);
+    is_str(ip, "2001:db8::1", "client ip: [v6]:port is unwrapped (canonical text)");
+    m8_issuer_client_ip_of("2001:db8:0:0::2", "10.0.0.1", 1, ip);
+    is_str(ip, "2001:db8::2", "client ip: a bare IPv6 address keeps its colons");
+    m8_issuer_client_ip_of("not-an-ip", "10.0.0.1", 1, ip);
+    is_str(ip, "10.0.0.1", "client ip: an entry that is no address: the peer");
+    m8_issuer_client_ip_of("999.1.1.1", NULL, 1, ip);
+    is_str(ip, "unknown", "client ip: no usable entry and no peer: unknown");
+    m8_issuer_client_ip_of(NULL, "", 1, ip);
+    is_str(ip, "unknown", "client ip: an empty peer is none");
+    is_int(m8_issuer_trusted_proxy_count(NULL), 1, "client ip: no settings: one trusted proxy");
+}
+
+static void test_sessions_offline(void)
+{
+    m8_issuer_session s;
+    memset(&s, 0, sizeof s);
+    is_int(m8_issuer_session_upsert(NULL, NULL, &s), M8_EINVAL, "sessions: NULL handle refused");
+    is_int(m8_issuer_session_event_v1(NULL, NULL, "x", NULL, 0), M8_EINVAL,
+           "sessions: an event without a handle refused");
+}
+
+int main(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    test_client_ip();
+    test_sessions_offline();
+    servers_start();
+    for (int k = 0; k < 2; k++) {
+        m8_db_kind kind = k ? M8_DB_POSTGRES : M8_DB_MYSQL;
+        const char *name = m8_db_kind_name(kind);
+        if (!m8_db_backend_available(kind)) {
+            ok(1, "%s: a real server # SKIP backend not built", name);
+            continue;
+        }
+        if (g_skip[k][0]) {
+            ok(1, "%s: a real server # SKIP %s", name, g_skip[k]);
+            continue;
+        }
+        tl_issuer t;
+        int rc = tl_issuer_init(&t, kind, g_port[k]);
+        char err[512] = "";
+        if (rc == 0)
+            rc = m8_issuer_schema_apply(t.admin, "auth", NULL, err, sizeof err);
+        ok(rc == 0, "%s: the issuer boots and its schema is applied (%s)", name, err);
+        if (rc == 0) {
+            test_login(&t);
+            test_refresh(&t);
+            test_logout(&t);
+            test_modes(&t);
+        }
+        tl_issuer_free(&t);
+        if (g_closed)
+            test_db_down(kind, g_closed);
+    }
+    servers_stop();
+    return done_testing();
+}

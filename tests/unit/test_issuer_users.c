@@ -1,0 +1,667 @@
+/* test_issuer_users.c - the issuer's self-service and /users/ routes
+ * (lib/issuer/profile.c, users.c, revoke.c; doc/issuer.md#users-and-profile)
+ * driven through the in-process app harness against a real PostgreSQL and
+ * a real MariaDB, started on loopback by the helpers of
+ * tests/integration/lib.sh (ports 19740-19779; a server that is not
+ * installed is skipped with the reason).  This half: the harness, the
+ * reads, the password change with its revocation transaction and event,
+ * the profile update and the self deletion; the /users/ routes are in
+ * test_issuer_users_admin.c. */
+
+#define M8T_MAIN 1
+#include "test_issuer_users.h"
+
+#include <signal.h>
+#include <sodium.h>
+
+#include "issuer/users_body.h"
+
+#define PASSWORD "Iss-Users-Db-Pa55!"
+#define ISS_DB "iss_users"
+#define ISS_USER "iss_users"
+#define ACCESS_SECRET "Test-Access-Secret-Key-0123456789abcdef!"
+
+static pid_t g_helper = -1;
+static int g_helper_in = -1;
+static unsigned g_port[2];
+static char g_skip[2][300];
+
+static const char *srcdir(void)
+{
+    static char dir[4096];
+    const char *t = getenv("top_srcdir");
+    if (t && *t)
+        return t;
+    snprintf(dir, sizeof dir, "%s", __FILE__);
+    for (int i = 0; i < 3; i++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            return "..";
+        *slash = '\0';
+    }
+    return dir;
+}
+
+static const char helper_script[] =
+    ". \"$1/tests/integration/lib.sh\" || exit 1\n"
+    "m8_init test_issuer_users\n"
+    "exec 3>&1 1>&2\n"
+    "for kind in $3; do\n"
+    "  if [ $kind = Mysql ]; then have=m8_have_mariadb start=m8_mariadb_start;\n"
+    "  else have=m8_have_pg start=m8_pg_start; fi\n"
+    "  if ! $have; then echo \"skip $kind the server is not installed\" >&3; continue; fi\n"
+    "  m8_pick_port 19740 19779 || { echo \"skip $kind no free port\" >&3; continue; }\n"
+    "  d=$T_DIR/$kind\n"
+    "  if $start \"$d\" $M8_PORT && m8_db_create $kind \"$d\" $M8_PORT " ISS_DB " " ISS_USER
+    " \"$2\"; then\n"
+    "    echo \"up $kind $M8_PORT\" >&3\n"
+    "  else echo \"skip $kind the server did not start\" >&3; fi\n"
+    "done\n"
+    "echo ready >&3\n"
+    "exec 3>&-\n"
+    "cat >/dev/null\n";
+
+static void servers_start(void)
+{
+    char kinds[32];
+    snprintf(kinds, sizeof kinds, "%s %s", m8_db_backend_available(M8_DB_MYSQL) ? "Mysql" : "",
+             m8_db_backend_available(M8_DB_POSTGRES) ? "Postgres" : "");
+    for (int k = 0; k < 2; k++)
+        snprintf(g_skip[k], sizeof g_skip[k], "the server helper failed");
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        execlp("bash", "bash", "-c", helper_script, "test_issuer_users-servers", srcdir(), PASSWORD,
+               kinds, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    g_helper = pid;
+    g_helper_in = in[1];
+    FILE *f = fdopen(out[0], "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strcmp(line, "ready") == 0)
+            break;
+        int k = strstr(line, "Postgres") ? 1 : 0;
+        unsigned port = 0;
+        if (sscanf(line, "up %*s %u", &port) == 1) {
+            g_port[k] = port;
+            g_skip[k][0] = '\0';
+        } else if (strncmp(line, "skip ", 5) == 0) {
+            const char *why = strchr(line + 5, ' ');
+            snprintf(g_skip[k], sizeof g_skip[k], "%s", why ? why + 1 : line);
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+static void servers_stop(void)
+{
+    if (g_helper < 0)
+        return;
+    close(g_helper_in);
+    int st;
+    waitpid(g_helper, &st, 0);
+    g_helper = -1;
+}
+
+/* ------------------------------------------------------------ harness */
+
+static const m8_route *g_routes;
+
+tresp *t_req(tctx *t, const char *method, const char *path, const char *body, const char *tok)
+{
+    static tresp r;
+    char uri[512], auth[2200], cl[32];
+    snprintf(uri, sizeof uri, "/api%s", path);
+    const char *q = strchr(uri, '?');
+    m8_pair p[8];
+    size_t n = 0;
+    p[n++] = (m8_pair){"REQUEST_METHOD", method};
+    p[n++] = (m8_pair){"REQUEST_URI", uri};
+    p[n++] = (m8_pair){"QUERY_STRING", q ? q + 1 : ""};
+    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
+    if (tok) {
+        snprintf(auth, sizeof auth, "Bearer %s", tok);
+        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
+    }
+    if (body) {
+        snprintf(cl, sizeof cl, "%zu", strlen(body));
+        p[n++] = (m8_pair){"CONTENT_LENGTH", cl};
+        p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
+    }
+    m8_buf out;
+    m8_buf_init(&out, 1 << 22);
+    m8_app_handle_params(t->app, p, n, body, body ? strlen(body) : 0, &out);
+    memset(&r, 0, sizeof r);
+    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
+    if (sep)
+        snprintf(r.body, sizeof r.body, "%s", sep + 4);
+    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
+        r.status = (int)strtol(out.data + 8, NULL, 10);
+    m8_buf_free(&out);
+    return &r;
+}
+
+int t_detail(const tresp *r, int status, const char *detail, const char *name)
+{
+    char want[512];
+    snprintf(want, sizeof want, "{\"detail\":\"%s\"}", detail);
+    int good = r->status == status && strcmp(r->body, want) == 0;
+    ok(good, "%s", name);
+    if (!good)
+        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, want);
+    return good;
+}
+
+const char *t_422(const tresp *r, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    json_object *o = json_tokener_parse(r->body), *d, *e, *v, *loc;
+    if (r->status == 422 && json_object_object_get_ex(o, "detail", &d) &&
+        (e = json_object_array_get_idx(d, 0)) && json_object_object_get_ex(e, "type", &v) &&
+        json_object_object_get_ex(e, "loc", &loc)) {
+        size_t len = (size_t)snprintf(out, outlen, "%s ", json_object_get_string(v));
+        for (size_t i = 0; i < json_object_array_length(loc) && len < outlen; i++)
+            len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "." : "",
+                                    json_object_get_string(json_object_array_get_idx(loc, i)));
+    }
+    json_object_put(o);
+    return out;
+}
+
+int64_t t_int(tctx *t, const char *sql, const char *param)
+{
+    m8_db_result *r = NULL;
+    int64_t v = -1;
+    m8_db_param p = M8_DB_TEXT(param);
+    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
+        m8_db_get_int(r, 0, 0, &v);
+    m8_db_result_free(r);
+    return v;
+}
+
+const char *t_uid(tctx *t, const char *id, char out[37])
+{
+    m8_issuer_uuid_param(t->db, id, out);
+    return out;
+}
+
+static m8_arena g_arena;
+
+void t_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, const char *provider,
+            const char *password, char *tok)
+{
+    char hash[M8_PW_HASH_MAX] = "";
+    memset(u, 0, sizeof *u);
+    u->email = m8_arena_strdup(&g_arena, email);
+    snprintf(u->role, sizeof u->role, "%s", role);
+    snprintf(u->provider, sizeof u->provider, "%s", provider);
+    u->is_active = true;
+    if (password && m8_pw_hash(t->iss.pw, password, strlen(password), hash) == 0)
+        u->hashed_password = hash;
+    int rc = m8_issuer_user_insert(t->db, "auth", u);
+    u->hashed_password = NULL;
+    if (rc != 0)
+        diag("insert %s: %d %s", email, rc, m8_db_last_error(t->db)->message);
+    m8_mint_user mu;
+    m8_issuer_user_mint(u, &mu);
+    m8_buf b;
+    m8_buf_init(&b, 2047);
+    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), NULL, NULL, &b) == 0)
+        snprintf(tok, 2048, "%s", b.data);
+    m8_buf_free(&b);
+}
+
+void t_session(tctx *t, const char *id, const char *jti, long long exp_in)
+{
+    char uid[37], sid[37];
+    m8_jti_new(sid);
+    int64_t now = m8_db_now(), exp = now + exp_in * 1000000;
+    m8_db_param p[] = {
+        M8_DB_TEXT(sid), M8_DB_TIME(now), M8_DB_TIME(now), M8_DB_TEXT(t_uid(t, id, uid)),
+        M8_DB_TEXT(jti), M8_DB_TIME(exp), M8_DB_TIME(exp)};
+    if (m8_db_exec(t->db,
+                   "INSERT INTO auth_client_session (id, created_at, updated_at, user_id, "
+                   "provider, jwt_jti, refresh_token_hash, jwt_expires_at, refresh_expires_at, "
+                   "revoked, auth_generation) VALUES (?, ?, ?, ?, 'PASSWORD', ?, "
+                   "'0000000000000000000000000000000000000000000000000000000000000000', ?, ?, "
+                   "FALSE, 1)",
+                   p, M8_ARRAY_LEN(p), NULL) != 0)
+        diag("session insert: %s", m8_db_last_error(t->db)->message);
+}
+
+int64_t t_last_event(tctx *t)
+{
+    int64_t id = 0;
+    m8_issuer_event_last_id(t->db, "auth", &id);
+    return id;
+}
+
+const char *t_event(tctx *t, int64_t after, size_t k, char *type, size_t tlen, char *out,
+                    size_t outlen)
+{
+    m8_issuer_events ev;
+    out[0] = type[0] = '\0';
+    if (m8_issuer_event_read(t->db, "auth", after, 100, m8_db_now() + 60000000, 1000000, &ev) ==
+        0) {
+        if (k < ev.n) {
+            snprintf(out, outlen, "%.*s", (int)ev.ev[k].payload_len, ev.ev[k].payload);
+            snprintf(type, tlen, "%s", ev.ev[k].type);
+        }
+        m8_issuer_events_free(&ev);
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------ the routes */
+
+#define R(m, p, acc, h, fl)                                                                        \
+    {                                                                                              \
+        m, p, acc, h, NULL, NULL, NULL, fl                                                         \
+    }
+static m8_route g_table[] = {
+    R("POST", "/login/test-token/", M8_USER, m8_issuer_h_test_token, 0),
+    R("GET", "/profile/get/me/", M8_USER, m8_issuer_h_me, 0),
+    R("PATCH", "/profile/update/me/", M8_USER, m8_issuer_h_update_me, M8_ROUTE_JSON_BODY),
+    R("PATCH", "/profile/me/password/", M8_USER, m8_issuer_h_password_me, M8_ROUTE_JSON_BODY),
+    R("DELETE", "/profile/delete/me/", M8_USER, m8_issuer_h_delete_me, 0),
+    R("GET", "/users/", M8_SUPERUSER, m8_issuer_h_users_list, 0),
+    R("POST", "/users/new_user/", M8_SUPERUSER, m8_issuer_h_users_new, M8_ROUTE_JSON_BODY),
+    R("POST", "/users/signup/", M8_SUPERUSER, m8_issuer_h_users_signup, M8_ROUTE_JSON_BODY),
+    R("GET", "/users/get/{user_id}/", M8_SUPERUSER, m8_issuer_h_users_get, 0),
+    R("PATCH", "/users/update/{user_id}/", M8_SUPERUSER, m8_issuer_h_users_update,
+      M8_ROUTE_JSON_BODY),
+    R("DELETE", "/users/delete/{user_id}/", M8_SUPERUSER, m8_issuer_h_users_delete, 0),
+};
+#undef R
+
+static char **app_env(m8_db_kind kind)
+{
+    static char port[32];
+    bool pg = kind == M8_DB_POSTGRES;
+    snprintf(port, sizeof port, "DB_PORT=%u", g_port[pg]);
+    static const char *base[] = {"DOMAIN=localhost",
+                                 "ENVIRONMENT=local",
+                                 "PROJECT_NAME=iss-users",
+                                 "STACK_NAME=local",
+                                 "API_PREFIX=/api",
+                                 "BACKEND_HOST=http://localhost:8000",
+                                 "FRONTEND_HOST=http://localhost:3000",
+                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
+                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+                                 "ACCESS_SECRET_KEY=" ACCESS_SECRET,
+                                 "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
+                                 "TOKEN_MODE=stateless",
+                                 "TOKEN_STRICT_VALIDATION=false",
+                                 "AUTH_SERVICE_ROLE=consumer",
+                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
+                                 "SERVICE_VERSION=1.0.0",
+                                 "CONTRACT_VERSION=1.0",
+                                 "CONTRACT_RANGE=>=1.0.0 <2.0.0",
+                                 "DB_HOST=127.0.0.1",
+                                 "DB_DATABASE=" ISS_DB,
+                                 "DB_USER=" ISS_USER,
+                                 "DB_PASSWORD=" PASSWORD};
+    static char *env[40];
+    size_t n = 0;
+    for (size_t i = 0; i < M8_ARRAY_LEN(base); i++)
+        env[n++] = (char *)base[i];
+    env[n++] = pg ? "SELECTED_DB=Postgres" : "SELECTED_DB=Mysql";
+    env[n++] = port;
+    env[n] = NULL;
+    return env;
+}
+
+static m8_db *connect_db(m8_db_kind kind)
+{
+    int k = kind == M8_DB_POSTGRES;
+    m8_settings s;
+    memset(&s, 0, sizeof s);
+    s.selected_db = kind;
+    s.selected_db_set = true;
+    s.db_host = "127.0.0.1";
+    s.db_port = g_port[k];
+    s.db_database = ISS_DB;
+    s.db_user = ISS_USER;
+    s.db_password = PASSWORD;
+    m8_db_timeouts to = {5, 30};
+    char err[512] = "";
+    m8_db *db = m8_db_open(&s, &to, err, sizeof err);
+    if (!db)
+        diag("m8_db_open: %s", err);
+    return db;
+}
+
+/* Boots the app on kind's server with a fresh schema: 0 or -1. */
+static int setup(tctx *t, m8_db_kind kind)
+{
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    t->name = kind == M8_DB_POSTGRES ? "PostgreSQL" : "MariaDB";
+    t->db = connect_db(kind);
+    char err[256] = "";
+    if (!t->db || m8_issuer_schema_apply(t->db, "auth", NULL, err, sizeof err) != 0) {
+        diag("schema: %s", err);
+        return -1;
+    }
+    snprintf(t->iss.prefix, sizeof t->iss.prefix, "auth");
+    m8_pw_params pp;
+    m8_pw_params_default(&pp);
+    t->iss.pw = m8_pw_new(&pp, err, sizeof err);
+    t->iss.access_key =
+        m8_sign_key_from_secret(ACCESS_SECRET, strlen(ACCESS_SECRET), err, sizeof err);
+    t->iss.access_cfg.key = t->iss.access_key;
+    t->iss.access_cfg.expire_minutes = 30;
+    for (size_t i = 0; i < M8_ARRAY_LEN(g_table); i++)
+        g_table[i].data = &t->iss;
+    g_routes = g_table;
+    t->app = m8_app_new("fa-auth-m8", "2.0.0");
+    m8_app_add_routes(t->app, g_routes, M8_ARRAY_LEN(g_table));
+    m8_app_use_database(t->app, M8_DB_REQUIRED, 5, 30);
+    m8_settings_source src = {.env = app_env(kind),
+                              .env_file = "/dev/null",
+                              .cwd = "/",
+                              .uses_database = m8_db_app_required(t->app)};
+    int rc = m8_app_boot(t->app, &src);
+    if (rc == 0)
+        rc = m8_app_start(t->app);
+    if (rc != 0 || !t->iss.pw || !t->iss.access_key) {
+        diag("boot: %d", rc);
+        return -1;
+    }
+    t->iss.app = t->app;
+    t_user(t, &t->su, "root@example.com", "superadmin", "password", SU_PASSWORD, t->su_tok);
+    t_user(t, &t->user, "alice@example.com", "user", "password", U_PASSWORD, t->user_tok);
+    t_user(t, &t->google, "gina@example.com", "reader", "google", NULL, t->google_tok);
+    m8_issuer_user_set_oauth(t->db, "auth", t->google.id, "google-sub-1");
+    return 0;
+}
+
+static void teardown(tctx *t)
+{
+    if (t->app)
+        m8_app_free(t->app);
+    m8_pw_free(t->iss.pw);
+    m8_sign_key_free(t->iss.access_key);
+    if (t->db)
+        m8_db_close(t->db);
+}
+
+/* ------------------------------------------------------------ self-service */
+
+static void test_reads(tctx *t)
+{
+    const char *n = t->name;
+    tresp *r = t_req(t, "GET", "/profile/get/me/", NULL, t->user_tok);
+    is_int(r->status, 200, "%s: GET /profile/get/me/ answers 200", n);
+    json_object *o = json_tokener_parse(r->body);
+    char keys[512] = "";
+    size_t len = 0;
+    json_object_object_foreach(o, k, val)
+    {
+        (void)val;
+        len += (size_t)snprintf(keys + len, sizeof keys - len, "%s%s", len ? "," : "", k);
+    }
+    is_str(keys,
+           "created_at,updated_at,provider,email,full_name,avatar,is_active,email_verified,"
+           "is_superuser,role,id",
+           "%s: UserPublic members in fa-auth-m8's order", n);
+    ok(!strstr(r->body, "hashed_password") && !strstr(r->body, "auth_generation"),
+       "%s: no hashed_password nor auth_generation in UserPublic", n);
+    json_object *v;
+    ok(json_object_object_get_ex(o, "id", &v) && strcmp(json_object_get_string(v), t->user.id) == 0,
+       "%s: get/me is the caller's row (read from the database)", n);
+    ok(json_object_object_get_ex(o, "email", &v) &&
+           strcmp(json_object_get_string(v), "alice@example.com") == 0,
+       "%s: get/me carries the stored email", n);
+    json_object_put(o);
+    static char first[sizeof r->body];
+    memcpy(first, r->body, sizeof first);
+    r = t_req(t, "POST", "/login/test-token/", NULL, t->user_tok);
+    ok(r->status == 200 && strcmp(r->body, first) == 0,
+       "%s: POST /login/test-token/ answers the same body as get/me", n);
+    r = t_req(t, "GET", "/profile/get/me/", NULL, t->google_tok);
+    like(r->body, "\"provider\":\"google\"", "%s: get/me reports the stored provider", n);
+}
+
+static void test_password(tctx *t)
+{
+    const char *n = t->name;
+    char buf[600], type[64], want[600], uid[37];
+    tresp *r = t_req(t, "PATCH", "/profile/me/password/",
+                     "{\"current_password\":\"Wrong-Passw0rd\",\"new_password\":\"New-Passw0rd!\"}",
+                     t->user_tok);
+    t_detail(r, 400, "Incorrect password", "password: a wrong current password is 400");
+    r = t_req(t, "PATCH", "/profile/me/password/",
+              "{\"current_password\":\"" U_PASSWORD "\",\"new_password\":\"" U_PASSWORD "\"}",
+              t->user_tok);
+    t_detail(r, 400, "New password cannot be the same as the current one",
+             "password: the same password again is 400");
+    r = t_req(t, "PATCH", "/profile/me/password/",
+              "{\"current_password\":\"" U_PASSWORD "\",\"new_password\":\"short\"}", t->user_tok);
+    is_str(t_422(r, buf, sizeof buf), "string_too_short body.new_password",
+           "password: a new password under 8 characters is 422 string_too_short");
+    r = t_req(t, "PATCH", "/profile/me/password/", "{\"new_password\":\"New-Passw0rd!\"}",
+              t->user_tok);
+    is_str(t_422(r, buf, sizeof buf), "missing body.current_password",
+           "password: a missing current_password is 422 missing");
+    r = t_req(t, "PATCH", "/profile/me/password/",
+              "{\"current_password\":\"whatever-1\",\"new_password\":\"New-Passw0rd!\"}",
+              t->google_tok);
+    t_detail(r, 403, "Password operations are not available for this account",
+             "password: a Google account is 403");
+
+    /* two live sessions, one expired, and a refresh allowlist entry */
+    t_session(t, t->user.id, "11111111-1111-4111-8111-111111111111", 600);
+    t_session(t, t->user.id, "22222222-2222-4222-8222-222222222222", 900);
+    t_session(t, t->user.id, "33333333-3333-4333-8333-333333333333", -60);
+    m8_issuer_allow_put(t->db, "auth", "11111111-1111-4111-8111-111111111111", t->user.id,
+                        (int64_t)time(NULL) + 3600);
+    int64_t ev0 = t_last_event(t);
+    r = t_req(t, "PATCH", "/profile/me/password/",
+              "{\"current_password\":\"" U_PASSWORD "\",\"new_password\":\"New-Passw0rd!\"}",
+              t->user_tok);
+    ok(r->status == 200 && strcmp(r->body, "{\"message\":\"Password updated successfully\"}") == 0,
+       "%s: password change answers 200 Password updated successfully", n);
+    if (r->status != 200)
+        diag("%d %s", r->status, r->body);
+    t_uid(t, t->user.id, uid);
+    is_int(t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 2,
+           "%s: password change bumps auth_generation 1 -> 2", n);
+    is_int(t_int(t, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?", uid), 0,
+           "%s: password change deletes every session row of the user", n);
+    bool a = false, b = false, c = true, allowed = true;
+    int64_t now = (int64_t)time(NULL);
+    m8_issuer_blacklist_has(t->db, "auth", "11111111-1111-4111-8111-111111111111", now, &a);
+    m8_issuer_blacklist_has(t->db, "auth", "22222222-2222-4222-8222-222222222222", now, &b);
+    m8_issuer_blacklist_has(t->db, "auth", "33333333-3333-4333-8333-333333333333", now, &c);
+    ok(a && b && !c, "%s: both live session JTIs are blacklisted, the expired one is not", n);
+    m8_issuer_allow_has(t->db, "auth", "11111111-1111-4111-8111-111111111111", now, &allowed);
+    ok(!allowed, "%s: the user's refresh allowlist entry is removed", n);
+    m8_issuer_event_v2(want, sizeof want, t->user.id, 2);
+    is_str(t_event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+           "%s: the v2 user-wide session-revoked event is in the outbox", n);
+    is_str(type, "session-revoked", "%s: the event's type is session-revoked", n);
+    like(want, "\"event_id\":\"", "%s: the v2 payload carries its event_id", n);
+    is_int(t_int(t,
+                 "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ? AND "
+                 "auth_generation = 2 AND effect_type = 'publish' AND status = 'completed'",
+                 uid),
+           1, "%s: the durable publish row is marked completed once published", n);
+    is_int(t_int(t,
+                 "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE row_pk = ? AND "
+                 "action = 'edit'",
+                 t->user.id),
+           1, "%s: one edit audit row for the password change", n);
+    m8_arena a2;
+    m8_arena_init(&a2, 1 << 16);
+    m8_issuer_user u;
+    m8_issuer_user_by_id(t->db, "auth", &a2, t->user.id, false, &u);
+    ok(u.hashed_password && strncmp(u.hashed_password, "$argon2id$", 10) == 0 &&
+           m8_pw_verify(t->iss.pw, u.hashed_password, "New-Passw0rd!", 13) == M8_PW_MATCH,
+       "%s: the new password is stored as argon2id and verifies", n);
+    m8_arena_free(&a2);
+}
+
+static void test_update_me(tctx *t)
+{
+    const char *n = t->name;
+    char uid[37], buf[256];
+    t_uid(t, t->user.id, uid);
+    tresp *r = t_req(t, "PATCH", "/profile/update/me/", "{\"full_name\":\"Alice A\"}", t->user_tok);
+    ok(r->status == 200 && strncmp(r->body, "{\"success\":true,\"user\":{", 24) == 0 &&
+           strstr(r->body, "\"full_name\":\"Alice A\""),
+       "%s: update/me answers 200 ResponseUser with the new full_name", n);
+    is_int(t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 2,
+           "%s: a profile edit revokes nothing (generation unchanged)", n);
+    r = t_req(t, "PATCH", "/profile/update/me/", "{\"avatar\":\"ftp://x.example/a.png\"}",
+              t->user_tok);
+    is_str(t_422(r, buf, sizeof buf), "value_error body.avatar",
+           "update/me: a non-http(s) avatar is 422");
+    r = t_req(t, "PATCH", "/profile/update/me/", "{\"is_superuser\":true}", t->user_tok);
+    is_str(t_422(r, buf, sizeof buf), "extra_forbidden body.is_superuser",
+           "update/me: an is_superuser key is 422");
+    r = t_req(t, "PATCH", "/profile/update/me/", "[]", t->user_tok);
+    is_str(t_422(r, buf, sizeof buf), "model_attributes_type body",
+           "update/me: a body that is not an object is 422");
+    r = t_req(t, "PATCH", "/profile/update/me/", "{\"email\":\"alice2@example.com\"}", t->user_tok);
+    t_detail(r, 400, "current_password is required to change the email",
+             "update/me: an email change without current_password is 400");
+    r = t_req(t, "PATCH", "/profile/update/me/",
+              "{\"email\":\"alice2@example.com\",\"current_password\":\"" U_PASSWORD "\"}",
+              t->user_tok);
+    t_detail(r, 400, "Incorrect password",
+             "update/me: an email change with a wrong password is 400");
+    r = t_req(t, "PATCH", "/profile/update/me/",
+              "{\"email\":\"Root@Example.com\",\"current_password\":\"New-Passw0rd!\"}",
+              t->user_tok);
+    t_detail(r, 409, "User with this email already exists",
+             "update/me: an email of another account is 409");
+    r = t_req(t, "PATCH", "/profile/update/me/", "{\"email\":\"g2@example.com\"}", t->google_tok);
+    t_detail(r, 403, "The email of a Google account cannot be changed",
+             "update/me: a Google account's email is 403");
+    r = t_req(t, "PATCH", "/profile/update/me/", "{\"email\":null,\"full_name\":null}",
+              t->user_tok);
+    ok(r->status == 200 && strstr(r->body, "\"email\":\"alice@example.com\"") &&
+           strstr(r->body, "\"full_name\":null"),
+       "%s: update/me: email null leaves it, full_name null clears it", n);
+    int64_t ev0 = t_last_event(t);
+    t_session(t, t->user.id, "44444444-4444-4444-8444-444444444444", 600);
+    r = t_req(t, "PATCH", "/profile/update/me/",
+              "{\"email\":\" Alice2@Example.COM \",\"current_password\":\"New-Passw0rd!\"}",
+              t->user_tok);
+    ok(r->status == 200 && strstr(r->body, "\"email\":\"alice2@example.com\"") &&
+           strstr(r->body, "\"email_verified\":false"),
+       "%s: update/me applies a normalised email, email_verified false", n);
+    is_int(t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 3,
+           "%s: an applied email change bumps the generation", n);
+    is_int(t_int(t, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?", uid), 0,
+           "%s: an applied email change deletes the sessions", n);
+    char type[64], want[600];
+    m8_issuer_event_v2(want, sizeof want, t->user.id, 3);
+    is_str(t_event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+           "%s: an applied email change emits the v2 event", n);
+}
+
+static void test_delete_me(tctx *t)
+{
+    const char *n = t->name;
+    char uid[37], buf[256], type[64], want[600];
+    tresp *r = t_req(t, "DELETE", "/profile/delete/me/", NULL, t->su_tok);
+    t_detail(r, 403, "Super users are not allowed to delete themselves",
+             "delete/me: the canonical superuser is 403");
+    t_uid(t, t->user.id, uid);
+    int64_t gen = t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid);
+    int64_t ev0 = t_last_event(t);
+    r = t_req(t, "DELETE", "/profile/delete/me/", NULL, t->user_tok);
+    ok(r->status == 200 && strcmp(r->body, "{\"message\":\"User deleted successfully\"}") == 0,
+       "%s: delete/me answers 200 User deleted successfully", n);
+    is_int(t_int(t, "SELECT COUNT(*) FROM auth_user WHERE id = ?", uid), 0,
+           "%s: delete/me removes the row", n);
+    is_int(t_int(t, "SELECT terminal_generation FROM auth_tombstone WHERE user_id = ?", uid),
+           gen + 1, "%s: delete/me writes the tombstone at generation + 1", n);
+    m8_issuer_event_v2(want, sizeof want, t->user.id, gen + 1);
+    is_str(t_event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+           "%s: delete/me emits the v2 session-revoked event first", n);
+    snprintf(want, sizeof want,
+             "{\"event_type\":\"user.deleted\",\"version\":\"v1\",\"user_id\":\"%s\"}", t->user.id);
+    is_str(t_event(t, ev0, 1, type, sizeof type, buf, sizeof buf), want,
+           "%s: then the user-deleted event", n);
+    is_str(type, "user-deleted", "%s: its type is user-deleted", n);
+    is_int(t_int(t,
+                 "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE row_pk = ? AND "
+                 "action = 'delete'",
+                 t->user.id),
+           1, "%s: one delete audit row", n);
+    r = t_req(t, "GET", "/profile/get/me/", NULL, t->user_tok);
+    t_detail(r, 404, "User not found", "get/me: a deleted caller is 404 User not found");
+}
+
+static void test_offline(void)
+{
+    char buf[600];
+    is_int(m8_issuer_event_v2(buf, sizeof buf, "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d", 7), 0,
+           "event v2: builds");
+    is_str(buf,
+           "{\"event_type\":\"session.revoked\",\"version\":\"v2\",\"user_id\":\"0b6f3c1e-7a52-"
+           "4c4e-9a71-2f1d4e5b6c7d\",\"jti\":null,\"auth_generation\":7,\"event_id\":\"0b6f3c1e-"
+           "7a52-4c4e-9a71-2f1d4e5b6c7d:7:publish:user-wide\"}",
+           "event v2: the user-wide payload, fields in issuer order");
+    ok(m8_issuer_role_rank("superadmin") < m8_issuer_role_rank("admin") &&
+           m8_issuer_role_rank("reader") < m8_issuer_role_rank("user") &&
+           m8_issuer_role_rank("root") == -1,
+       "roles: superadmin > admin > writer > reader > user");
+}
+
+int main(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    if (sodium_init() < 0)
+        return 1;
+    m8_arena_init(&g_arena, 0);
+    test_offline();
+    servers_start();
+    for (int k = 0; k < 2; k++) {
+        m8_db_kind kind = k ? M8_DB_POSTGRES : M8_DB_MYSQL;
+        const char *name = m8_db_kind_name(kind);
+        if (!m8_db_backend_available(kind)) {
+            ok(1, "%s: a real server # SKIP backend not built", name);
+            continue;
+        }
+        if (g_skip[k][0]) {
+            ok(1, "%s: a real server # SKIP %s", name, g_skip[k]);
+            continue;
+        }
+        tctx t;
+        if (setup(&t, kind) != 0) {
+            ok(0, "%s: the app boots on a fresh schema", name);
+            teardown(&t);
+            continue;
+        }
+        test_reads(&t);
+        test_password(&t);
+        test_update_me(&t);
+        test_admin(&t);
+        test_delete_me(&t);
+        teardown(&t);
+    }
+    servers_stop();
+    m8_arena_free(&g_arena);
+    return done_testing();
+}
