@@ -4,6 +4,7 @@
  *   fcgim8-token mint --alg HS256|RS256|ES256 --key FILE [options]
  *   fcgim8-token jwks [--alg RS256|ES256] [--kid KID] PEM [[--kid KID] PEM...]
  *   fcgim8-token inspect TOKEN|-
+ *   fcgim8-token kid PEM...
  *
  * verify validates exactly as a service with those settings would (the
  * library's own verifier); mint is for development, the demo and tests.
@@ -53,6 +54,8 @@ static void usage(FILE *f)
                "      --count prints N tokens, one a line, each with its own jti\n"
                "  fcgim8-token jwks [--alg RS256|ES256] [--kid KID] PEM [[--kid KID] PEM...]\n"
                "      print a JWKS for public (or private) key PEM files\n"
+               "  fcgim8-token kid PEM...\n"
+               "      print the kid fcgim8-issuer derives for each key, one a line\n"
                "  fcgim8-token inspect TOKEN|-\n"
                "      decode header and claims WITHOUT verifying the signature\n");
 }
@@ -336,7 +339,53 @@ static int cmd_mint(int argc, char **argv)
     return rc;
 }
 
-/* ------------------------------------------------------------ jwks */
+/* ------------------------------------------------------------ jwks, kid */
+
+/* An RSA or EC key (public or private PEM) from path; NULL after a message. */
+static EVP_PKEY *load_key(const char *path)
+{
+    char *pem;
+    size_t len;
+    if (m8_read_file(path, M8_MAX_PEM_BYTES, true, &pem, &len) != 0) {
+        fprintf(stderr, "fcgim8-token: cannot read %s\n", path);
+        return NULL;
+    }
+    char why[256];
+    EVP_PKEY *pk = m8_pem_load_pkey(pem, len, false, why, sizeof why);
+    sodium_memzero(pem, len);
+    free(pem);
+    if (!pk || !(EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_is_a(pk, "EC"))) {
+        fprintf(stderr, "fcgim8-token: %s is not an RSA or EC key PEM%s%s\n", path, pk ? "" : ": ",
+                pk ? "" : why);
+        EVP_PKEY_free(pk);
+        return NULL;
+    }
+    return pk;
+}
+
+/* kid PEM...: the kid fcgim8-issuer derives for each key (the first 16 hex
+ * digits of the SHA-256 of its SubjectPublicKeyInfo), one a line: what a
+ * key rotation publishes (doc/issuer.md#key-rotation). */
+static int cmd_kid(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (int i = 1; i < argc; i++) {
+        EVP_PKEY *pk = load_key(argv[i]);
+        char kid[M8_JWK_KID_LEN + 1];
+        int rc = pk ? m8_jwk_kid(pk, kid) : -1;
+        EVP_PKEY_free(pk);
+        if (rc != 0) {
+            if (pk)
+                fprintf(stderr, "fcgim8-token: cannot derive the kid of %s\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        printf("%s\n", kid);
+    }
+    return 0;
+}
 
 static int cmd_jwks(int argc, char **argv)
 {
@@ -355,21 +404,8 @@ static int cmd_jwks(int argc, char **argv)
             i++; /* the key type decides; accepted for symmetry with mint */
             continue;
         }
-        char *pem;
-        size_t len;
-        if (m8_read_file(argv[i], M8_MAX_PEM_BYTES, true, &pem, &len) != 0) {
-            fprintf(stderr, "fcgim8-token: cannot read %s\n", argv[i]);
-            rc = EXIT_USAGE;
-            break;
-        }
-        char why[256];
-        EVP_PKEY *pk = m8_pem_load_pkey(pem, len, false, why, sizeof why);
-        sodium_memzero(pem, len);
-        free(pem);
-        if (!pk || !(EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_is_a(pk, "EC"))) {
-            fprintf(stderr, "fcgim8-token: %s is not an RSA or EC key PEM%s%s\n", argv[i],
-                    pk ? "" : ": ", pk ? "" : why);
-            EVP_PKEY_free(pk);
+        EVP_PKEY *pk = load_key(argv[i]);
+        if (!pk) {
             rc = EXIT_USAGE;
             break;
         }
@@ -427,6 +463,8 @@ int main(int argc, char **argv)
         return cmd_jwks(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "kid") == 0)
+        return cmd_kid(argc - 1, argv + 1);
     fprintf(stderr, "fcgim8-token: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "app/stream.h"
 #include "core/log.h"
 #include "core/thread.h"
 #include "http/fcgi_proto.h"
@@ -71,6 +72,7 @@ struct m8_server {
     atomic_bool stopping;
     atomic_bool retiring; /* not accepting; kept connections still served */
     atomic_int busy;
+    m8_stream_limit streams;     /* streaming responses running (app/stream.h) */
     pthread_mutex_t accept_lock; /* listen_fd and the accept pause below */
     bool accept_paused;
     int64_t accept_resume_ms, accept_logged_ms;
@@ -182,6 +184,7 @@ typedef struct worker_ctx {
     m8_request req;
     m8_buf out;             /* the CGI-form response */
     m8_buf wire;            /* FastCGI records */
+    m8_stream st;           /* a streaming response's state (app/stream.h) */
     char rb[M8_READ_CHUNK]; /* what a recv brings */
 } worker_ctx;
 
@@ -200,11 +203,29 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
     else if (c->fcgi.body_too_big)
         status = 413;
     w->req.authorizer = c->fcgi.role == M8_FCGI_AUTHORIZER;
+    /* A handler may make its answer a stream (app/stream.h): its body then
+     * runs here, on this thread, with c in hand (owned: events that come
+     * meanwhile make it AGAIN, and the caller reads again before parking
+     * it); doc/design.md#streaming-responses. */
+    m8_stream_prepare(&w->st, c->fd, c->fcgi.req_id, &s->stopping, &s->retiring, &s->streams);
+    w->req.stream = &w->st;
     if (s->opts.respond)
         s->opts.respond(s->opts.data, &w->req, params, n, c->fcgi.body.data, c->fcgi.body.len,
                         status, &w->out);
     bool keep = c->fcgi.keep_conn && !atomic_load(&s->stopping);
-    int rc = m8_fcgi_response(&w->wire, c->fcgi.req_id, w->out.data, w->out.len, 0);
+    const char *res = w->out.data;
+    size_t res_len = w->out.len;
+    int rc = 0;
+    if (w->st.fn) {
+        rc = m8_stream_run(&w->st, res, res_len); /* headers, then the body */
+        res = NULL;
+        res_len = 0;
+        keep = keep && !atomic_load(&s->stopping);
+    }
+    m8_stream_release(&w->st);
+    w->req.stream = NULL;
+    if (rc == 0)
+        rc = m8_fcgi_response(&w->wire, c->fcgi.req_id, res, res_len, 0);
     if (rc == 0 && keep && atomic_load(&s->retiring)) {
         /* A retiring server asks the web server to give this connection
          * up, without closing it itself (which would race the web server
@@ -545,6 +566,7 @@ static void *worker_main(void *arg)
     m8_req_init(&w.req, s->opts.owner);
     m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
     m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
+    memset(&w.st, 0, sizeof w.st);
     struct epoll_event evs[16];
     /* Access lines are written in batches, each at most M8_LOG_FLUSH_MS
      * after it was logged (log.h): the wait below ends by then. */
@@ -585,6 +607,7 @@ static void *worker_main(void *arg)
     m8_req_free(&w.req);
     m8_buf_free(&w.out);
     m8_buf_free(&w.wire);
+    m8_stream_free(&w.st);
     return NULL;
 }
 
@@ -610,6 +633,8 @@ m8_server *m8_server_start(const m8_engine_opts *opts, int listen_fd, char *err,
     s->opts = *opts;
     s->listen_fd = listen_fd;
     s->max_body = opts->max_body;
+    /* streams never hold every thread: one is always left for requests */
+    s->streams.max = threads - 1;
     s->idle_ms = limit_ms(limits ? limits->idle_timeout_s : 0, M8_IDLE_TIMEOUT_DEFAULT_S);
     s->deadline_ms =
         limit_ms(limits ? limits->request_deadline_s : 0, M8_REQUEST_DEADLINE_DEFAULT_S);

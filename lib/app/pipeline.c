@@ -9,6 +9,7 @@
 
 #include "app/engine.h"
 #include "app/signals.h"
+#include "app/stream.h"
 #include "builtin/metrics.h"
 #include "core/log.h"
 
@@ -199,10 +200,26 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
         m8_mw_security_headers(&app->mw, req);
         access_log(req);
     }
+    /* A stream (app/stream.h) is answered only if its 2xx with no body is
+     * still the answer: a handler that failed after m8_res_stream, or a
+     * later stage that replaced the answer, cancels it. */
+    m8_stream *st = req->stream;
+    bool streaming =
+        st && st->fn && req->status >= 200 && req->status < 300 && req->body_out.len == 0;
+    if (st && st->fn && !streaming) {
+        st->fn = NULL;
+        m8_stream_release(st);
+    }
     if (m8_res_render(req, false, out) != 0) {
         m8_buf_reset(out);
         m8_buf_puts(out, "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
                          "Content-Length: 34\r\n\r\n{\"detail\":\"Internal Server Error\"}");
+        if (streaming) {
+            st->fn = NULL;
+            m8_stream_release(st);
+        }
+    } else if (streaming) {
+        m8_stream_head_fix(out); /* the body has no length */
     }
     account(app, req);
 }

@@ -249,8 +249,11 @@ static const cache_entry *cache_get(m8_auth *a, token_cache *c, uint64_t h, cons
         cache_entry *e = &set[w];
         if (!e->mem || e->hash != h || e->token_len != len || memcmp(e->mem, tok, len) != 0)
             continue;
-        if (e->generation != key_generation(a) || now >= (double)e->p.exp) {
-            /* keys changed, or the token expired: never served again */
+        if (e->generation != key_generation(a) || now >= (double)e->p.exp ||
+            (a->jwks && !m8_jwks_current(a->jwks))) {
+            /* keys changed or may have (a newer or an expired set: the
+             * full check fetches it), or the token expired: never served
+             * again */
             entry_clear(e);
             return NULL;
         }

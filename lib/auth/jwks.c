@@ -169,6 +169,11 @@ struct m8_jwks {
     double last_attempt;
     bool fetching;
     atomic_ulong generation; /* read without the lock (every cached token check) */
+    /* m8_jwks_current without the lock: the segment generation of the set
+     * in use (shared mode), or when the set's TTL ends (own fetches, in
+     * monotonic microseconds) */
+    atomic_uint_least64_t shm_gen_seen;
+    atomic_llong expires_us;
     unsigned long fetches;
     m8_shm *shm;        /* shared mode: fcgim8d's sidecar fetches, we read the segment */
     uint64_t shm_gen;   /* generation of the segment's document we parsed */
@@ -277,6 +282,14 @@ static bool too_old(const m8_jwks *r, double now)
 unsigned long m8_jwks_generation(m8_jwks *r)
 {
     return atomic_load_explicit(&r->generation, memory_order_acquire);
+}
+
+bool m8_jwks_current(m8_jwks *r)
+{
+    if (r->shm)
+        return atomic_load_explicit(&r->shm->jwks.generation, memory_order_acquire) ==
+               atomic_load_explicit(&r->shm_gen_seen, memory_order_acquire);
+    return m8_now_mono() * 1e6 < (double)atomic_load_explicit(&r->expires_us, memory_order_acquire);
 }
 
 unsigned long m8_jwks_fetches(m8_jwks *r)
@@ -488,6 +501,9 @@ static void refetch_ex(m8_jwks *r, double now, bool counts)
         /* shared: the sidecar keeps the TTL; a new document is seen below */
         r->expires_at = shm ? INFINITY : now + r->ttl_s;
         r->shm_gen = shm_gen;
+        atomic_store_explicit(&r->shm_gen_seen, shm_gen, memory_order_release);
+        atomic_store_explicit(&r->expires_us, shm ? LLONG_MAX : (long long)(r->expires_at * 1e6),
+                              memory_order_release);
         atomic_fetch_add_explicit(&r->generation, 1, memory_order_release);
         m8_log(M8_LOG_INFO, "JWKS refreshed from %s: %zu keys", uri_log, r->set.n);
     } else if (r->have) {

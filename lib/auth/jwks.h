@@ -120,6 +120,11 @@ M8_INTERNAL double m8_jwks_age(m8_jwks *r, double now);
 /* A number that changes whenever the cached set is replaced (token caches
  * key on it). */
 M8_INTERNAL unsigned long m8_jwks_generation(m8_jwks *r);
+/* False once the set in use may be outdated: the sidecar published a newer
+ * one (shared mode), or its JWKS_CACHE_TTL_SECONDS ran out.  Lock-free, for
+ * every cached token check: a verified token is served from the cache only
+ * while its keys are current (doc/wire.md#verified-token-cache). */
+M8_INTERNAL bool m8_jwks_current(m8_jwks *r);
 /* Counters for tests and metrics. */
 M8_INTERNAL unsigned long m8_jwks_fetches(m8_jwks *r);
 

@@ -51,6 +51,8 @@ struct m8_request {
     bool authorizer; /* FastCGI AUTHORIZER role: no body; a 200 passes the request
                         on (with Variable-* headers), anything else denies it */
     m8_user *user;   /* the caller of a protected route (arena), or NULL */
+    /* Set by an engine that can stream an answer (app/stream.h), else NULL. */
+    struct m8_stream *stream;
 
     /* output */
     int status; /* 0 = not set yet */

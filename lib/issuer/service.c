@@ -17,6 +17,7 @@
 #include "auth/jwk_export.h"
 #include "core/log.h"
 #include "issuer/form.h"
+#include "issuer/private.h"
 #include "issuer/store.h"
 
 #define KEY_FILE_MAX (64u << 10)
@@ -337,6 +338,28 @@ static const m8_route ROUTES[] = {
       "users", M8_ROUTE_JSON_BODY),
     R("DELETE", "/users/delete/{user_id}/", M8_SUPERUSER, m8_issuer_h_users_delete, "Delete User",
       "users", 0),
+    R("GET", "/sessions/", M8_SUPERUSER, m8_issuer_h_sessions_list, "Session List", "sessions", 0),
+    R("GET", "/sessions/get/{session_id}/", M8_SUPERUSER, m8_issuer_h_sessions_get,
+      "Get Session By Id", "sessions", 0),
+    R("GET", "/sessions/get-by-user/{user_id}/", M8_SUPERUSER, m8_issuer_h_sessions_by_user,
+      "Get Session By User", "sessions", 0),
+    R("GET", "/sessions/get-current/", M8_USER, m8_issuer_h_sessions_current, "Get My Session",
+      "sessions", 0),
+    R("DELETE", "/sessions/delete-by-user/{user_id}/", M8_SUPERUSER,
+      m8_issuer_h_sessions_delete_user, "Delete Sessions By User", "sessions", 0),
+    R("DELETE", "/sessions/delete/{session_id}/", M8_SUPERUSER, m8_issuer_h_sessions_delete,
+      "Delete Session", "sessions", 0),
+    R("GET", "/security/superuser-probe", M8_SUPERUSER, m8_issuer_h_superuser_probe,
+      "Superuser Probe", "security", M8_ROUTE_HIDDEN),
+    /* private API: the handlers authenticate the consumer (doc/issuer.md#private-api) */
+    R("POST", "/private/v1/service-token", M8_PUBLIC, m8_issuer_h_service_token, NULL, NULL,
+      M8_ROUTE_HIDDEN),
+    R("POST", "/private/v1/jti-status", M8_PUBLIC, m8_issuer_h_jti_status, NULL, NULL,
+      M8_ROUTE_HIDDEN),
+    R("POST", "/private/users/", M8_PUBLIC, m8_issuer_h_private_users, NULL, NULL, M8_ROUTE_HIDDEN),
+    /* a streaming answer (doc/issuer.md#event-stream); it authenticates the consumer */
+    R("GET", "/private/v1/events/stream", M8_PUBLIC, m8_issuer_h_events_stream, NULL, NULL,
+      M8_ROUTE_HIDDEN),
 };
 #undef R
 
@@ -349,6 +372,8 @@ int m8_issuer_main(int argc, char **argv)
     m8_app_set_issuer(app, revoked, &g_iss);
     if (m8_app_use_database(app, M8_DB_REQUIRED, 0, 0) != 0 ||
         m8_app_add_validator(app, "issuer keys", load_keys, &g_iss) != 0 ||
+        m8_app_add_validator(app, "issuer private API", m8_issuer_private_load, &g_iss) != 0 ||
+        m8_app_on_shutdown(app, m8_issuer_private_free, NULL) != 0 ||
         m8_app_on_database(app, on_database, &g_iss) != 0 ||
         m8_app_on_shutdown(app, on_shutdown, &g_iss) != 0 ||
         m8_app_add_routes(app, ROUTES, M8_ARRAY_LEN(ROUTES)) != 0) {

@@ -123,6 +123,20 @@ M8_INTERNAL int m8_issuer_h_users_get(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_users_update(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_users_delete(m8_request *req, void *data);
 
+/* sessions_admin.c: the /sessions/ routes (superuser; get-current any JWT)
+ * and GET /security/superuser-probe (doc/issuer.md#sessions-and-security-routes) */
+M8_INTERNAL int m8_issuer_h_sessions_list(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sessions_get(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sessions_by_user(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sessions_current(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sessions_delete(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sessions_delete_user(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_superuser_probe(m8_request *req, void *data);
+
+/* events_stream.c: GET /private/v1/events/stream, a streaming answer
+ * (doc/issuer.md#event-stream); it authenticates the consumer itself */
+M8_INTERNAL int m8_issuer_h_events_stream(m8_request *req, void *data);
+
 /* service.c: GET /.well-known/jwks.json */
 M8_INTERNAL int m8_issuer_h_jwks(m8_request *req, void *data);
 
