@@ -574,18 +574,33 @@ def jwk(name, obj):
     jwks.append((name, json.dumps(obj, separators=(",", ":"))))
 
 
+def ec_to_jwk(key):
+    """PyJWT's to_jwk with x, y (and d) at the curve's full length: RFC 7518
+    6.2.1.2; PyJWT 2.6 drops leading zero bytes (about one key in 128),
+    which the strict loader refuses."""
+    j = json.loads(ECAlgorithm.to_jwk(key))
+    pub = key.public_key() if hasattr(key, "private_numbers") else key
+    n = (pub.curve.key_size + 7) // 8
+    nums = pub.public_numbers()
+    j["x"] = b64(nums.x.to_bytes(n, "big"))
+    j["y"] = b64(nums.y.to_bytes(n, "big"))
+    if "d" in j:
+        j["d"] = b64(key.private_numbers().private_value.to_bytes(n, "big"))
+    return j
+
+
 rsa_jwk = json.loads(RSAAlgorithm.to_jwk(rsa_ossl.public_key()))
-ec_jwk = json.loads(ECAlgorithm.to_jwk(ec_ossl.public_key()))
+ec_jwk = ec_to_jwk(ec_ossl.public_key())
 jwk("rsa", dict(rsa_jwk, kid="rsa-ossl", use="sig", alg="RS256"))
 jwk("rsa_nokid", rsa_jwk)
 jwk("rsa_4096", json.loads(RSAAlgorithm.to_jwk(rsa4096.public_key())))
 jwk("ec", dict(ec_jwk, kid="ec-ossl", use="sig"))
-jwk("ec_py", json.loads(ECAlgorithm.to_jwk(ec_py.public_key())))
+jwk("ec_py", ec_to_jwk(ec_py.public_key()))
 jwk("rsa_private", dict(json.loads(RSAAlgorithm.to_jwk(rsa_ossl)), kid="priv"))
-jwk("ec_private", json.loads(ECAlgorithm.to_jwk(ec_ossl)))
+jwk("ec_private", ec_to_jwk(ec_ossl))
 jwk("rsa_use_enc", dict(rsa_jwk, use="enc"))
 jwk("rsa_1024", json.loads(RSAAlgorithm.to_jwk(rsa1024.public_key())))
-jwk("ec_p384", json.loads(ECAlgorithm.to_jwk(p384.public_key())))
+jwk("ec_p384", ec_to_jwk(p384.public_key()))
 jwk("ec_k256", dict(ec_jwk, crv="secp256k1",
                     x=b64(k256.public_key().public_numbers().x.to_bytes(32, "big")),
                     y=b64(k256.public_key().public_numbers().y.to_bytes(32, "big"))))
