@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/log.h"
 #include "http/fcgi_proto.h"
 
 void m8_stream_prepare(m8_stream *st, int fd, uint16_t req_id, const atomic_bool *stopping,
@@ -90,6 +91,11 @@ int m8_stream_wait(m8_stream *st, int ms)
             st->end = M8_STREAM_END_SHUTDOWN;
             return M8_EIO;
         }
+        /* the serving loop is not looking after this thread's batched log
+         * lines while it streams: write them when they are due */
+        double due = m8_log_flush_due();
+        if (due > 0 && m8_now_mono() >= due)
+            m8_log_flush();
         int slice = left < M8_STREAM_SLICE_MS ? (int)left : M8_STREAM_SLICE_MS;
         if (peer_ended(st, slice)) {
             st->end = M8_STREAM_END_CLIENT;

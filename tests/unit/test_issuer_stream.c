@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "app/engine_epoll.h"
 #include "app/listen.h"
 #include "app/stream.h"
+#include "core/log.h"
 #include "http/fcgi_proto.h"
 #include "issuer/events_stream.h"
 #include "stream/events.h"
@@ -172,6 +174,8 @@ static void respond(void *data, m8_request *req, const m8_pair *params, size_t n
                     size_t blen, int preset, m8_buf *out)
 {
     (void)data, (void)params, (void)n, (void)b, (void)blen, (void)preset;
+    /* held in the serving thread's log batch, as an access line is */
+    m8_log(M8_LOG_INFO, "stream-test: a stream starts");
     if (m8_res_stream(req, body, NULL) == M8_EAGAIN) {
         m8_buf_puts(out, "Status: 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
         return;
@@ -279,6 +283,12 @@ static void test_engine(void)
     snprintf(path, sizeof path, "%s/s.sock", dir);
     snprintf(spec, sizeof spec, "unix:%s", path);
     int lfd = m8_listen(spec, 16, 0600, err, sizeof err);
+    /* the log into a file, in batches of at most 50 ms */
+    char logpath[160];
+    snprintf(logpath, sizeof logpath, "%s/log", dir);
+    int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    m8_log_set_fd(logfd);
+    m8_log_set_flush_ms(50);
     m8_engine_opts o;
     memset(&o, 0, sizeof o);
     o.respond = respond;
@@ -298,6 +308,20 @@ static void test_engine(void)
     ok(strncmp(t1, want1, strlen(want1)) == 0 && !ended,
        "engine: the head, then frames as they come, as STDOUT of the open request");
     ok(strstr(t1, "id: 3\n") != NULL, "engine: ... several frames, the request still open");
+    bool logged = false;
+    for (double until = m8_now_mono() + 3; !logged && m8_now_mono() < until;) {
+        char lb[4096] = "";
+        int rfd = open(logpath, O_RDONLY | O_CLOEXEC);
+        ssize_t r = rfd >= 0 ? read(rfd, lb, sizeof lb - 1) : -1;
+        if (rfd >= 0)
+            close(rfd);
+        logged = r > 0 && strstr(lb, "a stream starts") != NULL;
+        if (!logged) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    ok(logged, "engine: a streaming thread's batched log lines are written while it streams");
     int b = open_stream(path);
     read_records(b, 10, t2, sizeof t2, 60, &ended);
     ok(strstr(t2, "id: 1\n") != NULL, "engine: a second stream runs at the same time");
@@ -331,6 +355,11 @@ static void test_engine(void)
     ok(ended, "engine: a stream ended by the server gets its END_REQUEST");
     close(b);
     close(c);
+    m8_log_set_fd(STDERR_FILENO);
+    m8_log_set_flush_ms(-1);
+    if (logfd >= 0)
+        close(logfd);
+    unlink(logpath);
     unlink(path);
     rmdir(dir);
 }
