@@ -137,6 +137,18 @@ M8_INTERNAL int m8_issuer_h_superuser_probe(m8_request *req, void *data);
  * (doc/issuer.md#event-stream); it authenticates the consumer itself */
 M8_INTERNAL int m8_issuer_h_events_stream(m8_request *req, void *data);
 
+/* apikeys.c, apikeys_use.c: /profile/api-keys/ (JWT; verify with X-API-Key),
+ * the superuser's /api-keys/ and POST /private/v1/api-keys/introspect,
+ * which authenticates the consumer itself (doc/issuer.md#api-keys) */
+M8_INTERNAL int m8_issuer_h_apikeys_create(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_list(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_get(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_delete(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_verify(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_by_user(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_su_revoke(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_introspect(m8_request *req, void *data);
+
 /* service.c: GET /.well-known/jwks.json */
 M8_INTERNAL int m8_issuer_h_jwks(m8_request *req, void *data);
 

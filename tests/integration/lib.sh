@@ -278,7 +278,14 @@ M8_PROD_ENV=(
     ALLOWED_HOSTS=127.0.0.1,localhost
 )
 
-m8_env_quote() { # VALUE: a .env value, double-quoted when it needs it
+m8_env_quote() { # VALUE: a .env value, quoted when it needs it
+    # Single quotes keep $ as it is (a double-quoted "\$" keeps its
+    # backslash, as python-dotenv does; single quotes only decode \\ and
+    # \'); used unless the value holds a single quote.
+    case $1 in
+        *\'*) ;;
+        *[\$\\]*) printf "'%s'" "${1//\\/\\\\}"; return ;;
+    esac
     case $1 in
         *[[:space:]\#\"\'\\\$]* | "")
             local v=${1//\\/\\\\}

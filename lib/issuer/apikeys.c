@@ -1,0 +1,647 @@
+/* apikeys.c - the owner routes /profile/api-keys/ and the superuser routes
+ * /api-keys/ of the issuer (apikeys.h, doc/issuer.md#api-keys). */
+#include "issuer/apikeys.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/jws_sign.h"
+#include "core/log.h"
+#include "issuer/revoke.h"
+#include "issuer/users_body.h"
+
+#define ARENA_MAX (1u << 20)
+#define KEY_NAME_MIN 3u
+#define KEY_NAME_MAX 100u
+#define AUDIENCE_MAX 255u
+/* The most keys one list answers (a user's revoked keys stay listed). */
+#define LIST_MAX 1000
+/* ttl_hours: fa-auth-m8 sets no upper bound; 100 years keeps expires_at a
+ * date every database stores (doc/issuer.md#api-keys). */
+#define TTL_HOURS_MAX 876000LL
+
+#define D_USER_GONE "User not found"
+#define D_AUD_EMPTY "Audience ids must be non-empty strings"
+#define D_AUD_WILDCARD "Wildcard audiences are not allowed"
+
+/* ------------------------------------------------------------ helpers */
+
+void m8_apikey_hash(const char *key, size_t len, char out[M8_APIKEY_HASH_LEN + 1])
+{
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(d, (const unsigned char *)key, len);
+    sodium_bin2hex(out, M8_APIKEY_HASH_LEN + 1, d, sizeof d);
+}
+
+int m8_apikey_sql(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
+                  m8_db_result **res)
+{
+    char sql[1024];
+    if (res)
+        *res = NULL;
+    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix);
+    return rc ? rc : m8_db_exec(db, sql, p, n, res);
+}
+
+bool m8_apikey_id_text(const m8_db_result *r, size_t row, size_t col, char out[M8_UUID_STR_LEN + 1])
+{
+    size_t n = 0;
+    const char *v = m8_db_get_text(r, row, col, &n);
+    char h[M8_UUID_STR_LEN + 1];
+    if (!v)
+        return false;
+    if (n == 32) {
+        snprintf(h, sizeof h, "%.8s-%.4s-%.4s-%.4s-%.12s", v, v + 8, v + 12, v + 16, v + 20);
+        return m8_uuid_canon(h, M8_UUID_STR_LEN, out);
+    }
+    return m8_uuid_canon(v, n, out);
+}
+
+const char *m8_apikey_mode(const m8_db_result *r, size_t row)
+{
+    size_t n = 0;
+    const char *v = m8_db_get_text(r, row, M8_AK_MODE, &n);
+    return v && n == 10 && strncmp(v, "READ_WRITE", 10) == 0 ? "read_write" : "read_only";
+}
+
+static json_object *time_or_null(const m8_db_result *r, size_t row, size_t col)
+{
+    int64_t us = 0;
+    char t[40];
+    if (m8_db_is_null(r, row, col) || m8_db_get_time(r, row, col, &us) != 0 ||
+        m8_db_format_time(us, t, sizeof t) != 0)
+        return NULL;
+    return json_object_new_string(t);
+}
+
+static json_object *id_json(const m8_db_result *r, size_t row, size_t col)
+{
+    char id[M8_UUID_STR_LEN + 1];
+    return m8_apikey_id_text(r, row, col, id) ? json_object_new_string(id) : NULL;
+}
+
+/* The audience ids of key (its database encoding), sorted. */
+static json_object *audiences(m8_db *db, const char *prefix, const char *key, int *rc)
+{
+    m8_db_param p = M8_DB_TEXT(key);
+    m8_db_result *r = NULL;
+    *rc = m8_apikey_sql(db, prefix,
+                        "SELECT audience_id FROM {p}_api_key_audiences WHERE api_key_id = ? "
+                        "ORDER BY audience_id",
+                        &p, 1, &r);
+    if (*rc != 0)
+        return NULL;
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < m8_db_nrows(r); i++) {
+        size_t n = 0;
+        const char *v = m8_db_get_text(r, i, 0, &n);
+        if (v)
+            json_object_array_add(a, json_object_new_string_len(v, (int)n));
+    }
+    m8_db_result_free(r);
+    return a;
+}
+
+json_object *m8_apikey_public(m8_db *db, const char *prefix, const m8_db_result *r, size_t i,
+                              int *rc)
+{
+    size_t n = 0;
+    const char *raw = m8_db_get_text(r, i, M8_AK_ID, &n);
+    char key[M8_UUID_STR_LEN + 1];
+    snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), raw ? raw : "");
+    json_object *aud = audiences(db, prefix, key, rc);
+    if (!aud)
+        return NULL;
+    int revoked = 0;
+    m8_db_get_bool(r, i, M8_AK_REVOKED, &revoked);
+    const char *name = m8_db_get_text(r, i, M8_AK_NAME, &n);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "created_at", time_or_null(r, i, M8_AK_CREATED));
+    json_object_object_add(o, "updated_at", time_or_null(r, i, M8_AK_UPDATED));
+    json_object_object_add(o, "name", name ? json_object_new_string_len(name, (int)n) : NULL);
+    json_object_object_add(o, "expires_at", time_or_null(r, i, M8_AK_EXPIRES));
+    json_object_object_add(o, "revoked", json_object_new_boolean(revoked != 0));
+    json_object_object_add(o, "id", id_json(r, i, M8_AK_ID));
+    json_object_object_add(o, "last_used_at", time_or_null(r, i, M8_AK_LAST));
+    json_object_object_add(o, "access_mode", json_object_new_string(m8_apikey_mode(r, i)));
+    json_object_object_add(o, "audiences", aud);
+    return o;
+}
+
+static int message(m8_request *req, const char *text)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "message", json_object_new_string(text));
+    return m8_res_json(req, 200, o);
+}
+
+/* The caller's id in the database's encoding; false when the token's sub
+ * is no UUID (then nothing of the caller can exist). */
+static bool caller_param(m8_request *req, m8_db *db, char out[M8_UUID_STR_LEN + 1])
+{
+    const m8_user *c = m8_req_user(req);
+    char id[M8_UUID_STR_LEN + 1];
+    if (!c || !c->id || !m8_uuid_canon(c->id, strlen(c->id), id))
+        return false;
+    m8_issuer_uuid_param(db, id, out);
+    return out[0] != '\0';
+}
+
+/* ------------------------------------------------------------ create */
+
+static void body_error(m8_ub *b, const char *type, const char *field, const char *msg,
+                       json_object *input, json_object *ctx)
+{
+    json_object *e = json_object_new_object(), *loc = json_object_new_array();
+    json_object_array_add(loc, json_object_new_string("body"));
+    json_object_array_add(loc, json_object_new_string(field));
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object_object_add(e, "loc", loc);
+    json_object_object_add(e, "msg", json_object_new_string(msg));
+    json_object_object_add(e, "input", json_object_get(input));
+    if (ctx)
+        json_object_object_add(e, "ctx", ctx);
+    json_object_array_add(b->errs, e);
+}
+
+/* ttl_hours: an integer (a JSON integer, an integral number or a decimal
+ * string, as pydantic's lax mode) > 0, default 24. */
+static void ttl_field(m8_ub *b, long long *out)
+{
+    json_object *v = NULL;
+    *out = 24;
+    if (!json_object_object_get_ex(b->body, "ttl_hours", &v) ||
+        json_object_is_type(v, json_type_null))
+        return;
+    long long t = 0;
+    bool okv = false;
+    if (json_object_is_type(v, json_type_int)) {
+        t = (long long)json_object_get_int64(v);
+        okv = true;
+    } else if (json_object_is_type(v, json_type_double)) {
+        double d = json_object_get_double(v);
+        okv = d == (double)(long long)d && d > -1e15 && d < 1e15;
+        t = (long long)d;
+    } else if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        size_t n = strlen(s);
+        okv = n > 0 && n < 16 && strspn(s, "0123456789") == n;
+        for (size_t i = 0; okv && i < n; i++)
+            t = t * 10 + (s[i] - '0');
+    }
+    if (!okv && json_object_is_type(v, json_type_string)) {
+        body_error(b, "int_parsing", "ttl_hours",
+                   "Input should be a valid integer, unable to parse string as an integer", v,
+                   NULL);
+    } else if (!okv && json_object_is_type(v, json_type_double)) {
+        body_error(b, "int_from_float", "ttl_hours",
+                   "Input should be a valid integer, got a number with a fractional part", v, NULL);
+    } else if (!okv) {
+        body_error(b, "int_type", "ttl_hours", "Input should be a valid integer", v, NULL);
+    } else if (t <= 0) {
+        json_object *ctx = json_object_new_object();
+        json_object_object_add(ctx, "gt", json_object_new_int(0));
+        body_error(b, "greater_than", "ttl_hours", "Input should be greater than 0", v, ctx);
+    } else if (t > TTL_HOURS_MAX) {
+        json_object *ctx = json_object_new_object();
+        json_object_object_add(ctx, "le", json_object_new_int64(TTL_HOURS_MAX));
+        body_error(b, "less_than_equal", "ttl_hours",
+                   "Input should be less than or equal to 876000", v, ctx);
+    } else {
+        *out = t;
+    }
+}
+
+/* audiences: null/absent = none, else a list of strings. */
+static json_object *audiences_field(m8_ub *b)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(b->body, "audiences", &v) ||
+        json_object_is_type(v, json_type_null))
+        return NULL;
+    if (!json_object_is_type(v, json_type_array)) {
+        body_error(b, "list_type", "audiences", "Input should be a valid list", v, NULL);
+        return NULL;
+    }
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+        json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string)) {
+            json_object *err = json_object_new_object(), *loc = json_object_new_array();
+            json_object_array_add(loc, json_object_new_string("body"));
+            json_object_array_add(loc, json_object_new_string("audiences"));
+            json_object_array_add(loc, json_object_new_int((int)i));
+            json_object_object_add(err, "type", json_object_new_string("string_type"));
+            json_object_object_add(err, "loc", loc);
+            json_object_object_add(err, "msg",
+                                   json_object_new_string("Input should be a valid string"));
+            json_object_object_add(err, "input", json_object_get(e));
+            json_object_array_add(b->errs, err);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* Whether id names a consumer of PRIVATE_API_CONSUMERS granted the
+ * api-key-introspection scope (the registry text is read again: it is
+ * small, bounded at boot, and read only when a key is created). */
+static bool audience_known(const m8_settings *s, const char *id)
+{
+    if (!s || !s->private_api_consumers || !*s->private_api_consumers)
+        return false;
+    json_object *reg = json_tokener_parse(s->private_api_consumers), *c, *scopes;
+    bool found = false;
+    if (reg && json_object_object_get_ex(reg, id, &c) &&
+        json_object_object_get_ex(c, "scopes", &scopes) &&
+        json_object_is_type(scopes, json_type_array)) {
+        for (size_t i = 0; !found && i < json_object_array_length(scopes); i++) {
+            const char *sc = json_object_get_string(json_object_array_get_idx(scopes, i));
+            found = sc && strcmp(sc, "api-key-introspection") == 0;
+        }
+    }
+    json_object_put(reg);
+    return found;
+}
+
+/* The audience checks, in order: count, then each id (empty, wildcard,
+ * unknown).  0, or 1 after the 409. */
+static int check_audiences(m8_request *req, const m8_settings *s, json_object *aud)
+{
+    size_t n = aud ? json_object_array_length(aud) : 0;
+    long long cap = s ? s->api_key_max_audiences : 3;
+    char text[400];
+    if ((long long)n > cap) {
+        snprintf(text, sizeof text, "At most %lld audiences may be bound to an API key", cap);
+        return m8_res_error(req, 409, text), 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(aud, i);
+        const char *id = json_object_get_string(e);
+        size_t len = (size_t)json_object_get_string_len(e);
+        if (len == 0 || strspn(id, " \t\r\n") == len)
+            return m8_res_error(req, 409, D_AUD_EMPTY), 1;
+        if (strchr(id, '*'))
+            return m8_res_error(req, 409, D_AUD_WILDCARD), 1;
+        if (len > AUDIENCE_MAX || strlen(id) != len || !audience_known(s, id)) {
+            snprintf(text, sizeof text,
+                     "Unknown audience: %.255s is not a consumer allowed to introspect API keys",
+                     id);
+            return m8_res_error(req, 409, text), 1;
+        }
+    }
+    return 0;
+}
+
+/* Inside the transaction: the owner's row locked, the live-key cap, the key
+ * row and its audiences. */
+static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *owner,
+                      const char *idp, const char *name, int64_t now, int64_t exp, const char *mode,
+                      const char *hash, json_object *aud, bool *answered)
+{
+    m8_arena a;
+    m8_arena_init(&a, ARENA_MAX);
+    m8_issuer_user u;
+    int rc = m8_issuer_user_by_id(db, iss->prefix, &a, owner, true, &u);
+    m8_arena_free(&a);
+    if (rc == M8_ENOTFOUND) {
+        *answered = true;
+        return m8_res_error(req, 404, D_USER_GONE);
+    }
+    char up[M8_UUID_STR_LEN + 1];
+    m8_issuer_uuid_param(db, owner, up);
+    m8_db_param cp[] = {M8_DB_TEXT(up), M8_DB_TIME(now)};
+    m8_db_result *r = NULL;
+    int64_t live = 0;
+    if (rc == 0)
+        rc = m8_apikey_sql(db, iss->prefix,
+                           "SELECT COUNT(*) FROM {p}_api_key WHERE user_id = ? AND revoked = FALSE "
+                           "AND (expires_at IS NULL OR expires_at > ?)",
+                           cp, 2, &r);
+    if (rc == 0 && m8_db_get_int(r, 0, 0, &live) != 0)
+        rc = M8_EIO;
+    m8_db_result_free(r);
+    long long cap = iss->s ? iss->s->api_key_max_per_user : 10;
+    if (rc == 0 && live >= cap) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "Maximum of %lld active API keys reached. Revoke an existing key before "
+                 "creating a new one.",
+                 cap);
+        *answered = true;
+        return m8_res_error(req, 409, text);
+    }
+    m8_db_param kp[] = {M8_DB_TEXT(idp), M8_DB_TIME(now),  M8_DB_TIME(now), M8_DB_TEXT(name),
+                        M8_DB_TIME(exp), M8_DB_TEXT(hash), M8_DB_TEXT(up),  M8_DB_TEXT(mode)};
+    if (rc == 0)
+        rc =
+            m8_apikey_sql(db, iss->prefix,
+                          "INSERT INTO {p}_api_key (id, created_at, updated_at, name, expires_at, "
+                          "revoked, key_hash, user_id, last_used_at, access_mode) VALUES (?, ?, ?, "
+                          "?, ?, FALSE, ?, ?, NULL, ?)",
+                          kp, M8_ARRAY_LEN(kp), NULL);
+    size_t n = aud ? json_object_array_length(aud) : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *id = json_object_get_string(json_object_array_get_idx(aud, i));
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(id, json_object_get_string(json_object_array_get_idx(aud, j))) == 0;
+        if (dup)
+            continue;
+        m8_db_param ap[] = {M8_DB_TEXT(idp), M8_DB_TEXT(id), M8_DB_TIME(now)};
+        rc = m8_apikey_sql(db, iss->prefix,
+                           "INSERT INTO {p}_api_key_audiences (api_key_id, audience_id, "
+                           "created_at) VALUES (?, ?, ?)",
+                           ap, 3, NULL);
+    }
+    return rc;
+}
+
+int m8_issuer_h_apikeys_create(m8_request *req, void *data)
+{
+    m8_issuer *iss = data;
+    static const char *const modes[] = {"read_only", "read_write"};
+    m8_ub b;
+    const char *name = NULL, *mode = NULL;
+    long long ttl = 24;
+    if (m8_ub_begin(req, &b) != 0)
+        return 0;
+    m8_ub_str(&b, "name", KEY_NAME_MIN, KEY_NAME_MAX, true, false, &name);
+    ttl_field(&b, &ttl);
+    m8_ub_enum(&b, "access_mode", modes, 2, false, &mode);
+    json_object *aud = audiences_field(&b);
+    if (m8_ub_end(&b) != 0)
+        return 0;
+    if (check_audiences(req, iss->s, aud) != 0)
+        return 0;
+    m8_db *db = m8_req_db(req);
+    if (!db)
+        return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
+    const m8_user *c = m8_req_user(req);
+    char owner[M8_UUID_STR_LEN + 1];
+    if (!c || !c->id || !m8_uuid_canon(c->id, strlen(c->id), owner))
+        return m8_res_error(req, 404, D_USER_GONE);
+    /* the key: ak_ and a UUID4's hex; only its hash is stored */
+    char id[M8_UUID_STR_LEN + 1], idp[M8_UUID_STR_LEN + 1], u4[M8_UUID_STR_LEN + 1];
+    char plain[M8_APIKEY_LEN + 1], hash[M8_APIKEY_HASH_LEN + 1], defname[16];
+    m8_jti_new(id);
+    m8_issuer_uuid_param(db, id, idp);
+    m8_jti_new(u4);
+    size_t k = 0;
+    memcpy(plain, M8_APIKEY_PREFIX, 3);
+    k = 3;
+    for (size_t i = 0; u4[i] && k < M8_APIKEY_LEN; i++)
+        if (u4[i] != '-')
+            plain[k++] = u4[i];
+    plain[k] = '\0';
+    sodium_memzero(u4, sizeof u4);
+    m8_apikey_hash(plain, k, hash);
+    if (!name) {
+        unsigned char rnd[4];
+        randombytes_buf(rnd, sizeof rnd);
+        memcpy(defname, "key-", 4);
+        sodium_bin2hex(defname + 4, sizeof defname - 4, rnd, sizeof rnd);
+        name = defname;
+    }
+    const char *stored_mode = mode && strcmp(mode, "read_write") == 0 ? "READ_WRITE" : "READ_ONLY";
+    int64_t now = m8_db_now(), exp = now + (int64_t)ttl * 3600 * 1000000;
+    bool answered = false;
+    int rc = m8_db_begin(db);
+    if (rc == 0)
+        rc =
+            insert_key(req, iss, db, owner, idp, name, now, exp, stored_mode, hash, aud, &answered);
+    if (rc == 0 && !answered)
+        rc = m8_db_commit(db);
+    else if (m8_db_in_transaction(db))
+        m8_db_rollback(db);
+    if (answered || rc != 0) {
+        sodium_memzero(plain, sizeof plain);
+        return answered ? 0 : m8_issuer_fail(req, db, rc, "creating an API key");
+    }
+    m8_db_param p = M8_DB_TEXT(idp);
+    m8_db_result *r = NULL;
+    rc = m8_apikey_sql(db, iss->prefix, "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE id = ?",
+                       &p, 1, &r);
+    json_object *o =
+        rc == 0 && m8_db_nrows(r) == 1 ? m8_apikey_public(db, iss->prefix, r, 0, &rc) : NULL;
+    m8_db_result_free(r);
+    if (!o) {
+        sodium_memzero(plain, sizeof plain);
+        return m8_issuer_fail(req, db, rc ? rc : M8_EIO, "reading a new API key");
+    }
+    /* ApiKeyCreated: ApiKeyPublic with plaintext before audiences */
+    json_object *audl = json_object_get(json_object_object_get(o, "audiences"));
+    json_object_object_del(o, "audiences");
+    json_object_object_add(o, "plaintext", json_object_new_string(plain));
+    json_object_object_add(o, "audiences", audl);
+    sodium_memzero(plain, sizeof plain);
+    m8_log(M8_LOG_INFO, "event=api_key.created key_id=%s user_id=%s access_mode=%s", id, owner,
+           mode ? mode : "read_only");
+    return m8_res_json(req, 201, o);
+}
+
+/* ------------------------------------------------------------ owner reads */
+
+int m8_issuer_h_apikeys_list(m8_request *req, void *data)
+{
+    m8_issuer *iss = data;
+    m8_db *db = m8_req_db(req);
+    if (!db)
+        return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
+    char up[M8_UUID_STR_LEN + 1];
+    json_object *list = json_object_new_array();
+    if (!caller_param(req, db, up))
+        return m8_res_json(req, 200, list);
+    m8_db_param p = M8_DB_TEXT(up);
+    m8_db_result *r = NULL;
+    int rc = m8_apikey_sql(db, iss->prefix,
+                           "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE user_id = ? ORDER BY "
+                           "created_at, id LIMIT 1000",
+                           &p, 1, &r);
+    for (size_t i = 0; rc == 0 && i < m8_db_nrows(r); i++) {
+        json_object *o = m8_apikey_public(db, iss->prefix, r, i, &rc);
+        if (o)
+            json_object_array_add(list, o);
+    }
+    m8_db_result_free(r);
+    if (rc != 0) {
+        json_object_put(list);
+        return m8_issuer_fail(req, db, rc, "listing API keys");
+    }
+    return m8_res_json(req, 200, list);
+}
+
+int m8_issuer_h_apikeys_get(m8_request *req, void *data)
+{
+    m8_issuer *iss = data;
+    char id[M8_UUID_STR_LEN + 1], idp[M8_UUID_STR_LEN + 1], up[M8_UUID_STR_LEN + 1];
+    if (m8_ub_path_uuid(req, "key_id", id) != 0)
+        return 0;
+    m8_db *db = m8_req_db(req);
+    if (!db)
+        return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
+    if (!caller_param(req, db, up))
+        return m8_res_error(req, 404, M8_APIKEY_D_NOT_FOUND);
+    m8_issuer_uuid_param(db, id, idp);
+    m8_db_param p[] = {M8_DB_TEXT(idp), M8_DB_TEXT(up)};
+    m8_db_result *r = NULL;
+    int rc = m8_apikey_sql(
+        db, iss->prefix, "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE id = ? AND user_id = ?",
+        p, 2, &r);
+    if (rc == 0 && m8_db_nrows(r) == 0) {
+        m8_db_result_free(r);
+        return m8_res_error(req, 404, M8_APIKEY_D_NOT_FOUND);
+    }
+    json_object *o = rc == 0 ? m8_apikey_public(db, iss->prefix, r, 0, &rc) : NULL;
+    m8_db_result_free(r);
+    if (!o)
+        return m8_issuer_fail(req, db, rc, "reading an API key");
+    return m8_res_json(req, 200, o);
+}
+
+/* ------------------------------------------------------------ revocation */
+
+/* Revokes key idp (of owner up, or of anyone when up is NULL): 404, 409 or
+ * the message; the superuser's revocation writes its audit row in the same
+ * transaction. */
+static int revoke_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *id, const char *up)
+{
+    char idp[M8_UUID_STR_LEN + 1], owner[M8_UUID_STR_LEN + 1] = "";
+    m8_issuer_uuid_param(db, id, idp);
+    m8_db_param p[] = {M8_DB_TEXT(idp), M8_DB_TEXT(up)};
+    m8_db_result *r = NULL;
+    int rc = m8_db_begin(db);
+    if (rc == 0)
+        rc = m8_apikey_sql(db, iss->prefix,
+                           up ? "SELECT revoked, user_id FROM {p}_api_key WHERE id = ? AND "
+                                "user_id = ? FOR UPDATE"
+                              : "SELECT revoked, user_id FROM {p}_api_key WHERE id = ? FOR UPDATE",
+                           p, up ? 2 : 1, &r);
+    int revoked = 0;
+    if (rc == 0 && m8_db_nrows(r) == 1) {
+        m8_db_get_bool(r, 0, 0, &revoked);
+        m8_apikey_id_text(r, 0, 1, owner);
+    }
+    size_t found = rc == 0 ? m8_db_nrows(r) : 0;
+    m8_db_result_free(r);
+    if (rc == 0 && (found == 0 || revoked)) {
+        m8_db_rollback(db);
+        return found == 0 ? m8_res_error(req, 404, M8_APIKEY_D_NOT_FOUND)
+                          : m8_res_error(req, 409, M8_APIKEY_D_ALREADY_REVOKED);
+    }
+    m8_db_param u[] = {M8_DB_TIME(m8_db_now()), M8_DB_TEXT(idp)};
+    if (rc == 0)
+        rc = m8_apikey_sql(db, iss->prefix,
+                           "UPDATE {p}_api_key SET revoked = TRUE, updated_at = ? WHERE id = ?", u,
+                           2, NULL);
+    const m8_user *c = m8_req_user(req);
+    if (rc == 0 && !up) {
+        char aid[M8_UUID_STR_LEN + 1], aidp[M8_UUID_STR_LEN + 1], actor[M8_UUID_STR_LEN + 1];
+        char table[M8_ISSUER_TABLE_MAX];
+        m8_jti_new(aid);
+        m8_issuer_uuid_param(db, aid, aidp);
+        m8_issuer_uuid_param(db, c && c->id ? c->id : "", actor);
+        snprintf(table, sizeof table, "%s_api_key", iss->prefix);
+        m8_db_param ap[] = {M8_DB_TEXT(aidp),  M8_DB_TIME(m8_db_now()),
+                            M8_DB_TEXT(actor), M8_DB_TEXT(c && c->role ? c->role : "superadmin"),
+                            M8_DB_TEXT(table), M8_DB_TEXT(id),
+                            M8_DB_TEXT(owner)};
+        rc = actor[0] ? m8_apikey_sql(db, iss->prefix,
+                                      "INSERT INTO {p}_privileged_action_audit (id, created_at, "
+                                      "actor_user_id, actor_role, action, table_name, row_pk, "
+                                      "target_owner_id) VALUES (?, ?, ?, ?, 'delete', ?, ?, ?)",
+                                      ap, M8_ARRAY_LEN(ap), NULL)
+                      : M8_EINVAL;
+    }
+    if (rc == 0)
+        rc = m8_db_commit(db);
+    if (rc != 0)
+        return m8_issuer_fail(req, db, rc, "revoking an API key");
+    m8_log(M8_LOG_INFO, "event=api_key.revoked key_id=%s user_id=%s by=%s", id, owner,
+           c && c->id ? c->id : "");
+    return message(req, M8_APIKEY_D_REVOKED_OK);
+}
+
+int m8_issuer_h_apikeys_delete(m8_request *req, void *data)
+{
+    char id[M8_UUID_STR_LEN + 1], up[M8_UUID_STR_LEN + 1];
+    if (m8_ub_path_uuid(req, "key_id", id) != 0)
+        return 0;
+    m8_db *db = m8_req_db(req);
+    if (!db)
+        return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
+    if (!caller_param(req, db, up))
+        return m8_res_error(req, 404, M8_APIKEY_D_NOT_FOUND);
+    return revoke_key(req, data, db, id, up);
+}
+
+int m8_issuer_h_apikeys_su_revoke(m8_request *req, void *data)
+{
+    char id[M8_UUID_STR_LEN + 1];
+    if (m8_ub_path_uuid(req, "key_id", id) != 0)
+        return 0;
+    m8_db *db = m8_req_db(req);
+    if (!db)
+        return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
+    return revoke_key(req, data, db, id, NULL);
+}
+
+/* ------------------------------------------------------------ superuser list */
+
+int m8_issuer_h_apikeys_by_user(m8_request *req, void *data)
+{
+    m8_issuer *iss = data;
+    char id[M8_UUID_STR_LEN + 1], up[M8_UUID_STR_LEN + 1];
+    if (m8_ub_path_uuid(req, "user_id", id) != 0)
+        return 0;
+    m8_db *db = m8_req_db(req);
+    if (!db)
+        return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
+    m8_issuer_uuid_param(db, id, up);
+    m8_db_param p = M8_DB_TEXT(up);
+    m8_db_result *r = NULL;
+    int rc = m8_apikey_sql(db, iss->prefix,
+                           "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE user_id = ? ORDER BY "
+                           "created_at DESC, id LIMIT 1000",
+                           &p, 1, &r);
+    json_object *list = json_object_new_array();
+    int64_t now = m8_db_now();
+    for (size_t i = 0; rc == 0 && i < m8_db_nrows(r); i++) {
+        json_object *pub = m8_apikey_public(db, iss->prefix, r, i, &rc);
+        if (!pub)
+            break;
+        int revoked = 0;
+        int64_t exp = 0;
+        m8_db_get_bool(r, i, M8_AK_REVOKED, &revoked);
+        bool expired = m8_db_get_time(r, i, M8_AK_EXPIRES, &exp) == 0 && exp <= now;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_get(json_object_object_get(pub, "id")));
+        json_object_object_add(o, "label", json_object_get(json_object_object_get(pub, "name")));
+        json_object_object_add(o, "status",
+                               json_object_new_string(revoked   ? "revoked"
+                                                      : expired ? "expired"
+                                                                : "active"));
+        json_object_object_add(o, "created_at",
+                               json_object_get(json_object_object_get(pub, "created_at")));
+        json_object_object_add(o, "last_used_at",
+                               json_object_get(json_object_object_get(pub, "last_used_at")));
+        json_object_object_add(o, "owner_id", json_object_new_string(id));
+        json_object_object_add(o, "access_mode",
+                               json_object_get(json_object_object_get(pub, "access_mode")));
+        json_object_object_add(o, "audiences",
+                               json_object_get(json_object_object_get(pub, "audiences")));
+        json_object_put(pub);
+        json_object_array_add(list, o);
+    }
+    m8_db_result_free(r);
+    if (rc != 0) {
+        json_object_put(list);
+        return m8_issuer_fail(req, db, rc, "listing the API keys of a user");
+    }
+    size_t count = json_object_array_length(list);
+    json_object *wrap = json_object_new_object();
+    json_object_object_add(wrap, "data", list);
+    json_object_object_add(wrap, "count", json_object_new_int64((int64_t)count));
+    return m8_res_json(req, 200, wrap);
+}
