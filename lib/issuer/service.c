@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,97 @@ static int revoked(m8_request *req, const char *jti, void *data)
     return listed ? 1 : 0;
 }
 
+/* ------------------------------------------------------------ health */
+
+/* Since when the store (the database) has been seen unavailable, in Unix
+ * microseconds; 0 while it answers.  Per process. */
+static _Atomic int64_t g_degraded_since;
+
+static const char *mode_name(m8_failure_mode m)
+{
+    return m == M8_FAIL_OPEN ? "fail_open" : "fail_closed";
+}
+
+static const char *token_mode_name(const m8_settings *s)
+{
+    return s->token_mode == M8_MODE_STATELESS ? "stateless"
+           : s->token_mode == M8_MODE_HYBRID  ? "hybrid"
+                                              : "stateful";
+}
+
+/* fa-auth-m8's detailed health body (doc/issuer.md#health). */
+static json_object *health_detail(m8_issuer *iss, m8_request *req)
+{
+    const m8_settings *s = iss->s;
+    m8_db_result *r = NULL;
+    bool db_ok = m8_db_exec(m8_req_db(req), "SELECT 1", NULL, 0, &r) == 0;
+    m8_db_result_free(r);
+    int64_t since = 0;
+    if (db_ok) {
+        atomic_store(&g_degraded_since, 0);
+    } else {
+        int64_t none = 0, now = m8_db_now();
+        atomic_compare_exchange_strong(&g_degraded_since, &none, now);
+        since = atomic_load(&g_degraded_since);
+    }
+    bool stateful = s->token_mode != M8_MODE_STATELESS;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string(db_ok ? "ok" : "degraded"));
+    json_object_object_add(o, "token_mode", json_object_new_string(token_mode_name(s)));
+    json_object_object_add(
+        o, "effective_mode",
+        json_object_new_string(db_ok || !stateful ? token_mode_name(s) : "stateless_degraded"));
+    /* the database holds what Redis holds for fa-auth-m8 */
+    json_object_object_add(o, "redis", json_object_new_string(db_ok ? "ok" : "unavailable"));
+    json_object_object_add(o, "circuit_breaker", json_object_new_string(db_ok ? "closed" : "open"));
+    json_object_object_add(o, "database", json_object_new_string(db_ok ? "ok" : "unavailable"));
+    json_object_object_add(o, "revocation_available", json_object_new_boolean(db_ok && stateful));
+    json_object_object_add(o, "rate_limiting_available", json_object_new_boolean(db_ok));
+    char t[40];
+    json_object_object_add(
+        o, "degraded_since",
+        since && m8_db_format_time(since, t, sizeof t) == 0 ? json_object_new_string(t) : NULL);
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "rate_limit",
+                           json_object_new_string(mode_name(s->rate_limit_failure_mode)));
+    json_object_object_add(m, "refresh_validation",
+                           json_object_new_string(mode_name(s->refresh_validation_failure_mode)));
+    json_object_object_add(m, "session_write",
+                           json_object_new_string(mode_name(s->session_write_failure_mode)));
+    json_object_object_add(
+        m, "access_revocation",
+        json_object_new_string(
+            mode_name(s->auth_strict_mode ? M8_FAIL_CLOSED : s->access_revocation_failure_mode)));
+    json_object_object_add(o, "degradation_modes", m);
+    return o;
+}
+
+/* GET {API_PREFIX}/health/ as fa-auth-m8 answers it, once the app is
+ * ready: 200 {"status":"ok"} to anyone, whatever the database's state; the
+ * detail only with X-Internal-Token equal to HEALTH_DETAIL_CREDENTIAL.
+ * Before ready the library's health answers (503 "initializing"). */
+static int on_request(m8_request *req, void *data)
+{
+    m8_issuer *iss = data;
+    const char *path = m8_req_path(req), *pre = iss->s ? iss->s->api_prefix : NULL;
+    size_t pl = pre ? strlen(pre) : 0;
+    if (!path || !pre || strncmp(path, pre, pl) != 0 || strcmp(path + pl, "/health/") != 0 ||
+        strcmp(m8_req_method(req), "GET") != 0 || !m8_app_is_ready(iss->app))
+        return 0;
+    const char *cred = iss->s->health_detail_credential,
+               *tok = m8_req_header(req, "X-Internal-Token");
+    size_t cl = cred ? strlen(cred) : 0;
+    if (cl && tok && strlen(tok) == cl && sodium_memcmp(tok, cred, cl) == 0) {
+        m8_res_header(req, "Cache-Control", "no-store");
+        m8_res_json(req, 200, health_detail(iss, req));
+        return 1;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string("ok"));
+    m8_res_json(req, 200, o);
+    return 1;
+}
+
 /* ------------------------------------------------------------ routes */
 
 int m8_issuer_h_jwks(m8_request *req, void *data)
@@ -393,6 +485,7 @@ int m8_issuer_main(int argc, char **argv)
         m8_app_on_shutdown(app, m8_issuer_private_free, NULL) != 0 ||
         m8_app_on_database(app, on_database, &g_iss) != 0 ||
         m8_app_on_shutdown(app, on_shutdown, &g_iss) != 0 ||
+        m8_app_on_request(app, on_request, &g_iss) != 0 ||
         m8_app_add_routes(app, ROUTES, M8_ARRAY_LEN(ROUTES)) != 0) {
         m8_app_free(app);
         return 70;
