@@ -4,9 +4,11 @@
  * issuer's own routes, the JWKS route and the route table. */
 #include "issuer/service.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "app/app.h"
 #include "auth/jwk_export.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "issuer/form.h"
 #include "issuer/private.h"
 #include "issuer/store.h"
@@ -250,6 +253,67 @@ static void choose_dummy(m8_issuer *iss, m8_db *db)
                (long long)bcrypt, (long long)argon);
 }
 
+/* ------------------------------------------------------------ housekeeping */
+
+#define REAP_INTERVAL_S 60 /* M8_ISSUER_REAP_SECONDS (1..3600) overrides it */
+
+/* Every REAP_INTERVAL_S the expired allowlist and blacklist entries, ended
+ * rate windows and events older than the retention leave the database
+ * (doc/issuer.md#housekeeping); each worker runs it, which is harmless:
+ * the deletes are idempotent. */
+static struct {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+} g_reaper = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *reaper_main(void *arg)
+{
+    m8_issuer *iss = arg;
+    long long keep_s = iss->s->outbox_completed_retention_seconds;
+    if (iss->s->tombstone_consumer_horizon_seconds > keep_s)
+        keep_s = iss->s->tombstone_consumer_horizon_seconds;
+    long long every = REAP_INTERVAL_S;
+    const char *e = getenv("M8_ISSUER_REAP_SECONDS");
+    if (e && m8_parse_ll(e, 1, 3600, &every) != 0)
+        every = REAP_INTERVAL_S;
+    pthread_mutex_lock(&g_reaper.mu);
+    while (!g_reaper.stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)every;
+        while (!g_reaper.stop &&
+               pthread_cond_timedwait(&g_reaper.cv, &g_reaper.mu, &until) != ETIMEDOUT) {
+        }
+        if (g_reaper.stop)
+            break;
+        pthread_mutex_unlock(&g_reaper.mu);
+        int64_t now = (int64_t)time(NULL);
+        int rc =
+            m8_issuer_store_reap(m8_app_db(iss->app), iss->prefix, now, (now - keep_s) * 1000000);
+        if (rc != 0)
+            m8_log_limited("issuer.reap", M8_LOG_WARNING,
+                           "issuer: housekeeping failed (error %d); next try in %lld s", rc, every);
+        pthread_mutex_lock(&g_reaper.mu);
+    }
+    pthread_mutex_unlock(&g_reaper.mu);
+    return NULL;
+}
+
+static void reaper_stop(void)
+{
+    if (!g_reaper.running)
+        return;
+    pthread_mutex_lock(&g_reaper.mu);
+    g_reaper.stop = true;
+    pthread_cond_broadcast(&g_reaper.cv);
+    pthread_mutex_unlock(&g_reaper.mu);
+    pthread_join(g_reaper.thread, NULL);
+    g_reaper.running = false;
+}
+
 static int on_database(m8_app *app, void *data)
 {
     m8_issuer *iss = data;
@@ -267,6 +331,9 @@ static int on_database(m8_app *app, void *data)
     if (seed_superuser(iss, db) != 0)
         return 1;
     choose_dummy(iss, db);
+    g_reaper.running = m8_thread_start(&g_reaper.thread, NULL, reaper_main, iss) == 0;
+    if (!g_reaper.running)
+        m8_log(M8_LOG_WARNING, "issuer: cannot start the housekeeping thread");
     return 0;
 }
 
@@ -274,6 +341,7 @@ static void on_shutdown(m8_app *app, void *data)
 {
     (void)app;
     m8_issuer *iss = data;
+    reaper_stop();
     m8_sign_key_free(iss->access_key);
     m8_sign_key_free(iss->refresh_key);
     m8_sign_key_free(iss->refresh_key_old);

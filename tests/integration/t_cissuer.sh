@@ -105,7 +105,10 @@ run_kind() {
     m8_db_create $kind "$d" "${DBPORT[$kind]}" $DBNAME $DBUSER "$PW" ||
         { t_report 1 "$lk: the issuer's database and user"; return; }
     issuer_env "$T_DIR/iss_$lk.env" $kind
-    (cd "$T_DIR" && m8_clean_exec -- "$D" --listen "unix:$T_DIR/iss_$lk.sock" \
+    # events kept 0 s, housekeeping every second (doc/issuer.md#housekeeping)
+    printf 'OUTBOX_COMPLETED_RETENTION_SECONDS=0\nTOMBSTONE_CONSUMER_HORIZON_SECONDS=0\n' \
+        >>"$T_DIR/iss_$lk.env"
+    (cd "$T_DIR" && m8_clean_exec M8_ISSUER_REAP_SECONDS=1 -- "$D" --listen "unix:$T_DIR/iss_$lk.sock" \
         --env-file "$T_DIR/iss_$lk.env" --workers 2 --threads 2 --db-wait-tries 20 \
         --db-wait-interval 0.5 -- "$ISSUER") </dev/null >"$T_DIR/iss_$lk.out" 2>"$T_DIR/iss_$lk.log" &
     M8_PIDS+=("$!")
@@ -205,6 +208,24 @@ PYEOF
         "$lk: after logout the issuer's own routes refuse the token (401 Session revoked)"
     m8_http POST "$I/user/login/refresh-token/" -H "Cookie: refresh_token=$cookie2"
     t_is "$H_STATUS" 401 "$lk: after logout the refresh token is refused"
+
+    # -------------------------------------------------------------- housekeeping
+    # the logout appended an event; with no retention the reaper, every
+    # second, deletes every event but the newest (MariaDB's AUTO_INCREMENT)
+    ev_rows() {
+        if [ "$kind" = Mysql ]; then
+            m8_mariadb_sql "$d" "SELECT COUNT(*) FROM $DBNAME.auth_m8_event_outbox"
+        else
+            M8_PG_DB=$DBNAME m8_pg_sql "$d" "${DBPORT[$kind]}" "SELECT COUNT(*) FROM auth_m8_event_outbox"
+        fi
+    }
+    m8_http POST "$I/user/login/logout/" -H "Authorization: Bearer $su_tok" -H "Cookie: refresh_token=$su_cookie"
+    local n0
+    n0=$(ev_rows)
+    one_left() { [ "$(ev_rows)" = 1 ]; }
+    m8_wait_for 10 one_left
+    t_is "$n0:$(ev_rows)" "$n0:1" \
+        "$lk: housekeeping deletes events past their retention, keeping the newest (before: $n0)"
 
     # -------------------------------------------------------------- rate limits
     local i codes=""
