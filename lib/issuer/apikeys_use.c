@@ -122,8 +122,9 @@ static int quota(m8_request *req, m8_issuer *iss, m8_db *db, const char *key_id,
             snprintf(text, sizeof text, "Rate limit exceeded for period: %s", PERIODS[k].name);
             snprintf(ra, sizeof ra, "%lld", (long long)(end - now + 1 > 1 ? end - now + 1 : 1));
             m8_res_header(req, "Retry-After", ra);
-            m8_log(M8_LOG_INFO, "event=api_key.rate_limited key_id=%s period=%s", key_id,
-                   PERIODS[k].name);
+            m8_log_limited("issuer.apikey.rate_limited", M8_LOG_INFO,
+                           "event=api_key.rate_limited key_id=%s period=%s", key_id,
+                           PERIODS[k].name);
             m8_res_error(req, 429, text);
             return 1;
         }
@@ -135,8 +136,8 @@ static int quota(m8_request *req, m8_issuer *iss, m8_db *db, const char *key_id,
     }
     if (rc != 0) {
         if (iss->s && iss->s->api_key_strict_rate_limit) {
-            m8_log(M8_LOG_WARNING, "issuer: API-key quota store unavailable (error %d): refused",
-                   rc);
+            m8_log_limited("issuer.apikey.rate.down", M8_LOG_WARNING,
+                           "issuer: API-key quota store unavailable (error %d): refused", rc);
             m8_res_error(req, 503, M8_APIKEY_D_RATE_DOWN);
             return 1;
         }
@@ -289,7 +290,8 @@ static int inactive(m8_request *req)
 
 static int unavailable(m8_request *req, int rc, const char *what)
 {
-    m8_log(M8_LOG_WARNING, "issuer: api-keys/introspect: %s: error %d", what, rc);
+    m8_log_limited("issuer.apikey.introspect", M8_LOG_WARNING,
+                   "issuer: api-keys/introspect: %s: error %d", what, rc);
     return m8_res_error(req, 503, M8_PRIVATE_DETAIL_INTROSPECTION_DOWN);
 }
 

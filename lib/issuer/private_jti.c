@@ -52,7 +52,8 @@ static int active(m8_request *req, const char *user_id, int64_t generation)
 
 static int unavailable(m8_request *req, int rc, const char *what)
 {
-    m8_log(M8_LOG_WARNING, "issuer: jti-status: %s: database error %d", what, rc);
+    m8_log_limited("issuer.jti_status", M8_LOG_WARNING, "issuer: jti-status: %s: database error %d",
+                   what, rc);
     return m8_res_error(req, 503, M8_PRIVATE_DETAIL_INTROSPECTION_DOWN);
 }
 
@@ -187,10 +188,10 @@ static int decide_stateful(m8_request *req, m8_issuer *iss, m8_db *db, const jti
     bool listed = false;
     rc = m8_issuer_blacklist_has(db, iss->prefix, r->jti, (int64_t)time(NULL), &listed);
     if (rc != 0 && rc != M8_EINVAL) /* the row's answer stands, as with Redis down */
-        m8_log(M8_LOG_WARNING,
-               "issuer: jti-status: blacklist unavailable (error %d): "
-               "answering from the session row",
-               rc);
+        m8_log_limited("issuer.jti_status.blacklist", M8_LOG_WARNING,
+                       "issuer: jti-status: blacklist unavailable (error %d): "
+                       "answering from the session row",
+                       rc);
     return listed ? inactive(req) : active(req, owner, gen);
 }
 
@@ -215,7 +216,8 @@ int m8_issuer_h_jti_status(m8_request *req, void *data)
         if (rc == M8_EINVAL) /* a jti the issuer cannot have listed */
             rc = 0;
         if (rc != 0)
-            m8_log(M8_LOG_WARNING, "issuer: jti-status v1: blacklist unavailable (error %d)", rc);
+            m8_log_limited("issuer.jti_status.v1", M8_LOG_WARNING,
+                           "issuer: jti-status v1: blacklist unavailable (error %d)", rc);
         return v1_answer(req, rc == 0 ? !listed : open);
     }
     if (!r.schema_version || strcmp(r.schema_version, "2") != 0)
