@@ -12,6 +12,7 @@
 #include "auth/alg.h"
 #include "auth/apikey.h"
 #include "auth/credential.h"
+#include "auth/jwk_export.h"
 #include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "auth/revocation.h"
@@ -42,7 +43,11 @@ typedef struct token_cache {
 
 struct m8_auth {
     m8_alg alg;
-    m8_key *key;               /* static key (secret or PEM), or NULL with jwks */
+    m8_key *key; /* static key (secret or PEM), or NULL with jwks */
+    /* fcgim8-issuer during a key rotation: the other published key
+     * (ACCESS_PUBLIC_KEY_OLD_FILE), used for tokens whose kid is kid_old */
+    m8_key *key_old;
+    char kid_old[80];          /* ACCESS_KEY_ID_OLD, or 16 hex digits */
     m8_jwks *jwks;             /* JWKS_URI resolver, or NULL */
     struct m8_revocation *rev; /* stateful mode; owned by the app */
     struct m8_apikey *apikey;  /* API_KEY_INTROSPECTION_ENABLED; owned by the app */
@@ -71,6 +76,32 @@ static void cache_destroy(void *p)
             free(c->e[i][w].mem);
     sodium_memzero(c->e, c->n_sets * sizeof c->e[0]);
     free(c);
+}
+
+/* fcgim8-issuer: the second published key of a rotation, so that tokens
+ * signed with it keep working on the issuer's own routes while consumers
+ * accept them too (doc/issuer.md#key-rotation).  Its kid is ACCESS_KEY_ID_OLD,
+ * else derived as the JWKS derives it. */
+static int load_old_key(m8_auth *a, const m8_settings *s, char *err, size_t errlen)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    if (m8_read_file(s->access_public_key_old_file, 64u << 10, true, &pem, &len) != 0) {
+        snprintf(err, errlen, "ACCESS_PUBLIC_KEY_OLD_FILE: cannot read %s",
+                 s->access_public_key_old_file);
+        return M8_EINVAL;
+    }
+    a->key_old = m8_key_from_pem(pem, len, a->alg, err, errlen);
+    free(pem);
+    if (!a->key_old)
+        return M8_EINVAL;
+    if (s->access_key_id_old && *s->access_key_id_old) {
+        snprintf(a->kid_old, sizeof a->kid_old, "%s", s->access_key_id_old);
+    } else if (m8_jwk_kid(a->key_old->pkey, a->kid_old) != 0) {
+        snprintf(err, errlen, "ACCESS_PUBLIC_KEY_OLD_FILE: cannot derive its key id");
+        return M8_EINVAL;
+    }
+    return 0;
 }
 
 m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
@@ -119,6 +150,11 @@ m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
         a->key = m8_key_from_pem(s->access_public_key, strlen(s->access_public_key), a->alg, err,
                                  errlen);
     }
+    if (a->key && s->issuer && a->alg != M8_ALG_HS256 && s->access_public_key_old_file &&
+        *s->access_public_key_old_file && load_old_key(a, s, err, errlen) != 0) {
+        m8_auth_free(a);
+        return NULL;
+    }
     if (!a->key && !a->jwks) {
         if (!*err)
             snprintf(err, errlen, "no key source for %s tokens", m8_alg_name(a->alg));
@@ -141,6 +177,7 @@ void m8_auth_free(m8_auth *a)
     pthread_key_delete(a->tls);
     m8_jwt_thread_release(); /* this thread's contexts and their key references */
     m8_key_unref(a->key);
+    m8_key_unref(a->key_old);
     m8_jwks_free(a->jwks);
     free(a->issuer);
     free(a->audience);
@@ -335,7 +372,10 @@ int m8_auth_verify(m8_auth *a, const char *tok, size_t len, double now, m8_princ
         atomic_fetch_add_explicit(&a->verifications, checks, memory_order_relaxed);
     } else {
         atomic_fetch_add_explicit(&a->verifications, 1, memory_order_relaxed);
-        rc = m8_jws_verify(&j, a->alg, a->key);
+        const m8_key *k = a->key;
+        if (a->key_old && j.kid && strcmp(j.kid, a->kid_old) == 0)
+            k = a->key_old; /* the other key of a rotation (issuer) */
+        rc = m8_jws_verify(&j, a->alg, k);
     }
     if (rc == M8_JWT_OK)
         rc = m8_jws_parse_payload(&j);

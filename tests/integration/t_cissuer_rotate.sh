@@ -162,6 +162,8 @@ t_is "$(consumer "$TOK_A")" 200 "step 2: the consumer still accepts the kid-A to
 for i in $(seq 1 24); do consumer "$TOK_A" >/dev/null; done
 m8_http GET "$I/user/profile/get/me/" -H "Authorization: Bearer $TOK_B"
 t_is "$H_STATUS" 200 "step 2: the issuer's own routes accept the kid-B token"
+m8_http GET "$I/user/profile/get/me/" -H "Authorization: Bearer $TOK_A"
+t_is "$H_STATUS" 200 "step 2: ... and still the kid-A token (A is the published old key)"
 
 # -------------------------------------------------------------- 3. retire A
 issuer_env "$T_DIR/B.pem"
@@ -182,6 +184,9 @@ m8_http GET "$C/api/profile" -H "Authorization: Bearer $TOK_A_UNSEEN"
 t_is "$H_STATUS:$H_BODY" '401:{"detail":"Could not validate credentials."}' \
     "step 3: once the consumer's cache expires a kid-A token is refused as invalid"
 t_is "$(consumer "$TOK_B")" 200 "step 3: the kid-B token still works"
+m8_http GET "$I/user/profile/get/me/" -H "Authorization: Bearer $TOK_A"
+t_is "$H_STATUS:$H_BODY" '403:{"detail":"Could not validate credentials."}' \
+    "step 3: the issuer's own routes refuse the kid-A token once A is retired"
 new_token
 t_is "$LAST_KID:$(consumer "$LAST_TOK")" "$KID_B:200" "step 3: a new kid-B token works"
 
