@@ -74,6 +74,9 @@ echo "demo.sh: starting PostgreSQL on 127.0.0.1:$pgport (data in $T_DIR/pg)"
 m8_pg_start "$T_DIR/pg" "$pgport" || die "PostgreSQL did not start"
 dbpw=Demo-Db-Pass-1234
 m8_db_create Postgres "$T_DIR/pg" "$pgport" auth_db auth_user "$dbpw" || die "cannot create the issuer's database"
+# the example service's credential for the issuer's private API (jti-status
+# and the signed event stream: how it learns of a logout)
+consumer_secret=Demo-Consumer-Secret-$(openssl rand -hex 16)
 su_mail=admin@example.com
 su_pw=Demo-Admin-Pass-1234!
 m8_write_env "$T_DIR/issuer.env" PROJECT_NAME=fa-auth-m8 API_PREFIX=/user AUTH_SERVICE_ROLE=issuer \
@@ -85,7 +88,8 @@ m8_write_env "$T_DIR/issuer.env" PROJECT_NAME=fa-auth-m8 API_PREFIX=/user AUTH_S
     "SESSION_SECRET=Demo-Session-Secret-$(openssl rand -hex 16)" \
     "TOKENS_ENCRYPTION_KEY=Demo-Tokens-Key-$(openssl rand -hex 16)" \
     "PRIVATE_API_SECRET=Demo-Private-Api-$(openssl rand -hex 16)" \
-    "REFRESH_SECRET_KEY=Demo-Refresh-Secret-$(openssl rand -hex 16)"
+    "REFRESH_SECRET_KEY=Demo-Refresh-Secret-$(openssl rand -hex 16)" \
+    "PRIVATE_API_CONSUMERS={\"item-service\":{\"secret\":\"$consumer_secret\",\"scopes\":[\"introspection\",\"event-stream\"]}}"
 isock=$T_DIR/fcgim8-issuer.sock
 M8_SVC_LOG[issuer]=$T_DIR/issuer.log
 (cd "$T_DIR" && m8_clean_exec -- "$build/src/fcgim8d" --listen "unix:$isock" \
@@ -111,10 +115,14 @@ if ! m8_wait_for 30 iup; then
     m8_svc_diag issuer
     die "the issuer did not become ready behind nginx (last status $H_STATUS)"
 fi
-# The example service: tokens from the issuer, keys from its JWKS.
+# The example service: tokens from the issuer, keys from its JWKS, stateful:
+# fcgim8d's sidecar follows the issuer's signed event stream, so a logout at
+# the issuer reaches every worker within milliseconds.
 m8_write_env "$T_DIR/.env" HEALTH_DETAIL_CREDENTIAL=$cred ALLOWED_HOSTS=localhost,127.0.0.1 \
     ACCESS_TOKEN_ALGORITHM=RS256 -ACCESS_SECRET_KEY JWKS_URI="$ibase/user/.well-known/jwks.json" \
-    TOKEN_STRICT_VALIDATION=true TOKEN_ISSUER=https://auth.example.com TOKEN_AUDIENCE=item-service
+    TOKEN_STRICT_VALIDATION=true TOKEN_ISSUER=https://auth.example.com TOKEN_AUDIENCE=item-service \
+    TOKEN_MODE=stateful INTROSPECTION_URL="$ibase/user/private/v1/jti-status" \
+    INTERNAL_CLIENT_ID=item-service "PRIVATE_API_SECRET=$consumer_secret"
 # The pool: fcgim8d binds the socket, checks the settings and the service's
 # startup validators (`item-service --check`), then starts 2 workers with 2
 # threads each; its log (and every worker's, one JSON line each) goes to
@@ -205,9 +213,11 @@ try "superuser only" -X POST -H "Authorization: Bearer $ROOT_TOKEN" "$base/api/a
 try "the issuer: who am I" -H "Authorization: Bearer $USER_TOKEN" "$ibase/user/profile/get/me/"
 try "the issuer: users (superuser)" -H "Authorization: Bearer $ROOT_TOKEN" "$ibase/user/users/"
 echo
-echo "Log out, then the issuer refuses the token (401 Session revoked):"
+echo "Log out, then the service and the issuer refuse the token:"
 try "log out" -b "$T_DIR/cookies" -X POST -H "Authorization: Bearer $USER_TOKEN" "$ibase/user/login/logout/"
-try "the issuer: the logged-out token" -H "Authorization: Bearer $USER_TOKEN" "$ibase/user/profile/get/me/"
+sleep 0.2 # the revocation travels issuer -> event stream -> fcgim8d -> every worker
+try "the service: the logged-out token (401)" -H "Authorization: Bearer $USER_TOKEN" "$base/api/profile"
+try "the issuer: the logged-out token (401 Session revoked)" -H "Authorization: Bearer $USER_TOKEN" "$ibase/user/profile/get/me/"
 echo
 echo "Press Ctrl-C to stop."
 stop() { # Ctrl-C (the whole process group gets SIGINT) or a TERM to this script
