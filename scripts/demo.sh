@@ -184,7 +184,7 @@ try "Swagger UI (open in a browser)" "$base/api/docs"
 try "ReDoc (open in a browser)" "$base/api/redoc"
 try "public route" "$base/api/items/info"
 try "the pool: workers, requests, busy threads" "http://127.0.0.1:$sport/status"
-try "the issuer: liveness" "$ibase/ping"
+try "the issuer: liveness" "$ibase/user/ping"
 try "the issuer: its public keys (JWKS)" "$ibase/user/.well-known/jwks.json"
 
 # Log in as the first superuser (FIRST_SUPERUSER), make a user, log in as it.

@@ -319,6 +319,9 @@ static int add_builtins(m8_app *app, char *err, size_t errlen)
         }
     }
     for (size_t i = 0; i < M8_ARRAY_LEN(core); i++) {
+        /* fa-auth-m8 2.x mounts /ping under API_PREFIX only (doc/issuer.md#the-service) */
+        if (app->issuer && (core[i].flags & M8_ROUTE_ABSOLUTE))
+            continue;
         if (m8_router_add(&app->router, s->api_prefix, &core[i], err, errlen) != 0)
             return M8_ECONFIG;
     }

@@ -122,6 +122,11 @@ run_kind() {
     t_like "$(grep -c 'created the first superuser' "$T_DIR/iss_$lk.log")" '^1$' \
         "$lk: the first superuser is created once, by one of the two workers"
 
+    m8_http GET "$I/user/ping"
+    local p1=$H_STATUS
+    m8_http GET "$I/ping"
+    t_is "$p1:$H_STATUS" "200:404" "$lk: /ping under API_PREFIX only, as fa-auth-m8 2.x (no root /ping)"
+
     # -------------------------------------------------------------- JWKS
     m8_http GET "$I/user/.well-known/jwks.json"
     local etag
