@@ -35,16 +35,6 @@ void m8_apikey_hash(const char *key, size_t len, char out[M8_APIKEY_HASH_LEN + 1
     sodium_bin2hex(out, M8_APIKEY_HASH_LEN + 1, d, sizeof d);
 }
 
-int m8_apikey_sql(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
-                  m8_db_result **res)
-{
-    char sql[1024];
-    if (res)
-        *res = NULL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix);
-    return rc ? rc : m8_db_exec(db, sql, p, n, res);
-}
-
 bool m8_apikey_id_text(const m8_db_result *r, size_t row, size_t col, char out[M8_UUID_STR_LEN + 1])
 {
     size_t n = 0;
@@ -87,10 +77,10 @@ static json_object *audiences(m8_db *db, const char *prefix, const char *key, in
 {
     m8_db_param p = M8_DB_TEXT(key);
     m8_db_result *r = NULL;
-    *rc = m8_apikey_sql(db, prefix,
-                        "SELECT audience_id FROM {p}_api_key_audiences WHERE api_key_id = ? "
-                        "ORDER BY audience_id",
-                        &p, 1, &r);
+    *rc = m8_issuer_exec(db, prefix,
+                         "SELECT audience_id FROM {p}_api_key_audiences WHERE api_key_id = ? "
+                         "ORDER BY audience_id",
+                         &p, 1, &r);
     if (*rc != 0)
         return NULL;
     json_object *a = json_object_new_array();
@@ -315,7 +305,8 @@ static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *ow
     m8_db_result *r = NULL;
     int64_t live = 0;
     if (rc == 0)
-        rc = m8_apikey_sql(db, iss->prefix,
+        rc =
+            m8_issuer_exec(db, iss->prefix,
                            "SELECT COUNT(*) FROM {p}_api_key WHERE user_id = ? AND revoked = FALSE "
                            "AND (expires_at IS NULL OR expires_at > ?)",
                            cp, 2, &r);
@@ -335,12 +326,12 @@ static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *ow
     m8_db_param kp[] = {M8_DB_TEXT(idp), M8_DB_TIME(now),  M8_DB_TIME(now), M8_DB_TEXT(name),
                         M8_DB_TIME(exp), M8_DB_TEXT(hash), M8_DB_TEXT(up),  M8_DB_TEXT(mode)};
     if (rc == 0)
-        rc =
-            m8_apikey_sql(db, iss->prefix,
-                          "INSERT INTO {p}_api_key (id, created_at, updated_at, name, expires_at, "
-                          "revoked, key_hash, user_id, last_used_at, access_mode) VALUES (?, ?, ?, "
-                          "?, ?, FALSE, ?, ?, NULL, ?)",
-                          kp, M8_ARRAY_LEN(kp), NULL);
+        rc = m8_issuer_exec(
+            db, iss->prefix,
+            "INSERT INTO {p}_api_key (id, created_at, updated_at, name, expires_at, "
+            "revoked, key_hash, user_id, last_used_at, access_mode) VALUES (?, ?, ?, "
+            "?, ?, FALSE, ?, ?, NULL, ?)",
+            kp, M8_ARRAY_LEN(kp), NULL);
     size_t n = aud ? json_object_array_length(aud) : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const char *id = json_object_get_string(json_object_array_get_idx(aud, i));
@@ -350,10 +341,10 @@ static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *ow
         if (dup)
             continue;
         m8_db_param ap[] = {M8_DB_TEXT(idp), M8_DB_TEXT(id), M8_DB_TIME(now)};
-        rc = m8_apikey_sql(db, iss->prefix,
-                           "INSERT INTO {p}_api_key_audiences (api_key_id, audience_id, "
-                           "created_at) VALUES (?, ?, ?)",
-                           ap, 3, NULL);
+        rc = m8_issuer_exec(db, iss->prefix,
+                            "INSERT INTO {p}_api_key_audiences (api_key_id, audience_id, "
+                            "created_at) VALUES (?, ?, ?)",
+                            ap, 3, NULL);
     }
     return rc;
 }
@@ -421,8 +412,8 @@ int m8_issuer_h_apikeys_create(m8_request *req, void *data)
     }
     m8_db_param p = M8_DB_TEXT(idp);
     m8_db_result *r = NULL;
-    rc = m8_apikey_sql(db, iss->prefix, "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE id = ?",
-                       &p, 1, &r);
+    rc = m8_issuer_exec(db, iss->prefix, "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE id = ?",
+                        &p, 1, &r);
     json_object *o =
         rc == 0 && m8_db_nrows(r) == 1 ? m8_apikey_public(db, iss->prefix, r, 0, &rc) : NULL;
     m8_db_result_free(r);
@@ -455,10 +446,10 @@ int m8_issuer_h_apikeys_list(m8_request *req, void *data)
         return m8_res_json(req, 200, list);
     m8_db_param p = M8_DB_TEXT(up);
     m8_db_result *r = NULL;
-    int rc = m8_apikey_sql(db, iss->prefix,
-                           "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE user_id = ? ORDER BY "
-                           "created_at, id LIMIT 1000",
-                           &p, 1, &r);
+    int rc = m8_issuer_exec(db, iss->prefix,
+                            "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE user_id = ? ORDER BY "
+                            "created_at, id LIMIT 1000",
+                            &p, 1, &r);
     for (size_t i = 0; rc == 0 && i < m8_db_nrows(r); i++) {
         json_object *o = m8_apikey_public(db, iss->prefix, r, i, &rc);
         if (o)
@@ -486,7 +477,7 @@ int m8_issuer_h_apikeys_get(m8_request *req, void *data)
     m8_issuer_uuid_param(db, id, idp);
     m8_db_param p[] = {M8_DB_TEXT(idp), M8_DB_TEXT(up)};
     m8_db_result *r = NULL;
-    int rc = m8_apikey_sql(
+    int rc = m8_issuer_exec(
         db, iss->prefix, "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE id = ? AND user_id = ?",
         p, 2, &r);
     if (rc == 0 && m8_db_nrows(r) == 0) {
@@ -513,11 +504,11 @@ static int revoke_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *id
     m8_db_result *r = NULL;
     int rc = m8_db_begin(db);
     if (rc == 0)
-        rc = m8_apikey_sql(db, iss->prefix,
-                           up ? "SELECT revoked, user_id FROM {p}_api_key WHERE id = ? AND "
-                                "user_id = ? FOR UPDATE"
-                              : "SELECT revoked, user_id FROM {p}_api_key WHERE id = ? FOR UPDATE",
-                           p, up ? 2 : 1, &r);
+        rc = m8_issuer_exec(db, iss->prefix,
+                            up ? "SELECT revoked, user_id FROM {p}_api_key WHERE id = ? AND "
+                                 "user_id = ? FOR UPDATE"
+                               : "SELECT revoked, user_id FROM {p}_api_key WHERE id = ? FOR UPDATE",
+                            p, up ? 2 : 1, &r);
     int revoked = 0;
     if (rc == 0 && m8_db_nrows(r) == 1) {
         m8_db_get_bool(r, 0, 0, &revoked);
@@ -532,9 +523,9 @@ static int revoke_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *id
     }
     m8_db_param u[] = {M8_DB_TIME(m8_db_now()), M8_DB_TEXT(idp)};
     if (rc == 0)
-        rc = m8_apikey_sql(db, iss->prefix,
-                           "UPDATE {p}_api_key SET revoked = TRUE, updated_at = ? WHERE id = ?", u,
-                           2, NULL);
+        rc = m8_issuer_exec(db, iss->prefix,
+                            "UPDATE {p}_api_key SET revoked = TRUE, updated_at = ? WHERE id = ?", u,
+                            2, NULL);
     const m8_user *c = m8_req_user(req);
     if (rc == 0 && !up) {
         char aid[M8_UUID_STR_LEN + 1], aidp[M8_UUID_STR_LEN + 1], actor[M8_UUID_STR_LEN + 1];
@@ -547,11 +538,11 @@ static int revoke_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *id
                             M8_DB_TEXT(actor), M8_DB_TEXT(c && c->role ? c->role : "superadmin"),
                             M8_DB_TEXT(table), M8_DB_TEXT(id),
                             M8_DB_TEXT(owner)};
-        rc = actor[0] ? m8_apikey_sql(db, iss->prefix,
-                                      "INSERT INTO {p}_privileged_action_audit (id, created_at, "
-                                      "actor_user_id, actor_role, action, table_name, row_pk, "
-                                      "target_owner_id) VALUES (?, ?, ?, ?, 'delete', ?, ?, ?)",
-                                      ap, M8_ARRAY_LEN(ap), NULL)
+        rc = actor[0] ? m8_issuer_exec(db, iss->prefix,
+                                       "INSERT INTO {p}_privileged_action_audit (id, created_at, "
+                                       "actor_user_id, actor_role, action, table_name, row_pk, "
+                                       "target_owner_id) VALUES (?, ?, ?, ?, 'delete', ?, ?, ?)",
+                                       ap, M8_ARRAY_LEN(ap), NULL)
                       : M8_EINVAL;
     }
     if (rc == 0)
@@ -601,10 +592,10 @@ int m8_issuer_h_apikeys_by_user(m8_request *req, void *data)
     m8_issuer_uuid_param(db, id, up);
     m8_db_param p = M8_DB_TEXT(up);
     m8_db_result *r = NULL;
-    int rc = m8_apikey_sql(db, iss->prefix,
-                           "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE user_id = ? ORDER BY "
-                           "created_at DESC, id LIMIT 1000",
-                           &p, 1, &r);
+    int rc = m8_issuer_exec(db, iss->prefix,
+                            "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE user_id = ? ORDER BY "
+                            "created_at DESC, id LIMIT 1000",
+                            &p, 1, &r);
     json_object *list = json_object_new_array();
     int64_t now = m8_db_now();
     for (size_t i = 0; rc == 0 && i < m8_db_nrows(r); i++) {

@@ -45,10 +45,6 @@ enum {
 /* The lower-case hex SHA-256 of key (len bytes) into out. */
 M8_INTERNAL void m8_apikey_hash(const char *key, size_t len, char out[M8_APIKEY_HASH_LEN + 1]);
 
-/* Runs tmpl ({p} = prefix) with n parameters. */
-M8_INTERNAL int m8_apikey_sql(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p,
-                              size_t n, m8_db_result **res);
-
 /* A stored id (either database encoding) of row, col in the lower-case
  * 8-4-4-4-12 form; false when it is no UUID. */
 M8_INTERNAL bool m8_apikey_id_text(const m8_db_result *r, size_t row, size_t col,

@@ -66,9 +66,9 @@ static int limits(m8_db *db, const m8_issuer *iss, const char *kid, const char *
     m8_db_result *r = NULL;
     /* columns id, api_key_id, user_id, period, limit ("limit" is quoted
      * differently by the two engines, so SELECT *) */
-    int rc =
-        m8_apikey_sql(db, iss->prefix,
-                      "SELECT * FROM {p}_rate_limit WHERE api_key_id = ? OR user_id = ?", p, 2, &r);
+    int rc = m8_issuer_exec(db, iss->prefix,
+                            "SELECT * FROM {p}_rate_limit WHERE api_key_id = ? OR user_id = ?", p,
+                            2, &r);
     if (rc != 0)
         return rc;
     for (int pass = 0; pass < 2; pass++) { /* user rows first, key rows win */
@@ -165,10 +165,10 @@ static void touch(m8_db *db, const m8_issuer *iss, const char *kid)
 {
     int64_t now = m8_db_now();
     m8_db_param p[] = {M8_DB_TIME(now), M8_DB_TEXT(kid), M8_DB_TIME(now)};
-    int rc = m8_apikey_sql(db, iss->prefix,
-                           "UPDATE {p}_api_key SET last_used_at = ? WHERE id = ? AND "
-                           "(last_used_at IS NULL OR last_used_at < ?)",
-                           p, 3, NULL);
+    int rc = m8_issuer_exec(db, iss->prefix,
+                            "UPDATE {p}_api_key SET last_used_at = ? WHERE id = ? AND "
+                            "(last_used_at IS NULL OR last_used_at < ?)",
+                            p, 3, NULL);
     if (rc != 0)
         m8_log_limited("issuer.apikey.touch", M8_LOG_WARNING,
                        "issuer: API key last_used_at not written (error %d)", rc);
@@ -192,9 +192,9 @@ static int lookup(m8_db *db, const m8_issuer *iss, const char *key, size_t len, 
     char hash[M8_APIKEY_HASH_LEN + 1];
     m8_apikey_hash(key, len, hash);
     m8_db_param p = M8_DB_TEXT(hash);
-    int rc = m8_apikey_sql(db, iss->prefix,
-                           "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE key_hash = ?", &p, 1,
-                           &fk->r);
+    int rc = m8_issuer_exec(db, iss->prefix,
+                            "SELECT " M8_APIKEY_COLS " FROM {p}_api_key WHERE key_hash = ?", &p, 1,
+                            &fk->r);
     if (rc != 0)
         return rc;
     int revoked = 1;
@@ -399,10 +399,10 @@ int m8_issuer_h_apikeys_introspect(m8_request *req, void *data)
     m8_db_result *ar = NULL;
     m8_db_param ap[] = {M8_DB_TEXT(fk.kid), M8_DB_TEXT(who.id)};
     if (out < 0) {
-        rc = m8_apikey_sql(db, iss->prefix,
-                           "SELECT 1 FROM {p}_api_key_audiences WHERE api_key_id = ? AND "
-                           "audience_id = ?",
-                           ap, 2, &ar);
+        rc = m8_issuer_exec(db, iss->prefix,
+                            "SELECT 1 FROM {p}_api_key_audiences WHERE api_key_id = ? AND "
+                            "audience_id = ?",
+                            ap, 2, &ar);
         if (rc != 0)
             out = unavailable(req, rc, "audiences");
         else if (m8_db_nrows(ar) == 0)

@@ -128,15 +128,6 @@ static int read_body(m8_request *req, jti_req *r)
 
 /* ------------------------------------------------------------ decisions */
 
-static int rows(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
-                m8_db_result **res)
-{
-    char sql[512];
-    *res = NULL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix);
-    return rc ? rc : m8_db_exec(db, sql, p, n, res);
-}
-
 /* The stateful v2 decision (doc/issuer.md#jti-status), in fa-auth-m8's
  * order: tombstone, session row of (jti, user), owner live and
  * consistent, row generation == owner's, then the access blacklist. */
@@ -146,7 +137,8 @@ static int decide_stateful(m8_request *req, m8_issuer *iss, m8_db *db, const jti
     m8_issuer_uuid_param(db, r->expected, uid);
     m8_db_param tp = M8_DB_TEXT(uid);
     m8_db_result *res = NULL;
-    int rc = rows(db, iss->prefix, "SELECT 1 FROM {p}_tombstone WHERE user_id = ?", &tp, 1, &res);
+    int rc = m8_issuer_exec(db, iss->prefix, "SELECT 1 FROM {p}_tombstone WHERE user_id = ?", &tp,
+                            1, &res);
     size_t tomb = rc == 0 ? m8_db_nrows(res) : 0;
     m8_db_result_free(res);
     if (rc != 0)
@@ -154,10 +146,11 @@ static int decide_stateful(m8_request *req, m8_issuer *iss, m8_db *db, const jti
     if (tomb > 0 || strlen(r->jti) > JTI_STORED_MAX)
         return inactive(req);
     m8_db_param sp[] = {M8_DB_TEXT(r->jti), M8_DB_TEXT(uid)};
-    rc = rows(db, iss->prefix,
-              "SELECT COALESCE(auth_generation, 0) FROM {p}_client_session WHERE jwt_jti = ? "
-              "AND user_id = ? LIMIT 16",
-              sp, 2, &res);
+    rc = m8_issuer_exec(
+        db, iss->prefix,
+        "SELECT COALESCE(auth_generation, 0) FROM {p}_client_session WHERE jwt_jti = ? "
+        "AND user_id = ? LIMIT 16",
+        sp, 2, &res);
     int64_t gens[SESSION_ROWS_MAX];
     size_t ngens = 0;
     for (size_t i = 0; rc == 0 && i < m8_db_nrows(res) && ngens < SESSION_ROWS_MAX; i++) {

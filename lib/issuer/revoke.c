@@ -11,16 +11,6 @@
 #include "core/log.h"
 #include "issuer/store.h"
 
-static int run(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
-               m8_db_result **res)
-{
-    char sql[1024];
-    if (res)
-        *res = NULL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix ? prefix : M8_ISSUER_PREFIX_DEFAULT);
-    return rc ? rc : m8_db_exec(db, sql, p, n, res);
-}
-
 static bool is_pg(const m8_db *db)
 {
     return m8_db_get_dialect(db) == M8_DB_DIALECT_POSTGRES;
@@ -82,39 +72,43 @@ int m8_issuer_audit(m8_db *db, const char *prefix, const char *actor_id, const c
                        M8_DB_TEXT(actor),  M8_DB_TEXT(actor_role ? actor_role : "user"),
                        M8_DB_TEXT(action), M8_DB_TEXT(table),
                        M8_DB_TEXT(row_pk), M8_DB_TEXT(row_pk)};
-    return run(db, prefix,
-               "INSERT INTO {p}_privileged_action_audit (id, created_at, actor_user_id, "
-               "actor_role, action, table_name, row_pk, target_owner_id) VALUES (?, ?, ?, ?, ?, "
-               "?, ?, ?)",
-               p, M8_ARRAY_LEN(p), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        "INSERT INTO {p}_privileged_action_audit (id, created_at, actor_user_id, "
+        "actor_role, action, table_name, row_pk, target_owner_id) VALUES (?, ?, ?, ?, ?, "
+        "?, ?, ?)",
+        p, M8_ARRAY_LEN(p), NULL);
 }
 
 int m8_issuer_su_lock(m8_db *db, const char *prefix, int64_t *active)
 {
     m8_db_result *r = NULL;
-    int rc = run(db, prefix,
-                 "SELECT revision FROM {p}_security_policy WHERE policy_key = 'superuser_set' "
-                 "FOR UPDATE",
-                 NULL, 0, &r);
+    int rc = m8_issuer_exec(
+        db, prefix,
+        "SELECT revision FROM {p}_security_policy WHERE policy_key = 'superuser_set' "
+        "FOR UPDATE",
+        NULL, 0, &r);
     bool have = rc == 0 && m8_db_nrows(r) == 1;
     m8_db_result_free(r);
     if (rc == 0 && !have) /* a database whose seed row was removed */
-        rc = run(db, prefix,
-                 "INSERT INTO {p}_security_policy (policy_key, revision) VALUES "
-                 "('superuser_set', 0)",
-                 NULL, 0, NULL);
+        rc = m8_issuer_exec(db, prefix,
+                            "INSERT INTO {p}_security_policy (policy_key, revision) VALUES "
+                            "('superuser_set', 0)",
+                            NULL, 0, NULL);
     if (rc == 0) {
         m8_db_param t = M8_DB_TIME(m8_db_now());
-        rc = run(db, prefix,
-                 "UPDATE {p}_security_policy SET revision = revision + 1, updated_at = ? WHERE "
-                 "policy_key = 'superuser_set'",
-                 &t, 1, NULL);
+        rc = m8_issuer_exec(
+            db, prefix,
+            "UPDATE {p}_security_policy SET revision = revision + 1, updated_at = ? WHERE "
+            "policy_key = 'superuser_set'",
+            &t, 1, NULL);
     }
     if (rc == 0)
-        rc = run(db, prefix,
-                 "SELECT id FROM {p}_user WHERE role = 'SUPERADMIN' AND is_superuser = TRUE AND "
-                 "is_active = TRUE FOR UPDATE",
-                 NULL, 0, &r);
+        rc = m8_issuer_exec(
+            db, prefix,
+            "SELECT id FROM {p}_user WHERE role = 'SUPERADMIN' AND is_superuser = TRUE AND "
+            "is_active = TRUE FOR UPDATE",
+            NULL, 0, &r);
     if (rc == 0)
         *active = (int64_t)m8_db_nrows(r);
     m8_db_result_free(r);
@@ -140,10 +134,11 @@ static int drop_sessions(m8_db *db, const char *prefix, const char *uid, m8_issu
 {
     m8_db_param p = M8_DB_TEXT(uid);
     m8_db_result *r = NULL;
-    int rc = run(db, prefix,
-                 "SELECT jwt_jti, jwt_expires_at FROM {p}_client_session WHERE user_id = ? FOR "
-                 "UPDATE",
-                 &p, 1, &r);
+    int rc = m8_issuer_exec(
+        db, prefix,
+        "SELECT jwt_jti, jwt_expires_at FROM {p}_client_session WHERE user_id = ? FOR "
+        "UPDATE",
+        &p, 1, &r);
     for (size_t i = 0; rc == 0 && i < m8_db_nrows(r); i++) {
         const char *jti = m8_db_get_text(r, i, 0, NULL);
         int64_t exp_us = 0;
@@ -161,7 +156,8 @@ static int drop_sessions(m8_db *db, const char *prefix, const char *uid, m8_issu
     }
     m8_db_result_free(r);
     if (rc == 0)
-        rc = run(db, prefix, "DELETE FROM {p}_client_session WHERE user_id = ?", &p, 1, &r);
+        rc = m8_issuer_exec(db, prefix, "DELETE FROM {p}_client_session WHERE user_id = ?", &p, 1,
+                            &r);
     if (rc == 0)
         a->sessions = (size_t)(m8_db_affected(r) > 0 ? m8_db_affected(r) : 0);
     m8_db_result_free(r);
@@ -183,27 +179,29 @@ static int outbox_row(m8_db *db, const char *prefix, const char *uid, const m8_i
                        M8_DB_TEXT(uid),
                        M8_DB_INT(a->new_generation),
                        M8_DB_TEXT(payload)};
-    return run(db, prefix,
-               "INSERT INTO {p}_revocation_outbox (id, created_at, updated_at, user_id, "
-               "auth_generation, effect_type, target_digest, payload, status, attempts) VALUES "
-               "(?, ?, ?, ?, ?, 'publish', 'user-wide', ?, 'pending', 0)",
-               p, M8_ARRAY_LEN(p), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        "INSERT INTO {p}_revocation_outbox (id, created_at, updated_at, user_id, "
+        "auth_generation, effect_type, target_digest, payload, status, attempts) VALUES "
+        "(?, ?, ?, ?, ?, 'publish', 'user-wide', ?, 'pending', 0)",
+        p, M8_ARRAY_LEN(p), NULL);
 }
 
 static int tombstone(m8_db *db, const char *prefix, const char *uid, int64_t gen)
 {
     int64_t t = m8_db_now();
     m8_db_param p[] = {M8_DB_TEXT(uid), M8_DB_INT(gen), M8_DB_TIME(t), M8_DB_TIME(t)};
-    return run(db, prefix,
-               is_pg(db) ? "INSERT INTO {p}_tombstone AS t (user_id, terminal_generation, "
-                           "created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO "
-                           "UPDATE SET terminal_generation = GREATEST(t.terminal_generation, "
-                           "EXCLUDED.terminal_generation), updated_at = EXCLUDED.updated_at"
-                         : "INSERT INTO {p}_tombstone (user_id, terminal_generation, created_at, "
-                           "updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
-                           "terminal_generation = GREATEST(terminal_generation, "
-                           "VALUES(terminal_generation)), updated_at = VALUES(updated_at)",
-               p, M8_ARRAY_LEN(p), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        is_pg(db) ? "INSERT INTO {p}_tombstone AS t (user_id, terminal_generation, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO "
+                    "UPDATE SET terminal_generation = GREATEST(t.terminal_generation, "
+                    "EXCLUDED.terminal_generation), updated_at = EXCLUDED.updated_at"
+                  : "INSERT INTO {p}_tombstone (user_id, terminal_generation, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+                    "terminal_generation = GREATEST(terminal_generation, "
+                    "VALUES(terminal_generation)), updated_at = VALUES(updated_at)",
+        p, M8_ARRAY_LEN(p), NULL);
 }
 
 /* The identity block of a deleted Google account: SHA-256 hex of
@@ -219,12 +217,13 @@ static int block_google(m8_db *db, const char *prefix, const char *uid, const ch
     crypto_hash_sha256_final(&st, h);
     sodium_bin2hex(hex, sizeof hex, h, sizeof h);
     m8_db_param p[] = {M8_DB_TEXT(hex), M8_DB_TEXT(uid), M8_DB_TIME(m8_db_now())};
-    return run(db, prefix,
-               is_pg(db) ? "INSERT INTO {p}_identity_block (identity_digest, user_id, created_at) "
-                           "VALUES (?, ?, ?) ON CONFLICT (identity_digest) DO NOTHING"
-                         : "INSERT IGNORE INTO {p}_identity_block (identity_digest, user_id, "
-                           "created_at) VALUES (?, ?, ?)",
-               p, M8_ARRAY_LEN(p), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        is_pg(db) ? "INSERT INTO {p}_identity_block (identity_digest, user_id, created_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (identity_digest) DO NOTHING"
+                  : "INSERT IGNORE INTO {p}_identity_block (identity_digest, user_id, "
+                    "created_at) VALUES (?, ?, ?)",
+        p, M8_ARRAY_LEN(p), NULL);
 }
 
 int m8_issuer_acct_revoke(m8_db *db, const char *prefix, m8_issuer_acct *a, int64_t now)
@@ -243,8 +242,9 @@ int m8_issuer_acct_revoke(m8_db *db, const char *prefix, m8_issuer_acct *a, int6
     a->new_generation = a->generation + 1;
     a->sessions = 0;
     m8_db_param g[] = {M8_DB_INT(a->new_generation), M8_DB_TIME(m8_db_now()), M8_DB_TEXT(uid)};
-    int rc = run(db, prefix, "UPDATE {p}_user SET auth_generation = ?, updated_at = ? WHERE id = ?",
-                 g, M8_ARRAY_LEN(g), NULL);
+    int rc = m8_issuer_exec(db, prefix,
+                            "UPDATE {p}_user SET auth_generation = ?, updated_at = ? WHERE id = ?",
+                            g, M8_ARRAY_LEN(g), NULL);
     if (rc == 0)
         rc = drop_sessions(db, prefix, uid, a, now);
     if (rc == 0)
@@ -253,10 +253,11 @@ int m8_issuer_acct_revoke(m8_db *db, const char *prefix, m8_issuer_acct *a, int6
         rc = outbox_row(db, prefix, uid, a);
     if (rc == 0 && a->revoke_api_keys) {
         m8_db_param k[] = {M8_DB_TIME(m8_db_now()), M8_DB_TEXT(uid)};
-        rc = run(db, prefix,
-                 "UPDATE {p}_api_key SET revoked = TRUE, updated_at = ? WHERE user_id = ? AND "
-                 "revoked = FALSE",
-                 k, 2, NULL);
+        rc = m8_issuer_exec(
+            db, prefix,
+            "UPDATE {p}_api_key SET revoked = TRUE, updated_at = ? WHERE user_id = ? AND "
+            "revoked = FALSE",
+            k, 2, NULL);
     }
     if (rc == 0)
         rc = m8_issuer_audit(db, prefix, a->actor_id, a->actor_role,
@@ -267,7 +268,7 @@ int m8_issuer_acct_revoke(m8_db *db, const char *prefix, m8_issuer_acct *a, int6
             rc = block_google(db, prefix, uid, a->google_sub);
         m8_db_param d = M8_DB_TEXT(uid);
         if (rc == 0) /* cascades: sessions, API keys, rate limits */
-            rc = run(db, prefix, "DELETE FROM {p}_user WHERE id = ?", &d, 1, NULL);
+            rc = m8_issuer_exec(db, prefix, "DELETE FROM {p}_user WHERE id = ?", &d, 1, NULL);
     }
     return rc;
 }
@@ -284,11 +285,12 @@ int m8_issuer_acct_publish(m8_db *db, const char *prefix, const m8_issuer_acct *
         m8_issuer_uuid_param(db, a->user_id, uid);
         m8_db_param p[] = {M8_DB_TIME(now_us), M8_DB_TIME(now_us), M8_DB_TEXT(uid),
                            M8_DB_INT(a->new_generation)};
-        rc = run(db, prefix,
-                 "UPDATE {p}_revocation_outbox SET status = 'completed', completed_at = ?, "
-                 "updated_at = ? WHERE user_id = ? AND auth_generation = ? AND effect_type = "
-                 "'publish' AND target_digest = 'user-wide' AND status = 'pending'",
-                 p, M8_ARRAY_LEN(p), NULL);
+        rc = m8_issuer_exec(
+            db, prefix,
+            "UPDATE {p}_revocation_outbox SET status = 'completed', completed_at = ?, "
+            "updated_at = ? WHERE user_id = ? AND auth_generation = ? AND effect_type = "
+            "'publish' AND target_digest = 'user-wide' AND status = 'pending'",
+            p, M8_ARRAY_LEN(p), NULL);
     }
     if (rc == 0 && a->delete_user) {
         int n = snprintf(payload, sizeof payload,
@@ -334,11 +336,12 @@ int m8_issuer_user_save(m8_db *db, const char *prefix, m8_issuer_user *u)
         M8_DB_TIME(u->updated_us),
         M8_DB_TEXT(id),
     };
-    return run(db, prefix,
-               "UPDATE {p}_user SET email = ?, full_name = ?, avatar = ?, hashed_password = ?, "
-               "provider = ?, role = ?, is_active = ?, email_verified = ?, is_superuser = ?, "
-               "updated_at = ? WHERE id = ?",
-               p, M8_ARRAY_LEN(p), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        "UPDATE {p}_user SET email = ?, full_name = ?, avatar = ?, hashed_password = ?, "
+        "provider = ?, role = ?, is_active = ?, email_verified = ?, is_superuser = ?, "
+        "updated_at = ? WHERE id = ?",
+        p, M8_ARRAY_LEN(p), NULL);
 }
 
 int m8_issuer_user_oauth(m8_db *db, const char *prefix, const char *id, char *out, size_t outlen)
@@ -348,7 +351,8 @@ int m8_issuer_user_oauth(m8_db *db, const char *prefix, const char *id, char *ou
     out[0] = '\0';
     m8_db_param v = M8_DB_TEXT(p);
     m8_db_result *r = NULL;
-    int rc = run(db, prefix, "SELECT oauth_user_id FROM {p}_user WHERE id = ?", &v, 1, &r);
+    int rc =
+        m8_issuer_exec(db, prefix, "SELECT oauth_user_id FROM {p}_user WHERE id = ?", &v, 1, &r);
     const char *s = rc == 0 ? m8_db_get_text(r, 0, 0, NULL) : NULL;
     if (s)
         snprintf(out, outlen, "%s", s);
@@ -361,5 +365,6 @@ int m8_issuer_user_set_oauth(m8_db *db, const char *prefix, const char *id, cons
     char p[M8_UUID_STR_LEN + 1];
     m8_issuer_uuid_param(db, id, p);
     m8_db_param v[] = {sub ? M8_DB_TEXT(sub) : M8_DB_NULL, M8_DB_TEXT(p)};
-    return run(db, prefix, "UPDATE {p}_user SET oauth_user_id = ? WHERE id = ?", v, 2, NULL);
+    return m8_issuer_exec(db, prefix, "UPDATE {p}_user SET oauth_user_id = ? WHERE id = ?", v, 2,
+                          NULL);
 }

@@ -287,18 +287,26 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+int m8_issuer_exec(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
+                   m8_db_result **res)
+{
+    char sql[4096];
+    if (res)
+        *res = NULL;
+    if (!db)
+        return M8_EINVAL;
+    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix ? prefix : M8_ISSUER_PREFIX_DEFAULT);
+    return rc ? rc : m8_db_exec(db, sql, p, n, res);
+}
+
 /* Runs one template; the database's reason into err on failure. */
 static int run(m8_db *db, const char *tmpl, const char *prefix, const m8_db_param *params, size_t n,
                m8_db_result **res, char *err, size_t errlen)
 {
-    char sql[4096];
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix);
-    if (rc != 0) {
-        set_err(err, errlen, "issuer schema: a statement does not fit in %zu bytes", sizeof sql);
-        return rc;
-    }
-    rc = m8_db_exec(db, sql, params, n, res);
-    if (rc != 0) {
+    int rc = m8_issuer_exec(db, prefix, tmpl, params, n, res);
+    if (rc == M8_ETOOBIG) {
+        set_err(err, errlen, "issuer schema: a statement does not fit in 4 KiB");
+    } else if (rc != 0) {
         const m8_db_error *e = m8_db_last_error(db);
         set_err(err, errlen, "issuer schema: %s", e && e->message[0] ? e->message : "bad SQL");
     }

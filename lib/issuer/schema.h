@@ -46,6 +46,13 @@ M8_INTERNAL bool m8_issuer_prefix_valid(const char *prefix);
  * the text does not fit in outlen. */
 M8_INTERNAL int m8_issuer_sql(char *out, size_t outlen, const char *tmpl, const char *prefix);
 
+/* Expands "{p}" in tmpl to prefix (NULL = M8_ISSUER_PREFIX_DEFAULT) and runs
+ * the statement with m8_db_exec: every issuer module's one way to run SQL.
+ * *res (may be NULL) is set to NULL first.  M8_EINVAL for no db or an
+ * invalid prefix, M8_ETOOBIG for a text over 4 KiB, else m8_db_exec's code. */
+M8_INTERNAL int m8_issuer_exec(m8_db *db, const char *prefix, const char *tmpl,
+                               const m8_db_param *p, size_t n, m8_db_result **res);
+
 /* Creates every issuer table, index and seed row that is missing, then
  * records M8_ISSUER_SCHEMA_VERSION; a database already at this version is
  * left alone (a no-op).  prefix NULL = M8_ISSUER_PREFIX_DEFAULT.  Must not be

@@ -11,18 +11,6 @@
 #include "issuer/store.h"
 
 /* Expands tmpl with prefix (NULL = default) and runs it. */
-static int run(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
-               m8_db_result **res)
-{
-    char sql[1024];
-    if (res)
-        *res = NULL;
-    if (!db)
-        return M8_EINVAL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix ? prefix : M8_ISSUER_PREFIX_DEFAULT);
-    return rc ? rc : m8_db_exec(db, sql, p, n, res);
-}
-
 /* A jti as the row holds it: 1..128 bytes of printable ASCII. */
 static bool jti_ok(const char *jti)
 {
@@ -66,11 +54,12 @@ int m8_issuer_session_upsert(m8_db *db, const char *prefix, const m8_issuer_sess
         M8_DB_TEXT(uid),
     };
     m8_db_result *r = NULL;
-    int rc = run(db, prefix,
-                 "UPDATE {p}_client_session SET jwt_jti = ?, refresh_token_hash = ?, "
-                 "jwt_expires_at = ?, refresh_expires_at = ?, provider = ?, auth_generation = ?, "
-                 "revoked = FALSE, updated_at = ? WHERE user_id = ?",
-                 u, M8_ARRAY_LEN(u), &r);
+    int rc = m8_issuer_exec(
+        db, prefix,
+        "UPDATE {p}_client_session SET jwt_jti = ?, refresh_token_hash = ?, "
+        "jwt_expires_at = ?, refresh_expires_at = ?, provider = ?, auth_generation = ?, "
+        "revoked = FALSE, updated_at = ? WHERE user_id = ?",
+        u, M8_ARRAY_LEN(u), &r);
     int64_t n = rc == 0 ? m8_db_affected(r) : 0;
     m8_db_result_free(r);
     if (rc != 0 || n > 0)
@@ -89,11 +78,12 @@ int m8_issuer_session_upsert(m8_db *db, const char *prefix, const m8_issuer_sess
         M8_DB_TIME(s->refresh_expires_at * 1000000),
         M8_DB_INT(s->auth_generation),
     };
-    return run(db, prefix,
-               "INSERT INTO {p}_client_session (id, created_at, updated_at, user_id, provider, "
-               "jwt_jti, refresh_token_hash, jwt_expires_at, refresh_expires_at, revoked, "
-               "auth_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?)",
-               i, M8_ARRAY_LEN(i), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        "INSERT INTO {p}_client_session (id, created_at, updated_at, user_id, provider, "
+        "jwt_jti, refresh_token_hash, jwt_expires_at, refresh_expires_at, revoked, "
+        "auth_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?)",
+        i, M8_ARRAY_LEN(i), NULL);
 }
 
 int m8_issuer_session_current(m8_db *db, const char *prefix, const char *user_id, const char *jti,
@@ -111,10 +101,11 @@ int m8_issuer_session_current(m8_db *db, const char *prefix, const char *user_id
     m8_db_param p[] = {M8_DB_TEXT(uid), M8_DB_TEXT(jti), M8_DB_INT(generation)};
     m8_db_result *r = NULL;
     /* A NULL stamp never equals: a revoked row is stale. */
-    int rc = run(db, prefix,
-                 "SELECT 1 FROM {p}_client_session WHERE user_id = ? AND jwt_jti = ? AND "
-                 "auth_generation = ?",
-                 p, M8_ARRAY_LEN(p), &r);
+    int rc =
+        m8_issuer_exec(db, prefix,
+                       "SELECT 1 FROM {p}_client_session WHERE user_id = ? AND jwt_jti = ? AND "
+                       "auth_generation = ?",
+                       p, M8_ARRAY_LEN(p), &r);
     if (rc == 0)
         *current = m8_db_nrows(r) > 0;
     m8_db_result_free(r);
@@ -129,7 +120,8 @@ int m8_issuer_session_delete_jti(m8_db *db, const char *prefix, const char *jti,
         return M8_EINVAL;
     m8_db_param p = M8_DB_TEXT(jti);
     m8_db_result *r = NULL;
-    int rc = run(db, prefix, "DELETE FROM {p}_client_session WHERE jwt_jti = ?", &p, 1, &r);
+    int rc =
+        m8_issuer_exec(db, prefix, "DELETE FROM {p}_client_session WHERE jwt_jti = ?", &p, 1, &r);
     if (rc == 0 && deleted)
         *deleted = m8_db_affected(r);
     m8_db_result_free(r);
@@ -170,12 +162,14 @@ static int take_rows(m8_db *db, const char *prefix, const char *uid, m8_db_resul
     if (rc != 0)
         return rc;
     m8_db_param p = M8_DB_TEXT(uid);
-    rc = run(db, prefix,
-             "SELECT jwt_jti, jwt_expires_at FROM {p}_client_session WHERE user_id = ? FOR UPDATE",
-             &p, 1, rows);
+    rc = m8_issuer_exec(
+        db, prefix,
+        "SELECT jwt_jti, jwt_expires_at FROM {p}_client_session WHERE user_id = ? FOR UPDATE", &p,
+        1, rows);
     m8_db_result *d = NULL;
     if (rc == 0)
-        rc = run(db, prefix, "DELETE FROM {p}_client_session WHERE user_id = ?", &p, 1, &d);
+        rc = m8_issuer_exec(db, prefix, "DELETE FROM {p}_client_session WHERE user_id = ?", &p, 1,
+                            &d);
     if (rc == 0)
         *deleted = m8_db_affected(d);
     m8_db_result_free(d);

@@ -23,16 +23,6 @@
     "created_at, updated_at, id, provider, jwt_jti, jwt_expires_at, refresh_expires_at, "          \
     "revoked, external_token_expires_at"
 
-static int run(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
-               m8_db_result **res)
-{
-    char sql[768];
-    if (res)
-        *res = NULL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix);
-    return rc ? rc : m8_db_exec(db, sql, p, n, res);
-}
-
 static json_object *time_or_null(const m8_db_result *r, size_t row, size_t col)
 {
     int64_t us = 0;
@@ -114,7 +104,7 @@ static int answer_one(m8_request *req, m8_issuer *iss, const char *tmpl, const c
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     m8_db_param p = M8_DB_TEXT(param);
     m8_db_result *r = NULL;
-    int rc = run(db, iss->prefix, tmpl, &p, 1, &r);
+    int rc = m8_issuer_exec(db, iss->prefix, tmpl, &p, 1, &r);
     if (rc != 0)
         return m8_issuer_fail(req, db, rc, "reading a session");
     if (m8_db_nrows(r) == 0) {
@@ -145,15 +135,17 @@ int m8_issuer_h_sessions_list(m8_request *req, void *data)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     m8_db_result *cnt = NULL, *rows = NULL;
     int64_t count = 0;
-    int rc = run(db, iss->prefix, "SELECT COUNT(*) FROM {p}_client_session", NULL, 0, &cnt);
+    int rc =
+        m8_issuer_exec(db, iss->prefix, "SELECT COUNT(*) FROM {p}_client_session", NULL, 0, &cnt);
     if (rc == 0 && m8_db_get_int(cnt, 0, 0, &count) != 0)
         rc = M8_EIO;
     m8_db_result_free(cnt);
     m8_db_param p[] = {M8_DB_INT(limit), M8_DB_INT(skip)};
     if (rc == 0)
-        rc = run(db, iss->prefix,
-                 "SELECT " COLS " FROM {p}_client_session ORDER BY created_at, id LIMIT ? OFFSET ?",
-                 p, 2, &rows);
+        rc = m8_issuer_exec(db, iss->prefix,
+                            "SELECT " COLS
+                            " FROM {p}_client_session ORDER BY created_at, id LIMIT ? OFFSET ?",
+                            p, 2, &rows);
     if (rc != 0) {
         m8_db_result_free(rows);
         return m8_issuer_fail(req, db, rc, "listing sessions");
@@ -229,11 +221,12 @@ static int audit(m8_db *db, const char *prefix, const m8_user *c, const char *ro
                        M8_DB_TEXT(actor), M8_DB_TEXT(c->role ? c->role : "user"),
                        M8_DB_TEXT(table), M8_DB_TEXT(row_pk),
                        M8_DB_TEXT(owner)};
-    return run(db, prefix,
-               "INSERT INTO {p}_privileged_action_audit (id, created_at, actor_user_id, "
-               "actor_role, action, table_name, row_pk, target_owner_id) VALUES (?, ?, ?, ?, "
-               "'delete', ?, ?, ?)",
-               p, M8_ARRAY_LEN(p), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        "INSERT INTO {p}_privileged_action_audit (id, created_at, actor_user_id, "
+        "actor_role, action, table_name, row_pk, target_owner_id) VALUES (?, ?, ?, ?, "
+        "'delete', ?, ?, ?)",
+        p, M8_ARRAY_LEN(p), NULL);
 }
 
 /* Inside the caller's transaction: the rows of rows (jwt_jti, jwt_expires_at
@@ -276,10 +269,11 @@ int m8_issuer_h_sessions_delete(m8_request *req, void *data)
     m8_db_result *r = NULL;
     int rc = m8_db_begin(db);
     if (rc == 0)
-        rc = run(db, iss->prefix,
-                 "SELECT user_id, jwt_jti, jwt_expires_at FROM {p}_client_session WHERE id = ? "
-                 "FOR UPDATE",
-                 &p, 1, &r);
+        rc = m8_issuer_exec(
+            db, iss->prefix,
+            "SELECT user_id, jwt_jti, jwt_expires_at FROM {p}_client_session WHERE id = ? "
+            "FOR UPDATE",
+            &p, 1, &r);
     if (rc == 0 && m8_db_nrows(r) == 0) {
         m8_db_result_free(r);
         m8_db_rollback(db);
@@ -296,7 +290,8 @@ int m8_issuer_h_sessions_delete(m8_request *req, void *data)
     if (rc == 0)
         rc = audit(db, iss->prefix, c, id, owner);
     if (rc == 0)
-        rc = run(db, iss->prefix, "DELETE FROM {p}_client_session WHERE id = ?", &p, 1, NULL);
+        rc = m8_issuer_exec(db, iss->prefix, "DELETE FROM {p}_client_session WHERE id = ?", &p, 1,
+                            NULL);
     if (rc == 0)
         rc = blacklist_rows(db, iss->prefix, r, 1, (int64_t)time(NULL));
     m8_db_result_free(r);
@@ -335,12 +330,14 @@ int m8_issuer_h_sessions_delete_user(m8_request *req, void *data)
     if (rc == 0)
         rc = audit(db, iss->prefix, c, id, id);
     if (rc == 0)
-        rc = run(db, iss->prefix,
-                 "SELECT jwt_jti, jwt_expires_at FROM {p}_client_session WHERE user_id = ? FOR "
-                 "UPDATE",
-                 &p, 1, &r);
+        rc = m8_issuer_exec(
+            db, iss->prefix,
+            "SELECT jwt_jti, jwt_expires_at FROM {p}_client_session WHERE user_id = ? FOR "
+            "UPDATE",
+            &p, 1, &r);
     if (rc == 0)
-        rc = run(db, iss->prefix, "DELETE FROM {p}_client_session WHERE user_id = ?", &p, 1, &d);
+        rc = m8_issuer_exec(db, iss->prefix, "DELETE FROM {p}_client_session WHERE user_id = ?", &p,
+                            1, &d);
     if (rc == 0)
         deleted = m8_db_affected(d);
     m8_db_result_free(d);

@@ -14,20 +14,6 @@ static bool is_pg(const m8_db *db)
 }
 
 /* Expands tmpl with prefix (NULL = default) and runs it. */
-static int sql_run(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *params,
-                   size_t n, m8_db_result **res)
-{
-    char sql[1024];
-    if (res)
-        *res = NULL;
-    if (!db)
-        return M8_EINVAL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix ? prefix : M8_ISSUER_PREFIX_DEFAULT);
-    if (rc != 0)
-        return rc;
-    return m8_db_exec(db, sql, params, n, res);
-}
-
 /* 1..M8_ISSUER_ID_MAX bytes of printable ASCII without space. */
 static bool id_valid(const char *s)
 {
@@ -128,16 +114,17 @@ static int rate_my(m8_db *db, const char *prefix, void *ctx)
     m8_db_param p[4] = {M8_DB_TEXTN(x->key, x->keylen), M8_DB_INT(x->now + x->window_s),
                         M8_DB_INT(x->now), M8_DB_INT(x->now)};
     /* MariaDB assigns left to right: hits is decided on the old window_end. */
-    int rc = sql_run(db, prefix,
-                     "INSERT INTO {p}_m8_rate_window (rkey, hits, window_end) VALUES (?, 1, ?) "
-                     "ON DUPLICATE KEY UPDATE hits = IF(window_end <= ?, 1, hits + 1), "
-                     "window_end = IF(window_end <= ?, VALUES(window_end), window_end)",
-                     p, 4, NULL);
+    int rc =
+        m8_issuer_exec(db, prefix,
+                       "INSERT INTO {p}_m8_rate_window (rkey, hits, window_end) VALUES (?, 1, ?) "
+                       "ON DUPLICATE KEY UPDATE hits = IF(window_end <= ?, 1, hits + 1), "
+                       "window_end = IF(window_end <= ?, VALUES(window_end), window_end)",
+                       p, 4, NULL);
     if (rc != 0)
         return rc;
     m8_db_result *r = NULL;
-    rc = sql_run(db, prefix, "SELECT hits, window_end FROM {p}_m8_rate_window WHERE rkey = ?", p, 1,
-                 &r);
+    rc = m8_issuer_exec(db, prefix,
+                        "SELECT hits, window_end FROM {p}_m8_rate_window WHERE rkey = ?", p, 1, &r);
     if (rc == 0 && (m8_db_nrows(r) != 1 || m8_db_get_int(r, 0, 0, &x->count) != 0 ||
                     m8_db_get_int(r, 0, 1, &x->end) != 0))
         rc = M8_EIO;
@@ -157,14 +144,14 @@ int m8_issuer_rate_hit(m8_db *db, const char *prefix, const char *key, size_t ke
         m8_db_param p[4] = {M8_DB_TEXTN(key, keylen), M8_DB_INT(now + window_s), M8_DB_INT(now),
                             M8_DB_INT(now)};
         m8_db_result *r = NULL;
-        rc =
-            sql_run(db, prefix,
-                    "INSERT INTO {p}_m8_rate_window AS w (rkey, hits, window_end) VALUES (?, 1, ?) "
-                    "ON CONFLICT (rkey) DO UPDATE SET "
-                    "hits = CASE WHEN w.window_end <= ? THEN 1 ELSE w.hits + 1 END, "
-                    "window_end = CASE WHEN w.window_end <= ? THEN EXCLUDED.window_end "
-                    "ELSE w.window_end END RETURNING hits, window_end",
-                    p, 4, &r);
+        rc = m8_issuer_exec(
+            db, prefix,
+            "INSERT INTO {p}_m8_rate_window AS w (rkey, hits, window_end) VALUES (?, 1, ?) "
+            "ON CONFLICT (rkey) DO UPDATE SET "
+            "hits = CASE WHEN w.window_end <= ? THEN 1 ELSE w.hits + 1 END, "
+            "window_end = CASE WHEN w.window_end <= ? THEN EXCLUDED.window_end "
+            "ELSE w.window_end END RETURNING hits, window_end",
+            p, 4, &r);
         if (rc == 0 && (m8_db_nrows(r) != 1 || m8_db_get_int(r, 0, 0, &x.count) != 0 ||
                         m8_db_get_int(r, 0, 1, &x.end) != 0))
             rc = M8_EIO;
@@ -185,7 +172,7 @@ int m8_issuer_rate_clear(m8_db *db, const char *prefix, const char *key, size_t 
     if (!key_valid(key, keylen))
         return M8_EINVAL;
     m8_db_param p = M8_DB_TEXTN(key, keylen);
-    return sql_run(db, prefix, "DELETE FROM {p}_m8_rate_window WHERE rkey = ?", &p, 1, NULL);
+    return m8_issuer_exec(db, prefix, "DELETE FROM {p}_m8_rate_window WHERE rkey = ?", &p, 1, NULL);
 }
 
 /* ------------------------------------------------------------ allowlist */
@@ -196,14 +183,15 @@ int m8_issuer_allow_put(m8_db *db, const char *prefix, const char *jti, const ch
     if (!db || !id_valid(jti) || !id_valid(user_id))
         return M8_EINVAL;
     m8_db_param p[3] = {M8_DB_TEXT(jti), M8_DB_TEXT(user_id), M8_DB_INT(expires_at)};
-    return sql_run(db, prefix,
-                   is_pg(db) ? "INSERT INTO {p}_m8_refresh_allow (jti, user_id, expires_at) VALUES "
-                               "(?, ?, ?) ON CONFLICT (jti) DO UPDATE SET user_id = "
-                               "EXCLUDED.user_id, expires_at = EXCLUDED.expires_at"
-                             : "INSERT INTO {p}_m8_refresh_allow (jti, user_id, expires_at) VALUES "
-                               "(?, ?, ?) ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), "
-                               "expires_at = VALUES(expires_at)",
-                   p, 3, NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        is_pg(db) ? "INSERT INTO {p}_m8_refresh_allow (jti, user_id, expires_at) VALUES "
+                    "(?, ?, ?) ON CONFLICT (jti) DO UPDATE SET user_id = "
+                    "EXCLUDED.user_id, expires_at = EXCLUDED.expires_at"
+                  : "INSERT INTO {p}_m8_refresh_allow (jti, user_id, expires_at) VALUES "
+                    "(?, ?, ?) ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), "
+                    "expires_at = VALUES(expires_at)",
+        p, 3, NULL);
 }
 
 /* *hit = whether a row of tmpl (jti, now) exists. */
@@ -215,7 +203,7 @@ static int exists(m8_db *db, const char *prefix, const char *tmpl, const char *j
     *hit = false;
     m8_db_param p[2] = {M8_DB_TEXT(jti), M8_DB_INT(now)};
     m8_db_result *r = NULL;
-    int rc = sql_run(db, prefix, tmpl, p, 2, &r);
+    int rc = m8_issuer_exec(db, prefix, tmpl, p, 2, &r);
     if (rc == 0)
         *hit = m8_db_nrows(r) > 0;
     m8_db_result_free(r);
@@ -240,8 +228,8 @@ static int rotate_body(m8_db *db, const char *prefix, void *ctx)
      * waits and then finds nothing to delete. */
     m8_db_param d[2] = {M8_DB_TEXT(x->old_jti), M8_DB_INT(x->now)};
     m8_db_result *r = NULL;
-    int rc = sql_run(db, prefix,
-                     "DELETE FROM {p}_m8_refresh_allow WHERE jti = ? AND expires_at > ?", d, 2, &r);
+    int rc = m8_issuer_exec(
+        db, prefix, "DELETE FROM {p}_m8_refresh_allow WHERE jti = ? AND expires_at > ?", d, 2, &r);
     if (rc != 0)
         return rc;
     int64_t gone = m8_db_affected(r);
@@ -249,9 +237,9 @@ static int rotate_body(m8_db *db, const char *prefix, void *ctx)
     if (gone != 1)
         return M8_ENOTFOUND;
     m8_db_param i[3] = {M8_DB_TEXT(x->new_jti), M8_DB_TEXT(x->user_id), M8_DB_INT(x->expires_at)};
-    return sql_run(db, prefix,
-                   "INSERT INTO {p}_m8_refresh_allow (jti, user_id, expires_at) VALUES (?, ?, ?)",
-                   i, 3, NULL);
+    return m8_issuer_exec(
+        db, prefix, "INSERT INTO {p}_m8_refresh_allow (jti, user_id, expires_at) VALUES (?, ?, ?)",
+        i, 3, NULL);
 }
 
 int m8_issuer_allow_rotate(m8_db *db, const char *prefix, const char *old_jti, const char *new_jti,
@@ -272,7 +260,8 @@ int m8_issuer_allow_remove(m8_db *db, const char *prefix, const char *jti, bool 
         return M8_EINVAL;
     m8_db_param p = M8_DB_TEXT(jti);
     m8_db_result *r = NULL;
-    int rc = sql_run(db, prefix, "DELETE FROM {p}_m8_refresh_allow WHERE jti = ?", &p, 1, &r);
+    int rc =
+        m8_issuer_exec(db, prefix, "DELETE FROM {p}_m8_refresh_allow WHERE jti = ?", &p, 1, &r);
     if (rc == 0 && removed)
         *removed = m8_db_affected(r) > 0;
     m8_db_result_free(r);
@@ -284,7 +273,8 @@ int m8_issuer_allow_remove_user(m8_db *db, const char *prefix, const char *user_
     if (!id_valid(user_id))
         return M8_EINVAL;
     m8_db_param p = M8_DB_TEXT(user_id);
-    return sql_run(db, prefix, "DELETE FROM {p}_m8_refresh_allow WHERE user_id = ?", &p, 1, NULL);
+    return m8_issuer_exec(db, prefix, "DELETE FROM {p}_m8_refresh_allow WHERE user_id = ?", &p, 1,
+                          NULL);
 }
 
 /* ------------------------------------------------------------ blacklist */
@@ -294,15 +284,15 @@ int m8_issuer_blacklist_put(m8_db *db, const char *prefix, const char *jti, int6
     if (!db || !id_valid(jti))
         return M8_EINVAL;
     m8_db_param p[2] = {M8_DB_TEXT(jti), M8_DB_INT(expires_at)};
-    return sql_run(db, prefix,
-                   is_pg(db)
-                       ? "INSERT INTO {p}_m8_access_blacklist AS b (jti, expires_at) VALUES "
-                         "(?, ?) ON CONFLICT (jti) DO UPDATE SET expires_at = "
-                         "GREATEST(b.expires_at, EXCLUDED.expires_at)"
-                       : "INSERT INTO {p}_m8_access_blacklist (jti, expires_at) VALUES (?, ?) "
-                         "ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, "
-                         "VALUES(expires_at))",
-                   p, 2, NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        is_pg(db) ? "INSERT INTO {p}_m8_access_blacklist AS b (jti, expires_at) VALUES "
+                    "(?, ?) ON CONFLICT (jti) DO UPDATE SET expires_at = "
+                    "GREATEST(b.expires_at, EXCLUDED.expires_at)"
+                  : "INSERT INTO {p}_m8_access_blacklist (jti, expires_at) VALUES (?, ?) "
+                    "ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, "
+                    "VALUES(expires_at))",
+        p, 2, NULL);
 }
 
 int m8_issuer_blacklist_has(m8_db *db, const char *prefix, const char *jti, int64_t now,
@@ -326,13 +316,13 @@ int m8_issuer_event_append(m8_db *db, const char *prefix, const char *type, cons
     bool pg = is_pg(db);
     m8_db_param p[3] = {M8_DB_INT(now_us), M8_DB_TEXT(type), M8_DB_TEXTN(payload, payload_len)};
     m8_db_result *r = NULL;
-    int rc =
-        sql_run(db, prefix,
-                pg ? "INSERT INTO {p}_m8_event_outbox (created_us, event_type, payload) VALUES "
-                     "(?, ?, ?) RETURNING id"
-                   : "INSERT INTO {p}_m8_event_outbox (created_us, event_type, payload) VALUES "
-                     "(?, ?, ?)",
-                p, 3, &r);
+    int rc = m8_issuer_exec(
+        db, prefix,
+        pg ? "INSERT INTO {p}_m8_event_outbox (created_us, event_type, payload) VALUES "
+             "(?, ?, ?) RETURNING id"
+           : "INSERT INTO {p}_m8_event_outbox (created_us, event_type, payload) VALUES "
+             "(?, ?, ?)",
+        p, 3, &r);
     if (rc == 0) {
         int64_t v = 0;
         if (pg) {
@@ -369,10 +359,10 @@ int m8_issuer_event_read(m8_db *db, const char *prefix, int64_t after_id, size_t
     if (!db || after_id < 0 || max < 1 || max > M8_ISSUER_EVENT_READ_MAX || grace_us < 0)
         return M8_EINVAL;
     m8_db_param p[2] = {M8_DB_INT(after_id), M8_DB_INT((int64_t)max)};
-    int rc = sql_run(db, prefix,
-                     "SELECT id, created_us, event_type, payload FROM {p}_m8_event_outbox "
-                     "WHERE id > ? ORDER BY id LIMIT ?",
-                     p, 2, &out->res_);
+    int rc = m8_issuer_exec(db, prefix,
+                            "SELECT id, created_us, event_type, payload FROM {p}_m8_event_outbox "
+                            "WHERE id > ? ORDER BY id LIMIT ?",
+                            p, 2, &out->res_);
     if (rc != 0)
         return rc;
     size_t rows = m8_db_nrows(out->res_);
@@ -422,7 +412,7 @@ static int event_bound(m8_db *db, const char *prefix, const char *tmpl, int64_t 
         return M8_EINVAL;
     *id = 0;
     m8_db_result *r = NULL;
-    int rc = sql_run(db, prefix, tmpl, NULL, 0, &r);
+    int rc = m8_issuer_exec(db, prefix, tmpl, NULL, 0, &r);
     if (rc == 0 && m8_db_nrows(r) == 1 && !m8_db_is_null(r, 0, 0) &&
         m8_db_get_int(r, 0, 0, id) != 0)
         rc = M8_EIO;
@@ -453,7 +443,7 @@ int m8_issuer_store_reap(m8_db *db, const char *prefix, int64_t now, int64_t kee
         return M8_EINVAL;
     m8_db_param p = M8_DB_INT(now);
     for (size_t i = 0; i < sizeof expired / sizeof expired[0]; i++) {
-        int rc = sql_run(db, prefix, expired[i], &p, 1, NULL);
+        int rc = m8_issuer_exec(db, prefix, expired[i], &p, 1, NULL);
         if (rc != 0)
             return rc;
     }
@@ -462,6 +452,6 @@ int m8_issuer_store_reap(m8_db *db, const char *prefix, int64_t now, int64_t kee
     if (rc != 0 || last == 0)
         return rc;
     m8_db_param e[2] = {M8_DB_INT(keep_events_before_us), M8_DB_INT(last)};
-    return sql_run(db, prefix, "DELETE FROM {p}_m8_event_outbox WHERE created_us < ? AND id < ?", e,
-                   2, NULL);
+    return m8_issuer_exec(
+        db, prefix, "DELETE FROM {p}_m8_event_outbox WHERE created_us < ? AND id < ?", e, 2, NULL);
 }

@@ -64,15 +64,6 @@ static bool id_text(const char *v, size_t n, char out[M8_UUID_STR_LEN + 1])
     return m8_uuid_canon(v, n, out);
 }
 
-static int run(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
-               m8_db_result **res)
-{
-    char sql[512];
-    *res = NULL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix);
-    return rc ? rc : m8_db_exec(db, sql, p, n, res);
-}
-
 /* ------------------------------------------------------------ list, get */
 
 static int users_list(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
@@ -89,13 +80,14 @@ static int users_list(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
     m8_db_result *ids = NULL, *cnt = NULL;
     m8_db_param p[] = {M8_DB_INT(limit), M8_DB_INT(skip)};
     int64_t count = 0;
-    int rc = run(db, iss->prefix, "SELECT COUNT(*) FROM {p}_user", NULL, 0, &cnt);
+    int rc = m8_issuer_exec(db, iss->prefix, "SELECT COUNT(*) FROM {p}_user", NULL, 0, &cnt);
     if (rc == 0 && m8_db_get_int(cnt, 0, 0, &count) != 0)
         rc = M8_EIO;
     m8_db_result_free(cnt);
     if (rc == 0)
-        rc = run(db, iss->prefix,
-                 "SELECT id FROM {p}_user ORDER BY created_at, id LIMIT ? OFFSET ?", p, 2, &ids);
+        rc = m8_issuer_exec(db, iss->prefix,
+                            "SELECT id FROM {p}_user ORDER BY created_at, id LIMIT ? OFFSET ?", p,
+                            2, &ids);
     json_object *data = json_object_new_array();
     for (size_t i = 0; rc == 0 && i < m8_db_nrows(ids); i++) {
         size_t n = 0;

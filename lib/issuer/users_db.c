@@ -16,18 +16,6 @@
     "id, email, full_name, avatar, hashed_password, provider, role, is_active, email_verified, "   \
     "is_superuser, tenant_id, auth_generation, created_at, updated_at"
 
-static int run(m8_db *db, const char *prefix, const char *tmpl, const m8_db_param *p, size_t n,
-               m8_db_result **res)
-{
-    char sql[1024];
-    if (res)
-        *res = NULL;
-    if (!db)
-        return M8_EINVAL;
-    int rc = m8_issuer_sql(sql, sizeof sql, tmpl, prefix ? prefix : M8_ISSUER_PREFIX_DEFAULT);
-    return rc ? rc : m8_db_exec(db, sql, p, n, res);
-}
-
 void m8_issuer_uuid_param(const m8_db *db, const char *id, char out[M8_UUID_STR_LEN + 1])
 {
     char canon[M8_UUID_STR_LEN + 1];
@@ -161,7 +149,7 @@ static int read_one(m8_db *db, const char *prefix, m8_arena *a, const char *tmpl
                     m8_issuer_user *out)
 {
     m8_db_result *r = NULL;
-    int rc = run(db, prefix, tmpl, &p, 1, &r);
+    int rc = m8_issuer_exec(db, prefix, tmpl, &p, 1, &r);
     if (rc == 0) {
         if (m8_db_nrows(r) == 0) {
             rc = M8_ENOTFOUND;
@@ -233,11 +221,12 @@ int m8_issuer_user_insert(m8_db *db, const char *prefix, m8_issuer_user *u)
         tenant[0] ? M8_DB_TEXT(tenant) : M8_DB_NULL,
         M8_DB_INT(u->auth_generation),
     };
-    return run(db, prefix,
-               "INSERT INTO {p}_user (id, created_at, updated_at, provider, email, full_name, "
-               "avatar, is_active, email_verified, is_superuser, role, hashed_password, tenant_id, "
-               "auth_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               p, M8_ARRAY_LEN(p), NULL);
+    return m8_issuer_exec(
+        db, prefix,
+        "INSERT INTO {p}_user (id, created_at, updated_at, provider, email, full_name, "
+        "avatar, is_active, email_verified, is_superuser, role, hashed_password, tenant_id, "
+        "auth_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        p, M8_ARRAY_LEN(p), NULL);
 }
 
 int m8_issuer_user_set_hash(m8_db *db, const char *prefix, const char *id, const char *hash)
@@ -247,8 +236,9 @@ int m8_issuer_user_set_hash(m8_db *db, const char *prefix, const char *id, const
     if (!p[0] || !hash)
         return M8_EINVAL;
     m8_db_param v[] = {M8_DB_TEXT(hash), M8_DB_TIME(m8_db_now()), M8_DB_TEXT(p)};
-    return run(db, prefix, "UPDATE {p}_user SET hashed_password = ?, updated_at = ? WHERE id = ?",
-               v, 3, NULL);
+    return m8_issuer_exec(db, prefix,
+                          "UPDATE {p}_user SET hashed_password = ?, updated_at = ? WHERE id = ?", v,
+                          3, NULL);
 }
 
 void m8_issuer_user_mint(const m8_issuer_user *u, m8_mint_user *out)
