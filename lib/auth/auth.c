@@ -104,6 +104,13 @@ static int load_old_key(m8_auth *a, const m8_settings *s, char *err, size_t errl
     return 0;
 }
 
+const struct evp_pkey_st *m8_auth_old_key(const m8_auth *a, const char **kid)
+{
+    if (kid)
+        *kid = a && a->key_old ? a->kid_old : NULL;
+    return a && a->key_old ? a->key_old->pkey : NULL;
+}
+
 m8_auth *m8_auth_new(const m8_settings *s, char *err, size_t errlen)
 {
     m8_auth *a = calloc(1, sizeof *a);
@@ -546,7 +553,8 @@ static bool apikey_check(m8_auth *a, m8_request *req, m8_access access, const m8
     bool writer = access == M8_API_KEY_WRITER || access == M8_WRITER;
     if (!m8_apikey_resolve(a->apikey, key, key ? c->len : 0,
                            writer ? M8_APIKEY_WRITER : M8_APIKEY_READER, m8_now_mono(), &req->arena,
-                           &ans)) {
+                           &ans) ||
+        !m8_apikey_require_scope(a->apikey, &ans, req->api_key_scope)) {
         m8_req_fail(req, "API key refused: %s", m8_apikey_reason_name(ans.reason));
         m8_res_error(req, ans.status, ans.detail);
         if (ans.retry_after[0])

@@ -59,6 +59,13 @@ typedef int (*m8_auth_revoked_fn)(m8_request *req, const char *jti, void *data);
 M8_INTERNAL void m8_auth_use_issuer(m8_auth *a, m8_auth_revoked_fn revoked, void *data,
                                     bool fail_open);
 
+/* fcgim8-issuer during a key rotation: the old published key parsed once
+ * from ACCESS_PUBLIC_KEY_OLD_FILE by m8_auth_new (NULL when none), and its
+ * kid (ACCESS_KEY_ID_OLD, else derived) into *kid; the JWKS document takes
+ * both from here (doc/issuer.md#key-rotation). */
+struct evp_pkey_st;
+M8_INTERNAL const struct evp_pkey_st *m8_auth_old_key(const m8_auth *a, const char **kid);
+
 struct json_object;
 struct m8_principal;
 

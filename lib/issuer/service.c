@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -38,29 +37,6 @@ int m8_issuer_db_fail(m8_request *req, int rc, const char *what)
 
 /* ------------------------------------------------------------ boot: keys */
 
-static EVP_PKEY *read_pem(const char *path, bool private_key, char *err, size_t errlen)
-{
-    char *pem = NULL;
-    size_t len = 0;
-    int rc = m8_read_file(path, KEY_FILE_MAX, true, &pem, &len);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot read %s (%s)", path,
-                 rc == M8_ETOOBIG ? "over 64 KiB" : "missing or unreadable");
-        return NULL;
-    }
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    EVP_PKEY *k = NULL;
-    if (bio)
-        k = private_key ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-                        : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    sodium_memzero(pem, len);
-    free(pem);
-    if (!k)
-        snprintf(err, errlen, "%s holds no PEM %s key", path, private_key ? "private" : "public");
-    return k;
-}
-
 static bool nonempty(const char *s)
 {
     return s && *s;
@@ -80,8 +56,9 @@ static int load_keys(const m8_settings *s, char *err, size_t errlen, void *data)
     }
     snprintf(iss->prefix, sizeof iss->prefix, "%s", prefix);
     m8_alg alg = s->access_token_algorithm;
-    EVP_PKEY *pub = NULL, *old = NULL;
-    const char *old_kid = m8_settings_get(s, "ACCESS_KEY_ID_OLD");
+    EVP_PKEY *pub = NULL;
+    const EVP_PKEY *old = NULL;
+    const char *old_kid = NULL;
     if (alg == M8_ALG_HS256) {
         if (!nonempty(s->access_secret_key)) {
             snprintf(err, errlen, "ACCESS_SECRET_KEY is required for HS256");
@@ -122,18 +99,20 @@ static int load_keys(const m8_settings *s, char *err, size_t errlen, void *data)
             return 1;
         }
         snprintf(iss->kid, sizeof iss->kid, "%s", kid);
-        const char *old_file = m8_settings_get(s, "ACCESS_PUBLIC_KEY_OLD_FILE");
-        if (nonempty(old_file) && !(old = read_pem(old_file, false, err, errlen)))
+        /* parsed once, by the verifier of the issuer's own routes */
+        old = m8_auth_old_key(iss->app ? iss->app->auth : NULL, &old_kid);
+        if (nonempty(s->access_public_key_old_file) && !old) {
+            snprintf(err, errlen, "ACCESS_PUBLIC_KEY_OLD_FILE: not loaded");
             return 1;
     }
     iss->access_cfg.key = iss->access_key;
+        }
     iss->access_cfg.kid = iss->kid[0] ? iss->kid : NULL;
     iss->access_cfg.expire_minutes = s->access_token_expire_minutes;
     iss->access_cfg.issuer = s->token_issuer;
     iss->access_cfg.audience = s->token_audience;
     if (!nonempty(s->refresh_secret_key)) {
         snprintf(err, errlen, "REFRESH_SECRET_KEY is required");
-        EVP_PKEY_free(old);
         return 1;
     }
     iss->refresh_key =
@@ -142,7 +121,6 @@ static int load_keys(const m8_settings *s, char *err, size_t errlen, void *data)
         iss->refresh_key_old = m8_sign_key_from_secret(
             s->refresh_secret_key_old, strlen(s->refresh_secret_key_old), err, errlen);
     if (!iss->refresh_key || (nonempty(s->refresh_secret_key_old) && !iss->refresh_key_old)) {
-        EVP_PKEY_free(old);
         return 1;
     }
     iss->refresh_minutes = s->refresh_token_expire_minutes;
@@ -151,7 +129,6 @@ static int load_keys(const m8_settings *s, char *err, size_t errlen, void *data)
     iss->stateless = s->token_mode == M8_MODE_STATELESS;
     iss->hybrid = s->token_mode == M8_MODE_HYBRID;
     int rc = m8_jwks_doc_build(alg, pub, iss->kid, old, old_kid, &iss->jwks, err, errlen);
-    EVP_PKEY_free(old);
     if (rc != 0)
         return 1;
     if (m8_jwks_cache_control(s->jwks_cache_ttl_seconds, iss->jwks_cache_control,
@@ -442,8 +419,7 @@ static int on_request(m8_request *req, void *data)
         return 0;
     const char *cred = iss->s->health_detail_credential,
                *tok = m8_req_header(req, "X-Internal-Token");
-    size_t cl = cred ? strlen(cred) : 0;
-    if (cl && tok && strlen(tok) == cl && sodium_memcmp(tok, cred, cl) == 0) {
+    if (m8_secret_eq(tok, cred)) {
         m8_res_header(req, "Cache-Control", "no-store");
         m8_res_json(req, 200, health_detail(iss, req));
         return 1;
