@@ -247,8 +247,5 @@ int m8_metrics_check_scrape(const m8_settings *s, const char *authorization)
         return M8_EINVAL;
     const char *p = authorization + 7;
     size_t pn = m8_trim(&p, n - 7);
-    size_t cn = strlen(cred);
-    if (pn == 0 || pn != cn) /* the length may leak, the content does not */
-        return M8_EINVAL;
-    return sodium_memcmp(p, cred, cn) == 0 ? 0 : M8_EINVAL;
+    return m8_secret_eq_n(p, pn, cred) ? 0 : M8_EINVAL;
 }

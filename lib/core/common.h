@@ -91,8 +91,11 @@ M8_INTERNAL int m8_strcaseeq(const char *a, const char *b);
 M8_INTERNAL int m8_memcaseeq(const char *p, size_t n, const char *s);
 /* Trims ASCII whitespace; returns the new length and moves *p. */
 M8_INTERNAL size_t m8_trim(const char **p, size_t n);
-/* Constant-time equality of two secrets; NULL or empty never matches. */
+/* Equality of two secrets that leaks neither their contents nor their
+ * lengths (both hashed, then compared in constant time); NULL or empty
+ * never matches.  _n: a is la bytes, not NUL-terminated. */
 M8_INTERNAL bool m8_secret_eq(const char *a, const char *b);
+M8_INTERNAL bool m8_secret_eq_n(const char *a, size_t la, const char *b);
 /* Monotonic and wall clocks in seconds. */
 M8_INTERNAL double m8_now_mono(void);
 M8_INTERNAL double m8_now_wall(void);

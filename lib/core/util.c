@@ -51,14 +51,20 @@ size_t m8_trim(const char **p, size_t n)
     return n;
 }
 
+bool m8_secret_eq_n(const char *a, size_t la, const char *b)
+{
+    if (!a || !b || !la || !*b)
+        return false;
+    /* both sides hashed first: neither the contents nor the length leak */
+    unsigned char ha[crypto_generichash_BYTES], hb[crypto_generichash_BYTES];
+    crypto_generichash(ha, sizeof ha, (const unsigned char *)a, la, NULL, 0);
+    crypto_generichash(hb, sizeof hb, (const unsigned char *)b, strlen(b), NULL, 0);
+    return sodium_memcmp(ha, hb, sizeof ha) == 0;
+}
+
 bool m8_secret_eq(const char *a, const char *b)
 {
-    if (!a || !b || !*a || !*b)
-        return false;
-    size_t la = strlen(a), lb = strlen(b);
-    if (la != lb)
-        return false;
-    return sodium_memcmp(a, b, la) == 0;
+    return a && m8_secret_eq_n(a, strlen(a), b);
 }
 
 double m8_now_mono(void)

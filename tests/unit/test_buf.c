@@ -72,6 +72,10 @@ static void test_util(void)
     ok(!m8_secret_eq("s3cret", "s3creT"), "secret_eq: different secrets do not match");
     ok(!m8_secret_eq("", ""), "secret_eq: empty never matches");
     ok(!m8_secret_eq(NULL, "x"), "secret_eq: NULL never matches");
+    ok(!m8_secret_eq("s3cre", "s3cret"), "secret_eq: a prefix of the secret does not match");
+    ok(!m8_secret_eq("s3crets", "s3cret"), "secret_eq: the secret plus a byte does not match");
+    ok(m8_secret_eq_n("s3cret-tail", 6, "s3cret"), "secret_eq_n: the first la bytes are compared");
+    ok(!m8_secret_eq_n("s3cret", 5, "s3cret"), "secret_eq_n: a shorter span does not match");
     long long v;
     ok(m8_parse_ll("42", 0, 100, &v) == 0 && v == 42, "parse_ll: in range");
     ok(m8_parse_ll("101", 0, 100, &v) != 0, "parse_ll: one past max refused");
