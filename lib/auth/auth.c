@@ -553,8 +553,7 @@ static bool apikey_check(m8_auth *a, m8_request *req, m8_access access, const m8
     bool writer = access == M8_API_KEY_WRITER || access == M8_WRITER;
     if (!m8_apikey_resolve(a->apikey, key, key ? c->len : 0,
                            writer ? M8_APIKEY_WRITER : M8_APIKEY_READER, m8_now_mono(), &req->arena,
-                           &ans) ||
-        !m8_apikey_require_scope(a->apikey, &ans, req->api_key_scope)) {
+                           &ans)) {
         m8_req_fail(req, "API key refused: %s", m8_apikey_reason_name(ans.reason));
         m8_res_error(req, ans.status, ans.detail);
         if (ans.retry_after[0])
