@@ -278,11 +278,25 @@ static bool allowed_origin(const m8_request *req, const origin *o, char *const *
             scheme = m8_strcaseeq(rs, "https") ? "https" : "http";
         else if (https && (m8_strcaseeq(https, "on") || strcmp(https, "1") == 0))
             scheme = "https";
+        /* A Host without a port (Debian's fastcgi_params sends nginx's $host,
+         * which drops it): the port the request came in on (SERVER_PORT) is
+         * the request's too, besides the scheme's default. */
+        char withport[M8_CSRF_MAX_ORIGIN + 8];
+        const char *sp = m8_req_param(req, "SERVER_PORT");
+        size_t wl = 0;
+        bool portless = host[hl - 1] != ']' && !memchr(host, ':', hl);
+        if (portless && sp && *sp && strlen(sp) <= 5 && strspn(sp, "0123456789") == strlen(sp) &&
+            hl <= M8_CSRF_MAX_ORIGIN) {
+            int w = snprintf(withport, sizeof withport, "%.*s:%s", (int)hl, host, sp);
+            wl = w > 0 && (size_t)w < sizeof withport ? (size_t)w : 0;
+        }
         const char *schemes[2] = {scheme ? scheme : "http", scheme ? NULL : "https"};
         for (size_t i = 0; i < 2 && schemes[i]; i++) {
             origin self;
             snprintf(self.scheme, sizeof self.scheme, "%s", schemes[i]);
             if (parse_authority(host, hl, &self) && origin_eq(o, &self))
+                return true;
+            if (wl && parse_authority(withport, wl, &self) && origin_eq(o, &self))
                 return true;
         }
     }

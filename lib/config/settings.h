@@ -162,6 +162,7 @@ struct m8_settings {
     char *tokens_encryption_key_old;
     bool access_key_id_allow_unbound;
     char *access_public_key_old_file; /* path */
+    char *csrf_key_file;              /* path: browser sessions' CSRF key */
     char *access_key_id_old;
     long long login_ip_rate_limit_requests;
     char *private_api_consumers; /* JSON object text, default "{}" */

@@ -196,6 +196,7 @@ const field m8__settings_fields[] = {
     /* tokens and keys */
     IBO("ACCESS_KEY_ID_ALLOW_UNBOUND", access_key_id_allow_unbound, "false"),
     IPT("ACCESS_PUBLIC_KEY_OLD_FILE", access_public_key_old_file),
+    IPT("CSRF_KEY_FILE", csrf_key_file), /* browser sessions (doc/issuer.md#browser-sessions) */
     IST("ACCESS_KEY_ID_OLD", access_key_id_old, NULL, 0, V_NONE),
     /* rate limits, private API */
     IIN("LOGIN_IP_RATE_LIMIT_REQUESTS", login_ip_rate_limit_requests, "50", 1, ANY),

@@ -15,6 +15,7 @@
 #include "auth/credential.h"
 #include "auth/jwt.h"
 #include "core/log.h"
+#include "issuer/browser.h"
 #include "issuer/clientip.h"
 #include "issuer/form.h"
 #include "issuer/sessions.h"
@@ -76,12 +77,16 @@ static int answer_detail(m8_request *req, int status, const char *detail, bool d
     return m8_res_error(req, status, detail);
 }
 
-/* {"access_token":...,"token_type":"bearer"} and the refresh cookie. */
+/* {"access_token":...,"token_type":"bearer"} and the refresh cookie; a
+ * browser session (X-Auth-Session, checked at the start of the handler)
+ * gets the access token as a cookie instead (doc/issuer.md#browser-sessions). */
 static int answer_tokens(m8_request *req, const m8_issuer *iss, const m8_buf *access,
-                         const m8_buf *refresh)
+                         const m8_buf *refresh, const char *jti)
 {
     if (set_refresh_cookie(req, iss, refresh) != 0)
         return m8_req_fail(req, "issuer: the refresh cookie could not be set");
+    if (m8_req_header(req, M8_ISSUER_SESSION_HEADER))
+        return m8_issuer_browser_answer(req, access, jti);
     json_object *o = json_object_new_object();
     if (!o)
         return m8_req_fail(req, "issuer: out of memory");
@@ -275,7 +280,7 @@ static int login(m8_request *req, const m8_issuer *iss, m8_login_form *f, m8_buf
     if (mint_pair(req, iss, &u, now, jti, &access, &refresh) == 0) {
         rc = iss->stateless ? 0 : login_session(req, iss, &u, jti, &refresh, now);
         out = rc ? m8_issuer_db_fail(req, rc, "login: session write")
-                 : answer_tokens(req, iss, &access, &refresh);
+                 : answer_tokens(req, iss, &access, &refresh, jti);
     }
     wipe_buf(&access);
     wipe_buf(&refresh);
@@ -287,6 +292,8 @@ int m8_issuer_h_login(m8_request *req, void *data)
     const m8_issuer *iss = data;
     if (!iss->s->password_login_enabled)
         return m8_res_error(req, 404, "feature_unavailable");
+    if (m8_issuer_browser_wanted(req) < 0)
+        return 0;
     size_t len = 0;
     const char *body = m8_req_body(req, &len);
     m8_login_form f;
@@ -365,6 +372,8 @@ int m8_issuer_h_refresh(m8_request *req, void *data)
     m8_db *db = m8_req_db(req);
     long long now = now_s();
     m8_refresh_claims c;
+    if (m8_issuer_browser_wanted(req) < 0)
+        return 0;
     if (refresh_decode(req, iss, now, &c))
         return 0;
 
@@ -442,7 +451,7 @@ int m8_issuer_h_refresh(m8_request *req, void *data)
             goto done;
         }
     }
-    out = answer_tokens(req, iss, &access, &refresh);
+    out = answer_tokens(req, iss, &access, &refresh, jti);
 done:
     if (m8_db_in_transaction(db))
         m8_db_rollback(db);
@@ -493,8 +502,14 @@ int m8_issuer_h_logout(m8_request *req, void *data)
     const char *tok = NULL, *rtok = NULL;
     size_t len = 0, rlen = 0;
     if (!m8_auth_bearer(req, &tok, &len)) {
-        m8_res_header(req, "WWW-Authenticate", "Bearer");
-        return m8_res_error(req, 401, D_NOT_AUTHENTICATED);
+        /* a browser session: the access cookie, with its CSRF token */
+        int b = m8_issuer_browser_logout_token(req, &tok, &len);
+        if (b < 0)
+            return 0;
+        if (b == 0) {
+            m8_res_header(req, "WWW-Authenticate", "Bearer");
+            return m8_res_error(req, 401, D_NOT_AUTHENTICATED);
+        }
     }
     int crc = refresh_cookie(req, &rtok, &rlen);
     if (crc == 0)
@@ -534,6 +549,7 @@ int m8_issuer_h_logout(m8_request *req, void *data)
         return m8_res_error(req, 503, D_LOGOUT_FAILED);
 ok:
     delete_refresh_cookie(req);
+    m8_issuer_browser_clear(req);
     json_object *o = json_object_new_object();
     if (!o)
         return m8_req_fail(req, "issuer: out of memory");

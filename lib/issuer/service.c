@@ -19,6 +19,7 @@
 #include "auth/jwk_export.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "issuer/browser.h"
 #include "issuer/form.h"
 #include "issuer/private.h"
 #include "issuer/store.h"
@@ -104,9 +105,9 @@ static int load_keys(const m8_settings *s, char *err, size_t errlen, void *data)
         if (nonempty(s->access_public_key_old_file) && !old) {
             snprintf(err, errlen, "ACCESS_PUBLIC_KEY_OLD_FILE: not loaded");
             return 1;
+        }
     }
     iss->access_cfg.key = iss->access_key;
-        }
     iss->access_cfg.kid = iss->kid[0] ? iss->kid : NULL;
     iss->access_cfg.expire_minutes = s->access_token_expire_minutes;
     iss->access_cfg.issuer = s->token_issuer;
@@ -526,6 +527,8 @@ int m8_issuer_main(int argc, char **argv)
     if (m8_app_use_database(app, M8_DB_REQUIRED, 0, 0) != 0 ||
         m8_app_add_validator(app, "issuer keys", load_keys, &g_iss) != 0 ||
         m8_app_add_validator(app, "issuer private API", m8_issuer_private_load, &g_iss) != 0 ||
+        m8_app_add_validator(app, "issuer browser sessions", m8_issuer_browser_load, NULL) != 0 ||
+        m8_app_on_shutdown(app, m8_issuer_browser_free, NULL) != 0 ||
         m8_app_on_shutdown(app, m8_issuer_private_free, NULL) != 0 ||
         m8_app_on_database(app, on_database, &g_iss) != 0 ||
         m8_app_on_shutdown(app, on_shutdown, &g_iss) != 0 ||
