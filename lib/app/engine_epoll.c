@@ -46,6 +46,7 @@
 enum { C_FREE = 0, C_PARKED = 1, C_OWNED = 2, C_AGAIN = 3 };
 #define TAG_LISTEN UINT32_MAX
 #define TAG_WAKE (UINT32_MAX - 1)
+#define CONN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
 
 typedef struct conn {
     int fd;                     /* -1 while the slot is free (changed under srv->lock) */
@@ -186,7 +187,49 @@ typedef struct worker_ctx {
     m8_buf wire;            /* FastCGI records */
     m8_stream st;           /* a streaming response's state (app/stream.h) */
     char rb[M8_READ_CHUNK]; /* what a recv brings */
+    /* the last epoll_wait's events; [ev_next, ev_n) not handled yet */
+    struct epoll_event evs[16];
+    int ev_next, ev_n;
 } worker_ctx;
+
+/* Gives the events this thread took but has not handled yet back to
+ * epoll, for the other threads: called before a stream body, which keeps
+ * the thread for as long as the client stays.  Without it, the events
+ * that one epoll_wait returned behind a stream request waited for the
+ * stream's end: a connection whose request had arrived got no answer
+ * (the web server's read timeout), and the one-shot listening socket,
+ * never re-armed, accepted nothing more in this process.  Re-arming an
+ * edge-triggered or one-shot descriptor that is ready queues it again
+ * (epoll_ctl(2)); a connection closed meanwhile is skipped, and one
+ * another thread owns by now at most gets an event it finds nothing in.
+ * doc/design.md#streaming-responses */
+static void hand_back_events(m8_server *s, worker_ctx *w)
+{
+    for (; w->ev_next < w->ev_n; w->ev_next++) {
+        uint64_t tag = w->evs[w->ev_next].data.u64;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = tag};
+        if (tag == TAG_LISTEN) {
+            pthread_mutex_lock(&s->accept_lock);
+            if (s->listen_fd >= 0 && !s->accept_paused && !atomic_load(&s->stopping))
+                epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
+            pthread_mutex_unlock(&s->accept_lock);
+            continue;
+        }
+        if (tag == TAG_WAKE) {
+            epoll_ctl(s->ep, EPOLL_CTL_MOD, s->wake_fd, &ev);
+            continue;
+        }
+        uint32_t idx = (uint32_t)tag, gen = (uint32_t)(tag >> 32);
+        ev.events = CONN_EVENTS;
+        /* under the lock: the slot's descriptor cannot be closed meanwhile */
+        pthread_mutex_lock(&s->lock);
+        conn *c = idx < atomic_load(&s->n_slots) ? atomic_load(&s->slots[idx]) : NULL;
+        uint64_t st = c ? atomic_load(&c->st) : 0;
+        if (c && (uint32_t)(st >> 2) == gen && (st & 3) != C_FREE && c->fd >= 0)
+            epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
 
 /* Runs the complete request held by c; returns false if c must close. */
 static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
@@ -217,6 +260,7 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
     size_t res_len = w->out.len;
     int rc = 0;
     if (w->st.fn) {
+        hand_back_events(s, w);
         rc = m8_stream_run(&w->st, res, res_len); /* headers, then the body */
         res = NULL;
         res_len = 0;
@@ -497,7 +541,7 @@ static void accept_conns(m8_server *s)
             continue;
         }
         atomic_fetch_add(&s->n_conns, 1);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET,
+        struct epoll_event ev = {.events = CONN_EVENTS,
                                  .data.u64 = ev_tag((uint32_t)(atomic_load(&c->st) >> 2), c->idx)};
         /* Registered PARKED: the first event may reach any thread at once. */
         if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -567,7 +611,6 @@ static void *worker_main(void *arg)
     m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
     m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
     memset(&w.st, 0, sizeof w.st);
-    struct epoll_event evs[16];
     /* Access lines are written in batches, each at most M8_LOG_FLUSH_MS
      * after it was logged (log.h): the wait below ends by then. */
     m8_log_buffer(true);
@@ -585,9 +628,10 @@ static void *worker_main(void *arg)
                 timeout = (int)left_ms + 1;
             }
         }
-        int n = epoll_wait(s->ep, evs, 16, timeout);
-        for (int i = 0; i < n; i++) {
-            uint64_t tag = evs[i].data.u64;
+        w.ev_n = epoll_wait(s->ep, w.evs, (int)(sizeof w.evs / sizeof w.evs[0]), timeout);
+        for (w.ev_next = 0; w.ev_next < w.ev_n;) {
+            uint32_t events = w.evs[w.ev_next].events;
+            uint64_t tag = w.evs[w.ev_next++].data.u64;
             if (tag == TAG_LISTEN) {
                 if (!atomic_load(&s->stopping))
                     accept_conns(s);
@@ -598,7 +642,7 @@ static void *worker_main(void *arg)
             } else {
                 conn *c = conn_acquire(s, tag);
                 if (c)
-                    handle_conn(s, &w, c, evs[i].events);
+                    handle_conn(s, &w, c, events);
             }
         }
         sweep(s);

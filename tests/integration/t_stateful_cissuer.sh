@@ -67,7 +67,8 @@ cissuer_setup() {
         'PRIVATE_API_SECRET=Issuer-Own-Private-Api-Secret-0123456789!' \
         "PRIVATE_API_CONSUMERS={\"consumer-1\":{\"secret\":\"$C_SECRET\",\"scopes\":[\"introspection\",\"event-stream\"]}}" \
         EVENT_SIGNING_ENABLED=true EVENT_STREAM_HEARTBEAT_SECONDS=1 LOGIN_IP_RATE_LIMIT_REQUESTS=100000
-    # Six stateful pools and a lone service hold a stream each: room for them.
+    # Five stateful pools and a lone service hold a stream each, all
+    # connecting at once: 2 x (8 - 1) places (doc/fcgim8-issuer.8).
     m8_fcgim8d_start iss "$top_builddir/src/fcgim8-issuer" "$ID/issuer.env" -- --workers 2 \
         --threads 8 --db-wait-tries 20 --db-wait-interval 0.5
     local ng=$T_DIR/ngx_iss
