@@ -129,6 +129,18 @@ M8_EXTERN void m8_app_free(m8_app *app);
 /* Adds n routes; the table is borrowed and must outlive the app. */
 M8_EXTERN int m8_app_add_routes(m8_app *app, const m8_route *routes, size_t n);
 
+/* Requires the API-key scope (e.g. "items:read": 1 to 3 lower-case names
+ * joined by ':', at most 64 bytes) on the route of a table with exactly
+ * this method and path (as written there).  An X-API-Key caller whose key
+ * lacks the scope gets 403 {"detail":"The API key lacks the required
+ * scope: <scope>"}; a token caller (bearer or cookie) of the same route is
+ * not concerned.  One scope a route; call before m8_app_main.  Checked at
+ * boot: a route that takes no X-API-Key, or no route of that method and
+ * path, refuses to start.  M8_EINVAL for a bad scope or a second scope on
+ * the route, M8_ESTATE after boot (fcgim8(3), "API key scopes"). */
+M8_EXTERN int m8_app_require_scope(m8_app *app, const char *method, const char *path,
+                                   const char *scope);
+
 /* Limits the request body (default 1 MiB); larger bodies get 413. */
 M8_EXTERN int m8_app_set_max_body(m8_app *app, size_t bytes);
 

@@ -220,6 +220,7 @@ static unsigned rule_kinds(const gate *g, const m8_policy_rule *r)
 static bool credential_allows(gate *g, m8_request *req, decision *d)
 {
     m8_credential c;
+    m8_req_set_api_key_scope(req, d->rule->scope); /* scope=: keys only */
     if (!m8_app_authenticate(req, role_access(d->rule->access), rule_kinds(g, d->rule),
                              g->cred.cookie, &c)) {
         if (m8_req_status(req) == 0)

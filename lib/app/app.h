@@ -86,7 +86,23 @@ struct m8_app {
     bool issuer;
     m8_issuer_revoked_fn issuer_revoked;
     void *issuer_revoked_data;
+    /* m8_app_require_scope: the API-key scopes routes require (route_scope.c) */
+    struct m8_route_scope *scopes;
+    size_t n_scopes;
 };
+
+/* The most m8_app_require_scope declarations of one app. */
+#define M8_APP_MAX_ROUTE_SCOPES 1024u
+
+/* At boot, for route r of a table: *scope = the scope declared for its
+ * method and path (NULL: none); M8_ECONFIG (err) when one is declared for
+ * a route that takes no X-API-Key. */
+M8_INTERNAL int m8__app_route_scope(m8_app *app, const m8_route *r, const char **scope, char *err,
+                                    size_t errlen);
+/* At boot, after every table: M8_ECONFIG (err) for a declaration that
+ * matched no route. */
+M8_INTERNAL int m8__app_route_scopes_unused(const m8_app *app, char *err, size_t errlen);
+M8_INTERNAL void m8__app_route_scopes_free(m8_app *app);
 
 /* Route flag of the built-in routes (app.c): served before the app is ready. */
 #define M8__ROUTE_BUILTIN (1u << 30)
@@ -162,6 +178,9 @@ M8_INTERNAL const char *m8_req_fail_reason(const m8_request *req);
 /* The route label of the access log and metrics (borrowed: a static
  * string or one that outlives the request). */
 M8_INTERNAL void m8_req_set_route_label(m8_request *req, const char *label);
+/* The API-key scope the next m8_app_authenticate requires of an X-API-Key
+ * (a gate rule's scope=), or NULL (doc/issuer.md#api-key-scopes-and-format). */
+M8_INTERNAL void m8_req_set_api_key_scope(m8_request *req, const char *scope);
 /* The response body set so far (NUL-terminated, borrowed), or NULL. */
 M8_INTERNAL const char *m8_res_body_text(const m8_request *req);
 

@@ -102,6 +102,7 @@ static void dispatch(m8_app *app, m8_request *req)
             m8_res_set_header(req, "Retry-After", "1");
             break;
         }
+        req->api_key_scope = e->scope;
         if (!m8_auth_resolve(app->auth, req, e->access, e->flags & M8_ROUTE_CRED_MASK, NULL, NULL))
             break;
         if ((e->flags & M8_ROUTE_JSON_BODY) && m8_req_parse_json(req) != 0)
@@ -274,6 +275,11 @@ bool m8_req_is_authorizer(const m8_request *req)
 const char *m8_req_fail_reason(const m8_request *req)
 {
     return req->fail_reason;
+}
+
+void m8_req_set_api_key_scope(m8_request *req, const char *scope)
+{
+    req->api_key_scope = scope;
 }
 
 void m8_req_set_route_label(m8_request *req, const char *label)

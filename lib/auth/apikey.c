@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/apikey_format.h"
 #include "auth/privauth.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -44,6 +45,8 @@ const char *m8_apikey_reason_name(m8_apikey_reason r)
     case M8_AK_AUDIENCE_MISMATCH: return "audience_mismatch";
     case M8_AK_INTERNAL: return "internal";
     case M8_AK_INSUFFICIENT_CAPABILITY: return "insufficient_capability";
+    case M8_AK_MALFORMED_KEY: return "malformed_key";
+    case M8_AK_MISSING_SCOPE: return "missing_scope";
     }
     return "unknown";
 }
@@ -293,6 +296,23 @@ int m8_apikey_parse(const char *body, size_t len, m8_arena *a, bool *active, m8_
         !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1)
         BAD("principal.auth_generation is not an integer >= 1");
     long long gen = (long long)json_object_get_int64(v);
+    /* principal.scopes: optional, a list of valid scopes (an issuer that
+     * sends none, as fa-auth-m8, gives an unscoped key) */
+    const char *scopes[M8_APIKEY_MAX_SCOPES];
+    size_t nsc = 0;
+    if (json_object_object_get_ex(pr, "scopes", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_array) ||
+            json_object_array_length(v) > M8_APIKEY_MAX_SCOPES)
+            BAD("principal.scopes is not a list of at most 16 scopes");
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            json_object *e = json_object_array_get_idx(v, i);
+            if (!json_object_is_type(e, json_type_string) ||
+                !m8_apikey_scope_valid(json_object_get_string(e),
+                                       (size_t)json_object_get_string_len(e)))
+                BAD("principal.scopes holds a value that is not a valid scope");
+            scopes[nsc++] = json_object_get_string(e);
+        }
+    }
     const char *expires = NULL;
     double exp_ts = 0;
     if (json_object_object_get_ex(o, "key_expires_at", &v) && v != NULL) {
@@ -310,6 +330,20 @@ int m8_apikey_parse(const char *body, size_t len, m8_arena *a, bool *active, m8_
         rc = M8_ENOMEM;
         *why = "out of memory";
         goto done;
+    }
+    if (nsc) {
+        p->scopes = m8_arena_alloc(a, nsc * sizeof *p->scopes);
+        for (size_t i = 0; p->scopes && i < nsc; i++) {
+            p->scopes[i] = m8_arena_strdup(a, scopes[i]);
+            if (!p->scopes[i])
+                p->scopes = NULL;
+        }
+        if (!p->scopes) {
+            rc = M8_ENOMEM;
+            *why = "out of memory";
+            goto done;
+        }
+        p->n_scopes = nsc;
     }
     p->is_superuser = su;
     p->auth_generation = gen;
@@ -342,8 +376,10 @@ static int status_for(m8_apikey_reason r)
     case M8_AK_OK: return 0;
     case M8_AK_MISSING:
     case M8_AK_TOO_LONG:
+    case M8_AK_MALFORMED_KEY:
     case M8_AK_INACTIVE: return 401;
     case M8_AK_QUOTA_EXCEEDED: return 429;
+    case M8_AK_MISSING_SCOPE:
     case M8_AK_INSUFFICIENT_CAPABILITY: return 403;
     default: return 503;
     }
@@ -501,6 +537,9 @@ bool m8_apikey_resolve(m8_apikey *k, const char *key, size_t len, m8_apikey_need
         return refuse(k, ans, M8_AK_MISSING, NULL);
     if (len > M8_APIKEY_MAX_KEY_BYTES)
         return refuse(k, ans, M8_AK_TOO_LONG, NULL);
+    /* a mistyped or truncated m8 key never reaches the issuer */
+    if (m8_apikey_shape_refused(m8_apikey_shape_of(key, len)))
+        return refuse(k, ans, M8_AK_MALFORMED_KEY, NULL);
     if (!m8__apikey_breaker_admit(k, now))
         return refuse(k, ans, M8_AK_CIRCUIT_OPEN, NULL);
     if (!m8__apikey_slot_take(k))
@@ -508,4 +547,25 @@ bool m8_apikey_resolve(m8_apikey *k, const char *key, size_t len, m8_apikey_need
     bool ok = introspect(k, key, len, need, now, a, ans);
     m8__apikey_slot_give(k);
     return ok;
+}
+/* ------------------------------------------------------------ scopes */
+
+bool m8_apikey_has_scope(const m8_apikey_principal *p, const char *scope)
+{
+    for (size_t i = 0; p && scope && i < p->n_scopes; i++) {
+        if (strcmp(p->scopes[i], scope) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool m8_apikey_require_scope(m8_apikey *k, m8_apikey_answer *ans, const char *scope)
+{
+    if (!scope || m8_apikey_has_scope(&ans->principal, scope))
+        return true;
+    refuse(k, ans, M8_AK_MISSING_SCOPE, scope);
+    snprintf(ans->scope_detail, sizeof ans->scope_detail,
+             "The API key lacks the required scope: %.64s", scope);
+    ans->detail = ans->scope_detail;
+    return false;
 }

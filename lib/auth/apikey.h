@@ -3,6 +3,8 @@
  *
  * One m8_apikey per process, shared by its threads.  Each resolution:
  *   header missing / empty / over M8_APIKEY_MAX_KEY_BYTES -> 401, no call;
+ *   an "m8ak_" key whose length, digits or checksum are wrong
+ *   (auth/apikey_format.h)                           -> 401 malformed_key, no call;
  *   then the interpretation order (doc/wire.md#interpretation-order), first match wins:
  *    1 circuit open                                  -> 503 circuit_open (no call)
  *    2 no concurrency slot within POOL_TIMEOUT       -> 503 load_shed
@@ -18,6 +20,8 @@
  *   11 inactive                                      -> 401 inactive
  *   12 audience_id != INTERNAL_CLIENT_ID             -> 503 audience_mismatch
  *   13 the principal, then the capability needed     -> 403 insufficient_capability
+ * and, for a route or gate rule that requires a scope
+ * (m8_apikey_require_scope)                          -> 403 missing_scope.
  * A failed service-token exchange (privauth.h) is also a 503: transport
  * (breaker failure) when the issuer could not be reached, consumer_unauthorized
  * when it refused the exchange, malformed_response for an unusable answer.
@@ -72,6 +76,8 @@ typedef enum m8_apikey_reason {
     M8_AK_AUDIENCE_MISMATCH,       /* 503 "audience_mismatch" */
     M8_AK_INTERNAL,                /* 503 "internal": out of memory here */
     M8_AK_INSUFFICIENT_CAPABILITY, /* 403 "insufficient_capability" */
+    M8_AK_MALFORMED_KEY,           /* 401 "malformed_key": an m8ak_ key failing its checksum */
+    M8_AK_MISSING_SCOPE,           /* 403 "missing_scope": the key lacks the route's scope */
 } m8_apikey_reason;
 
 /* The key's owner as the issuer describes it (doc/wire.md#introspection-response).  Strings live in
@@ -87,6 +93,11 @@ typedef struct m8_apikey_principal {
     double key_expires_ts;      /* the same in seconds since the epoch (0 when NULL) */
     bool can_read;              /* the reader capability (doc/wire.md#capabilities) */
     bool can_write;             /* the writer capability */
+    /* The key's scopes (principal.scopes, doc/issuer.md#api-key-scopes-and-format):
+     * n_scopes valid scope strings; none for an unscoped key or an issuer
+     * that sends none (fa-auth-m8). */
+    const char **scopes;
+    size_t n_scopes;
     /* "ak_" + 16 hex digits of BLAKE2b(key): a fingerprint to tell keys
      * apart in an application's audit records; not the key, not reversible. */
     char key_id[24];
@@ -98,6 +109,7 @@ typedef struct m8_apikey_answer {
     m8_apikey_reason reason;
     const char *detail;            /* static text of the {"detail": ...} body; NULL on success */
     char retry_after[256];         /* 429: the issuer's Retry-After; "" = send none */
+    char scope_detail[128];        /* the detail of missing_scope (names the scope) */
     long issuer_status;            /* the issuer's HTTP status when there was one, else 0 */
     m8_apikey_principal principal; /* filled when status == 0 */
 } m8_apikey_answer;
@@ -163,6 +175,14 @@ M8_INTERNAL int m8_apikey_has_capability(const char *role, bool is_superuser,
 M8_INTERNAL const char *m8_apikey_audit_route(const char *method, const char *path,
                                               const char *need_role, const char *const *exempt,
                                               char *buf, size_t buflen);
+
+/* True when the resolved principal p holds scope (an exact match). */
+M8_INTERNAL bool m8_apikey_has_scope(const m8_apikey_principal *p, const char *scope);
+
+/* After a successful m8_apikey_resolve: true when scope is NULL or the
+ * key holds it; else false with ans set to the 403 missing_scope answer
+ * (its detail names the scope; the refusal is logged and counted). */
+M8_INTERNAL bool m8_apikey_require_scope(m8_apikey *k, m8_apikey_answer *ans, const char *scope);
 
 /* "missing", "inactive", "circuit_open", ... ("ok" for M8_AK_OK). */
 M8_INTERNAL const char *m8_apikey_reason_name(m8_apikey_reason r);

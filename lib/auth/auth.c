@@ -16,6 +16,7 @@
 #include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "auth/revocation.h"
+#include "builtin/issuer_metrics.h"
 #include "core/log.h"
 
 /* Entries per serving thread (M8_TOKEN_CACHE_ENTRIES; doc/settings.md):
@@ -59,6 +60,7 @@ struct m8_auth {
     m8_auth_revoked_fn issuer_revoked;
     void *issuer_revoked_data;
     bool issuer_fail_open;
+    bool is_issuer; /* m8_auth_use_issuer was called */
     m8_auth_hooks hooks;
     unsigned char hash_key[crypto_shorthash_KEYBYTES]; /* SipHash-2-4, random per process */
     pthread_key_t tls;
@@ -490,6 +492,7 @@ void m8_auth_use_issuer(m8_auth *a, m8_auth_revoked_fn revoked, void *data, bool
     if (!a)
         return;
     a->invalid_status = 403;
+    a->is_issuer = true;
     a->issuer_revoked = revoked;
     a->issuer_revoked_data = data;
     a->issuer_fail_open = fail_open;
@@ -503,11 +506,15 @@ static bool issuer_allows(m8_auth *a, m8_request *req, const m8_principal *p)
     if (r == 0)
         return true;
     if (r == 1) {
+        if (a->hooks.on_failure) /* auth_token_validation_failures_total{reason="revoked"} */
+            a->hooks.on_failure("revoked", "access", a->hooks.data);
         req->user = NULL;
         m8_req_fail(req, "token refused: revoked");
         m8_res_error(req, 401, "Session revoked");
         return false;
     }
+    m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_ACCESS_REVOCATION,
+               a->issuer_fail_open ? M8_FAIL_OPEN : M8_FAIL_CLOSED, M8_IM_REASON_REDIS_UNAVAILABLE);
     if (a->issuer_fail_open) {
         m8_log_limited("auth.issuer.revocation", M8_LOG_WARNING,
                        "auth: revocation store unavailable; ACCESS_REVOCATION_FAILURE_MODE="
@@ -553,7 +560,8 @@ static bool apikey_check(m8_auth *a, m8_request *req, m8_access access, const m8
     bool writer = access == M8_API_KEY_WRITER || access == M8_WRITER;
     if (!m8_apikey_resolve(a->apikey, key, key ? c->len : 0,
                            writer ? M8_APIKEY_WRITER : M8_APIKEY_READER, m8_now_mono(), &req->arena,
-                           &ans)) {
+                           &ans) ||
+        !m8_apikey_require_scope(a->apikey, &ans, req->api_key_scope)) {
         m8_req_fail(req, "API key refused: %s", m8_apikey_reason_name(ans.reason));
         m8_res_error(req, ans.status, ans.detail);
         if (ans.retry_after[0])
@@ -674,6 +682,8 @@ bool m8_auth_check_credential(m8_auth *a, m8_request *req, m8_access access,
     } else if (a->issuer_revoked && !issuer_allows(a, req, p)) {
         ok = false;
     } else if (!p->is_active) {
+        if (a->is_issuer && a->hooks.on_failure) /* fcgim8-issuer's own routes */
+            a->hooks.on_failure("inactive", "access", a->hooks.data);
         m8_res_error(req, 403, "Inactive user");
         ok = false;
     } else if (!allowed(p, access)) {

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_FIELDS 6 /* NAME METHODS PATH apikey writer cred=...; a 7th is too many */
+#include "auth/apikey_format.h"
+
+#define MAX_FIELDS 7 /* NAME METHODS PATH apikey writer cred=... scope=...; an 8th is too many */
 
 typedef struct tok {
     const char *p;
@@ -121,6 +123,14 @@ static int parse_creds(parser *ps, tok t, m8_policy_rule *r)
     return 0;
 }
 
+/* 1 for a cred= field, 2 for scope=, else 0. */
+static unsigned field_kind(tok t)
+{
+    if (t.n >= 5 && memcmp(t.p, "cred=", 5) == 0)
+        return 1;
+    return t.n >= 6 && memcmp(t.p, "scope=", 6) == 0 ? 2 : 0;
+}
+
 /* The access of t[0..n); 0 after an error. */
 static m8_policy_access parse_access(parser *ps, const tok *t, size_t n)
 {
@@ -152,10 +162,13 @@ static m8_policy_access parse_access(parser *ps, const tok *t, size_t n)
                  (int)(t[0].n > 64 ? 64 : t[0].n), t[0].p);
         return 0;
     }
-    if (n > used && !(n == used + 1 && t[used].n >= 5 && memcmp(t[used].p, "cred=", 5) == 0)) {
-        fail(ps, M8_EPARSE, "unexpected \"%.*s\" after the access",
-             (int)(t[used].n > 64 ? 64 : t[used].n), t[used].p);
-        return 0;
+    unsigned seen = 0; /* then cred= and scope=, each at most once, in either order */
+    for (size_t i = used; i < n; seen |= field_kind(t[i]), i++) {
+        if (!field_kind(t[i]) || (seen & field_kind(t[i]))) {
+            fail(ps, M8_EPARSE, "unexpected \"%.*s\" after the access",
+                 (int)(t[i].n > 64 ? 64 : t[i].n), t[i].p);
+            return 0;
+        }
     }
     return a;
 }
@@ -236,8 +249,6 @@ static int parse_methods(parser *ps, tok t, m8_policy_rule *r)
     return 0;
 }
 
-static bool utf8_ok(const char *s, size_t n);
-
 static int parse_path(parser *ps, tok t, m8_policy_rule *r)
 {
     const char *p = t.p;
@@ -292,7 +303,7 @@ static int parse_path(parser *ps, tok t, m8_policy_rule *r)
         }
         i = e;
     }
-    if (!utf8_ok(p, n))
+    if (!m8__policy_utf8_ok(p, n))
         return fail(ps, M8_EPARSE, "the path is not valid UTF-8");
     if (wild > M8_POLICY_MAX_WILDCARDS)
         return fail(ps, M8_EPARSE, "more than %u wildcards in the path", M8_POLICY_MAX_WILDCARDS);
@@ -327,14 +338,34 @@ static int new_rule(parser *ps, m8_policy_rule **out)
     return 0;
 }
 
-/* The cred= field after the access t[0..n) (parse_access let through at
- * most one), if any. */
+/* "scope=NAME": the API-key scope the rule requires
+ * (doc/issuer.md#api-key-scopes-and-format), only on a rule that takes an
+ * X-API-Key. */
+static int parse_scope(parser *ps, tok t, m8_policy_rule *r)
+{
+    const char *v = t.p + 6;
+    size_t n = t.n - 6;
+    if (!m8_apikey_scope_valid(v, n))
+        return fail(ps, M8_EPARSE, "scope \"%.*s\": 1 to 3 lower-case names joined by ':' (%s)",
+                    (int)(n > 64 ? 64 : n), v, "a letter, then [a-z0-9_.-]; at most 64 bytes");
+    if (r->access != M8_POLICY_APIKEY_READER && r->access != M8_POLICY_APIKEY_WRITER &&
+        !(r->creds & M8_ROUTE_CRED_API_KEY))
+        return fail(ps, M8_EPARSE, "scope= on a rule (%s) that takes no X-API-Key (%s)",
+                    m8_policy_access_name(r->access), "apikey reader|writer, or cred=...,apikey");
+    r->scope = m8_arena_strndup(&ps->pol->arena, v, n);
+    return r->scope ? 0 : fail(ps, M8_ENOMEM, "out of memory");
+}
+
+/* The cred= and scope= fields after the access t[0..n) (parse_access let
+ * through at most one of each), cred= first: scope= depends on it. */
 static int access_creds(parser *ps, const tok *t, size_t n, m8_policy_rule *r)
 {
-    tok last = t[n - 1];
-    if (n < 2 || last.n < 5 || memcmp(last.p, "cred=", 5) != 0)
-        return 0;
-    return parse_creds(ps, last, r);
+    int rc = 0;
+    for (unsigned k = 1; k <= 2; k++) /* cred= first: scope= depends on it */
+        for (size_t i = 1; i < n && rc == 0; i++)
+            if (field_kind(t[i]) == k)
+                rc = k == 1 ? parse_creds(ps, t[i], r) : parse_scope(ps, t[i], r);
+    return rc;
 }
 
 /* One line's fields (comments dropped); n 0 is a blank line. */
@@ -588,193 +619,4 @@ const m8_policy_rule *m8_policy_match(const m8_policy *p, const char *method, co
             return r;
     }
     return p->n ? &p->rules[p->n - 1] : NULL;
-}
-
-/* ------------------------------------------------------------ normalizing */
-
-static int hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The length of the UTF-8 character at s[0..n), or 0 when it is not one
- * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len = c >= 0xc2 && c <= 0xdf   ? 2
-                 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4
-                                          : 0;
-    if (len == 0 || n < len)
-        return 0;
-    unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return len;
-}
-
-static bool utf8_ok(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_char((const unsigned char *)s + i, n - i);
-        if (k == 0)
-            return false;
-        i += k;
-    }
-    return true;
-}
-
-/* The path part of a target as sent: an absolute-form target (Apache passes
- * one on as REQUEST_URI) is cut to the path after its authority, the query
- * is cut off.  *p is NULL for a target that has an authority but no path
- * (its path is "/"). */
-static void target_path(const char *uri, size_t n, const char **p, size_t *len)
-{
-    size_t skip = n >= 7 && strncasecmp(uri, "http://", 7) == 0    ? 7
-                  : n >= 8 && strncasecmp(uri, "https://", 8) == 0 ? 8
-                                                                   : 0;
-    if (skip) {
-        while (skip < n && uri[skip] != '/' && uri[skip] != '?')
-            skip++;
-        if (skip == n || uri[skip] != '/') {
-            *p = NULL;
-            *len = 0;
-            return;
-        }
-        uri += skip;
-        n -= skip;
-    }
-    const char *q = memchr(uri, '?', n);
-    *p = uri;
-    *len = q ? (size_t)(q - uri) : n;
-}
-
-#define REFUSE(reason)                                                                             \
-    do {                                                                                           \
-        if (why)                                                                                   \
-            *why = reason;                                                                         \
-        return M8_EPARSE;                                                                          \
-    } while (0)
-
-int m8_policy_normalize(const char *uri, size_t n, char *out, size_t cap, size_t *outlen,
-                        const char **why)
-{
-    if (why)
-        *why = NULL;
-    if (n > M8_MAX_PATH_BYTES) {
-        if (why)
-            *why = "the request target is too long";
-        return M8_ETOOBIG;
-    }
-    /* A raw '#' is never sent by a client (a fragment stays in the
-     * browser); a backend may cut the path there. */
-    if (memchr(uri, '#', n))
-        REFUSE("a '#' in the request target");
-    const char *p;
-    size_t end;
-    target_path(uri, n, &p, &end);
-    if (!p) {
-        p = "/";
-        end = 1;
-    }
-    if (end == 0 || p[0] != '/')
-        REFUSE("the request path does not start with '/'");
-    if (cap <= end) {
-        if (why)
-            *why = "the request target is too long";
-        return M8_ETOOBIG;
-    }
-    /* Segment by segment: every reading a backend may make of the raw path
-     * (as sent, decoded once or twice, dot segments resolved, slashes
-     * merged, '\' as '/', ";..." cut off) must give the same segments, so
-     * whatever could make two readings differ is refused. */
-    size_t o = 0, i = 1;
-    out[o++] = '/';
-    while (i <= end) {
-        size_t e = i;
-        while (e < end && p[e] != '/')
-            e++;
-        if (e == i && e < end)
-            REFUSE("an empty segment ('//') in the request path");
-        size_t seg = o;
-        for (size_t k = i; k < e; k++) {
-            unsigned char c = (unsigned char)p[k];
-            if (c == '%') {
-                int h = k + 2 < e ? hex((unsigned char)p[k + 1]) : -1;
-                int l = h >= 0 ? hex((unsigned char)p[k + 2]) : -1;
-                if (l < 0)
-                    REFUSE("a bad %-escape in the request path");
-                c = (unsigned char)(h << 4 | l);
-                k += 2;
-                if (c == '%')
-                    REFUSE("an encoded '%' (%25) in the request path");
-                if (c == '/' || c == '\\')
-                    REFUSE("an encoded '/' or backslash in the request path");
-                if (c == '?' || c == '#')
-                    REFUSE("an encoded '?' or '#' in the request path");
-            } else if (c == '\\') {
-                REFUSE("a backslash in the request path");
-            }
-            if (c == 0)
-                REFUSE("a NUL byte in the request path");
-            if (c < 0x20 || c == 0x7f)
-                REFUSE("a control character in the request path");
-            if (c == ';')
-                REFUSE("a ';' (path parameter) in the request path");
-            out[o++] = (char)c;
-        }
-        size_t len = o - seg;
-        if ((len == 1 && out[seg] == '.') || (len == 2 && out[seg] == '.' && out[seg + 1] == '.'))
-            REFUSE("a dot segment ('.' or '..', maybe %-encoded) in the request path");
-        if (e == end)
-            break;
-        out[o++] = '/';
-        i = e + 1;
-    }
-    if (!utf8_ok(out, o))
-        REFUSE("the request path is not valid UTF-8");
-    out[o] = '\0';
-    *outlen = o;
-    return 0;
-}
-
-int m8_policy_decide(const m8_policy *p, const char *method, const char *uri, size_t n, char *out,
-                     size_t cap, size_t *outlen, const m8_policy_rule **rule, const char **why)
-{
-    *rule = NULL;
-    int rc = m8_policy_normalize(uri, n, out, cap, outlen, why);
-    if (rc)
-        return rc;
-    const m8_policy_rule *r = m8_policy_match(p, method, out, *outlen);
-    const char *raw;
-    size_t rawlen;
-    target_path(uri, n, &raw, &rawlen);
-    if (raw && (rawlen != *outlen || memcmp(raw, out, rawlen) != 0) &&
-        m8_policy_match(p, method, raw, rawlen) != r) {
-        /* e.g. "/%61dmin" is "/admin" decoded but not as sent: a backend
-         * may route on either. */
-        if (why)
-            *why = "the request path falls under different rules as sent and decoded";
-        return M8_EPARSE;
-    }
-    *rule = r;
-    return 0;
 }

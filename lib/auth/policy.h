@@ -31,9 +31,12 @@
  * X-API-Key for apikey reader / writer, which stay shorthands for "reader
  * / writer with cred=apikey"); refused on public and deny, bearer or cookie
  * on apikey rules, and apikey on admin or superuser (a key grants reader or
- * writer only).  The default rule, "default ACCESS", is required, must be the
- * last rule, and appears once.  A '#' token starts a comment to the end of
- * the line. */
+ * writer only).  Then an optional "scope=NAME" (e.g. scope=items:read) on a
+ * rule that takes an X-API-Key: a key without that scope is refused (403);
+ * a token caller of the same rule is not concerned
+ * (doc/issuer.md#api-key-scopes-and-format).  The default rule, "default
+ * ACCESS", is required, must be the last rule, and appears once.  A '#'
+ * token starts a comment to the end of the line. */
 #ifndef M8_POLICY_H
 #define M8_POLICY_H
 
@@ -77,7 +80,8 @@ typedef struct m8_policy_rule {
     const char **methods; /* NULL (n_methods 0) = every method */
     size_t n_methods;
     m8_policy_access access;
-    unsigned creds; /* cred=: M8_ROUTE_CRED_* bits; 0 = the access's default kinds */
+    unsigned creds;    /* cred=: M8_ROUTE_CRED_* bits; 0 = the access's default kinds */
+    const char *scope; /* scope=: the API-key scope required, or NULL */
 } m8_policy_rule;
 
 typedef struct m8_policy {
@@ -132,5 +136,9 @@ M8_INTERNAL int m8_policy_normalize(const char *uri, size_t n, char *out, size_t
 M8_INTERNAL int m8_policy_decide(const m8_policy *p, const char *method, const char *uri, size_t n,
                                  char *out, size_t cap, size_t *outlen, const m8_policy_rule **rule,
                                  const char **why);
+
+/* Valid UTF-8 without overlong forms or surrogates (policy.c and
+ * policy_path.c). */
+M8_INTERNAL bool m8__policy_utf8_ok(const char *s, size_t n);
 
 #endif

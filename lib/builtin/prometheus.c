@@ -3,6 +3,8 @@
  * the auth and pool groups, and m8_metrics_render. */
 #include "builtin/metrics_int.h"
 
+#include "builtin/issuer_metrics.h"
+
 #include "stream/events.h"
 
 #include <inttypes.h>
@@ -307,9 +309,10 @@ static void wgauge1(wr *w, const char *name, const char *help, double v)
 
 /* ------------------------------------------------------------ auth group */
 
-enum { F_COUNTER, F_GAUGE, F_HIST, F_REASONS, F_EVENTS };
+enum { F_COUNTER, F_GAUGE, F_HIST, F_REASONS, F_EVENTS, F_ISSUER };
 
-/* Where an unlabelled series' value comes from (0: nothing feeds it). */
+/* Where an unlabelled series' value comes from (0: nothing feeds it); for
+ * F_ISSUER, the family of builtin/issuer_metrics.h (name and help there). */
 enum { SRC_NONE = 0, SRC_EVSTREAM_UP, SRC_EVSTREAM_GAPS, SRC_EVSTREAM_RECONNECTS };
 
 static const struct auth_family {
@@ -319,12 +322,9 @@ static const struct auth_family {
     const char *help;
     int src;
 } auth_families[] = {
-    {"auth_login_attempts", F_COUNTER, true,
-     "Login attempts (result: success | wrong_credentials | inactive_user | rate_limited)",
-     SRC_NONE},
-    {"auth_token_refresh", F_COUNTER, true,
-     "Token refresh attempts (result: success | invalid | revoked | rate_limited)", SRC_NONE},
-    {"auth_logout", F_COUNTER, false, "Logout requests", SRC_NONE},
+    {NULL, F_ISSUER, true, NULL, M8_IM_LOGIN},
+    {NULL, F_ISSUER, true, NULL, M8_IM_REFRESH},
+    {NULL, F_ISSUER, false, NULL, M8_IM_LOGOUT},
     {"auth_token_validation_failures", F_REASONS, true,
      "Access token validation failures (reason: invalid | expired | wrong_type | "
      "invalid_payload | inconsistent_privilege_claims | revoked | inactive)",
@@ -332,28 +332,17 @@ static const struct auth_family {
     {"auth_oauth_attempts", F_COUNTER, true,
      "OAuth callback attempts (provider: google, result: success | failed)", SRC_NONE},
     {"auth_code_exchange", F_COUNTER, true, "Authorization code exchanges (result)", SRC_NONE},
-    {"auth_revocation_failure", F_COUNTER, true,
-     "Token revocation failures by operation (operation: access_blacklist | refresh_allowlist "
-     "| db_session)",
-     SRC_NONE},
-    {"auth_degraded_decision", F_COUNTER, true,
-     "Degraded-mode decisions when a Redis-dependent control is unavailable (control, mode, "
-     "reason)",
-     SRC_NONE},
+    {NULL, F_ISSUER, true, NULL, M8_IM_REVOCATION_FAILURE},
+    {NULL, F_ISSUER, true, NULL, M8_IM_DEGRADED},
     {"auth_redis_circuit_breaker_open", F_GAUGE, false,
      "Redis circuit breaker state: 1 = open, 0 = closed", SRC_NONE},
     {"auth_degradation_mode_active", F_GAUGE, true,
      "Configured degradation mode per security control (value 1 for the active mode)", SRC_NONE},
-    {"auth_session_integrity_denial", F_COUNTER, true,
-     "Token reuse attacks that triggered full session chain invalidation (trigger)", SRC_NONE},
-    {"auth_api_key_validations", F_COUNTER, true,
-     "API key validation results (result: success | invalid | revoked | expired)", SRC_NONE},
-    {"auth_api_key_rate_limit_checks", F_COUNTER, true,
-     "Rate limit enforcement checks (result: allowed | blocked)", SRC_NONE},
-    {"auth_api_key_rate_limit_hits", F_COUNTER, true,
-     "Rate limit window exceeded by period (period: minute | hour | day | month)", SRC_NONE},
-    {"auth_api_key_lifecycle", F_COUNTER, true,
-     "API key lifecycle events (action: created | revoked)", SRC_NONE},
+    {NULL, F_ISSUER, true, NULL, M8_IM_INTEGRITY},
+    {NULL, F_ISSUER, true, NULL, M8_IM_APIKEY_VALIDATIONS},
+    {NULL, F_ISSUER, true, NULL, M8_IM_APIKEY_RL_CHECKS},
+    {NULL, F_ISSUER, true, NULL, M8_IM_APIKEY_RL_HITS},
+    {NULL, F_ISSUER, true, NULL, M8_IM_APIKEY_LIFECYCLE},
     {"auth_api_key_flush_duration_seconds", F_HIST, false,
      "Redis-to-DB last_used_at batch flush latency in seconds", SRC_NONE},
     {"auth_event_stream_connected", F_GAUGE, false, "Event stream connected (1) or not (0)",
@@ -381,8 +370,163 @@ static uint64_t auth_source(const m8_shm *shm, int src)
     }
 }
 
-static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
+/* ------------------------------------------------------------ issuer families */
+
+/* The labels of counter k of family d: the first label varies slowest. */
+static void wim_labels(wr *w, const m8_im_desc *d, unsigned k)
 {
+    unsigned idx[3] = {0, 0, 0};
+    for (unsigned i = d->nlabels; i-- > 0;) {
+        idx[i] = k % d->nvalues[i];
+        k /= d->nvalues[i];
+    }
+    wf(w, "{");
+    for (unsigned i = 0; i < d->nlabels; i++)
+        wf(w, "%s%s=\"%s\"", i ? "," : "", d->label[i], d->values[i][idx[i]]);
+    wf(w, "}");
+}
+
+/* A family of builtin/issuer_metrics.c: an unlabelled counter always, a
+ * labelled one with the label sets counted at least once (as
+ * prometheus_client shows a labelled family). */
+static void wim_family(wr *w, const m8_shm *shm, m8_im_family f)
+{
+    const m8_im_desc *d = m8_im_family_desc(f);
+    unsigned base = m8_im_base(f), n = 1;
+    for (unsigned i = 0; i < d->nlabels; i++)
+        n *= d->nvalues[i];
+    if (base + n > M8_SHM_ISSUER_COUNTERS)
+        return;
+    if (!d->nlabels) {
+        wcounter1(w, d->name, d->help,
+                  atomic_load_explicit(&shm->issuer[base], memory_order_relaxed));
+        return;
+    }
+    whead(w, d->name, "_total", "counter", d->help);
+    bool any = false;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && !any)
+            break;
+        if (pass == 1)
+            whead(w, d->name, "_created", "gauge", d->help);
+        for (unsigned k = 0; k < n; k++) {
+            uint64_t v = atomic_load_explicit(&shm->issuer[base + k], memory_order_relaxed);
+            if (!v)
+                continue;
+            any = true;
+            wf(w, "%s%s%s", w->pfx, d->name, pass ? "_created" : "_total");
+            wim_labels(w, d, k);
+            wf(w, " ");
+            if (pass)
+                wdouble(w, w->created);
+            else
+                wu64(w, v);
+            wf(w, "\n");
+        }
+    }
+}
+
+/* auth_degradation_mode_active: 1 for the mode in force of each control
+ * (the settings, as /health/ reports them: doc/issuer.md#health). */
+static void wdegradation_modes(wr *w, const char *name, const char *help, const m8_settings *s)
+{
+    whead(w, name, "", "gauge", help);
+    if (!s || !s->issuer)
+        return;
+    const struct {
+        const char *control;
+        m8_failure_mode mode;
+    } m[] = {
+        {"rate_limit", s->rate_limit_failure_mode},
+        {"refresh_validation", s->refresh_validation_failure_mode},
+        {"session_write", s->session_write_failure_mode},
+        {"access_revocation",
+         s->auth_strict_mode ? M8_FAIL_CLOSED : s->access_revocation_failure_mode},
+    };
+    for (size_t i = 0; i < M8_ARRAY_LEN(m); i++)
+        wf(w, "%s%s{control=\"%s\",mode=\"%s\"} 1.0\n", w->pfx, name, m[i].control,
+           m[i].mode == M8_FAIL_OPEN ? "fail_open" : "fail_closed");
+}
+
+/* revocation_outbox_propagation_seconds{effect_type}: the effect types
+ * observed at least once. */
+static void wpropagation(wr *w, const m8_shm *shm)
+{
+    static const char name[] = "revocation_outbox_propagation_seconds";
+    static const char help[] = "Seconds from an outbox row's commit to its delivered effect";
+    static const char *const effects[M8_IH__COUNT] = {"blacklist", "publish"};
+    char le[M8_IM_OUTBOX_BUCKETS][32];
+    for (size_t b = 0; b < M8_IM_OUTBOX_BUCKETS; b++)
+        fmt_le(le[b], sizeof le[b], m8_im_outbox_bounds[b]);
+    whead(w, name, "", "histogram", help);
+    bool any = false;
+    for (unsigned h = 0; h < M8_IH__COUNT; h++) {
+        const m8_shm_hist *x = &shm->issuer_hists[h];
+        uint64_t count = atomic_load_explicit(&x->count, memory_order_acquire);
+        if (!count)
+            continue;
+        any = true;
+        uint64_t acc = 0;
+        for (size_t b = 0; b <= M8_IM_OUTBOX_BUCKETS; b++) {
+            acc += atomic_load_explicit(&x->buckets[b], memory_order_acquire);
+            if (b == M8_IM_OUTBOX_BUCKETS)
+                break;
+            wf(w, "%s%s_bucket{effect_type=\"%s\",le=\"%s\"} ", w->pfx, name, effects[h], le[b]);
+            wu64(w, acc);
+            wf(w, "\n");
+        }
+        if (count < acc)
+            count = acc;
+        wf(w, "%s%s_bucket{effect_type=\"%s\",le=\"+Inf\"} ", w->pfx, name, effects[h]);
+        wu64(w, count);
+        wf(w, "\n%s%s_count{effect_type=\"%s\"} ", w->pfx, name, effects[h]);
+        wu64(w, count);
+        wf(w, "\n%s%s_sum{effect_type=\"%s\"} ", w->pfx, name, effects[h]);
+        wdouble(w, (double)atomic_load_explicit(&x->sum_ns, memory_order_relaxed) / 1e9);
+        wf(w, "\n");
+    }
+    if (!any)
+        return;
+    whead(w, name, "_created", "gauge", help);
+    for (unsigned h = 0; h < M8_IH__COUNT; h++) {
+        if (!atomic_load_explicit(&shm->issuer_hists[h].count, memory_order_relaxed))
+            continue;
+        wf(w, "%s%s_created{effect_type=\"%s\"} ", w->pfx, name, effects[h]);
+        wdouble(w, w->created);
+        wf(w, "\n");
+    }
+}
+
+/* The families only fcgim8-issuer has: its events, its event streams and
+ * its revocation outbox (doc/issuer.md#metrics). */
+static void wissuer(wr *w, const m8_shm *shm, uint32_t nslots)
+{
+    wim_family(w, shm, M8_IM_EVENTS_PUBLISHED);
+    int64_t streams = 0;
+    for (uint32_t k = 0; k < nslots; k++)
+        streams += atomic_load_explicit(&shm->slots[k].issuer_streams, memory_order_relaxed);
+    wgauge1(w, "auth_event_stream_connections", "Event streams the issuer serves now",
+            streams > 0 ? (double)streams : 0.0);
+    wim_family(w, shm, M8_IM_STREAM_DISCONNECTS);
+    for (int f = M8_IM_OUTBOX_ENQUEUED; f <= M8_IM_OUTBOX_DEAD; f++)
+        wim_family(w, shm, (m8_im_family)f);
+    wpropagation(w, shm);
+}
+
+/* fcgim8-issuer counts every refused token of its own routes as fa-auth-m8
+ * does: invalid (any validation failure), revoked, inactive. */
+static void wissuer_reasons(wr *w, const char *name, const char *help, const uint64_t *reasons)
+{
+    static const char *const values[] = {"invalid", "revoked", "inactive"};
+    uint64_t v[3] = {0, reasons[5], reasons[6]};
+    for (size_t i = 0; i < 5; i++)
+        v[0] += reasons[i];
+    wcounter_fixed(w, name, help, "reason", values, v, 3, true);
+}
+
+static void wauth(wr *w, const m8_shm *shm, uint32_t nslots, const m8_settings *s)
+{
+    bool issuer = s && s->issuer;
     uint64_t reasons[M8_ARRAY_LEN(m8__metrics_auth_reasons)] = {0};
     for (uint32_t k = 0; k < nslots; k++) {
         for (size_t i = 0; i < M8_ARRAY_LEN(m8__metrics_auth_reasons); i++)
@@ -423,9 +567,13 @@ static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
             }
             break;
         }
+        case F_ISSUER: wim_family(w, shm, (m8_im_family)af->src); break;
         case F_REASONS:
-            wcounter_fixed(w, af->name, af->help, "reason", m8__metrics_auth_reasons, reasons,
-                           M8_ARRAY_LEN(m8__metrics_auth_reasons), true);
+            if (issuer)
+                wissuer_reasons(w, af->name, af->help, reasons);
+            else
+                wcounter_fixed(w, af->name, af->help, "reason", m8__metrics_auth_reasons, reasons,
+                               M8_ARRAY_LEN(m8__metrics_auth_reasons), true);
             break;
         case F_COUNTER:
             if (af->labelled)
@@ -435,7 +583,7 @@ static void wauth(wr *w, const m8_shm *shm, uint32_t nslots)
             break;
         case F_GAUGE:
             if (af->labelled)
-                whead(w, af->name, "", "gauge", af->help);
+                wdegradation_modes(w, af->name, af->help, s);
             else
                 wgauge1(w, af->name, af->help, (double)auth_source(shm, af->src));
             break;
@@ -606,7 +754,9 @@ int m8_metrics_render(const m8_shm *shm, const m8_settings *s, m8_buf *out)
             return rc;
     }
     if (groups & M8_METRICS_AUTH) {
-        wauth(&w, shm, nslots);
+        wauth(&w, shm, nslots, s);
+        if (s && s->issuer)
+            wissuer(&w, shm, nslots);
         if (s && s->jwks_uri && *s->jwks_uri && s->access_token_algorithm != M8_ALG_HS256)
             wjwks_age(&w, shm);
         if (s->token_mode == M8_MODE_STATEFUL)

@@ -184,11 +184,21 @@ struct m8_settings {
     long long api_key_max_per_user, api_key_max_audiences;
     long long api_key_purge_min_retention_seconds, api_key_purge_batch_size;
     long long api_key_introspection_antiabuse_per_minute;
+    int api_key_format; /* API_KEY_FORMAT: 0 m8 (m8ak_, with a checksum), 1 legacy (ak_) */
     char *google_client_id;
     char *google_client_secret; /* secret */
     char *google_oauth_redirect_uri;
     bool google_oauth_enabled; /* effective: unset = both credentials set */
     bool google_oauth_enabled_set;
+    /* SSO (doc/issuer.md#sso-oidc-and-google) */
+    char *google_oidc_issuer;        /* NULL = Google's own endpoints (testing, private) */
+    bool google_link_verified_email; /* link a verified Google email to a local account */
+    char *oidc_issuer_url;           /* NULL = no generic OpenID provider */
+    char *oidc_client_id;
+    char *oidc_client_secret; /* secret */
+    char *oidc_redirect_uri;
+    char *oidc_default_role; /* a JIT user's role: admin, writer, reader or user */
+    bool oidc_link_verified_email;
     bool password_login_enabled;
     bool public_signup_enabled;
     m8_strlist public_signup_allowed_email_domains;

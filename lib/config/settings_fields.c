@@ -19,6 +19,8 @@ static const char *const mode_names[] = {"stateless", "stateful", "hybrid", NULL
 static const char *const role_names[] = {"consumer", "issuer", NULL};
 static const char *const fail_names[] = {"fail_closed", "fail_open", NULL};
 static const char *const db_names[] = {"Mysql", "Postgres", NULL};
+/* API_KEY_FORMAT (doc/issuer.md#api-key-scopes-and-format) */
+static const char *const akfmt_names[] = {"m8", "legacy", NULL};
 
 #define OFF(m) offsetof(m8_settings, m)
 #define NOB LLONG_MIN, LLONG_MAX
@@ -234,11 +236,22 @@ const field m8__settings_fields[] = {
     IIN("API_KEY_PURGE_BATCH_SIZE", api_key_purge_batch_size, "500", 1, 100000),
     IIN("API_KEY_INTROSPECTION_ANTIABUSE_PER_MINUTE", api_key_introspection_antiabuse_per_minute,
         "600", 1, ANY),
+    {"API_KEY_FORMAT", F_ENUM, V_NONE, ISS, OFF(api_key_format), "m8", 0, 0, 0, akfmt_names},
     /* Google */
     IST("GOOGLE_CLIENT_ID", google_client_id, NULL, 0, V_NONE),
     ISE("GOOGLE_CLIENT_SECRET", google_client_secret, 0),
     IST("GOOGLE_OAUTH_REDIRECT_URI", google_oauth_redirect_uri, NULL, 0, V_NONE),
     IBO("GOOGLE_OAUTH_ENABLED", google_oauth_enabled, NULL),
+    /* SSO: the Google endpoints for tests and private deployments, the
+     * generic OpenID provider (doc/issuer.md#sso-oidc-and-google) */
+    IST("GOOGLE_OIDC_ISSUER", google_oidc_issuer, NULL, 0, V_NONE),
+    IBO("GOOGLE_LINK_VERIFIED_EMAIL", google_link_verified_email, "false"),
+    IST("OIDC_ISSUER_URL", oidc_issuer_url, NULL, 0, V_NONE),
+    IST("OIDC_CLIENT_ID", oidc_client_id, NULL, 0, V_NONE),
+    ISE("OIDC_CLIENT_SECRET", oidc_client_secret, 0),
+    IST("OIDC_REDIRECT_URI", oidc_redirect_uri, NULL, 0, V_NONE),
+    IST("OIDC_DEFAULT_ROLE", oidc_default_role, "user", 0, V_NONE),
+    IBO("OIDC_LINK_VERIFIED_EMAIL", oidc_link_verified_email, "false"),
     /* login flags and account lifecycle */
     IBO("PASSWORD_LOGIN_ENABLED", password_login_enabled, "true"),
     IBO("PUBLIC_SIGNUP_ENABLED", public_signup_enabled, "false"),

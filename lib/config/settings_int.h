@@ -39,7 +39,7 @@ typedef struct field {
 } field;
 
 /* The number of entries of m8__settings_fields (checked where it is defined). */
-#define NFIELDS 175u
+#define NFIELDS 184u
 M8_INTERNAL extern const field m8__settings_fields[NFIELDS];
 
 #define AT(s, f, T) ((T *)(void *)((char *)(s) + (f)->off))

@@ -127,10 +127,79 @@ static int google(m8_settings *s, m8_errlist *errs)
     return 0;
 }
 
+/* An identity provider's issuer URL: https, or http to a loopback host
+ * (tests and private deployments); no fragment, no whitespace. */
+static bool sso_url_ok(const char *u)
+{
+    for (const char *c = u; *c; c++) {
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '#')
+            return false;
+    }
+    if (strncmp(u, "https://", 8) == 0)
+        return u[8] != '\0' && u[8] != '/';
+    if (strncmp(u, "http://", 7) != 0)
+        return false;
+    const char *h = u + 7;
+    size_t n = strcspn(h, "/?");
+    return (n >= 9 && strncmp(h, "127.0.0.1", 9) == 0 && (n == 9 || h[9] == ':')) ||
+           (n >= 9 && strncmp(h, "localhost", 9) == 0 && (n == 9 || h[9] == ':')) ||
+           (n >= 5 && strncmp(h, "[::1]", 5) == 0 && (n == 5 || h[5] == ':'));
+}
+
+/* SSO (doc/issuer.md#sso-oidc-and-google): GOOGLE_OIDC_ISSUER, and the
+ * generic provider's settings, all or none. */
+static int sso(m8_settings *s, m8_errlist *errs)
+{
+    if (!m8__blank(s->google_oidc_issuer) && !sso_url_ok(s->google_oidc_issuer)) {
+        m8_errlist_add(errs, "GOOGLE_OIDC_ISSUER must be an https URL (http only to 127.0.0.1, "
+                             "::1 or localhost)");
+        return M8_ECONFIG;
+    }
+    bool on = !m8__blank(s->oidc_issuer_url);
+    const struct {
+        const char *name;
+        const char *v;
+    } need[] = {{"OIDC_CLIENT_ID", s->oidc_client_id},
+                {"OIDC_CLIENT_SECRET", s->oidc_client_secret},
+                {"OIDC_REDIRECT_URI", s->oidc_redirect_uri}};
+    for (size_t i = 0; i < M8_ARRAY_LEN(need); i++) {
+        if (on && m8__blank(need[i].v)) {
+            m8_errlist_add(errs, "OIDC_ISSUER_URL requires %s", need[i].name);
+            return M8_ECONFIG;
+        }
+        if (!on && !m8__blank(need[i].v)) {
+            m8_errlist_add(errs, "%s requires OIDC_ISSUER_URL", need[i].name);
+            return M8_ECONFIG;
+        }
+    }
+    if (!on)
+        return 0;
+    if (!sso_url_ok(s->oidc_issuer_url)) {
+        m8_errlist_add(errs, "OIDC_ISSUER_URL must be an https URL (http only to 127.0.0.1, ::1 "
+                             "or localhost)");
+        return M8_ECONFIG;
+    }
+    const char *u = s->oidc_redirect_uri;
+    bool https = strncmp(u, "https://", 8) == 0 && u[8];
+    bool http = strncmp(u, "http://", 7) == 0 && u[7];
+    if ((!https && !(http && s->environment == M8_ENV_LOCAL)) || strchr(u, '#')) {
+        m8_errlist_add(errs, "OIDC_REDIRECT_URI must be an https URL without a fragment (http "
+                             "only with ENVIRONMENT=local)");
+        return M8_ECONFIG;
+    }
+    const char *r = s->oidc_default_role ? s->oidc_default_role : "user";
+    if (strcmp(r, "admin") != 0 && strcmp(r, "writer") != 0 && strcmp(r, "reader") != 0 &&
+        strcmp(r, "user") != 0) {
+        m8_errlist_add(errs, "OIDC_DEFAULT_ROLE must be one of: admin, writer, reader, user");
+        return M8_ECONFIG;
+    }
+    return 0;
+}
+
 int m8__issuer_checks(m8_settings *s, m8_errlist *errs)
 {
     bool production = s->environment == M8_ENV_PRODUCTION || s->strict_production_mode;
-    if (secrets(s, errs) || consumers(s, production, errs) || google(s, errs))
+    if (secrets(s, errs) || consumers(s, production, errs) || google(s, errs) || sso(s, errs))
         return M8_ECONFIG;
     const char *evm = s->email_verification_mode;
     if (!evm ||
@@ -138,10 +207,10 @@ int m8__issuer_checks(m8_settings *s, m8_errlist *errs)
         m8_errlist_add(errs, "EMAIL_VERIFICATION_MODE must be one of: off, optional, required");
         return M8_ECONFIG;
     }
-    if (!s->password_login_enabled && !s->google_oauth_enabled) {
+    if (!s->password_login_enabled && !s->google_oauth_enabled && m8__blank(s->oidc_issuer_url)) {
         m8_errlist_add(errs, "no login method is enabled: set PASSWORD_LOGIN_ENABLED=true or "
                              "configure Google login (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, "
-                             "GOOGLE_OAUTH_REDIRECT_URI)");
+                             "GOOGLE_OAUTH_REDIRECT_URI) or an OpenID provider (OIDC_ISSUER_URL)");
         return M8_ECONFIG;
     }
     struct stat st;

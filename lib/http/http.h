@@ -51,6 +51,10 @@ struct m8_request {
     bool authorizer; /* FastCGI AUTHORIZER role: no body; a 200 passes the request
                         on (with Variable-* headers), anything else denies it */
     m8_user *user;   /* the caller of a protected route (arena), or NULL */
+    /* The scope an API key must hold here (the route's, fcgim8(3)
+     * m8_app_require_scope, or a gate rule's scope=), or NULL; JWT callers
+     * are not concerned (doc/issuer.md#api-key-scopes-and-format). */
+    const char *api_key_scope;
     /* Set by an engine that can stream an answer (app/stream.h), else NULL. */
     struct m8_stream *stream;
 

@@ -40,6 +40,7 @@ static void req_clear(m8_request *req)
     req->fail_reason = NULL;
     req->authorizer = false;
     req->user = NULL; /* lived in the arena: never carried to the next request */
+    req->api_key_scope = NULL;
 }
 
 void m8_req_init(m8_request *req, struct m8_app *app)

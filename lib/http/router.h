@@ -19,7 +19,8 @@ typedef struct m8_route_entry {
     void *data;
     const char *summary;
     const char *tag;
-    unsigned flags; /* M8_ROUTE_* */
+    unsigned flags;    /* M8_ROUTE_* */
+    const char *scope; /* the API-key scope it requires (m8_app_require_scope), or NULL */
 } m8_route_entry;
 
 typedef struct m8_router {

@@ -9,6 +9,9 @@
 
 #include "auth/jws_sign.h"
 #include "core/log.h"
+#include "issuer/apikey_scopes.h"
+#include "issuer/audit.h"
+#include "issuer/clientip.h"
 #include "issuer/revoke.h"
 #include "issuer/users_body.h"
 
@@ -117,6 +120,18 @@ json_object *m8_apikey_public(m8_db *db, const char *prefix, const m8_db_result 
     json_object_object_add(o, "last_used_at", time_or_null(r, i, M8_AK_LAST));
     json_object_object_add(o, "access_mode", json_object_new_string(m8_apikey_mode(r, i)));
     json_object_object_add(o, "audiences", aud);
+    /* only on a key that has scopes: an unscoped key answers as fa-auth-m8's
+     * (doc/issuer.md#api-key-scopes-and-format) */
+    json_object *sc = NULL;
+    *rc = m8_apikey_scopes_read(db, prefix, key, &sc);
+    if (*rc != 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    if (json_object_array_length(sc) > 0)
+        json_object_object_add(o, "scopes", sc);
+    else
+        json_object_put(sc);
     return o;
 }
 
@@ -284,12 +299,23 @@ static int check_audiences(m8_request *req, const m8_settings *s, json_object *a
     return 0;
 }
 
+/* What a creation stores besides the key's hash. */
+typedef struct new_key {
+    const char *owner; /* 8-4-4-4-12 */
+    const char *idp;   /* the key's id, database encoding */
+    const char *name, *mode;
+    int64_t now, exp;
+    json_object *aud, *scopes;
+} new_key;
+
 /* Inside the transaction: the owner's row locked, the live-key cap, the key
- * row and its audiences. */
-static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *owner,
-                      const char *idp, const char *name, int64_t now, int64_t exp, const char *mode,
-                      const char *hash, json_object *aud, bool *answered)
+ * row, its audiences and its scopes. */
+static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const new_key *nk,
+                      const char *hash, bool *answered)
 {
+    const char *owner = nk->owner, *idp = nk->idp, *name = nk->name, *mode = nk->mode;
+    int64_t now = nk->now, exp = nk->exp;
+    json_object *aud = nk->aud;
     m8_arena a;
     m8_arena_init(&a, ARENA_MAX);
     m8_issuer_user u;
@@ -346,12 +372,28 @@ static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *ow
                             "created_at) VALUES (?, ?, ?)",
                             ap, 3, NULL);
     }
+    if (rc == 0)
+        rc = m8_apikey_scopes_insert(db, iss->prefix, idp, nk->scopes, now);
     return rc;
 }
 
-int m8_issuer_h_apikeys_create(m8_request *req, void *data)
+/* A fresh key in the format API_KEY_FORMAT names into plain (wiped by the
+ * caller) and its hash (doc/issuer.md#api-key-scopes-and-format). */
+static void make_key(const m8_issuer *iss, char plain[M8_APIKEY_M8_LEN + 1],
+                     char hash[M8_APIKEY_HASH_LEN + 1])
 {
-    m8_issuer *iss = data;
+    if (iss->s && iss->s->api_key_format == 1)
+        m8_apikey_make_legacy(plain);
+    else
+        m8_apikey_make_m8(plain);
+    m8_apikey_hash(plain, strlen(plain), hash);
+}
+
+/* POST /profile/api-keys/ for the caller, or a superuser's POST
+ * /api-keys/by-user/{user_id}/ for owner (then an "add" audit row on the
+ * key in the same transaction). */
+static int create_key(m8_request *req, m8_issuer *iss, const char *owner, bool by_admin)
+{
     static const char *const modes[] = {"read_only", "read_write"};
     m8_ub b;
     const char *name = NULL, *mode = NULL;
@@ -362,6 +404,7 @@ int m8_issuer_h_apikeys_create(m8_request *req, void *data)
     ttl_field(&b, &ttl);
     m8_ub_enum(&b, "access_mode", modes, 2, false, &mode);
     json_object *aud = audiences_field(&b);
+    json_object *scopes = m8_apikey_scopes_field(&b);
     if (m8_ub_end(&b) != 0)
         return 0;
     if (check_audiences(req, iss->s, aud) != 0)
@@ -369,25 +412,12 @@ int m8_issuer_h_apikeys_create(m8_request *req, void *data)
     m8_db *db = m8_req_db(req);
     if (!db)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
-    const m8_user *c = m8_req_user(req);
-    char owner[M8_UUID_STR_LEN + 1];
-    if (!c || !c->id || !m8_uuid_canon(c->id, strlen(c->id), owner))
-        return m8_res_error(req, 404, D_USER_GONE);
-    /* the key: ak_ and a UUID4's hex; only its hash is stored */
-    char id[M8_UUID_STR_LEN + 1], idp[M8_UUID_STR_LEN + 1], u4[M8_UUID_STR_LEN + 1];
-    char plain[M8_APIKEY_LEN + 1], hash[M8_APIKEY_HASH_LEN + 1], defname[16];
+    /* only the key's hash is stored */
+    char id[M8_UUID_STR_LEN + 1], idp[M8_UUID_STR_LEN + 1];
+    char plain[M8_APIKEY_M8_LEN + 1], hash[M8_APIKEY_HASH_LEN + 1], defname[16];
     m8_jti_new(id);
     m8_issuer_uuid_param(db, id, idp);
-    m8_jti_new(u4);
-    size_t k = 0;
-    memcpy(plain, M8_APIKEY_PREFIX, 3);
-    k = 3;
-    for (size_t i = 0; u4[i] && k < M8_APIKEY_LEN; i++)
-        if (u4[i] != '-')
-            plain[k++] = u4[i];
-    plain[k] = '\0';
-    sodium_memzero(u4, sizeof u4);
-    m8_apikey_hash(plain, k, hash);
+    make_key(iss, plain, hash);
     if (!name) {
         unsigned char rnd[4];
         randombytes_buf(rnd, sizeof rnd);
@@ -395,13 +425,29 @@ int m8_issuer_h_apikeys_create(m8_request *req, void *data)
         sodium_bin2hex(defname + 4, sizeof defname - 4, rnd, sizeof rnd);
         name = defname;
     }
-    const char *stored_mode = mode && strcmp(mode, "read_write") == 0 ? "READ_WRITE" : "READ_ONLY";
-    int64_t now = m8_db_now(), exp = now + (int64_t)ttl * 3600 * 1000000;
+    new_key nk = {.owner = owner,
+                  .idp = idp,
+                  .name = name,
+                  .mode = mode && strcmp(mode, "read_write") == 0 ? "READ_WRITE" : "READ_ONLY",
+                  .now = m8_db_now(),
+                  .aud = aud,
+                  .scopes = scopes};
+    nk.exp = nk.now + (int64_t)ttl * 3600 * 1000000;
+    const m8_user *c = m8_req_user(req);
     bool answered = false;
     int rc = m8_db_begin(db);
     if (rc == 0)
-        rc =
-            insert_key(req, iss, db, owner, idp, name, now, exp, stored_mode, hash, aud, &answered);
+        rc = insert_key(req, iss, db, &nk, hash, &answered);
+    if (rc == 0 && !answered && by_admin) {
+        m8_issuer_audit_entry e = {.actor_id = c ? c->id : NULL,
+                                   .actor_role = c && c->role ? c->role : "superadmin",
+                                   .action = "add",
+                                   .table = "api_key",
+                                   .row_pk = id,
+                                   .owner = owner,
+                                   .client = m8_req_param(req, "REMOTE_ADDR")};
+        rc = m8_issuer_audit_row(db, iss->prefix, &e, NULL);
+    }
     if (rc == 0 && !answered)
         rc = m8_db_commit(db);
     else if (m8_db_in_transaction(db))
@@ -421,15 +467,38 @@ int m8_issuer_h_apikeys_create(m8_request *req, void *data)
         sodium_memzero(plain, sizeof plain);
         return m8_issuer_fail(req, db, rc ? rc : M8_EIO, "reading a new API key");
     }
-    /* ApiKeyCreated: ApiKeyPublic with plaintext before audiences */
+    /* ApiKeyCreated: ApiKeyPublic with plaintext before audiences (and
+     * scopes, when the key has some) */
     json_object *audl = json_object_get(json_object_object_get(o, "audiences"));
+    json_object *scl = json_object_get(json_object_object_get(o, "scopes"));
     json_object_object_del(o, "audiences");
+    json_object_object_del(o, "scopes");
     json_object_object_add(o, "plaintext", json_object_new_string(plain));
     json_object_object_add(o, "audiences", audl);
+    if (scl)
+        json_object_object_add(o, "scopes", scl);
     sodium_memzero(plain, sizeof plain);
-    m8_log(M8_LOG_INFO, "event=api_key.created key_id=%s user_id=%s access_mode=%s", id, owner,
-           mode ? mode : "read_only");
+    m8_apikey_metric(M8_AKM_CREATED);
+    m8_log(M8_LOG_INFO, "event=api_key.created key_id=%s user_id=%s access_mode=%s by=%s", id,
+           owner, mode ? mode : "read_only", c && c->id ? c->id : "");
     return m8_res_json(req, 201, o);
+}
+
+int m8_issuer_h_apikeys_create(m8_request *req, void *data)
+{
+    const m8_user *c = m8_req_user(req);
+    char owner[M8_UUID_STR_LEN + 1];
+    if (!c || !c->id || !m8_uuid_canon(c->id, strlen(c->id), owner))
+        return m8_res_error(req, 404, D_USER_GONE);
+    return create_key(req, data, owner, false);
+}
+
+int m8_issuer_h_apikeys_su_create(m8_request *req, void *data)
+{
+    char owner[M8_UUID_STR_LEN + 1];
+    if (m8_ub_path_uuid(req, "user_id", owner) != 0)
+        return 0;
+    return create_key(req, data, owner, true);
 }
 
 /* ------------------------------------------------------------ owner reads */
@@ -527,28 +596,23 @@ static int revoke_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *id
                             "UPDATE {p}_api_key SET revoked = TRUE, updated_at = ? WHERE id = ?", u,
                             2, NULL);
     const m8_user *c = m8_req_user(req);
-    if (rc == 0 && !up) {
-        char aid[M8_UUID_STR_LEN + 1], aidp[M8_UUID_STR_LEN + 1], actor[M8_UUID_STR_LEN + 1];
-        char table[M8_ISSUER_TABLE_MAX];
-        m8_jti_new(aid);
-        m8_issuer_uuid_param(db, aid, aidp);
-        m8_issuer_uuid_param(db, c && c->id ? c->id : "", actor);
-        snprintf(table, sizeof table, "%s_api_key", iss->prefix);
-        m8_db_param ap[] = {M8_DB_TEXT(aidp),  M8_DB_TIME(m8_db_now()),
-                            M8_DB_TEXT(actor), M8_DB_TEXT(c && c->role ? c->role : "superadmin"),
-                            M8_DB_TEXT(table), M8_DB_TEXT(id),
-                            M8_DB_TEXT(owner)};
-        rc = actor[0] ? m8_issuer_exec(db, iss->prefix,
-                                       "INSERT INTO {p}_privileged_action_audit (id, created_at, "
-                                       "actor_user_id, actor_role, action, table_name, row_pk, "
-                                       "target_owner_id) VALUES (?, ?, ?, ?, 'delete', ?, ?, ?)",
-                                       ap, M8_ARRAY_LEN(ap), NULL)
-                      : M8_EINVAL;
+    if (rc == 0 && !up) { /* doc/issuer.md#audit-and-security-routes */
+        char client[M8_ISSUER_CLIENT_IP_MAX];
+        m8_issuer_client_ip(req, iss->s, client);
+        m8_issuer_audit_entry e = {.actor_id = c ? c->id : NULL,
+                                   .actor_role = c ? c->role : NULL,
+                                   .action = "delete",
+                                   .table = "api_key",
+                                   .row_pk = id,
+                                   .owner = owner[0] ? owner : NULL,
+                                   .client = client};
+        rc = m8_issuer_audit_row(db, iss->prefix, &e, NULL);
     }
     if (rc == 0)
         rc = m8_db_commit(db);
     if (rc != 0)
         return m8_issuer_fail(req, db, rc, "revoking an API key");
+    m8_apikey_metric(M8_AKM_REVOKED);
     m8_log(M8_LOG_INFO, "event=api_key.revoked key_id=%s user_id=%s by=%s", id, owner,
            c && c->id ? c->id : "");
     return message(req, M8_APIKEY_D_REVOKED_OK);
@@ -622,6 +686,9 @@ int m8_issuer_h_apikeys_by_user(m8_request *req, void *data)
                                json_object_get(json_object_object_get(pub, "access_mode")));
         json_object_object_add(o, "audiences",
                                json_object_get(json_object_object_get(pub, "audiences")));
+        json_object *sc = json_object_object_get(pub, "scopes");
+        if (sc)
+            json_object_object_add(o, "scopes", json_object_get(sc));
         json_object_put(pub);
         json_object_array_add(list, o);
     }

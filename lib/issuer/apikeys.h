@@ -14,10 +14,9 @@
 #include "fcgim8.h"
 #include "issuer/service.h"
 
-/* A key: "ak_" and the 32 hex digits of a UUID4; stored as the lower-case
- * hex SHA-256 of the whole plaintext. */
-#define M8_APIKEY_PREFIX "ak_"
-#define M8_APIKEY_LEN 35u
+/* A key (auth/apikey_format.h): "m8ak_" with a checksum, or fa-auth-m8's
+ * "ak_" and the 32 hex digits of a UUID4; stored as the lower-case hex
+ * SHA-256 of the whole plaintext. */
 #define M8_APIKEY_HASH_LEN 64u
 
 #define M8_APIKEY_D_NOT_FOUND "API key not found"

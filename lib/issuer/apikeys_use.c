@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "http/http.h"
+#include "issuer/apikey_scopes.h"
 #include "issuer/private.h"
 #include "issuer/revoke.h"
 #include "issuer/store.h"
@@ -118,6 +119,9 @@ static int quota(m8_request *req, m8_issuer *iss, m8_db *db, const char *key_id,
         if (rc != 0)
             break;
         if (count > lim[k]) {
+            m8_apikey_metric(M8_AKM_RATE_CHECKED);
+            m8_apikey_metric(M8_AKM_RATE_BLOCKED);
+            m8_apikey_metric((m8_ak_metric)(M8_AKM_HIT_MINUTE + k));
             char text[64], ra[24];
             snprintf(text, sizeof text, "Rate limit exceeded for period: %s", PERIODS[k].name);
             snprintf(ra, sizeof ra, "%lld", (long long)(end - now + 1 > 1 ? end - now + 1 : 1));
@@ -146,6 +150,8 @@ static int quota(m8_request *req, m8_issuer *iss, m8_db *db, const char *key_id,
                        "API_KEY_STRICT_RATE_LIMIT is off)");
         return 0;
     }
+    m8_apikey_metric(M8_AKM_RATE_CHECKED);
+    m8_apikey_metric(M8_AKM_RATE_ALLOWED);
     if (first_limit >= 0) {
         char v[24];
         snprintf(v, sizeof v, "%lld", (long long)first_limit);
@@ -181,6 +187,7 @@ typedef struct found_key {
     char id[M8_UUID_STR_LEN + 1], kid[M8_UUID_STR_LEN + 1];
     char owner[M8_UUID_STR_LEN + 1], uid[M8_UUID_STR_LEN + 1];
     int64_t expires_us; /* 0 = never */
+    m8_ak_metric why;   /* an unusable key: invalid, revoked or expired */
 } found_key;
 
 /* The usable key whose plaintext is key: 0 (fk->r owned by the caller),
@@ -199,13 +206,17 @@ static int lookup(m8_db *db, const m8_issuer *iss, const char *key, size_t len, 
         return rc;
     int revoked = 1;
     int64_t exp = 0;
+    fk->why = M8_AKM_VALID_INVALID;
     bool usable = m8_db_nrows(fk->r) == 1 &&
                   m8_db_get_bool(fk->r, 0, M8_AK_REVOKED, &revoked) == 0 && !revoked &&
                   m8_apikey_id_text(fk->r, 0, M8_AK_ID, fk->id) &&
                   m8_apikey_id_text(fk->r, 0, M8_AK_USER, fk->owner);
+    if (m8_db_nrows(fk->r) == 1 && revoked)
+        fk->why = M8_AKM_VALID_REVOKED;
     if (usable && m8_db_get_time(fk->r, 0, M8_AK_EXPIRES, &exp) == 0) {
         usable = exp > m8_db_now();
         fk->expires_us = exp;
+        fk->why = usable ? fk->why : M8_AKM_VALID_EXPIRED;
     }
     if (!usable) {
         m8_db_result_free(fk->r);
@@ -247,13 +258,23 @@ int m8_issuer_h_apikeys_verify(m8_request *req, void *data)
         json_object_array_add(errs, e);
         return m8_ub_unprocessable(req, errs);
     }
+    /* a mistyped or truncated m8 key: refused before any database access
+     * (doc/issuer.md#api-key-scopes-and-format) */
+    if (m8_apikey_shape_refused(m8_apikey_shape_of(key, strlen(key)))) {
+        m8_apikey_metric(M8_AKM_VALID_INVALID);
+        m8_log_limited("issuer.apikey.malformed", M8_LOG_INFO,
+                       "event=api_key.malformed route=verify (checksum or length, no lookup)");
+        return m8_res_error(req, 401, M8_APIKEY_D_INVALID);
+    }
     m8_db *db = m8_req_db(req);
     if (!db)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     found_key fk;
     int rc = lookup(db, iss, key, strlen(key), &fk);
-    if (rc == M8_ENOTFOUND)
+    if (rc == M8_ENOTFOUND) {
+        m8_apikey_metric(fk.why);
         return m8_res_error(req, 401, M8_APIKEY_D_INVALID);
+    }
     if (rc != 0)
         return m8_issuer_fail(req, db, rc, "looking up an API key");
     m8_arena a;
@@ -263,6 +284,8 @@ int m8_issuer_h_apikeys_verify(m8_request *req, void *data)
     m8_arena_free(&a);
     if (rc != 0) {
         m8_db_result_free(fk.r);
+        if (rc == M8_ENOTFOUND)
+            m8_apikey_metric(M8_AKM_VALID_INVALID);
         return rc == M8_ENOTFOUND ? m8_res_error(req, 401, M8_APIKEY_D_INVALID)
                                   : m8_issuer_fail(req, db, rc, "reading an API key's owner");
     }
@@ -270,6 +293,7 @@ int m8_issuer_h_apikeys_verify(m8_request *req, void *data)
         m8_db_result_free(fk.r);
         return 0;
     }
+    m8_apikey_metric(M8_AKM_VALID_SUCCESS);
     touch(db, iss, fk.kid);
     json_object *o = m8_apikey_public(db, iss->prefix, fk.r, 0, &rc);
     m8_db_result_free(fk.r);
@@ -344,7 +368,7 @@ static int read_body(m8_request *req, const char **key, const char **version)
 }
 
 static int active(m8_request *req, const char *consumer, const m8_issuer_user *u, const char *mode,
-                  int64_t expires_us)
+                  int64_t expires_us, json_object *scopes)
 {
     char t[40];
     json_object *o = json_object_new_object(), *p = json_object_new_object();
@@ -357,6 +381,9 @@ static int active(m8_request *req, const char *consumer, const m8_issuer_user *u
     json_object_object_add(p, "access_mode", json_object_new_string(mode));
     json_object_object_add(p, "authentication_method", json_object_new_string("api_key"));
     json_object_object_add(p, "auth_generation", json_object_new_int64(u->auth_generation));
+    /* a scoped key only: consumers read a missing member as no scopes */
+    if (scopes && json_object_array_length(scopes) > 0)
+        json_object_object_add(p, "scopes", json_object_get(scopes));
     json_object_object_add(o, "principal", p);
     json_object_object_add(o, "key_expires_at",
                            expires_us && m8_db_format_time(expires_us, t, sizeof t) == 0
@@ -376,6 +403,12 @@ int m8_issuer_h_apikeys_introspect(m8_request *req, void *data)
         return 0;
     if (version && strcmp(version, "1") != 0)
         return unavailable(req, 0, "unsupported schema_version");
+    /* a mistyped or truncated m8 key: inactive before any database access
+     * (doc/issuer.md#api-key-scopes-and-format) */
+    if (m8_apikey_shape_refused(m8_apikey_shape_of(key, strlen(key)))) {
+        m8_apikey_metric(M8_AKM_VALID_INVALID);
+        return inactive(req);
+    }
     m8_db *db = m8_req_db(req);
     if (!db)
         return unavailable(req, M8_EAGAIN, "no database");
@@ -383,8 +416,10 @@ int m8_issuer_h_apikeys_introspect(m8_request *req, void *data)
         return 0;
     found_key fk;
     int rc = lookup(db, iss, key, strlen(key), &fk);
-    if (rc == M8_ENOTFOUND)
+    if (rc == M8_ENOTFOUND) {
+        m8_apikey_metric(fk.why);
         return inactive(req);
+    }
     if (rc != 0)
         return unavailable(req, rc, "key lookup");
     m8_arena a;
@@ -392,9 +427,10 @@ int m8_issuer_h_apikeys_introspect(m8_request *req, void *data)
     m8_issuer_user u;
     rc = owner_live(db, iss, &a, &fk, &u);
     int out = -1;
-    if (rc == M8_ENOTFOUND)
+    if (rc == M8_ENOTFOUND) {
+        m8_apikey_metric(M8_AKM_VALID_INVALID);
         out = inactive(req);
-    else if (rc != 0)
+    } else if (rc != 0)
         out = unavailable(req, rc, "owner");
     m8_db_result *ar = NULL;
     m8_db_param ap[] = {M8_DB_TEXT(fk.kid), M8_DB_TEXT(who.id)};
@@ -411,10 +447,15 @@ int m8_issuer_h_apikeys_introspect(m8_request *req, void *data)
     }
     if (out < 0 && quota(req, iss, db, fk.id, fk.kid, fk.uid) != 0)
         out = 0;
+    json_object *scopes = NULL;
+    if (out < 0 && (rc = m8_apikey_scopes_read(db, iss->prefix, fk.kid, &scopes)) != 0)
+        out = unavailable(req, rc, "scopes");
     if (out < 0) {
+        m8_apikey_metric(M8_AKM_VALID_SUCCESS);
         touch(db, iss, fk.kid);
-        out = active(req, who.id, &u, m8_apikey_mode(fk.r, 0), fk.expires_us);
+        out = active(req, who.id, &u, m8_apikey_mode(fk.r, 0), fk.expires_us, scopes);
     }
+    json_object_put(scopes);
     m8_arena_free(&a);
     m8_db_result_free(fk.r);
     return out;

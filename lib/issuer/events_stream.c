@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "app/stream.h"
+#include "builtin/issuer_metrics.h"
 #include "core/log.h"
 #include "issuer/private.h"
 #include "issuer/service.h"
@@ -225,6 +226,7 @@ static void stream_body(m8_stream *st, void *data)
     m8_buf frame;
     m8_buf_init(&frame, M8_ISSUER_EVENT_MAX * 8u + 4096u);
     double idle_since = m8_now_mono(), retry_at = 0;
+    m8_im_streams(1); /* auth_event_stream_connections (doc/issuer.md#metrics) */
     bool ok = !x->gap || m8_stream_send(st, M8_ISSUER_GAP_FRAME, strlen(M8_ISSUER_GAP_FRAME)) == 0;
     while (ok) {
         bool sent = false, more = false;
@@ -252,6 +254,13 @@ static void stream_body(m8_stream *st, void *data)
     }
     m8_log(M8_LOG_INFO, "event stream: ended (%s) after %llu bytes, at outbox id %lld",
            end_name(st->end), (unsigned long long)st->sent, (long long)x->after);
+    m8_im_streams(-1);
+    if (st->end == M8_STREAM_END_CLIENT)
+        m8_im_inc(M8_IM_STREAM_DISCONNECTS, M8_IM_DISC_CLIENT);
+    else if (st->end == M8_STREAM_END_BACKPRESSURE)
+        m8_im_inc(M8_IM_STREAM_DISCONNECTS, M8_IM_DISC_BACKPRESSURE);
+    else if (st->end == M8_STREAM_END_SHUTDOWN)
+        m8_im_inc(M8_IM_STREAM_DISCONNECTS, M8_IM_DISC_SHUTDOWN);
     m8_buf_free(&frame);
 }
 

@@ -12,6 +12,10 @@
 #define STOP 1 /* internal: the body ended early; what was complete counts */
 
 enum { F_GRANT, F_USER, F_PASS, F_SCOPE, F_CID, F_CSECRET, F_COUNT };
+_Static_assert((int)F_COUNT == (int)M8_FORM_NFIELDS &&
+                   (int)F_CSECRET == (int)M8_FORM_CLIENT_SECRET &&
+                   (int)F_GRANT == (int)M8_FORM_GRANT_TYPE && (int)F_CID == (int)M8_FORM_CLIENT_ID,
+               "form.h lists the fields in this order");
 static const char *const field_names[F_COUNT] = {"grant_type", "username",  "password",
                                                  "scope",      "client_id", "client_secret"};
 #define MAX_NAME_RAW 39u /* 3 x strlen("client_secret"): longer raw names cannot match */
@@ -591,28 +595,37 @@ static int put_error(m8_buf *e, bool *first, const char *type, int f, const char
     return rc;
 }
 
-static int finish(fctx *c, m8_login_form *out)
+/* Decodes every value kept into fv (the shared first half of both
+ * forms). */
+static int decode_all(fctx *c, m8_form_values *fv)
 {
-    char *v[F_COUNT] = {0};
-    size_t len[F_COUNT] = {0};
     for (int f = 0; f < F_COUNT; f++) {
+        fv->kind[f] = (unsigned char)c->slot[f].kind;
         if (c->slot[f].kind == SLOT_TEXT) {
-            int rc = decode_slot(c, f, &v[f], &len[f]);
+            int rc = decode_slot(c, f, &fv->v[f], &fv->len[f]);
             if (rc) {
                 for (int g = 0; g < f; g++) {
-                    if (v[g])
-                        sodium_memzero(v[g], len[g]);
+                    if (fv->v[g])
+                        sodium_memzero(fv->v[g], fv->len[g]);
                 }
+                memset(fv, 0, sizeof *fv);
                 return rc;
             }
-            if (!len[f])
-                v[f] = NULL; /* FastAPI: an empty form value is a missing one */
+            if (!fv->len[f])
+                fv->v[f] = NULL; /* FastAPI: an empty form value is a missing one */
         }
     }
+    return 0;
+}
+
+static int finish(const m8_form_values *fv, m8_arena *a, m8_buf *err, m8_login_form *out)
+{
+    char *const *v = fv->v;
+    const size_t *len = fv->len;
     out->grant_type = v[F_GRANT], out->grant_type_len = len[F_GRANT];
     out->username = v[F_USER], out->username_len = len[F_USER];
     out->password = v[F_PASS], out->password_len = len[F_PASS];
-    out->scope = v[F_SCOPE] ? v[F_SCOPE] : m8_arena_strdup(c->a, ""), out->scope_len = len[F_SCOPE];
+    out->scope = v[F_SCOPE] ? v[F_SCOPE] : m8_arena_strdup(a, ""), out->scope_len = len[F_SCOPE];
     out->client_id = v[F_CID], out->client_id_len = len[F_CID];
     out->client_secret = v[F_CSECRET], out->client_secret_len = len[F_CSECRET];
     if (!out->scope) {
@@ -621,14 +634,14 @@ static int finish(fctx *c, m8_login_form *out)
     }
 
     /* errors in the order of OAuth2PasswordRequestForm's parameters */
-    m8_buf *e = c->err;
+    m8_buf *e = err;
     size_t mark = e->len;
     bool first = true;
     int rc = m8_buf_puts(e, "{\"detail\":[");
     for (int f = 0; f < F_COUNT && !rc; f++) {
         bool required = f == F_USER || f == F_PASS;
         size_t max = f == F_USER ? M8_LOGIN_MAX_USERNAME : M8_LOGIN_MAX_PASSWORD;
-        if (c->slot[f].kind == SLOT_FILE) {
+        if (fv->kind[f] == SLOT_FILE) {
             rc = put_error(e, &first, "string_type", f, "Input should be a valid string", NULL, 0,
                            NULL);
         } else if (required && !v[f]) {
@@ -664,8 +677,8 @@ static int finish(fctx *c, m8_login_form *out)
 
 /* ------------------------------------------------------------ entry */
 
-int m8_login_form_parse(m8_arena *a, const char *content_type, const char *body, size_t body_len,
-                        size_t max_body, m8_login_form *out, m8_buf *err)
+int m8__form_read(m8_arena *a, const char *content_type, const char *body, size_t body_len,
+                  size_t max_body, m8_form_values *out, m8_buf *err)
 {
     memset(out, 0, sizeof *out);
     if (!max_body)
@@ -690,7 +703,16 @@ int m8_login_form_parse(m8_arena *a, const char *content_type, const char *body,
         c.multipart = true;
         rc = parse_multipart(&c, ct, ctn, body, body_len);
     } /* any other type, JSON included, is an empty form (Starlette) */
-    return rc ? rc : finish(&c, out);
+    return rc ? rc : decode_all(&c, out);
+}
+
+int m8_login_form_parse(m8_arena *a, const char *content_type, const char *body, size_t body_len,
+                        size_t max_body, m8_login_form *out, m8_buf *err)
+{
+    memset(out, 0, sizeof *out);
+    m8_form_values fv;
+    int rc = m8__form_read(a, content_type, body, body_len, max_body, &fv, err);
+    return rc ? rc : finish(&fv, a, err, out);
 }
 
 void m8_login_form_wipe(m8_login_form *f)

@@ -63,6 +63,31 @@ M8_INTERNAL int m8_login_form_parse(m8_arena *a, const char *content_type, const
                                     size_t body_len, size_t max_body, m8_login_form *out,
                                     m8_buf *err);
 
+/* The six fields of the token endpoint's form, decoded but not validated:
+ * the first half of m8_login_form_parse, shared with the client-credentials
+ * form (form_cc.c).  v[i] is NULL when the field is absent, empty or a file
+ * part; kind[i] is 0 (absent), 1 (text) or 2 (file part). */
+enum {
+    M8_FORM_GRANT_TYPE,
+    M8_FORM_USERNAME,
+    M8_FORM_PASSWORD,
+    M8_FORM_SCOPE,
+    M8_FORM_CLIENT_ID,
+    M8_FORM_CLIENT_SECRET,
+    M8_FORM_NFIELDS
+};
+typedef struct m8_form_values {
+    char *v[M8_FORM_NFIELDS];
+    size_t len[M8_FORM_NFIELDS];
+    unsigned char kind[M8_FORM_NFIELDS];
+} m8_form_values;
+
+/* Reads a body as m8_login_form_parse does (same limits, same 400 and 413
+ * answers in err) without the field checks.  0 with *out filled, an HTTP
+ * status, or M8_ENOMEM. */
+M8_INTERNAL int m8__form_read(m8_arena *a, const char *content_type, const char *body,
+                              size_t body_len, size_t max_body, m8_form_values *out, m8_buf *err);
+
 /* Overwrites every value of f with zeros and clears f (NULL is fine). */
 M8_INTERNAL void m8_login_form_wipe(m8_login_form *f);
 

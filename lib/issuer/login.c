@@ -14,10 +14,13 @@
 #include "auth/auth.h"
 #include "auth/credential.h"
 #include "auth/jwt.h"
+#include "builtin/issuer_metrics.h"
 #include "core/log.h"
 #include "issuer/browser.h"
 #include "issuer/clientip.h"
 #include "issuer/form.h"
+#include "issuer/form_cc.h"
+#include "issuer/service_accounts.h"
 #include "issuer/sessions.h"
 #include "issuer/store.h"
 
@@ -143,6 +146,8 @@ static int rate_hit(m8_request *req, const m8_issuer *iss, const char *key, long
     int rc =
         m8_issuer_rate_hit(db, iss->prefix, key, strlen(key), window_min * 60, now, &count, NULL);
     if (rc == M8_EAGAIN) {
+        m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_RATE_LIMIT, iss->s->rate_limit_failure_mode,
+                   M8_IM_REASON_REDIS_UNAVAILABLE);
         if (iss->s->rate_limit_failure_mode == M8_FAIL_OPEN) {
             m8_log_limited("issuer.rate.skipped", M8_LOG_WARNING,
                            "issuer: rate limit skipped, the database is unavailable (fail_open)");
@@ -248,8 +253,10 @@ static int login(m8_request *req, const m8_issuer *iss, m8_login_form *f, m8_buf
     if (rate_hit(req, iss, ekey, window, iss->s->login_rate_limit_requests, now, &over) ||
         rate_hit(req, iss, ikey, window, iss->s->login_ip_rate_limit_requests, now, &over))
         return 0;
-    if (over)
+    if (over) {
+        m8_im_inc(M8_IM_LOGIN, M8_IM_LOGIN_RATE_LIMITED);
         return m8_res_error(req, 429, D_LOGIN_RATE);
+    }
     if (f->bad_chars)
         return m8_res_body(req, 422, "application/json", err->data, err->len);
 
@@ -264,8 +271,22 @@ static int login(m8_request *req, const m8_issuer *iss, m8_login_form *f, m8_buf
         return m8_res_error(req, 503, M8_ISSUER_DETAIL_AUTH_DOWN);
     if (pr == M8_PW_ERROR)
         return m8_req_fail(req, "issuer: the password check failed");
-    if (pr != M8_PW_MATCH || !found || !u.is_active)
+    if (pr != M8_PW_MATCH || !found || !u.is_active) {
+        m8_im_inc(M8_IM_LOGIN, pr == M8_PW_MATCH && found ? M8_IM_LOGIN_INACTIVE_USER
+                                                          : M8_IM_LOGIN_WRONG_CREDENTIALS);
         return m8_res_error(req, 400, D_INVALID_CREDENTIALS);
+    }
+    /* A service account never logs in by password, even one given a
+     * password and another email by /users/update
+     * (doc/issuer.md#service-accounts-and-client-credentials). */
+    bool is_sa = false;
+    rc = m8_issuer_sa_exists(db, iss->prefix, u.id, &is_sa);
+    if (rc != 0)
+        return m8_issuer_db_fail(req, rc, "login: service-account check");
+    if (is_sa) {
+        m8_im_inc(M8_IM_LOGIN, M8_IM_LOGIN_WRONG_CREDENTIALS);
+        return m8_res_error(req, 400, D_INVALID_CREDENTIALS);
+    }
 
     rc = m8_issuer_rate_clear(db, iss->prefix, ekey, strlen(ekey));
     if (rc != 0)
@@ -281,6 +302,8 @@ static int login(m8_request *req, const m8_issuer *iss, m8_login_form *f, m8_buf
         rc = iss->stateless ? 0 : login_session(req, iss, &u, jti, &refresh, now);
         out = rc ? m8_issuer_db_fail(req, rc, "login: session write")
                  : answer_tokens(req, iss, &access, &refresh, jti);
+        if (rc == 0 && out == 0)
+            m8_im_inc(M8_IM_LOGIN, M8_IM_LOGIN_SUCCESS);
     }
     wipe_buf(&access);
     wipe_buf(&refresh);
@@ -290,6 +313,15 @@ static int login(m8_request *req, const m8_issuer *iss, m8_login_form *f, m8_buf
 int m8_issuer_h_login(m8_request *req, void *data)
 {
     const m8_issuer *iss = data;
+    { /* the client-credentials grant, or another OAuth grant (form_cc.h) */
+        size_t cl = 0;
+        const char *cb = m8_req_body(req, &cl);
+        m8_grant_kind gk =
+            m8_cc_grant_kind(&req->arena, m8_req_header(req, "Content-Type"), cb ? cb : "",
+                             cb ? cl : 0, 0, m8_req_header(req, "Authorization"));
+        if (gk != M8_GRANT_PASSWORD)
+            return m8_issuer_grant_client_credentials(req, iss, (int)gk);
+    }
     if (!iss->s->password_login_enabled)
         return m8_res_error(req, 404, "feature_unavailable");
     if (m8_issuer_browser_wanted(req) < 0)
@@ -341,6 +373,7 @@ static int refresh_decode(m8_request *req, const m8_issuer *iss, long long now,
         rc == 1 ? m8_refresh_verify(tok, len, iss->refresh_key, iss->refresh_key_old, now, c)
                 : M8_REFRESH_INVALID;
     if (v != M8_REFRESH_OK) {
+        m8_im_inc(M8_IM_REFRESH, M8_IM_REFRESH_INVALID);
         m8_res_error(req, 401, m8_refresh_detail(v));
         return 1;
     }
@@ -359,6 +392,8 @@ static int refresh_reused(m8_request *req, const m8_issuer *iss, const char *use
     m8_log_fields(M8_LOG_CRITICAL,
                   "issuer: refresh token reuse detected; revoking every session of the user",
                   extra);
+    m8_im_inc(M8_IM_INTEGRITY, M8_IM_TRIGGER_REUSE_DETECTED);
+    m8_im_inc(M8_IM_REFRESH, M8_IM_REFRESH_REVOKED);
     int rc = m8_issuer_sessions_revoke_user(m8_req_db(req), iss->prefix, user_id, now, NULL);
     if (rc != 0)
         m8_log(M8_LOG_ERROR, "issuer: the sessions of a user were not all revoked (%d)", rc);
@@ -383,13 +418,18 @@ int m8_issuer_h_refresh(m8_request *req, void *data)
     if (rate_hit(req, iss, key, s->refresh_rate_limit_window_minutes,
                  s->refresh_rate_limit_requests, now, &over))
         return 0;
-    if (over)
+    if (over) {
+        m8_im_inc(M8_IM_REFRESH, M8_IM_REFRESH_RATE_LIMITED);
         return m8_res_error(req, 429, D_REFRESH_RATE);
+    }
 
     bool stateful_store = !iss->stateless;
     if (stateful_store) {
         bool present = false;
         int rc = m8_issuer_allow_has(db, iss->prefix, c.jti, now, &present);
+        if (rc == M8_EAGAIN)
+            m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_REFRESH_VALIDATION,
+                       s->refresh_validation_failure_mode, M8_IM_REASON_REDIS_UNAVAILABLE);
         if (rc == M8_EAGAIN && s->refresh_validation_failure_mode == M8_FAIL_OPEN) {
             m8_log_limited("issuer.refresh.allow_skipped", M8_LOG_WARNING,
                            "issuer: refresh allowlist not checked, the database is unavailable "
@@ -400,8 +440,10 @@ int m8_issuer_h_refresh(m8_request *req, void *data)
         } else if (rc != 0) {
             return m8_issuer_db_fail(req, rc, "refresh: allowlist");
         }
-        if (!present)
+        if (!present) {
+            m8_im_inc(M8_IM_REFRESH, M8_IM_REFRESH_REVOKED);
             return answer_detail(req, 401, D_REVOKED_OR_REUSED, true);
+        }
     }
 
     /* Steps 6-10 in one transaction: the user's row lock orders concurrent
@@ -416,10 +458,13 @@ int m8_issuer_h_refresh(m8_request *req, void *data)
     if (rc != 0 || bad_user || !current) {
         if (m8_db_in_transaction(db))
             m8_db_rollback(db);
-        if (bad_user)
+        if (bad_user) {
+            m8_im_inc(M8_IM_REFRESH, M8_IM_REFRESH_INVALID);
             return answer_detail(req, 401, D_INVALID_USER, false);
+        }
         if (rc != 0)
             return m8_issuer_db_fail(req, rc, "refresh: user and session");
+        m8_im_inc(M8_IM_REFRESH, M8_IM_REFRESH_REVOKED);
         return answer_detail(req, 401, D_SUPERSEDED, true);
     }
 
@@ -452,6 +497,8 @@ int m8_issuer_h_refresh(m8_request *req, void *data)
         }
     }
     out = answer_tokens(req, iss, &access, &refresh, jti);
+    if (out == 0)
+        m8_im_inc(M8_IM_REFRESH, M8_IM_REFRESH_SUCCESS);
 done:
     if (m8_db_in_transaction(db))
         m8_db_rollback(db);
@@ -484,8 +531,10 @@ static bool logout_access(m8_request *req, const m8_issuer *iss, const char *tok
     int rc = m8_issuer_session_delete_jti(db, iss->prefix, p.jti, NULL);
     if (rc == 0 && exp > now) {
         int b = m8_issuer_blacklist_put(db, iss->prefix, p.jti, exp);
-        if (b != 0)
+        if (b != 0) {
+            m8_im_inc(M8_IM_REVOCATION_FAILURE, M8_IM_OP_ACCESS_BLACKLIST);
             m8_log(M8_LOG_WARNING, "issuer: logout: the access jti was not blacklisted (%d)", b);
+        }
     }
     if (rc == 0) {
         int e = m8_issuer_session_event_v1(db, iss->prefix, p.id, p.jti, m8_db_now());
@@ -521,8 +570,10 @@ int m8_issuer_h_logout(m8_request *req, void *data)
     char jti[M8_REFRESH_MAX_JTI + 1] = "";
     m8_db *db = m8_req_db(req);
     long long now = now_s();
-    if (!iss->hybrid && !logout_access(req, iss, tok, len, jti, sizeof jti))
+    if (!iss->hybrid && !logout_access(req, iss, tok, len, jti, sizeof jti)) {
         failed = true;
+        m8_im_inc(M8_IM_REVOCATION_FAILURE, M8_IM_OP_ACCESS_BLACKLIST);
+    }
 
     /* Step 2: the refresh token's allowlist entry. */
     m8_refresh_claims c;
@@ -531,23 +582,35 @@ int m8_issuer_h_logout(m8_request *req, void *data)
                  : M8_REFRESH_INVALID;
     if (v != M8_REFRESH_OK) {
         failed = true;
+        m8_im_inc(M8_IM_REVOCATION_FAILURE, M8_IM_OP_REFRESH_ALLOWLIST);
     } else {
         int rc = m8_issuer_allow_remove(db, iss->prefix, c.jti, NULL);
-        if (rc == M8_EAGAIN && iss->s->session_write_failure_mode == M8_FAIL_OPEN)
+        if (rc == M8_EAGAIN)
+            m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_SESSION_WRITE, iss->s->session_write_failure_mode,
+                       M8_IM_REASON_REDIS_UNAVAILABLE);
+        if (rc == M8_EAGAIN && iss->s->session_write_failure_mode == M8_FAIL_OPEN) {
             m8_log(M8_LOG_WARNING, "issuer: logout: refresh allowlist entry kept, the database "
                                    "is unavailable (fail_open)");
-        else if (rc != 0)
+        } else if (rc != 0) {
             failed = true;
+            m8_im_inc(M8_IM_REVOCATION_FAILURE, M8_IM_OP_REFRESH_ALLOWLIST);
+        }
         if (!jti[0])
             snprintf(jti, sizeof jti, "%s", c.jti);
     }
 
     /* Step 3: the session row of the jti found (no event here). */
-    if (jti[0] && m8_issuer_session_delete_jti(db, iss->prefix, jti, NULL) != 0)
+    if (jti[0] && m8_issuer_session_delete_jti(db, iss->prefix, jti, NULL) != 0) {
         failed = true;
-    if (failed && iss->s->session_write_failure_mode == M8_FAIL_CLOSED)
+        m8_im_inc(M8_IM_REVOCATION_FAILURE, M8_IM_OP_DB_SESSION);
+    }
+    if (failed && iss->s->session_write_failure_mode == M8_FAIL_CLOSED) {
+        m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_SESSION_WRITE, M8_FAIL_CLOSED,
+                   M8_IM_REASON_REVOCATION_FAILED);
         return m8_res_error(req, 503, D_LOGOUT_FAILED);
+    }
 ok:
+    m8_im_inc(M8_IM_LOGOUT, 0);
     delete_refresh_cookie(req);
     m8_issuer_browser_clear(req);
     json_object *o = json_object_new_object();

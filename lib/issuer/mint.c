@@ -175,7 +175,8 @@ static int sign_into(const m8_sign_key *k, const m8_buf *h, const m8_buf *p, m8_
 
 /* The payload claims of u into p (the caller has checked u). */
 static int access_payload(m8_buf *p, const m8_mint_access_cfg *cfg, const m8_mint_user *u,
-                          const char *sub, const char *tenant, long long now, const char *jti)
+                          const char *sub, const char *tenant, long long now, const char *jti,
+                          const m8_mint_claim *extra, size_t nextra)
 {
     int rc = m8_buf_puts(p, "{\"email\":");
     if (!rc)
@@ -203,16 +204,49 @@ static int access_payload(m8_buf *p, const m8_mint_access_cfg *cfg, const m8_min
         rc = put_member(p, "iss", cfg->issuer);
     if (!rc && cfg->audience && cfg->audience[0])
         rc = put_member(p, "aud", cfg->audience);
+    for (size_t i = 0; !rc && i < nextra; i++)
+        rc = put_member(p, extra[i].name, extra[i].value);
     if (!rc)
         rc = m8_buf_putc(p, '}');
     return rc;
 }
 
+/* An extra claim's name: a lower-case identifier that no standard claim
+ * of the access token uses. */
+static bool extra_name_ok(const char *n)
+{
+    static const char *const taken[] = {
+        "email",        "full_name", "avatar",    "is_active", "email_verified",
+        "is_superuser", "role",      "tenant_id", "sub",       "type",
+        "exp",          "iat",       "nbf",       "jti",       "iss",
+        "aud"};
+    size_t len = n ? strlen(n) : 0;
+    if (len == 0 || len > 32 || strspn(n, "abcdefghijklmnopqrstuvwxyz_") != len)
+        return false;
+    for (size_t i = 0; i < M8_ARRAY_LEN(taken); i++) {
+        if (strcmp(n, taken[i]) == 0)
+            return false;
+    }
+    return true;
+}
+
 int m8_mint_access(const m8_mint_access_cfg *cfg, const m8_mint_user *u, long long now,
                    const char *jti, char jti_out[M8_UUID_STR_LEN + 1], m8_buf *out)
 {
-    if (!cfg || !cfg->key || !u || !out || !times_ok(now, cfg->expire_minutes))
+    return m8_mint_access_extra(cfg, u, NULL, 0, now, jti, jti_out, out);
+}
+
+int m8_mint_access_extra(const m8_mint_access_cfg *cfg, const m8_mint_user *u,
+                         const m8_mint_claim *extra, size_t nextra, long long now, const char *jti,
+                         char jti_out[M8_UUID_STR_LEN + 1], m8_buf *out)
+{
+    if (!cfg || !cfg->key || !u || !out || !times_ok(now, cfg->expire_minutes) ||
+        (nextra && !extra) || nextra > M8_MINT_MAX_EXTRA)
         return M8_EINVAL;
+    for (size_t i = 0; i < nextra; i++) {
+        if (!extra_name_ok(extra[i].name) || !extra[i].value)
+            return M8_EINVAL;
+    }
     const m8_sign_key *k = cfg->key;
     char sub[M8_UUID_STR_LEN + 1], tenant[M8_UUID_STR_LEN + 1], id[M8_UUID_STR_LEN + 1];
     if (!u->id || !m8_uuid_canon(u->id, strlen(u->id), sub) || !u->email || !u->email[0] ||
@@ -253,7 +287,7 @@ int m8_mint_access(const m8_mint_access_cfg *cfg, const m8_mint_user *u, long lo
     if (!rc)
         rc = m8_buf_puts(&h, ",\"typ\":\"JWT\"}");
     if (!rc)
-        rc = access_payload(&p, cfg, u, sub, u->tenant_id ? tenant : NULL, now, id);
+        rc = access_payload(&p, cfg, u, sub, u->tenant_id ? tenant : NULL, now, id, extra, nextra);
     if (!rc)
         rc = sign_into(k, &h, &p, out);
     m8_buf_free(&h);

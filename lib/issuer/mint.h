@@ -61,6 +61,22 @@ typedef struct m8_mint_access_cfg {
 M8_INTERNAL int m8_mint_access(const m8_mint_access_cfg *cfg, const m8_mint_user *u, long long now,
                                const char *jti, char jti_out[M8_UUID_STR_LEN + 1], m8_buf *out);
 
+/* One extra string claim of an access token (a service account's marks,
+ * doc/issuer.md#service-accounts-and-client-credentials). */
+typedef struct m8_mint_claim {
+    const char *name;  /* lower-case letters and '_', 1-32 bytes, not a standard claim */
+    const char *value; /* UTF-8 */
+} m8_mint_claim;
+#define M8_MINT_MAX_EXTRA 8
+
+/* m8_mint_access with the nextra claims of extra (at most
+ * M8_MINT_MAX_EXTRA) appended, in order, after every other claim.  An
+ * invalid or standard claim name is M8_EINVAL. */
+M8_INTERNAL int m8_mint_access_extra(const m8_mint_access_cfg *cfg, const m8_mint_user *u,
+                                     const m8_mint_claim *extra, size_t nextra, long long now,
+                                     const char *jti, char jti_out[M8_UUID_STR_LEN + 1],
+                                     m8_buf *out);
+
 /* Appends the refresh token {"sub","type":"refresh","exp","jti"} (header
  * {"alg":"HS256","typ":"JWT"}) signed with key (HS256, the
  * REFRESH_SECRET_KEY bytes) to out; exp = now + expire_minutes * 60.  sub

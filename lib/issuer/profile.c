@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "issuer/clientip.h"
 #include "issuer/revoke.h"
 #include "issuer/users_body.h"
 
@@ -129,7 +130,9 @@ static int password_me(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
         return m8_issuer_fail(req, NULL, rc, "hashing a new password");
 
     const m8_user *c = m8_req_user(req);
-    m8_issuer_acct acct = {.actor_id = c->id, .actor_role = c->role};
+    char client[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip(req, iss->s, client);
+    m8_issuer_acct acct = {.actor_id = c->id, .actor_role = c->role, .client = client};
     m8_issuer_user l;
     rc = m8_db_begin(db);
     if (rc != 0) {
@@ -219,8 +222,13 @@ static int update_me(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
     if (has_avatar == 1)
         u.avatar = avatar;
     const m8_user *c = m8_req_user(req);
-    m8_issuer_acct acct = {
-        .user_id = u.id, .generation = u.auth_generation, .actor_id = c->id, .actor_role = c->role};
+    char client[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip(req, iss->s, client);
+    m8_issuer_acct acct = {.user_id = u.id,
+                           .generation = u.auth_generation,
+                           .actor_id = c->id,
+                           .actor_role = c->role,
+                           .client = client};
     rc = m8_issuer_user_save(db, iss->prefix, &u);
     if (rc == M8_EIO && m8_db_last_error(db)->kind == M8_DB_ERR_UNIQUE) {
         m8_db_rollback(db);
@@ -252,6 +260,8 @@ int m8_issuer_h_update_me(m8_request *req, void *data)
 static int delete_me(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
 {
     const m8_user *c = m8_req_user(req);
+    char client[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip(req, iss->s, client);
     int rc = m8_db_begin(db);
     if (rc != 0)
         return m8_issuer_fail(req, db, rc, "self deletion");
@@ -266,6 +276,7 @@ static int delete_me(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
                            .generation = u.auth_generation,
                            .actor_id = c->id,
                            .actor_role = c->role,
+                           .client = client,
                            .delete_user = true};
     rc = m8_issuer_acct_revoke(db, iss->prefix, &acct, (int64_t)time(NULL));
     if (rc == 0)

@@ -9,6 +9,8 @@
 
 #include "auth/jws_sign.h"
 #include "core/log.h"
+#include "issuer/audit.h"
+#include "issuer/outbox.h"
 #include "issuer/store.h"
 
 static bool is_pg(const m8_db *db)
@@ -60,24 +62,13 @@ int m8_issuer_fail(m8_request *req, m8_db *db, int rc, const char *what)
 int m8_issuer_audit(m8_db *db, const char *prefix, const char *actor_id, const char *actor_role,
                     const char *action, const char *row_pk)
 {
-    char id[M8_UUID_STR_LEN + 1], idp[M8_UUID_STR_LEN + 1], actor[M8_UUID_STR_LEN + 1];
-    char table[M8_ISSUER_TABLE_MAX];
-    m8_jti_new(id);
-    m8_issuer_uuid_param(db, id, idp);
-    m8_issuer_uuid_param(db, actor_id, actor);
-    if (!actor[0] || !action || !row_pk)
-        return M8_EINVAL;
-    snprintf(table, sizeof table, "%s_user", prefix ? prefix : M8_ISSUER_PREFIX_DEFAULT);
-    m8_db_param p[] = {M8_DB_TEXT(idp),    M8_DB_TIME(m8_db_now()),
-                       M8_DB_TEXT(actor),  M8_DB_TEXT(actor_role ? actor_role : "user"),
-                       M8_DB_TEXT(action), M8_DB_TEXT(table),
-                       M8_DB_TEXT(row_pk), M8_DB_TEXT(row_pk)};
-    return m8_issuer_exec(
-        db, prefix,
-        "INSERT INTO {p}_privileged_action_audit (id, created_at, actor_user_id, "
-        "actor_role, action, table_name, row_pk, target_owner_id) VALUES (?, ?, ?, ?, ?, "
-        "?, ?, ?)",
-        p, M8_ARRAY_LEN(p), NULL);
+    m8_issuer_audit_entry e = {.actor_id = actor_id,
+                               .actor_role = actor_role,
+                               .action = action,
+                               .table = "user",
+                               .row_pk = row_pk,
+                               .owner = row_pk};
+    return m8_issuer_audit_row(db, prefix, &e, NULL);
 }
 
 int m8_issuer_su_lock(m8_db *db, const char *prefix, int64_t *active)
@@ -116,16 +107,6 @@ int m8_issuer_su_lock(m8_db *db, const char *prefix, int64_t *active)
 }
 
 /* ------------------------------------------------------------ the change */
-
-int m8_issuer_event_v2(char *out, size_t outlen, const char *user_id, int64_t generation)
-{
-    int n = snprintf(out, outlen,
-                     "{\"event_type\":\"session.revoked\",\"version\":\"v2\",\"user_id\":\"%s\","
-                     "\"jti\":null,\"auth_generation\":%lld,\"event_id\":\"%s:%lld:publish:"
-                     "user-wide\"}",
-                     user_id, (long long)generation, user_id, (long long)generation);
-    return n < 0 || (size_t)n >= outlen ? M8_ETOOBIG : 0;
-}
 
 /* Captures and deletes the user's session rows, blacklisting each JTI
  * that has not expired until its expiry. */
@@ -259,9 +240,16 @@ int m8_issuer_acct_revoke(m8_db *db, const char *prefix, m8_issuer_acct *a, int6
             "revoked = FALSE",
             k, 2, NULL);
     }
-    if (rc == 0)
-        rc = m8_issuer_audit(db, prefix, a->actor_id, a->actor_role,
-                             a->delete_user ? "delete" : "edit", a->user_id);
+    if (rc == 0) {
+        m8_issuer_audit_entry e = {.actor_id = a->actor_id,
+                                   .actor_role = a->actor_role,
+                                   .action = a->delete_user ? "delete" : "edit",
+                                   .table = "user",
+                                   .row_pk = a->user_id,
+                                   .owner = a->user_id,
+                                   .client = a->client};
+        rc = m8_issuer_audit_row(db, prefix, &e, NULL);
+    }
     if (rc == 0 && a->delete_user) {
         rc = tombstone(db, prefix, uid, a->new_generation);
         if (rc == 0 && a->google_sub && *a->google_sub)
@@ -275,36 +263,15 @@ int m8_issuer_acct_revoke(m8_db *db, const char *prefix, m8_issuer_acct *a, int6
 
 int m8_issuer_acct_publish(m8_db *db, const char *prefix, const m8_issuer_acct *a)
 {
-    char payload[512], uid[M8_UUID_STR_LEN + 1];
-    int64_t now_us = m8_db_now();
-    int rc = m8_issuer_event_v2(payload, sizeof payload, a->user_id, a->new_generation);
-    if (rc == 0)
-        rc = m8_issuer_event_append(db, prefix, "session-revoked", payload, strlen(payload), now_us,
-                                    NULL);
-    if (rc == 0) {
-        m8_issuer_uuid_param(db, a->user_id, uid);
-        m8_db_param p[] = {M8_DB_TIME(now_us), M8_DB_TIME(now_us), M8_DB_TEXT(uid),
-                           M8_DB_INT(a->new_generation)};
-        rc = m8_issuer_exec(
-            db, prefix,
-            "UPDATE {p}_revocation_outbox SET status = 'completed', completed_at = ?, "
-            "updated_at = ? WHERE user_id = ? AND auth_generation = ? AND effect_type = "
-            "'publish' AND target_digest = 'user-wide' AND status = 'pending'",
-            p, M8_ARRAY_LEN(p), NULL);
-    }
-    if (rc == 0 && a->delete_user) {
-        int n = snprintf(payload, sizeof payload,
-                         "{\"event_type\":\"user.deleted\",\"version\":\"v1\",\"user_id\":\"%s\"}",
-                         a->user_id);
-        rc = n > 0 && (size_t)n < sizeof payload
-                 ? m8_issuer_event_append(db, prefix, "user-deleted", payload, (size_t)n, now_us,
-                                          NULL)
-                 : M8_ETOOBIG;
-    }
+    /* the events and the row's completion in one transaction; a failure
+     * leaves the row pending for the housekeeping replay
+     * (doc/issuer.md#the-revocation-outbox) */
+    int rc =
+        m8_issuer_outbox_publish_now(db, prefix, a->user_id, a->new_generation, a->delete_user);
     if (rc != 0)
         m8_log(M8_LOG_ERROR,
                "issuer: the revocation event of user %s (generation %lld) was not published "
-               "(%d); its outbox row stays pending",
+               "(%d); its outbox row stays pending for the replay",
                a->user_id, (long long)a->new_generation, rc);
     return rc;
 }

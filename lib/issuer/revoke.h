@@ -9,6 +9,7 @@
 
 #include "core/common.h" /* first: config.h sets the feature macros */
 
+#include "issuer/outbox.h"
 #include "issuer/service.h"
 
 /* The answer to a generation that cannot be bumped any more. */
@@ -23,6 +24,7 @@ typedef struct m8_issuer_acct {
     int64_t generation;     /* its auth_generation, read from the locked row */
     const char *actor_id;   /* who asks (the audit row) */
     const char *actor_role; /* the actor's role value */
+    const char *client;     /* the actor's address, for the audit log line; NULL = none */
     bool revoke_api_keys;   /* deactivation: every API key of the user revoked */
     bool delete_user;       /* deletion: tombstone, audit "delete", row deleted */
     const char *google_sub; /* deletion of another Google account: its subject
@@ -45,16 +47,15 @@ M8_INTERNAL int m8_issuer_acct_revoke(m8_db *db, const char *prefix, m8_issuer_a
 
 /* After the commit: appends the v2 user-wide session-revoked event (and
  * user-deleted for a deletion) to the event outbox and marks the outbox row
- * completed.  A failure is logged and leaves the row pending; the change
- * itself stands.  Returns 0 or the first error. */
+ * completed, in one transaction (issuer/outbox.h).  A failure is logged and
+ * leaves the row pending for the housekeeping replay; the change itself
+ * stands.  Returns 0 or the first error. */
 M8_INTERNAL int m8_issuer_acct_publish(m8_db *db, const char *prefix, const m8_issuer_acct *a);
 
-/* The payload of the v2 user-wide event into out (for tests too). */
-M8_INTERNAL int m8_issuer_event_v2(char *out, size_t outlen, const char *user_id,
-                                   int64_t generation);
-
 /* Appends one privileged-action audit row (action "add", "edit" or
- * "delete") about the user row_pk. */
+ * "delete") about the user row_pk (table <prefix>_user, target_owner_id the
+ * user): m8_issuer_audit_row of issuer/audit.h, which takes any table, the
+ * owner and the client address. */
 M8_INTERNAL int m8_issuer_audit(m8_db *db, const char *prefix, const char *actor_id,
                                 const char *actor_role, const char *action, const char *row_pk);
 

@@ -110,6 +110,15 @@ static const table_ddl g_tables[] = {
       "CURRENT_TIMESTAMP, PRIMARY KEY (api_key_id, audience_id), CONSTRAINT "
       "{p}_api_key_audiences_fk_key FOREIGN KEY (api_key_id) REFERENCES {p}_api_key (id) "
       "ON DELETE CASCADE" MY_TAIL}},
+    /* not fa-auth-m8's: the scopes of a key (doc/issuer.md#api-key-scopes-and-format) */
+    {"api_key_scopes",
+     {"CREATE TABLE IF NOT EXISTS {p}_api_key_scopes (api_key_id UUID NOT NULL REFERENCES "
+      "{p}_api_key (id) ON DELETE CASCADE, scope VARCHAR(64) NOT NULL, created_at " PG_TS
+      " NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (api_key_id, scope))"},
+     {"CREATE TABLE IF NOT EXISTS {p}_api_key_scopes (api_key_id CHAR(32) NOT NULL, "
+      "scope VARCHAR(64) NOT NULL, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, "
+      "PRIMARY KEY (api_key_id, scope), CONSTRAINT {p}_api_key_scopes_fk_key FOREIGN KEY "
+      "(api_key_id) REFERENCES {p}_api_key (id) ON DELETE CASCADE" MY_TAIL}},
     {"rate_limit",
      {"CREATE TABLE IF NOT EXISTS {p}_rate_limit (id SERIAL PRIMARY KEY, api_key_id UUID "
       "REFERENCES {p}_api_key (id) ON DELETE CASCADE, user_id UUID REFERENCES {p}_user (id) ON "
@@ -215,6 +224,46 @@ static const table_ddl g_tables[] = {
      {"CREATE TABLE IF NOT EXISTS {p}_m8_event_outbox (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY "
       "KEY, created_us BIGINT NOT NULL, event_type VARCHAR(64) NOT NULL, payload MEDIUMTEXT NOT "
       "NULL" MY_TAIL}},
+    /* SSO (doc/issuer.md#sso-oidc-and-google): the login sessions and auth
+     * codes of fa-auth-m8's Redis, and the generic provider's identities */
+    {"m8_oauth_state",
+     {"CREATE TABLE IF NOT EXISTS {p}_m8_oauth_state (state VARCHAR(64) COLLATE \"C\" NOT NULL "
+      "PRIMARY KEY, flow VARCHAR(16) NOT NULL, payload TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+      "CREATE INDEX IF NOT EXISTS {p}_m8_oauth_state_ix_exp ON {p}_m8_oauth_state (expires_at)"},
+     {"CREATE TABLE IF NOT EXISTS {p}_m8_oauth_state (state VARCHAR(64) " MY_ASCII " NOT NULL "
+      "PRIMARY KEY, flow VARCHAR(16) NOT NULL, payload TEXT NOT NULL, expires_at BIGINT NOT NULL, "
+      "KEY {p}_m8_oauth_state_ix_exp (expires_at)" MY_TAIL}},
+    {"m8_auth_code",
+     {"CREATE TABLE IF NOT EXISTS {p}_m8_auth_code (code VARCHAR(36) COLLATE \"C\" NOT NULL "
+      "PRIMARY KEY, payload TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+      "CREATE INDEX IF NOT EXISTS {p}_m8_auth_code_ix_exp ON {p}_m8_auth_code (expires_at)"},
+     {"CREATE TABLE IF NOT EXISTS {p}_m8_auth_code (code VARCHAR(36) " MY_ASCII " NOT NULL "
+      "PRIMARY KEY, payload TEXT NOT NULL, expires_at BIGINT NOT NULL, "
+      "KEY {p}_m8_auth_code_ix_exp (expires_at)" MY_TAIL}},
+    {"m8_oidc_identity",
+     {"CREATE TABLE IF NOT EXISTS {p}_m8_oidc_identity (issuer VARCHAR(255) COLLATE \"C\" NOT "
+      "NULL, sub VARCHAR(255) COLLATE \"C\" NOT NULL, user_id VARCHAR(36) NOT NULL, "
+      "created_at BIGINT NOT NULL, PRIMARY KEY (issuer, sub))",
+      "CREATE INDEX IF NOT EXISTS {p}_m8_oidc_identity_ix_user ON {p}_m8_oidc_identity "
+      "(user_id)"},
+     {"CREATE TABLE IF NOT EXISTS {p}_m8_oidc_identity (issuer VARCHAR(255) " MY_ASCII
+      " NOT NULL, sub VARCHAR(255) " MY_ASCII " NOT NULL, user_id VARCHAR(36) NOT NULL, "
+      "created_at BIGINT NOT NULL, PRIMARY KEY (issuer, sub), "
+      "KEY {p}_m8_oidc_identity_ix_user (user_id)" MY_TAIL}},
+    /* version 2: a service account is a user row plus this row
+     * (doc/issuer.md#service-accounts-and-client-credentials) */
+    {"service_account",
+     {"CREATE TABLE IF NOT EXISTS {p}_service_account (user_id UUID NOT NULL PRIMARY KEY "
+      "REFERENCES {p}_user (id) ON DELETE CASCADE, name VARCHAR(64) NOT NULL CONSTRAINT "
+      "{p}_service_account_uq_name UNIQUE, description VARCHAR(255), scopes VARCHAR(1024) NOT "
+      "NULL DEFAULT '', secret_hash CHAR(64) NOT NULL, created_by UUID, " PG_STAMPS
+      "deactivated_at " PG_TS ")"},
+     {"CREATE TABLE IF NOT EXISTS {p}_service_account (user_id CHAR(32) NOT NULL PRIMARY KEY, "
+      "name VARCHAR(64) NOT NULL, description VARCHAR(255), scopes VARCHAR(1024) NOT NULL "
+      "DEFAULT '', secret_hash CHAR(64) " MY_ASCII " NOT NULL, created_by CHAR(32), " MY_STAMPS
+      "deactivated_at DATETIME, UNIQUE KEY {p}_service_account_uq_name (name), CONSTRAINT "
+      "{p}_service_account_fk_user FOREIGN KEY (user_id) REFERENCES {p}_user (id) ON DELETE "
+      "CASCADE" MY_TAIL}},
 };
 #define NTABLES (sizeof g_tables / sizeof g_tables[0])
 
@@ -514,7 +563,9 @@ static int apply_locked(m8_db *db, bool pg, const char *prefix, int *found, char
             rc = run(db, stmts[k], prefix, NULL, 0, NULL, err, errlen);
     }
     /* Migrations from an older recorded version to this one go here, each
-     * guarded by *found (version 1 is the first). */
+     * guarded by *found (version 1 is the first).  1 -> 2 only adds tables
+     * (service_account, api_key_scopes), which the loop above creates as
+     * missing ones; no existing table changes. */
     const char *const *seed = pg ? g_seed_pg : g_seed_my;
     for (size_t k = 0; seed[k] && rc == 0; k++)
         rc = run(db, seed[k], prefix, NULL, 0, NULL, err, errlen);

@@ -24,7 +24,7 @@
 #include "fcgim8.h"
 
 /* The schema version this build creates and understands. */
-#define M8_ISSUER_SCHEMA_VERSION 1
+#define M8_ISSUER_SCHEMA_VERSION 2 /* 2: service accounts, API-key scopes */
 
 /* The default TABLES_PREFIX of the issuer. */
 #define M8_ISSUER_PREFIX_DEFAULT "auth"

@@ -17,10 +17,13 @@
 
 #include "app/app.h"
 #include "auth/jwk_export.h"
+#include "builtin/issuer_metrics.h"
 #include "core/log.h"
 #include "core/thread.h"
 #include "issuer/browser.h"
 #include "issuer/form.h"
+#include "issuer/oidc.h"
+#include "issuer/outbox.h"
 #include "issuer/private.h"
 #include "issuer/store.h"
 
@@ -247,6 +250,23 @@ static struct {
     bool stop;
 } g_reaper = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+/* The outbox rows an account-wide change left pending, published
+ * (doc/issuer.md#the-revocation-outbox). */
+static void outbox_replay(const m8_issuer *iss, long long every)
+{
+    const m8_settings *s = iss->s;
+    if (!s->outbox_worker_enabled)
+        return;
+    m8_issuer_outbox_cfg cfg = {M8_ISSUER_OUTBOX_MIN_AGE_S,    s->outbox_lease_seconds,
+                                s->outbox_max_attempts,        s->outbox_backoff_base_seconds,
+                                s->outbox_backoff_cap_seconds, s->outbox_batch_size};
+    int rc = m8_issuer_outbox_replay(m8_app_db(iss->app), iss->prefix, &cfg, m8_db_now(), NULL);
+    if (rc != 0)
+        m8_log_limited("issuer.outbox", M8_LOG_WARNING,
+                       "issuer: the revocation outbox replay failed (error %d); next try in %lld s",
+                       rc, every);
+}
+
 static void *reaper_main(void *arg)
 {
     m8_issuer *iss = arg;
@@ -274,6 +294,7 @@ static void *reaper_main(void *arg)
         if (rc != 0)
             m8_log_limited("issuer.reap", M8_LOG_WARNING,
                            "issuer: housekeeping failed (error %d); next try in %lld s", rc, every);
+        outbox_replay(iss, every);
         pthread_mutex_lock(&g_reaper.mu);
     }
     pthread_mutex_unlock(&g_reaper.mu);
@@ -309,6 +330,7 @@ static int on_database(m8_app *app, void *data)
     if (seed_superuser(iss, db) != 0)
         return 1;
     choose_dummy(iss, db);
+    m8_im_bind(app->shm, app->slot); /* the issuer's own series (doc/issuer.md#metrics) */
     g_reaper.running = m8_thread_start(&g_reaper.thread, NULL, reaper_main, iss) == 0;
     if (!g_reaper.running)
         m8_log(M8_LOG_WARNING, "issuer: cannot start the housekeeping thread");
@@ -320,6 +342,7 @@ static void on_shutdown(m8_app *app, void *data)
     (void)app;
     m8_issuer *iss = data;
     reaper_stop();
+    m8_im_unbind(iss->app ? iss->app->shm : NULL);
     m8_sign_key_free(iss->access_key);
     m8_sign_key_free(iss->refresh_key);
     m8_sign_key_free(iss->refresh_key_old);
@@ -479,6 +502,25 @@ static const m8_route ROUTES[] = {
       "List Api Keys By User", "api-keys", 0),
     R("POST", "/api-keys/revoke/{key_id}/", M8_SUPERUSER, m8_issuer_h_apikeys_su_revoke,
       "Admin Revoke Api Key", "api-keys", 0),
+    R("POST", "/api-keys/by-user/{user_id}/", M8_SUPERUSER, m8_issuer_h_apikeys_su_create,
+      "Admin Create Api Key", "api-keys", M8_ROUTE_JSON_BODY),
+    /* service accounts (doc/issuer.md#service-accounts-and-client-credentials) */
+    R("POST", "/service-accounts/", M8_SUPERUSER, m8_issuer_h_sa_create, "Create Service Account",
+      "service-accounts", M8_ROUTE_JSON_BODY),
+    R("GET", "/service-accounts/", M8_SUPERUSER, m8_issuer_h_sa_list, "List Service Accounts",
+      "service-accounts", 0),
+    R("GET", "/service-accounts/{user_id}/", M8_SUPERUSER, m8_issuer_h_sa_get,
+      "Read Service Account", "service-accounts", 0),
+    R("PATCH", "/service-accounts/{user_id}/role/", M8_SUPERUSER, m8_issuer_h_sa_role,
+      "Change Service Account Role", "service-accounts", M8_ROUTE_JSON_BODY),
+    R("POST", "/service-accounts/{user_id}/deactivate/", M8_SUPERUSER, m8_issuer_h_sa_deactivate,
+      "Deactivate Service Account", "service-accounts", 0),
+    R("POST", "/service-accounts/{user_id}/secret/", M8_SUPERUSER, m8_issuer_h_sa_secret,
+      "Rotate Service Account Secret", "service-accounts", 0),
+    R("POST", "/service-accounts/{user_id}/api-keys/", M8_SUPERUSER, m8_issuer_h_sa_keys_create,
+      "Create Service Account Api Key", "service-accounts", M8_ROUTE_JSON_BODY),
+    R("GET", "/service-accounts/{user_id}/api-keys/", M8_SUPERUSER, m8_issuer_h_sa_keys_list,
+      "List Service Account Api Keys", "service-accounts", 0),
     R("GET", "/users/", M8_SUPERUSER, m8_issuer_h_users_list, "Read Users", "users", 0),
     R("POST", "/users/new_user/", M8_SUPERUSER, m8_issuer_h_users_new, "Create User", "users",
       M8_ROUTE_JSON_BODY),
@@ -503,6 +545,28 @@ static const m8_route ROUTES[] = {
       "Delete Session", "sessions", 0),
     R("GET", "/security/superuser-probe", M8_SUPERUSER, m8_issuer_h_superuser_probe,
       "Superuser Probe", "security", M8_ROUTE_HIDDEN),
+    R("GET", "/security/audit-log", M8_ADMIN, m8_issuer_h_audit_log, "Audit Log", "security",
+      M8_ROUTE_HIDDEN),
+    R("POST", "/security/audit-log/purge", M8_SUPERUSER, m8_issuer_h_audit_purge, "Purge Audit Log",
+      "security", M8_ROUTE_HIDDEN | M8_ROUTE_JSON_BODY),
+    R("POST", "/security/api-keys/purge", M8_SUPERUSER, m8_issuer_h_apikeys_purge, "Purge Api Keys",
+      "security", M8_ROUTE_HIDDEN | M8_ROUTE_JSON_BODY),
+    R("GET", "/dashboard/users/activity/", M8_USER, m8_issuer_h_dashboard_activity,
+      "Users Activity", "dashboard", 0),
+    R("GET", "/dashboard/users/activity/current/", M8_USER, m8_issuer_h_dashboard_current,
+      "Current Users Activity", "dashboard", 0),
+    /* SSO: 404 feature_unavailable while the provider is off (doc/issuer.md#sso-oidc-and-google) */
+    R("GET", "/google-api/login-url/", M8_PUBLIC, m8_issuer_h_google_login_url, "Google Login Url",
+      "google", 0),
+    R("GET", "/google-auth/oauth-callback/", M8_PUBLIC, m8_issuer_h_google_callback,
+      "Google Oauth Callback", "google", 0),
+    R("POST", "/google-api/exchange/", M8_PUBLIC, m8_issuer_h_google_exchange, "Google Exchange",
+      "google", M8_ROUTE_JSON_BODY),
+    R("GET", "/oidc/login-url/", M8_PUBLIC, m8_issuer_h_oidc_login_url, "Oidc Login Url", "oidc",
+      0),
+    R("GET", "/oidc/callback/", M8_PUBLIC, m8_issuer_h_oidc_callback, "Oidc Callback", "oidc", 0),
+    R("POST", "/oidc/exchange/", M8_PUBLIC, m8_issuer_h_oidc_exchange, "Oidc Exchange", "oidc",
+      M8_ROUTE_JSON_BODY),
     /* private API: the handlers authenticate the consumer (doc/issuer.md#private-api) */
     R("POST", "/private/v1/service-token", M8_PUBLIC, m8_issuer_h_service_token, NULL, NULL,
       M8_ROUTE_HIDDEN),
@@ -530,6 +594,8 @@ int m8_issuer_main(int argc, char **argv)
         m8_app_add_validator(app, "issuer browser sessions", m8_issuer_browser_load, NULL) != 0 ||
         m8_app_on_shutdown(app, m8_issuer_browser_free, NULL) != 0 ||
         m8_app_on_shutdown(app, m8_issuer_private_free, NULL) != 0 ||
+        m8_app_add_validator(app, "issuer sso", m8_oidc_load, &g_iss) != 0 ||
+        m8_app_on_shutdown(app, m8_oidc_free, NULL) != 0 ||
         m8_app_on_database(app, on_database, &g_iss) != 0 ||
         m8_app_on_shutdown(app, on_shutdown, &g_iss) != 0 ||
         m8_app_on_request(app, on_request, &g_iss) != 0 ||

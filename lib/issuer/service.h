@@ -147,7 +147,33 @@ M8_INTERNAL int m8_issuer_h_apikeys_delete(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_apikeys_verify(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_apikeys_by_user(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_apikeys_su_revoke(m8_request *req, void *data);
+/* POST /api-keys/by-user/{user_id}/ (superuser): a key for another user
+ * (doc/issuer.md#api-key-scopes-and-format) */
+M8_INTERNAL int m8_issuer_h_apikeys_su_create(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_apikeys_introspect(m8_request *req, void *data);
+
+/* service_accounts.c: the superuser's /service-accounts/ routes
+ * (doc/issuer.md#service-accounts-and-client-credentials; the module's own
+ * interface is service_accounts.h) */
+M8_INTERNAL int m8_issuer_h_sa_create(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sa_list(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sa_get(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sa_role(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sa_deactivate(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sa_secret(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sa_keys_create(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_sa_keys_list(m8_request *req, void *data);
+
+/* audit.c: GET /security/audit-log (admin+), POST /security/audit-log/purge
+ * and POST /security/api-keys/purge (superuser), not in OpenAPI
+ * (doc/issuer.md#audit-and-security-routes; the module's own interface is
+ * audit.h); dashboard.c: GET /dashboard/users/activity/ and its current/
+ * (any JWT, doc/issuer.md#dashboard) */
+M8_INTERNAL int m8_issuer_h_audit_log(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_audit_purge(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_apikeys_purge(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_dashboard_activity(m8_request *req, void *data);
+M8_INTERNAL int m8_issuer_h_dashboard_current(m8_request *req, void *data);
 
 /* service.c: GET /.well-known/jwks.json */
 M8_INTERNAL int m8_issuer_h_jwks(m8_request *req, void *data);

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "issuer/audit.h"
+#include "issuer/clientip.h"
 #include "issuer/revoke.h"
 #include "issuer/service.h"
 #include "issuer/sessions.h"
@@ -206,27 +208,19 @@ int m8_issuer_h_sessions_current(m8_request *req, void *data)
 /* The privileged-action audit row of a session deletion: table
  * <prefix>_client_session, row_pk the session id (or the user id for a
  * deletion of every session of a user), target_owner_id the user. */
-static int audit(m8_db *db, const char *prefix, const m8_user *c, const char *row_pk,
-                 const char *owner)
+static int audit(m8_request *req, m8_issuer *iss, m8_db *db, const char *row_pk, const char *owner)
 {
-    char id[M8_UUID_STR_LEN + 1], idp[M8_UUID_STR_LEN + 1], actor[M8_UUID_STR_LEN + 1];
-    char table[M8_ISSUER_TABLE_MAX];
-    m8_jti_new(id);
-    m8_issuer_uuid_param(db, id, idp);
-    m8_issuer_uuid_param(db, c->id, actor);
-    if (!actor[0])
-        return M8_EINVAL;
-    snprintf(table, sizeof table, "%s_client_session", prefix);
-    m8_db_param p[] = {M8_DB_TEXT(idp),   M8_DB_TIME(m8_db_now()),
-                       M8_DB_TEXT(actor), M8_DB_TEXT(c->role ? c->role : "user"),
-                       M8_DB_TEXT(table), M8_DB_TEXT(row_pk),
-                       M8_DB_TEXT(owner)};
-    return m8_issuer_exec(
-        db, prefix,
-        "INSERT INTO {p}_privileged_action_audit (id, created_at, actor_user_id, "
-        "actor_role, action, table_name, row_pk, target_owner_id) VALUES (?, ?, ?, ?, "
-        "'delete', ?, ?, ?)",
-        p, M8_ARRAY_LEN(p), NULL);
+    const m8_user *c = m8_req_user(req);
+    char client[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip(req, iss->s, client);
+    m8_issuer_audit_entry e = {.actor_id = c ? c->id : NULL,
+                               .actor_role = c ? c->role : NULL,
+                               .action = "delete",
+                               .table = "client_session",
+                               .row_pk = row_pk,
+                               .owner = owner,
+                               .client = client};
+    return m8_issuer_audit_row(db, iss->prefix, &e, NULL);
 }
 
 /* Inside the caller's transaction: the rows of rows (jwt_jti, jwt_expires_at
@@ -288,7 +282,7 @@ int m8_issuer_h_sessions_delete(m8_request *req, void *data)
             rc = M8_EIO;
     }
     if (rc == 0)
-        rc = audit(db, iss->prefix, c, id, owner);
+        rc = audit(req, iss, db, id, owner);
     if (rc == 0)
         rc = m8_issuer_exec(db, iss->prefix, "DELETE FROM {p}_client_session WHERE id = ?", &p, 1,
                             NULL);
@@ -328,7 +322,7 @@ int m8_issuer_h_sessions_delete_user(m8_request *req, void *data)
      * still answered 200, audited and announced. */
     int rc = m8_db_begin(db);
     if (rc == 0)
-        rc = audit(db, iss->prefix, c, id, id);
+        rc = audit(req, iss, db, id, id);
     if (rc == 0)
         rc = m8_issuer_exec(
             db, iss->prefix,

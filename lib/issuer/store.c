@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin/issuer_metrics.h"
+
 /* ------------------------------------------------------------ helpers */
 
 static bool is_pg(const m8_db *db)
@@ -337,6 +339,14 @@ int m8_issuer_event_append(m8_db *db, const char *prefix, const char *type, cons
             *id = v;
     }
     m8_db_result_free(r);
+    /* counted here when it is final; inside a transaction its owner
+     * counts after the commit (issuer/outbox.c) */
+    if (rc == 0 && !m8_db_in_transaction(db)) {
+        if (strcmp(type, "session-revoked") == 0)
+            m8_im_inc(M8_IM_EVENTS_PUBLISHED, M8_IM_EV_SESSION_REVOKED);
+        else if (strcmp(type, "user-deleted") == 0)
+            m8_im_inc(M8_IM_EVENTS_PUBLISHED, M8_IM_EV_USER_DELETED);
+    }
     return rc;
 }
 

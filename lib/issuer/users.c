@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "issuer/audit.h"
+#include "issuer/clientip.h"
 #include "issuer/revoke.h"
 #include "issuer/users_body.h"
 
@@ -156,6 +158,23 @@ static int hash_password(m8_request *req, m8_issuer *iss, const char *pwd,
     return 1;
 }
 
+/* The audit row of the caller's action on user id, in the open
+ * transaction (doc/issuer.md#audit-and-security-routes). */
+static int audit(m8_request *req, m8_issuer *iss, m8_db *db, const char *action, const char *id)
+{
+    const m8_user *c = m8_req_user(req);
+    char client[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip(req, iss->s, client);
+    m8_issuer_audit_entry e = {.actor_id = c->id,
+                               .actor_role = c->role,
+                               .action = action,
+                               .table = "user",
+                               .row_pk = id,
+                               .owner = id,
+                               .client = client};
+    return m8_issuer_audit_row(db, iss->prefix, &e, NULL);
+}
+
 /* Inserts u (with password pwd and oauth_user_id sub, either may be NULL)
  * and its "add" audit row; dup is the 400 detail of a taken email. */
 static int create(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a, m8_issuer_user *u,
@@ -178,7 +197,7 @@ static int create(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a, m8_is
     if (rc == 0 && sub)
         rc = m8_issuer_user_set_oauth(db, iss->prefix, u->id, sub);
     if (rc == 0)
-        rc = m8_issuer_audit(db, iss->prefix, c->id, c->role, "add", u->id);
+        rc = audit(req, iss, db, "add", u->id);
     if (rc == 0)
         rc = m8_db_commit(db);
     sodium_memzero(hash, sizeof hash);
@@ -364,10 +383,13 @@ static int users_update(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
     }
     bool role_change = strcmp(role, u.role) != 0, active_change = active != u.is_active;
     bool provider_change = strcmp(provider, u.provider) != 0;
+    char client[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip(req, iss->s, client);
     m8_issuer_acct acct = {.user_id = u.id,
                            .generation = u.auth_generation,
                            .actor_id = c->id,
                            .actor_role = c->role,
+                           .client = client,
                            .revoke_api_keys = active_change && !active};
     if (email_change)
         u.email = f.email;
@@ -394,7 +416,7 @@ static int users_update(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
     bool revoke = role_change || active_change || email_change || f.pwd || provider_change;
     if (rc == 0)
         rc = revoke ? m8_issuer_acct_revoke(db, iss->prefix, &acct, (int64_t)time(NULL))
-                    : m8_issuer_audit(db, iss->prefix, c->id, c->role, "edit", u.id);
+                    : audit(req, iss, db, "edit", u.id);
     if (rc == 0)
         rc = m8_db_commit(db);
     if (rc != 0)
@@ -441,10 +463,13 @@ static int users_delete(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
     bool self = m8_uuid_canon(c->id, strlen(c->id), me) && rc == 0 && strcmp(me, u.id) == 0;
     if (rc == 0 && !self && strcmp(u.provider, "google") == 0)
         rc = m8_issuer_user_oauth(db, iss->prefix, u.id, sub, sizeof sub);
+    char client[M8_ISSUER_CLIENT_IP_MAX];
+    m8_issuer_client_ip(req, iss->s, client);
     m8_issuer_acct acct = {.user_id = u.id,
                            .generation = u.auth_generation,
                            .actor_id = c->id,
                            .actor_role = c->role,
+                           .client = client,
                            .delete_user = true,
                            .google_sub = sub[0] ? sub : NULL};
     if (rc == 0)

@@ -229,6 +229,7 @@ void m8_shm_slot_claim(m8_shm_slot *slot, pid_t pid, uint32_t generation)
         atomic_store(&slot->threads[i].busy_since_ns, 0);
     atomic_store(&slot->nthreads, 0);
     atomic_store(&slot->requests, 0);
+    atomic_store(&slot->issuer_streams, 0); /* a gauge: the dead owner's streams are gone */
     atomic_store(&slot->started_ns, m8_mono_ns());
     atomic_store(&slot->generation, generation);
     atomic_store(&slot->state, M8_SLOT_STARTING);
@@ -239,6 +240,7 @@ void m8_shm_slot_release(m8_shm_slot *slot)
 {
     for (uint32_t i = 0; i < M8_SHM_THREADS; i++)
         atomic_store(&slot->threads[i].busy_since_ns, 0);
+    atomic_store(&slot->issuer_streams, 0);
     atomic_store(&slot->pid, 0);
     atomic_store(&slot->state, M8_SLOT_FREE);
 }

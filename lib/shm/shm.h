@@ -33,7 +33,7 @@
 #include "core/common.h"
 
 #define M8_SHM_MAGIC 0x384d3846u /* "F8M8" */
-#define M8_SHM_VERSION 2u
+#define M8_SHM_VERSION 3u
 #define M8_SHM_MAX_SLOTS 256u              /* worker slots (2 x max workers + 2 is used) */
 #define M8_SHM_THREADS 64u                 /* threads per worker whose state is reported */
 #define M8_SHM_SERIES 128u                 /* request metric series per slot */
@@ -46,6 +46,9 @@
 #define M8_SHM_REVOCATION_BYTES (1u << 20) /* the revocation table's area (revtable.c) */
 #define M8_SHM_EVENT_TYPES 8u              /* event-stream event types counted (events.c) */
 #define M8_SHM_EVENT_RESULTS 3u            /* delivered, dropped_malformed, dropped_sig_fail */
+#define M8_SHM_ISSUER_COUNTERS 256u /* fcgim8-issuer's labelled counters (issuer_metrics.h) */
+#define M8_SHM_ISSUER_HISTS 8u      /* fcgim8-issuer's histograms */
+#define M8_SHM_HIST_BUCKETS 16u     /* buckets of one of them before +Inf */
 
 /* Environment of a worker started by fcgim8d. */
 #define M8_ENV_SHM_FD "FCGIM8_SHM_FD"
@@ -113,9 +116,18 @@ typedef struct m8_shm_slot {
     _Atomic uint32_t nseries;    /* series[0..nseries) claimed */
     _Atomic uint64_t series_dropped;
     _Atomic uint64_t auth_failures[M8_SHM_AUTH_REASONS]; /* by m8_jwt_reason index */
+    _Atomic int64_t issuer_streams; /* gauge: event streams this worker serves (reset on claim) */
     m8_shm_thread threads[M8_SHM_THREADS];
     m8_shm_series series[M8_SHM_SERIES];
 } m8_shm_slot;
+
+/* A histogram: observations per bucket (not cumulative; the last one is
+ * +Inf), their count and their sum in nanoseconds. */
+typedef struct m8_shm_hist {
+    _Atomic uint64_t buckets[M8_SHM_HIST_BUCKETS + 1];
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_ns;
+} m8_shm_hist;
 
 typedef struct m8_shm_jwks {
     _Atomic uint32_t served;     /* 1: fcgim8d's sidecar fetches for every worker */
@@ -144,6 +156,10 @@ typedef struct m8_shm {
     _Atomic uint64_t counters[M8_SHM_COUNTERS];
     _Atomic uint32_t evstream_connected; /* gauge: the event stream is up */
     _Atomic uint64_t events[M8_SHM_EVENT_TYPES][M8_SHM_EVENT_RESULTS]; /* by type, result */
+    /* fcgim8-issuer's counters and histograms, by the indexes that
+     * builtin/issuer_metrics.h gives them (doc/issuer.md#metrics) */
+    _Atomic uint64_t issuer[M8_SHM_ISSUER_COUNTERS];
+    m8_shm_hist issuer_hists[M8_SHM_ISSUER_HISTS];
     pthread_mutex_t lock; /* robust, process-shared: m8_shm_lock */
     m8_shm_jwks jwks;
     /* The revocation table: bytes whose layout revtable.c owns (revoked

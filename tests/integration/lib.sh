@@ -776,15 +776,18 @@ m8_mariadb_start() { # DIR PORT
     local -a user=()
     bin=$(m8_find_prog mariadbd) || return 1
     [ "$(id -u)" = 0 ] && user=(--user=root)
-    mkdir -p "$d" || return 1
+    # Its own tmpdir: bootstraps running at once in a shared /tmp can collide
+    # on their temporary tables ("Could not remove temporary table").
+    mkdir -p "$d/tmp" || return 1
     if [ ! -d "$d/data/mysql" ]; then
-        mariadb-install-db --no-defaults "${user[@]}" --datadir="$d/data" --skip-test-db \
-            --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
-            { cat "$d/install.log" >&2; return 1; }
+        mariadb-install-db --no-defaults "${user[@]}" --datadir="$d/data" --tmpdir="$d/tmp" \
+            --skip-test-db --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
+            { echo "# m8_mariadb_start: mariadb-install-db failed, $d/install.log:" >&2
+              cat "$d/install.log" >&2; return 1; }
     fi
     rm -f "$d/sock" "$d/pid"
-    "$bin" --no-defaults "${user[@]}" --datadir="$d/data" --socket="$d/sock" --port="$port" \
-        --bind-address=127.0.0.1 --pid-file="$d/pid" --log-error="$d/mariadb.err" \
+    "$bin" --no-defaults "${user[@]}" --datadir="$d/data" --tmpdir="$d/tmp" --socket="$d/sock" \
+        --port="$port" --bind-address=127.0.0.1 --pid-file="$d/pid" --log-error="$d/mariadb.err" \
         --skip-name-resolve --max-connections=500 --innodb-buffer-pool-size=64M \
         --innodb-doublewrite=0 </dev/null >>"$d/mariadb.out" 2>&1 &
     pid=$!
@@ -793,6 +796,7 @@ m8_mariadb_start() { # DIR PORT
     while ! m8_mariadb_sql "$d" "SELECT 1" >/dev/null 2>&1; do
         n=$((n - 1))
         if [ $n -le 0 ] || ! m8_alive "$pid"; then
+            echo "# m8_mariadb_start: mariadbd did not answer on $d/sock, $d/mariadb.err:" >&2
             tail -n 20 "$d/mariadb.err" >&2
             m8_mariadb_stop "$d"
             return 1

@@ -143,8 +143,8 @@ meta_checks() {
     t_is "$(jf "all(p in j['paths'] for p in ('/user/login/access-token', '/user/profile/get/me/', '/user/users/', '/user/.well-known/jwks.json'))")" \
         True "$lk: ... with login, profile, users and the JWKS"
     m8_http GET "$A/user/metrics"
-    t_is "$H_STATUS:$(grep -c '^user_auth_login_attempts_total\|^# TYPE user_auth_login_attempts_total counter' "$T_DIR/h.body")" \
-        "200:1" "$lk: METRICS_ENABLED=true: /metrics answers Prometheus text with the user_ prefix"
+    t_is "$H_STATUS:$(grep -c '^user_auth_login_attempts_total{result="success"} 1.0$\|^# TYPE user_auth_login_attempts_total counter$' "$T_DIR/h.body")" \
+        "200:2" "$lk: METRICS_ENABLED=true: /metrics answers Prometheus text with the user_ prefix (the one login counted)"
     t_like "$(grep -c '^user_http_requests_total{' "$T_DIR/h.body")" '^[1-9]' \
         "$lk: ... with the HTTP request counters"
     m8_http GET "$B/user/metrics"

@@ -14,7 +14,9 @@
  *   $M8T_VALIDATOR_FAIL_FILE: the startup validator fails while that file exists.
  *   $M8T_CRASH_FILE: a startup hook exits the process (status 3) while it exists.
  *   $M8T_API_KEYS=1: also GET /api/keyed (X-API-Key reader) and POST
- *     /api/keyed (writer) -> {"owner": <key owner id>, "role": ...}.
+ *     /api/keyed (writer) -> {"owner": <key owner id>, "role": ...}, and
+ *     GET /api/scoped (reader by bearer token or X-API-Key; a key needs the
+ *     scope $M8T_API_KEY_SCOPE, default items:read) -> the same.
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -149,6 +151,8 @@ static int keyed(m8_request *req, void *data)
 static const m8_route keyed_routes[] = {
     {"GET", "/keyed", M8_API_KEY_READER, keyed, NULL, "Read with an API key", "fixture", 0},
     {"POST", "/keyed", M8_API_KEY_WRITER, keyed, NULL, "Write with an API key", "fixture", 0},
+    {"GET", "/scoped", M8_READER, keyed, NULL, "Read with a token or a scoped API key", "fixture",
+     M8_ROUTE_CRED_BEARER | M8_ROUTE_CRED_API_KEY},
 };
 
 static const m8_route routes[] = {
@@ -174,8 +178,10 @@ int main(int argc, char **argv)
         m8_app_add_validator(app, "fixture", validator, NULL))
         return 70;
     const char *keys = getenv("M8T_API_KEYS");
+    const char *scope = getenv("M8T_API_KEY_SCOPE");
     if (keys && strcmp(keys, "1") == 0 &&
-        m8_app_add_routes(app, keyed_routes, sizeof keyed_routes / sizeof keyed_routes[0]))
+        (m8_app_add_routes(app, keyed_routes, sizeof keyed_routes / sizeof keyed_routes[0]) ||
+         m8_app_require_scope(app, "GET", "/scoped", scope && *scope ? scope : "items:read")))
         return 70;
     return m8_app_main(app, argc, argv);
 }

@@ -14,6 +14,7 @@
 #include "app/app.h"
 #include "core/b64url.h"
 #include "hsmint.h"
+#include "issuer_db.h"
 #include "tap.h"
 #include "testenv.h"
 
@@ -84,7 +85,7 @@ static int h_me(m8_request *req, void *data)
     return m8_res_json(req, 200, o);
 }
 
-static const m8_route routes[] = {
+static m8_route routes[] = {
     {"GET", "/me", M8_USER, h_me, NULL, "Me", "t", 0},
     {"GET", "/su", M8_SUPERUSER, h_me, NULL, "Superuser", "t", 0},
     {"GET", "/admin", M8_ADMIN, h_me, NULL, "Admin", "t", 0},
@@ -111,16 +112,14 @@ static int revoked(m8_request *req, const char *jti, void *data)
 
 static m8_app *boot(char **env, bool issuer)
 {
-    m8_app *app = m8_app_new("fa-auth-m8", "2.0.0");
-    m8_app_add_routes(app, routes, M8_ARRAY_LEN(routes));
-    if (issuer)
-        m8_app_set_issuer(app, revoked, &rev_answer);
-    m8_settings_source src = {.env = env, .env_file = "/dev/null", .cwd = "/"};
-    if (m8_app_boot(app, &src) != 0 || m8_app_start(app) != 0) {
-        m8_app_free(app);
-        return NULL;
-    }
-    return app;
+    idb_app a = {.name = "fa-auth-m8",
+                 .version = "2.0.0",
+                 .routes = routes,
+                 .nroutes = M8_ARRAY_LEN(routes),
+                 .revoked = issuer ? revoked : NULL,
+                 .revoked_data = &rev_answer,
+                 .env = env};
+    return idb_app_boot(&a);
 }
 
 static char *bearer(char *out, size_t cap, const char *role, bool su, long long exp_in)

@@ -2,13 +2,14 @@
  * fcgim8-issuer (lib/issuer/login.c, sessions.c, clientip.c;
  * doc/issuer.md#login-refresh-and-logout), driven in process through an
  * m8_app against a real PostgreSQL and a real MariaDB started on loopback
- * by the helpers of tests/integration/lib.sh (a bash child that stops them
- * when this program closes its stdin), ports 19860-19899.  A server that is
- * not installed is skipped with the reason.
+ * by issuer_db.c (the helpers of tests/integration/lib.sh in a bash child
+ * that stops them when this program closes its stdin), ports 19860-19899.
+ * A server that is not installed or did not start is skipped with the
+ * reason.
  *
  * The issuer is assembled here (HS256 access key, the routes in a test
  * table), so that the routes are tested on their own.  This file holds
- * main(), the servers, the request harness and the client-IP rule; the
+ * main(), the issuer's assembly, the request harness and the client-IP rule; the
  * route tests are in test_issuer_login_flows.c. */
 
 #define M8T_MAIN 1 /* this file holds main() (tap.h) */
@@ -17,195 +18,61 @@
 #include <json-c/json.h>
 #include <signal.h>
 
+#include "issuer_db.h"
 #include "testenv.h"
 
 #define PASSWORD "Iss-Login-Db-Pa55!"
 #define ISS_DB "iss_login"
 #define ISS_USER "iss_login_user"
 
-static pid_t g_helper = -1;
-static int g_helper_in = -1;
-static unsigned g_port[2], g_closed;
-static char g_skip[2][300];
-
-static const char *srcdir(void)
-{
-    static char dir[4096];
-    const char *t = getenv("top_srcdir");
-    if (t && *t)
-        return t;
-    snprintf(dir, sizeof dir, "%s", __FILE__);
-    for (int i = 0; i < 3; i++) {
-        char *slash = strrchr(dir, '/');
-        if (!slash)
-            return "..";
-        *slash = '\0';
-    }
-    return dir;
-}
-
-static const char helper_script[] =
-    ". \"$1/tests/integration/lib.sh\" || exit 1\n"
-    "m8_init test_issuer_login\n"
-    "exec 3>&1 1>&2\n"
-    "m8_pick_port 19860 19899 && echo \"closed x $M8_PORT\" >&3\n"
-    "for kind in $3; do\n"
-    "  if [ $kind = Mysql ]; then have=m8_have_mariadb start=m8_mariadb_start;\n"
-    "  else have=m8_have_pg start=m8_pg_start; fi\n"
-    "  if ! $have; then echo \"skip $kind the server is not installed\" >&3; continue; fi\n"
-    "  m8_pick_port 19860 19899 || { echo \"skip $kind no free port\" >&3; continue; }\n"
-    "  d=$T_DIR/$kind\n"
-    "  if $start \"$d\" $M8_PORT && m8_db_create $kind \"$d\" $M8_PORT " ISS_DB " " ISS_USER
-    " \"$2\"; then\n"
-    "    echo \"up $kind $M8_PORT\" >&3\n"
-    "  else echo \"skip $kind the server did not start\" >&3; fi\n"
-    "done\n"
-    "echo ready >&3\n"
-    "exec 3>&-\n"
-    "cat >/dev/null\n";
-
-static void servers_start(void)
-{
-    char kinds[32];
-    snprintf(kinds, sizeof kinds, "%s %s", m8_db_backend_available(M8_DB_MYSQL) ? "Mysql" : "",
-             m8_db_backend_available(M8_DB_POSTGRES) ? "Postgres" : "");
-    for (int k = 0; k < 2; k++)
-        snprintf(g_skip[k], sizeof g_skip[k], "the server helper failed");
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        execlp("bash", "bash", "-c", helper_script, "test_issuer_login-servers", srcdir(), PASSWORD,
-               kinds, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    g_helper = pid;
-    g_helper_in = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strcmp(line, "ready") == 0)
-            break;
-        if (sscanf(line, "closed x %u", &g_closed) == 1)
-            continue;
-        int k = strstr(line, "Postgres") ? 1 : 0;
-        unsigned port = 0;
-        if (sscanf(line, "up %*s %u", &port) == 1) {
-            g_port[k] = port;
-            g_skip[k][0] = '\0';
-        } else if (strncmp(line, "skip ", 5) == 0) {
-            const char *why = strchr(line + 5, ' ');
-            snprintf(g_skip[k], sizeof g_skip[k], "%s", why ? why + 1 : line);
-        }
-    }
-    if (f)
-        fclose(f);
-}
-
-static void servers_stop(void)
-{
-    if (g_helper < 0)
-        return;
-    close(g_helper_in); /* the helper's EXIT trap stops the servers */
-    int st;
-    waitpid(g_helper, &st, 0);
-    g_helper = -1;
-}
+/* closed_port: test_db_down() boots an issuer on a port nothing listens on. */
+static const idb_servers g_srv = {
+    "test_issuer_login", 19860, 19899, ISS_DB, ISS_USER, PASSWORD, true};
 
 /* ------------------------------------------------------------ the issuer */
 
-static const m8_route *routes_for(m8_issuer *iss)
-{
-    static m8_route r[3];
-    m8_route v[3] = {
-        {"POST", "/login/access-token", M8_PUBLIC, m8_issuer_h_login, iss, NULL, NULL, 0},
-        {"POST", "/login/refresh-token/", M8_PUBLIC, m8_issuer_h_refresh, iss, NULL, NULL, 0},
-        {"POST", "/login/logout/", M8_PUBLIC, m8_issuer_h_logout, iss, NULL, NULL, 0},
-    };
-    memcpy(r, v, sizeof r);
-    return r;
-}
+static m8_route g_routes[] = {
+    {"POST", "/login/access-token", M8_PUBLIC, m8_issuer_h_login, NULL, NULL, NULL, 0},
+    {"POST", "/login/refresh-token/", M8_PUBLIC, m8_issuer_h_refresh, NULL, NULL, NULL, 0},
+    {"POST", "/login/logout/", M8_PUBLIC, m8_issuer_h_logout, NULL, NULL, NULL, 0},
+};
 
 int tl_issuer_init(tl_issuer *t, m8_db_kind kind, unsigned port)
 {
     memset(t, 0, sizeof *t);
     t->kind = kind;
-    bool pg = kind == M8_DB_POSTGRES;
-    char p[32];
-    snprintf(p, sizeof p, "DB_PORT=%u", port);
-    char **env = m8t_env(pg ? "SELECTED_DB=Postgres" : "SELECTED_DB=Mysql", "DB_HOST=127.0.0.1", p,
-                         "DB_DATABASE=" ISS_DB, "DB_USER=" ISS_USER, "DB_PASSWORD=" PASSWORD,
-                         "TABLES_PREFIX=auth", NULL);
-    t->app = m8_app_new("issuer-login-test", "1.0.0");
-    m8_app_add_routes(t->app, routes_for(&t->iss), 3);
-    m8_app_use_database(t->app, M8_DB_REQUIRED, 3, 5);
-    m8_settings_source src = {
-        .env = env, .env_file = "/dev/null", .cwd = "/", .uses_database = true};
-    int rc = m8_app_boot(t->app, &src);
-    if (rc == 0)
-        rc = m8_app_start(t->app);
-    if (rc != 0) {
-        diag("app boot: %d", rc);
-        return rc;
-    }
+    char **base = m8t_env("TABLES_PREFIX=auth", NULL);
+    idb_app a = {.name = "issuer-login-test",
+                 .version = "1.0.0",
+                 .routes = g_routes,
+                 .nroutes = M8_ARRAY_LEN(g_routes),
+                 .iss = &t->iss,
+                 .connect_s = 3,
+                 .io_s = 5,
+                 .env = idb_env(kind, port, (const char *const *)base)};
+    if (!(t->app = idb_app_boot(&a)))
+        return -1;
     t->s = *m8_app_settings(t->app);
     /* The issuer's own settings, at fa-auth-m8's defaults (the app is
      * booted as a consumer, which leaves them unset). */
     t->s.trusted_proxy_count = 1;
     t->s.login_ip_rate_limit_requests = 50;
     t->s.password_login_enabled = true;
-    m8_issuer *iss = &t->iss;
-    iss->app = t->app;
-    iss->s = &t->s;
-    snprintf(iss->prefix, sizeof iss->prefix, "auth");
-    char err[256];
-    iss->access_key =
-        m8_sign_key_from_secret(ACCESS_SECRET, strlen(ACCESS_SECRET), err, sizeof err);
-    iss->refresh_key =
-        m8_sign_key_from_secret(REFRESH_SECRET, strlen(REFRESH_SECRET), err, sizeof err);
-    iss->access_cfg.key = iss->access_key;
-    iss->access_cfg.expire_minutes = 30;
-    iss->refresh_minutes = 120;
-    iss->cookie_max_age = 3600;
-    m8_pw_params pp;
-    m8_pw_params_default(&pp);
-    iss->pw = m8_pw_new(&pp, err, sizeof err);
-    if (!iss->access_key || !iss->refresh_key || !iss->pw) {
+    t->iss.app = t->app;
+    t->iss.s = &t->s;
+    char err[256] = "";
+    if (idb_issuer_keys(&t->iss, ACCESS_SECRET, REFRESH_SECRET, true, err, sizeof err) != 0) {
         diag("issuer keys: %s", err);
         return -1;
     }
-    m8_settings ds;
-    memset(&ds, 0, sizeof ds);
-    ds.selected_db = kind;
-    ds.selected_db_set = true;
-    ds.db_host = "127.0.0.1";
-    ds.db_port = port;
-    ds.db_database = ISS_DB;
-    ds.db_user = ISS_USER;
-    ds.db_password = PASSWORD;
-    ds.tables_prefix = "auth";
-    m8_db_timeouts to = {3, 10};
-    t->admin = m8_db_open(&ds, &to, err, sizeof err);
+    t->admin = idb_open(kind, port, "auth", 3, 10);
     return t->admin ? 0 : -1;
 }
 
 void tl_issuer_free(tl_issuer *t)
 {
     m8_app_free(t->app);
-    m8_sign_key_free(t->iss.access_key);
-    m8_sign_key_free(t->iss.refresh_key);
-    m8_sign_key_free(t->iss.refresh_key_old);
-    m8_pw_free(t->iss.pw);
+    idb_issuer_free(&t->iss);
     m8_db_close(t->admin);
 }
 
@@ -394,7 +261,7 @@ int main(void)
     sigaction(SIGPIPE, &sa, NULL);
     test_client_ip();
     test_sessions_offline();
-    servers_start();
+    idb_start(&g_srv);
     for (int k = 0; k < 2; k++) {
         m8_db_kind kind = k ? M8_DB_POSTGRES : M8_DB_MYSQL;
         const char *name = m8_db_kind_name(kind);
@@ -402,12 +269,12 @@ int main(void)
             ok(1, "%s: a real server # SKIP backend not built", name);
             continue;
         }
-        if (g_skip[k][0]) {
-            ok(1, "%s: a real server # SKIP %s", name, g_skip[k]);
+        if (idb_skip(kind)) {
+            ok(1, "%s: a real server # SKIP %s", name, idb_skip(kind));
             continue;
         }
         tl_issuer t;
-        int rc = tl_issuer_init(&t, kind, g_port[k]);
+        int rc = tl_issuer_init(&t, kind, idb_port(kind));
         char err[512] = "";
         if (rc == 0)
             rc = m8_issuer_schema_apply(t.admin, "auth", NULL, err, sizeof err);
@@ -419,9 +286,9 @@ int main(void)
             test_modes(&t);
         }
         tl_issuer_free(&t);
-        if (g_closed)
-            test_db_down(kind, g_closed);
+        if (idb_closed_port())
+            test_db_down(kind, idb_closed_port());
     }
-    servers_stop();
+    idb_stop();
     return done_testing();
 }

@@ -16,107 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "issuer_db.h"
 #include "testenv.h"
 
 #define PASSWORD "Iss-Private-Db-Pa55!"
 #define ISS_DB "iss_private"
 #define ISS_USER "iss_private_user"
 
-static pid_t g_helper = -1;
-static int g_helper_in = -1;
-static unsigned g_port[2];
-static char g_skip[2][300];
-
-static const char *srcdir(void)
-{
-    static char dir[4096];
-    const char *t = getenv("top_srcdir");
-    if (t && *t)
-        return t;
-    snprintf(dir, sizeof dir, "%s", __FILE__);
-    for (int i = 0; i < 3; i++) {
-        char *slash = strrchr(dir, '/');
-        if (!slash)
-            return "..";
-        *slash = '\0';
-    }
-    return dir;
-}
-
-static const char helper_script[] =
-    ". \"$1/tests/integration/lib.sh\" || exit 1\n"
-    "m8_init test_issuer_private\n"
-    "exec 3>&1 1>&2\n"
-    "for kind in $3; do\n"
-    "  if [ $kind = Mysql ]; then have=m8_have_mariadb start=m8_mariadb_start;\n"
-    "  else have=m8_have_pg start=m8_pg_start; fi\n"
-    "  if ! $have; then echo \"skip $kind the server is not installed\" >&3; continue; fi\n"
-    "  m8_pick_port 19900 19939 || { echo \"skip $kind no free port\" >&3; continue; }\n"
-    "  d=$T_DIR/$kind\n"
-    "  if $start \"$d\" $M8_PORT && m8_db_create $kind \"$d\" $M8_PORT " ISS_DB " " ISS_USER
-    " \"$2\"; then\n"
-    "    echo \"up $kind $M8_PORT\" >&3\n"
-    "  else echo \"skip $kind the server did not start\" >&3; fi\n"
-    "done\n"
-    "echo ready >&3\n"
-    "exec 3>&-\n"
-    "cat >/dev/null\n";
-
-static void servers_start(void)
-{
-    char kinds[32];
-    snprintf(kinds, sizeof kinds, "%s %s", m8_db_backend_available(M8_DB_MYSQL) ? "Mysql" : "",
-             m8_db_backend_available(M8_DB_POSTGRES) ? "Postgres" : "");
-    for (int k = 0; k < 2; k++)
-        snprintf(g_skip[k], sizeof g_skip[k], "the server helper failed");
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        execlp("bash", "bash", "-c", helper_script, "test_issuer_private-servers", srcdir(),
-               PASSWORD, kinds, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    g_helper = pid;
-    g_helper_in = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strcmp(line, "ready") == 0)
-            break;
-        int k = strstr(line, "Postgres") ? 1 : 0;
-        unsigned port = 0;
-        if (sscanf(line, "up %*s %u", &port) == 1) {
-            g_port[k] = port;
-            g_skip[k][0] = '\0';
-        } else if (strncmp(line, "skip ", 5) == 0) {
-            const char *why = strchr(line + 5, ' ');
-            snprintf(g_skip[k], sizeof g_skip[k], "%s", why ? why + 1 : line);
-        }
-    }
-    if (f)
-        fclose(f);
-}
-
-static void servers_stop(void)
-{
-    if (g_helper < 0)
-        return;
-    close(g_helper_in);
-    int st;
-    waitpid(g_helper, &st, 0);
-    g_helper = -1;
-}
+static const idb_servers g_srv = {
+    "test_issuer_private", 19900, 19939, ISS_DB, ISS_USER, PASSWORD, false};
 
 /* ------------------------------------------------------------ harness */
 
@@ -181,98 +89,55 @@ static int load_registry(m8_settings *s, char *err, size_t errlen)
     return m8_issuer_private_load(s, err, errlen, NULL);
 }
 
-static const m8_route *routes_for(m8_issuer *iss, size_t *n)
-{
-    static m8_route r[5];
-    m8_route v[5] = {
-        {"POST", "/login/access-token", M8_PUBLIC, m8_issuer_h_login, iss, NULL, NULL, 0},
-        {"POST", "/login/logout/", M8_PUBLIC, m8_issuer_h_logout, iss, NULL, NULL, 0},
-        {"POST", "/private/v1/service-token", M8_PUBLIC, m8_issuer_h_service_token, iss, NULL, NULL,
-         M8_ROUTE_HIDDEN},
-        {"POST", "/private/v1/jti-status", M8_PUBLIC, m8_issuer_h_jti_status, iss, NULL, NULL,
-         M8_ROUTE_HIDDEN},
-        {"POST", "/private/users/", M8_PUBLIC, m8_issuer_h_private_users, iss, NULL, NULL,
-         M8_ROUTE_HIDDEN},
-    };
-    memcpy(r, v, sizeof r);
-    *n = 5;
-    return r;
-}
+static m8_route g_routes[] = {
+    {"POST", "/login/access-token", M8_PUBLIC, m8_issuer_h_login, NULL, NULL, NULL, 0},
+    {"POST", "/login/logout/", M8_PUBLIC, m8_issuer_h_logout, NULL, NULL, NULL, 0},
+    {"POST", "/private/v1/service-token", M8_PUBLIC, m8_issuer_h_service_token, NULL, NULL, NULL,
+     M8_ROUTE_HIDDEN},
+    {"POST", "/private/v1/jti-status", M8_PUBLIC, m8_issuer_h_jti_status, NULL, NULL, NULL,
+     M8_ROUTE_HIDDEN},
+    {"POST", "/private/users/", M8_PUBLIC, m8_issuer_h_private_users, NULL, NULL, NULL,
+     M8_ROUTE_HIDDEN},
+};
 
 /* port 0: no database (the routes that need none). */
 static int tp_init(tp *t, m8_db_kind kind, unsigned port)
 {
     memset(t, 0, sizeof *t);
     t->pg = kind == M8_DB_POSTGRES;
-    char p[32];
-    snprintf(p, sizeof p, "DB_PORT=%u", port);
-    char **env = port ? m8t_env(t->pg ? "SELECTED_DB=Postgres" : "SELECTED_DB=Mysql",
-                                "DB_HOST=127.0.0.1", p, "DB_DATABASE=" ISS_DB, "DB_USER=" ISS_USER,
-                                "DB_PASSWORD=" PASSWORD, "TABLES_PREFIX=auth", NULL)
-                      : m8t_env0();
-    t->app = m8_app_new("issuer-private-test", "1.0.0");
-    size_t nr = 0;
-    const m8_route *r = routes_for(&t->iss, &nr);
-    m8_app_add_routes(t->app, r, nr);
-    if (port)
-        m8_app_use_database(t->app, M8_DB_REQUIRED, 3, 5);
-    m8_settings_source src = {
-        .env = env, .env_file = "/dev/null", .cwd = "/", .uses_database = port != 0};
-    int rc = m8_app_boot(t->app, &src);
-    if (rc == 0)
-        rc = m8_app_start(t->app);
-    if (rc != 0) {
-        diag("app boot: %d", rc);
-        return rc;
-    }
+    char **base = port ? m8t_env("TABLES_PREFIX=auth", NULL) : m8t_env0();
+    idb_app a = {.name = "issuer-private-test",
+                 .version = "1.0.0",
+                 .routes = g_routes,
+                 .nroutes = M8_ARRAY_LEN(g_routes),
+                 .iss = &t->iss,
+                 .connect_s = port ? 3 : 0,
+                 .io_s = 5,
+                 .env = port ? idb_env(kind, port, (const char *const *)base) : base};
+    if (!(t->app = idb_app_boot(&a)))
+        return -1;
     t->s = *m8_app_settings(t->app);
     t->s.trusted_proxy_count = 1;
     t->s.login_ip_rate_limit_requests = 50;
     t->s.password_login_enabled = true;
-    m8_issuer *iss = &t->iss;
-    iss->app = t->app;
-    iss->s = &t->s;
-    snprintf(iss->prefix, sizeof iss->prefix, "auth");
+    t->iss.app = t->app;
+    t->iss.s = &t->s;
     char err[256] = "";
-    iss->access_key =
-        m8_sign_key_from_secret(ACCESS_SECRET, strlen(ACCESS_SECRET), err, sizeof err);
-    iss->refresh_key =
-        m8_sign_key_from_secret(REFRESH_SECRET, strlen(REFRESH_SECRET), err, sizeof err);
-    iss->access_cfg.key = iss->access_key;
-    iss->access_cfg.expire_minutes = 30;
-    iss->refresh_minutes = 120;
-    iss->cookie_max_age = 3600;
-    m8_pw_params pp;
-    m8_pw_params_default(&pp);
-    iss->pw = m8_pw_new(&pp, err, sizeof err);
-    if (!iss->access_key || !iss->refresh_key || !iss->pw ||
+    if (idb_issuer_keys(&t->iss, ACCESS_SECRET, REFRESH_SECRET, true, err, sizeof err) != 0 ||
         load_registry(&t->s, err, sizeof err)) {
         diag("issuer: %s", err);
         return -1;
     }
     if (!port)
         return 0;
-    m8_settings ds;
-    memset(&ds, 0, sizeof ds);
-    ds.selected_db = kind;
-    ds.selected_db_set = true;
-    ds.db_host = "127.0.0.1";
-    ds.db_port = port;
-    ds.db_database = ISS_DB;
-    ds.db_user = ISS_USER;
-    ds.db_password = PASSWORD;
-    ds.tables_prefix = "auth";
-    m8_db_timeouts to = {3, 10};
-    t->admin = m8_db_open(&ds, &to, err, sizeof err);
+    t->admin = idb_open(kind, port, "auth", 3, 10);
     return t->admin ? 0 : -1;
 }
 
 static void tp_free(tp *t)
 {
     m8_app_free(t->app);
-    m8_sign_key_free(t->iss.access_key);
-    m8_sign_key_free(t->iss.refresh_key);
-    m8_pw_free(t->iss.pw);
+    idb_issuer_free(&t->iss);
     m8_db_close(t->admin);
     m8_issuer_private_free(NULL, NULL);
 }
@@ -590,7 +455,7 @@ int main(void)
     if (ok(tp_init(&t, M8_DB_POSTGRES, 0) == 0, "an issuer without a database boots"))
         test_auth(&t);
     tp_free(&t);
-    servers_start();
+    idb_start(&g_srv);
     for (int k = 0; k < 2; k++) {
         m8_db_kind kind = k ? M8_DB_POSTGRES : M8_DB_MYSQL;
         const char *name = m8_db_kind_name(kind);
@@ -598,11 +463,11 @@ int main(void)
             ok(1, "%s: a real server # SKIP backend not built", name);
             continue;
         }
-        if (g_skip[k][0]) {
-            ok(1, "%s: a real server # SKIP %s", name, g_skip[k]);
+        if (idb_skip(kind)) {
+            ok(1, "%s: a real server # SKIP %s", name, idb_skip(kind));
             continue;
         }
-        int rc = tp_init(&t, kind, g_port[k]);
+        int rc = tp_init(&t, kind, idb_port(kind));
         char err[512] = "";
         if (rc == 0)
             rc = m8_issuer_schema_apply(t.admin, "auth", NULL, err, sizeof err);
@@ -610,6 +475,6 @@ int main(void)
             test_db(&t, name);
         tp_free(&t);
     }
-    servers_stop();
+    idb_stop();
     return done_testing();
 }

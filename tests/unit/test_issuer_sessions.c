@@ -21,6 +21,7 @@
 #include "issuer/sessions.h"
 #include "issuer/sessions_admin.h"
 #include "issuer/store.h"
+#include "issuer_db.h"
 #include "tap.h"
 
 #define PASSWORD "Iss-Sessions-Db-Pa55!"
@@ -39,101 +40,8 @@
 #define JTI_B3 "22222222-bbbb-4bbb-8bbb-222222222223"
 #define NO_SUCH "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d"
 
-static pid_t g_helper = -1;
-static int g_helper_in = -1;
-static unsigned g_port[2];
-static char g_skip[2][300];
-
-static const char *srcdir(void)
-{
-    static char dir[4096];
-    const char *t = getenv("top_srcdir");
-    if (t && *t)
-        return t;
-    snprintf(dir, sizeof dir, "%s", __FILE__);
-    for (int i = 0; i < 3; i++) {
-        char *slash = strrchr(dir, '/');
-        if (!slash)
-            return "..";
-        *slash = '\0';
-    }
-    return dir;
-}
-
-static const char helper_script[] =
-    ". \"$1/tests/integration/lib.sh\" || exit 1\n"
-    "m8_init test_issuer_sessions\n"
-    "exec 3>&1 1>&2\n"
-    "for kind in $3; do\n"
-    "  if [ $kind = Mysql ]; then have=m8_have_mariadb start=m8_mariadb_start;\n"
-    "  else have=m8_have_pg start=m8_pg_start; fi\n"
-    "  if ! $have; then echo \"skip $kind the server is not installed\" >&3; continue; fi\n"
-    "  m8_pick_port 19340 19379 || { echo \"skip $kind no free port\" >&3; continue; }\n"
-    "  d=$T_DIR/$kind\n"
-    "  if $start \"$d\" $M8_PORT && m8_db_create $kind \"$d\" $M8_PORT " ISS_DB " " ISS_USER
-    " \"$2\"; then\n"
-    "    echo \"up $kind $M8_PORT\" >&3\n"
-    "  else echo \"skip $kind the server did not start\" >&3; fi\n"
-    "done\n"
-    "echo ready >&3\n"
-    "exec 3>&-\n"
-    "cat >/dev/null\n";
-
-static void servers_start(void)
-{
-    char kinds[32];
-    snprintf(kinds, sizeof kinds, "%s %s", m8_db_backend_available(M8_DB_MYSQL) ? "Mysql" : "",
-             m8_db_backend_available(M8_DB_POSTGRES) ? "Postgres" : "");
-    for (int k = 0; k < 2; k++)
-        snprintf(g_skip[k], sizeof g_skip[k], "the server helper failed");
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        execlp("bash", "bash", "-c", helper_script, "test_issuer_sessions-servers", srcdir(),
-               PASSWORD, kinds, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    g_helper = pid;
-    g_helper_in = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strcmp(line, "ready") == 0)
-            break;
-        int k = strstr(line, "Postgres") ? 1 : 0;
-        unsigned port = 0;
-        if (sscanf(line, "up %*s %u", &port) == 1) {
-            g_port[k] = port;
-            g_skip[k][0] = '\0';
-        } else if (strncmp(line, "skip ", 5) == 0) {
-            const char *why = strchr(line + 5, ' ');
-            snprintf(g_skip[k], sizeof g_skip[k], "%s", why ? why + 1 : line);
-        }
-    }
-    if (f)
-        fclose(f);
-}
-
-static void servers_stop(void)
-{
-    if (g_helper < 0)
-        return;
-    close(g_helper_in);
-    int st;
-    waitpid(g_helper, &st, 0);
-    g_helper = -1;
-}
+static const idb_servers g_srv = {
+    "test_issuer_sessions", 19340, 19379, ISS_DB, ISS_USER, PASSWORD, false};
 
 /* ------------------------------------------------------------ harness */
 
@@ -339,21 +247,8 @@ static m8_route g_table[] = {
 };
 #undef R
 
-/* The issuer's own-route revocation check, as service.c's: the blacklist. */
-static int revoked(m8_request *r, const char *jti, void *data)
-{
-    m8_issuer *iss = data;
-    bool listed = false;
-    if (m8_issuer_blacklist_has(m8_req_db(r), iss->prefix, jti, (int64_t)time(NULL), &listed) != 0)
-        return M8_EAGAIN;
-    return listed ? 1 : 0;
-}
-
 static char **app_env(m8_db_kind kind)
 {
-    static char port[32];
-    bool pg = kind == M8_DB_POSTGRES;
-    snprintf(port, sizeof port, "DB_PORT=%u", g_port[pg]);
     static const char *base[] = {"DOMAIN=localhost",
                                  "ENVIRONMENT=local",
                                  "PROJECT_NAME=iss-sessions",
@@ -376,38 +271,8 @@ static char **app_env(m8_db_kind kind)
                                  "SERVICE_VERSION=2.2.3",
                                  "CONTRACT_VERSION=2.0",
                                  "CONTRACT_RANGE=>=2.0.0 <3.0.0",
-                                 "DB_HOST=127.0.0.1",
-                                 "DB_DATABASE=" ISS_DB,
-                                 "DB_USER=" ISS_USER,
-                                 "DB_PASSWORD=" PASSWORD};
-    static char *env[40];
-    size_t n = 0;
-    for (size_t i = 0; i < M8_ARRAY_LEN(base); i++)
-        env[n++] = (char *)base[i];
-    env[n++] = pg ? "SELECTED_DB=Postgres" : "SELECTED_DB=Mysql";
-    env[n++] = port;
-    env[n] = NULL;
-    return env;
-}
-
-static m8_db *connect_db(m8_db_kind kind)
-{
-    int k = kind == M8_DB_POSTGRES;
-    m8_settings s;
-    memset(&s, 0, sizeof s);
-    s.selected_db = kind;
-    s.selected_db_set = true;
-    s.db_host = "127.0.0.1";
-    s.db_port = g_port[k];
-    s.db_database = ISS_DB;
-    s.db_user = ISS_USER;
-    s.db_password = PASSWORD;
-    m8_db_timeouts to = {5, 30};
-    char err[512] = "";
-    m8_db *db = m8_db_open(&s, &to, err, sizeof err);
-    if (!db)
-        diag("m8_db_open: %s", err);
-    return db;
+                                 NULL};
+    return idb_env(kind, idb_port(kind), base);
 }
 
 static int setup(tctx *t, m8_db_kind kind)
@@ -415,34 +280,29 @@ static int setup(tctx *t, m8_db_kind kind)
     memset(t, 0, sizeof *t);
     t->kind = kind;
     t->name = kind == M8_DB_POSTGRES ? "PostgreSQL" : "MariaDB";
-    t->db = connect_db(kind);
+    t->db = idb_open(kind, idb_port(kind), NULL, 5, 30);
     char err[256] = "";
     if (!t->db || m8_issuer_schema_apply(t->db, "auth", NULL, err, sizeof err) != 0) {
         diag("schema: %s", err);
         return -1;
     }
-    snprintf(t->iss.prefix, sizeof t->iss.prefix, "auth");
-    t->iss.access_key =
-        m8_sign_key_from_secret(ACCESS_SECRET, strlen(ACCESS_SECRET), err, sizeof err);
-    t->iss.access_cfg.key = t->iss.access_key;
-    t->iss.access_cfg.expire_minutes = 30;
-    for (size_t i = 0; i < M8_ARRAY_LEN(g_table); i++)
-        g_table[i].data = &t->iss;
-    t->app = m8_app_new("fa-auth-m8", "2.2.3");
-    m8_app_add_routes(t->app, g_table, M8_ARRAY_LEN(g_table));
-    m8_app_set_issuer(t->app, revoked, &t->iss);
-    m8_app_use_database(t->app, M8_DB_REQUIRED, 5, 30);
-    m8_settings_source src = {.env = app_env(kind),
-                              .env_file = "/dev/null",
-                              .cwd = "/",
-                              .uses_database = m8_db_app_required(t->app)};
-    int rc = m8_app_boot(t->app, &src);
-    if (rc == 0)
-        rc = m8_app_start(t->app);
-    if (rc != 0 || !t->iss.access_key) {
-        diag("boot: %d", rc);
+    if (idb_issuer_keys(&t->iss, ACCESS_SECRET, NULL, false, err, sizeof err) != 0) {
+        diag("keys: %s", err);
         return -1;
     }
+    /* The own-route revocation check is service.c's: the blacklist. */
+    idb_app a = {.name = "fa-auth-m8",
+                 .version = "2.2.3",
+                 .routes = g_table,
+                 .nroutes = M8_ARRAY_LEN(g_table),
+                 .iss = &t->iss,
+                 .revoked = idb_revoked,
+                 .revoked_data = &t->iss,
+                 .connect_s = 5,
+                 .io_s = 30,
+                 .env = app_env(kind)};
+    if (!(t->app = idb_app_boot(&a)))
+        return -1;
     t->iss.app = t->app;
     t->iss.s = m8_app_settings(t->app);
     add_user(t, &t->su, "root@example.com", "superadmin", t->su_tok);
@@ -457,7 +317,7 @@ static void teardown(tctx *t)
 {
     if (t->app)
         m8_app_free(t->app);
-    m8_sign_key_free(t->iss.access_key);
+    idb_issuer_free(&t->iss);
     if (t->db)
         m8_db_close(t->db);
 }
@@ -708,7 +568,7 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     m8_arena_init(&g_arena, 0);
-    servers_start();
+    idb_start(&g_srv);
     for (int k = 0; k < 2; k++) {
         m8_db_kind kind = k ? M8_DB_POSTGRES : M8_DB_MYSQL;
         const char *name = m8_db_kind_name(kind);
@@ -716,8 +576,8 @@ int main(void)
             ok(1, "%s: a real server # SKIP backend not built", name);
             continue;
         }
-        if (g_skip[k][0]) {
-            ok(1, "%s: a real server # SKIP %s", name, g_skip[k]);
+        if (idb_skip(kind)) {
+            ok(1, "%s: a real server # SKIP %s", name, idb_skip(kind));
             continue;
         }
         tctx t;
@@ -733,7 +593,7 @@ int main(void)
         test_probe(&t);
         teardown(&t);
     }
-    servers_stop();
+    idb_stop();
     m8_arena_free(&g_arena);
     return done_testing();
 }

@@ -189,7 +189,7 @@ static void test_errors(void)
     bad("a GET /\ndefault deny\n", M8_EPARSE, 1, "got 3 fields", "a rule without access");
     bad("\n\na GET / public extra\ndefault deny\n", M8_EPARSE, 3, "unexpected \"extra\"",
         "a word after the access");
-    bad("a GET / apikey reader writer x\ndefault deny\n", M8_EPARSE, 1, "too many fields",
+    bad("a GET / apikey reader writer x y\ndefault deny\n", M8_EPARSE, 1, "too many fields",
         "too many fields");
     bad("a GET / admn\ndefault deny\n", M8_EPARSE, 1, "unknown access \"admn\"",
         "an unknown access");

@@ -1,0 +1,97 @@
+/* issuer_db.h - what the issuer's unit tests (tests/unit/test_issuer_*.c)
+ * share: a real MariaDB and a real PostgreSQL on loopback, and the builders
+ * of the in-process issuer app they drive.
+ *
+ *   static const idb_servers srv = {"test_issuer_x", 19420, 19459, "iss_x", "iss_x", PW};
+ *   idb_start(&srv);
+ *   if (idb_skip(kind)) ok(1, "... # SKIP %s", idb_skip(kind));
+ *   m8_db *db = idb_open(kind, idb_port(kind), "auth", 5, 30);
+ *   ...
+ *   idb_stop();
+ *
+ * The servers are started by the helpers of tests/integration/lib.sh in a
+ * bash child (its temporary directory m8-NAME.XXXXXX holds their data, their
+ * sockets and their own tmpdir); that child stops them and removes the
+ * directory when this program closes its stdin (idb_stop), also when the
+ * program crashes.  A server that is not installed or did not start is
+ * skipped with the reason, and the output of the failed start goes to
+ * stderr, that is, to the test's log. */
+#ifndef M8_TESTS_ISSUER_DB_H
+#define M8_TESTS_ISSUER_DB_H
+
+#include "core/common.h" /* first: config.h sets the feature macros */
+
+#include <stdbool.h>
+
+#include "app/app.h"
+#include "db/db.h"
+#include "issuer/service.h"
+
+/* ------------------------------------------------------------ the servers */
+
+/* One test program's servers: each test file has its own port range, so
+ * that parallel `make check -j` runs do not collide, and its own database,
+ * user and password, created on both servers. */
+typedef struct idb_servers {
+    const char *name;          /* the program's name (its temporary directory's) */
+    unsigned port_lo, port_hi; /* the ports it may take, both ends included */
+    const char *database, *user, *password;
+    bool closed_port; /* also reserve a port of the range nothing listens on */
+} idb_servers;
+
+/* Starts MariaDB and PostgreSQL (those whose client backend is built) and
+ * waits until both are up or skipped.  Once per program; cfg's strings must
+ * outlive idb_stop(). */
+void idb_start(const idb_servers *cfg);
+/* Stops the servers and removes their directory. */
+void idb_stop(void);
+/* The port of kind's server, 0 when it is not up. */
+unsigned idb_port(m8_db_kind kind);
+/* Why kind's server is not up (for a TAP "# SKIP" line), NULL when it is. */
+const char *idb_skip(m8_db_kind kind);
+/* The reserved port nothing listens on (closed_port), 0 when none. */
+unsigned idb_closed_port(void);
+
+/* A new handle (close with m8_db_close) on the test database of kind's
+ * server at port, as the test user; prefix the handle's tables prefix (NULL:
+ * the default).  NULL (with a diagnostic line) when it cannot be opened. */
+m8_db *idb_open(m8_db_kind kind, unsigned port, const char *prefix, double connect_s, double io_s);
+
+/* ------------------------------------------------------------ the issuer app */
+
+/* base (NULL-terminated) followed by SELECTED_DB, DB_HOST, DB_PORT (port),
+ * DB_DATABASE, DB_USER and DB_PASSWORD of the test database: a
+ * NULL-terminated environment, valid until the next call. */
+char **idb_env(m8_db_kind kind, unsigned port, const char *const *base);
+
+/* What idb_app_boot builds. */
+typedef struct idb_app {
+    const char *name, *version; /* the service's (m8_app_new) */
+    m8_route *routes;           /* the table; each route's data set to iss when iss */
+    size_t nroutes;
+    m8_issuer *iss;
+    m8_issuer_revoked_fn revoked; /* m8_app_set_issuer(revoked, revoked_data) when set */
+    void *revoked_data;
+    double connect_s, io_s;     /* M8_DB_REQUIRED with these timeouts; 0: no database */
+    const char *validator_name; /* an m8_app_add_validator when validator is set */
+    m8_validator_fn validator;
+    char **env; /* the environment it boots from (.env file: /dev/null) */
+} idb_app;
+
+/* Boots and starts the app: it, or NULL (freed, with a diagnostic line). */
+m8_app *idb_app_boot(const idb_app *a);
+
+/* The own-route revocation check of fcgim8-issuer (data: the m8_issuer):
+ * the access blacklist. */
+int idb_revoked(m8_request *r, const char *jti, void *data);
+
+/* The issuer's members every test sets: the tables prefix "auth", the
+ * access key from access_secret (30-minute tokens); with refresh_secret the
+ * refresh key (120-minute tokens, cookie Max-Age 3600); with pw the password
+ * hasher at its defaults.  0, or -1 with err. */
+int idb_issuer_keys(m8_issuer *iss, const char *access_secret, const char *refresh_secret, bool pw,
+                    char *err, size_t errlen);
+/* Frees what idb_issuer_keys (and a key rotation) set. */
+void idb_issuer_free(m8_issuer *iss);
+
+#endif

@@ -1,0 +1,581 @@
+/* test_issuer_service_accounts.c - service accounts and the client-credentials
+ * grant (lib/issuer/service_accounts.c, service_accounts_grant.c, form_cc.c;
+ * doc/issuer.md#service-accounts-and-client-credentials) driven through the
+ * in-process app harness against a real PostgreSQL and a real MariaDB
+ * started on loopback by tests/integration/lib.sh (ports 21500-21539; a
+ * server that is not installed is skipped with the reason): the superuser
+ * routes, the secret shown once, the grant by form and by Basic, its
+ * refusals (RFC 6749 section 5.2), the password login refused for an
+ * account, the failure windows, deactivation, and the schema migration from
+ * version 1 to 2. */
+#include "config.h"
+
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/app.h"
+#include "db/db.h"
+#include "issuer/service.h"
+#include "issuer/service_accounts.h"
+#include "issuer_db.h"
+#include "tap.h"
+
+#define PASSWORD "Iss-Sa-Db-Pa55!"
+#define ISS_DB "iss_sa"
+#define ISS_USER "iss_sa"
+#define ACCESS_SECRET "Test-Access-Secret-Key-0123456789abcdef!"
+#define FORM "application/x-www-form-urlencoded"
+#define NO_SUCH "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d"
+
+static const idb_servers g_srv = {
+    "test_issuer_service_accounts", 21500, 21539, ISS_DB, ISS_USER, PASSWORD, false};
+
+/* ------------------------------------------------------------ harness */
+
+typedef struct tresp {
+    int status;
+    char head[4096];
+    char body[65536];
+} tresp;
+
+typedef struct tctx {
+    m8_db_kind kind;
+    const char *name;
+    m8_app *app;
+    m8_db *db;
+    m8_issuer iss;
+    m8_issuer_user su, alice;
+    char su_tok[2048], alice_tok[2048];
+} tctx;
+
+/* One request: ctype the body's media type (NULL: JSON when there is a
+ * body), authz the whole Authorization value, ip the client address. */
+static tresp *call(tctx *t, const char *method, const char *path, const char *ctype,
+                   const char *authz, const char *ip, const char *body)
+{
+    static tresp r;
+    char uri[512], clen[32];
+    snprintf(uri, sizeof uri, "/api%s", path);
+    m8_pair p[12];
+    size_t n = 0, blen = body ? strlen(body) : 0;
+    snprintf(clen, sizeof clen, "%zu", blen);
+    p[n++] = (m8_pair){"REQUEST_METHOD", method};
+    p[n++] = (m8_pair){"REQUEST_URI", uri};
+    p[n++] = (m8_pair){"QUERY_STRING", ""};
+    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
+    p[n++] = (m8_pair){"REMOTE_ADDR", ip ? ip : "127.0.0.1"};
+    if (body) {
+        p[n++] = (m8_pair){"CONTENT_TYPE", ctype ? ctype : "application/json"};
+        p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
+    }
+    if (authz)
+        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", authz};
+    m8_buf out;
+    m8_buf_init(&out, 1 << 22);
+    m8_app_handle_params(t->app, p, n, body ? body : "", blen, &out);
+    memset(&r, 0, sizeof r);
+    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
+    if (sep) {
+        snprintf(r.body, sizeof r.body, "%s", sep + 4);
+        snprintf(r.head, sizeof r.head, "%.*s", (int)(sep - out.data), out.data);
+    }
+    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
+        r.status = (int)strtol(out.data + 8, NULL, 10);
+    m8_buf_free(&out);
+    return &r;
+}
+
+static tresp *su(tctx *t, const char *method, const char *path, const char *body)
+{
+    char a[2100];
+    snprintf(a, sizeof a, "Bearer %s", t->su_tok);
+    return call(t, method, path, NULL, a, NULL, body);
+}
+
+/* The token endpoint with a form body; basic_id/basic_secret (when set) in
+ * an Authorization: Basic header. */
+static tresp *token(tctx *t, const char *form, const char *basic_id, const char *basic_secret,
+                    const char *ip)
+{
+    char a[1024] = "", raw[512], b64[800];
+    if (basic_id) {
+        snprintf(raw, sizeof raw, "%s:%s", basic_id, basic_secret);
+        sodium_bin2base64(b64, sizeof b64, (const unsigned char *)raw, strlen(raw),
+                          sodium_base64_VARIANT_ORIGINAL);
+        snprintf(a, sizeof a, "Basic %s", b64);
+    }
+    return call(t, "POST", "/login/access-token", FORM, basic_id ? a : NULL, ip, form);
+}
+
+static const char *member(const char *body, const char *name, char *out, size_t outlen)
+{
+    json_object *o = json_tokener_parse(body), *v;
+    out[0] = '\0';
+    if (o && json_object_object_get_ex(o, name, &v))
+        snprintf(out, outlen, "%s",
+                 json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                          : json_object_to_json_string(v));
+    json_object_put(o);
+    return out;
+}
+
+static const char *header(const tresp *r, const char *name, char *out, size_t outlen)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "\r\n%s: ", name);
+    const char *h = strstr(r->head, pat);
+    out[0] = '\0';
+    if (h)
+        snprintf(out, outlen, "%.*s", (int)strcspn(h + strlen(pat), "\r\n"), h + strlen(pat));
+    return out;
+}
+
+/* A claim of a token's payload as text ("" when absent). */
+static const char *claim(const char *tok, const char *name, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    const char *d1 = strchr(tok, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (!d2)
+        return out;
+    unsigned char raw[4096];
+    size_t n = 0;
+    if (sodium_base642bin(raw, sizeof raw - 1, d1 + 1, (size_t)(d2 - d1 - 1), NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return out;
+    raw[n] = '\0';
+    return member((const char *)raw, name, out, outlen);
+}
+
+static int64_t scalar(tctx *t, const char *sql, const char *param)
+{
+    m8_db_result *r = NULL;
+    int64_t v = -1;
+    m8_db_param p = M8_DB_TEXT(param);
+    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
+        m8_db_get_int(r, 0, 0, &v);
+    m8_db_result_free(r);
+    return v;
+}
+
+static bool oauth_error(const tresp *r, int status, const char *code)
+{
+    char e[64];
+    return r->status == status && strcmp(member(r->body, "error", e, sizeof e), code) == 0 &&
+           strstr(r->body, "error_description");
+}
+
+static m8_arena g_arena;
+
+static void add_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, char *tok)
+{
+    memset(u, 0, sizeof *u);
+    u->email = m8_arena_strdup(&g_arena, email);
+    snprintf(u->role, sizeof u->role, "%s", role);
+    snprintf(u->provider, sizeof u->provider, "password");
+    u->is_active = true;
+    u->is_superuser = strcmp(role, "superadmin") == 0;
+    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
+        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
+    m8_mint_user mu;
+    m8_issuer_user_mint(u, &mu);
+    m8_buf b;
+    m8_buf_init(&b, 2047);
+    tok[0] = '\0';
+    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), NULL, NULL, &b) == 0)
+        snprintf(tok, 2048, "%s", b.data);
+    m8_buf_free(&b);
+}
+
+#define R(m, p, acc, h, fl)                                                                        \
+    {                                                                                              \
+        m, p, acc, h, NULL, NULL, NULL, fl                                                         \
+    }
+static m8_route g_table[] = {
+    R("POST", "/login/access-token", M8_PUBLIC, m8_issuer_h_login, 0),
+    R("GET", "/profile/get/me/", M8_USER, m8_issuer_h_me, 0),
+    R("POST", "/service-accounts/", M8_SUPERUSER, m8_issuer_h_sa_create, M8_ROUTE_JSON_BODY),
+    R("GET", "/service-accounts/", M8_SUPERUSER, m8_issuer_h_sa_list, 0),
+    R("GET", "/service-accounts/{user_id}/", M8_SUPERUSER, m8_issuer_h_sa_get, 0),
+    R("PATCH", "/service-accounts/{user_id}/role/", M8_SUPERUSER, m8_issuer_h_sa_role,
+      M8_ROUTE_JSON_BODY),
+    R("POST", "/service-accounts/{user_id}/deactivate/", M8_SUPERUSER, m8_issuer_h_sa_deactivate,
+      0),
+    R("POST", "/service-accounts/{user_id}/secret/", M8_SUPERUSER, m8_issuer_h_sa_secret, 0),
+    R("POST", "/service-accounts/{user_id}/api-keys/", M8_SUPERUSER, m8_issuer_h_sa_keys_create,
+      M8_ROUTE_JSON_BODY),
+    R("GET", "/service-accounts/{user_id}/api-keys/", M8_SUPERUSER, m8_issuer_h_sa_keys_list, 0),
+};
+#undef R
+
+static char **app_env(m8_db_kind kind)
+{
+    static const char *base[] = {"DOMAIN=localhost",
+                                 "ENVIRONMENT=local",
+                                 "PROJECT_NAME=iss-sa",
+                                 "STACK_NAME=local",
+                                 "API_PREFIX=/api",
+                                 "BACKEND_HOST=http://localhost:8000",
+                                 "FRONTEND_HOST=http://localhost:3000",
+                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
+                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+                                 "ACCESS_SECRET_KEY=" ACCESS_SECRET,
+                                 "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
+                                 "TOKEN_MODE=stateful",
+                                 "TOKEN_STRICT_VALIDATION=false",
+                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
+                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
+                                 "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",
+                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+                                 "FIRST_SUPERUSER=admin@example.com",
+                                 "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
+                                 "LOGIN_RATE_LIMIT_REQUESTS=3",
+                                 "LOGIN_IP_RATE_LIMIT_REQUESTS=12",
+                                 NULL};
+    return idb_env(kind, idb_port(kind), base);
+}
+
+static int setup(tctx *t, m8_db_kind kind)
+{
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    t->name = kind == M8_DB_POSTGRES ? "PostgreSQL" : "MariaDB";
+    t->db = idb_open(kind, idb_port(kind), NULL, 5, 30);
+    char err[256] = "";
+    if (!t->db || m8_issuer_schema_apply(t->db, "auth", NULL, err, sizeof err) != 0) {
+        diag("schema: %s", err);
+        return -1;
+    }
+    if (idb_issuer_keys(&t->iss, ACCESS_SECRET, "Test-Refresh-Secret-Key-0123456789abcdef!", true,
+                        err, sizeof err) != 0) {
+        diag("keys: %s", err);
+        return -1;
+    }
+    idb_app a = {.name = "fa-auth-m8",
+                 .version = "2.2.3",
+                 .routes = g_table,
+                 .nroutes = M8_ARRAY_LEN(g_table),
+                 .iss = &t->iss,
+                 .revoked = idb_revoked,
+                 .revoked_data = &t->iss,
+                 .connect_s = 5,
+                 .io_s = 30,
+                 .env = app_env(kind)};
+    if (!(t->app = idb_app_boot(&a)))
+        return -1;
+    t->iss.app = t->app;
+    t->iss.s = m8_app_settings(t->app);
+    add_user(t, &t->su, "root@example.com", "superadmin", t->su_tok);
+    add_user(t, &t->alice, "alice@example.com", "reader", t->alice_tok);
+    return 0;
+}
+
+static void teardown(tctx *t)
+{
+    if (t->app)
+        m8_app_free(t->app);
+    idb_issuer_free(&t->iss);
+    if (t->db)
+        m8_db_close(t->db);
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* Creates an account: its id and secret out. */
+static bool create(tctx *t, const char *body, char id[64], char secret[128])
+{
+    tresp *r = su(t, "POST", "/service-accounts/", body);
+    member(r->body, "id", id, 64);
+    member(r->body, "client_secret", secret, 128);
+    return r->status == 201;
+}
+
+static void test_create(tctx *t, char *id, char *secret)
+{
+    const char *n = t->name;
+    char buf[512], p[160];
+    ok(create(t,
+              "{\"name\":\"data-pipeline\",\"description\":\"nightly ETL job\",\"role\":"
+              "\"reader\",\"scopes\":[\"items:read\",\"items:write\"]}",
+              id, secret),
+       "%s: POST /service-accounts/ answers 201", n);
+    ok(strlen(secret) == M8_SA_SECRET_LEN && strncmp(secret, "m8sa_", 5) == 0,
+       "%s: the client secret is m8sa_ and 43 base64url characters (%s)", n, secret);
+    tresp *r = su(t, "GET", "/service-accounts/", NULL);
+    ok(r->status == 200 && strstr(r->body, "data-pipeline") && !strstr(r->body, secret) &&
+           !strstr(r->body, "client_secret"),
+       "%s: the list shows the account, never its secret", n);
+    snprintf(p, sizeof p, "/service-accounts/%s/", id);
+    r = su(t, "GET", p, NULL);
+    ok(r->status == 200 && !strstr(r->body, "client_secret"),
+       "%s: GET one answers 200 without the secret (shown once)", n);
+    is_str(member(r->body, "role", buf, sizeof buf), "reader", "%s: its role", n);
+    is_str(member(r->body, "client_id", buf, sizeof buf), id, "%s: client_id is its id", n);
+    is_str(member(r->body, "scopes", buf, sizeof buf), "[ \"items:read\", \"items:write\" ]",
+           "%s: its scopes", n);
+    char hash[65], dp[40];
+    m8_issuer_sa_hash(secret, strlen(secret), hash);
+    m8_issuer_uuid_param(t->db, id, dp);
+    is_int(scalar(t, "SELECT COUNT(*) FROM auth_service_account WHERE secret_hash = ?", hash), 1,
+           "%s: the stored secret is its SHA-256 hex", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM auth_user WHERE id = ? AND hashed_password IS NULL", dp),
+           1, "%s: the account's user row has no password", n);
+    is_int(su(t, "GET", "/service-accounts/" NO_SUCH "/", NULL)->status, 404,
+           "%s: GET an unknown account: 404", n);
+    /* refusals */
+    is_int(su(t, "POST", "/service-accounts/", "{\"name\":\"data-pipeline\"}")->status, 409,
+           "%s: a name taken: 409", n);
+    is_int(su(t, "POST", "/service-accounts/", "{\"name\":\"Bad Name\"}")->status, 422,
+           "%s: a name outside [a-z0-9_-]: 422", n);
+    is_int(su(t, "POST", "/service-accounts/", "{\"name\":\"x\",\"role\":\"superadmin\"}")->status,
+           422, "%s: role superadmin: 422", n);
+    is_int(su(t, "POST", "/service-accounts/", "{\"name\":\"y\",\"scopes\":[\"a b\"]}")->status,
+           422, "%s: a scope with a space: 422", n);
+    char a[2100];
+    snprintf(a, sizeof a, "Bearer %s", t->alice_tok);
+    is_int(call(t, "POST", "/service-accounts/", NULL, a, NULL, "{\"name\":\"z\"}")->status, 403,
+           "%s: a reader may not create one: 403", n);
+}
+
+static void test_grant(tctx *t, const char *id, const char *secret)
+{
+    const char *n = t->name;
+    char form[640], tok[2048], buf[256], a[2100];
+    snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+             secret);
+    tresp *r = token(t, form, NULL, NULL, NULL);
+    is_int(r->status, 200, "%s: client credentials in the form: 200", n);
+    member(r->body, "access_token", tok, sizeof tok);
+    is_str(member(r->body, "token_type", buf, sizeof buf), "bearer", "%s: token_type bearer", n);
+    is_str(member(r->body, "expires_in", buf, sizeof buf), "1800", "%s: expires_in 1800", n);
+    is_str(member(r->body, "scope", buf, sizeof buf), "items:read items:write",
+           "%s: no scope asked: the account's scopes granted", n);
+    ok(!strstr(r->body, "refresh_token") && !strstr(r->head, "Set-Cookie"),
+       "%s: no refresh token, no cookie (RFC 6749 4.4.3)", n);
+    ok(strstr(r->head, "Cache-Control: no-store") != NULL, "%s: Cache-Control: no-store", n);
+    is_str(claim(tok, "sub", buf, sizeof buf), id, "%s: sub is the account", n);
+    is_str(claim(tok, "role", buf, sizeof buf), "reader", "%s: role is the account's", n);
+    is_str(claim(tok, "principal_type", buf, sizeof buf), "service_account",
+           "%s: principal_type marks a service account", n);
+    is_str(claim(tok, "client_id", buf, sizeof buf), id, "%s: client_id claim", n);
+    is_str(claim(tok, "type", buf, sizeof buf), "access", "%s: an access token", n);
+    snprintf(a, sizeof a, "Bearer %s", tok);
+    r = call(t, "GET", "/profile/get/me/", NULL, a, NULL, NULL);
+    ok(r->status == 200 && strstr(r->body, "data-pipeline@service-account.internal"),
+       "%s: lib/auth accepts the token on a user route (%d)", n, r->status);
+
+    r = token(t, "grant_type=client_credentials&scope=items:read", id, secret, NULL);
+    is_int(r->status, 200, "%s: client credentials by HTTP Basic: 200", n);
+    is_str(member(r->body, "scope", buf, sizeof buf), "items:read", "%s: the scope asked", n);
+    r = token(t, "grant_type=client_credentials&scope=admin", id, secret, NULL);
+    ok(oauth_error(r, 400, "invalid_scope"), "%s: a scope not the account's: 400 invalid_scope", n);
+    r = token(t, "grant_type=client_credentials&scope=a%20%20b", id, secret, NULL);
+    ok(oauth_error(r, 400, "invalid_scope"), "%s: a malformed scope: 400 invalid_scope", n);
+    r = token(t, form, id, secret, NULL);
+    ok(oauth_error(r, 400, "invalid_request"),
+       "%s: Basic and form credentials together: 400 invalid_request", n);
+    r = token(t, "grant_type=client_credentials", NULL, NULL, NULL);
+    ok(oauth_error(r, 401, "invalid_client") && strstr(r->head, "WWW-Authenticate: Basic realm="),
+       "%s: no client authentication: 401 invalid_client with WWW-Authenticate", n);
+    r = call(t, "POST", "/login/access-token", FORM, "Basic !!!notbase64", NULL,
+             "grant_type=client_credentials");
+    ok(oauth_error(r, 401, "invalid_client"), "%s: a malformed Basic header: 401", n);
+    r = token(t, "grant_type=refresh_token&client_id=x", NULL, NULL, NULL);
+    ok(oauth_error(r, 400, "unsupported_grant_type"),
+       "%s: another grant from an OAuth client: 400 unsupported_grant_type", n);
+    r = token(t, "grant_type=implicit&username=a@b.cd&password=x", NULL, NULL, NULL);
+    ok(r->status == 422 && strstr(r->body, "string_pattern_mismatch"),
+       "%s: another grant without client authentication: fa-auth-m8's 422", n);
+    r = token(t, "username=nobody@example.com&password=wrong-password", NULL, NULL, NULL);
+    ok(r->status == 400 && strstr(r->body, "Invalid credentials or inactive user"),
+       "%s: the password grant answers as before", n);
+}
+
+/* Wrong secrets fill the per-client window; then even the right one is
+ * refused until it ends; another client is not affected. */
+static void test_rate(tctx *t, const char *id, const char *secret, const char *other_id,
+                      const char *other_secret)
+{
+    const char *n = t->name;
+    char buf[64];
+    bool all401 = true;
+    for (int i = 0; i < 3; i++)
+        all401 = all401 && oauth_error(token(t, "grant_type=client_credentials", id, "m8sa_wrong",
+                                             "10.0.0.1"),
+                                       401, "invalid_client");
+    ok(all401, "%s: a wrong secret: 401 invalid_client (3 times)", n);
+    tresp *r = token(t, "grant_type=client_credentials", id, secret, "10.0.0.1");
+    ok(oauth_error(r, 429, "slow_down") && header(r, "Retry-After", buf, sizeof buf)[0],
+       "%s: then the right secret: 429 slow_down with Retry-After (per client id)", n);
+    is_int(token(t, "grant_type=client_credentials", other_id, other_secret, "10.0.0.1")->status,
+           200, "%s: another client from the same address still gets a token", n);
+    /* the per-address window: failures of random client ids */
+    for (int i = 0; i < 12; i++) {
+        char rid[40];
+        m8_jti_new(rid);
+        token(t, "grant_type=client_credentials", rid, "m8sa_x", "10.0.0.2");
+    }
+    r = token(t, "grant_type=client_credentials", other_id, other_secret, "10.0.0.2");
+    ok(oauth_error(r, 429, "slow_down"), "%s: failures from one address fill its window: 429", n);
+    is_int(token(t, "grant_type=client_credentials", other_id, other_secret, "10.0.0.3")->status,
+           200, "%s: ... and another address is not affected", n);
+}
+
+static void test_password_login_refused(tctx *t, const char *id)
+{
+    const char *n = t->name;
+    char h[M8_PW_HASH_MAX], dp[40];
+    /* as if /users/update had given the account a password */
+    int rc = m8_pw_hash(t->iss.pw, "Sa-Passw0rd!", 12, h);
+    m8_issuer_uuid_param(t->db, id, dp);
+    m8_db_param p[] = {M8_DB_TEXT(h), M8_DB_TEXT(dp)};
+    ok(rc == 0 && m8_db_exec(t->db, "UPDATE auth_user SET hashed_password = ? WHERE id = ?", p, 2,
+                             NULL) == 0,
+       "%s: the account's row given a password", n);
+    tresp *r = token(t, "username=data-pipeline@service-account.internal&password=Sa-Passw0rd!",
+                     NULL, NULL, NULL);
+    ok(r->status == 400 &&
+           strcmp(r->body, "{\"detail\":\"Invalid credentials or inactive user\"}") == 0,
+       "%s: password login as a service account: 400 with the generic error (%s)", n, r->body);
+    m8_db_exec(t->db, "UPDATE auth_user SET email = 'renamed@example.com' WHERE id = ?", p + 1, 1,
+               NULL);
+    r = token(t, "username=renamed@example.com&password=Sa-Passw0rd!", NULL, NULL, NULL);
+    ok(r->status == 400 &&
+           strcmp(r->body, "{\"detail\":\"Invalid credentials or inactive user\"}") == 0,
+       "%s: ... also after its email was changed to an ordinary one", n);
+    m8_db_exec(t->db,
+               "UPDATE auth_user SET hashed_password = NULL, email = "
+               "'data-pipeline@service-account.internal' WHERE id = ?",
+               p + 1, 1, NULL);
+}
+
+static void test_role_keys_deactivate(tctx *t, const char *id, const char *secret)
+{
+    const char *n = t->name;
+    char p[160], buf[256], tok[2048], form[640], dp[40];
+    m8_issuer_uuid_param(t->db, id, dp);
+    int64_t gen = scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp);
+    snprintf(p, sizeof p, "/service-accounts/%s/role/", id);
+    tresp *r = su(t, "PATCH", p, "{\"role\":\"writer\"}");
+    is_str(member(r->body, "role", buf, sizeof buf), "writer", "%s: PATCH role: writer", n);
+    ok(scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp) == gen + 1,
+       "%s: ... its auth_generation bumped", n);
+    snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+             secret);
+    r = token(t, form, NULL, NULL, "10.0.0.9");
+    member(r->body, "access_token", tok, sizeof tok);
+    is_str(claim(tok, "role", buf, sizeof buf), "writer", "%s: the next token has the new role", n);
+    is_int(su(t, "PATCH", p, "{\"role\":\"superadmin\"}")->status, 422,
+           "%s: PATCH role superadmin: 422", n);
+
+    snprintf(p, sizeof p, "/service-accounts/%s/api-keys/", id);
+    r = su(t, "POST", p, "{\"name\":\"prod-key\"}");
+    is_int(r->status, 201, "%s: POST its api-keys: 201", n);
+    char key[128];
+    member(r->body, "plaintext", key, sizeof key);
+    r = su(t, "GET", p, NULL);
+    ok(r->status == 200 && strstr(r->body, "prod-key"), "%s: GET its api-keys lists it", n);
+    is_int(su(t, "GET", "/service-accounts/" NO_SUCH "/api-keys/", NULL)->status, 404,
+           "%s: api-keys of an unknown account: 404", n);
+
+    snprintf(p, sizeof p, "/service-accounts/%s/deactivate/", id);
+    r = su(t, "POST", p, NULL);
+    ok(r->status == 200 && strstr(r->body, "\"is_active\":false"), "%s: deactivate: 200", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ? AND revoked = FALSE", dp),
+           0, "%s: ... its API keys are revoked", n);
+    ok(oauth_error(token(t, form, NULL, NULL, "10.0.0.9"), 400, "invalid_grant"),
+       "%s: a deactivated account: 400 invalid_grant", n);
+    is_int(su(t, "POST", p, NULL)->status, 409, "%s: deactivating twice: 409", n);
+    snprintf(p, sizeof p, "/service-accounts/%s/api-keys/", id);
+    is_int(su(t, "POST", p, "{\"name\":\"late-key\"}")->status, 409,
+           "%s: no new key for a deactivated account: 409", n);
+}
+
+static void test_secret_rotation(tctx *t, const char *id, const char *old)
+{
+    const char *n = t->name;
+    char p[160], secret[128], form[640];
+    snprintf(p, sizeof p, "/service-accounts/%s/secret/", id);
+    tresp *r = su(t, "POST", p, NULL);
+    member(r->body, "client_secret", secret, sizeof secret);
+    ok(r->status == 200 && strlen(secret) == M8_SA_SECRET_LEN && strcmp(secret, old) != 0,
+       "%s: POST secret/ shows a new secret once", n);
+    snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+             secret);
+    is_int(token(t, form, NULL, NULL, "10.0.0.7")->status, 200, "%s: the new secret works", n);
+    ok(oauth_error(token(t, "grant_type=client_credentials", id, old, "10.0.0.7"), 401,
+                   "invalid_client"),
+       "%s: the old one no longer does", n);
+}
+
+/* A version-1 database (no service_account table, version 1 recorded)
+ * migrates in place, its rows kept. */
+static void test_migration(tctx *t)
+{
+    const char *n = t->name;
+    char err[256] = "";
+    int found = -1, v = 0;
+    m8_db_exec(t->db, "DROP TABLE IF EXISTS mig_service_account", NULL, 0, NULL);
+    ok(m8_issuer_schema_apply(t->db, "mig", NULL, err, sizeof err) == 0, "%s: mig schema", n);
+    m8_issuer_user u;
+    memset(&u, 0, sizeof u);
+    u.email = "kept@example.com";
+    memcpy(u.provider, "password", 9);
+    memcpy(u.role, "user", 5);
+    u.is_active = true;
+    m8_issuer_user_insert(t->db, "mig", &u);
+    m8_db_exec(t->db, "DROP TABLE mig_service_account", NULL, 0, NULL);
+    m8_db_exec(t->db, "DROP TABLE IF EXISTS mig_api_key_scopes", NULL, 0, NULL);
+    m8_db_exec(t->db, "UPDATE mig_m8_schema_version SET version = 1", NULL, 0, NULL);
+    int rc = m8_issuer_schema_apply(t->db, "mig", &found, err, sizeof err);
+    is_int(rc, 0, "%s: a version-1 database migrates (%s)", n, err);
+    is_int(found, 1, "%s: ... version 1 found", n);
+    m8_issuer_schema_version(t->db, "mig", &v);
+    is_int(v, 2, "%s: ... version 2 recorded", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM mig_service_account", NULL), 0,
+           "%s: ... the service_account table exists", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM mig_user", NULL), 1, "%s: ... the user rows are kept",
+           n);
+}
+
+static void run(m8_db_kind kind)
+{
+    const char *n = kind == M8_DB_POSTGRES ? "PostgreSQL" : "MariaDB";
+    if (idb_skip(kind)) {
+        ok(1, "%s # SKIP %s", n, idb_skip(kind));
+        return;
+    }
+    tctx t;
+    if (setup(&t, kind) != 0) {
+        ok(0, "%s: setup", n);
+        teardown(&t);
+        return;
+    }
+    char id[64], secret[128], id2[64], secret2[128];
+    test_create(&t, id, secret);
+    ok(create(&t, "{\"name\":\"other-job\"}", id2, secret2), "%s: a second account", n);
+    test_grant(&t, id, secret);
+    test_password_login_refused(&t, id);
+    test_secret_rotation(&t, id2, secret2);
+    /* id2's secret is now the rotated one: read it back through a rotation */
+    char p[160];
+    snprintf(p, sizeof p, "/service-accounts/%s/secret/", id2);
+    member(su(&t, "POST", p, NULL)->body, "client_secret", secret2, sizeof secret2);
+    test_rate(&t, id, secret, id2, secret2);
+    test_role_keys_deactivate(&t, id2, secret2);
+    test_migration(&t);
+    teardown(&t);
+}
+
+int main(void)
+{
+    m8_arena_init(&g_arena, 0);
+    idb_start(&g_srv);
+    run(M8_DB_POSTGRES);
+    run(M8_DB_MYSQL);
+    idb_stop();
+    m8_arena_free(&g_arena);
+    return done_testing();
+}
