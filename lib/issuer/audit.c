@@ -142,7 +142,8 @@ static int rate(m8_request *req, m8_issuer *iss, const char *name)
         return 1;
     }
     if (count > M8_ISSUER_AUDIT_RATE_LIMIT) {
-        m8_log(M8_LOG_WARNING, "event=security.%s.rate_limited user_id=%s", name, c->id);
+        m8_log_limited("issuer.security.rate", M8_LOG_WARNING,
+                       "event=security.%s.rate_limited user_id=%s", name, c->id);
         m8_res_error(req, 429, D_RATE);
         return 1;
     }

@@ -292,15 +292,17 @@ static int callback(m8_request *req, m8_issuer *iss, m8_oidc_kind kind)
     }
     /* 2. the code at the token endpoint, the ID token */
     if (cb->has_error || !cb->has_code || !cb->code[0]) {
-        m8_log(M8_LOG_INFO, "issuer: %s callback without a code (error=%.64s)", p->label,
-               cb->has_error ? cb->error : "none");
+        m8_log_limited("issuer.sso.callback", M8_LOG_INFO,
+                       "issuer: %s callback without a code (error=%.64s)", p->label,
+                       cb->has_error ? cb->error : "none");
         out = m8_res_error(req, 400, p->d_exchange_failed);
         goto done;
     }
     m8_oidc_identity id;
     m8_oidc_outcome oc = m8_oidc_redeem(p, cb->code, verifier, nonce, now, &req->arena, &id, &why);
     if (oc != M8_OIDC_OK) {
-        m8_log(M8_LOG_WARNING, "issuer: %s sign-in refused: %s", p->label, why ? why : "?");
+        m8_log_limited("issuer.sso.refused", M8_LOG_WARNING, "issuer: %s sign-in refused: %s",
+                       p->label, why ? why : "?");
         out = oc == M8_OIDC_EXCHANGE_FAILED ? m8_res_error(req, 400, p->d_exchange_failed)
               : oc == M8_OIDC_NO_ID_TOKEN   ? m8_res_error(req, 400, D_NO_ID_TOKEN)
               : oc == M8_OIDC_BAD_ID_TOKEN  ? m8_res_error(req, 400, D_BAD_ID_TOKEN)
@@ -312,8 +314,9 @@ static int callback(m8_request *req, m8_issuer *iss, m8_oidc_kind kind)
     const char *refusal = NULL;
     rc = m8_oidc_bind_user(m8_req_db(req), iss->prefix, p, &id, &req->arena, &u, &refusal);
     if (rc == M8_ESTATE) {
-        m8_log(M8_LOG_WARNING, "issuer: %s sign-in refused for this account: %s", p->label,
-               refusal ? refusal : "?");
+        m8_log_limited("issuer.sso.account", M8_LOG_WARNING,
+                       "issuer: %s sign-in refused for this account: %s", p->label,
+                       refusal ? refusal : "?");
         out = m8_res_error(req, 400, p->d_refused);
         goto done;
     }
