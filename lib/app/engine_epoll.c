@@ -190,18 +190,16 @@ typedef struct worker_ctx {
     /* the last epoll_wait's events; [ev_next, ev_n) not handled yet */
     struct epoll_event evs[16];
     int ev_next, ev_n;
+    m8_server *srv;
 } worker_ctx;
 
 /* Gives the events this thread took but has not handled yet back to
- * epoll, for the other threads: called before a stream body, which keeps
- * the thread for as long as the client stays.  Without it, the events
- * that one epoll_wait returned behind a stream request waited for the
- * stream's end: a connection whose request had arrived got no answer
- * (the web server's read timeout), and the one-shot listening socket,
- * never re-armed, accepted nothing more in this process.  Re-arming an
- * edge-triggered or one-shot descriptor that is ready queues it again
- * (epoll_ctl(2)); a connection closed meanwhile is skipped, and one
- * another thread owns by now at most gets an event it finds nothing in.
+ * epoll, for the other threads: before a stream body and when a handler is
+ * about to block (m8_stream_yield).  Else the events behind such a request
+ * waited for its end: a request got no answer, and the one-shot listening
+ * socket, never re-armed, accepted nothing.  Re-arming a ready descriptor
+ * queues it again (epoll_ctl(2)); a connection closed meanwhile is skipped,
+ * one another thread owns at most gets an empty event.
  * doc/design.md#streaming-responses */
 static void hand_back_events(m8_server *s, worker_ctx *w)
 {
@@ -229,6 +227,12 @@ static void hand_back_events(m8_server *s, worker_ctx *w)
             epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
         pthread_mutex_unlock(&s->lock);
     }
+}
+
+static void yield_events(void *data)
+{
+    worker_ctx *w = data;
+    hand_back_events(w->srv, w);
 }
 
 /* Runs the complete request held by c; returns false if c must close. */
@@ -611,6 +615,9 @@ static void *worker_main(void *arg)
     m8_buf_init(&w.out, M8_MAX_RESPONSE_BYTES + 65536);
     m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
     memset(&w.st, 0, sizeof w.st);
+    w.srv = s;
+    w.st.yield = yield_events;
+    w.st.yield_data = &w;
     /* Access lines are written in batches, each at most M8_LOG_FLUSH_MS
      * after it was logged (log.h): the wait below ends by then. */
     m8_log_buffer(true);

@@ -13,6 +13,12 @@
 #include "core/log.h"
 #include "http/fcgi_proto.h"
 
+void m8_stream_yield(m8_stream *st)
+{
+    if (st && st->yield)
+        st->yield(st->yield_data);
+}
+
 void m8_stream_prepare(m8_stream *st, int fd, uint16_t req_id, const atomic_bool *stopping,
                        const atomic_bool *retiring, m8_stream_limit *limit)
 {

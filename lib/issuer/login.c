@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "app/stream.h"
 #include "auth/auth.h"
 #include "auth/credential.h"
 #include "auth/jwt.h"
@@ -265,6 +266,7 @@ static int login(m8_request *req, const m8_issuer *iss, m8_login_form *f, m8_buf
     if (rc != 0 && rc != M8_ENOTFOUND)
         return m8_issuer_db_fail(req, rc, "login: user lookup");
     bool found = rc == 0;
+    m8_stream_yield(req->stream); /* a hash: let the other threads take what came with it */
     m8_pw_result pr =
         m8_pw_verify(iss->pw, found ? u.hashed_password : NULL, f->password, f->password_len);
     if (pr == M8_PW_BUSY)

@@ -27,7 +27,7 @@
 #include "http/fcgi_proto.h"
 #include "tap.h"
 
-static atomic_int g_in_slow, g_release[2], g_bodies;
+static atomic_int g_in_slow, g_release[3], g_bodies, g_in_yield;
 
 static void sleep_ms(long ms)
 {
@@ -62,7 +62,12 @@ static void respond(void *data, m8_request *req, const m8_pair *params, size_t n
     for (size_t i = 0; i < n; i++)
         if (strcmp(params[i].name, "REQUEST_URI") == 0)
             uri = params[i].value;
-    if (strncmp(uri, "/slow", 5) == 0) {
+    if (strcmp(uri, "/yield") == 0) { /* a handler about to block, as a password hash */
+        m8_stream_yield(req->stream);
+        atomic_store(&g_in_yield, 1);
+        wait_for(&g_release[2], 1, 10);
+        atomic_store(&g_in_yield, 0);
+    } else if (strncmp(uri, "/slow", 5) == 0) {
         atomic_int *rel = &g_release[uri[5] == '1'];
         atomic_fetch_add(&g_in_slow, 1);
         wait_for(rel, 1, 10);
@@ -145,6 +150,57 @@ static bool read_answer(int fd, double seconds, char *text, size_t cap, size_t w
     return false;
 }
 
+/* The same batch, with a handler that blocks (m8_stream_yield first)
+ * instead of a stream: the request behind it is served by the other
+ * thread while it blocks. */
+static void test_yield(const char *path)
+{
+    char err[256] = "";
+    atomic_store(&g_release[0], 0);
+    atomic_store(&g_release[1], 0);
+    atomic_store(&g_in_slow, 0);
+    m8_engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.respond = respond;
+    o.threads = 2;
+    o.max_body = 4096;
+    int lfd = m8_listen(path, 16, 0600, err, sizeof err);
+    m8_server *srv = lfd >= 0 ? m8_server_start(&o, lfd, err, sizeof err) : NULL;
+    if (!srv) {
+        printf("Bail out! the second server does not start: %s\n", err);
+        exit(1);
+    }
+    const char *sock = path + 5; /* after "unix:" */
+    int z0 = connect_unix(sock), z1 = connect_unix(sock), y = connect_unix(sock),
+        b = connect_unix(sock);
+    double until = m8_now_mono() + 5;
+    while (m8_server_conns(srv) < 4 && m8_now_mono() < until)
+        sleep_ms(5);
+    is_int(m8_server_conns(srv), 4, "yield setup: four connections accepted");
+    send_get(z0, "/slow0");
+    ok(wait_for(&g_in_slow, 1, 5), "yield setup: thread one is busy");
+    send_get(z1, "/slow1");
+    ok(wait_for(&g_in_slow, 2, 5), "yield setup: thread two is busy");
+    send_get(y, "/yield");
+    send_get(b, "/plain");
+    atomic_store(&g_release[0], 1); /* thread one takes both in one epoll_wait */
+    ok(wait_for(&g_in_yield, 1, 5), "yield setup: the blocking handler runs");
+    atomic_store(&g_release[1], 1);
+    static char text[1 << 16];
+    bool answered = read_answer(b, 5, text, sizeof text, 0);
+    ok(answered && strstr(text, "ok") != NULL && atomic_load(&g_in_yield) == 1,
+       "a request that came in the same epoll_wait as a handler that blocks after "
+       "m8_stream_yield is answered by the other thread while that handler blocks");
+    atomic_store(&g_release[2], 1);
+    answered = read_answer(y, 5, text, sizeof text, 0);
+    ok(answered && strstr(text, "ok") != NULL, "... and the blocking handler answers after");
+    m8_server_stop(srv, 5);
+    close(z0);
+    close(z1);
+    close(y);
+    close(b);
+}
+
 int main(void)
 {
     struct sigaction sa;
@@ -219,6 +275,8 @@ int main(void)
     close(b);
     if (n >= 0)
         close(n);
+    unlink(path);
+    test_yield(spec);
     unlink(path);
     rmdir(dir);
     return done_testing();
