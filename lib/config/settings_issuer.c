@@ -132,7 +132,7 @@ static int google(m8_settings *s, m8_errlist *errs)
 static bool sso_url_ok(const char *u)
 {
     for (const char *c = u; *c; c++) {
-        if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '#')
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '#')
             return false;
     }
     if (strncmp(u, "https://", 8) == 0)
@@ -177,6 +177,11 @@ static int sso(m8_settings *s, m8_errlist *errs)
     if (!sso_url_ok(s->oidc_issuer_url)) {
         m8_errlist_add(errs, "OIDC_ISSUER_URL must be an https URL (http only to 127.0.0.1, ::1 "
                              "or localhost)");
+        return M8_ECONFIG;
+    }
+    if (strlen(s->oidc_issuer_url) > 255) {
+        /* the identity table's issuer column (doc/issuer.md#sso-oidc-and-google) */
+        m8_errlist_add(errs, "OIDC_ISSUER_URL must be at most 255 characters");
         return M8_ECONFIG;
     }
     const char *u = s->oidc_redirect_uri;

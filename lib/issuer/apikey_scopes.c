@@ -100,6 +100,12 @@ int m8_apikey_scopes_insert(m8_db *db, const char *prefix, const char *idp, json
     return rc;
 }
 
+static int scope_cmp(const void *x, const void *y)
+{
+    return strcmp(json_object_get_string(*(json_object *const *)x),
+                  json_object_get_string(*(json_object *const *)y));
+}
+
 int m8_apikey_scopes_read(m8_db *db, const char *prefix, const char *idp, json_object **out)
 {
     m8_db_param p = M8_DB_TEXT(idp);
@@ -119,6 +125,10 @@ int m8_apikey_scopes_read(m8_db *db, const char *prefix, const char *idp, json_o
             json_object_array_add(a, json_object_new_string_len(v, (int)n));
     }
     m8_db_result_free(r);
+    /* byte order, the same on both engines: the database's ORDER BY follows
+     * the column's collation (MariaDB's utf8mb4_general_ci puts "aab"
+     * before "a_b", PostgreSQL's C collation after) */
+    json_object_array_sort(a, scope_cmp);
     *out = a;
     return 0;
 }

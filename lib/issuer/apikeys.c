@@ -13,6 +13,7 @@
 #include "issuer/audit.h"
 #include "issuer/clientip.h"
 #include "issuer/revoke.h"
+#include "issuer/service_accounts.h"
 #include "issuer/users_body.h"
 
 #define ARENA_MAX (1u << 20)
@@ -28,6 +29,7 @@
 #define D_USER_GONE "User not found"
 #define D_AUD_EMPTY "Audience ids must be non-empty strings"
 #define D_AUD_WILDCARD "Wildcard audiences are not allowed"
+#define D_USER_INACTIVE "User is inactive"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -306,6 +308,7 @@ typedef struct new_key {
     const char *name, *mode;
     int64_t now, exp;
     json_object *aud, *scopes;
+    bool by_admin; /* a superuser's key for owner: an inactive owner is refused */
 } new_key;
 
 /* Inside the transaction: the owner's row locked, the live-key cap, the key
@@ -324,6 +327,13 @@ static int insert_key(m8_request *req, m8_issuer *iss, m8_db *db, const new_key 
     if (rc == M8_ENOTFOUND) {
         *answered = true;
         return m8_res_error(req, 404, D_USER_GONE);
+    }
+    /* checked under the row lock: a key made for a deactivated user would
+     * come to life if she were reactivated, after the deactivation revoked
+     * her keys (doc/issuer.md#a-key-for-another-user) */
+    if (rc == 0 && nk->by_admin && !u.is_active) {
+        *answered = true;
+        return m8_res_error(req, 409, D_USER_INACTIVE);
     }
     char up[M8_UUID_STR_LEN + 1];
     m8_issuer_uuid_param(db, owner, up);
@@ -431,7 +441,8 @@ static int create_key(m8_request *req, m8_issuer *iss, const char *owner, bool b
                   .mode = mode && strcmp(mode, "read_write") == 0 ? "READ_WRITE" : "READ_ONLY",
                   .now = m8_db_now(),
                   .aud = aud,
-                  .scopes = scopes};
+                  .scopes = scopes,
+                  .by_admin = by_admin};
     nk.exp = nk.now + (int64_t)ttl * 3600 * 1000000;
     const m8_user *c = m8_req_user(req);
     bool answered = false;
@@ -439,13 +450,15 @@ static int create_key(m8_request *req, m8_issuer *iss, const char *owner, bool b
     if (rc == 0)
         rc = insert_key(req, iss, db, &nk, hash, &answered);
     if (rc == 0 && !answered && by_admin) {
+        char client[M8_ISSUER_CLIENT_IP_MAX];
+        m8_issuer_client_ip(req, iss->s, client);
         m8_issuer_audit_entry e = {.actor_id = c ? c->id : NULL,
                                    .actor_role = c && c->role ? c->role : "superadmin",
                                    .action = "add",
                                    .table = "api_key",
                                    .row_pk = id,
                                    .owner = owner,
-                                   .client = m8_req_param(req, "REMOTE_ADDR")};
+                                   .client = client};
         rc = m8_issuer_audit_row(db, iss->prefix, &e, NULL);
     }
     if (rc == 0 && !answered)
@@ -490,6 +503,9 @@ int m8_issuer_h_apikeys_create(m8_request *req, void *data)
     char owner[M8_UUID_STR_LEN + 1];
     if (!c || !c->id || !m8_uuid_canon(c->id, strlen(c->id), owner))
         return m8_res_error(req, 404, D_USER_GONE);
+    m8_db *db = m8_req_db(req);
+    if (db && m8_issuer_sa_refuse_self(req, data, db))
+        return 0;
     return create_key(req, data, owner, false);
 }
 

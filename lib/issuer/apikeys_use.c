@@ -436,12 +436,20 @@ int m8_issuer_h_apikeys_introspect(m8_request *req, void *data)
     m8_db_param ap[] = {M8_DB_TEXT(fk.kid), M8_DB_TEXT(who.id)};
     if (out < 0) {
         rc = m8_issuer_exec(db, iss->prefix,
-                            "SELECT 1 FROM {p}_api_key_audiences WHERE api_key_id = ? AND "
-                            "audience_id = ?",
+                            "SELECT audience_id FROM {p}_api_key_audiences WHERE api_key_id = ? "
+                            "AND audience_id = ?",
                             ap, 2, &ar);
+        /* the ids compared again byte for byte: MariaDB's utf8mb4_general_ci
+         * finds "item-service" for a consumer "Item-Service" */
+        bool bound = false;
+        for (size_t i = 0; rc == 0 && i < m8_db_nrows(ar) && !bound; i++) {
+            size_t n = 0;
+            const char *v = m8_db_get_text(ar, i, 0, &n);
+            bound = v && n == strlen(who.id) && memcmp(v, who.id, n) == 0;
+        }
         if (rc != 0)
             out = unavailable(req, rc, "audiences");
-        else if (m8_db_nrows(ar) == 0)
+        else if (!bound)
             out = inactive(req);
         m8_db_result_free(ar);
     }

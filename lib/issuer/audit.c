@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -340,6 +341,23 @@ static int delete_batch(m8_db *db, const char *prefix, const purge_kind *k, int6
     return rc;
 }
 
+/* The seconds a purge may spend on its batches (audit.h). */
+static long long purge_budget_s(void)
+{
+    long long b = M8_ISSUER_PURGE_BUDGET_S;
+    const char *e = getenv("M8_ISSUER_PURGE_SECONDS");
+    if (e && m8_parse_ll(e, 0, 3600, &b) != 0)
+        b = M8_ISSUER_PURGE_BUDGET_S;
+    return b;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static int purge(m8_request *req, m8_issuer *iss, const purge_kind *k, long long min_retention,
                  long long batch)
 {
@@ -375,7 +393,7 @@ static int purge(m8_request *req, m8_issuer *iss, const purge_kind *k, long long
                                .client = client};
     /* the audit row commits with the first batch; the later batches each
      * commit alone, so that no lock is held over the whole table */
-    int64_t removed = 0, n = 0;
+    int64_t removed = 0, n = 0, t0 = mono_ns(), budget_ns = purge_budget_s() * 1000000000;
     int rc = m8_db_begin(db);
     if (rc == 0)
         rc = m8_issuer_audit_row(db, iss->prefix, &e, NULL);
@@ -389,13 +407,17 @@ static int purge(m8_request *req, m8_issuer *iss, const purge_kind *k, long long
         return m8_issuer_db_fail(req, rc, "purging");
     }
     removed = n;
+    bool late = false;
     for (long i = 1; rc == 0 && n == batch && i < M8_ISSUER_PURGE_MAX_BATCHES; i++) {
+        if ((late = mono_ns() - t0 >= budget_ns))
+            break;
         rc = delete_batch(db, iss->prefix, k, cutoff, batch, &n);
         removed += rc == 0 ? n : 0;
     }
     m8_log(M8_LOG_INFO, "event=security.purge what=%s window=%s removed=%lld by=%s%s", k->what,
            window, (long long)removed, c ? c->id : "-",
            rc != 0      ? " (stopped by a database error)"
+           : late       ? " (stopped at the time budget; more may remain)"
            : n == batch ? " (more remain)"
                         : "");
     if (rc != 0)

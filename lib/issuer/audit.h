@@ -27,6 +27,11 @@
 /* Batches of one purge run at most this many times (each deletes up to the
  * batch size); a purge that has more to do stops and says so in the log. */
 #define M8_ISSUER_PURGE_MAX_BATCHES 100000
+/* A purge starts no new batch once it has run this many seconds (the table
+ * has no index on its time column: each batch may scan it), so that one
+ * request never holds a worker thread for minutes; a later purge removes
+ * the rest.  M8_ISSUER_PURGE_SECONDS (0..3600) overrides it, for tests. */
+#define M8_ISSUER_PURGE_BUDGET_S 10
 
 /* One audit row. */
 typedef struct m8_issuer_audit_entry {

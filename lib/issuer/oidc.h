@@ -98,8 +98,10 @@ typedef struct m8_oidc_identity {
     bool email_verified;
 } m8_oidc_identity;
 /* Checks the claims of a verified ID token's payload at time now: iss,
- * aud (and azp with several audiences), exp > now - M8_OIDC_SKEW_S, iat
- * <= now + M8_OIDC_SKEW_S, nonce, sub (1..M8_OIDC_SUB_MAX printable).  NULL
+ * aud (a string, or an array of strings holding it; azp required with
+ * several audiences, and equal to the client id whenever present), exp >
+ * now - M8_OIDC_SKEW_S, iat <= now + M8_OIDC_SKEW_S, nbf (when present) <=
+ * now + M8_OIDC_SKEW_S, nonce, sub (1..M8_OIDC_SUB_MAX printable ASCII).  NULL
  * with out filled, else a short reason for the log ("iss", "aud",
  * "expired", "nonce", ...). */
 M8_INTERNAL const char *m8_oidc_claims_check(struct json_object *payload, const m8_oidc_expect *e,

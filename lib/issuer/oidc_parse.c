@@ -400,6 +400,18 @@ static bool printable(const char *s, size_t n)
     return true;
 }
 
+/* sub is at most 255 ASCII characters (OpenID Connect Core 2); bytes
+ * over 0x7e would also be refused by MariaDB's ascii identity columns
+ * while PostgreSQL stores them. */
+static bool printable_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    }
+    return true;
+}
+
 /* The first max characters of s (UTF-8), copied into a. */
 static const char *utf8_prefix(m8_arena *a, const char *s, size_t max_chars)
 {
@@ -435,28 +447,40 @@ const char *m8_oidc_claims_check(json_object *p, const m8_oidc_expect *e, long l
         bool found = false;
         size_t na = json_object_array_length(aud);
         for (size_t i = 0; i < na; i++) {
-            const char *x = json_object_get_string(json_object_array_get_idx(aud, i));
-            found = found || (x && strcmp(x, e->client_id) == 0);
+            json_object *x = json_object_array_get_idx(aud, i);
+            if (!json_object_is_type(x, json_type_string))
+                return "aud";
+            found = found || strcmp(json_object_get_string(x), e->client_id) == 0;
         }
-        const char *azp = jstr(p, "azp");
-        if (!found || (na > 1 && (!azp || strcmp(azp, e->client_id) != 0)))
+        if (!found || (na > 1 && !json_object_object_get_ex(p, "azp", NULL)))
             return "aud";
     } else {
         return "aud";
     }
-    long long exp = 0, iat = 0;
+    /* azp, when present, names the party the token was issued to: ours
+     * (OpenID Connect Core 3.1.3.7) */
+    json_object *azp = NULL;
+    if (json_object_object_get_ex(p, "azp", &azp) &&
+        (!json_object_is_type(azp, json_type_string) ||
+         strcmp(json_object_get_string(azp), e->client_id) != 0))
+        return "aud";
+    long long exp = 0, iat = 0, nbf = 0;
     if (!jnum(p, "exp", &exp))
         return "exp";
     if (exp <= now - M8_OIDC_SKEW_S)
         return "expired";
     if (!jnum(p, "iat", &iat) || iat > now + M8_OIDC_SKEW_S)
         return "iat";
+    /* nbf is optional; when given it must be a number and passed (same skew) */
+    if (json_object_object_get_ex(p, "nbf", NULL) &&
+        (!jnum(p, "nbf", &nbf) || nbf > now + M8_OIDC_SKEW_S))
+        return "nbf";
     const char *nonce = jstr(p, "nonce");
     if (!e->nonce || !nonce || strlen(nonce) != strlen(e->nonce) || strcmp(nonce, e->nonce) != 0)
         return "nonce";
     const char *sub = jstr(p, "sub");
     size_t sl = sub ? strlen(sub) : 0;
-    if (!sub || sl == 0 || sl > M8_OIDC_SUB_MAX || !printable(sub, sl))
+    if (!sub || sl == 0 || sl > M8_OIDC_SUB_MAX || !printable_ascii(sub, sl))
         return "sub";
     out->sub = m8_arena_strdup(a, sub);
     const char *email = jstr(p, "email");

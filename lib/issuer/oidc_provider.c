@@ -183,7 +183,13 @@ int m8_oidc_ready(m8_oidc_provider *p)
         m8_http_result res;
         memset(&res, 0, sizeof res);
         char err[256] = "";
-        int hr = m8_http_get(p->discovery_url, HTTP_TIMEOUT_S, M8_OIDC_DISCOVERY_MAX, &res);
+        /* no redirect followed: the endpoints (and so the keys) come from
+         * the configured issuer's own document only */
+        m8_http_request rq = {.method = "GET",
+                              .url = p->discovery_url,
+                              .timeout_s = HTTP_TIMEOUT_S,
+                              .max = M8_OIDC_DISCOVERY_MAX};
+        int hr = m8_http_do(&rq, &res);
         m8_oidc_endpoints ep;
         memset(&ep, 0, sizeof ep);
         if (hr != 0 || res.status != 200) {

@@ -143,9 +143,20 @@ static int bound_id(m8_db *db, const char *prefix, const m8_oidc_provider *p, co
     int rc;
     id[0] = '\0';
     if (p->kind == M8_OIDC_GOOGLE) {
+        /* MariaDB compares oauth_user_id without regard to case (the user
+         * table's utf8mb4 collation): the match is checked here again,
+         * byte for byte, so that "Ab" never finds the account of "ab" */
         m8_db_param q = M8_DB_TEXT(sub);
-        rc = m8_issuer_exec(db, prefix, "SELECT id FROM {p}_user WHERE oauth_user_id = ?", &q, 1,
-                            &r);
+        rc = m8_issuer_exec(db, prefix,
+                            "SELECT id, oauth_user_id FROM {p}_user WHERE "
+                            "oauth_user_id = ?",
+                            &q, 1, &r);
+        size_t n = 0;
+        const char *v = rc == 0 && m8_db_nrows(r) > 0 ? m8_db_get_text(r, 0, 1, &n) : NULL;
+        if (v && (n != strlen(sub) || memcmp(v, sub, n) != 0)) {
+            m8_db_result_free(r);
+            return M8_ESTATE;
+        }
     } else {
         m8_db_param q[] = {M8_DB_TEXT(p->issuer), M8_DB_TEXT(sub)};
         rc = m8_issuer_exec(db, prefix,
@@ -164,6 +175,20 @@ static int bound_id(m8_db *db, const char *prefix, const m8_oidc_provider *p, co
         }
         snprintf(id, M8_UUID_STR_LEN + 1, "%s", canon);
     }
+    m8_db_result_free(r);
+    return rc;
+}
+
+/* Whether user uid already has an identity at the generic provider issuer. */
+static int has_identity(m8_db *db, const char *prefix, const char *issuer, const char *uid,
+                        bool *yes)
+{
+    m8_db_param q[] = {M8_DB_TEXT(issuer), M8_DB_TEXT(uid)};
+    m8_db_result *r = NULL;
+    int rc = m8_issuer_exec(db, prefix,
+                            "SELECT 1 FROM {p}_m8_oidc_identity WHERE issuer = ? AND user_id = ?",
+                            q, 2, &r);
+    *yes = rc == 0 && m8_db_nrows(r) > 0;
     m8_db_result_free(r);
     return rc;
 }
@@ -220,10 +245,13 @@ static void sync_profile(m8_db *db, const char *prefix, const m8_oidc_identity *
     }
 }
 
-/* The new account: created and bound in one transaction. */
+/* The new account: created and bound in one transaction.  *raced: the
+ * insert or the binding met a unique violation (a concurrent first sign-in);
+ * read before the rollback, which clears the connection's last error. */
 static int provision(m8_db *db, const char *prefix, const m8_oidc_provider *p,
-                     const m8_oidc_identity *id, m8_issuer_user *u)
+                     const m8_oidc_identity *id, m8_issuer_user *u, bool *raced)
 {
+    *raced = false;
     memset(u, 0, sizeof *u);
     u->email = id->email;
     u->full_name = id->name;
@@ -239,6 +267,7 @@ static int provision(m8_db *db, const char *prefix, const m8_oidc_provider *p,
         rc = bind(db, prefix, p, id->sub, u->id);
     if (rc == 0)
         rc = m8_db_commit(db);
+    *raced = rc == M8_EIO && m8_db_last_error(db)->kind == M8_DB_ERR_UNIQUE;
     if (rc != 0 && m8_db_in_transaction(db))
         m8_db_rollback(db);
     return rc;
@@ -263,7 +292,11 @@ int m8_oidc_bind_user(m8_db *db, const char *prefix, const m8_oidc_provider *p,
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         char uid[M8_UUID_STR_LEN + 1];
-        if ((rc = bound_id(db, prefix, p, id->sub, uid)) != 0)
+        if ((rc = bound_id(db, prefix, p, id->sub, uid)) == M8_ESTATE) {
+            *refusal = "subject_mismatch"; /* another sub, equal but for case */
+            return M8_ESTATE;
+        }
+        if (rc != 0)
             return rc;
         if (uid[0]) {
             rc = m8_issuer_user_by_id(db, prefix, a, uid, false, u);
@@ -285,7 +318,20 @@ int m8_oidc_bind_user(m8_db *db, const char *prefix, const m8_oidc_provider *p,
             *refusal = "no_email";
             return M8_ESTATE;
         }
+        if (m8_issuer_email_reserved(id->email, strlen(id->email))) {
+            *refusal = "email_reserved"; /* a service account's address */
+            return M8_ESTATE;
+        }
         rc = m8_issuer_user_by_email(db, prefix, a, id->email, u);
+        if (rc == 0 && attempt == 0) {
+            /* a concurrent first sign-in of this identity may have created
+             * and bound the account since bound_id looked: look again */
+            if ((rc = bound_id(db, prefix, p, id->sub, uid)) != 0 && rc != M8_ESTATE)
+                return rc;
+            if (rc == 0 && uid[0])
+                continue;
+            rc = 0;
+        }
         if (rc == 0) {
             /* The email belongs to an account not bound to this identity:
              * never linked silently (doc/issuer.md#sso-oidc-and-google). */
@@ -296,6 +342,16 @@ int m8_oidc_bind_user(m8_db *db, const char *prefix, const m8_oidc_provider *p,
             }
             if (!p->link_verified || !id->email_verified || !u->is_active) {
                 *refusal = "email_in_use";
+                return M8_ESTATE;
+            }
+            bool other = false;
+            if (p->kind == M8_OIDC_GENERIC &&
+                (rc = has_identity(db, prefix, p->issuer, u->id, &other)) != 0)
+                return rc;
+            if (other) {
+                /* already bound to another subject of this provider: the
+                 * email moved, the account does not (as Google's rule) */
+                *refusal = "subject_mismatch";
                 return M8_ESTATE;
             }
             rc = bind(db, prefix, p, id->sub, u->id);
@@ -312,12 +368,13 @@ int m8_oidc_bind_user(m8_db *db, const char *prefix, const m8_oidc_provider *p,
         }
         if (rc != M8_ENOTFOUND)
             return rc;
-        rc = provision(db, prefix, p, id, u);
+        bool raced = false;
+        rc = provision(db, prefix, p, id, u, &raced);
         if (rc == 0) {
             m8_log(M8_LOG_INFO, "issuer: %s user %s created on first sign-in", p->label, u->id);
             return 0;
         }
-        if (!(rc == M8_EIO && m8_db_last_error(db)->kind == M8_DB_ERR_UNIQUE))
+        if (!raced)
             return rc;
         /* another sign-in of the same identity or email won the race: look again */
     }

@@ -319,3 +319,28 @@ int m8_issuer_outbox_replay(m8_db *db, const char *prefix, const m8_issuer_outbo
         *st = s;
     return rc;
 }
+
+int m8_issuer_outbox_reap(m8_db *db, const char *prefix, int64_t before_us, int64_t limit,
+                          int64_t *removed)
+{
+    if (removed)
+        *removed = 0;
+    if (!db || limit < 1)
+        return M8_EINVAL;
+    if (limit > REPLAY_BATCH_MAX)
+        limit = REPLAY_BATCH_MAX;
+    m8_db_param p[] = {M8_DB_TIME(before_us), M8_DB_INT(limit)};
+    m8_db_result *r = NULL;
+    int rc = m8_issuer_exec(
+        db, prefix,
+        m8_db_get_dialect(db) == M8_DB_DIALECT_POSTGRES
+            ? "DELETE FROM {p}_revocation_outbox WHERE id IN (SELECT id FROM "
+              "{p}_revocation_outbox WHERE status = 'completed' AND completed_at < ? LIMIT ?)"
+            : "DELETE FROM {p}_revocation_outbox WHERE status = 'completed' AND completed_at < ? "
+              "LIMIT ?",
+        p, M8_ARRAY_LEN(p), &r);
+    if (rc == 0 && removed && m8_db_affected(r) > 0)
+        *removed = m8_db_affected(r);
+    m8_db_result_free(r);
+    return rc;
+}

@@ -55,4 +55,11 @@ M8_INTERNAL int m8_issuer_outbox_replay(m8_db *db, const char *prefix,
                                         const m8_issuer_outbox_cfg *cfg, int64_t now_us,
                                         m8_issuer_outbox_stats *st);
 
+/* Deletes up to limit `completed` rows whose completed_at is before
+ * before_us (now - OUTBOX_COMPLETED_RETENTION_SECONDS); pending, leased and
+ * dead rows stay.  removed (optional) receives the count.  0, or the
+ * database's error. */
+M8_INTERNAL int m8_issuer_outbox_reap(m8_db *db, const char *prefix, int64_t before_us,
+                                      int64_t limit, int64_t *removed);
+
 #endif

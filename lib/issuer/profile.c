@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "issuer/clientip.h"
 #include "issuer/revoke.h"
+#include "issuer/service_accounts.h"
 #include "issuer/users_body.h"
 
 #define ARENA_MAX (256u << 10)
@@ -178,6 +179,8 @@ int m8_issuer_h_password_me(m8_request *req, void *data)
 
 static int update_me(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
 {
+    if (m8_issuer_sa_refuse_self(req, iss, db))
+        return 0;
     m8_ub b;
     const char *email = NULL, *full_name = NULL, *avatar = NULL, *cur = NULL;
     if (m8_ub_begin(req, &b) != 0)
@@ -261,6 +264,8 @@ int m8_issuer_h_update_me(m8_request *req, void *data)
 
 static int delete_me(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a)
 {
+    if (m8_issuer_sa_refuse_self(req, iss, db))
+        return 0;
     const m8_user *c = m8_req_user(req);
     char client[M8_ISSUER_CLIENT_IP_MAX];
     m8_issuer_client_ip(req, iss->s, client);

@@ -261,6 +261,11 @@ static void outbox_replay(const m8_issuer *iss, long long every)
                                 s->outbox_max_attempts,        s->outbox_backoff_base_seconds,
                                 s->outbox_backoff_cap_seconds, s->outbox_batch_size};
     int rc = m8_issuer_outbox_replay(m8_app_db(iss->app), iss->prefix, &cfg, m8_db_now(), NULL);
+    /* completed rows leave after OUTBOX_COMPLETED_RETENTION_SECONDS */
+    if (rc == 0)
+        rc = m8_issuer_outbox_reap(m8_app_db(iss->app), iss->prefix,
+                                   m8_db_now() - s->outbox_completed_retention_seconds * 1000000,
+                                   s->outbox_batch_size, NULL);
     if (rc != 0)
         m8_log_limited("issuer.outbox", M8_LOG_WARNING,
                        "issuer: the revocation outbox replay failed (error %d); next try in %lld s",

@@ -25,6 +25,10 @@
 #define M8_ISSUER_DETAIL_AUTH_DOWN "Authentication service temporarily unavailable"
 #define M8_ISSUER_DETAIL_RATE_DOWN "Rate limiting service temporarily unavailable"
 #define M8_ISSUER_REFRESH_COOKIE "refresh_token"
+/* The email domain of service accounts (<name>@M8_SA_EMAIL_DOMAIN,
+ * doc/issuer.md#service-accounts-and-client-credentials): no other account
+ * may take an address there (m8_issuer_email_reserved). */
+#define M8_SA_EMAIL_DOMAIN "service-account.internal"
 
 /* The state of one issuer process, built at boot and read-only once the
  * app serves (safe to share between serving threads). */
@@ -69,6 +73,10 @@ typedef struct m8_issuer_user {
     int64_t auth_generation;
     int64_t created_us, updated_us; /* microseconds since the epoch, UTC */
 } m8_issuer_user;
+
+/* True when email (n bytes, any case) is an address of M8_SA_EMAIL_DOMAIN:
+ * user creation, signup, profile and /users/ updates and SSO refuse it. */
+M8_INTERNAL bool m8_issuer_email_reserved(const char *email, size_t n);
 
 /* Reads the user whose email is exactly email (the caller normalises it).
  * 0, M8_ENOTFOUND, or a database error (M8_EAGAIN, M8_EIO). */

@@ -342,7 +342,15 @@ int m8_issuer_h_sa_list(m8_request *req, void *data)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     m8_db_param p[] = {M8_DB_INT(limit), M8_DB_INT(skip)};
     m8_db_result *r = NULL;
-    int rc = m8_issuer_exec(db, iss->prefix,
+    int64_t total = 0; /* count is every account, as /users/ counts (a page's caller needs it) */
+    int rc =
+        m8_issuer_exec(db, iss->prefix, "SELECT COUNT(*) FROM {p}_service_account", NULL, 0, &r);
+    if (rc == 0 && m8_db_get_int(r, 0, 0, &total) != 0)
+        rc = M8_EIO;
+    m8_db_result_free(r);
+    r = NULL;
+    if (rc == 0)
+        rc = m8_issuer_exec(db, iss->prefix,
                             "SELECT " SA_COLS " FROM " SA_FROM
                             " ORDER BY sa.created_at, sa.user_id LIMIT ? OFFSET ?",
                             p, 2, &r);
@@ -357,8 +365,7 @@ int m8_issuer_h_sa_list(m8_request *req, void *data)
     m8_db_result_free(r);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "data", list);
-    json_object_object_add(o, "count",
-                           json_object_new_int64((int64_t)json_object_array_length(list)));
+    json_object_object_add(o, "count", json_object_new_int64(total));
     return m8_res_json(req, 200, o);
 }
 
@@ -375,17 +382,17 @@ int m8_issuer_h_sa_get(m8_request *req, void *data)
 
 /* ------------------------------------------------------------ changes */
 
-/* In a transaction: the account's user row locked into *u.  0, or 1 after
- * the 404 (rolled back), or a database error. */
+/* In a transaction: the account's user row locked into *u, its account
+ * row into *sa.  0, or 1 after the 404 (rolled back), or a database
+ * error. */
 static int lock_account(m8_request *req, const m8_issuer *iss, m8_db *db, const char *id,
-                        m8_issuer_user *u)
+                        m8_issuer_user *u, m8_issuer_sa *sa)
 {
-    m8_issuer_sa sa;
     int rc = m8_db_begin(db);
     if (rc == 0)
         rc = m8_issuer_user_by_id(db, iss->prefix, &req->arena, id, true, u);
     if (rc == 0)
-        rc = m8_issuer_sa_read(db, iss->prefix, &req->arena, id, &sa);
+        rc = m8_issuer_sa_read(db, iss->prefix, &req->arena, id, sa);
     if (rc == M8_ENOTFOUND) {
         m8_db_rollback(db);
         m8_res_error(req, 404, D_NOT_FOUND);
@@ -452,7 +459,8 @@ int m8_issuer_h_sa_role(m8_request *req, void *data)
     if (!db)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     m8_issuer_user u;
-    int rc = lock_account(req, iss, db, id, &u);
+    m8_issuer_sa sa;
+    int rc = lock_account(req, iss, db, id, &u, &sa);
     if (rc != 0)
         return rc == 1 ? 0 : m8_issuer_fail(req, db, rc, "changing a service account's role");
     if (strcmp(u.role, role) == 0) {
@@ -473,10 +481,14 @@ int m8_issuer_h_sa_deactivate(m8_request *req, void *data)
     if (!db)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     m8_issuer_user u;
-    int rc = lock_account(req, iss, db, id, &u);
+    m8_issuer_sa sa;
+    int rc = lock_account(req, iss, db, id, &u, &sa);
     if (rc != 0)
         return rc == 1 ? 0 : m8_issuer_fail(req, db, rc, "deactivating a service account");
-    if (!u.is_active) {
+    /* the account's own mark decides: a user row made inactive by
+     * /users/update can be made active again there, so it is deactivated
+     * here all the same (keys revoked, deactivated_at set) */
+    if (sa.deactivated_us) {
         m8_db_rollback(db);
         return m8_res_error(req, 409, D_ALREADY_INACTIVE);
     }
@@ -494,10 +506,11 @@ int m8_issuer_h_sa_secret(m8_request *req, void *data)
     if (!db)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     m8_issuer_user u;
-    int rc = lock_account(req, iss, db, id, &u);
+    m8_issuer_sa sa;
+    int rc = lock_account(req, iss, db, id, &u, &sa);
     if (rc != 0)
         return rc == 1 ? 0 : m8_issuer_fail(req, db, rc, "rotating a client secret");
-    if (!u.is_active) {
+    if (!u.is_active || sa.deactivated_us) {
         m8_db_rollback(db);
         return m8_res_error(req, 409, D_INACTIVE);
     }
@@ -540,15 +553,16 @@ static int keys_route(m8_request *req, void *data, bool create)
     if (!db)
         return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
     m8_issuer_user u;
+    m8_issuer_sa sa;
     int rc = m8_issuer_user_by_id(db, iss->prefix, &req->arena, id, false, &u);
-    bool is = false;
     if (rc == 0)
-        rc = m8_issuer_sa_exists(db, iss->prefix, id, &is);
-    if (rc == M8_ENOTFOUND || (rc == 0 && !is))
+        rc = m8_issuer_sa_read(db, iss->prefix, &req->arena, id, &sa);
+    if (rc == M8_ENOTFOUND)
         return m8_res_error(req, 404, D_NOT_FOUND);
     if (rc != 0)
         return m8_issuer_fail(req, db, rc, "reading a service account");
-    if (create && !u.is_active)
+    /* deactivation is final, even for a user row made active again */
+    if (create && (!u.is_active || sa.deactivated_us))
         return m8_res_error(req, 409, D_INACTIVE);
     return create ? m8_issuer_h_apikeys_su_create(req, data)
                   : m8_issuer_h_apikeys_by_user(req, data);
@@ -562,4 +576,19 @@ int m8_issuer_h_sa_keys_create(m8_request *req, void *data)
 int m8_issuer_h_sa_keys_list(m8_request *req, void *data)
 {
     return keys_route(req, data, false);
+}
+
+int m8_issuer_sa_refuse_self(m8_request *req, const m8_issuer *iss, m8_db *db)
+{
+    const m8_user *c = m8_req_user(req);
+    bool is = false;
+    int rc = c && c->id ? m8_issuer_sa_exists(db, iss->prefix, c->id, &is) : 0;
+    if (rc != 0) {
+        m8_issuer_db_fail(req, rc, "service-account check");
+        return 1;
+    }
+    if (!is)
+        return 0;
+    m8_res_error(req, 403, M8_SA_D_SELF);
+    return 1;
 }

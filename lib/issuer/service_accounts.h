@@ -29,7 +29,6 @@
 /* The domain of a service account's email (a name that python
  * email-validator and lib/auth accept, so its tokens pass the claim checks
  * of every consumer; no mail is ever sent there). */
-#define M8_SA_EMAIL_DOMAIN "service-account.internal"
 /* The claims that mark its tokens. */
 #define M8_SA_CLAIM_PRINCIPAL "principal_type"
 #define M8_SA_PRINCIPAL_VALUE "service_account"
@@ -54,6 +53,14 @@ M8_INTERNAL void m8_issuer_sa_hash(const char *secret, size_t n, char out[M8_SA_
 
 /* The password login's guard: true in *is when user id is a service
  * account.  0 or a database error. */
+/* The self-service routes that change an account (/profile/update/me/,
+ * /profile/delete/me/, /profile/api-keys/ creation) refuse a service
+ * account's token: its account, role and keys are the superuser's to
+ * manage under /service-accounts/.  1 after the answer (403, or a database
+ * failure), 0 when the caller is no service account. */
+M8_INTERNAL int m8_issuer_sa_refuse_self(m8_request *req, const m8_issuer *iss, m8_db *db);
+#define M8_SA_D_SELF "A service account is managed by the superuser under /service-accounts/"
+
 M8_INTERNAL int m8_issuer_sa_exists(m8_db *db, const char *prefix, const char *id, bool *is);
 
 /* The client-credentials grant on the token endpoint (service_accounts_grant.c):

@@ -25,6 +25,7 @@
 #define D_TWO_METHODS "The client authenticated with more than one method"
 #define D_BAD_REQUEST "The request is malformed"
 #define D_DEACTIVATED "The service account is deactivated"
+#define D_ROLE "The service account's role cannot be granted to a client"
 #define D_GRANT "Only the password and client_credentials grants are served here"
 #define D_SCOPE "The scope is malformed or not granted to this client"
 #define D_RATE "Too many failed client authentications. Try again later."
@@ -47,8 +48,14 @@ static int oauth_error(m8_request *req, int status, const char *code, const char
 
 /* ------------------------------------------------------------ rate windows */
 
+/* The client's window is keyed by the client id and the address together:
+ * client ids are not secret (every token carries one), so a window of the
+ * id alone would let anyone lock a machine out from anywhere with a few
+ * wrong secrets.  Guessing a 256-bit secret needs no per-id throttle
+ * across addresses (doc/issuer.md#service-accounts-and-client-credentials). */
 typedef struct windows {
-    char client[sizeof "cc:client:" + M8_UUID_STR_LEN]; /* "" when the id is no UUID */
+    char client[sizeof "cc:client:" + M8_UUID_STR_LEN + 1 +
+                M8_LOGIN_IP_KEY_BUF]; /* "" when the id is no UUID */
     char ip[sizeof "cc:ip:" + M8_LOGIN_IP_KEY_BUF];
 } windows;
 
@@ -197,7 +204,7 @@ static int grant(m8_request *req, const m8_issuer *iss, const m8_cc_request *cr)
     bool uuid = m8_uuid_canon(cr->client_id, cr->client_id_len, id);
     w.client[0] = '\0';
     if (uuid)
-        snprintf(w.client, sizeof w.client, "cc:client:%s", id);
+        snprintf(w.client, sizeof w.client, "cc:client:%s@%s", id, ipkey);
     if (windows_check(req, iss, &w, now))
         return 0;
 
@@ -224,6 +231,10 @@ static int grant(m8_request *req, const m8_issuer *iss, const m8_cc_request *cr)
     }
     if (!u.is_active || sa.deactivated_us)
         return oauth_error(req, 400, "invalid_grant", D_DEACTIVATED, NULL);
+    /* never a superuser's token for a machine, even when /users/update gave
+     * the row that role */
+    if (u.is_superuser || strcmp(u.role, "superadmin") == 0)
+        return oauth_error(req, 400, "invalid_grant", D_ROLE, NULL);
     const char *scope = scope_grant(cr->scope, cr->scope_len, sa.scopes);
     if (!scope)
         return oauth_error(req, 400, "invalid_scope", D_SCOPE, NULL);

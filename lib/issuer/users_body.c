@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "issuer/service.h"
+
 const char *const m8_issuer_roles[5] = {"superadmin", "admin", "writer", "reader", "user"};
 
 int m8_issuer_role_rank(const char *role)
@@ -227,6 +229,8 @@ int m8_ub_email(m8_ub *b, const char *name, bool nullable, bool required, const 
     }
     const char *why =
         memchr(s, '\0', n) ? "The email address contains invalid characters." : email_reason(s, n);
+    if (!why && m8_issuer_email_reserved(s, n))
+        why = "The domain " M8_SA_EMAIL_DOMAIN " is reserved for service accounts.";
     if (why) {
         char msg[192];
         snprintf(msg, sizeof msg, "value is not a valid email address: %s", why);

@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/jws_sign.h"
 #include "core/log.h"
@@ -286,4 +287,11 @@ json_object *m8_issuer_user_public(const m8_issuer_user *u)
     json_object_object_add(o, "role", json_object_new_string(u->role));
     json_object_object_add(o, "id", json_object_new_string(u->id));
     return o;
+}
+
+bool m8_issuer_email_reserved(const char *email, size_t n)
+{
+    const size_t dl = sizeof M8_SA_EMAIL_DOMAIN - 1;
+    return email && n > dl + 1 && email[n - dl - 1] == '@' &&
+           strncasecmp(email + n - dl, M8_SA_EMAIL_DOMAIN, dl) == 0;
 }

@@ -112,6 +112,11 @@ run_kind() {
     t_is "$H_STATUS:$(jf "j['role'], j['is_active']")" "201:reader True" \
         "$lk: the superuser creates a reader service account (201)"
     t_like "$secret" '^m8sa_[A-Za-z0-9_-]{43}$' "$lk: the client secret is shown once (m8sa_ and 43 base64url)"
+    m8_http POST "$I/user/users/new_user/" -H "Authorization: Bearer $su_tok" \
+        -H 'Content-Type: application/json' --data-binary \
+        '{"email":"data-pipeline@Service-Account.internal","password":"Some-Pass-1234!","full_name":"x"}'
+    t_is "$H_STATUS:$(jf "j['detail'][0]['type'], j['detail'][0]['loc']")" "422:value_error ['body', 'email']" \
+        "$lk: no user account may take an address of the service accounts' domain (422)"
     m8_http GET "$I/user/service-accounts/$id/" -H "Authorization: Bearer $su_tok"
     t_is "$H_STATUS:$(jf "'client_secret' in j")" "200:False" "$lk: reading it again never shows the secret"
     m8_http GET "$I/user/openapi.json"
@@ -169,6 +174,20 @@ PYEOF
         --data-urlencode "password=$secret"
     t_is "$H_STATUS:$H_BODY" '400:{"detail":"Invalid credentials or inactive user"}' \
         "$lk: a password login as the account: the generic credential error"
+
+    # its own account is the superuser's to manage (doc/issuer.md#service-accounts-and-client-credentials)
+    m8_http GET "$I/user/profile/get/me/" -H "Authorization: Bearer $tok"
+    t_is "$H_STATUS:$(jf "j['email']")" "200:data-pipeline@service-account.internal" \
+        "$lk: the account's token reads /profile/get/me/"
+    local sa_d='{"detail":"A service account is managed by the superuser under /service-accounts/"}'
+    m8_http PATCH "$I/user/profile/update/me/" -H "Authorization: Bearer $tok" \
+        -H 'Content-Type: application/json' --data-binary '{"full_name":"renamed"}'
+    t_is "$H_STATUS:$H_BODY" "403:$sa_d" "$lk: ... but may not update itself (403)"
+    m8_http POST "$I/user/profile/api-keys/" -H "Authorization: Bearer $tok" \
+        -H 'Content-Type: application/json' --data-binary '{"name":"own-key"}'
+    t_is "$H_STATUS:$H_BODY" "403:$sa_d" "$lk: ... nor create itself an API key (403)"
+    m8_http DELETE "$I/user/profile/delete/me/" -H "Authorization: Bearer $tok"
+    t_is "$H_STATUS:$H_BODY" "403:$sa_d" "$lk: ... nor delete itself (403)"
 
     m8_http POST "$I/user/service-accounts/$id/deactivate/" -H "Authorization: Bearer $su_tok"
     t_is "$H_STATUS:$(jf "j['is_active']")" "200:False" "$lk: the superuser deactivates the account"

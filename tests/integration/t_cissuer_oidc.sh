@@ -145,6 +145,21 @@ sso() {
     AUTH_CODE=${loc#*#auth_code=}
 }
 
+# sso_cb_url BASE API: login-url -> authorize only; sets VERIFIER and CB_URL
+# (the callback is left to the caller).
+sso_cb_url() {
+    VERIFIER=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
+    local ch
+    ch=$("$PY" -c 'import sys,hashlib,base64; print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b"=").decode())' "$VERIFIER")
+    m8_http GET "$1/user/$2/login-url/?redirect_target=$TARGET_Q&code_challenge=$ch"
+    local u
+    u=$(jf "j['url']")
+    [ -n "$u" ] || return 1
+    m8_http GET "$u"
+    CB_URL=$(m8_hdr Location)
+    [ -n "$CB_URL" ]
+}
+
 exchange() { # BASE API CODE VERIFIER
     m8_http POST "$1/user/$2/exchange/" -H 'Content-Type: application/json' \
         --data-binary "{\"code\":\"$3\",\"code_verifier\":\"$4\"}"
@@ -256,6 +271,51 @@ run_kind() {
     t_is "$(grep -c 'google sign-in refused: expired' "$T_DIR/iss_$lk.log")" 1 \
         "$lk: the log names why the expired ID token was refused"
 
+    # -------------------------------------------------------------- one state, two callbacks at once
+    sso_cb_url "$I" google-api || t_report 1 "$lk: a callback URL for the state race"
+    "$CURL" -s -o /dev/null --max-time 30 -w '%{http_code}' "$CB_URL" >"$T_DIR/st_a" &
+    local psa=$!
+    "$CURL" -s -o /dev/null --max-time 30 -w '%{http_code}' "$CB_URL" >"$T_DIR/st_b" &
+    local psb=$!
+    wait $psa $psb
+    t_is "$(printf '%s\n%s\n' "$(cat "$T_DIR/st_a")" "$(cat "$T_DIR/st_b")" | sort | tr '\n' ' ')" \
+        "307 400 " "$lk: one state, two callbacks at once: exactly one redirects, the other 400"
+
+    # -------------------------------------------------------------- a sub differing only in case
+    # (MariaDB's user table compares oauth_user_id without regard to case)
+    control "$OP" "{\"user\":{\"sub\":\"g-Case-$lk\",\"email\":\"case.a.$lk@example.com\",\"email_verified\":true,\"name\":\"Case A\"}}"
+    sso "$I" google-api
+    exchange "$I" google-api "$AUTH_CODE" "$VERIFIER"
+    local uid_case
+    uid_case=$(jf "j['user']['email']")
+    control "$OP" "{\"user\":{\"sub\":\"g-case-$lk\",\"email\":\"case.b.$lk@example.com\",\"email_verified\":true,\"name\":\"Case B\"}}"
+    sso "$I" google-api
+    local got_case="refused"
+    if [ "$H_STATUS" = 307 ]; then
+        exchange "$I" google-api "$AUTH_CODE" "$VERIFIER"
+        got_case=$(jf "j['user']['email']")
+    fi
+    t_is "$uid_case|$([ "$got_case" = "case.a.$lk@example.com" ] && echo same || echo other)" \
+        "case.a.$lk@example.com|other" \
+        "$lk: a Google sub differing only in case never signs in to the first sub's account"
+
+    # -------------------------------------------------------------- two first logins at once
+    # (the loser of the just-in-time insert looks again and finds the winner's account)
+    local r cba cbb
+    for r in 1 2 3; do
+        control "$OP" "{\"user\":{\"sub\":\"g-race-$r-$lk\",\"email\":\"race.$r.$lk@example.com\",\"email_verified\":true,\"name\":\"Race\"}}"
+        sso_cb_url "$I" google-api && cba=$CB_URL && sso_cb_url "$I" google-api && cbb=$CB_URL ||
+            { t_report 1 "$lk: race $r: two callback URLs"; continue; }
+        "$CURL" -s -o /dev/null --max-time 30 -w '%{http_code}' "$cba" >"$T_DIR/race_a" &
+        local pa=$!
+        "$CURL" -s -o /dev/null --max-time 30 -w '%{http_code}' "$cbb" >"$T_DIR/race_b" &
+        local pb=$!
+        wait $pa $pb
+        t_is "$(cat "$T_DIR/race_a"):$(cat "$T_DIR/race_b")" "307:307" \
+            "$lk: two first sign-ins of one identity at once (round $r): both redirect (307)" ||
+            t_diag "$(grep -i 'refused\|sso' "$T_DIR/iss_$lk.log" | tail -n 5)"
+    done
+
     # -------------------------------------------------------------- a local account's email
     login_pw() {
         m8_http POST "$I/user/login/access-token" --data-urlencode "username=$1" \
@@ -299,6 +359,19 @@ run_kind() {
     exchange "$I2" google-api 00000000-0000-4000-8000-000000000000 "$v1"
     t_is "$a|$b|$H_STATUS:$H_BODY" "404:$D_OFF|404:$D_OFF|404:$D_OFF" \
         "$lk: Google disabled: its three routes answer 404 feature_unavailable"
+    # discovery answered by a redirect (here to a copy of the same document):
+    # not followed, the provider stays unavailable until a direct answer
+    control "$OP" '{"discovery_redirect":true}'
+    m8_http GET "$I2/user/oidc/login-url/?redirect_target=$TARGET_Q&code_challenge=$ch"
+    t_is "$H_STATUS:$H_BODY" '503:{"detail":"Identity provider unavailable."}' \
+        "$lk: a discovery document behind a redirect is not followed: 503"
+    control "$OP" '{"discovery_redirect":false}'
+    login_url_ok() {
+        m8_http GET "$I2/user/oidc/login-url/?redirect_target=$TARGET_Q&code_challenge=$ch"
+        [ "$H_STATUS" = 200 ]
+    }
+    m8_wait_for 30 login_url_ok
+    t_is "$H_STATUS" 200 "$lk: ... the next discovery attempt (at most every 10 s) succeeds"
     sso "$I2" oidc
     t_is "$H_STATUS" 307 "$lk: generic provider (discovery, client secret from a file): the callback redirects"
     exchange "$I2" oidc "$AUTH_CODE" "$VERIFIER"
@@ -332,6 +405,14 @@ run_kind() {
         "$lk: link allowed and the email verified: the local account is linked (logged)"
     t_is "$(grep -c 'oidc identity linked to the existing account' "$T_DIR/iss2_$lk.log")" 1 \
         "$lk: ... and the link is logged"
+    # the email now shows up under another subject of the same provider: the
+    # account is already bound to a subject there, so no second link
+    control "$OP" "{\"user\":{\"sub\":\"o-link2-$lk\",\"email\":\"local.$lk@example.com\",\"email_verified\":true}}"
+    sso "$I2" oidc
+    t_is "$H_STATUS:$H_BODY" '400:{"detail":"Sign-in could not be completed for this account."}' \
+        "$lk: link allowed, but the account is bound to another subject of the provider: refused"
+    t_is "$(grep -c 'refused for this account: subject_mismatch' "$T_DIR/iss2_$lk.log")" 1 \
+        "$lk: ... the log says subject_mismatch"
 
     # -------------------------------------------------------------- the exchange limit
     local i st=""

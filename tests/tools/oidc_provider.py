@@ -20,9 +20,12 @@ http://127.0.0.1:PORT.  Endpoints:
        checks the client, the code (single use), the redirect URI it was
        issued for, and PKCE S256; answers id_token, access_token,
        refresh_token.  Errors are 400/401 {"error": ...}.
-  POST /control  JSON {"fault": F or null, "user": {...}}: the fault of
-       every later code (unless the authorize call names one) and the user
-       approved (sub, email, email_verified, name, picture).
+  POST /control  JSON {"fault": F or null, "user": {...},
+       "discovery_redirect": bool}: the fault of every later code (unless
+       the authorize call names one), the user approved (sub, email,
+       email_verified, name, picture), and whether the discovery document
+       answers 302 to a copy of itself under /moved/ (a relying party must
+       not follow it).
   GET  /hits     JSON counts of authorize and token calls.
 
 Faults (per run with /control, per code with m8_fault on /authorize):
@@ -79,6 +82,7 @@ class State:
         self.other_pem, _ = new_key()  # signs the unknown_kid tokens
         self.codes = {}
         self.fault = None
+        self.discovery_redirect = False
         self.user = {"sub": "g-100001", "email": "sso.user@example.com", "email_verified": True,
                      "name": "Sso User", "picture": "https://example.com/a.png"}
         self.hits = {"authorize": 0, "token": 0}
@@ -111,7 +115,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         st = self.server.st
         u = urllib.parse.urlsplit(self.path)
-        if u.path == "/.well-known/openid-configuration":
+        if u.path == "/.well-known/openid-configuration" and st.discovery_redirect:
+            return self.send(302, b"", "text/plain",
+                             [("Location", st.issuer + "/moved/.well-known/openid-configuration")])
+        if u.path in ("/.well-known/openid-configuration",
+                      "/moved/.well-known/openid-configuration"):
             return self.send(200, {
                 "issuer": st.issuer,
                 "authorization_endpoint": st.issuer + "/authorize",
@@ -171,6 +179,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     st.fault = c["fault"]
                 if "user" in c:
                     st.user.update(c["user"])
+                if "discovery_redirect" in c:
+                    st.discovery_redirect = bool(c["discovery_redirect"])
             return self.send(200, {"ok": True})
         if u.path == "/token":
             return self.token()

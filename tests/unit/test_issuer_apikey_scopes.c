@@ -18,6 +18,7 @@
 
 #include "app/app.h"
 #include "auth/apikey_format.h"
+#include "core/log.h"
 #include "db/db.h"
 #include "issuer/apikey_scopes.h"
 #include "issuer/private.h"
@@ -34,7 +35,8 @@
     "PRIVATE_API_CONSUMERS={\"item-service\":{\"secret\":\"item-secret-0123456789\","              \
     "\"scopes\":[\"api-key-introspection\"]},\"other\":{\"secret\":\"other-secret-0123456789\","   \
     "\"scopes\":[\"api-key-introspection\"]},\"noscope\":{\"secret\":\"noscope-secret-012345\","   \
-    "\"scopes\":[\"introspection\"]}}"
+    "\"scopes\":[\"introspection\"]},\"Item-Service\":{\"secret\":\"upper-secret-0123456789\","    \
+    "\"scopes\":[\"api-key-introspection\"]}}"
 #define NO_SUCH "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d"
 
 static const idb_servers g_srv = {
@@ -58,6 +60,9 @@ typedef struct tctx {
     char su_tok[2048], alice_tok[2048], bob_tok[2048], wr_tok[2048];
 } tctx;
 
+/* An X-Forwarded-For header every request sends while set (NULL: none). */
+static const char *g_xff;
+
 /* One request: tok a bearer token, key an X-API-Key, client/secret the
  * consumer pair, body a JSON body. */
 static tresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *key,
@@ -74,6 +79,8 @@ static tresp *call(tctx *t, const char *method, const char *path, const char *to
     p[n++] = (m8_pair){"QUERY_STRING", ""};
     p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
     p[n++] = (m8_pair){"REMOTE_ADDR", "127.0.0.1"};
+    if (g_xff)
+        p[n++] = (m8_pair){"HTTP_X_FORWARDED_FOR", g_xff};
     if (body) {
         p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
         p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
@@ -448,6 +455,26 @@ static void test_scopes_refused(tctx *t)
            "%s: a 64-byte scope: 201", n);
 }
 
+/* The answers list a key's scopes in byte order on both engines (the
+ * database's ORDER BY follows the column's collation: MariaDB's
+ * utf8mb4_general_ci puts "aab" before "a_b"). */
+static void test_scope_order(tctx *t)
+{
+    const char *n = t->name;
+    char buf[512], key[64];
+    tresp *r = owner(t, "POST", "/profile/api-keys/", t->bob_tok,
+                     "{\"name\":\"order\",\"audiences\":[\"item-service\"],\"scopes\":"
+                     "[\"aab\",\"a_b\",\"a-b\",\"a.b:c\"]}");
+    is_str(member(r->body, "scopes", buf, sizeof buf), "[ \"a-b\", \"a.b:c\", \"a_b\", \"aab\" ]",
+           "%s: scopes in byte order on creation ('_' before 'a', as strcmp)", n);
+    member(r->body, "plaintext", key, sizeof key);
+    r = item_introspect(t, key);
+    ok(r->status == 200 && strstr(r->body, "\"scopes\":[\"a-b\",\"a.b:c\",\"a_b\",\"aab\"]}"),
+       "%s: principal.scopes of the introspection answer in the same byte order", n);
+    if (r->status != 200 || !strstr(r->body, "\"a_b\",\"aab\""))
+        diag("got %d %s", r->status, r->body);
+}
+
 static void test_use(tctx *t, const char *key, const char *kid)
 {
     const char *n = t->name;
@@ -469,6 +496,13 @@ static void test_use(tctx *t, const char *key, const char *kid)
         diag("got %d %s", r->status, r->body);
     is_int((long long)(metric(M8_AKM_VALID_SUCCESS) - ok_before), 2,
            "%s: auth_api_key_validations_total{result=success} + 2", n);
+    /* a consumer whose id differs from the key's audience only in case */
+    char body[256];
+    snprintf(body, sizeof body, "{\"api_key\":\"%s\",\"schema_version\":\"1\"}", key);
+    answer(introspect(t, "Item-Service", "upper-secret-0123456789", body), 200,
+           "{\"active\":false,\"schema_version\":\"1\"}",
+           "introspection by consumer Item-Service of a key bound to item-service: inactive (ids "
+           "compared byte for byte, also on MariaDB)");
     /* one digit changed, and one cut off: refused before any lookup */
     char typo[64];
     snprintf(typo, sizeof typo, "%s", key);
@@ -638,6 +672,65 @@ static void test_admin_create(tctx *t)
            "%s: the revoked key's scope row stays with the row", n);
 }
 
+/* POST /api-keys/by-user/{id}/ and its target: an inactive user is
+ * refused, the target's live-key cap holds, each key made writes one audit
+ * row, and the audit log line names the client as the other audited routes
+ * do (X-Forwarded-For with TRUSTED_PROXY_COUNT=1). */
+static void test_admin_target(tctx *t)
+{
+    const char *n = t->name;
+    char path[128], uid[40], tok[2048];
+    m8_issuer_user carol, dave;
+    add_user(t, &carol, "carol@example.com", "writer", tok);
+    add_user(t, &dave, "dave@example.com", "writer", tok);
+    const char *addq = "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
+                       "'auth_api_key' AND action = 'add'";
+    int64_t audits = scalar(t, addq, NULL);
+    dbid(t, carol.id, uid);
+    exec1(t, "UPDATE auth_user SET is_active = FALSE WHERE id = ?", uid);
+    snprintf(path, sizeof path, "/api-keys/by-user/%s/", carol.id);
+    detail(owner(t, "POST", path, t->su_tok, "{\"name\":\"for-inactive\"}"), 409,
+           "User is inactive", "a key for an inactive user: 409 User is inactive");
+    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ?", uid), 0,
+           "%s: ... no key row for her", n);
+    is_int(scalar(t, addq, NULL), audits, "%s: ... and no audit row", n);
+
+    /* dave's cap (API_KEY_MAX_PER_USER=6) counts the keys made for him */
+    snprintf(path, sizeof path, "/api-keys/by-user/%s/", dave.id);
+    int made = 0;
+    for (int i = 0; i < 6; i++)
+        made += owner(t, "POST", path, t->su_tok, "{}")->status == 201;
+    is_int(made, 6, "%s: six keys for dave by the superuser: 201 each", n);
+    detail(owner(t, "POST", path, t->su_tok, "{}"), 409,
+           "Maximum of 6 active API keys reached. Revoke an existing key before creating a new "
+           "one.",
+           "the seventh: 409, the target's live-key cap");
+    is_int(scalar(t, addq, NULL), audits + 6, "%s: six add audit rows, none for the refused one",
+           n);
+
+    /* the log line of the audit row names the client address */
+    char logpath[] = "/tmp/test_akscopes_log_XXXXXX";
+    int fd = mkstemp(logpath);
+    char logbuf[8192] = "";
+    if (fd >= 0) {
+        exec1(t, "UPDATE auth_api_key SET revoked = TRUE WHERE user_id = ?", dbid(t, dave.id, uid));
+        m8_log_set_fd(fd);
+        g_xff = "203.0.113.7";
+        is_int(owner(t, "POST", path, t->su_tok, "{}")->status, 201,
+               "%s: a key for dave with X-Forwarded-For: 201", n);
+        g_xff = NULL;
+        m8_log_set_fd(2);
+        ssize_t got = pread(fd, logbuf, sizeof logbuf - 1, 0);
+        logbuf[got > 0 ? got : 0] = '\0';
+        close(fd);
+        unlink(logpath);
+    }
+    ok(strstr(logbuf, "client=203.0.113.7") != NULL,
+       "%s: the audit log line names the client from X-Forwarded-For, not the proxy", n);
+    if (!strstr(logbuf, "client=203.0.113.7"))
+        diag("log: %s", logbuf);
+}
+
 int main(void)
 {
     struct sigaction sa;
@@ -668,9 +761,11 @@ int main(void)
         char key[64] = "", kid[40] = "";
         test_scoped_create(&t, key, kid);
         test_scopes_refused(&t);
+        test_scope_order(&t);
         test_use(&t, key, kid);
         test_windows(&t, key, kid);
         test_admin_create(&t);
+        test_admin_target(&t);
         teardown(&t);
     }
     idb_stop();

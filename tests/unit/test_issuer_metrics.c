@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,7 @@
 #include "issuer/service.h"
 #include "issuer/store.h"
 #include "issuer_db.h"
+#include "shm/shm.h"
 #include "tap.h"
 
 #define PASSWORD "Iss-Metrics-Db-Pa55!"
@@ -584,6 +586,87 @@ static void test_outbox(tctx *t)
            "%s: revocation_outbox_retried{publish} 2", n);
     SERIES(t, 1, "api_revocation_outbox_dead_total{effect_type=\"publish\"}",
            "%s: revocation_outbox_dead{publish} 1", n);
+
+    /* the housekeeping's reap: completed rows older than the retention go */
+    int64_t gone = -1;
+    outbox_row(t, U1, 3, 7200, "pending", 0, 0, NULL);
+    rc = m8_issuer_outbox_reap(t->db, "auth", m8_db_now() - 3600000000LL, 1000, &gone);
+    ok(rc == 0 && gone == 0 && strcmp(row_state(t, U1, 2, st, sizeof st), "completed/1") == 0,
+       "%s: a row completed within OUTBOX_COMPLETED_RETENTION_SECONDS stays", n);
+    rc = m8_issuer_outbox_reap(t->db, "auth", m8_db_now() + 1000000, 1000, &gone);
+    ok(rc == 0 && gone >= NRACE + 3, "%s: the reap deletes the completed rows past it (%lld)", n,
+       (long long)gone);
+    is_str(row_state(t, U1, 2, st, sizeof st), "none", "%s: ... the completed row is gone", n);
+    ok(strcmp(row_state(t, U9, 2, st, sizeof st), "dead/3") == 0 &&
+           strcmp(row_state(t, U1, 3, st, sizeof st), "pending/0") == 0,
+       "%s: ... a dead row and an old pending row stay", n);
+}
+
+/* ------------------------------------------------------------ the segment */
+
+#define NBUMP 20000
+
+static void *bump(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NBUMP; i++) {
+        m8_im_inc(M8_IM_LOGOUT, 0);
+        m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_SESSION_WRITE, 1, M8_IM_REASON_REVOCATION_FAILED);
+        m8_im_observe(M8_IH_OUTBOX_PUBLISH, 0.02);
+    }
+    return NULL;
+}
+
+/* Counting into a private segment: exact under four threads, label values
+ * past their list ignored, and the stream gauge of a slot reset when the
+ * slot is taken again (a dead worker's streams are gone). */
+static void test_segment(void)
+{
+    m8_shm *shm = m8_shm_private();
+    if (!shm) {
+        ok(0, "a private segment");
+        return;
+    }
+    m8_shm_slot *slot = &shm->slots[0];
+    m8_im_bind(shm, slot);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, bump, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    unsigned deg = m8_im_base(M8_IM_DEGRADED) + (M8_IM_CTL_SESSION_WRITE * 2 + 1) * 2 +
+                   M8_IM_REASON_REVOCATION_FAILED;
+    ok(atomic_load(&shm->issuer[m8_im_base(M8_IM_LOGOUT)]) == 4 * NBUMP &&
+           atomic_load(&shm->issuer[deg]) == 4 * NBUMP,
+       "counters are exact under 4 threads counting at once (%d each)", 4 * NBUMP);
+    ok(atomic_load(&shm->issuer_hists[M8_IH_OUTBOX_PUBLISH].count) == 4 * NBUMP &&
+           atomic_load(&shm->issuer_hists[M8_IH_OUTBOX_PUBLISH].buckets[2]) == 4 * NBUMP,
+       "a histogram's count and its bucket (le 0.025) are exact under 4 threads");
+    uint64_t before[M8_SHM_ISSUER_COUNTERS];
+    for (unsigned i = 0; i < M8_SHM_ISSUER_COUNTERS; i++)
+        before[i] = atomic_load(&shm->issuer[i]);
+    m8_im_inc(M8_IM_LOGIN, 4);                              /* past the 4 results */
+    m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_RATE_LIMIT, 2, 0); /* past the 2 modes */
+    m8_im_inc((m8_im_family)M8_IM__FAMILIES, 0);            /* no such family */
+    bool same = true;
+    for (unsigned i = 0; i < M8_SHM_ISSUER_COUNTERS; i++)
+        same &= atomic_load(&shm->issuer[i]) == before[i];
+    ok(same, "a label value or family past its list counts nothing");
+    m8_im_streams(1);
+    m8_im_streams(1);
+    m8_im_streams(-1);
+    ok(atomic_load(&slot->issuer_streams) == 1, "the stream gauge of the slot counts up and down");
+    m8_shm_slot_claim(slot, 12345, 1);
+    ok(atomic_load(&slot->issuer_streams) == 0,
+       "a slot taken again starts its stream gauge at 0 (the last owner's streams are gone)");
+    m8_im_streams(1);
+    m8_shm_slot_release(slot);
+    ok(atomic_load(&slot->issuer_streams) == 0, "a released slot's stream gauge is 0");
+    m8_im_unbind(shm);
+    m8_im_inc(M8_IM_LOGOUT, 0);
+    ok(atomic_load(&shm->issuer[m8_im_base(M8_IM_LOGOUT)]) == 4 * NBUMP,
+       "unbound, counting writes nothing");
+    m8_shm_unmap(shm);
 }
 
 int main(void)
@@ -598,6 +681,7 @@ int main(void)
     ok(m8_im_total() <= M8_SHM_ISSUER_COUNTERS,
        "the issuer families' %u counters fit the segment's %u", m8_im_total(),
        M8_SHM_ISSUER_COUNTERS);
+    test_segment();
     idb_start(&g_srv);
     for (int k = 0; k < 2; k++) {
         m8_db_kind kind = k ? M8_DB_POSTGRES : M8_DB_MYSQL;

@@ -228,6 +228,31 @@ static void test_claims(void)
                   1500, &id, &a),
            NULL, "claims: email_verified as the string \"true\"");
     ok(id.email_verified, "  counts as verified");
+    is_str(claims("{\"iss\":\"accounts.google.com\",\"aud\":\"cid\",\"nbf\":1511," GOOD_TAIL "}",
+                  1500, &id, &a),
+           "nbf", "claims: nbf 11 s ahead is refused");
+    is_str(claims("{\"iss\":\"accounts.google.com\",\"aud\":\"cid\",\"nbf\":1510," GOOD_TAIL "}",
+                  1500, &id, &a),
+           NULL, "claims: nbf 10 s ahead passes (10 s skew)");
+    is_str(claims("{\"iss\":\"accounts.google.com\",\"aud\":\"cid\",\"nbf\":\"1\"," GOOD_TAIL "}",
+                  1500, &id, &a),
+           "nbf", "claims: nbf as a string is refused");
+    is_str(claims("{\"iss\":\"accounts.google.com\",\"aud\":\"cid\",\"azp\":\"other\"," GOOD_TAIL
+                  "}",
+                  1500, &id, &a),
+           "aud", "claims: one audience but azp naming another client is refused");
+    is_str(
+        claims("{\"iss\":\"accounts.google.com\",\"aud\":[\"cid\",\"x\"],\"azp\":\"x\"," GOOD_TAIL
+               "}",
+               1500, &id, &a),
+        "aud", "claims: several audiences with azp naming another client are refused");
+    is_str(claims("{\"iss\":\"accounts.google.com\",\"aud\":[7],\"azp\":\"cid\"," GOOD_TAIL "}",
+                  1500, &id, &a),
+           "aud", "claims: an audience that is not a string is refused");
+    is_str(claims("{\"iss\":\"accounts.google.com\",\"aud\":\"cid\",\"iat\":1000,\"exp\":2000,"
+                  "\"nonce\":\"n-1\",\"sub\":\"caf\\u00e9\"}",
+                  1500, &id, &a),
+           "sub", "claims: a sub with a non-ASCII character is refused");
     m8_arena_free(&a);
 }
 
@@ -286,6 +311,14 @@ static void test_settings(void)
        "settings: OIDC_DEFAULT_ROLE superadmin is refused");
     ok(load(ISS_ENV(OIDC, "OIDC_ISSUER_URL=http://op.example.com")) == NULL,
        "settings: OIDC_ISSUER_URL over http off loopback is refused");
+    {
+        char longiss[300];
+        snprintf(longiss, sizeof longiss, "OIDC_ISSUER_URL=https://op.example.com/%0240d", 0);
+        ok(load(ISS_ENV(OIDC, longiss)) == NULL,
+           "settings: OIDC_ISSUER_URL over 255 characters (the identity table's issuer) refused");
+        ok(load(ISS_ENV(OIDC, "OIDC_ISSUER_URL=https://op.example.com/t\xc3\xa9")) == NULL,
+           "settings: OIDC_ISSUER_URL with a non-ASCII byte refused");
+    }
     ok(load(ISS_ENV(OIDC, "OIDC_REDIRECT_URI=https://a.example/cb#x")) == NULL,
        "settings: OIDC_REDIRECT_URI with a fragment is refused");
     ok(load(ISS_ENV(OIDC, "PASSWORD_LOGIN_ENABLED=false")) != NULL,

@@ -6,21 +6,28 @@
  * server that is not installed is skipped with the reason): the superuser
  * routes, the secret shown once, the grant by form and by Basic, its
  * refusals (RFC 6749 section 5.2), the password login refused for an
- * account, the failure windows, deactivation, and the schema migration from
- * version 1 to 2. */
+ * account, the failure windows (keyed by client and address), deactivation
+ * (final, also for a user row made active again elsewhere), no token for a
+ * row given superadmin, the extra claims' place in the token, and the
+ * schema migration from version 1 to 2 (also by two workers at once).  The
+ * parser's own checks are in test_issuer_sa_parser.c. */
 #include "config.h"
 
 #include <json-c/json.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app/app.h"
 #include "db/db.h"
 #include "issuer/service.h"
 #include "issuer/service_accounts.h"
 #include "issuer_db.h"
+#define M8T_SHARED
+#define M8T_MAIN
 #include "tap.h"
 
 #define PASSWORD "Iss-Sa-Db-Pa55!"
@@ -64,7 +71,8 @@ static tresp *call(tctx *t, const char *method, const char *path, const char *ct
     snprintf(clen, sizeof clen, "%zu", blen);
     p[n++] = (m8_pair){"REQUEST_METHOD", method};
     p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
+    const char *q = strchr(path, '?');
+    p[n++] = (m8_pair){"QUERY_STRING", q ? q + 1 : ""};
     p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
     p[n++] = (m8_pair){"REMOTE_ADDR", ip ? ip : "127.0.0.1"};
     if (body) {
@@ -393,8 +401,9 @@ static void test_grant(tctx *t, const char *id, const char *secret)
        "%s: the password grant answers as before", n);
 }
 
-/* Wrong secrets fill the per-client window; then even the right one is
- * refused until it ends; another client is not affected. */
+/* Wrong secrets fill the client's window at that address; then even the
+ * right one is refused there until it ends; another client, and the same
+ * client at another address, are not affected. */
 static void test_rate(tctx *t, const char *id, const char *secret, const char *other_id,
                       const char *other_secret)
 {
@@ -411,6 +420,12 @@ static void test_rate(tctx *t, const char *id, const char *secret, const char *o
        "%s: then the right secret: 429 slow_down with Retry-After (per client id)", n);
     is_int(token(t, "grant_type=client_credentials", other_id, other_secret, "10.0.0.1")->status,
            200, "%s: another client from the same address still gets a token", n);
+    /* the client id is public: wrong secrets sent from elsewhere must not
+     * lock the machine out at its own address */
+    is_int(token(t, "grant_type=client_credentials", id, secret, "10.0.0.5")->status, 200,
+           "%s: failures from one address do not lock the client out at another address", n);
+    r = token(t, "grant_type=client_credentials", id, secret, "10.0.0.1");
+    ok(oauth_error(r, 429, "slow_down"), "%s: ... while its window at that address stays full", n);
     /* the per-address window: failures of random client ids */
     for (int i = 0; i < 12; i++) {
         char rid[40];
@@ -480,9 +495,22 @@ static void test_role_keys_deactivate(tctx *t, const char *id, const char *secre
     is_int(su(t, "GET", "/service-accounts/" NO_SUCH "/api-keys/", NULL)->status, 404,
            "%s: api-keys of an unknown account: 404", n);
 
+    /* the user row made inactive elsewhere (as /users/update does): the
+     * account is not deactivated yet, so the route still deactivates it */
+    m8_db_param dpp = M8_DB_TEXT(dp);
+    m8_db_exec(t->db, "UPDATE auth_user SET is_active = FALSE WHERE id = ?", &dpp, 1, NULL);
+    gen = scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp);
+    int64_t events = scalar(t, "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ?", dp);
     snprintf(p, sizeof p, "/service-accounts/%s/deactivate/", id);
     r = su(t, "POST", p, NULL);
-    ok(r->status == 200 && strstr(r->body, "\"is_active\":false"), "%s: deactivate: 200", n);
+    ok(r->status == 200 && strstr(r->body, "\"is_active\":false") &&
+           !strstr(r->body, "\"deactivated_at\":null"),
+       "%s: deactivate an account whose user row is inactive: 200 with deactivated_at (%d)", n,
+       r->status);
+    ok(scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp) == gen + 1,
+       "%s: ... its auth_generation bumped", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ?", dp),
+           events + 1, "%s: ... and a revocation event queued for the stateful consumers", n);
     is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ? AND revoked = FALSE", dp),
            0, "%s: ... its API keys are revoked", n);
     ok(oauth_error(token(t, form, NULL, NULL, "10.0.0.9"), 400, "invalid_grant"),
@@ -491,6 +519,14 @@ static void test_role_keys_deactivate(tctx *t, const char *id, const char *secre
     snprintf(p, sizeof p, "/service-accounts/%s/api-keys/", id);
     is_int(su(t, "POST", p, "{\"name\":\"late-key\"}")->status, 409,
            "%s: no new key for a deactivated account: 409", n);
+    /* its user row made active again (as /users/update can): still final */
+    m8_db_exec(t->db, "UPDATE auth_user SET is_active = TRUE WHERE id = ?", &dpp, 1, NULL);
+    is_int(su(t, "POST", p, "{\"name\":\"late-key\"}")->status, 409,
+           "%s: ... nor after its user row was made active again: 409", n);
+    ok(oauth_error(token(t, form, NULL, NULL, "10.0.0.9"), 400, "invalid_grant"),
+       "%s: ... and the grant still answers invalid_grant", n);
+    snprintf(p, sizeof p, "/service-accounts/%s/secret/", id);
+    is_int(su(t, "POST", p, NULL)->status, 409, "%s: ... and no new secret: 409", n);
 }
 
 static void test_secret_rotation(tctx *t, const char *id, const char *old)
@@ -510,8 +546,89 @@ static void test_secret_rotation(tctx *t, const char *id, const char *old)
        "%s: the old one no longer does", n);
 }
 
-/* A version-1 database (no service_account table, version 1 recorded)
- * migrates in place, its rows kept. */
+/* An account whose user row was given superadmin (only /users/update can):
+ * the grant never mints a superuser's token for it. */
+static void test_superadmin_refused(tctx *t)
+{
+    const char *n = t->name;
+    char id[64], secret[128], dp[40], form[640];
+    ok(create(t, "{\"name\":\"root-job\",\"role\":\"admin\"}", id, secret), "%s: an admin account",
+       n);
+    m8_issuer_uuid_param(t->db, id, dp);
+    m8_db_param v = M8_DB_TEXT(dp);
+    ok(m8_db_exec(t->db,
+                  "UPDATE auth_user SET role = 'SUPERADMIN', is_superuser = TRUE WHERE id = ?", &v,
+                  1, NULL) == 0,
+       "%s: ... its user row given superadmin", n);
+    snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+             secret);
+    tresp *r = token(t, form, NULL, NULL, "10.0.0.11");
+    ok(oauth_error(r, 400, "invalid_grant") && !strstr(r->body, "access_token"),
+       "%s: the grant refuses a superadmin service account: 400 invalid_grant (%d)", n, r->status);
+}
+
+/* The tables version 2 added (service accounts, API-key scopes, SSO). */
+static const char *const g_v2_tables[] = {"service_account", "api_key_scopes", "m8_oauth_state",
+                                          "m8_auth_code", "m8_oidc_identity"};
+
+/* Turns prefix mig2 back into a version-1 database: version 2's tables
+ * dropped, version 1 recorded. */
+static void make_v1(m8_db *db, const char *prefix)
+{
+    char sql[160];
+    for (size_t i = 0; i < M8_ARRAY_LEN(g_v2_tables); i++) {
+        snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s_%s", prefix, g_v2_tables[i]);
+        m8_db_exec(db, sql, NULL, 0, NULL);
+    }
+    snprintf(sql, sizeof sql, "UPDATE %s_m8_schema_version SET version = 1", prefix);
+    m8_db_exec(db, sql, NULL, 0, NULL);
+}
+
+/* One worker's start in a child process: 0 when its apply succeeded. */
+static int migrate_child(m8_db_kind kind)
+{
+    m8_db *db = idb_open(kind, idb_port(kind), NULL, 5, 30);
+    char err[256] = "";
+    int rc = db ? m8_issuer_schema_apply(db, "mig", NULL, err, sizeof err) : -1;
+    if (db)
+        m8_db_close(db);
+    return rc == 0 ? 0 : 1;
+}
+
+/* Two workers starting at once on a version-1 database: both succeed. */
+static int migrate_race(m8_db_kind kind)
+{
+    int go[2];
+    if (pipe(go) != 0)
+        return -1;
+    fflush(stdout);
+    pid_t kids[2];
+    int started = 0, fine = 0;
+    for (int i = 0; i < 2; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(go[1]);
+            char c;
+            if (read(go[0], &c, 1) != 0) /* EOF: both are there */
+                _exit(3);
+            _exit(migrate_child(kind));
+        }
+        if (pid > 0)
+            kids[started++] = pid;
+    }
+    close(go[0]);
+    close(go[1]);
+    for (int i = 0; i < started; i++) {
+        int st;
+        if (waitpid(kids[i], &st, 0) == kids[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            fine++;
+    }
+    return fine;
+}
+
+/* A version-1 database (the tables version 2 added missing, version 1
+ * recorded) migrates in place, its rows kept; also with two workers
+ * starting at once. */
 static void test_migration(tctx *t)
 {
     const char *n = t->name;
@@ -526,9 +643,7 @@ static void test_migration(tctx *t)
     memcpy(u.role, "user", 5);
     u.is_active = true;
     m8_issuer_user_insert(t->db, "mig", &u);
-    m8_db_exec(t->db, "DROP TABLE mig_service_account", NULL, 0, NULL);
-    m8_db_exec(t->db, "DROP TABLE IF EXISTS mig_api_key_scopes", NULL, 0, NULL);
-    m8_db_exec(t->db, "UPDATE mig_m8_schema_version SET version = 1", NULL, 0, NULL);
+    make_v1(t->db, "mig");
     int rc = m8_issuer_schema_apply(t->db, "mig", &found, err, sizeof err);
     is_int(rc, 0, "%s: a version-1 database migrates (%s)", n, err);
     is_int(found, 1, "%s: ... version 1 found", n);
@@ -538,6 +653,87 @@ static void test_migration(tctx *t)
            "%s: ... the service_account table exists", n);
     is_int(scalar(t, "SELECT COUNT(*) FROM mig_user", NULL), 1, "%s: ... the user rows are kept",
            n);
+    bool all = true;
+    for (size_t i = 0; i < M8_ARRAY_LEN(g_v2_tables); i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM mig_%s", g_v2_tables[i]);
+        all = all && scalar(t, sql, NULL) == 0;
+    }
+    ok(all, "%s: ... every table of version 2 exists", n);
+    make_v1(t->db, "mig");
+    is_int(migrate_race(t->kind), 2,
+           "%s: two workers starting at once on a version-1 database both succeed", n);
+    m8_issuer_schema_version(t->db, "mig", &v);
+    is_int(v, 2, "%s: ... version 2 recorded", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM mig_m8_schema_version", NULL), 1,
+           "%s: ... in one version row", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM mig_service_account", NULL), 0,
+           "%s: ... the service_account table exists", n);
+    is_int(scalar(t, "SELECT COUNT(*) FROM mig_user", NULL), 1, "%s: ... the user rows are kept",
+           n);
+}
+
+/* The parser's tests (test_issuer_sa_parser.c): no database. */
+void test_sa_parser(void);
+
+/* The payload (second part) of a compact token, decoded, into out. */
+static const char *payload_of(const char *tok, char *out, size_t outlen)
+{
+    const char *d1 = strchr(tok, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    size_t n = 0;
+    out[0] = '\0';
+    if (d2 && sodium_base642bin((unsigned char *)out, outlen - 1, d1 + 1, (size_t)(d2 - d1 - 1),
+                                NULL, &n, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0)
+        out[n] = '\0';
+    return out;
+}
+
+/* m8_mint_access_extra: a user's token is unchanged (the same bytes as
+ * m8_mint_access), and the extra claims come after every standard claim,
+ * so a service account's payload is a user's payload with them appended;
+ * a standard claim's name is refused. */
+static void test_mint_extra(tctx *t)
+{
+    const char *n = t->name;
+    m8_mint_user mu = {.id = "6F1C2B3A-1111-4222-8333-944455556666",
+                       .email = "machine@service-account.internal",
+                       .full_name = "machine",
+                       .is_active = true,
+                       .role = "writer"};
+    const char *jti = "0b6f3c1e-7a52-4c4e-9a71-2f1d4e5b6c7d";
+    long long now = 1700000000;
+    m8_buf a, b;
+    m8_buf_init(&a, 8192);
+    m8_buf_init(&b, 8192);
+    int ra = m8_mint_access(&t->iss.access_cfg, &mu, now, jti, NULL, &a);
+    int rb = m8_mint_access_extra(&t->iss.access_cfg, &mu, NULL, 0, now, jti, NULL, &b);
+    ok(ra == 0 && rb == 0 && a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+       "%s: mint: no extra claim gives the user's token byte for byte", n);
+    m8_mint_claim ex[] = {{M8_SA_CLAIM_PRINCIPAL, M8_SA_PRINCIPAL_VALUE},
+                          {"client_id", "6f1c2b3a-1111-4222-8333-944455556666"},
+                          {"scope", "items:read items:write"}};
+    m8_buf c;
+    m8_buf_init(&c, 8192);
+    int rc = m8_mint_access_extra(&t->iss.access_cfg, &mu, ex, 3, now, jti, NULL, &c);
+    char pa[4096], pc[4096], want[4096];
+    payload_of(a.data ? a.data : "", pa, sizeof pa);
+    payload_of(c.data ? c.data : "", pc, sizeof pc);
+    size_t la = strlen(pa);
+    snprintf(want, sizeof want,
+             "%.*s,\"principal_type\":\"service_account\",\"client_id\":"
+             "\"6f1c2b3a-1111-4222-8333-944455556666\",\"scope\":\"items:read items:write\"}",
+             (int)(la ? la - 1 : 0), pa);
+    ok(rc == 0 && la > 0 && strcmp(pc, want) == 0,
+       "%s: mint: the extra claims follow every standard claim, in order (%s)", n, pc);
+    m8_mint_claim bad[] = {{"sub", "x"}};
+    m8_mint_claim upper[] = {{"Scope", "x"}};
+    is_int(m8_mint_access_extra(&t->iss.access_cfg, &mu, bad, 1, now, jti, NULL, &c), M8_EINVAL,
+           "%s: mint: an extra claim may not be a standard one", n);
+    is_int(m8_mint_access_extra(&t->iss.access_cfg, &mu, upper, 1, now, jti, NULL, &c), M8_EINVAL,
+           "%s: mint: an extra claim's name is lower-case", n);
+    m8_buf_free(&a);
+    m8_buf_free(&b);
+    m8_buf_free(&c);
 }
 
 static void run(m8_db_kind kind)
@@ -565,6 +761,17 @@ static void run(m8_db_kind kind)
     member(su(&t, "POST", p, NULL)->body, "client_secret", secret2, sizeof secret2);
     test_rate(&t, id, secret, id2, secret2);
     test_role_keys_deactivate(&t, id2, secret2);
+    /* two accounts by now: a page of one still counts them all */
+    tresp *lr = su(&t, "GET", "/service-accounts/?skip=0&limit=1", NULL);
+    char cnt[32];
+    json_object *lj = json_tokener_parse(lr->body), *ld = NULL;
+    ok(lr->status == 200 && lj && json_object_object_get_ex(lj, "data", &ld) &&
+           json_object_array_length(ld) == 1 &&
+           strcmp(member(lr->body, "count", cnt, sizeof cnt), "2") == 0,
+       "%s: GET /service-accounts/?limit=1: one account, count of all (%s)", n, cnt);
+    json_object_put(lj);
+    test_superadmin_refused(&t);
+    test_mint_extra(&t);
     test_migration(&t);
     teardown(&t);
 }
@@ -572,6 +779,7 @@ static void run(m8_db_kind kind)
 int main(void)
 {
     m8_arena_init(&g_arena, 0);
+    test_sa_parser();
     idb_start(&g_srv);
     run(M8_DB_POSTGRES);
     run(M8_DB_MYSQL);
