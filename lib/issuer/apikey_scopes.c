@@ -113,7 +113,7 @@ int m8_apikey_scopes_read(m8_db *db, const char *prefix, const char *idp, json_o
     *out = NULL;
     int rc = m8_issuer_exec(db, prefix,
                             "SELECT scope FROM {p}_api_key_scopes WHERE api_key_id = ? ORDER BY "
-                            "scope",
+                            "scope LIMIT 64",
                             &p, 1, &r);
     if (rc != 0)
         return rc;

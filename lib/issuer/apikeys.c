@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "auth/jws_sign.h"
@@ -29,6 +30,7 @@
 #define D_USER_GONE "User not found"
 #define D_AUD_EMPTY "Audience ids must be non-empty strings"
 #define D_AUD_WILDCARD "Wildcard audiences are not allowed"
+#define D_AUD_CASE "Audiences that differ only in case cannot be bound to one API key"
 #define D_USER_INACTIVE "User is inactive"
 
 /* ------------------------------------------------------------ helpers */
@@ -296,6 +298,13 @@ static int check_audiences(m8_request *req, const m8_settings *s, json_object *a
                      "Unknown audience: %.255s is not a consumer allowed to introspect API keys",
                      id);
             return m8_res_error(req, 409, text), 1;
+        }
+        /* two consumers whose ids differ only in case: MariaDB's collation
+         * would take them for one row, so they are not bound together */
+        for (size_t j = 0; j < i; j++) {
+            const char *o = json_object_get_string(json_object_array_get_idx(aud, j));
+            if (strcmp(o, id) != 0 && strcasecmp(o, id) == 0)
+                return m8_res_error(req, 409, D_AUD_CASE), 1;
         }
     }
     return 0;

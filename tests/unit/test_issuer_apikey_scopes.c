@@ -396,6 +396,10 @@ static void test_scoped_create(tctx *t, char *key, char *kid)
         2, "%s: two auth_api_key_scopes rows", n);
     is_int((long long)(metric(M8_AKM_CREATED) - created), 1,
            "%s: auth_api_key_lifecycle_total{action=created} + 1", n);
+    detail(owner(t, "POST", "/profile/api-keys/", t->alice_tok,
+                 "{\"name\":\"two\",\"audiences\":[\"item-service\",\"Item-Service\"]}"),
+           409, "Audiences that differ only in case cannot be bound to one API key",
+           "two audiences that differ only in case: 409 (MariaDB would take them for one row)");
 
     r = owner(t, "GET", "/profile/api-keys/", t->alice_tok, NULL);
     ok(r->status == 200 && strstr(r->body, "\"scopes\":[\"audit:read\",\"items:read\"]") &&
