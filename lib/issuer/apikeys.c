@@ -41,42 +41,16 @@ void m8_apikey_hash(const char *key, size_t len, char out[M8_APIKEY_HASH_LEN + 1
     crypto_hash_sha256(d, (const unsigned char *)key, len);
     sodium_bin2hex(out, M8_APIKEY_HASH_LEN + 1, d, sizeof d);
 }
-
-bool m8_apikey_id_text(const m8_db_result *r, size_t row, size_t col, char out[M8_UUID_STR_LEN + 1])
-{
-    size_t n = 0;
-    const char *v = m8_db_get_text(r, row, col, &n);
-    char h[M8_UUID_STR_LEN + 1];
-    if (!v)
-        return false;
-    if (n == 32) {
-        snprintf(h, sizeof h, "%.8s-%.4s-%.4s-%.4s-%.12s", v, v + 8, v + 12, v + 16, v + 20);
-        return m8_uuid_canon(h, M8_UUID_STR_LEN, out);
-    }
-    return m8_uuid_canon(v, n, out);
-}
-
 const char *m8_apikey_mode(const m8_db_result *r, size_t row)
 {
     size_t n = 0;
     const char *v = m8_db_get_text(r, row, M8_AK_MODE, &n);
     return v && n == 10 && strncmp(v, "READ_WRITE", 10) == 0 ? "read_write" : "read_only";
 }
-
-static json_object *time_or_null(const m8_db_result *r, size_t row, size_t col)
-{
-    int64_t us = 0;
-    char t[40];
-    if (m8_db_is_null(r, row, col) || m8_db_get_time(r, row, col, &us) != 0 ||
-        m8_db_format_time(us, t, sizeof t) != 0)
-        return NULL;
-    return json_object_new_string(t);
-}
-
 static json_object *id_json(const m8_db_result *r, size_t row, size_t col)
 {
     char id[M8_UUID_STR_LEN + 1];
-    return m8_apikey_id_text(r, row, col, id) ? json_object_new_string(id) : NULL;
+    return m8_issuer_id_text(r, row, col, id) ? json_object_new_string(id) : NULL;
 }
 
 /* The audience ids of key (its database encoding), sorted. */
@@ -115,13 +89,13 @@ json_object *m8_apikey_public(m8_db *db, const char *prefix, const m8_db_result 
     m8_db_get_bool(r, i, M8_AK_REVOKED, &revoked);
     const char *name = m8_db_get_text(r, i, M8_AK_NAME, &n);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "created_at", time_or_null(r, i, M8_AK_CREATED));
-    json_object_object_add(o, "updated_at", time_or_null(r, i, M8_AK_UPDATED));
+    json_object_object_add(o, "created_at", m8_issuer_time_json(r, i, M8_AK_CREATED));
+    json_object_object_add(o, "updated_at", m8_issuer_time_json(r, i, M8_AK_UPDATED));
     json_object_object_add(o, "name", name ? json_object_new_string_len(name, (int)n) : NULL);
-    json_object_object_add(o, "expires_at", time_or_null(r, i, M8_AK_EXPIRES));
+    json_object_object_add(o, "expires_at", m8_issuer_time_json(r, i, M8_AK_EXPIRES));
     json_object_object_add(o, "revoked", json_object_new_boolean(revoked != 0));
     json_object_object_add(o, "id", id_json(r, i, M8_AK_ID));
-    json_object_object_add(o, "last_used_at", time_or_null(r, i, M8_AK_LAST));
+    json_object_object_add(o, "last_used_at", m8_issuer_time_json(r, i, M8_AK_LAST));
     json_object_object_add(o, "access_mode", json_object_new_string(m8_apikey_mode(r, i)));
     json_object_object_add(o, "audiences", aud);
     /* only on a key that has scopes: an unscoped key answers as fa-auth-m8's
@@ -606,7 +580,7 @@ static int revoke_key(m8_request *req, m8_issuer *iss, m8_db *db, const char *id
     int revoked = 0;
     if (rc == 0 && m8_db_nrows(r) == 1) {
         m8_db_get_bool(r, 0, 0, &revoked);
-        m8_apikey_id_text(r, 0, 1, owner);
+        m8_issuer_id_text(r, 0, 1, owner);
     }
     size_t found = rc == 0 ? m8_db_nrows(r) : 0;
     m8_db_result_free(r);

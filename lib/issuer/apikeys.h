@@ -44,11 +44,6 @@ enum {
 /* The lower-case hex SHA-256 of key (len bytes) into out. */
 M8_INTERNAL void m8_apikey_hash(const char *key, size_t len, char out[M8_APIKEY_HASH_LEN + 1]);
 
-/* A stored id (either database encoding) of row, col in the lower-case
- * 8-4-4-4-12 form; false when it is no UUID. */
-M8_INTERNAL bool m8_apikey_id_text(const m8_db_result *r, size_t row, size_t col,
-                                   char out[M8_UUID_STR_LEN + 1]);
-
 /* The wire form of the stored access mode ("read_only", "read_write"). */
 M8_INTERNAL const char *m8_apikey_mode(const m8_db_result *r, size_t row);
 

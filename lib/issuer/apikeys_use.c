@@ -209,8 +209,8 @@ static int lookup(m8_db *db, const m8_issuer *iss, const char *key, size_t len, 
     fk->why = M8_AKM_VALID_INVALID;
     bool usable = m8_db_nrows(fk->r) == 1 &&
                   m8_db_get_bool(fk->r, 0, M8_AK_REVOKED, &revoked) == 0 && !revoked &&
-                  m8_apikey_id_text(fk->r, 0, M8_AK_ID, fk->id) &&
-                  m8_apikey_id_text(fk->r, 0, M8_AK_USER, fk->owner);
+                  m8_issuer_id_text(fk->r, 0, M8_AK_ID, fk->id) &&
+                  m8_issuer_id_text(fk->r, 0, M8_AK_USER, fk->owner);
     if (m8_db_nrows(fk->r) == 1 && revoked)
         fk->why = M8_AKM_VALID_REVOKED;
     if (usable && m8_db_get_time(fk->r, 0, M8_AK_EXPIRES, &exp) == 0) {

@@ -74,6 +74,14 @@ typedef struct m8_issuer_user {
     int64_t created_us, updated_us; /* microseconds since the epoch, UTC */
 } m8_issuer_user;
 
+/* A stored id (PostgreSQL's uuid text or MariaDB's 32 hex digits) in the
+ * lower-case 8-4-4-4-12 form into out; false when it is no UUID. */
+M8_INTERNAL bool m8_issuer_id_text(const m8_db_result *r, size_t row, size_t col,
+                                   char out[M8_UUID_STR_LEN + 1]);
+/* A stored time as fa-auth-m8's ISO 8601 text, or NULL (JSON null) when
+ * the cell is NULL or unreadable. */
+M8_INTERNAL struct json_object *m8_issuer_time_json(const m8_db_result *r, size_t row, size_t col);
+
 /* True when email (n bytes, any case) is an address of M8_SA_EMAIL_DOMAIN:
  * user creation, signup, profile and /users/ updates and SSO refuse it. */
 M8_INTERNAL bool m8_issuer_email_reserved(const char *email, size_t n);

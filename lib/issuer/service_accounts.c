@@ -38,21 +38,6 @@ void m8_issuer_sa_hash(const char *secret, size_t n, char out[M8_SA_HASH_LEN + 1
     sodium_bin2hex(out, M8_SA_HASH_LEN + 1, d, sizeof d);
     sodium_memzero(d, sizeof d);
 }
-
-/* A stored id (either database encoding) in the 8-4-4-4-12 form. */
-static bool id_text(const m8_db_result *r, size_t row, size_t col, char out[M8_UUID_STR_LEN + 1])
-{
-    size_t n = 0;
-    const char *v = m8_db_get_text(r, row, col, &n);
-    if (!v)
-        return false;
-    if (n != 32)
-        return m8_uuid_canon(v, n, out);
-    char h[M8_UUID_STR_LEN + 1];
-    snprintf(h, sizeof h, "%.8s-%.4s-%.4s-%.4s-%.12s", v, v + 8, v + 12, v + 16, v + 20);
-    return m8_uuid_canon(h, M8_UUID_STR_LEN, out);
-}
-
 int m8_issuer_sa_read(m8_db *db, const char *prefix, m8_arena *a, const char *id, m8_issuer_sa *out)
 {
     memset(out, 0, sizeof *out);
@@ -70,7 +55,7 @@ int m8_issuer_sa_read(m8_db *db, const char *prefix, m8_arena *a, const char *id
         rc = M8_ENOTFOUND;
     size_t n = 0;
     const char *s;
-    if (rc == 0 && !id_text(r, 0, 0, out->id))
+    if (rc == 0 && !m8_issuer_id_text(r, 0, 0, out->id))
         rc = M8_EPARSE;
     if (rc == 0) {
         s = m8_db_get_text(r, 0, 1, &n);
@@ -111,22 +96,11 @@ int m8_issuer_sa_exists(m8_db *db, const char *prefix, const char *id, bool *is)
     m8_db_result_free(r);
     return rc;
 }
-
-static json_object *time_or_null(const m8_db_result *r, size_t i, size_t col)
-{
-    int64_t us = 0;
-    char t[40];
-    if (m8_db_is_null(r, i, col) || m8_db_get_time(r, i, col, &us) != 0 ||
-        m8_db_format_time(us, t, sizeof t) != 0)
-        return NULL;
-    return json_object_new_string(t);
-}
-
 /* ServiceAccountPublic of row i of a SELECT SA_COLS. */
 static json_object *sa_json(const m8_db_result *r, size_t i)
 {
     char id[M8_UUID_STR_LEN + 1];
-    if (!id_text(r, i, C_ID, id))
+    if (!m8_issuer_id_text(r, i, C_ID, id))
         return NULL;
     json_object *o = json_object_new_object();
     size_t n = 0;
@@ -157,9 +131,9 @@ static json_object *sa_json(const m8_db_result *r, size_t i)
     int active = 0;
     m8_db_get_bool(r, i, C_ACTIVE, &active);
     json_object_object_add(o, "is_active", json_object_new_boolean(active));
-    json_object_object_add(o, "created_at", time_or_null(r, i, C_CREATED));
-    json_object_object_add(o, "updated_at", time_or_null(r, i, C_UPDATED));
-    json_object_object_add(o, "deactivated_at", time_or_null(r, i, C_DEACT));
+    json_object_object_add(o, "created_at", m8_issuer_time_json(r, i, C_CREATED));
+    json_object_object_add(o, "updated_at", m8_issuer_time_json(r, i, C_UPDATED));
+    json_object_object_add(o, "deactivated_at", m8_issuer_time_json(r, i, C_DEACT));
     return o;
 }
 

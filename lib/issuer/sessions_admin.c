@@ -25,33 +25,7 @@
     "created_at, updated_at, id, provider, jwt_jti, jwt_expires_at, refresh_expires_at, "          \
     "revoked, external_token_expires_at"
 
-static json_object *time_or_null(const m8_db_result *r, size_t row, size_t col)
-{
-    int64_t us = 0;
-    char t[40];
-    if (m8_db_is_null(r, row, col) || m8_db_get_time(r, row, col, &us) != 0 ||
-        m8_db_format_time(us, t, sizeof t) != 0)
-        return NULL;
-    return json_object_new_string(t);
-}
-
-/* A stored id (either database encoding) in the 8-4-4-4-12 lower-case form
- * into out; false when it is no UUID. */
-static bool id_text(const m8_db_result *r, size_t row, size_t col, char out[M8_UUID_STR_LEN + 1])
-{
-    size_t n = 0;
-    const char *v = m8_db_get_text(r, row, col, &n);
-    char h[M8_UUID_STR_LEN + 1];
-    if (!v)
-        return false;
-    if (n == 32) {
-        snprintf(h, sizeof h, "%.8s-%.4s-%.4s-%.4s-%.12s", v, v + 8, v + 12, v + 16, v + 20);
-        return m8_uuid_canon(h, M8_UUID_STR_LEN, out);
-    }
-    return m8_uuid_canon(v, n, out);
-}
-
-/* The id as id_text writes it; a value that is no UUID as stored. */
+/* The id as m8_issuer_id_text writes it; a value that is no UUID as stored. */
 static json_object *id_json(const m8_db_result *r, size_t row, size_t col)
 {
     size_t n = 0;
@@ -59,7 +33,7 @@ static json_object *id_json(const m8_db_result *r, size_t row, size_t col)
     char out[M8_UUID_STR_LEN + 1];
     if (!v)
         return NULL;
-    if (id_text(r, row, col, out))
+    if (m8_issuer_id_text(r, row, col, out))
         return json_object_new_string(out);
     return json_object_new_string_len(v, (int)n);
 }
@@ -77,15 +51,15 @@ static json_object *row_json(const m8_db_result *r, size_t i)
     const char *jti = m8_db_get_text(r, i, 4, &n);
     int revoked = 0;
     m8_db_get_bool(r, i, 7, &revoked);
-    json_object_object_add(o, "created_at", time_or_null(r, i, 0));
-    json_object_object_add(o, "updated_at", time_or_null(r, i, 1));
+    json_object_object_add(o, "created_at", m8_issuer_time_json(r, i, 0));
+    json_object_object_add(o, "updated_at", m8_issuer_time_json(r, i, 1));
     json_object_object_add(o, "id", id_json(r, i, 2));
     json_object_object_add(o, "provider", json_object_new_string(wire));
     json_object_object_add(o, "jwt_jti", jti ? json_object_new_string_len(jti, (int)n) : NULL);
-    json_object_object_add(o, "jwt_expires_at", time_or_null(r, i, 5));
-    json_object_object_add(o, "refresh_expires_at", time_or_null(r, i, 6));
+    json_object_object_add(o, "jwt_expires_at", m8_issuer_time_json(r, i, 5));
+    json_object_object_add(o, "refresh_expires_at", m8_issuer_time_json(r, i, 6));
     json_object_object_add(o, "revoked", json_object_new_boolean(revoked != 0));
-    json_object_object_add(o, "external_token_expires_at", time_or_null(r, i, 8));
+    json_object_object_add(o, "external_token_expires_at", m8_issuer_time_json(r, i, 8));
     return o;
 }
 
@@ -278,7 +252,7 @@ int m8_issuer_h_sessions_delete(m8_request *req, void *data)
         const char *j = m8_db_get_text(r, 0, 1, &n);
         if (j && n <= M8_ISSUER_ID_MAX)
             snprintf(jti, sizeof jti, "%.*s", (int)n, j);
-        if (!id_text(r, 0, 0, owner))
+        if (!m8_issuer_id_text(r, 0, 0, owner))
             rc = M8_EIO;
     }
     if (rc == 0)

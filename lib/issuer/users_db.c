@@ -7,6 +7,7 @@
 #include "issuer/service.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -294,4 +295,27 @@ bool m8_issuer_email_reserved(const char *email, size_t n)
     const size_t dl = sizeof M8_SA_EMAIL_DOMAIN - 1;
     return email && n > dl + 1 && email[n - dl - 1] == '@' &&
            strncasecmp(email + n - dl, M8_SA_EMAIL_DOMAIN, dl) == 0;
+}
+
+bool m8_issuer_id_text(const m8_db_result *r, size_t row, size_t col, char out[M8_UUID_STR_LEN + 1])
+{
+    size_t n = 0;
+    const char *v = m8_db_get_text(r, row, col, &n);
+    if (!v)
+        return false;
+    if (n != 32)
+        return m8_uuid_canon(v, n, out);
+    char h[M8_UUID_STR_LEN + 1];
+    snprintf(h, sizeof h, "%.8s-%.4s-%.4s-%.4s-%.12s", v, v + 8, v + 12, v + 16, v + 20);
+    return m8_uuid_canon(h, M8_UUID_STR_LEN, out);
+}
+
+json_object *m8_issuer_time_json(const m8_db_result *r, size_t row, size_t col)
+{
+    int64_t us = 0;
+    char t[40];
+    if (m8_db_is_null(r, row, col) || m8_db_get_time(r, row, col, &us) != 0 ||
+        m8_db_format_time(us, t, sizeof t) != 0)
+        return NULL;
+    return json_object_new_string(t);
 }
