@@ -147,6 +147,7 @@ static int rate_hit(m8_request *req, const m8_issuer *iss, const char *key, long
     int rc =
         m8_issuer_rate_hit(db, iss->prefix, key, strlen(key), window_min * 60, now, &count, NULL);
     if (rc == M8_EAGAIN) {
+        m8_issuer_db_down_log(req, "rate limit");
         m8_im_inc3(M8_IM_DEGRADED, M8_IM_CTL_RATE_LIMIT, iss->s->rate_limit_failure_mode,
                    M8_IM_REASON_REDIS_UNAVAILABLE);
         if (iss->s->rate_limit_failure_mode == M8_FAIL_OPEN) {

@@ -31,10 +31,19 @@
 
 static m8_issuer g_iss;
 
+void m8_issuer_db_down_log(m8_request *req, const char *what)
+{
+    const m8_db_error *e = m8_db_last_error(m8_req_db(req));
+    m8_log_limited("issuer.db.down", M8_LOG_WARNING, "issuer: %s: the database is unavailable: %s",
+                   what, e && e->message[0] ? e->message : "no connection");
+}
+
 int m8_issuer_db_fail(m8_request *req, int rc, const char *what)
 {
-    if (rc == M8_EAGAIN)
+    if (rc == M8_EAGAIN) {
+        m8_issuer_db_down_log(req, what);
         return m8_res_error(req, 503, M8_ISSUER_DETAIL_DB_DOWN);
+    }
     m8_req_fail(req, "issuer: %s: database error %d", what, rc);
     return m8_res_error(req, 500, "Internal Server Error");
 }

@@ -112,8 +112,12 @@ M8_INTERNAL void m8_issuer_user_mint(const m8_issuer_user *u, m8_mint_user *out)
 M8_INTERNAL struct json_object *m8_issuer_user_public(const m8_issuer_user *u);
 
 /* Answers a database failure rc on a route: M8_EAGAIN -> 503 with
- * M8_ISSUER_DETAIL_DB_DOWN; anything else logged and 500.  Returns 0. */
+ * M8_ISSUER_DETAIL_DB_DOWN (logged, rate-limited, with the client's
+ * reason); anything else logged and 500.  Returns 0. */
 M8_INTERNAL int m8_issuer_db_fail(m8_request *req, int rc, const char *what);
+/* Logs (rate-limited) that the request's database was unavailable for
+ * what, with the client library's reason (never a password). */
+M8_INTERNAL void m8_issuer_db_down_log(m8_request *req, const char *what);
 
 /* ---- route groups: every handler takes the m8_issuer as data ---- */
 

@@ -83,14 +83,16 @@ burst() {
     local base=$1 n=$2 pass=$3 want=$4 i
     local -a par=()
     for ((i = 1; i <= n; i++)); do
-        "$CURL" -s -o /dev/null -w '%{http_code}\n' --max-time 30 -X POST \
+        "$CURL" -s -o "$T_DIR/burst$i.body" -w '%{http_code}\n' --max-time 30 -X POST \
             --data-urlencode "username=$SU" --data-urlencode "password=$pass" \
             "$base/user/login/access-token" >"$T_DIR/burst$i.txt" &
         par+=("$!")
     done
     wait "${par[@]}"
-    BURST_BAD=0
+    BURST_BAD=0 BURST_CODES=
     for ((i = 1; i <= n; i++)); do
+        BURST_CODES+=" $(cat "$T_DIR/burst$i.txt")"
+        [ "$(cat "$T_DIR/burst$i.txt")" = "$want" ] || BURST_CODES+=" $(head -c 200 "$T_DIR/burst$i.body")"
         [ "$(cat "$T_DIR/burst$i.txt")" = "$want" ] || BURST_BAD=$((BURST_BAD + 1))
     done
 }
@@ -125,9 +127,10 @@ run_kind() {
     t_report 0 "$lk: fcgim8-issuer runs under fcgim8d with 2 workers"
 
     burst "$base" $((GOOD / 2)) "$SU_PW" 200
-    local bad1=$BURST_BAD
+    local bad1=$BURST_BAD codes1=$BURST_CODES
     burst "$base" $((GOOD / 2)) "$SU_PW" 200
-    t_is "$((bad1 + BURST_BAD))" 0 "$lk: $GOOD logins in two parallel bursts: each 200"
+    t_is "$((bad1 + BURST_BAD))" 0 "$lk: $GOOD logins in two parallel bursts: each 200" ||
+        t_diag "$lk: the statuses:$codes1 /$BURST_CODES; the issuer's log: $(grep -E 'Sanitizer|runtime error|SUMMARY|killed by signal|exited with|"level":"(warning|error|critical)"' "$T_DIR/iss_$lk.log" | head -n 12)"
     burst "$base" $BAD "Wrong-Passw0rd-$lk" 400
     t_is "$BURST_BAD" 0 "$lk: $BAD wrong passwords at once: each 400"
     local pids
