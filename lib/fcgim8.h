@@ -141,6 +141,47 @@ M8_EXTERN int m8_app_add_routes(m8_app *app, const m8_route *routes, size_t n);
 M8_EXTERN int m8_app_require_scope(m8_app *app, const char *method, const char *path,
                                    const char *scope);
 
+/* Where a described parameter travels (m8_route_param).  The zero value is
+ * refused, so every parameter states it. */
+typedef enum m8_param_in {
+    M8_PARAM_IN_UNSET = 0,
+    M8_PARAM_IN_QUERY, /* ?name=value */
+    M8_PARAM_IN_FORM,  /* a field of an application/x-www-form-urlencoded body */
+} m8_param_in;
+
+/* The type of a described parameter; the zero value is refused. */
+typedef enum m8_param_type {
+    M8_PARAM_TYPE_UNSET = 0,
+    M8_PARAM_STRING,
+    M8_PARAM_INTEGER,
+    M8_PARAM_BOOLEAN,
+    M8_PARAM_PASSWORD, /* a string the docs pages mask (format "password") */
+} m8_param_type;
+
+/* One query parameter or form field of a route, for the OpenAPI document
+ * only: the handler still reads and checks what arrives. */
+typedef struct m8_route_param {
+    const char *name; /* 1-64 bytes: a letter or '_', then letters, digits, '_', '-', '.' */
+    m8_param_in in;
+    m8_param_type type;
+    int required;              /* non-zero: the client must send it */
+    const char *description;   /* optional, at most 512 bytes of UTF-8 */
+    const char *default_value; /* optional: what an absent one means, as text ("100") */
+} m8_route_param;
+
+/* Describes the query parameters and form fields of the route of a table
+ * with exactly this method and path (as written there) in the OpenAPI
+ * document: n (1 to 32) params, copied.  One description a route; call
+ * before m8_app_main.  Checked at boot: no route of that method and path,
+ * or form fields on an M8_ROUTE_JSON_BODY route, refuses to start.
+ * M8_EINVAL for a bad name, place, type, description or default, a name
+ * given twice in one place, a default on a required or password
+ * parameter, form fields on GET, HEAD or OPTIONS, or a second description
+ * of the route; M8_ETOOBIG past 32 params or 1024 described routes;
+ * M8_ESTATE after boot (fcgim8(3), "Query parameters and forms"). */
+M8_EXTERN int m8_app_describe_route(m8_app *app, const char *method, const char *path,
+                                    const m8_route_param *params, size_t n);
+
 /* Limits the request body (default 1 MiB); larger bodies get 413. */
 M8_EXTERN int m8_app_set_max_body(m8_app *app, size_t bytes);
 

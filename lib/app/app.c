@@ -61,6 +61,7 @@ void m8_app_free(m8_app *app)
     free(app->startups);
     free(app->shutdowns);
     m8__app_route_scopes_free(app);
+    m8__app_route_docs_free(app);
     free(app->tables);
     free(app->table_lens);
     free(app->service_name);
@@ -505,17 +506,21 @@ int m8_app_boot(m8_app *app, const m8_settings_source *src)
             m8_route r = app->tables[t][i];
             r.flags &= ~M8__ROUTE_BUILTIN;
             const char *scope = NULL;
+            const m8_route_doc *doc = NULL;
             if (audit_cred_kinds(app, &r, err, sizeof err) != 0 ||
                 audit_api_key_route(app, &r, err, sizeof err) != 0 ||
                 m8__app_route_scope(app, &r, &scope, err, sizeof err) != 0 ||
+                m8__app_route_doc(app, &r, &doc, err, sizeof err) != 0 ||
                 m8_router_add(&app->router, s->api_prefix, &r, err, sizeof err) != 0) {
                 m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
                 return M8_EX_CONFIG;
             }
             app->router.routes[app->router.n - 1].scope = scope;
+            app->router.routes[app->router.n - 1].doc = doc;
         }
     }
-    if (m8__app_route_scopes_unused(app, err, sizeof err) != 0) {
+    if (m8__app_route_scopes_unused(app, err, sizeof err) != 0 ||
+        m8__app_route_docs_unused(app, err, sizeof err) != 0) {
         m8_log(M8_LOG_CRITICAL, "CONFIG: %s", err);
         return M8_EX_CONFIG;
     }

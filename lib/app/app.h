@@ -89,6 +89,9 @@ struct m8_app {
     /* m8_app_require_scope: the API-key scopes routes require (route_scope.c) */
     struct m8_route_scope *scopes;
     size_t n_scopes;
+    /* m8_app_describe_route: query and form params for OpenAPI (route_doc.c) */
+    struct m8_route_doc *route_docs;
+    size_t n_route_docs;
 };
 
 /* The most m8_app_require_scope declarations of one app. */
@@ -103,6 +106,20 @@ M8_INTERNAL int m8__app_route_scope(m8_app *app, const m8_route *r, const char *
  * matched no route. */
 M8_INTERNAL int m8__app_route_scopes_unused(const m8_app *app, char *err, size_t errlen);
 M8_INTERNAL void m8__app_route_scopes_free(m8_app *app);
+
+/* The most m8_app_describe_route declarations of one app, and params of one. */
+#define M8_APP_MAX_ROUTE_DOCS 1024u
+#define M8_APP_MAX_ROUTE_PARAMS 32u
+
+/* At boot, for route r of a table: *doc = the description declared for its
+ * method and path (NULL: none); M8_ECONFIG (err) for form fields on a
+ * JSON-body route. */
+M8_INTERNAL int m8__app_route_doc(m8_app *app, const m8_route *r, const struct m8_route_doc **doc,
+                                  char *err, size_t errlen);
+/* At boot, after every table: M8_ECONFIG (err) for a description that
+ * matched no route. */
+M8_INTERNAL int m8__app_route_docs_unused(const m8_app *app, char *err, size_t errlen);
+M8_INTERNAL void m8__app_route_docs_free(m8_app *app);
 
 /* Route flag of the built-in routes (app.c): served before the app is ready. */
 #define M8__ROUTE_BUILTIN (1u << 30)

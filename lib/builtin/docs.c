@@ -176,6 +176,116 @@ static json_object *request_body(void)
     return rb;
 }
 
+/* ---- described query parameters and form fields (m8_app_describe_route) */
+
+static const char *type_name(m8_param_type t)
+{
+    return t == M8_PARAM_INTEGER ? "integer" : t == M8_PARAM_BOOLEAN ? "boolean" : "string";
+}
+
+/* {"type":t[,"format":"password"][,"default":v][,"description":d]}; the
+ * default was checked against the type when it was declared. */
+static json_object *param_schema(const m8_doc_param *p, bool with_description)
+{
+    json_object *s = json_object_new_object();
+    bool ok = s && add(s, "type", json_object_new_string(type_name(p->type)));
+    if (ok && p->type == M8_PARAM_PASSWORD)
+        ok = add(s, "format", json_object_new_string("password"));
+    if (ok && p->default_value) {
+        json_object *v = p->type == M8_PARAM_INTEGER
+                             ? json_object_new_int64(strtoll(p->default_value, NULL, 10))
+                         : p->type == M8_PARAM_BOOLEAN
+                             ? json_object_new_boolean(strcmp(p->default_value, "true") == 0)
+                             : json_object_new_string(p->default_value);
+        ok = add(s, "default", v);
+    }
+    if (ok && with_description && p->description)
+        ok = add(s, "description", json_object_new_string(p->description));
+    if (!ok) {
+        json_object_put(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* {"name":n,"in":"query","required":r,"schema":{...}[,"description":d]} */
+static json_object *query_param(const m8_doc_param *p)
+{
+    json_object *prm = json_object_new_object();
+    bool ok = prm && add(prm, "name", json_object_new_string(p->name)) &&
+              add(prm, "in", json_object_new_string("query")) &&
+              add(prm, "required", json_object_new_boolean(p->required)) &&
+              add(prm, "schema", param_schema(p, false)) &&
+              (!p->description || add(prm, "description", json_object_new_string(p->description)));
+    if (!ok) {
+        json_object_put(prm);
+        return NULL;
+    }
+    return prm;
+}
+
+static bool has_form(const m8_route_doc *doc)
+{
+    for (size_t k = 0; doc && k < doc->n; k++) {
+        if (doc->params[k].in == M8_PARAM_IN_FORM)
+            return true;
+    }
+    return false;
+}
+
+/* {"content":{"application/x-www-form-urlencoded":{"schema":{"type":"object",
+ * "properties":{...}[,"required":[...]]}}},"required":any field required} */
+static json_object *form_body(const m8_route_doc *doc)
+{
+    json_object *schema = json_object_new_object(), *props = json_object_new_object(),
+                *req = json_object_new_array();
+    bool ok = schema && props && req && add(schema, "type", json_object_new_string("object"));
+    for (size_t k = 0; ok && k < doc->n; k++) {
+        const m8_doc_param *p = &doc->params[k];
+        if (p->in != M8_PARAM_IN_FORM)
+            continue;
+        ok = add(props, p->name, param_schema(p, true)) &&
+             (!p->required || push(req, json_object_new_string(p->name)));
+    }
+    bool any_required = ok && json_object_array_length(req) > 0;
+    if (ok) {
+        ok = add(schema, "properties", props);
+        props = NULL;
+    }
+    if (ok && any_required) {
+        ok = add(schema, "required", req);
+        req = NULL;
+    }
+    json_object_put(props);
+    json_object_put(req);
+    json_object *media = ok ? json_object_new_object() : NULL;
+    if (media) {
+        bool m = add(media, "schema", schema); /* schema consumed either way */
+        schema = NULL;
+        if (!m) {
+            json_object_put(media);
+            media = NULL;
+        }
+    }
+    json_object_put(schema);
+    json_object *content = media ? json_object_new_object() : NULL;
+    if (content && !add(content, "application/x-www-form-urlencoded", media)) {
+        json_object_put(content);
+        content = NULL;
+    } else if (!content) {
+        json_object_put(media);
+    }
+    json_object *rb = content ? json_object_new_object() : NULL;
+    if (!rb || !add(rb, "content", content) ||
+        !add(rb, "required", json_object_new_boolean(any_required))) {
+        if (!rb)
+            json_object_put(content);
+        json_object_put(rb);
+        return NULL;
+    }
+    return rb;
+}
+
 static json_object *operation(const m8_route_entry *e, json_object *used, m8_buf *id)
 {
     json_object *op = json_object_new_object();
@@ -204,6 +314,13 @@ static json_object *operation(const m8_route_entry *e, json_object *used, m8_buf
          add(op, "operationId", json_object_new_string(id->data));
     if (ok) {
         json_object *params = path_parameters(e->template);
+        for (size_t k = 0; params && e->doc && k < e->doc->n; k++) {
+            if (e->doc->params[k].in == M8_PARAM_IN_QUERY &&
+                !push(params, query_param(&e->doc->params[k]))) {
+                json_object_put(params);
+                params = NULL;
+            }
+        }
         if (!params)
             ok = false;
         else if (json_object_array_length(params) > 0)
@@ -214,12 +331,14 @@ static json_object *operation(const m8_route_entry *e, json_object *used, m8_buf
     bool json_body = (e->flags & M8_ROUTE_JSON_BODY) != 0;
     if (ok && json_body)
         ok = add(op, "requestBody", request_body());
+    else if (ok && has_form(e->doc))
+        ok = add(op, "requestBody", form_body(e->doc));
     json_object *responses = ok ? json_object_new_object() : NULL;
     if (ok) {
         ok =
             responses &&
             add(responses, "200", json_response("Successful Response", json_object_new_object())) &&
-            (!json_body ||
+            ((!json_body && !e->doc) ||
              add(responses, "422",
                  json_response("Validation Error",
                                ref_schema("#/components/schemas/HTTPValidationError"))));
@@ -337,7 +456,7 @@ static json_object *build_document(const m8_settings *s, const m8_router *r, con
             method[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
         }
         ok = add(item, method, operation(e, used, &id));
-        any_body |= (e->flags & M8_ROUTE_JSON_BODY) != 0;
+        any_body |= (e->flags & M8_ROUTE_JSON_BODY) != 0 || e->doc != NULL; /* 422 */
         any_protected |= e->access != M8_PUBLIC;
         any_apikey |= e->access == M8_API_KEY_READER || e->access == M8_API_KEY_WRITER;
     }

@@ -21,6 +21,7 @@ typedef struct m8_route_entry {
     const char *tag;
     unsigned flags;    /* M8_ROUTE_* */
     const char *scope; /* the API-key scope it requires (m8_app_require_scope), or NULL */
+    const struct m8_route_doc *doc; /* its query and form params (m8_app_describe_route), or NULL */
 } m8_route_entry;
 
 typedef struct m8_router {

@@ -14,6 +14,7 @@
 #include "config/settings.h"
 #include "db/db.h"
 #include "fcgim8.h"
+#include "issuer/fernet.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,6 +39,15 @@ struct json_object;
 #define M8_OIDC_STATE_TTL_S 600
 #define M8_OIDC_CODE_TTL_S 60
 #define M8_OIDC_EXCHANGE_LIMIT 10 /* per client address and minute */
+/* The longest provider token kept on a session row: the longest whose
+ * Fernet form fits the 2048-character external_* columns. */
+#define M8_OIDC_EXT_TOKEN_MAX 1471u
+#define M8_OIDC_EXT_COLUMN_MAX 2048u
+_Static_assert(M8_FERNET_TOKEN_LEN(M8_OIDC_EXT_TOKEN_MAX) <= M8_OIDC_EXT_COLUMN_MAX &&
+                   M8_FERNET_TOKEN_LEN(M8_OIDC_EXT_TOKEN_MAX + 1) > M8_OIDC_EXT_COLUMN_MAX,
+               "M8_OIDC_EXT_TOKEN_MAX is the longest token that fits the column");
+/* The longest lifetime (expires_in, seconds) taken from a token answer. */
+#define M8_OIDC_EXT_EXPIRES_MAX (366LL * 86400)
 
 /* ------------------------------------------------------------ pure parts */
 
@@ -153,12 +163,25 @@ M8_INTERNAL int m8_oidc_ready(m8_oidc_provider *p);
 /* The authorization URL with our state, PKCE challenge and nonce. */
 M8_INTERNAL int m8_oidc_auth_url(m8_oidc_provider *p, const char *state, const char *challenge,
                                  const char *nonce, m8_buf *out);
+/* The provider's own tokens from the token endpoint's answer
+ * (doc/issuer.md#stored-google-tokens).  Secrets: the caller wipes the
+ * struct (sodium_memzero) once done. */
+typedef struct m8_oidc_ext_tokens {
+    char access[M8_OIDC_EXT_TOKEN_MAX + 1];  /* "" when absent or too long */
+    char refresh[M8_OIDC_EXT_TOKEN_MAX + 1]; /* "" when absent or too long */
+    long long expires_in;                    /* seconds; 0 when absent or out of range */
+    bool too_long;                           /* a token was dropped for its length */
+} m8_oidc_ext_tokens;
+
 /* Redeems code at the token endpoint with verifier (PKCE), verifies the
  * ID token (the provider's JWKS, alg pinned, oidc claims with nonce) at
- * time now, and fills id.  *why (may be NULL) gets a reason for the log. */
+ * time now, and fills id; with ext (may be NULL) also the provider's
+ * access and refresh tokens and their lifetime.  *why (may be NULL) gets a
+ * reason for the log. */
 M8_INTERNAL m8_oidc_outcome m8_oidc_redeem(m8_oidc_provider *p, const char *code,
                                            const char *verifier, const char *nonce, long long now,
-                                           m8_arena *a, m8_oidc_identity *id, const char **why);
+                                           m8_arena *a, m8_oidc_identity *id,
+                                           m8_oidc_ext_tokens *ext, const char **why);
 
 /* Builds the providers from the settings at boot (a startup validator:
  * nothing is fetched; a provider that is not configured stays off). */
@@ -166,6 +189,10 @@ M8_INTERNAL int m8_oidc_load(const m8_settings *s, char *err, size_t errlen, voi
 M8_INTERNAL void m8_oidc_free(m8_app *app, void *data);
 /* The provider of kind, or NULL when it is not enabled. */
 M8_INTERNAL m8_oidc_provider *m8_oidc_get(m8_oidc_kind kind);
+/* The keys of the stored provider tokens, built by m8_oidc_load from
+ * TOKENS_ENCRYPTION_KEY then TOKENS_ENCRYPTION_KEY_OLD: *n of them (0
+ * before the load or without the setting). */
+M8_INTERNAL const m8_fernet_key *m8_oidc_token_keys(size_t *n);
 
 /* ------------------------------------------------------------ routes */
 
@@ -179,5 +206,9 @@ M8_INTERNAL int m8_issuer_h_google_exchange(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_oidc_login_url(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_oidc_callback(m8_request *req, void *data);
 M8_INTERNAL int m8_issuer_h_oidc_exchange(m8_request *req, void *data);
+/* POST /sessions/refresh-google-tokens/ (any valid JWT; the session of the
+ * caller's token, a Google session only): replaces the stored Google
+ * tokens (sessions_admin.c, which renders the session rows). */
+M8_INTERNAL int m8_issuer_h_refresh_google_tokens(m8_request *req, void *data);
 
 #endif

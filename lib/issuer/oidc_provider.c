@@ -29,6 +29,9 @@
 #define JWKS_TTL_S 300.0
 
 static m8_oidc_provider *g_prov[2];
+/* TOKENS_ENCRYPTION_KEY, then TOKENS_ENCRYPTION_KEY_OLD */
+static m8_fernet_key g_tok_keys[2];
+static size_t g_ntok_keys;
 
 static double mono_now(void)
 {
@@ -93,6 +96,13 @@ int m8_oidc_load(const m8_settings *s, char *err, size_t errlen, void *data)
 {
     (void)data;
     m8_oidc_free(NULL, NULL);
+    if (set(s->tokens_encryption_key)) {
+        m8_fernet_key_derive(s->tokens_encryption_key, strlen(s->tokens_encryption_key),
+                             &g_tok_keys[g_ntok_keys++]);
+        if (set(s->tokens_encryption_key_old))
+            m8_fernet_key_derive(s->tokens_encryption_key_old, strlen(s->tokens_encryption_key_old),
+                                 &g_tok_keys[g_ntok_keys++]);
+    }
     if (s->google_oauth_enabled) {
         bool custom = set(s->google_oidc_issuer);
         m8_oidc_provider *p = provider_new(
@@ -157,7 +167,15 @@ void m8_oidc_free(m8_app *app, void *data)
     for (size_t i = 0; i < 2; i++) {
         provider_free(g_prov[i]);
         g_prov[i] = NULL;
+        m8_fernet_key_wipe(&g_tok_keys[i]);
     }
+    g_ntok_keys = 0;
+}
+
+const m8_fernet_key *m8_oidc_token_keys(size_t *n)
+{
+    *n = g_ntok_keys;
+    return g_tok_keys;
 }
 
 m8_oidc_provider *m8_oidc_get(m8_oidc_kind kind)
@@ -267,9 +285,41 @@ static int form_field(m8_buf *b, const char *name, const char *v)
     return rc ? rc : m8_oidc_quote_plus(b, v, strlen(v));
 }
 
-/* The id_token of the token endpoint's answer to the form post. */
+/* A string member of the token answer into out (cap bytes with the NUL);
+ * left "" when absent, and *too_long set when it does not fit. */
+static void ext_string(json_object *o, const char *name, char *out, size_t cap, bool *too_long)
+{
+    json_object *v = NULL;
+    out[0] = '\0';
+    if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
+        return;
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n == 0 || n >= cap || memchr(json_object_get_string(v), '\0', n)) {
+        *too_long = *too_long || n >= cap;
+        return;
+    }
+    memcpy(out, json_object_get_string(v), n + 1);
+}
+
+/* The provider's tokens of the answer o (doc/issuer.md#stored-google-tokens). */
+static void ext_tokens(json_object *o, m8_oidc_ext_tokens *ext)
+{
+    json_object *v = NULL;
+    ext_string(o, "access_token", ext->access, sizeof ext->access, &ext->too_long);
+    ext_string(o, "refresh_token", ext->refresh, sizeof ext->refresh, &ext->too_long);
+    ext->expires_in = 0;
+    if (json_object_object_get_ex(o, "expires_in", &v) && json_object_is_type(v, json_type_int)) {
+        int64_t e = json_object_get_int64(v);
+        if (e > 0 && e <= M8_OIDC_EXT_EXPIRES_MAX)
+            ext->expires_in = e;
+    }
+}
+
+/* The id_token of the token endpoint's answer to the form post; with ext
+ * also the provider's own tokens. */
 static m8_oidc_outcome token_call(m8_oidc_provider *p, const char *code, const char *verifier,
-                                  m8_arena *a, const char **id_token, const char **why)
+                                  m8_arena *a, const char **id_token, m8_oidc_ext_tokens *ext,
+                                  const char **why)
 {
     m8_buf form;
     m8_buf_init(&form, 16384);
@@ -327,6 +377,8 @@ static m8_oidc_outcome token_call(m8_oidc_provider *p, const char *code, const c
         } else if (!(*id_token = m8_arena_strdup(a, json_object_get_string(t)))) {
             *why = "out of memory";
             out = M8_OIDC_ERROR;
+        } else if (ext) {
+            ext_tokens(o, ext);
         }
     }
     json_object_put(o);
@@ -338,18 +390,20 @@ static m8_oidc_outcome token_call(m8_oidc_provider *p, const char *code, const c
 
 m8_oidc_outcome m8_oidc_redeem(m8_oidc_provider *p, const char *code, const char *verifier,
                                const char *nonce, long long now, m8_arena *a, m8_oidc_identity *id,
-                               const char **why)
+                               m8_oidc_ext_tokens *ext, const char **why)
 {
     const char *dummy = NULL;
     if (!why)
         why = &dummy;
     memset(id, 0, sizeof *id);
+    if (ext)
+        memset(ext, 0, sizeof *ext);
     if (m8_oidc_ready(p) != 0) {
         *why = "the provider's endpoints are unknown (discovery failed)";
         return M8_OIDC_EXCHANGE_FAILED;
     }
     const char *tok = NULL;
-    m8_oidc_outcome out = token_call(p, code, verifier, a, &tok, why);
+    m8_oidc_outcome out = token_call(p, code, verifier, a, &tok, ext, why);
     if (out != M8_OIDC_OK)
         return out;
     m8_jws j;

@@ -148,9 +148,36 @@ static void wipe_buf(m8_buf *b)
     m8_buf_free(b);
 }
 
-/* The session row and the allowlist entry, as a password login writes them. */
+/* The provider's tokens on the new session row of a Google account, in the
+ * caller's transaction (doc/issuer.md#stored-google-tokens): the access
+ * token and its expiry replaced, the refresh token only when the provider
+ * sent one (Google sends it on consent only). */
+static int store_ext(m8_request *req, const m8_issuer *iss, const m8_issuer_user *u,
+                     const char *jti, const m8_oidc_ext_tokens *ext, long long now)
+{
+    size_t nkeys = 0;
+    const m8_fernet_key *keys = m8_oidc_token_keys(&nkeys);
+    if (!ext || strcmp(u->provider, "google") != 0)
+        return 0;
+    if (ext->too_long)
+        m8_log_limited("issuer.sso.ext", M8_LOG_WARNING,
+                       "issuer: a Google token longer than %u bytes was not stored",
+                       M8_OIDC_EXT_TOKEN_MAX);
+    m8_oidc_ext_write w = {
+        .set_access = true,
+        .set_refresh = ext->refresh[0] != '\0',
+        .set_expires = true,
+        .access = ext->access[0] ? ext->access : NULL,
+        .refresh = ext->refresh,
+        .expires_us = ext->access[0] && ext->expires_in ? (now + ext->expires_in) * 1000000 : 0};
+    return m8_oidc_ext_store(m8_req_db(req), iss->prefix, keys, nkeys, u->id, jti, &w, NULL);
+}
+
+/* The session row and the allowlist entry, as a password login writes them;
+ * a Google account's row also keeps the provider's tokens. */
 static int write_session(m8_request *req, const m8_issuer *iss, const m8_issuer_user *u,
-                         const char *jti, const m8_buf *refresh, long long now)
+                         const char *jti, const m8_buf *refresh, const m8_oidc_ext_tokens *ext,
+                         long long now)
 {
     m8_db *db = m8_req_db(req);
     m8_issuer_session s = {u->id,
@@ -169,6 +196,8 @@ static int write_session(m8_request *req, const m8_issuer *iss, const m8_issuer_
         s.auth_generation = locked.auth_generation;
         rc = m8_issuer_session_upsert(db, iss->prefix, &s);
     }
+    if (rc == 0)
+        rc = store_ext(req, iss, u, jti, ext, now);
     if (rc == 0)
         rc = m8_issuer_allow_put(db, iss->prefix, jti, u->id, s.refresh_expires_at);
     if (rc == 0)
@@ -203,7 +232,7 @@ static char *code_payload(m8_request *req, const m8_oidc_provider *p, const m8_i
 
 /* Steps 4-6 after the identity is bound: tokens, session, auth code, 307. */
 static int finish(m8_request *req, m8_issuer *iss, const m8_oidc_provider *p, m8_issuer_user *u,
-                  const char *target, const char *challenge)
+                  const char *target, const char *challenge, const m8_oidc_ext_tokens *ext)
 {
     long long now = now_s();
     char jti[M8_UUID_STR_LEN + 1];
@@ -221,7 +250,7 @@ static int finish(m8_request *req, m8_issuer *iss, const m8_oidc_provider *p, m8
         out = m8_res_error(req, 500, M8_MINT_DETAIL_FAILED);
         goto done;
     }
-    rc = iss->stateless ? 0 : write_session(req, iss, u, jti, &refresh, now);
+    rc = iss->stateless ? 0 : write_session(req, iss, u, jti, &refresh, ext, now);
     if (rc != 0) {
         out = m8_issuer_db_fail(req, rc, "sso: session write");
         goto done;
@@ -285,6 +314,7 @@ static int callback(m8_request *req, m8_issuer *iss, m8_oidc_kind kind)
     json_object *sess = m8_json_parse(text, strlen(text), 4, NULL, &why);
     const char *verifier = jget(sess, "pkce_verifier"), *target = jget(sess, "redirect_target"),
                *challenge = jget(sess, "code_challenge"), *nonce = jget(sess, "nonce");
+    m8_oidc_ext_tokens *ext = NULL;
     int out;
     if (!sess || strcmp(flow, p->label) != 0 || !verifier || !target || !challenge || !nonce) {
         out = m8_res_error(req, 400, D_STATE);
@@ -299,7 +329,10 @@ static int callback(m8_request *req, m8_issuer *iss, m8_oidc_kind kind)
         goto done;
     }
     m8_oidc_identity id;
-    m8_oidc_outcome oc = m8_oidc_redeem(p, cb->code, verifier, nonce, now, &req->arena, &id, &why);
+    /* only Google's tokens are kept (doc/issuer.md#stored-google-tokens) */
+    ext = p->kind == M8_OIDC_GOOGLE ? m8_req_alloc(req, sizeof *ext) : NULL;
+    m8_oidc_outcome oc =
+        m8_oidc_redeem(p, cb->code, verifier, nonce, now, &req->arena, &id, ext, &why);
     if (oc != M8_OIDC_OK) {
         m8_log_limited("issuer.sso.refused", M8_LOG_WARNING, "issuer: %s sign-in refused: %s",
                        p->label, why ? why : "?");
@@ -324,8 +357,10 @@ static int callback(m8_request *req, m8_issuer *iss, m8_oidc_kind kind)
         out = m8_issuer_db_fail(req, rc, "sso: identity binding");
         goto done;
     }
-    out = finish(req, iss, p, &u, target, challenge);
+    out = finish(req, iss, p, &u, target, challenge, ext);
 done:
+    if (ext)
+        sodium_memzero(ext, sizeof *ext);
     json_object_put(sess);
     return out;
 }
@@ -416,10 +451,17 @@ static int exchange(m8_request *req, m8_issuer *iss, m8_oidc_kind kind)
     const char *why = NULL;
     json_object *o = tl <= M8_OIDC_AUTHCODE_MAX ? m8_json_parse(text, tl, 4, NULL, &why) : NULL;
     sodium_memzero((char *)text, tl);
-    const char *stored = jget(o, "code_challenge");
+    const char *stored = jget(o, "code_challenge"), *minted_by = jget(o, "auth_provider");
     const char *origin = m8_req_header(req, "Origin");
     int out;
-    if (!o || !stored) {
+    /* a code answers only at the exchange of the provider that minted it;
+     * taken above either way, so it cannot be tried again at the other
+     * (doc/issuer.md#sso-oidc-and-google) */
+    if (!o || !stored || !minted_by || strcmp(minted_by, p->label) != 0) {
+        if (minted_by && strcmp(minted_by, p->label) != 0)
+            m8_log_limited("issuer.sso.crossed", M8_LOG_WARNING,
+                           "issuer: an auth code of %.16s presented at the %s exchange: refused",
+                           minted_by, p->label);
         out = m8_res_error(req, 400, D_CODE);
     } else if (origin && *origin && !origin_allowed(iss->s, origin)) {
         out = m8_res_error(req, 400, D_ORIGIN);

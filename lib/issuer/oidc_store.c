@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "issuer/schema.h"
@@ -98,6 +99,71 @@ int m8_oidc_code_take(m8_db *db, const char *prefix, const char *code, int64_t n
     return take(db, prefix,
                 "SELECT payload FROM {p}_m8_auth_code WHERE code = ? AND expires_at > ?",
                 "DELETE FROM {p}_m8_auth_code WHERE code = ?", code, now, a, payload, NULL);
+}
+
+/* ------------------------------------------------------------ provider tokens */
+
+/* The Fernet form of t into b (NULL t: left empty, *param NULL). */
+static int seal(const m8_fernet_key *k, const char *t, int64_t now, m8_buf *b, m8_db_param *param)
+{
+    if (!t) {
+        *param = M8_DB_NULL;
+        return 0;
+    }
+    size_t n = strlen(t);
+    if (n == 0 || n > M8_OIDC_EXT_TOKEN_MAX)
+        return M8_EINVAL;
+    int rc = m8_fernet_encrypt(k, t, n, now, b);
+    *param = M8_DB_TEXTN(b->data, b->len);
+    return rc != 0 ? rc : b->len > M8_OIDC_EXT_COLUMN_MAX ? M8_EINVAL : 0;
+}
+
+int m8_oidc_ext_store(m8_db *db, const char *prefix, const m8_fernet_key *keys, size_t nkeys,
+                      const char *user_id, const char *jti, const m8_oidc_ext_write *w,
+                      int64_t *updated)
+{
+    if (updated)
+        *updated = 0;
+    char uid[M8_UUID_STR_LEN + 1];
+    if (!db || !keys || nkeys == 0 || !user_id || !jti || !w)
+        return M8_EINVAL;
+    m8_issuer_uuid_param(db, user_id, uid);
+    if (!uid[0])
+        return M8_EINVAL;
+    if (!w->set_access && !w->set_refresh && !w->set_expires)
+        return 0;
+    m8_buf a, r;
+    m8_buf_init(&a, M8_OIDC_EXT_COLUMN_MAX + 1);
+    m8_buf_init(&r, M8_OIDC_EXT_COLUMN_MAX + 1);
+    int64_t now = (int64_t)time(NULL);
+    m8_db_param p[6];
+    size_t np = 0;
+    p[np++] = M8_DB_TIME(m8_db_now());
+    int rc = 0;
+    if (w->set_access)
+        rc = seal(&keys[0], w->access, now, &a, &p[np++]);
+    if (rc == 0 && w->set_refresh)
+        rc = seal(&keys[0], w->refresh, now, &r, &p[np++]);
+    if (rc == 0 && w->set_expires)
+        p[np++] = w->expires_us ? M8_DB_TIME(w->expires_us) : M8_DB_NULL;
+    p[np++] = M8_DB_TEXT(uid);
+    p[np++] = M8_DB_TEXT(jti);
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             "UPDATE {p}_client_session SET updated_at = ?%s%s%s WHERE user_id = ? AND "
+             "jwt_jti = ?",
+             w->set_access ? ", external_access_token = ?" : "",
+             w->set_refresh ? ", external_refresh_token = ?" : "",
+             w->set_expires ? ", external_token_expires_at = ?" : "");
+    m8_db_result *res = NULL;
+    if (rc == 0)
+        rc = m8_issuer_exec(db, prefix, sql, p, np, &res);
+    if (rc == 0 && updated)
+        *updated = m8_db_affected(res);
+    m8_db_result_free(res);
+    m8_buf_free(&a); /* ciphertext: nothing to wipe */
+    m8_buf_free(&r);
+    return rc;
 }
 
 /* ------------------------------------------------------------ binding */

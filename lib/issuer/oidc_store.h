@@ -25,6 +25,23 @@ M8_INTERNAL int m8_oidc_code_put(m8_db *db, const char *prefix, const char *code
 M8_INTERNAL int m8_oidc_code_take(m8_db *db, const char *prefix, const char *code, int64_t now,
                                   m8_arena *a, const char **payload);
 
+/* What m8_oidc_ext_store writes: each set_* member names a column to
+ * replace; a NULL token (or expires_us 0) writes NULL there. */
+typedef struct m8_oidc_ext_write {
+    bool set_access, set_refresh, set_expires;
+    const char *access, *refresh; /* plaintext, at most M8_OIDC_EXT_TOKEN_MAX bytes */
+    int64_t expires_us;           /* external_token_expires_at, microseconds; 0 = NULL */
+} m8_oidc_ext_write;
+
+/* Encrypts the tokens of w with keys[0] (Fernet, m8_oidc_token_keys) and
+ * writes the columns w names on the session row of user_id (8-4-4-4-12)
+ * whose jwt_jti is jti (doc/issuer.md#stored-google-tokens); *updated (may
+ * be NULL) gets the rows changed.  M8_EINVAL for a token over its bound
+ * or no key; else as store.h. */
+M8_INTERNAL int m8_oidc_ext_store(m8_db *db, const char *prefix, const m8_fernet_key *keys,
+                                  size_t nkeys, const char *user_id, const char *jti,
+                                  const m8_oidc_ext_write *w, int64_t *updated);
+
 /* The user of identity id at provider p: the account bound to it (Google:
  * oauth_user_id = sub; generic: <prefix>_m8_oidc_identity), else a new
  * account made just in time with p's default role, unless its email

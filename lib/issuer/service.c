@@ -23,6 +23,7 @@
 #include "issuer/browser.h"
 #include "issuer/form.h"
 #include "issuer/oidc.h"
+#include "issuer/openapi_doc.h"
 #include "issuer/outbox.h"
 #include "issuer/private.h"
 #include "issuer/store.h"
@@ -557,6 +558,8 @@ static const m8_route ROUTES[] = {
       m8_issuer_h_sessions_delete_user, "Delete Sessions By User", "sessions", 0),
     R("DELETE", "/sessions/delete/{session_id}/", M8_SUPERUSER, m8_issuer_h_sessions_delete,
       "Delete Session", "sessions", 0),
+    R("POST", "/sessions/refresh-google-tokens/", M8_USER, m8_issuer_h_refresh_google_tokens,
+      "Refresh Google Tokens", "sessions", M8_ROUTE_JSON_BODY),
     R("GET", "/security/superuser-probe", M8_SUPERUSER, m8_issuer_h_superuser_probe,
       "Superuser Probe", "security", M8_ROUTE_HIDDEN),
     R("GET", "/security/audit-log", M8_ADMIN, m8_issuer_h_audit_log, "Audit Log", "security",
@@ -613,7 +616,8 @@ int m8_issuer_main(int argc, char **argv)
         m8_app_on_database(app, on_database, &g_iss) != 0 ||
         m8_app_on_shutdown(app, on_shutdown, &g_iss) != 0 ||
         m8_app_on_request(app, on_request, &g_iss) != 0 ||
-        m8_app_add_routes(app, ROUTES, M8_ARRAY_LEN(ROUTES)) != 0) {
+        m8_app_add_routes(app, ROUTES, M8_ARRAY_LEN(ROUTES)) != 0 ||
+        m8_issuer_describe_routes(app) != 0) {
         m8_app_free(app);
         return 70;
     }

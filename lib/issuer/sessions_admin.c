@@ -3,13 +3,17 @@
 #include "issuer/sessions_admin.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/log.h"
 #include "issuer/audit.h"
 #include "issuer/clientip.h"
+#include "issuer/oidc.h"
+#include "issuer/oidc_store.h"
 #include "issuer/revoke.h"
 #include "issuer/service.h"
 #include "issuer/sessions.h"
@@ -19,6 +23,7 @@
 #define D_SESSION_NOT_FOUND "Session not found"
 #define D_NO_CURRENT "The user session unavelable" /* sic: fa-auth-m8's text */
 #define D_PROBE_RATE "Too many requests. Try again later."
+#define D_NOT_GOOGLE "Only a Google session holds Google tokens"
 
 /* The columns of ClientSessionPublic, in its member order (row_json). */
 #define COLS                                                                                       \
@@ -357,5 +362,234 @@ int m8_issuer_h_superuser_probe(m8_request *req, void *data)
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "authorized", json_object_new_boolean(true));
+    return m8_res_json(req, 200, o);
+}
+
+/* ------------------------------------------------------------ Google tokens */
+
+/* One 422 item at ["body", field], as users_body.c writes them. */
+static void body_error(m8_ub *b, const char *type, const char *field, const char *msg,
+                       json_object *input, json_object *ctx)
+{
+    json_object *e = json_object_new_object(), *loc = json_object_new_array();
+    json_object_array_add(loc, json_object_new_string("body"));
+    json_object_array_add(loc, json_object_new_string(field));
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object_object_add(e, "loc", loc);
+    json_object_object_add(e, "msg", json_object_new_string(msg));
+    json_object_object_add(e, "input", json_object_get(input));
+    if (ctx)
+        json_object_object_add(e, "ctx", ctx);
+    json_object_array_add(b->errs, e);
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* n decimal digits of s as a number, or -1. */
+static int64_t digits(const char *s, size_t n)
+{
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* An ISO 8601 date or date-time as pydantic reads one (YYYY-MM-DD, then
+ * optionally T or a space, HH:MM[:SS[.ffffff]], then Z or +-HH[:]MM; no
+ * offset is UTC) into microseconds since the epoch.  0 or -1. */
+static int parse_iso(const char *s, size_t n, int64_t *us)
+{
+    if (n < 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    int64_t y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = 0, mi = 0, sec = 0,
+            frac = 0, off = 0;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0))))
+        return -1;
+    size_t i = 10;
+    if (i < n) {
+        if ((s[i] != 'T' && s[i] != 't' && s[i] != ' ') || n < i + 6 || s[i + 3] != ':')
+            return -1;
+        h = digits(s + i + 1, 2);
+        mi = digits(s + i + 4, 2);
+        i += 6;
+        if (i < n && s[i] == ':') {
+            if (n < i + 3 || (sec = digits(s + i + 1, 2)) < 0)
+                return -1;
+            i += 3;
+            if (i < n && (s[i] == '.' || s[i] == ',')) {
+                size_t k = 0;
+                for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++)
+                    frac = k < 6 ? frac * 10 + (s[i] - '0') : frac;
+                if (k == 0)
+                    return -1;
+                for (; k < 6; k++)
+                    frac *= 10;
+            }
+        }
+        if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec > 59)
+            return -1;
+        if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+            i++;
+        } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+            int sign = s[i] == '-' ? -1 : 1;
+            int64_t oh = n >= i + 3 ? digits(s + i + 1, 2) : -1, om = 0;
+            i += 3;
+            if (i < n && s[i] == ':')
+                i++;
+            if (i < n) {
+                om = n >= i + 2 ? digits(s + i, 2) : -1;
+                i += 2;
+            }
+            if (oh < 0 || oh > 23 || om < 0 || om > 59)
+                return -1;
+            off = sign * (oh * 3600 + om * 60);
+        }
+        if (i != n)
+            return -1;
+    }
+    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off) * 1000000) + frac;
+    return 0;
+}
+
+/* external_token_expires_at: null, an ISO 8601 text, or a Unix time in
+ * seconds (milliseconds above 2e10, as pydantic).  1 with *us (0: null),
+ * 0 when absent, -1 after an error. */
+static int body_when(m8_ub *b, const char *name, int64_t *us)
+{
+    json_object *v = NULL;
+    *us = 0;
+    if (!json_object_object_get_ex(b->body, name, &v))
+        return 0;
+    if (!v)
+        return 1;
+    if (json_object_is_type(v, json_type_string)) {
+        const char *t = json_object_get_string(v);
+        if (parse_iso(t, (size_t)json_object_get_string_len(v), us) == 0 && *us > 0)
+            return 1;
+        body_error(b, "datetime_from_date_parsing", name,
+                   "Input should be a valid datetime or date, invalid format", v, NULL);
+        return -1;
+    }
+    if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
+        double t = json_object_get_double(v);
+        if (fabs(t) > 2e10)
+            t /= 1000;
+        if (isfinite(t) && t > 0 && t < 253402300800.0) { /* before year 10000 */
+            *us = (int64_t)(t * 1e6);
+            return 1;
+        }
+        body_error(b, "datetime_parsing", name, "Input should be a valid datetime, out of range", v,
+                   NULL);
+        return -1;
+    }
+    body_error(b, "datetime_type", name, "Input should be a valid datetime", v, NULL);
+    return -1;
+}
+
+/* A token member: 1..M8_OIDC_EXT_TOKEN_MAX bytes (what fits the column once
+ * encrypted), or null. */
+static int body_token(m8_ub *b, const char *name, const char **out)
+{
+    int rc = m8_ub_str(b, name, 1, M8_OIDC_EXT_TOKEN_MAX, true, false, out);
+    json_object *v = NULL;
+    if (rc == 1 && *out && strlen(*out) > M8_OIDC_EXT_TOKEN_MAX &&
+        json_object_object_get_ex(b->body, name, &v)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "String should have at most %u bytes", M8_OIDC_EXT_TOKEN_MAX);
+        json_object *ctx = json_object_new_object();
+        json_object_object_add(ctx, "max_length",
+                               json_object_new_int64((int64_t)M8_OIDC_EXT_TOKEN_MAX));
+        body_error(b, "string_too_long", name, msg, v, ctx);
+        return -1;
+    }
+    return rc;
+}
+
+/* POST /sessions/refresh-google-tokens/ (doc/issuer.md#stored-google-tokens). */
+int m8_issuer_h_refresh_google_tokens(m8_request *req, void *data)
+{
+    m8_issuer *iss = data;
+    const m8_user *c = m8_req_user(req);
+    m8_ub b;
+    if (m8_ub_begin(req, &b) != 0)
+        return 0;
+    m8_oidc_ext_write w;
+    memset(&w, 0, sizeof w);
+    int ra = body_token(&b, "external_access_token", &w.access);
+    int rr = body_token(&b, "external_refresh_token", &w.refresh);
+    int re = body_when(&b, "external_token_expires_at", &w.expires_us);
+    if (m8_ub_end(&b) != 0)
+        return 0;
+    w.set_access = ra == 1;
+    w.set_refresh = rr == 1;
+    w.set_expires = re == 1;
+    m8_db *db = m8_req_db(req);
+    if (!db)
+        return m8_issuer_fail(req, NULL, M8_EAGAIN, "no database");
+    size_t nkeys = 0;
+    const m8_fernet_key *keys = m8_oidc_token_keys(&nkeys);
+    if (nkeys == 0)
+        return m8_req_fail(req, "issuer: no TOKENS_ENCRYPTION_KEY loaded");
+    char id[M8_UUID_STR_LEN + 1], uid[M8_UUID_STR_LEN + 1];
+    if (!c || !c->id || !c->jti || !m8_uuid_canon(c->id, strlen(c->id), id))
+        return m8_res_error(req, 404, D_SESSION_NOT_FOUND);
+    m8_issuer_uuid_param(db, id, uid);
+    m8_db_param p[] = {M8_DB_TEXT(uid), M8_DB_TEXT(c->jti)};
+    m8_db_result *r = NULL;
+    const char *sel =
+        "SELECT " COLS " FROM {p}_client_session WHERE user_id = ? AND jwt_jti = ? ORDER BY id";
+    int rc = m8_db_begin(db);
+    if (rc == 0) {
+        char lock[320];
+        snprintf(lock, sizeof lock, "%s FOR UPDATE", sel);
+        rc = m8_issuer_exec(db, iss->prefix, lock, p, 2, &r);
+    }
+    int status = 0;
+    if (rc == 0 && m8_db_nrows(r) == 0) {
+        status = 404;
+    } else if (rc == 0) {
+        size_t n = 0;
+        const char *prov = m8_db_get_text(r, 0, 3, &n);
+        if (!prov || n != 6 || strncasecmp(prov, "google", 6) != 0)
+            status = 400;
+    }
+    m8_db_result_free(r);
+    r = NULL;
+    if (rc == 0 && status == 0)
+        rc = m8_oidc_ext_store(db, iss->prefix, keys, nkeys, id, c->jti, &w, NULL);
+    if (rc == 0 && status == 0)
+        rc = m8_issuer_exec(db, iss->prefix, sel, p, 2, &r);
+    if (rc == 0)
+        rc = status ? m8_db_rollback(db) : m8_db_commit(db);
+    if (rc != 0) {
+        m8_db_result_free(r);
+        if (m8_db_in_transaction(db))
+            m8_db_rollback(db);
+        return m8_issuer_fail(req, db, rc, "storing the Google tokens");
+    }
+    if (status == 404)
+        return m8_res_error(req, 404, D_SESSION_NOT_FOUND);
+    if (status == 400)
+        return m8_res_error(req, 400, D_NOT_GOOGLE);
+    json_object *o = m8_db_nrows(r) > 0 ? row_json(r, 0) : NULL;
+    m8_db_result_free(r);
+    if (!o)
+        return m8_res_error(req, 404, D_SESSION_NOT_FOUND);
+    /* never the tokens themselves, in the log or the answer */
+    m8_log(M8_LOG_INFO, "event=session.google_tokens.refreshed user_id=%s access=%s refresh=%s", id,
+           w.set_access ? (w.access ? "replaced" : "cleared") : "kept",
+           w.set_refresh ? (w.refresh ? "replaced" : "cleared") : "kept");
     return m8_res_json(req, 200, o);
 }

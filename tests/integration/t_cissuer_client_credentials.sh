@@ -11,7 +11,8 @@
 # principal_type); item-service accepts it on /api/profile and applies its
 # role (a reader is refused POST /api/items/); a wrong secret, both methods at
 # once and a password login as the account are refused; after deactivation
-# the grant answers invalid_grant; OpenAPI lists the routes.  Ports from 21540-21599.
+# the grant answers invalid_grant; OpenAPI lists the routes, the token
+# endpoint's form fields and the listings' query parameters.  Ports from 21540-21599.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -122,6 +123,16 @@ run_kind() {
     m8_http GET "$I/user/openapi.json"
     t_is "$(jf "all(p in j['paths'] for p in ('/user/service-accounts/', '/user/service-accounts/{user_id}/deactivate/'))")" \
         True "$lk: OpenAPI lists the service-account routes"
+    # the token endpoint's form and the listings' query parameters (m8_app_describe_route)
+    t_is "$(jf "(lambda s: (sorted(s['properties']), s['required'], s['properties']['password'].get('format')))(j['paths']['/user/login/access-token']['post']['requestBody']['content']['application/x-www-form-urlencoded']['schema'])")" \
+        "(['client_id', 'client_secret', 'grant_type', 'password', 'scope', 'username'], ['username', 'password'], 'password')" \
+        "$lk: OpenAPI gives the token endpoint's form fields (username and password required, the password masked)"
+    t_is "$(jf "[(p['name'], p['in'], p['schema']['type'], p['schema'].get('default')) for p in j['paths']['/user/users/']['get']['parameters']]")" \
+        "[('skip', 'query', 'integer', 0), ('limit', 'query', 'integer', 100)]" \
+        "$lk: OpenAPI gives GET /users/ its skip and limit query parameters"
+    t_is "$(jf "[(p['name'], p['required']) for p in j['paths']['/user/google-api/login-url/']['get']['parameters']]")" \
+        "[('redirect_target', True), ('code_challenge', True)]" \
+        "$lk: OpenAPI gives the SSO login URL its required query parameters"
 
     # -------------------------------------------------------------- the grant
     m8_http POST "$I/user/login/access-token" --data-urlencode grant_type=client_credentials \

@@ -16,7 +16,11 @@
 # database has Google off (404 feature_unavailable) and the generic provider
 # on: a JIT user with OIDC_DEFAULT_ROLE, found again, its profile synced;
 # with OIDC_LINK_VERIFIED_EMAIL=true the local account's email is linked
-# only when the provider asserts it verified.
+# only when the provider asserts it verified.  Google's own tokens are kept
+# Fernet-encrypted on the session row (Python's cryptography reads them with
+# TOKENS_ENCRYPTION_KEY) and replaced through POST
+# /sessions/refresh-google-tokens/; the generic provider keeps none; an
+# auth code answers only at the exchange of the provider that minted it.
 # Ports from 22100-22199.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -106,7 +110,7 @@ issuer_env() { # FILE KIND [KEY=VALUE...]
         DB_USER=$DBUSER "DB_PASSWORD=$PW" TABLES_PREFIX=auth \
         FIRST_SUPERUSER=$SU "FIRST_SUPERUSER_PASSWORD=$SU_PW" \
         'SESSION_SECRET=Test-Session-Secret-0123456789abcdef!' \
-        'TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!' \
+        "TOKENS_ENCRYPTION_KEY=$TOKKEY" 'TOKENS_ENCRYPTION_KEY_OLD=Old-Tokens-Key-0123456789abcdef!' \
         'PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!' "$@"
 }
 
@@ -160,10 +164,22 @@ sso_cb_url() {
     [ -n "$CB_URL" ]
 }
 
-exchange() { # BASE API CODE VERIFIER
-    m8_http POST "$1/user/$2/exchange/" -H 'Content-Type: application/json' \
-        --data-binary "{\"code\":\"$3\",\"code_verifier\":\"$4\"}"
+exchange() { # BASE API CODE VERIFIER [curl args...]
+    local base=$1 api=$2 code=$3 v=$4
+    shift 4
+    m8_http POST "$base/user/$api/exchange/" -H 'Content-Type: application/json' \
+        --data-binary "{\"code\":\"$code\",\"code_verifier\":\"$v\"}" "$@"
 }
+
+TOKKEY='Test-Tokens-Encryption-Key-0123456789ab!'
+# fernet_dec CIPHERTEXT: the plaintext, as fa-auth-m8 reads a stored token
+fernet_dec() {
+    "$PY" -c 'import base64, hashlib, sys
+from cryptography.fernet import Fernet
+f = Fernet(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()))
+print(f.decrypt(sys.argv[2].encode()).decode())' "$TOKKEY" "$1" 2>/dev/null || echo "(no token)"
+}
+jti_of() { "$PY" -c 'import jwt, sys; print(jwt.decode(sys.argv[1], options={"verify_signature": False})["jti"])' "$1"; }
 
 run_kind() {
     local kind=$1 lk=${1,,} d=$T_DIR/db-${1,,}
@@ -235,6 +251,42 @@ run_kind() {
     m8_http GET "$C/api/profile" -H "Authorization: Bearer $tok"
     t_is "$H_STATUS:$(jf "j['email']")" "200:sso.user@example.com" \
         "$lk: ... and at a consumer (keys from the issuer's JWKS)"
+
+    # -------------------------------------------------------------- the stored Google tokens
+    local issued jti1
+    issued=$("$CURL" -sS --max-time 10 "$OP/last-tokens")
+    jti1=$(jti_of "$tok")
+    col() { # COLUMN: that column of the session row of jti1
+        if [ $kind = Mysql ]; then
+            m8_mariadb_sql "$d" "SELECT $1 FROM $DBNAME.auth_client_session WHERE jwt_jti = '$jti1'"
+        else
+            M8_PG_DB=$DBNAME m8_pg_sql "$d" "${DBPORT[$kind]}" \
+                "SELECT $1 FROM auth_client_session WHERE jwt_jti = '$jti1'"
+        fi
+    }
+    local want_a want_r
+    want_a=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["access_token"])' "$issued")
+    want_r=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["refresh_token"])' "$issued")
+    t_is "$(fernet_dec "$(col external_access_token)")|$(fernet_dec "$(col external_refresh_token)")" \
+        "$want_a|$want_r" \
+        "$lk: the session row keeps Google's access and refresh tokens, Fernet under TOKENS_ENCRYPTION_KEY (Python reads them)"
+    t_like "$(col external_access_token)" '^gAAAAA[A-Za-z0-9_=-]+$' "$lk: ... the column holds the ciphertext only"
+    t_is "$(col "external_token_expires_at IS NOT NULL")" "$([ $kind = Mysql ] && echo 1 || echo t)" \
+        "$lk: ... and their expiry (expires_in)"
+    t_is "$(grep -c -e "$want_a" -e "$want_r" "$T_DIR/iss_$lk.log" "$T_DIR/iss_$lk.out" | awk -F: '{s+=$NF} END {print s}')" 0 \
+        "$lk: ... and neither token is ever logged"
+    m8_http POST "$I/user/sessions/refresh-google-tokens/" -H "Authorization: Bearer $tok" \
+        -H 'Content-Type: application/json' \
+        --data-binary '{"external_access_token":"ya29.from-the-client","external_token_expires_at":"2031-05-06T07:08:09Z"}'
+    t_is "$H_STATUS:$(jf "j['provider'], j['jwt_jti'], j['external_token_expires_at'][:19], sorted(j)")" \
+        "200:google $jti1 2031-05-06T07:08:09 ['created_at', 'external_token_expires_at', 'id', 'jwt_expires_at', 'jwt_jti', 'provider', 'refresh_expires_at', 'revoked', 'updated_at']" \
+        "$lk: POST /sessions/refresh-google-tokens/ through nginx: 200 ClientSessionPublic, no token in it"
+    t_is "$(fernet_dec "$(col external_access_token)")|$(fernet_dec "$(col external_refresh_token)")" \
+        "ya29.from-the-client|$want_r" \
+        "$lk: ... the access token replaced (encrypted), the refresh token (not sent) kept"
+    m8_http GET "$I/user/openapi.json"
+    t_is "$(jf "j['paths']['/user/sessions/refresh-google-tokens/']['post']['summary']")" \
+        "Refresh Google Tokens" "$lk: ... and listed in OpenAPI"
 
     exchange "$I" google-api "$code1" "$v1"
     t_is "$H_STATUS:$H_BODY" "400:$D_CODE" "$lk: the auth code again: 400 (single use)"
@@ -383,6 +435,13 @@ run_kind() {
         "$lk: ... a JIT user with OIDC_DEFAULT_ROLE"
     local uid2
     uid2=$(jf "j['id']")
+    jti1=$(jti_of "$tok")
+    t_is "$(col "COALESCE(external_access_token, 'none')")|$(col "COALESCE(external_refresh_token, 'none')")" \
+        "none|none" "$lk: ... the generic provider's tokens are not kept on its session row"
+    m8_http POST "$I2/user/sessions/refresh-google-tokens/" -H "Authorization: Bearer $tok" \
+        -H 'Content-Type: application/json' --data-binary '{"external_access_token":"x"}'
+    t_is "$H_STATUS:$H_BODY" '400:{"detail":"Only a Google session holds Google tokens"}' \
+        "$lk: ... and refresh-google-tokens refuses that session (400)"
     control "$OP" '{"user":{"name":"Oidc Renamed"}}'
     sso "$I2" oidc
     exchange "$I2" oidc "$AUTH_CODE" "$VERIFIER"
@@ -413,6 +472,25 @@ run_kind() {
         "$lk: link allowed, but the account is bound to another subject of the provider: refused"
     t_is "$(grep -c 'refused for this account: subject_mismatch' "$T_DIR/iss2_$lk.log")" 1 \
         "$lk: ... the log says subject_mismatch"
+
+    # -------------------------------------------------------------- codes bound to their provider
+    # (both issuers share the database: a code of either is taken at the
+    # other's exchange, refused as unknown, and then gone at its own)
+    control "$OP" "{\"user\":{\"sub\":\"o-cross-$lk\",\"email\":\"cross.o.$lk@example.com\",\"email_verified\":true}}"
+    sso "$I2" oidc
+    local oc=$AUTH_CODE ov=$VERIFIER gc gv
+    control "$OP" "{\"user\":{\"sub\":\"g-cross-$lk\",\"email\":\"cross.g.$lk@example.com\",\"email_verified\":true}}"
+    sso "$I" google-api
+    gc=$AUTH_CODE gv=$VERIFIER
+    local xff=(-H 'X-Forwarded-For: 10.20.30.40')
+    exchange "$I2" oidc "$gc" "$gv" "${xff[@]}"
+    t_is "$H_STATUS:$H_BODY" "400:$D_CODE" "$lk: a Google auth code at /oidc/exchange/: 400 as an unknown code"
+    exchange "$I" google-api "$gc" "$gv" "${xff[@]}"
+    t_is "$H_STATUS:$H_BODY" "400:$D_CODE" "$lk: ... and it was taken: refused at /google-api/exchange/ too"
+    exchange "$I" google-api "$oc" "$ov" "${xff[@]}"
+    t_is "$H_STATUS:$H_BODY" "400:$D_CODE" "$lk: an OIDC auth code at /google-api/exchange/: 400 as an unknown code"
+    exchange "$I2" oidc "$oc" "$ov" "${xff[@]}"
+    t_is "$H_STATUS:$H_BODY" "400:$D_CODE" "$lk: ... and it was taken: refused at /oidc/exchange/ too"
 
     # -------------------------------------------------------------- the exchange limit
     local i st=""

@@ -27,6 +27,9 @@ http://127.0.0.1:PORT.  Endpoints:
        answers 302 to a copy of itself under /moved/ (a relying party must
        not follow it).
   GET  /hits     JSON counts of authorize and token calls.
+  GET  /last-tokens  JSON {"access_token", "refresh_token", "expires_in"} of
+       the last successful token answer (what a relying party that keeps
+       the provider's tokens must have stored).
 
 Faults (per run with /control, per code with m8_fault on /authorize):
   wrong_nonce, wrong_aud, expired, unknown_kid, wrong_iss,
@@ -86,6 +89,7 @@ class State:
         self.user = {"sub": "g-100001", "email": "sso.user@example.com", "email_verified": True,
                      "name": "Sso User", "picture": "https://example.com/a.png"}
         self.hits = {"authorize": 0, "token": 0}
+        self.last_tokens = {}
         self.issuer = None
 
 
@@ -135,6 +139,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if u.path == "/hits":
             with st.lock:
                 return self.send(200, dict(st.hits))
+        if u.path == "/last-tokens":
+            with st.lock:
+                return self.send(200, dict(st.last_tokens))
         if u.path == "/authorize":
             return self.authorize(urllib.parse.parse_qs(u.query, keep_blank_values=True))
         return self.send(404, {"error": "not_found"})
@@ -251,6 +258,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "scope": "openid email profile", "id_token": idt}
         if fault == "no_id_token":
             del out["id_token"]
+        with st.lock:
+            st.last_tokens = {k: out[k] for k in ("access_token", "refresh_token", "expires_in")}
         return self.send(200, out)
 
 

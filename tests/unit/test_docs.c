@@ -221,6 +221,157 @@ static void test_variants(void)
     is_int(m8_docs_init(&d, &s, &none, NULL, NULL), M8_ECONFIG, "docs: no title refused");
 }
 
+/* ---- described query parameters and form fields (m8_app_describe_route) */
+
+static m8_doc_param list_params[] = {
+    {"skip", NULL, "0", M8_PARAM_IN_QUERY, M8_PARAM_INTEGER, false},
+    {"limit", "Rows to return", "100", M8_PARAM_IN_QUERY, M8_PARAM_INTEGER, false},
+    {"verbose", NULL, "false", M8_PARAM_IN_QUERY, M8_PARAM_BOOLEAN, false},
+    {"q", NULL, NULL, M8_PARAM_IN_QUERY, M8_PARAM_STRING, true},
+};
+static m8_route_doc list_doc = {"GET", "/items", list_params, M8_ARRAY_LEN(list_params), true};
+
+static m8_doc_param login_params[] = {
+    {"grant_type", "password or client_credentials", NULL, M8_PARAM_IN_FORM, M8_PARAM_STRING,
+     false},
+    {"username", NULL, NULL, M8_PARAM_IN_FORM, M8_PARAM_STRING, true},
+    {"password", NULL, NULL, M8_PARAM_IN_FORM, M8_PARAM_PASSWORD, true},
+    {"scope", NULL, "", M8_PARAM_IN_FORM, M8_PARAM_STRING, false},
+    {"next", NULL, NULL, M8_PARAM_IN_QUERY, M8_PARAM_STRING, false},
+};
+static m8_route_doc login_doc = {"POST", "/login/{realm}", login_params, M8_ARRAY_LEN(login_params),
+                                 true};
+
+static m8_doc_param optional_form[] = {
+    {"note", NULL, NULL, M8_PARAM_IN_FORM, M8_PARAM_STRING, false},
+};
+static m8_route_doc optional_doc = {"PUT", "/notes", optional_form, 1, true};
+
+/* The first element of arr whose "name" is name. */
+static json_object *named(json_object *arr, const char *name)
+{
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+        json_object *p = json_object_array_get_idx(arr, i);
+        const char *n = str_at(p, "name");
+        if (n && strcmp(n, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static bool bool_at(json_object *o, const char *path, bool want)
+{
+    json_object *v = at(o, path);
+    return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v) == want;
+}
+
+static void test_described(void)
+{
+    m8_settings s = settings();
+    m8_router r0 = {routes, M8_ARRAY_LEN(routes)};
+    m8_docs before;
+    is_int(m8_docs_init(&before, &s, &r0, NULL, NULL), 0,
+           "described: the document without descriptions");
+
+    m8_route_entry rs[M8_ARRAY_LEN(routes) + 2];
+    memcpy(rs, routes, sizeof routes);
+    size_t nr = M8_ARRAY_LEN(routes);
+    rs[nr] = (m8_route_entry)ROUTE("POST", "/api/login/{realm}", M8_PUBLIC, "Login", "login", 0);
+    rs[nr + 1] = (m8_route_entry)ROUTE("PUT", "/api/notes", M8_USER, NULL, NULL, 0);
+    rs[3].doc = &list_doc; /* GET /api/items */
+    rs[nr].doc = &login_doc;
+    rs[nr + 1].doc = &optional_doc;
+    m8_router r = {rs, M8_ARRAY_LEN(rs)};
+    m8_docs d;
+    is_int(m8_docs_init(&d, &s, &r, NULL, NULL), 0, "described: init");
+    json_object *doc = json_tokener_parse(d.openapi);
+    ok(doc != NULL, "described: valid JSON");
+    json_object *paths = at(doc, "paths");
+
+    /* query parameters, in the declared order, after the path ones */
+    json_object *qp = at(paths, "/api/items|get|parameters");
+    is_int(qp ? json_object_array_length(qp) : 0, 4, "query: one parameter each");
+    like(d.openapi,
+         "\"parameters\":[{\"name\":\"skip\",\"in\":\"query\",\"required\":false,\"schema\":{"
+         "\"type\":\"integer\",\"default\":0}},{\"name\":\"limit\",\"in\":\"query\",\"required\":"
+         "false,\"schema\":{\"type\":\"integer\",\"default\":100},\"description\":\"Rows to "
+         "return\"},",
+         "query: FastAPI's shape (name, in, required, schema with type and a typed default, "
+         "description)");
+    const char *vt = str_at(named(qp, "verbose"), "schema|type");
+    ok(bool_at(named(qp, "verbose"), "schema|default", false) && vt && strcmp(vt, "boolean") == 0,
+       "query: a boolean with a boolean default");
+    ok(bool_at(named(qp, "q"), "required", true) && at(named(qp, "q"), "schema|default") == NULL,
+       "query: a required string, no default");
+    ok(at(paths, "/api/items|get|requestBody") == NULL, "query: no requestBody for query only");
+    is_str(str_at(paths, "/api/items|get|responses|422|content|application/json|schema|$ref"),
+           "#/components/schemas/HTTPValidationError", "query: the route gets the 422 response");
+
+    json_object *lp = at(paths, "/api/login/{realm}|post|parameters");
+    const char *in0 = lp ? str_at(json_object_array_get_idx(lp, 0), "in") : NULL;
+    const char *n1 = lp ? str_at(json_object_array_get_idx(lp, 1), "name") : NULL;
+    ok(lp && json_object_array_length(lp) == 2 && in0 && strcmp(in0, "path") == 0 && n1 &&
+           strcmp(n1, "next") == 0,
+       "query: after the path parameters; form fields are not parameters");
+
+    /* the form body */
+    const char *form = "/api/login/{realm}|post|requestBody|content|"
+                       "application/x-www-form-urlencoded|schema";
+    char path[256];
+    snprintf(path, sizeof path, "%s|type", form);
+    is_str(str_at(paths, path), "object", "form: an object schema");
+    snprintf(path, sizeof path, "%s|properties|password|format", form);
+    is_str(str_at(paths, path), "password", "form: a password field has format password");
+    snprintf(path, sizeof path, "%s|properties|scope|default", form);
+    is_str(str_at(paths, path), "", "form: an empty default is kept");
+    snprintf(path, sizeof path, "%s|properties|grant_type|description", form);
+    is_str(str_at(paths, path), "password or client_credentials",
+           "form: a field's description is in its schema");
+    snprintf(path, sizeof path, "%s|properties|next", form);
+    ok(at(paths, path) == NULL, "form: a query parameter is not a form field");
+    like(d.openapi,
+         "\"requestBody\":{\"content\":{\"application/x-www-form-urlencoded\":{\"schema\":{"
+         "\"type\":\"object\",\"properties\":{\"grant_type\":{\"type\":\"string\",\"description\":"
+         "\"password or client_credentials\"},\"username\":{\"type\":\"string\"},\"password\":{"
+         "\"type\":\"string\",\"format\":\"password\"},\"scope\":{\"type\":\"string\",\"default\":"
+         "\"\"}},\"required\":[\"username\",\"password\"]}}},\"required\":true}",
+         "form: requestBody exact form (fields in order, required names, body required)");
+    ok(at(paths, "/api/login/{realm}|post|requestBody|content|application/json") == NULL,
+       "form: no JSON body");
+    ok(at(paths, "/api/login/{realm}|post|responses|422") != NULL, "form: the 422 response");
+    like(d.openapi,
+         "\"requestBody\":{\"content\":{\"application/x-www-form-urlencoded\":{\"schema\":{"
+         "\"type\":\"object\",\"properties\":{\"note\":{\"type\":\"string\"}}}}},\"required\":"
+         "false}",
+         "form: only optional fields: no required list, body not required");
+    ok(at(doc, "components|schemas|HTTPValidationError") != NULL,
+       "components: validation schemas for the 422");
+
+    /* a route without a description renders as before, byte for byte */
+    json_object *b = json_tokener_parse(before.openapi);
+    const char *ops[] = {"/api/meta", "/api/items/{item_id}", "/api/a-b", "/status"};
+    for (size_t i = 0; i < M8_ARRAY_LEN(ops); i++) {
+        json_object *x = at(at(b, "paths"), ops[i]), *y = at(paths, ops[i]);
+        char xs[4096];
+        snprintf(xs, sizeof xs, "%s",
+                 x ? json_object_to_json_string_ext(x, JSON_C_TO_STRING_PLAIN) : "-");
+        ok(x && y && strcmp(xs, json_object_to_json_string_ext(y, JSON_C_TO_STRING_PLAIN)) == 0,
+           "undescribed: %s unchanged", ops[i]);
+    }
+    json_object_put(b);
+    json_object_put(doc);
+    m8_docs_free(&d);
+    m8_docs_free(&before);
+
+    /* a described route that is hidden stays out */
+    rs[0].doc = &list_doc; /* GET /api/health/, hidden */
+    m8_docs_init(&d, &s, &r, NULL, NULL);
+    doc = json_tokener_parse(d.openapi);
+    ok(at(doc, "paths|/api/health/") == NULL, "described: a hidden route stays hidden");
+    json_object_put(doc);
+    m8_docs_free(&d);
+}
+
 typedef struct resp {
     int status;
     char ctype[64];
@@ -286,6 +437,7 @@ int main(void)
 {
     test_document();
     test_variants();
+    test_described();
     test_pages();
     return done_testing();
 }

@@ -3,15 +3,24 @@
  * redirect_target rules of the login URL, PKCE (RFC 7636's vector),
  * quote_plus as Python writes it, the discovery document, and the ID
  * token's claims (iss, aud and azp, exp with the skew, iat, nonce, sub,
- * email, email_verified); the SSO settings' start-up checks. */
+ * email, email_verified); the SSO settings' start-up checks.  Then, in
+ * process against a real PostgreSQL and a real MariaDB started on loopback
+ * by the helpers of tests/integration/lib.sh (ports 22200-22239; a server
+ * that is not installed is skipped with the reason): an auth code answers
+ * only at the exchange of the provider that minted it, and POST
+ * /sessions/refresh-google-tokens/ (doc/issuer.md#stored-google-tokens). */
 #include "config.h"
 
 #include <json-c/json.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/json.h"
 #include "issuer/oidc.h"
+#include "issuer/oidc_store.h"
+#include "issuer_db.h"
 #include "tap.h"
 #include "testenv.h"
 
@@ -328,6 +337,429 @@ static void test_settings(void)
     g_s = NULL;
 }
 
+/* ------------------------------------------------------------ in process, on both databases */
+
+#define DB_PASSWORD "Iss-Oidc-Db-Pa55!"
+#define ACCESS_SECRET "Test-Access-Secret-Key-0123456789abcdef!"
+#define TOK_NEW "Test-Tokens-Encryption-Key-0123456789ab!"
+#define TOK_OLD "Old-Tokens-Encryption-Key-0123456789ab!"
+#define D_CODE "{\"detail\":\"Invalid or expired auth code.\"}"
+#define VERIFIER "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+#define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+#define SID_G "99999999-0000-4000-8000-000000000001"
+#define SID_P "99999999-0000-4000-8000-000000000002"
+#define JTI_G "88888888-aaaa-4aaa-8aaa-000000000001"
+#define JTI_P "88888888-aaaa-4aaa-8aaa-000000000002"
+#define JTI_NONE "88888888-aaaa-4aaa-8aaa-000000000003"
+
+static const idb_servers g_srv = {"test_issuer_oidc", 22200,       22239, "iss_oidc",
+                                  "iss_oidc",         DB_PASSWORD, false};
+
+typedef struct tresp {
+    int status;
+    char body[65536];
+} tresp;
+
+typedef struct tctx {
+    const char *name;
+    m8_app *app;
+    m8_db *db;
+    m8_issuer iss;
+    m8_issuer_user su, gu, pu;
+    char su_tok[2048], g_tok[2048], p_tok[2048], none_tok[2048];
+} tctx;
+
+static tresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *body)
+{
+    static tresp r;
+    char uri[512], auth[2200], clen[32];
+    snprintf(uri, sizeof uri, "/api%s", path);
+    m8_pair p[8];
+    size_t n = 0, blen = body ? strlen(body) : 0;
+    snprintf(clen, sizeof clen, "%zu", blen);
+    p[n++] = (m8_pair){"REQUEST_METHOD", method};
+    p[n++] = (m8_pair){"REQUEST_URI", uri};
+    p[n++] = (m8_pair){"QUERY_STRING", ""};
+    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
+    p[n++] = (m8_pair){"REMOTE_ADDR", "127.0.0.1"};
+    if (body) {
+        p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
+        p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
+    }
+    if (tok) {
+        snprintf(auth, sizeof auth, "Bearer %s", tok);
+        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
+    }
+    m8_buf out;
+    m8_buf_init(&out, 1 << 22);
+    m8_app_handle_params(t->app, p, n, body ? body : "", blen, &out);
+    memset(&r, 0, sizeof r);
+    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
+    if (sep)
+        snprintf(r.body, sizeof r.body, "%s", sep + 4);
+    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
+        r.status = (int)strtol(out.data + 8, NULL, 10);
+    m8_buf_free(&out);
+    return &r;
+}
+
+static int answer(const tresp *r, int status, const char *body, const char *name)
+{
+    int good = r->status == status && (!body || strcmp(r->body, body) == 0);
+    ok(good, "%s", name);
+    if (!good)
+        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, body ? body : "");
+    return good;
+}
+
+#define RT(m, p, acc, h, fl)                                                                       \
+    {                                                                                              \
+        m, p, acc, h, NULL, NULL, NULL, fl                                                         \
+    }
+static m8_route g_table[] = {
+    RT("POST", "/google-api/exchange/", M8_PUBLIC, m8_issuer_h_google_exchange, M8_ROUTE_JSON_BODY),
+    RT("POST", "/oidc/exchange/", M8_PUBLIC, m8_issuer_h_oidc_exchange, M8_ROUTE_JSON_BODY),
+    RT("POST", "/sessions/refresh-google-tokens/", M8_USER, m8_issuer_h_refresh_google_tokens,
+       M8_ROUTE_JSON_BODY),
+    RT("GET", "/sessions/get/{session_id}/", M8_SUPERUSER, m8_issuer_h_sessions_get, 0),
+};
+#undef RT
+
+static char **db_env(m8_db_kind kind)
+{
+    static const char *base[] = {"DOMAIN=localhost",
+                                 "ENVIRONMENT=local",
+                                 "PROJECT_NAME=iss-oidc",
+                                 "STACK_NAME=local",
+                                 "API_PREFIX=/api",
+                                 "BACKEND_HOST=http://localhost:8000",
+                                 "FRONTEND_HOST=http://localhost:3000",
+                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
+                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+                                 "ACCESS_SECRET_KEY=" ACCESS_SECRET,
+                                 "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
+                                 "TOKEN_MODE=stateful",
+                                 "TOKEN_STRICT_VALIDATION=false",
+                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
+                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
+                                 "TOKENS_ENCRYPTION_KEY=" TOK_NEW,
+                                 "TOKENS_ENCRYPTION_KEY_OLD=" TOK_OLD,
+                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+                                 "FIRST_SUPERUSER=admin@example.com",
+                                 "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
+                                 GOOGLE,
+                                 "GOOGLE_OIDC_ISSUER=http://127.0.0.1:9",
+                                 "OIDC_ISSUER_URL=http://127.0.0.1:9",
+                                 "OIDC_CLIENT_ID=cid",
+                                 "OIDC_CLIENT_SECRET=Oidc-Secret-Value-42",
+                                 "OIDC_REDIRECT_URI=http://127.0.0.1:8080/api/oidc/callback/",
+                                 NULL};
+    return idb_env(kind, idb_port(kind), base);
+}
+
+static m8_arena g_arena;
+
+static void mint(tctx *t, const m8_issuer_user *u, const char *jti, char *tok)
+{
+    m8_mint_user mu;
+    m8_issuer_user_mint(u, &mu);
+    m8_buf b;
+    m8_buf_init(&b, 2047);
+    tok[0] = '\0';
+    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), jti, NULL, &b) == 0)
+        snprintf(tok, 2048, "%s", b.data);
+    m8_buf_free(&b);
+}
+
+static void add_user(tctx *t, m8_issuer_user *u, const char *email, const char *role,
+                     const char *provider)
+{
+    memset(u, 0, sizeof *u);
+    u->email = m8_arena_strdup(&g_arena, email);
+    snprintf(u->role, sizeof u->role, "%s", role);
+    snprintf(u->provider, sizeof u->provider, "%s", provider);
+    u->is_active = true;
+    u->is_superuser = strcmp(role, "superadmin") == 0;
+    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
+        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
+}
+
+static void add_session(tctx *t, const char *sid, const m8_issuer_user *u, const char *jti,
+                        const char *provider)
+{
+    char uid[M8_UUID_STR_LEN + 1];
+    m8_issuer_uuid_param(t->db, u->id, uid);
+    int64_t now = m8_db_now();
+    m8_db_param p[] = {M8_DB_TEXT(sid),       M8_DB_TIME(now),         M8_DB_TIME(now),
+                       M8_DB_TEXT(uid),       M8_DB_TEXT(provider),    M8_DB_TEXT(jti),
+                       M8_DB_TIME(now + 6e8), M8_DB_TIME(now + 864e8), M8_DB_TEXT("1//before")};
+    if (m8_db_exec(t->db,
+                   "INSERT INTO auth_client_session (id, created_at, updated_at, user_id, "
+                   "provider, jwt_jti, refresh_token_hash, jwt_expires_at, refresh_expires_at, "
+                   "revoked, auth_generation, external_refresh_token) VALUES (?, ?, ?, ?, ?, ?, "
+                   "'0000000000000000000000000000000000000000000000000000000000000000', ?, ?, "
+                   "FALSE, 1, ?)",
+                   p, M8_ARRAY_LEN(p), NULL) != 0)
+        diag("session insert: %s", m8_db_last_error(t->db)->message);
+}
+
+/* Column col of the session sid decrypted with the issuer's keys into out:
+ * "NULL" for a NULL cell, "?" when it does not decrypt. */
+static const char *stored(tctx *t, const char *sid, const char *col, char *out, size_t cap)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT %s FROM auth_client_session WHERE id = ?", col);
+    m8_db_param p = M8_DB_TEXT(sid);
+    m8_db_result *r = NULL;
+    snprintf(out, cap, "?");
+    if (m8_db_exec(t->db, sql, &p, 1, &r) == 0 && m8_db_nrows(r) == 1) {
+        size_t n = 0, nk = 0;
+        const char *v = m8_db_get_text(r, 0, 0, &n);
+        const m8_fernet_key *keys = m8_oidc_token_keys(&nk);
+        m8_buf b;
+        m8_buf_init(&b, cap - 1);
+        if (m8_db_is_null(r, 0, 0))
+            snprintf(out, cap, "NULL");
+        else if (v && m8_fernet_decrypt(keys, 1, v, n, 0, 0, &b, NULL) == 0)
+            snprintf(out, cap, "%s", b.data);
+        m8_buf_free(&b);
+    }
+    m8_db_result_free(r);
+    return out;
+}
+
+static int db_setup(tctx *t, m8_db_kind kind)
+{
+    memset(t, 0, sizeof *t);
+    t->name = kind == M8_DB_POSTGRES ? "PostgreSQL" : "MariaDB";
+    t->db = idb_open(kind, idb_port(kind), NULL, 5, 30);
+    char err[256] = "";
+    if (!t->db || m8_issuer_schema_apply(t->db, "auth", NULL, err, sizeof err) != 0 ||
+        idb_issuer_keys(&t->iss, ACCESS_SECRET, NULL, false, err, sizeof err) != 0) {
+        diag("setup: %s", err);
+        return -1;
+    }
+    idb_app a = {.name = "fa-auth-m8",
+                 .version = "2.2.3",
+                 .routes = g_table,
+                 .nroutes = M8_ARRAY_LEN(g_table),
+                 .iss = &t->iss,
+                 .revoked = idb_revoked,
+                 .revoked_data = &t->iss,
+                 .connect_s = 5,
+                 .io_s = 30,
+                 .validator_name = "issuer sso",
+                 .validator = m8_oidc_load,
+                 .env = db_env(kind)};
+    if (!(t->app = idb_app_boot(&a)))
+        return -1;
+    t->iss.app = t->app;
+    t->iss.s = m8_app_settings(t->app);
+    add_user(t, &t->su, "root@example.com", "superadmin", "password");
+    add_user(t, &t->gu, "g.user@example.com", "user", "google");
+    add_user(t, &t->pu, "p.user@example.com", "user", "password");
+    mint(t, &t->su, NULL, t->su_tok);
+    mint(t, &t->gu, JTI_G, t->g_tok);
+    mint(t, &t->pu, JTI_P, t->p_tok);
+    mint(t, &t->gu, JTI_NONE, t->none_tok);
+    add_session(t, SID_G, &t->gu, JTI_G, "GOOGLE");
+    add_session(t, SID_P, &t->pu, JTI_P, "PASSWORD");
+    return 0;
+}
+
+static void db_teardown(tctx *t)
+{
+    if (t->app)
+        m8_app_free(t->app);
+    m8_oidc_free(NULL, NULL);
+    idb_issuer_free(&t->iss);
+    if (t->db)
+        m8_db_close(t->db);
+}
+
+/* An auth code of provider label stored as the callback stores one. */
+static void put_code(tctx *t, const char *code, const char *label)
+{
+    char payload[512];
+    snprintf(payload, sizeof payload,
+             "{\"version\":1,\"auth_provider\":\"%s\",\"access_token\":\"x.y.z\",\"expires_at\":1,"
+             "\"user\":{\"name\":null,\"email\":\"a@example.com\",\"avatar\":null},"
+             "\"code_challenge\":\"" CHALLENGE "\"}",
+             label);
+    int64_t now = (int64_t)time(NULL);
+    if (m8_oidc_code_put(t->db, "auth", code, payload, now + 60, now) != 0)
+        diag("code put: %s", m8_db_last_error(t->db)->message);
+}
+
+static tresp *exchange(tctx *t, const char *api, const char *code)
+{
+    char path[64], body[256];
+    snprintf(path, sizeof path, "/%s/exchange/", api);
+    snprintf(body, sizeof body, "{\"code\":\"%s\",\"code_verifier\":\"" VERIFIER "\"}", code);
+    return call(t, "POST", path, NULL, body);
+}
+
+static void test_crossed_codes(tctx *t)
+{
+    const char *n = t->name;
+    char name[160];
+    put_code(t, "aaaaaaaa-1111-4111-8111-000000000001", "google");
+    snprintf(name, sizeof name, "%s: a Google auth code at /oidc/exchange/: 400 as an unknown code",
+             n);
+    answer(exchange(t, "oidc", "aaaaaaaa-1111-4111-8111-000000000001"), 400, D_CODE, name);
+    snprintf(name, sizeof name, "%s: ... and it was taken: then at /google-api/exchange/ too", n);
+    answer(exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000001"), 400, D_CODE, name);
+    put_code(t, "aaaaaaaa-1111-4111-8111-000000000002", "oidc");
+    snprintf(name, sizeof name, "%s: an OIDC auth code at /google-api/exchange/: 400", n);
+    answer(exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000002"), 400, D_CODE, name);
+    snprintf(name, sizeof name, "%s: ... and taken: then at /oidc/exchange/ too", n);
+    answer(exchange(t, "oidc", "aaaaaaaa-1111-4111-8111-000000000002"), 400, D_CODE, name);
+    put_code(t, "aaaaaaaa-1111-4111-8111-000000000003", "google");
+    put_code(t, "aaaaaaaa-1111-4111-8111-000000000004", "oidc");
+    tresp *r = exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000003");
+    ok(r->status == 200 && strstr(r->body, "\"auth_provider\":\"google\"") &&
+           !strstr(r->body, "code_challenge"),
+       "%s: a Google code at /google-api/exchange/: 200", n);
+    r = exchange(t, "oidc", "aaaaaaaa-1111-4111-8111-000000000004");
+    ok(r->status == 200 && strstr(r->body, "\"auth_provider\":\"oidc\""),
+       "%s: an OIDC code at /oidc/exchange/: 200", n);
+}
+
+static void test_refresh_google_tokens(tctx *t)
+{
+    const char *n = t->name;
+    const char *path = "/sessions/refresh-google-tokens/";
+    char name[200], buf[2048];
+    static char want[sizeof((tresp *)0)->body];
+    snprintf(name, sizeof name, "%s: refresh-google-tokens without a token: 401", n);
+    answer(call(t, "POST", path, NULL, "{}"), 401, "{\"detail\":\"Not authenticated\"}", name);
+    tresp *r = call(t, "POST", path, t->g_tok,
+                    "{\"external_access_token\":\"ya29.new-access\",\"external_refresh_token\":"
+                    "\"1//new-refresh\",\"external_token_expires_at\":\"2030-01-02T03:04:05Z\"}");
+    snprintf(want, sizeof want, "%s", r->body);
+    is_int(r->status, 200, "%s: a Google session's tokens replaced: 200", n);
+    tresp *g = call(t, "GET", "/sessions/get/" SID_G "/", t->su_tok, NULL);
+    is_str(want, g->body, "%s: ... the answer is the session as /sessions/get/ renders it", n);
+    ok(strstr(want, "\"external_token_expires_at\":\"2030-01-02T03:04:05") &&
+           !strstr(want, "ya29") && !strstr(want, "1\\/\\/") &&
+           !strstr(want, "external_access_token"),
+       "%s: ... with the new expiry and never a token", n);
+    is_str(stored(t, SID_G, "external_access_token", buf, sizeof buf), "ya29.new-access",
+           "%s: the stored access token decrypts (Fernet, TOKENS_ENCRYPTION_KEY) to the new one",
+           n);
+    is_str(stored(t, SID_G, "external_refresh_token", buf, sizeof buf), "1//new-refresh",
+           "%s: the stored refresh token too", n);
+    {
+        m8_db_param p = M8_DB_TEXT(SID_G);
+        m8_db_result *q = NULL;
+        size_t len = 0;
+        const char *v = NULL;
+        if (m8_db_exec(t->db, "SELECT external_access_token FROM auth_client_session WHERE id = ?",
+                       &p, 1, &q) == 0)
+            v = m8_db_get_text(q, 0, 0, &len);
+        ok(v && len > 80 && strncmp(v, "gAAAAA", 6) == 0 && !memmem(v, len, "ya29", 4),
+           "%s: ... the column holds a Fernet token, not the plaintext", n);
+        m8_db_result_free(q);
+    }
+    r = call(t, "POST", path, t->g_tok, "{\"external_access_token\":null}");
+    is_int(r->status, 200, "%s: null clears a token: 200", n);
+    ok(strcmp(stored(t, SID_G, "external_access_token", buf, sizeof buf), "NULL") == 0 &&
+           strcmp(stored(t, SID_G, "external_refresh_token", buf, sizeof buf), "1//new-refresh") ==
+               0,
+       "%s: ... the access token is NULL, the refresh token (absent) kept", n);
+    r = call(t, "POST", path, t->g_tok, "{}");
+    ok(r->status == 200 && strstr(r->body, "\"external_token_expires_at\":\"2030-01-02T03:04:05"),
+       "%s: an empty body changes nothing: 200", n);
+    char tok1471[1600], body[1700];
+    memset(tok1471, 'a', 1471);
+    tok1471[1471] = '\0';
+    snprintf(body, sizeof body, "{\"external_refresh_token\":\"%s\"}", tok1471);
+    r = call(t, "POST", path, t->g_tok, body);
+    ok(r->status == 200 &&
+           strcmp(stored(t, SID_G, "external_refresh_token", buf, sizeof buf), tok1471) == 0,
+       "%s: a token of %u bytes (the most the column holds encrypted) is stored", n,
+       M8_OIDC_EXT_TOKEN_MAX);
+    snprintf(body, sizeof body, "{\"external_refresh_token\":\"%sa\"}", tok1471);
+    r = call(t, "POST", path, t->g_tok, body);
+    ok(r->status == 422 && strstr(r->body, "\"type\":\"string_too_long\"") &&
+           strstr(r->body, "\"loc\":[\"body\",\"external_refresh_token\"]"),
+       "%s: one byte more: 422 string_too_long", n);
+    static const struct {
+        const char *body, *type, *field;
+    } bad[] = {
+        {"[]", "model_attributes_type", NULL},
+        {"{\"external_access_token\":5}", "string_type", "external_access_token"},
+        {"{\"external_refresh_token\":[\"x\"]}", "string_type", "external_refresh_token"},
+        {"{\"external_access_token\":\"\"}", "string_too_short", "external_access_token"},
+        {"{\"external_token_expires_at\":\"tomorrow\"}", "datetime_from_date_parsing",
+         "external_token_expires_at"},
+        {"{\"external_token_expires_at\":\"2030-02-30T00:00:00\"}", "datetime_from_date_parsing",
+         "external_token_expires_at"},
+        {"{\"external_token_expires_at\":true}", "datetime_type", "external_token_expires_at"},
+        {"{\"external_token_expires_at\":{}}", "datetime_type", "external_token_expires_at"},
+    };
+    for (size_t i = 0; i < M8_ARRAY_LEN(bad); i++) {
+        r = call(t, "POST", path, t->g_tok, bad[i].body);
+        char type[96], loc[128];
+        snprintf(type, sizeof type, "\"type\":\"%s\"", bad[i].type);
+        snprintf(loc, sizeof loc, "\"loc\":[\"body\"%s%s%s]", bad[i].field ? ",\"" : "",
+                 bad[i].field ? bad[i].field : "", bad[i].field ? "\"" : "");
+        ok(r->status == 422 && strstr(r->body, type) && strstr(r->body, loc), "%s: body %s: 422 %s",
+           n, bad[i].body, bad[i].type);
+    }
+    ok(strcmp(stored(t, SID_G, "external_refresh_token", buf, sizeof buf), tok1471) == 0,
+       "%s: ... and none of them changed the row", n);
+    r = call(t, "POST", path, t->g_tok, "{\"external_token_expires_at\":1893553445}");
+    ok(r->status == 200 && strstr(r->body, "\"external_token_expires_at\":\"2030-01-02T03:04:05"),
+       "%s: a Unix time (seconds) is taken as the expiry", n);
+    r = call(t, "POST", path, t->g_tok,
+             "{\"external_token_expires_at\":\"2030-01-02T05:04:05+02:00\"}");
+    ok(r->status == 200 && strstr(r->body, "\"external_token_expires_at\":\"2030-01-02T03:04:05"),
+       "%s: an offset is applied (stored as UTC)", n);
+    r = call(t, "POST", path, t->g_tok, "{\"external_token_expires_at\":null}");
+    ok(r->status == 200 && strstr(r->body, "\"external_token_expires_at\":null"),
+       "%s: null clears the expiry", n);
+    snprintf(name, sizeof name, "%s: a password session: 400", n);
+    answer(call(t, "POST", path, t->p_tok, "{\"external_access_token\":\"ya29.x\"}"), 400,
+           "{\"detail\":\"Only a Google session holds Google tokens\"}", name);
+    is_str(stored(t, SID_P, "external_access_token", buf, sizeof buf), "NULL",
+           "%s: ... and its row keeps no token", n);
+    snprintf(name, sizeof name, "%s: a token whose session is gone (another jti): 404", n);
+    answer(call(t, "POST", path, t->none_tok, "{\"external_access_token\":\"ya29.x\"}"), 404,
+           "{\"detail\":\"Session not found\"}", name);
+}
+
+static void test_db(void)
+{
+    if (sodium_init() < 0)
+        return;
+    m8_arena_init(&g_arena, 0);
+    idb_start(&g_srv);
+    for (int k = 0; k < 2; k++) {
+        m8_db_kind kind = k ? M8_DB_POSTGRES : M8_DB_MYSQL;
+        const char *name = m8_db_kind_name(kind);
+        if (!m8_db_backend_available(kind)) {
+            ok(1, "%s: a real server # SKIP backend not built", name);
+            continue;
+        }
+        if (idb_skip(kind)) {
+            ok(1, "%s: a real server # SKIP %s", name, idb_skip(kind));
+            continue;
+        }
+        tctx t;
+        if (db_setup(&t, kind) != 0) {
+            ok(0, "%s: the app boots on a fresh schema", name);
+            db_teardown(&t);
+            continue;
+        }
+        test_crossed_codes(&t);
+        test_refresh_google_tokens(&t);
+        db_teardown(&t);
+    }
+    idb_stop();
+    m8_arena_free(&g_arena);
+}
+
 int main(void)
 {
     test_callback();
@@ -336,5 +768,6 @@ int main(void)
     test_discovery();
     test_claims();
     test_settings();
+    test_db();
     return done_testing();
 }
