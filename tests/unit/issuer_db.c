@@ -277,3 +277,50 @@ void idb_issuer_free(m8_issuer *iss)
     iss->access_key = iss->refresh_key = iss->refresh_key_old = NULL;
     iss->pw = NULL;
 }
+
+void idb_user_add(m8_db *db, m8_arena *arena, m8_issuer_user *u, const char *email,
+                  const char *role, bool superuser)
+{
+    memset(u, 0, sizeof *u);
+    u->email = m8_arena_strdup(arena, email);
+    snprintf(u->role, sizeof u->role, "%s", role);
+    snprintf(u->provider, sizeof u->provider, "password");
+    u->is_active = true;
+    u->is_superuser = superuser;
+    if (m8_issuer_user_insert(db, "auth", u) != 0)
+        diag("insert %s: %s", email, m8_db_last_error(db)->message);
+}
+
+void idb_mint(const m8_issuer *iss, const m8_issuer_user *u, const char *jti, char tok[2048])
+{
+    m8_mint_user mu;
+    m8_issuer_user_mint(u, &mu);
+    m8_buf b;
+    m8_buf_init(&b, 2047);
+    tok[0] = '\0';
+    if (m8_mint_access(&iss->access_cfg, &mu, (long long)time(NULL), jti, NULL, &b) == 0)
+        snprintf(tok, 2048, "%s", b.data);
+    m8_buf_free(&b);
+}
+
+int64_t idb_last_event(m8_db *db)
+{
+    int64_t id = 0;
+    m8_issuer_event_last_id(db, "auth", &id);
+    return id;
+}
+
+const char *idb_event(m8_db *db, int64_t after, size_t k, char *type, size_t tlen, char *out,
+                      size_t outlen)
+{
+    m8_issuer_events ev;
+    out[0] = type[0] = '\0';
+    if (m8_issuer_event_read(db, "auth", after, 100, m8_db_now() + 60000000, 1000000, &ev) == 0) {
+        if (k < ev.n) {
+            snprintf(out, outlen, "%.*s", (int)ev.ev[k].payload_len, ev.ev[k].payload);
+            snprintf(type, tlen, "%s", ev.ev[k].type);
+        }
+        m8_issuer_events_free(&ev);
+    }
+    return out;
+}

@@ -1,6 +1,7 @@
 /* issuer_db.h - what the issuer's unit tests (tests/unit/test_issuer_*.c)
- * share: a real MariaDB and a real PostgreSQL on loopback, and the builders
- * of the in-process issuer app they drive.
+ * share: a real MariaDB and a real PostgreSQL on loopback, the builders of
+ * the in-process issuer app they drive (its requests: issuer_call.h), and
+ * the fixtures they seed and read (users, their tokens, outbox events).
  *
  *   static const idb_servers srv = {"test_issuer_x", 19420, 19459, "iss_x", "iss_x", PW};
  *   idb_start(&srv);
@@ -78,6 +79,20 @@ typedef struct idb_app {
     char **env; /* the environment it boots from (.env file: /dev/null) */
 } idb_app;
 
+/* The first entries of every issuer test app's environment (the site, its
+ * /api prefix, HS256), project its PROJECT_NAME; then the app's own. */
+#define IDB_ENV_SITE(project)                                                                      \
+    "DOMAIN=localhost", "ENVIRONMENT=local", "PROJECT_NAME=" project, "STACK_NAME=local",          \
+        "API_PREFIX=/api", "BACKEND_HOST=http://localhost:8000",                                   \
+        "FRONTEND_HOST=http://localhost:3000", "BACKEND_CORS_ORIGINS=http://localhost:3000",       \
+        "ACCESS_TOKEN_ALGORITHM=HS256"
+/* The issuer's signing and encryption secrets of those environments. */
+#define IDB_ENV_ISSUER_SECRETS                                                                     \
+    "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",                                  \
+        "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",                                \
+        "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",                          \
+        "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!"
+
 /* Boots and starts the app: it, or NULL (freed, with a diagnostic line). */
 m8_app *idb_app_boot(const idb_app *a);
 
@@ -93,5 +108,20 @@ int idb_issuer_keys(m8_issuer *iss, const char *access_secret, const char *refre
                     char *err, size_t errlen);
 /* Frees what idb_issuer_keys (and a key rotation) set. */
 void idb_issuer_free(m8_issuer *iss);
+/* Inserts into db's "auth" tables an active password user u (cleared
+ * first) with email (copied into arena) and role, is_superuser when
+ * superuser; a diagnostic line when the insert fails. */
+void idb_user_add(m8_db *db, m8_arena *arena, m8_issuer_user *u, const char *email,
+                  const char *role, bool superuser);
+/* An access token of u minted now with iss's access key (jti NULL: a fresh
+ * one) into tok ("" when minting fails). */
+void idb_mint(const m8_issuer *iss, const m8_issuer_user *u, const char *jti, char tok[2048]);
+
+/* The largest id of the event outbox of tables prefix "auth" (0: none). */
+int64_t idb_last_event(m8_db *db);
+/* The k-th (0-based) event after `after`: its type into type, its payload
+ * into out and returned ("" both when there is none). */
+const char *idb_event(m8_db *db, int64_t after, size_t k, char *type, size_t tlen, char *out,
+                      size_t outlen);
 
 #endif

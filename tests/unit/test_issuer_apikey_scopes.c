@@ -7,7 +7,6 @@
  * server that is not installed is skipped with the reason). */
 #include "config.h"
 
-#include <json-c/json.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "issuer/private.h"
 #include "issuer/service.h"
 #include "issuer/store.h"
+#include "issuer_call.h"
 #include "issuer_db.h"
 #include "tap.h"
 
@@ -44,12 +44,6 @@ static const idb_servers g_srv = {
 
 /* ------------------------------------------------------------ harness */
 
-typedef struct tresp {
-    int status;
-    char head[4096];
-    char body[65536];
-} tresp;
-
 typedef struct tctx {
     m8_db_kind kind;
     const char *name;
@@ -65,138 +59,39 @@ static const char *g_xff;
 
 /* One request: tok a bearer token, key an X-API-Key, client/secret the
  * consumer pair, body a JSON body. */
-static tresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *key,
+static iresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *key,
                    const char *client, const char *secret, const char *body)
 {
-    static tresp r;
-    char uri[512], auth[2200], clen[32];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    m8_pair p[12];
-    size_t n = 0, blen = body ? strlen(body) : 0;
-    snprintf(clen, sizeof clen, "%zu", blen);
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", "127.0.0.1"};
-    if (g_xff)
-        p[n++] = (m8_pair){"HTTP_X_FORWARDED_FOR", g_xff};
-    if (body) {
-        p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
-        p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
-    }
-    if (tok) {
-        snprintf(auth, sizeof auth, "Bearer %s", tok);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    }
-    if (key)
-        p[n++] = (m8_pair){"HTTP_X_API_KEY", key};
-    if (client)
-        p[n++] = (m8_pair){"HTTP_X_INTERNAL_CLIENT", client};
-    if (secret)
-        p[n++] = (m8_pair){"HTTP_X_INTERNAL_TOKEN", secret};
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, body ? body : "", blen, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep) {
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-        snprintf(r.head, sizeof r.head, "%.*s", (int)(sep - out.data), out.data);
-    }
-    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
-        r.status = (int)strtol(out.data + 8, NULL, 10);
-    m8_buf_free(&out);
-    return &r;
+    icall c = {.method = method,
+               .base = "/api",
+               .path = path,
+               .peer = "127.0.0.1",
+               .xff = g_xff,
+               .body = body,
+               .ctype = body ? "application/json" : NULL,
+               .bearer = tok,
+               .api_key = key,
+               .client = client,
+               .secret = secret};
+    return icall_do(t->app, &c);
 }
 
-static tresp *owner(tctx *t, const char *method, const char *path, const char *tok,
+static iresp *owner(tctx *t, const char *method, const char *path, const char *tok,
                     const char *body)
 {
     return call(t, method, path, tok, NULL, NULL, NULL, body);
 }
 
-static tresp *introspect(tctx *t, const char *client, const char *secret, const char *body)
+static iresp *introspect(tctx *t, const char *client, const char *secret, const char *body)
 {
     return call(t, "POST", "/private/v1/api-keys/introspect", NULL, NULL, client, secret, body);
 }
 
-static tresp *item_introspect(tctx *t, const char *key)
+static iresp *item_introspect(tctx *t, const char *key)
 {
     char body[256];
     snprintf(body, sizeof body, "{\"api_key\":\"%s\",\"schema_version\":\"1\"}", key);
     return introspect(t, "item-service", "item-secret-0123456789", body);
-}
-
-static int answer(const tresp *r, int status, const char *body, const char *name)
-{
-    int good = r->status == status && strcmp(r->body, body) == 0;
-    ok(good, "%s", name);
-    if (!good)
-        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, body);
-    return good;
-}
-
-static int detail(const tresp *r, int status, const char *text, const char *name)
-{
-    char want[512];
-    snprintf(want, sizeof want, "{\"detail\":\"%s\"}", text);
-    return answer(r, status, want, name);
-}
-
-/* A header's value ("" when absent). */
-static const char *header(const tresp *r, const char *name, char *out, size_t outlen)
-{
-    char pat[96];
-    snprintf(pat, sizeof pat, "\r\n%s: ", name);
-    const char *h = strstr(r->head, pat);
-    out[0] = '\0';
-    if (h)
-        snprintf(out, outlen, "%.*s", (int)strcspn(h + strlen(pat), "\r\n"), h + strlen(pat));
-    return out;
-}
-
-/* A member of the JSON body as text ("" when absent). */
-static const char *member(const char *body, const char *name, char *out, size_t outlen)
-{
-    json_object *o = json_tokener_parse(body), *v;
-    out[0] = '\0';
-    if (o && json_object_object_get_ex(o, name, &v))
-        snprintf(out, outlen, "%s",
-                 json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                          : json_object_to_json_string(v));
-    json_object_put(o);
-    return out;
-}
-
-/* The member names of the body's object (or of its first element). */
-static const char *members(const char *body, char *out, size_t outlen)
-{
-    json_object *o = json_tokener_parse(body);
-    json_object *x = json_object_is_type(o, json_type_array) ? json_object_array_get_idx(o, 0) : o;
-    size_t len = 0;
-    out[0] = '\0';
-    if (json_object_is_type(x, json_type_object)) {
-        json_object_object_foreach(x, k, v)
-        {
-            (void)v;
-            len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
-                                    len ? "," : "", k);
-        }
-    }
-    json_object_put(o);
-    return out;
-}
-
-static int64_t scalar(tctx *t, const char *sql, const char *param)
-{
-    m8_db_result *r = NULL;
-    int64_t v = -1;
-    m8_db_param p = M8_DB_TEXT(param);
-    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
-        m8_db_get_int(r, 0, 0, &v);
-    m8_db_result_free(r);
-    return v;
 }
 
 /* Whether no cell of any auth_api_key, auth_api_key_audiences or
@@ -237,22 +132,8 @@ static m8_arena g_arena;
 
 static void add_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, char *tok)
 {
-    memset(u, 0, sizeof *u);
-    u->email = m8_arena_strdup(&g_arena, email);
-    snprintf(u->role, sizeof u->role, "%s", role);
-    snprintf(u->provider, sizeof u->provider, "password");
-    u->is_active = true;
-    u->is_superuser = strcmp(role, "superadmin") == 0;
-    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
-        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
-    m8_mint_user mu;
-    m8_issuer_user_mint(u, &mu);
-    m8_buf b;
-    m8_buf_init(&b, 2047);
-    tok[0] = '\0';
-    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), NULL, NULL, &b) == 0)
-        snprintf(tok, 2048, "%s", b.data);
-    m8_buf_free(&b);
+    idb_user_add(t->db, &g_arena, u, email, role, strcmp(role, "superadmin") == 0);
+    idb_mint(&t->iss, u, NULL, tok);
 }
 
 #define R(m, p, acc, h, fl)                                                                        \
@@ -276,23 +157,12 @@ static m8_route g_table[] = {
 
 static char **app_env(m8_db_kind kind)
 {
-    static const char *base[] = {"DOMAIN=localhost",
-                                 "ENVIRONMENT=local",
-                                 "PROJECT_NAME=iss-akscopes",
-                                 "STACK_NAME=local",
-                                 "API_PREFIX=/api",
-                                 "BACKEND_HOST=http://localhost:8000",
-                                 "FRONTEND_HOST=http://localhost:3000",
-                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
-                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+    static const char *base[] = {IDB_ENV_SITE("iss-akscopes"),
                                  "ACCESS_SECRET_KEY=" ACCESS_SECRET,
                                  "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
                                  "TOKEN_MODE=stateful",
                                  "TOKEN_STRICT_VALIDATION=false",
-                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
-                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
-                                 "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",
-                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+                                 IDB_ENV_ISSUER_SECRETS,
                                  CONSUMERS,
                                  "FIRST_SUPERUSER=admin@example.com",
                                  "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
@@ -367,18 +237,18 @@ static void test_scoped_create(tctx *t, char *key, char *kid)
     const char *n = t->name;
     char buf[512];
     uint64_t created = metric(M8_AKM_CREATED);
-    tresp *r = owner(t, "POST", "/profile/api-keys/", t->alice_tok,
+    iresp *r = owner(t, "POST", "/profile/api-keys/", t->alice_tok,
                      "{\"name\":\"scoped\",\"audiences\":[\"item-service\"],\"scopes\":"
                      "[\"items:read\",\"audit:read\",\"items:read\"]}");
     is_int(r->status, 201, "%s: POST /profile/api-keys/ with scopes: 201", n);
-    is_str(members(r->body, buf, sizeof buf),
+    is_str(imembers(r->body, buf, sizeof buf),
            "created_at,updated_at,name,expires_at,revoked,id,last_used_at,access_mode,plaintext,"
            "audiences,scopes",
            "%s: ApiKeyCreated: scopes after audiences", n);
-    is_str(member(r->body, "scopes", buf, sizeof buf), "[ \"audit:read\", \"items:read\" ]",
+    is_str(imember(r->body, "scopes", buf, sizeof buf), "[ \"audit:read\", \"items:read\" ]",
            "%s: the scopes, each once, sorted", n);
-    member(r->body, "plaintext", key, 64);
-    member(r->body, "id", kid, 40);
+    imember(r->body, "plaintext", key, 64);
+    imember(r->body, "id", kid, 40);
     ok(strlen(key) == 45 && strncmp(key, "m8ak_", 5) == 0 &&
            strspn(key + 5, "0123456789abcdef") == 40 &&
            m8_apikey_shape_of(key, strlen(key)) == M8_AKS_M8,
@@ -387,19 +257,19 @@ static void test_scoped_create(tctx *t, char *key, char *kid)
     char hex[65];
     crypto_hash_sha256(d, (const unsigned char *)key, strlen(key));
     sodium_bin2hex(hex, sizeof hex, d, sizeof d);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE key_hash = ?", hex), 1,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_api_key WHERE key_hash = ?", hex), 1,
            "%s: the stored key_hash is the SHA-256 hex of the whole plaintext", n);
     ok(stored_nowhere(t, key + 5), "%s: the plaintext's digits are stored nowhere", n);
     char k[40];
-    is_int(
-        scalar(t, "SELECT COUNT(*) FROM auth_api_key_scopes WHERE api_key_id = ?", dbid(t, kid, k)),
-        2, "%s: two auth_api_key_scopes rows", n);
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_api_key_scopes WHERE api_key_id = ?",
+                dbid(t, kid, k)),
+           2, "%s: two auth_api_key_scopes rows", n);
     is_int((long long)(metric(M8_AKM_CREATED) - created), 1,
            "%s: auth_api_key_lifecycle_total{action=created} + 1", n);
-    detail(owner(t, "POST", "/profile/api-keys/", t->alice_tok,
-                 "{\"name\":\"two\",\"audiences\":[\"item-service\",\"Item-Service\"]}"),
-           409, "Audiences that differ only in case cannot be bound to one API key",
-           "two audiences that differ only in case: 409 (MariaDB would take them for one row)");
+    idetail(owner(t, "POST", "/profile/api-keys/", t->alice_tok,
+                  "{\"name\":\"two\",\"audiences\":[\"item-service\",\"Item-Service\"]}"),
+            409, "Audiences that differ only in case cannot be bound to one API key",
+            "two audiences that differ only in case: 409 (MariaDB would take them for one row)");
 
     r = owner(t, "GET", "/profile/api-keys/", t->alice_tok, NULL);
     ok(r->status == 200 && strstr(r->body, "\"scopes\":[\"audit:read\",\"items:read\"]") &&
@@ -407,10 +277,10 @@ static void test_scoped_create(tctx *t, char *key, char *kid)
        "%s: the list shows the scopes, never the plaintext", n);
     char path[128];
     snprintf(path, sizeof path, "/profile/api-keys/%s", kid);
-    is_str(member(owner(t, "GET", path, t->alice_tok, NULL)->body, "scopes", buf, sizeof buf),
+    is_str(imember(owner(t, "GET", path, t->alice_tok, NULL)->body, "scopes", buf, sizeof buf),
            "[ \"audit:read\", \"items:read\" ]", "%s: GET one shows the scopes", n);
     r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"name\":\"plain\"}");
-    is_str(members(r->body, buf, sizeof buf),
+    is_str(imembers(r->body, buf, sizeof buf),
            "created_at,updated_at,name,expires_at,revoked,id,last_used_at,access_mode,plaintext,"
            "audiences",
            "%s: an unscoped key answers exactly as fa-auth-m8 (no scopes member)", n);
@@ -434,9 +304,9 @@ static void test_scopes_refused(tctx *t)
          "\"s10\",\"s11\",\"s12\",\"s13\",\"s14\",\"s15\",\"s16\"]}",
          "too_long", "17 scopes (over 16)"},
     };
-    int64_t before = scalar(t, "SELECT COUNT(*) FROM auth_api_key", NULL);
+    int64_t before = iint(t->db, "SELECT COUNT(*) FROM auth_api_key", NULL);
     for (size_t i = 0; i < M8_ARRAY_LEN(cases); i++) {
-        tresp *r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, cases[i].body);
+        iresp *r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, cases[i].body);
         char want[64];
         snprintf(want, sizeof want, "\"type\":\"%s\"", cases[i].type);
         ok(r->status == 422 && strstr(r->body, want) && strstr(r->body, "\"scopes\""),
@@ -452,7 +322,7 @@ static void test_scopes_refused(tctx *t)
     snprintf(body, sizeof body, "{\"scopes\":[\"%s\"]}", s65);
     is_int(owner(t, "POST", "/profile/api-keys/", t->bob_tok, body)->status, 422,
            "%s: a 65-byte scope: 422", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key", NULL), before,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_api_key", NULL), before,
            "%s: no key row was written by a refused body", n);
     snprintf(body, sizeof body, "{\"scopes\":[\"%s\"]}", s64);
     is_int(owner(t, "POST", "/profile/api-keys/", t->bob_tok, body)->status, 201,
@@ -466,12 +336,12 @@ static void test_scope_order(tctx *t)
 {
     const char *n = t->name;
     char buf[512], key[64];
-    tresp *r = owner(t, "POST", "/profile/api-keys/", t->bob_tok,
+    iresp *r = owner(t, "POST", "/profile/api-keys/", t->bob_tok,
                      "{\"name\":\"order\",\"audiences\":[\"item-service\"],\"scopes\":"
                      "[\"aab\",\"a_b\",\"a-b\",\"a.b:c\"]}");
-    is_str(member(r->body, "scopes", buf, sizeof buf), "[ \"a-b\", \"a.b:c\", \"a_b\", \"aab\" ]",
+    is_str(imember(r->body, "scopes", buf, sizeof buf), "[ \"a-b\", \"a.b:c\", \"a_b\", \"aab\" ]",
            "%s: scopes in byte order on creation ('_' before 'a', as strcmp)", n);
-    member(r->body, "plaintext", key, sizeof key);
+    imember(r->body, "plaintext", key, sizeof key);
     r = item_introspect(t, key);
     ok(r->status == 200 && strstr(r->body, "\"scopes\":[\"a-b\",\"a.b:c\",\"a_b\",\"aab\"]}"),
        "%s: principal.scopes of the introspection answer in the same byte order", n);
@@ -484,8 +354,8 @@ static void test_use(tctx *t, const char *key, const char *kid)
     const char *n = t->name;
     char buf[1024], want[1024];
     uint64_t ok_before = metric(M8_AKM_VALID_SUCCESS), bad_before = metric(M8_AKM_VALID_INVALID);
-    tresp *r = call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL);
-    ok(r->status == 200 && strcmp(member(r->body, "id", buf, sizeof buf), kid) == 0 &&
+    iresp *r = call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL);
+    ok(r->status == 200 && strcmp(imember(r->body, "id", buf, sizeof buf), kid) == 0 &&
            strstr(r->body, "\"scopes\":[\"audit:read\",\"items:read\"]"),
        "%s: verify with the m8 key: 200, its id and scopes", n);
     r = item_introspect(t, key);
@@ -503,22 +373,22 @@ static void test_use(tctx *t, const char *key, const char *kid)
     /* a consumer whose id differs from the key's audience only in case */
     char body[256];
     snprintf(body, sizeof body, "{\"api_key\":\"%s\",\"schema_version\":\"1\"}", key);
-    answer(introspect(t, "Item-Service", "upper-secret-0123456789", body), 200,
-           "{\"active\":false,\"schema_version\":\"1\"}",
-           "introspection by consumer Item-Service of a key bound to item-service: inactive (ids "
-           "compared byte for byte, also on MariaDB)");
+    ianswer(introspect(t, "Item-Service", "upper-secret-0123456789", body), 200,
+            "{\"active\":false,\"schema_version\":\"1\"}",
+            "introspection by consumer Item-Service of a key bound to item-service: inactive (ids "
+            "compared byte for byte, also on MariaDB)");
     /* one digit changed, and one cut off: refused before any lookup */
     char typo[64];
     snprintf(typo, sizeof typo, "%s", key);
     typo[12] = typo[12] == '0' ? '1' : '0';
-    detail(call(t, "GET", "/profile/api-keys/verify", NULL, typo, NULL, NULL, NULL), 401,
-           "Invalid or expired API key", "verify with a one-digit typo: 401");
+    idetail(call(t, "GET", "/profile/api-keys/verify", NULL, typo, NULL, NULL, NULL), 401,
+            "Invalid or expired API key", "verify with a one-digit typo: 401");
     typo[12] = key[12];
     typo[44] = '\0';
-    detail(call(t, "GET", "/profile/api-keys/verify", NULL, typo, NULL, NULL, NULL), 401,
-           "Invalid or expired API key", "verify with the key's last digit cut: 401");
-    answer(item_introspect(t, typo), 200, "{\"active\":false,\"schema_version\":\"1\"}",
-           "introspection of the truncated key: inactive");
+    idetail(call(t, "GET", "/profile/api-keys/verify", NULL, typo, NULL, NULL, NULL), 401,
+            "Invalid or expired API key", "verify with the key's last digit cut: 401");
+    ianswer(item_introspect(t, typo), 200, "{\"active\":false,\"schema_version\":\"1\"}",
+            "introspection of the truncated key: inactive");
     is_int((long long)(metric(M8_AKM_VALID_INVALID) - bad_before), 3,
            "%s: auth_api_key_validations_total{result=invalid} + 3", n);
 
@@ -526,7 +396,7 @@ static void test_use(tctx *t, const char *key, const char *kid)
     r = owner(t, "POST", "/profile/api-keys/", t->alice_tok,
               "{\"name\":\"unscoped\",\"audiences\":[\"item-service\"]}");
     char k2[64];
-    member(r->body, "plaintext", k2, sizeof k2);
+    imember(r->body, "plaintext", k2, sizeof k2);
     r = item_introspect(t, k2);
     ok(r->status == 200 && strstr(r->body, "\"auth_generation\":1},") && !strstr(r->body, "scopes"),
        "%s: introspection of an unscoped key: fa-auth-m8's body (no scopes)", n);
@@ -547,7 +417,7 @@ static void test_use(tctx *t, const char *key, const char *kid)
                    p, 3, NULL) != 0)
         diag("insert: %s", m8_db_last_error(t->db)->message);
     r = call(t, "GET", "/profile/api-keys/verify", NULL, legacy, NULL, NULL, NULL);
-    ok(r->status == 200 && strcmp(member(r->body, "id", buf, sizeof buf), id) == 0,
+    ok(r->status == 200 && strcmp(imember(r->body, "id", buf, sizeof buf), id) == 0,
        "%s: a legacy ak_ key of a migrated fa-auth-m8 table verifies: 200", n);
 }
 
@@ -568,7 +438,7 @@ static void test_windows(tctx *t, const char *key, const char *kid)
     uint64_t hits = metric(M8_AKM_HIT_HOUR), blocked = metric(M8_AKM_RATE_BLOCKED);
     /* the key was used this hour already (test_use): within 4 more uses the
      * hour window (3) is exceeded, the minute window (1000) never */
-    tresp *r = NULL;
+    iresp *r = NULL;
     int passed = 0;
     bool minute_headers = true;
     for (int i = 0; i < 4; i++) {
@@ -577,13 +447,13 @@ static void test_windows(tctx *t, const char *key, const char *kid)
             break;
         passed++;
         minute_headers =
-            minute_headers && strcmp(header(r, "X-RateLimit-Limit", h, sizeof h), "1000") == 0;
+            minute_headers && strcmp(iheader(r, "X-RateLimit-Limit", h, sizeof h), "1000") == 0;
     }
     ok(passed >= 1 && passed <= 2 && minute_headers,
        "%s: the uses under the hour limit pass (%d); their headers describe the minute window", n,
        passed);
-    detail(r, 429, "Rate limit exceeded for period: hour", "the use over it: 429 for period hour");
-    long long ra = strtoll(header(r, "Retry-After", h, sizeof h), NULL, 10);
+    idetail(r, 429, "Rate limit exceeded for period: hour", "the use over it: 429 for period hour");
+    long long ra = strtoll(iheader(r, "Retry-After", h, sizeof h), NULL, 10);
     ok(ra >= 1 && ra <= 3601 && !strstr(r->head, "X-RateLimit"),
        "%s: Retry-After is the seconds to the next UTC hour + 1 (%lld), no X-RateLimit-*", n, ra);
     is_int((long long)(metric(M8_AKM_HIT_HOUR) - hits), 1,
@@ -605,14 +475,14 @@ static void test_admin_create(tctx *t)
                        "\"audiences\":[\"item-service\"],\"scopes\":[\"items:write\"]}";
     is_int(owner(t, "POST", path, t->alice_tok, body)->status, 403,
            "%s: POST /api-keys/by-user/{id}/ by a non-superuser: 403", n);
-    int64_t audits = scalar(t,
-                            "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
-                            "'auth_api_key' AND action = 'add'",
-                            NULL);
-    tresp *r = owner(t, "POST", path, t->su_tok, body);
+    int64_t audits = iint(t->db,
+                          "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
+                          "'auth_api_key' AND action = 'add'",
+                          NULL);
+    iresp *r = owner(t, "POST", path, t->su_tok, body);
     is_int(r->status, 201, "%s: the superuser issues a key for the writer: 201", n);
-    member(r->body, "id", kid, sizeof kid);
-    member(r->body, "plaintext", key, sizeof key);
+    imember(r->body, "id", kid, sizeof kid);
+    imember(r->body, "plaintext", key, sizeof key);
     ok(strstr(r->body, "\"scopes\":[\"items:write\"]") &&
            strstr(r->body, "\"access_mode\":\"read_write\"") &&
            m8_apikey_shape_of(key, strlen(key)) == M8_AKS_M8,
@@ -620,12 +490,12 @@ static void test_admin_create(tctx *t)
     char uid[40];
     dbid(t, t->wr.id, uid);
     dbid(t, kid, k);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ?", uid), 1,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ?", uid), 1,
            "%s: the key belongs to the writer", n);
-    is_int(scalar(t,
-                  "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
-                  "'auth_api_key' AND action = 'add'",
-                  NULL),
+    is_int(iint(t->db,
+                "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
+                "'auth_api_key' AND action = 'add'",
+                NULL),
            audits + 1, "%s: one add audit row on auth_api_key", n);
     m8_db_param ap[] = {M8_DB_TEXT(kid), M8_DB_TEXT(t->wr.id)};
     m8_db_result *res = NULL;
@@ -655,8 +525,8 @@ static void test_admin_create(tctx *t)
     ok(strstr(r->body, "\"scopes\":[\"items:write\"]") != NULL,
        "%s: the superuser's list shows the scopes", n);
     snprintf(path, sizeof path, "/api-keys/by-user/%s/", NO_SUCH);
-    detail(owner(t, "POST", path, t->su_tok, "{}"), 404, "User not found",
-           "for an unknown user: 404 User not found");
+    idetail(owner(t, "POST", path, t->su_tok, "{}"), 404, "User not found",
+            "for an unknown user: 404 User not found");
     is_int(owner(t, "POST", "/api-keys/by-user/not-a-uuid/", t->su_tok, "{}")->status, 422,
            "%s: a user_id that is no UUID: 422", n);
     snprintf(path, sizeof path, "/api-keys/by-user/%s/", t->wr.id);
@@ -668,11 +538,11 @@ static void test_admin_create(tctx *t)
     is_int(owner(t, "POST", path, t->su_tok, NULL)->status, 200, "%s: the superuser revokes it", n);
     is_int((long long)(metric(M8_AKM_REVOKED) - revoked), 1,
            "%s: auth_api_key_lifecycle_total{action=revoked} + 1", n);
-    detail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
-           "Invalid or expired API key", "verify with the revoked key: 401");
+    idetail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
+            "Invalid or expired API key", "verify with the revoked key: 401");
     is_int((long long)(metric(M8_AKM_VALID_REVOKED) - rv), 1,
            "%s: auth_api_key_validations_total{result=revoked} + 1", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key_scopes WHERE api_key_id = ?", k), 1,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_api_key_scopes WHERE api_key_id = ?", k), 1,
            "%s: the revoked key's scope row stays with the row", n);
 }
 
@@ -689,15 +559,15 @@ static void test_admin_target(tctx *t)
     add_user(t, &dave, "dave@example.com", "writer", tok);
     const char *addq = "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
                        "'auth_api_key' AND action = 'add'";
-    int64_t audits = scalar(t, addq, NULL);
+    int64_t audits = iint(t->db, addq, NULL);
     dbid(t, carol.id, uid);
     exec1(t, "UPDATE auth_user SET is_active = FALSE WHERE id = ?", uid);
     snprintf(path, sizeof path, "/api-keys/by-user/%s/", carol.id);
-    detail(owner(t, "POST", path, t->su_tok, "{\"name\":\"for-inactive\"}"), 409,
-           "User is inactive", "a key for an inactive user: 409 User is inactive");
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ?", uid), 0,
+    idetail(owner(t, "POST", path, t->su_tok, "{\"name\":\"for-inactive\"}"), 409,
+            "User is inactive", "a key for an inactive user: 409 User is inactive");
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ?", uid), 0,
            "%s: ... no key row for her", n);
-    is_int(scalar(t, addq, NULL), audits, "%s: ... and no audit row", n);
+    is_int(iint(t->db, addq, NULL), audits, "%s: ... and no audit row", n);
 
     /* dave's cap (API_KEY_MAX_PER_USER=6) counts the keys made for him */
     snprintf(path, sizeof path, "/api-keys/by-user/%s/", dave.id);
@@ -705,11 +575,11 @@ static void test_admin_target(tctx *t)
     for (int i = 0; i < 6; i++)
         made += owner(t, "POST", path, t->su_tok, "{}")->status == 201;
     is_int(made, 6, "%s: six keys for dave by the superuser: 201 each", n);
-    detail(owner(t, "POST", path, t->su_tok, "{}"), 409,
-           "Maximum of 6 active API keys reached. Revoke an existing key before creating a new "
-           "one.",
-           "the seventh: 409, the target's live-key cap");
-    is_int(scalar(t, addq, NULL), audits + 6, "%s: six add audit rows, none for the refused one",
+    idetail(owner(t, "POST", path, t->su_tok, "{}"), 409,
+            "Maximum of 6 active API keys reached. Revoke an existing key before creating a new "
+            "one.",
+            "the seventh: 409, the target's live-key cap");
+    is_int(iint(t->db, addq, NULL), audits + 6, "%s: six add audit rows, none for the refused one",
            n);
 
     /* the log line of the audit row names the client address */

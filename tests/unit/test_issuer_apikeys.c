@@ -21,6 +21,7 @@
 #include "issuer/private.h"
 #include "issuer/service.h"
 #include "issuer/store.h"
+#include "issuer_call.h"
 #include "issuer_db.h"
 #include "tap.h"
 
@@ -40,12 +41,6 @@ static const idb_servers g_srv = {
 
 /* ------------------------------------------------------------ harness */
 
-typedef struct tresp {
-    int status;
-    char head[4096];
-    char body[65536];
-} tresp;
-
 typedef struct tctx {
     m8_db_kind kind;
     const char *name;
@@ -58,136 +53,38 @@ typedef struct tctx {
 
 /* One request: tok a bearer token, key an X-API-Key, client/secret the
  * consumer pair, body a JSON body. */
-static tresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *key,
+static iresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *key,
                    const char *client, const char *secret, const char *body)
 {
-    static tresp r;
-    char uri[512], auth[2200], clen[32];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    m8_pair p[12];
-    size_t n = 0, blen = body ? strlen(body) : 0;
-    snprintf(clen, sizeof clen, "%zu", blen);
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", "127.0.0.1"};
-    if (body) {
-        p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
-        p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
-    }
-    if (tok) {
-        snprintf(auth, sizeof auth, "Bearer %s", tok);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    }
-    if (key)
-        p[n++] = (m8_pair){"HTTP_X_API_KEY", key};
-    if (client)
-        p[n++] = (m8_pair){"HTTP_X_INTERNAL_CLIENT", client};
-    if (secret)
-        p[n++] = (m8_pair){"HTTP_X_INTERNAL_TOKEN", secret};
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, body ? body : "", blen, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep) {
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-        snprintf(r.head, sizeof r.head, "%.*s", (int)(sep - out.data), out.data);
-    }
-    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
-        r.status = (int)strtol(out.data + 8, NULL, 10);
-    m8_buf_free(&out);
-    return &r;
+    icall c = {.method = method,
+               .base = "/api",
+               .path = path,
+               .peer = "127.0.0.1",
+               .body = body,
+               .ctype = body ? "application/json" : NULL,
+               .bearer = tok,
+               .api_key = key,
+               .client = client,
+               .secret = secret};
+    return icall_do(t->app, &c);
 }
 
-static tresp *owner(tctx *t, const char *method, const char *path, const char *tok,
+static iresp *owner(tctx *t, const char *method, const char *path, const char *tok,
                     const char *body)
 {
     return call(t, method, path, tok, NULL, NULL, NULL, body);
 }
 
-static tresp *introspect(tctx *t, const char *client, const char *secret, const char *body)
+static iresp *introspect(tctx *t, const char *client, const char *secret, const char *body)
 {
     return call(t, "POST", "/private/v1/api-keys/introspect", NULL, NULL, client, secret, body);
 }
 
-static tresp *item_introspect(tctx *t, const char *key)
+static iresp *item_introspect(tctx *t, const char *key)
 {
     char body[256];
     snprintf(body, sizeof body, "{\"api_key\":\"%s\",\"schema_version\":\"1\"}", key);
     return introspect(t, "item-service", "item-secret-0123456789", body);
-}
-
-static int answer(const tresp *r, int status, const char *body, const char *name)
-{
-    int good = r->status == status && strcmp(r->body, body) == 0;
-    ok(good, "%s", name);
-    if (!good)
-        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, body);
-    return good;
-}
-
-static int detail(const tresp *r, int status, const char *text, const char *name)
-{
-    char want[512];
-    snprintf(want, sizeof want, "{\"detail\":\"%s\"}", text);
-    return answer(r, status, want, name);
-}
-
-/* A header's value ("" when absent). */
-static const char *header(const tresp *r, const char *name, char *out, size_t outlen)
-{
-    char pat[96];
-    snprintf(pat, sizeof pat, "\r\n%s: ", name);
-    const char *h = strstr(r->head, pat);
-    out[0] = '\0';
-    if (h)
-        snprintf(out, outlen, "%.*s", (int)strcspn(h + strlen(pat), "\r\n"), h + strlen(pat));
-    return out;
-}
-
-/* A member of the JSON body as text ("" when absent). */
-static const char *member(const char *body, const char *name, char *out, size_t outlen)
-{
-    json_object *o = json_tokener_parse(body), *v;
-    out[0] = '\0';
-    if (o && json_object_object_get_ex(o, name, &v))
-        snprintf(out, outlen, "%s",
-                 json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                          : json_object_to_json_string(v));
-    json_object_put(o);
-    return out;
-}
-
-/* The member names of the body's object (or of its first element). */
-static const char *members(const char *body, char *out, size_t outlen)
-{
-    json_object *o = json_tokener_parse(body);
-    json_object *x = json_object_is_type(o, json_type_array) ? json_object_array_get_idx(o, 0) : o;
-    size_t len = 0;
-    out[0] = '\0';
-    if (json_object_is_type(x, json_type_object)) {
-        json_object_object_foreach(x, k, v)
-        {
-            (void)v;
-            len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
-                                    len ? "," : "", k);
-        }
-    }
-    json_object_put(o);
-    return out;
-}
-
-static int64_t scalar(tctx *t, const char *sql, const char *param)
-{
-    m8_db_result *r = NULL;
-    int64_t v = -1;
-    m8_db_param p = M8_DB_TEXT(param);
-    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
-        m8_db_get_int(r, 0, 0, &v);
-    m8_db_result_free(r);
-    return v;
 }
 
 /* Whether no cell of any auth_api_key or auth_api_key_audiences row holds
@@ -227,22 +124,8 @@ static m8_arena g_arena;
 
 static void add_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, char *tok)
 {
-    memset(u, 0, sizeof *u);
-    u->email = m8_arena_strdup(&g_arena, email);
-    snprintf(u->role, sizeof u->role, "%s", role);
-    snprintf(u->provider, sizeof u->provider, "password");
-    u->is_active = true;
-    u->is_superuser = strcmp(role, "superadmin") == 0;
-    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
-        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
-    m8_mint_user mu;
-    m8_issuer_user_mint(u, &mu);
-    m8_buf b;
-    m8_buf_init(&b, 2047);
-    tok[0] = '\0';
-    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), NULL, NULL, &b) == 0)
-        snprintf(tok, 2048, "%s", b.data);
-    m8_buf_free(&b);
+    idb_user_add(t->db, &g_arena, u, email, role, strcmp(role, "superadmin") == 0);
+    idb_mint(&t->iss, u, NULL, tok);
 }
 
 #define R(m, p, acc, h, fl)                                                                        \
@@ -264,23 +147,12 @@ static m8_route g_table[] = {
 
 static char **app_env(m8_db_kind kind)
 {
-    static const char *base[] = {"DOMAIN=localhost",
-                                 "ENVIRONMENT=local",
-                                 "PROJECT_NAME=iss-apikeys",
-                                 "STACK_NAME=local",
-                                 "API_PREFIX=/api",
-                                 "BACKEND_HOST=http://localhost:8000",
-                                 "FRONTEND_HOST=http://localhost:3000",
-                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
-                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+    static const char *base[] = {IDB_ENV_SITE("iss-apikeys"),
                                  "ACCESS_SECRET_KEY=" ACCESS_SECRET,
                                  "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
                                  "TOKEN_MODE=stateful",
                                  "TOKEN_STRICT_VALIDATION=false",
-                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
-                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
-                                 "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",
-                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+                                 IDB_ENV_ISSUER_SECRETS,
                                  CONSUMERS,
                                  "FIRST_SUPERUSER=admin@example.com",
                                  "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
@@ -348,28 +220,28 @@ static void test_create(tctx *t, char *key, char *kid)
 {
     const char *n = t->name;
     char buf[512], b2[512];
-    tresp *r = owner(t, "POST", "/profile/api-keys/", t->alice_tok,
+    iresp *r = owner(t, "POST", "/profile/api-keys/", t->alice_tok,
                      "{\"name\":\"alice-key\",\"ttl_hours\":48,\"access_mode\":\"read_write\","
                      "\"audiences\":[\"item-service\",\"item-service\"]}");
     is_int(r->status, 201, "%s: POST /profile/api-keys/ answers 201", n);
-    is_str(members(r->body, buf, sizeof buf),
+    is_str(imembers(r->body, buf, sizeof buf),
            "created_at,updated_at,name,expires_at,revoked,id,last_used_at,access_mode,plaintext,"
            "audiences",
            "%s: ApiKeyCreated members in fa-auth-m8's order", n);
-    member(r->body, "plaintext", key, 64);
-    member(r->body, "id", kid, 40);
+    imember(r->body, "plaintext", key, 64);
+    imember(r->body, "id", kid, 40);
     ok(strlen(key) == 35 && strncmp(key, "ak_", 3) == 0 &&
            strspn(key + 3, "0123456789abcdef") == 32,
        "%s: the plaintext is ak_ and 32 lower-case hex digits (%s)", n, key);
-    is_str(member(r->body, "audiences", buf, sizeof buf), "[ \"item-service\" ]",
+    is_str(imember(r->body, "audiences", buf, sizeof buf), "[ \"item-service\" ]",
            "%s: audiences bound once (a repeated id is kept once)", n);
-    is_str(member(r->body, "access_mode", buf, sizeof buf), "read_write", "%s: access_mode", n);
-    is_str(member(r->body, "last_used_at", buf, sizeof buf), "null", "%s: last_used_at null", n);
+    is_str(imember(r->body, "access_mode", buf, sizeof buf), "read_write", "%s: access_mode", n);
+    is_str(imember(r->body, "last_used_at", buf, sizeof buf), "null", "%s: last_used_at null", n);
     unsigned char d[32];
     char hex[65];
     crypto_hash_sha256(d, (const unsigned char *)key, strlen(key));
     sodium_bin2hex(hex, sizeof hex, d, sizeof d);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE key_hash = ?", hex), 1,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_api_key WHERE key_hash = ?", hex), 1,
            "%s: the stored key_hash is the SHA-256 hex of the plaintext", n);
     ok(stored_nowhere(t, key + 3),
        "%s: the plaintext (nor its 32 hex digits) is stored in no "
@@ -379,35 +251,35 @@ static void test_create(tctx *t, char *key, char *kid)
     ok(r->status == 200 && !strstr(r->body, key) && !strstr(r->body, "key_hash") &&
            !strstr(r->body, "plaintext"),
        "%s: the list never shows the plaintext or the hash again", n);
-    is_str(members(r->body, buf, sizeof buf),
+    is_str(imembers(r->body, buf, sizeof buf),
            "created_at,updated_at,name,expires_at,revoked,id,last_used_at,access_mode,audiences",
            "%s: ApiKeyPublic members", n);
     snprintf(b2, sizeof b2, "/profile/api-keys/%s", kid);
     r = owner(t, "GET", b2, t->alice_tok, NULL);
-    is_str(member(r->body, "name", buf, sizeof buf), "alice-key", "%s: GET one: its owner reads it",
-           n);
-    detail(owner(t, "GET", b2, t->bob_tok, NULL), 404, "API key not found",
-           "GET one of another user's key: 404 API key not found");
-    detail(owner(t, "GET", "/profile/api-keys/" NO_SUCH, t->alice_tok, NULL), 404,
-           "API key not found", "GET one of an unknown id: 404");
+    is_str(imember(r->body, "name", buf, sizeof buf), "alice-key",
+           "%s: GET one: its owner reads it", n);
+    idetail(owner(t, "GET", b2, t->bob_tok, NULL), 404, "API key not found",
+            "GET one of another user's key: 404 API key not found");
+    idetail(owner(t, "GET", "/profile/api-keys/" NO_SUCH, t->alice_tok, NULL), 404,
+            "API key not found", "GET one of an unknown id: 404");
     is_int(owner(t, "GET", "/profile/api-keys/not-a-uuid", t->alice_tok, NULL)->status, 422,
            "%s: GET one with a key_id that is no UUID: 422", n);
     r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{}");
     is_int(r->status, 201, "%s: an empty body creates a key with the defaults", n);
-    member(r->body, "name", buf, sizeof buf);
+    imember(r->body, "name", buf, sizeof buf);
     ok(strlen(buf) == 12 && strncmp(buf, "key-", 4) == 0 &&
            strspn(buf + 4, "0123456789abcdef") == 8,
        "%s: default name key-<8 hex> (%s)", n, buf);
-    is_str(member(r->body, "access_mode", buf, sizeof buf), "read_only",
+    is_str(imember(r->body, "access_mode", buf, sizeof buf), "read_only",
            "%s: default access_mode read_only", n);
-    is_str(member(r->body, "audiences", buf, sizeof buf), "[ ]", "%s: default audiences none", n);
+    is_str(imember(r->body, "audiences", buf, sizeof buf), "[ ]", "%s: default audiences none", n);
 }
 
 static void test_create_refused(tctx *t)
 {
     const char *n = t->name;
     char buf[512];
-    tresp *r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"ttl_hours\":0}");
+    iresp *r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"ttl_hours\":0}");
     ok(r->status == 422 && strstr(r->body, "\"greater_than\"") && strstr(r->body, "ttl_hours"),
        "%s: ttl_hours 0: 422 greater_than", n);
     r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"ttl_hours\":\"x\"}");
@@ -416,26 +288,26 @@ static void test_create_refused(tctx *t)
     ok(r->status == 422 && strstr(r->body, "string_too_short"), "%s: a 2-character name: 422", n);
     r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"access_mode\":\"admin\"}");
     ok(r->status == 422 && strstr(r->body, "\"enum\""), "%s: an unknown access_mode: 422", n);
-    detail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"audiences\":[\"*\"]}"), 409,
-           "Wildcard audiences are not allowed", "audience * : 409 Wildcard audiences ...");
-    detail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"audiences\":[\"\"]}"), 409,
-           "Audience ids must be non-empty strings", "an empty audience: 409");
-    detail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"audiences\":[\"noscope\"]}"), 409,
-           "Unknown audience: noscope is not a consumer allowed to introspect API keys",
-           "a consumer without api-key-introspection as audience: 409 Unknown audience");
-    detail(owner(t, "POST", "/profile/api-keys/", t->bob_tok,
-                 "{\"audiences\":[\"other\",\"item-service\",\"a\",\"b\"]}"),
-           409, "At most 3 audiences may be bound to an API key",
-           "4 audiences over API_KEY_MAX_AUDIENCES 3: 409");
+    idetail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"audiences\":[\"*\"]}"), 409,
+            "Wildcard audiences are not allowed", "audience * : 409 Wildcard audiences ...");
+    idetail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"audiences\":[\"\"]}"), 409,
+            "Audience ids must be non-empty strings", "an empty audience: 409");
+    idetail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{\"audiences\":[\"noscope\"]}"),
+            409, "Unknown audience: noscope is not a consumer allowed to introspect API keys",
+            "a consumer without api-key-introspection as audience: 409 Unknown audience");
+    idetail(owner(t, "POST", "/profile/api-keys/", t->bob_tok,
+                  "{\"audiences\":[\"other\",\"item-service\",\"a\",\"b\"]}"),
+            409, "At most 3 audiences may be bound to an API key",
+            "4 audiences over API_KEY_MAX_AUDIENCES 3: 409");
     /* bob holds 1 key (test_create); API_KEY_MAX_PER_USER=3 */
     owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{}");
     r = owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{}");
     char id[40];
-    member(r->body, "id", id, sizeof id);
-    detail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{}"), 409,
-           "Maximum of 3 active API keys reached. Revoke an existing key before creating a new "
-           "one.",
-           "a 4th live key over API_KEY_MAX_PER_USER=3: 409 with fa-auth-m8's text");
+    imember(r->body, "id", id, sizeof id);
+    idetail(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{}"), 409,
+            "Maximum of 3 active API keys reached. Revoke an existing key before creating a new "
+            "one.",
+            "a 4th live key over API_KEY_MAX_PER_USER=3: 409 with fa-auth-m8's text");
     snprintf(buf, sizeof buf, "/profile/api-keys/%s", id);
     owner(t, "DELETE", buf, t->bob_tok, NULL);
     is_int(owner(t, "POST", "/profile/api-keys/", t->bob_tok, "{}")->status, 201,
@@ -446,20 +318,20 @@ static void test_verify(tctx *t, const char *key, const char *kid)
 {
     const char *n = t->name;
     char buf[512], h[64];
-    answer(call(t, "GET", "/profile/api-keys/verify", NULL, NULL, NULL, NULL, NULL), 422,
-           "{\"detail\":[{\"type\":\"missing\",\"loc\":[\"header\",\"x-api-key\"],\"msg\":"
-           "\"Field required\",\"input\":null}]}",
-           "verify without X-API-Key: 422 FastAPI list");
-    detail(call(t, "GET", "/profile/api-keys/verify", NULL, "ak_0000", NULL, NULL, NULL), 401,
-           "Invalid or expired API key", "verify with an unknown key: 401");
-    tresp *r = call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL);
-    ok(r->status == 200 && strcmp(member(r->body, "id", buf, sizeof buf), kid) == 0,
+    ianswer(call(t, "GET", "/profile/api-keys/verify", NULL, NULL, NULL, NULL, NULL), 422,
+            "{\"detail\":[{\"type\":\"missing\",\"loc\":[\"header\",\"x-api-key\"],\"msg\":"
+            "\"Field required\",\"input\":null}]}",
+            "verify without X-API-Key: 422 FastAPI list");
+    idetail(call(t, "GET", "/profile/api-keys/verify", NULL, "ak_0000", NULL, NULL, NULL), 401,
+            "Invalid or expired API key", "verify with an unknown key: 401");
+    iresp *r = call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL);
+    ok(r->status == 200 && strcmp(imember(r->body, "id", buf, sizeof buf), kid) == 0,
        "%s: verify with the key: 200, its id", n);
-    is_str(header(r, "X-RateLimit-Limit", h, sizeof h), "60",
+    is_str(iheader(r, "X-RateLimit-Limit", h, sizeof h), "60",
            "%s: X-RateLimit-Limit of the minute window (default 60)", n);
-    is_str(header(r, "X-RateLimit-Remaining", h, sizeof h), "59", "%s: X-RateLimit-Remaining 59",
+    is_str(iheader(r, "X-RateLimit-Remaining", h, sizeof h), "59", "%s: X-RateLimit-Remaining 59",
            n);
-    long long reset = strtoll(header(r, "X-RateLimit-Reset", h, sizeof h), NULL, 10);
+    long long reset = strtoll(iheader(r, "X-RateLimit-Reset", h, sizeof h), NULL, 10);
     ok(reset % 60 == 0 && reset > (long long)time(NULL) - 1,
        "%s: X-RateLimit-Reset is the next UTC minute", n);
     ok(!strstr(owner(t, "GET", "/profile/api-keys/", t->alice_tok, NULL)->body,
@@ -479,11 +351,11 @@ static void test_verify(tctx *t, const char *key, const char *kid)
     exec1(t, sql, k);
     r = call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL);
     is_int(r->status, 200, "%s: the 2nd use this minute passes a per-key limit of 2", n);
-    is_str(header(r, "X-RateLimit-Limit", h, sizeof h), "2",
+    is_str(iheader(r, "X-RateLimit-Limit", h, sizeof h), "2",
            "%s: the per-key row wins over the per-user row", n);
     r = call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL);
-    detail(r, 429, "Rate limit exceeded for period: minute", "the 3rd use: 429 for period minute");
-    long long ra = strtoll(header(r, "Retry-After", h, sizeof h), NULL, 10);
+    idetail(r, 429, "Rate limit exceeded for period: minute", "the 3rd use: 429 for period minute");
+    long long ra = strtoll(iheader(r, "Retry-After", h, sizeof h), NULL, 10);
     ok(ra >= 1 && ra <= 61 && !strstr(r->head, "X-RateLimit"),
        "%s: 429 with Retry-After 1..61 (%lld), no X-RateLimit headers", n, ra);
     exec1(t, "DELETE FROM auth_rate_limit WHERE api_key_id = ?", k);
@@ -497,7 +369,7 @@ static void test_introspect(tctx *t, const char *key, const char *kid)
     const char *n = t->name;
     char want[1024], buf[256], u[40];
     /* alice (reader), her read_write key bound to item-service */
-    tresp *r = item_introspect(t, key);
+    iresp *r = item_introspect(t, key);
     snprintf(want, sizeof want,
              "{\"active\":true,\"schema_version\":\"1\",\"audience_id\":\"item-service\","
              "\"principal\":{\"user_id\":\"%s\",\"role\":\"reader\",\"is_superuser\":false,"
@@ -510,38 +382,38 @@ static void test_introspect(tctx *t, const char *key, const char *kid)
     if (r->status != 200 || strncmp(r->body, want, strlen(want)) != 0)
         diag("got %d %s", r->status, r->body);
     const char *inactive = "{\"active\":false,\"schema_version\":\"1\"}";
-    answer(introspect(t, "other", "other-secret-0123456789",
-                      "{\"api_key\":\"x\",\"schema_version\":\"1\"}"),
-           200, inactive, "an unknown key: inactive");
+    ianswer(introspect(t, "other", "other-secret-0123456789",
+                       "{\"api_key\":\"x\",\"schema_version\":\"1\"}"),
+            200, inactive, "an unknown key: inactive");
     snprintf(buf, sizeof buf, "{\"api_key\":\"%s\"}", key);
-    answer(introspect(t, "other", "other-secret-0123456789", buf), 200, inactive,
-           "a consumer the key is not bound to: inactive");
-    detail(introspect(t, "noscope", "noscope-secret-012345", buf), 403, "Forbidden",
-           "a consumer without api-key-introspection: 403 Forbidden");
-    detail(introspect(t, "item-service", "wrong-secret-0123456789", buf), 401, "Unauthorized",
-           "a wrong consumer secret: 401 Unauthorized");
-    detail(introspect(t, "item-service", "wrong-secret-0123456789", "{"), 401, "Unauthorized",
-           "decision I6: a bad body from an unauthenticated caller is 401, not 422");
+    ianswer(introspect(t, "other", "other-secret-0123456789", buf), 200, inactive,
+            "a consumer the key is not bound to: inactive");
+    idetail(introspect(t, "noscope", "noscope-secret-012345", buf), 403, "Forbidden",
+            "a consumer without api-key-introspection: 403 Forbidden");
+    idetail(introspect(t, "item-service", "wrong-secret-0123456789", buf), 401, "Unauthorized",
+            "a wrong consumer secret: 401 Unauthorized");
+    idetail(introspect(t, "item-service", "wrong-secret-0123456789", "{"), 401, "Unauthorized",
+            "decision I6: a bad body from an unauthenticated caller is 401, not 422");
     is_int(introspect(t, "item-service", "item-secret-0123456789", "{\"schema_version\":\"1\"}")
                ->status,
            422, "%s: no api_key: 422", n);
     snprintf(buf, sizeof buf, "{\"api_key\":\"%s\",\"schema_version\":\"2\"}", key);
-    detail(introspect(t, "item-service", "item-secret-0123456789", buf), 503,
-           "Introspection temporarily unavailable", "schema_version 2: 503");
+    idetail(introspect(t, "item-service", "item-secret-0123456789", buf), 503,
+            "Introspection temporarily unavailable", "schema_version 2: 503");
     /* the owner: inactive, then back */
     dbid(t, t->alice.id, u);
     exec1(t, "UPDATE auth_user SET is_active = FALSE WHERE id = ?", u);
-    answer(item_introspect(t, key), 200, inactive, "an inactive owner: inactive");
-    detail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
-           "Invalid or expired API key", "verify with an inactive owner's key: 401");
+    ianswer(item_introspect(t, key), 200, inactive, "an inactive owner: inactive");
+    idetail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
+            "Invalid or expired API key", "verify with an inactive owner's key: 401");
     exec1(t, "UPDATE auth_user SET is_active = TRUE WHERE id = ?", u);
     /* expired */
     char k[40];
     dbid(t, kid, k);
     exec1(t, "UPDATE auth_api_key SET expires_at = '2020-01-01 00:00:00' WHERE id = ?", k);
-    answer(item_introspect(t, key), 200, inactive, "an expired key: inactive");
-    detail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
-           "Invalid or expired API key", "verify with an expired key: 401");
+    ianswer(item_introspect(t, key), 200, inactive, "an expired key: inactive");
+    idetail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
+            "Invalid or expired API key", "verify with an expired key: 401");
     exec1(t, "UPDATE auth_api_key SET expires_at = NULL WHERE id = ?", k);
     r = item_introspect(t, key);
     ok(r->status == 200 && strstr(r->body, "\"key_expires_at\":null"),
@@ -551,8 +423,8 @@ static void test_introspect(tctx *t, const char *key, const char *kid)
     for (int i = 0; i < 45 && status != 429; i++)
         status = introspect(t, "other", "other-secret-0123456789", "{\"api_key\":\"x\"}")->status;
     r = introspect(t, "other", "other-secret-0123456789", "{\"api_key\":\"x\"}");
-    detail(r, 429, "Introspection rate limit exceeded",
-           "over API_KEY_INTROSPECTION_ANTIABUSE_PER_MINUTE: 429");
+    idetail(r, 429, "Introspection rate limit exceeded",
+            "over API_KEY_INTROSPECTION_ANTIABUSE_PER_MINUTE: 429");
     ok(strstr(r->head, "Retry-After: 60") != NULL, "%s: ... with Retry-After: 60", n);
     is_int(item_introspect(t, key)->status, 200, "%s: another consumer's allowance is its own", n);
 }
@@ -562,22 +434,22 @@ static void test_revoke(tctx *t, const char *key, const char *kid)
     const char *n = t->name;
     char path[256], buf[1024];
     snprintf(path, sizeof path, "/profile/api-keys/%s", kid);
-    detail(owner(t, "DELETE", path, t->bob_tok, NULL), 404, "API key not found",
-           "DELETE of another user's key: 404");
-    answer(owner(t, "DELETE", path, t->alice_tok, NULL), 200,
-           "{\"message\":\"API key revoked successfully\"}", "DELETE by the owner: 200 message");
-    detail(owner(t, "DELETE", path, t->alice_tok, NULL), 409, "API key is already revoked",
-           "DELETE again: 409 API key is already revoked");
-    detail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
-           "Invalid or expired API key", "verify with a revoked key: 401");
-    answer(item_introspect(t, key), 200, "{\"active\":false,\"schema_version\":\"1\"}",
-           "introspect a revoked key: inactive");
-    is_str(member(owner(t, "GET", path, t->alice_tok, NULL)->body, "revoked", buf, sizeof buf),
+    idetail(owner(t, "DELETE", path, t->bob_tok, NULL), 404, "API key not found",
+            "DELETE of another user's key: 404");
+    ianswer(owner(t, "DELETE", path, t->alice_tok, NULL), 200,
+            "{\"message\":\"API key revoked successfully\"}", "DELETE by the owner: 200 message");
+    idetail(owner(t, "DELETE", path, t->alice_tok, NULL), 409, "API key is already revoked",
+            "DELETE again: 409 API key is already revoked");
+    idetail(call(t, "GET", "/profile/api-keys/verify", NULL, key, NULL, NULL, NULL), 401,
+            "Invalid or expired API key", "verify with a revoked key: 401");
+    ianswer(item_introspect(t, key), 200, "{\"active\":false,\"schema_version\":\"1\"}",
+            "introspect a revoked key: inactive");
+    is_str(imember(owner(t, "GET", path, t->alice_tok, NULL)->body, "revoked", buf, sizeof buf),
            "true", "%s: the row is kept, revoked true", n);
     /* the superuser */
-    tresp *r = owner(t, "POST", "/profile/api-keys/", t->alice_tok, "{\"name\":\"second\"}");
+    iresp *r = owner(t, "POST", "/profile/api-keys/", t->alice_tok, "{\"name\":\"second\"}");
     char k2[40];
-    member(r->body, "id", k2, sizeof k2);
+    imember(r->body, "id", k2, sizeof k2);
     char kdb[40]; /* MariaDB's DATETIME keeps whole seconds: make the order unambiguous */
     exec1(t,
           t->kind == M8_DB_POSTGRES
@@ -588,37 +460,38 @@ static void test_revoke(tctx *t, const char *key, const char *kid)
     is_int(owner(t, "GET", path, t->alice_tok, NULL)->status, 403,
            "%s: by-user for a non-superuser: 403", n);
     r = owner(t, "GET", path, t->su_tok, NULL);
-    is_str(member(r->body, "count", buf, sizeof buf), "2", "%s: by-user: count 2", n);
+    is_str(imember(r->body, "count", buf, sizeof buf), "2", "%s: by-user: count 2", n);
     json_object *o = json_tokener_parse(r->body), *data = NULL;
     json_object_object_get_ex(o, "data", &data);
     snprintf(
         buf, sizeof buf, "%s",
         json_object_to_json_string_ext(json_object_array_get_idx(data, 0), JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
-    is_str(members(buf, path, sizeof path),
+    is_str(imembers(buf, path, sizeof path),
            "id,label,status,created_at,last_used_at,owner_id,access_mode,audiences",
            "%s: ApiKeyAdminPublic members", n);
     ok(strstr(buf, k2) && strstr(buf, "\"status\":\"active\"") &&
            strstr(buf, "\"label\":\"second\""),
        "%s: newest first: the second key, active", n);
     snprintf(path, sizeof path, "/api-keys/by-user/%s/", NO_SUCH);
-    answer(owner(t, "GET", path, t->su_tok, NULL), 200, "{\"data\":[],\"count\":0}",
-           "by-user of an unknown user: an empty list");
+    ianswer(owner(t, "GET", path, t->su_tok, NULL), 200, "{\"data\":[],\"count\":0}",
+            "by-user of an unknown user: an empty list");
     snprintf(path, sizeof path, "/api-keys/revoke/%s/", k2);
-    int64_t before = scalar(
-        t, "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = 'auth_api_key'",
-        NULL);
-    answer(owner(t, "POST", path, t->su_tok, NULL), 200,
-           "{\"message\":\"API key revoked successfully\"}", "the superuser revokes: 200");
-    is_int(scalar(t,
-                  "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
-                  "'auth_api_key' AND action = 'delete'",
-                  NULL),
+    int64_t before =
+        iint(t->db,
+             "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = 'auth_api_key'",
+             NULL);
+    ianswer(owner(t, "POST", path, t->su_tok, NULL), 200,
+            "{\"message\":\"API key revoked successfully\"}", "the superuser revokes: 200");
+    is_int(iint(t->db,
+                "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE table_name = "
+                "'auth_api_key' AND action = 'delete'",
+                NULL),
            before + 1, "%s: ... with one delete audit row", n);
-    detail(owner(t, "POST", path, t->su_tok, NULL), 409, "API key is already revoked",
-           "the superuser revokes again: 409");
-    detail(owner(t, "POST", "/api-keys/revoke/" NO_SUCH "/", t->su_tok, NULL), 404,
-           "API key not found", "the superuser revokes an unknown key: 404");
+    idetail(owner(t, "POST", path, t->su_tok, NULL), 409, "API key is already revoked",
+            "the superuser revokes again: 409");
+    idetail(owner(t, "POST", "/api-keys/revoke/" NO_SUCH "/", t->su_tok, NULL), 404,
+            "API key not found", "the superuser revokes an unknown key: 404");
 }
 
 int main(void)

@@ -20,6 +20,7 @@
 #include "issuer/service.h"
 #include "issuer/sessions_admin.h"
 #include "issuer/store.h"
+#include "issuer_call.h"
 #include "issuer_db.h"
 #include "tap.h"
 
@@ -38,11 +39,6 @@
 static const idb_servers g_srv = {
     "test_issuer_audit", 21340, 21379, ISS_DB, ISS_USER, PASSWORD, false};
 
-typedef struct tresp {
-    int status;
-    char body[131072];
-} tresp;
-
 typedef struct tctx {
     const char *name;
     m8_app *app;
@@ -55,90 +51,21 @@ typedef struct tctx {
 
 static m8_arena g_arena;
 
-static tresp *req(tctx *t, const char *method, const char *path, const char *body, const char *tok)
+static iresp *req(tctx *t, const char *method, const char *path, const char *body, const char *tok)
 {
-    static tresp r;
-    char uri[512], auth[2200], cl[32];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    const char *q = strchr(uri, '?');
-    m8_pair p[9];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", q ? q + 1 : ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", "192.0.2.7"};
-    if (tok) {
-        snprintf(auth, sizeof auth, "Bearer %s", tok);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    }
-    if (body) {
-        snprintf(cl, sizeof cl, "%zu", strlen(body));
-        p[n++] = (m8_pair){"CONTENT_LENGTH", cl};
-        p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
-    }
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, body, body ? strlen(body) : 0, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep)
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
-        r.status = (int)strtol(out.data + 8, NULL, 10);
-    m8_buf_free(&out);
-    return &r;
-}
-
-static const char *g_kind = ""; /* the database of the answers' test names */
-
-static int answer(const tresp *r, int status, const char *body, const char *name)
-{
-    int good = r->status == status && strcmp(r->body, body) == 0;
-    ok(good, "%s: %s", g_kind, name);
-    if (!good)
-        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, body);
-    return good;
-}
-
-static int detail(const tresp *r, int status, const char *text, const char *name)
-{
-    char want[512];
-    snprintf(want, sizeof want, "{\"detail\":\"%s\"}", text);
-    return answer(r, status, want, name);
-}
-
-/* The first 422 item's "type loc.joined". */
-static const char *first_422(const tresp *r, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    json_object *o = json_tokener_parse(r->body), *d, *e, *v, *loc;
-    if (r->status == 422 && json_object_object_get_ex(o, "detail", &d) &&
-        (e = json_object_array_get_idx(d, 0)) && json_object_object_get_ex(e, "type", &v) &&
-        json_object_object_get_ex(e, "loc", &loc)) {
-        size_t len = (size_t)snprintf(out, outlen, "%s ", json_object_get_string(v));
-        for (size_t i = 0; i < json_object_array_length(loc) && len < outlen; i++)
-            len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "." : "",
-                                    json_object_get_string(json_object_array_get_idx(loc, i)));
-    }
-    json_object_put(o);
-    return out;
-}
-
-static int64_t count_sql(tctx *t, const char *sql, const char *param)
-{
-    m8_db_result *r = NULL;
-    int64_t v = -1;
-    m8_db_param p = M8_DB_TEXT(param);
-    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
-        m8_db_get_int(r, 0, 0, &v);
-    m8_db_result_free(r);
-    return v;
+    icall c = {.method = method,
+               .base = "/api",
+               .path = path,
+               .peer = "192.0.2.7",
+               .bearer = tok,
+               .body = body,
+               .ctype = body ? "application/json" : NULL};
+    return icall_do(t->app, &c);
 }
 
 static int64_t audit_count(tctx *t)
 {
-    return count_sql(t, "SELECT COUNT(*) FROM auth_privileged_action_audit", NULL);
+    return iint(t->db, "SELECT COUNT(*) FROM auth_privileged_action_audit", NULL);
 }
 
 /* A stored id (either encoding) as 8-4-4-4-12 into out. */
@@ -179,23 +106,10 @@ static const char *newest(tctx *t, char *out, size_t outlen)
 
 static void user(tctx *t, m8_issuer_user *u, const char *email, const char *role, char *tok)
 {
-    memset(u, 0, sizeof *u);
-    u->email = m8_arena_strdup(&g_arena, email);
-    snprintf(u->role, sizeof u->role, "%s", role);
-    snprintf(u->provider, sizeof u->provider, "password");
-    u->is_active = true;
-    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
-        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
+    idb_user_add(t->db, &g_arena, u, email, role, false);
     if (!tok)
         return;
-    m8_mint_user mu;
-    m8_issuer_user_mint(u, &mu);
-    m8_buf b;
-    m8_buf_init(&b, 2047);
-    tok[0] = '\0';
-    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), NULL, NULL, &b) == 0)
-        snprintf(tok, 2048, "%s", b.data);
-    m8_buf_free(&b);
+    idb_mint(&t->iss, u, NULL, tok);
 }
 
 static void session(tctx *t, const char *sid, const char *id, const char *jti, int64_t at_us)
@@ -271,16 +185,9 @@ static m8_route g_table[] = {
 static char **app_env(m8_db_kind kind)
 {
     static const char *base[] = {
-        "DOMAIN=localhost", "ENVIRONMENT=local", "PROJECT_NAME=iss-audit", "STACK_NAME=local",
-        "API_PREFIX=/api", "BACKEND_HOST=http://localhost:8000",
-        "FRONTEND_HOST=http://localhost:3000", "BACKEND_CORS_ORIGINS=http://localhost:3000",
-        "ACCESS_TOKEN_ALGORITHM=HS256", "ACCESS_SECRET_KEY=" ACCESS_SECRET,
+        IDB_ENV_SITE("iss-audit"), "ACCESS_SECRET_KEY=" ACCESS_SECRET,
         "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!", "TOKEN_MODE=stateful",
-        "TOKEN_STRICT_VALIDATION=false",
-        "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
-        "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
-        "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",
-        "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+        "TOKEN_STRICT_VALIDATION=false", IDB_ENV_ISSUER_SECRETS,
         "FIRST_SUPERUSER=admin@example.com", "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
         "SERVICE_VERSION=2.2.3", "CONTRACT_VERSION=2.0", "CONTRACT_RANGE=>=2.0.0 <3.0.0",
         /* one row per batch: every purge runs several */
@@ -292,7 +199,7 @@ static int setup(tctx *t, m8_db_kind kind)
 {
     memset(t, 0, sizeof *t);
     t->name = kind == M8_DB_POSTGRES ? "PostgreSQL" : "MariaDB";
-    g_kind = t->name;
+    ianswer_prefix = t->name; /* the database of the answers' test names */
     t->db = idb_open(kind, idb_port(kind), NULL, 5, 30);
     char err[256] = "";
     if (!t->db || m8_issuer_schema_apply(t->db, "auth", NULL, err, sizeof err) != 0) {
@@ -340,7 +247,7 @@ static json_object *g_doc;
 
 /* Parses the body (kept until the next call): its "data" array, NULL when
  * the body has none; *count (may be NULL) its "count". */
-static json_object *data_of(const tresp *r, int64_t *count)
+static json_object *data_of(const iresp *r, int64_t *count)
 {
     json_object_put(g_doc);
     g_doc = json_tokener_parse(r->body);
@@ -379,7 +286,7 @@ static void one_row(tctx *t, const char *method, const char *path, const char *b
 {
     char got[512];
     int64_t before = audit_count(t);
-    tresp *r = req(t, method, path, body, t->su_tok);
+    iresp *r = req(t, method, path, body, t->su_tok);
     if (!is_int(r->status, status, "%s: %s answers %d", t->name, what, status))
         diag("%s", r->body);
     is_int((int)(audit_count(t) - before), 1, "%s: %s writes exactly one audit row", t->name, what);
@@ -392,7 +299,7 @@ static void test_actions(tctx *t)
     char path[256], want[512], dave[37] = "", key_hash[65];
     const char *su = t->su.id;
     int64_t before = audit_count(t);
-    tresp *r = req(t, "POST", "/users/new_user/",
+    iresp *r = req(t, "POST", "/users/new_user/",
                    "{\"email\":\"dave@example.com\",\"password\":\"" NEW_PASSWORD
                    "\",\"full_name\":\"Dave\"}",
                    t->su_tok);
@@ -492,7 +399,7 @@ static void test_log(tctx *t)
     seed(t, t->adm2.id, 80 * DAY, "r-80d", t->seed[3]);
     int64_t total = audit_count(t), count = 0;
 
-    tresp *r = req(t, "GET", "/security/audit-log?limit=1000", NULL, t->su_tok);
+    iresp *r = req(t, "GET", "/security/audit-log?limit=1000", NULL, t->su_tok);
     json_object *d = data_of(r, &count);
     ok(r->status == 200 && count == total && d && (int64_t)json_object_array_length(d) == total,
        "%s: the superuser sees every row (%lld)", n, (long long)total);
@@ -555,21 +462,20 @@ static void test_log(tctx *t)
         char path[128];
         snprintf(path, sizeof path, "/security/audit-log?%s", bad[i].q);
         r = req(t, "GET", path, NULL, t->adm_tok);
-        is_str(first_422(r, buf, sizeof buf), bad[i].want, "%s: %s is 422 %s", n, bad[i].q,
-               bad[i].want);
+        is_str(i422(r, buf, sizeof buf), bad[i].want, "%s: %s is 422 %s", n, bad[i].q, bad[i].want);
     }
 
     r = req(t, "GET", "/security/audit-log", NULL, t->bob_tok);
-    detail(r, 403, D_PRIV, "a plain user may not read the audit log");
+    idetail(r, 403, D_PRIV, "a plain user may not read the audit log");
     r = req(t, "GET", "/security/audit-log", NULL, NULL);
-    detail(r, 401, "Not authenticated", "the audit log needs a bearer token");
+    idetail(r, 401, "Not authenticated", "the audit log needs a bearer token");
 
     int good = 0;
     for (int i = 0; i < M8_ISSUER_AUDIT_RATE_LIMIT; i++)
         good += req(t, "GET", "/security/audit-log", NULL, t->adm2_tok)->status == 200;
     is_int(good, M8_ISSUER_AUDIT_RATE_LIMIT, "%s: 30 reads in a window are answered", n);
     r = req(t, "GET", "/security/audit-log", NULL, t->adm2_tok);
-    detail(r, 429, "Too many requests. Try again later.", "the 31st read in 60 s is 429");
+    idetail(r, 429, "Too many requests. Try again later.", "the 31st read in 60 s is 429");
     r = req(t, "GET", "/security/audit-log", NULL, t->adm_tok);
     is_int(r->status, 200, "%s: the limit is per user", n);
 }
@@ -580,34 +486,33 @@ static bool row_exists(tctx *t, const char *id)
 {
     char p[37];
     m8_issuer_uuid_param(t->db, id, p);
-    return count_sql(t, "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE id = ?", p) == 1;
+    return iint(t->db, "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE id = ?", p) == 1;
 }
 
 static void test_purge(tctx *t)
 {
     const char *n = t->name, *path = "/security/audit-log/purge";
     char buf[256], got[512];
-    tresp *r = req(t, "POST", path, "{\"window\":\"3m\"}", t->adm_tok);
-    detail(r, 403, D_PRIV, "an admin who is no superuser may not purge");
+    iresp *r = req(t, "POST", path, "{\"window\":\"3m\"}", t->adm_tok);
+    idetail(r, 403, D_PRIV, "an admin who is no superuser may not purge");
     r = req(t, "POST", path, "{\"window\":\"1m\"}", t->su_tok);
-    detail(r, 400, "The window 1m is shorter than the minimum retention of 7776000 seconds",
-           "a window under AUDIT_PURGE_MIN_RETENTION_SECONDS is 400");
+    idetail(r, 400, "The window 1m is shorter than the minimum retention of 7776000 seconds",
+            "a window under AUDIT_PURGE_MIN_RETENTION_SECONDS is 400");
     r = req(t, "POST", path, "{\"window\":\"1w\"}", t->su_tok);
     is_int(r->status, 400, "%s: 1w is refused too", n);
     r = req(t, "POST", path, "{}", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "missing body.window", "%s: no window is 422 missing", n);
+    is_str(i422(r, buf, sizeof buf), "missing body.window", "%s: no window is 422 missing", n);
     r = req(t, "POST", path, "{\"window\":\"2w\"}", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "enum body.window", "%s: an unknown window is 422 enum",
-           n);
+    is_str(i422(r, buf, sizeof buf), "enum body.window", "%s: an unknown window is 422 enum", n);
     r = req(t, "POST", path, "{\"window\":90}", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "enum body.window", "%s: a number is 422 enum", n);
+    is_str(i422(r, buf, sizeof buf), "enum body.window", "%s: a number is 422 enum", n);
     r = req(t, "POST", path, "[\"3m\"]", t->su_tok);
     is_int(r->status, 422, "%s: a body that is no object is 422", n);
     ok(row_exists(t, t->seed[0]), "%s: refused purges removed nothing", n);
 
     int64_t before = audit_count(t);
     r = req(t, "POST", path, "{\"window\":\"1y\"}", t->su_tok);
-    answer(r, 200, "{\"window\":\"1y\",\"removed\":1}", "1y removes the row older than a year");
+    ianswer(r, 200, "{\"window\":\"1y\",\"removed\":1}", "1y removes the row older than a year");
     ok(!row_exists(t, t->seed[0]) && row_exists(t, t->seed[1]), "%s: ... that one only", n);
     is_int((int)(audit_count(t) - before), 0, "%s: ... and writes its own row (one in, one out)",
            n);
@@ -616,21 +521,21 @@ static void test_purge(tctx *t)
     setenv("M8_ISSUER_PURGE_SECONDS", "0", 1); /* no batch starts after the first */
     r = req(t, "POST", path, "{\"window\":\"3m\"}", t->su_tok);
     unsetenv("M8_ISSUER_PURGE_SECONDS");
-    answer(r, 200, "{\"window\":\"3m\",\"removed\":1}",
-           "a purge whose time budget is spent starts no further batch (1 of 2 removed)");
+    ianswer(r, 200, "{\"window\":\"3m\",\"removed\":1}",
+            "a purge whose time budget is spent starts no further batch (1 of 2 removed)");
     r = req(t, "POST", path, "{\"window\":\"3m\"}", t->su_tok);
-    answer(r, 200, "{\"window\":\"3m\",\"removed\":1}", "the next purge removes the other");
+    ianswer(r, 200, "{\"window\":\"3m\",\"removed\":1}", "the next purge removes the other");
     ok(!row_exists(t, t->seed[1]) && !row_exists(t, t->seed[2]) && row_exists(t, t->seed[3]),
        "%s: the 80-day row stays", n);
     r = req(t, "POST", path, "{\"window\":\"6m\"}", t->su_tok);
-    answer(r, 200, "{\"window\":\"6m\",\"removed\":0}", "nothing left over 180 days: removed 0");
+    ianswer(r, 200, "{\"window\":\"6m\",\"removed\":0}", "nothing left over 180 days: removed 0");
 }
 
 static bool key_exists(tctx *t, const char *id)
 {
     char p[37];
     m8_issuer_uuid_param(t->db, id, p);
-    return count_sql(t, "SELECT COUNT(*) FROM auth_api_key WHERE id = ?", p) == 1;
+    return iint(t->db, "SELECT COUNT(*) FROM auth_api_key WHERE id = ?", p) == 1;
 }
 
 static void test_key_purge(tctx *t)
@@ -646,17 +551,17 @@ static void test_key_purge(tctx *t)
     key(t, k[2], t->carol.id, true, 10 * DAY, 0);            /* revoked 10 days ago */
     key(t, k[3], t->carol.id, false, 200 * DAY, 0);          /* live, never expires */
     key(t, k[4], t->carol.id, false, 200 * DAY, -10 * DAY);  /* expired 10 days ago */
-    tresp *r = req(t, "POST", path, "{\"window\":\"3m\"}", t->adm_tok);
-    detail(r, 403, D_PRIV, "an admin who is no superuser may not purge API keys");
+    iresp *r = req(t, "POST", path, "{\"window\":\"3m\"}", t->adm_tok);
+    idetail(r, 403, D_PRIV, "an admin who is no superuser may not purge API keys");
     r = req(t, "POST", path, "{\"window\":\"1m\"}", t->su_tok);
-    detail(r, 400, "The window 1m is shorter than the minimum retention of 7776000 seconds",
-           "a window under API_KEY_PURGE_MIN_RETENTION_SECONDS is 400");
+    idetail(r, 400, "The window 1m is shorter than the minimum retention of 7776000 seconds",
+            "a window under API_KEY_PURGE_MIN_RETENTION_SECONDS is 400");
     r = req(t, "POST", path, "{\"window\":\"1d\"}", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "enum body.window", "%s: 1d is 422 enum", n);
+    is_str(i422(r, buf, sizeof buf), "enum body.window", "%s: 1d is 422 enum", n);
     int64_t before = audit_count(t);
     r = req(t, "POST", path, "{\"window\":\"3m\"}", t->su_tok);
-    answer(r, 200, "{\"window\":\"3m\",\"removed\":2}",
-           "3m removes the key revoked and the key expired over 90 days ago");
+    ianswer(r, 200, "{\"window\":\"3m\",\"removed\":2}",
+            "3m removes the key revoked and the key expired over 90 days ago");
     ok(!key_exists(t, k[0]) && !key_exists(t, k[1]), "%s: both dead keys are gone", n);
     ok(key_exists(t, k[2]) && key_exists(t, k[3]) && key_exists(t, k[4]) && key_exists(t, KEY_ID),
        "%s: recent dead keys and live keys stay", n);
@@ -685,9 +590,9 @@ static void test_dashboard(tctx *t)
             "44444444-dddd-4ddd-8ddd-444444444444", then);
     session(t, "f0000000-0000-4000-8000-0000000000f1", t->bob.id,
             "44444444-dddd-4ddd-8ddd-444444444441", m8_db_now());
-    int64_t fresh = count_sql(t, "SELECT COUNT(*) FROM auth_user", NULL) - 1;
+    int64_t fresh = iint(t->db, "SELECT COUNT(*) FROM auth_user", NULL) - 1;
 
-    tresp *r = req(t, "GET", "/dashboard/users/activity/", NULL, t->su_tok);
+    iresp *r = req(t, "GET", "/dashboard/users/activity/", NULL, t->su_tok);
     json_object *d = data_of(r, &count), *v;
     ok(r->status == 200 && count == 12 && d && json_object_array_length(d) == 12,
        "%s: the activity has twelve months", n);
@@ -721,7 +626,7 @@ static void test_dashboard(tctx *t)
            strcmp(str_at(d, 0, "month"), cur) == 0 && int_at(d, 0, "new_users") == fresh,
        "%s: current/ answers the current month only", n);
     r = req(t, "GET", "/dashboard/users/activity/current/", NULL, NULL);
-    detail(r, 401, "Not authenticated", "the dashboard needs a bearer token");
+    idetail(r, 401, "Not authenticated", "the dashboard needs a bearer token");
     json_object_put(g_doc);
     g_doc = NULL;
 }

@@ -14,6 +14,7 @@
 #include "app/app.h"
 #include "core/b64url.h"
 #include "hsmint.h"
+#include "issuer_call.h"
 #include "issuer_db.h"
 #include "tap.h"
 #include "testenv.h"
@@ -21,23 +22,17 @@
 #define SECRET "Test-Access-Secret-Key-0123456789abcdef!"
 #define JTI "8e1c6a0b-3f2d-4e5a-9b7c-1d2e3f4a5b6c"
 
-typedef struct resp {
-    int status;
-    char head[8192];
-    char body[8192];
-} resp;
-
-static bool has_header(const resp *r, const char *name, const char *value)
+static bool has_header(const iresp *r, const char *name, const char *value)
 {
     char want[256];
-    snprintf(want, sizeof want, "%s: %s\r\n", name, value);
+    size_t wl = (size_t)snprintf(want, sizeof want, "%s: %s", name, value);
     for (const char *p = r->head; *p; p++)
-        if (strncasecmp(p, want, strlen(want)) == 0)
+        if (strncasecmp(p, want, wl) == 0 && (p[wl] == '\r' || p[wl] == '\0'))
             return true;
     return false;
 }
 
-static bool has_name(const resp *r, const char *name)
+static bool has_name(const iresp *r, const char *name)
 {
     size_t nl = strlen(name);
     for (const char *p = r->head; *p; p++)
@@ -47,31 +42,10 @@ static bool has_name(const resp *r, const char *name)
 }
 
 /* GET uri with an Authorization header (NULL: none). */
-static resp *get(m8_app *app, const char *uri, const char *authz)
+static iresp *get(m8_app *app, const char *uri, const char *authz)
 {
-    static resp r;
-    m8_pair p[8];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", "GET"};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    if (authz)
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", authz};
-    m8_buf out;
-    m8_buf_init(&out, 1 << 20);
-    m8_app_handle_params(app, p, n, NULL, 0, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep) {
-        size_t hl = (size_t)(sep - out.data) + 2;
-        memcpy(r.head, out.data, hl < sizeof r.head - 1 ? hl : sizeof r.head - 1);
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-        if (strncmp(out.data, "Status: ", 8) == 0)
-            r.status = (int)strtol(out.data + 8, NULL, 10);
-    }
-    m8_buf_free(&out);
-    return &r;
+    icall c = {.method = "GET", .path = uri, .authz = authz};
+    return icall_do(app, &c);
 }
 
 /* The handler: the user built from the claims. */
@@ -131,7 +105,7 @@ static char *bearer(char *out, size_t cap, const char *role, bool su, long long 
     return out;
 }
 
-static bool is_403_invalid(const resp *r)
+static bool is_403_invalid(const iresp *r)
 {
     return r->status == 403 &&
            strcmp(r->body, "{\"detail\":\"Could not validate credentials.\"}") == 0 &&
@@ -143,7 +117,7 @@ static void test_bad_tokens(m8_app *app)
     char ok_h[1200], h[1400];
     bearer(ok_h, sizeof ok_h, "user", false, 600);
 
-    resp *r = get(app, "/api/me", NULL);
+    iresp *r = get(app, "/api/me", NULL);
     ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Not authenticated\"}") == 0 &&
            has_header(r, "WWW-Authenticate", "Bearer"),
        "issuer: no Authorization: 401 Not authenticated + WWW-Authenticate: Bearer");
@@ -202,7 +176,7 @@ static void test_revocation(m8_app *app)
     is_int(get(app, "/api/me", h)->status, 200, "stateful: not revoked: 200");
     ok(rev_calls == 1 && strcmp(rev_jti, JTI) == 0, "stateful: the store is asked with the jti");
     rev_answer = 1;
-    resp *r = get(app, "/api/me", h);
+    iresp *r = get(app, "/api/me", h);
     ok(r->status == 401 && strcmp(r->body, "{\"detail\":\"Session revoked\"}") == 0,
        "stateful: revoked (the token cached as valid before): 401 Session revoked");
     rev_answer = M8_EAGAIN;
@@ -228,7 +202,7 @@ static void test_user_and_roles(m8_app *app)
              now + 600, now, now);
     m8t_hs256_sign(tok, sizeof tok, SECRET, payload);
     snprintf(h, sizeof h, "Bearer %s", tok);
-    resp *r = get(app, "/api/me", h);
+    iresp *r = get(app, "/api/me", h);
     ok(r->status == 403 && strcmp(r->body, "{\"detail\":\"Inactive user\"}") == 0,
        "is_active false: 403 Inactive user");
 
@@ -296,7 +270,7 @@ static void test_consumer_unchanged(void)
     ok(app != NULL, "consumer app boots");
     if (!app)
         return;
-    resp *r = get(app, "/api/me", "Bearer garbage");
+    iresp *r = get(app, "/api/me", "Bearer garbage");
     ok(r->status == 401 &&
            strcmp(r->body, "{\"detail\":\"Could not validate credentials.\"}") == 0 &&
            has_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\""),

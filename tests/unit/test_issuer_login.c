@@ -15,7 +15,6 @@
 #define M8T_MAIN 1 /* this file holds main() (tap.h) */
 #include "test_issuer_login.h"
 
-#include <json-c/json.h>
 #include <signal.h>
 
 #include "issuer_db.h"
@@ -76,56 +75,28 @@ void tl_issuer_free(tl_issuer *t)
     m8_db_close(t->admin);
 }
 
-void tl_send(tl_issuer *t, const tl_req *r, tl_resp *out)
+void tl_send(tl_issuer *t, const icall *r, tl_resp *out)
 {
-    char auth[4096] = "";
-    if (r->bearer)
-        snprintf(auth, sizeof auth, "Bearer %s", r->bearer);
-    m8_pair p[12];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", r->method ? r->method : "POST"};
-    p[n++] = (m8_pair){"REQUEST_URI", r->path};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", r->peer ? r->peer : "127.0.0.1"};
-    if (r->content_type)
-        p[n++] = (m8_pair){"CONTENT_TYPE", r->content_type};
-    if (r->cookie)
-        p[n++] = (m8_pair){"HTTP_COOKIE", r->cookie};
-    if (r->bearer)
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    if (r->xff)
-        p[n++] = (m8_pair){"HTTP_X_FORWARDED_FOR", r->xff};
-    size_t blen = r->body ? (r->body_len ? r->body_len : strlen(r->body)) : 0;
-    char clen[32];
-    snprintf(clen, sizeof clen, "%zu", blen);
-    p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
-    m8_buf o;
-    m8_buf_init(&o, 1 << 20);
-    m8_app_handle_params(t->app, p, n, r->body ? r->body : "", blen, &o);
+    icall c = *r;
+    c.method = r->method ? r->method : "POST";
+    c.peer = r->peer ? r->peer : "127.0.0.1";
+    c.length_always = true;
+    const iresp *a = icall_do(t->app, &c);
     memset(out, 0, sizeof *out);
-    const char *text = o.data ? o.data : "";
-    if (strncmp(text, "Status: ", 8) == 0)
-        out->status = (int)strtol(text + 8, NULL, 10);
-    const char *sep = strstr(text, "\r\n\r\n");
-    snprintf(out->body, sizeof out->body, "%s", sep ? sep + 4 : "");
-    const char *c = strstr(text, "Set-Cookie: ");
-    if (c && (!sep || c < sep))
-        snprintf(out->cookie, sizeof out->cookie, "%.*s", (int)strcspn(c + 12, "\r\n"), c + 12);
-    const char *w = strstr(text, "WWW-Authenticate: ");
-    if (w && (!sep || w < sep))
-        snprintf(out->www, sizeof out->www, "%.*s", (int)strcspn(w + 18, "\r\n"), w + 18);
-    m8_buf_free(&o);
+    out->status = a->status;
+    snprintf(out->body, sizeof out->body, "%.*s", (int)sizeof out->body - 1, a->body);
+    iheader(a, "Set-Cookie", out->cookie, sizeof out->cookie);
+    iheader(a, "WWW-Authenticate", out->www, sizeof out->www);
 }
 
 void tl_login(tl_issuer *t, const char *user, const char *pw, const char *ip, tl_resp *out)
 {
     char body[1024];
     snprintf(body, sizeof body, "username=%s&password=%s", user, pw);
-    tl_req r = {.path = "/api/login/access-token",
-                .content_type = "application/x-www-form-urlencoded",
-                .body = body,
-                .peer = ip};
+    icall r = {.path = "/api/login/access-token",
+               .ctype = "application/x-www-form-urlencoded",
+               .body = body,
+               .peer = ip};
     tl_send(t, &r, out);
 }
 
@@ -140,13 +111,7 @@ bool tl_cookie_of(const tl_resp *r, char *out, size_t outlen)
 
 bool tl_access_of(const tl_resp *r, char *out, size_t outlen)
 {
-    out[0] = '\0';
-    json_object *o = json_tokener_parse(r->body), *v = NULL;
-    bool got = o && json_object_object_get_ex(o, "access_token", &v);
-    if (got)
-        snprintf(out, outlen, "%s", json_object_get_string(v));
-    json_object_put(o);
-    return got;
+    return imember(r->body, "access_token", out, outlen)[0] != '\0';
 }
 
 bool tl_user_add(tl_issuer *t, const char *email, const char *hash, bool active,
@@ -164,17 +129,6 @@ bool tl_user_add(tl_issuer *t, const char *email, const char *hash, bool active,
         diag("user insert %s: %d %s", email, rc, m8_db_last_error(t->admin)->message);
     memcpy(id, u.id, sizeof u.id);
     return rc == 0;
-}
-
-int64_t tl_int(tl_issuer *t, const char *sql, const char *param)
-{
-    m8_db_param p = M8_DB_TEXT(param);
-    m8_db_result *r = NULL;
-    int64_t v = -1;
-    if (m8_db_exec(t->admin, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
-        m8_db_get_int(r, 0, 0, &v);
-    m8_db_result_free(r);
-    return v;
 }
 
 void tl_text(tl_issuer *t, const char *sql, const char *param, char *out, size_t outlen)

@@ -23,6 +23,8 @@
 
 #include "tap.h"
 
+#include "issuer_call.h" /* after tap.h: its checks count in this program's stream */
+
 #define ACCESS_SECRET "Test-Access-Secret-Key-0123456789abcdef!"
 #define REFRESH_SECRET "Test-Refresh-Secret-Key-0123456789abcdef!"
 #define ARGON_PW "Argon-Pass-123!"
@@ -47,16 +49,12 @@ typedef struct tl_resp {
     char www[64];
 } tl_resp;
 
-/* A request's inputs (NULL: not sent). */
-typedef struct tl_req {
-    const char *method, *path, *content_type, *body, *cookie, *bearer, *xff, *peer;
-    size_t body_len; /* 0: strlen(body) */
-} tl_req;
-
 /* test_issuer_login.c */
 int tl_issuer_init(tl_issuer *t, m8_db_kind kind, unsigned port);
 void tl_issuer_free(tl_issuer *t);
-void tl_send(tl_issuer *t, const tl_req *r, tl_resp *out);
+/* Sends r (issuer_call.h; method NULL: POST, peer NULL: 127.0.0.1, always
+ * a CONTENT_LENGTH) into out. */
+void tl_send(tl_issuer *t, const icall *r, tl_resp *out);
 /* POSTs a urlencoded login for (user, pw) from the client address ip. */
 void tl_login(tl_issuer *t, const char *user, const char *pw, const char *ip, tl_resp *out);
 /* "refresh_token=<value>" of a Set-Cookie line into out (the request's
@@ -67,8 +65,6 @@ bool tl_access_of(const tl_resp *r, char *out, size_t outlen);
 /* A user row (hash NULL = none); its id into id. */
 bool tl_user_add(tl_issuer *t, const char *email, const char *hash, bool active,
                  char id[M8_UUID_STR_LEN + 1]);
-/* The value of a one-cell query with one text parameter (NULL: none), or -1. */
-int64_t tl_int(tl_issuer *t, const char *sql, const char *param);
 /* The text of a one-cell query into out ("" when none). */
 void tl_text(tl_issuer *t, const char *sql, const char *param, char *out, size_t outlen);
 /* A user id in the database's encoding. */

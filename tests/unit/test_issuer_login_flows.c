@@ -58,7 +58,7 @@ static void user_login(tl_issuer *t, const char *email, const char *ip, tl_resp 
 static void send_cookie(tl_issuer *t, const char *path, const char *cookie, const char *bearer,
                         tl_resp *r)
 {
-    tl_req q = {.path = path, .cookie = cookie, .bearer = bearer, .peer = "192.0.2.50"};
+    icall q = {.path = path, .cookie = cookie, .bearer = bearer, .peer = "192.0.2.50"};
     tl_send(t, &q, r);
 }
 
@@ -68,10 +68,10 @@ static void login_forms(tl_issuer *t)
 {
     const char *k = kn(t);
     tl_resp r;
-    tl_req q = {.path = LOGIN,
-                .content_type = "application/json",
-                .body = "{\"username\":\"a@b.c\",\"password\":\"x\"}",
-                .peer = "192.0.2.1"};
+    icall q = {.path = LOGIN,
+               .ctype = "application/json",
+               .body = "{\"username\":\"a@b.c\",\"password\":\"x\"}",
+               .peer = "192.0.2.1"};
     t->s.password_login_enabled = false;
     tl_send(t, &q, &r);
     is_int(r.status, 404, "%s login: PASSWORD_LOGIN_ENABLED=false: 404 before the form", k);
@@ -81,7 +81,7 @@ static void login_forms(tl_issuer *t)
     is_int(r.status, 422, "%s login: a JSON body is a 422", k);
     like(r.body, "{\"detail\":[{\"type\":\"missing\",\"loc\":[\"body\",\"username\"]",
          "%s login: ... with FastAPI's list of missing fields", k);
-    q.content_type = "multipart/form-data";
+    q.ctype = "multipart/form-data";
     q.body = "x";
     tl_send(t, &q, &r);
     is_int(r.status, 400, "%s login: multipart without a boundary is a 400", k);
@@ -89,7 +89,7 @@ static void login_forms(tl_issuer *t)
     static char big[20000];
     memset(big, 'a', sizeof big - 1);
     memcpy(big, "username=", 9);
-    q.content_type = "application/x-www-form-urlencoded";
+    q.ctype = "application/x-www-form-urlencoded";
     q.body = big;
     tl_send(t, &q, &r);
     is_int(r.status, 413, "%s login: a body over 16 KiB is a 413", k);
@@ -141,8 +141,8 @@ static void login_credentials(tl_issuer *t)
        "%s login: the refresh token verifies with PyJWT (REFRESH_SECRET_KEY)", k);
     snprintf(want, sizeof want, "refresh %s %s", jti, id);
     is_str(line, want, "%s login: ... type refresh, the SAME jti as the access token", k);
-    is_int(tl_int(t, Q_SESS, jti), 1, "%s login: a session row holds the jti", k);
-    is_int(tl_int(t, Q_ALLOW, jti), 1, "%s login: the refresh allowlist holds the jti", k);
+    is_int(iint(t->admin, Q_SESS, jti), 1, "%s login: a session row holds the jti", k);
+    is_int(iint(t->admin, Q_ALLOW, jti), 1, "%s login: the refresh allowlist holds the jti", k);
     char hex[65];
     tl_text(t, "SELECT refresh_token_hash FROM auth_client_session WHERE jwt_jti = ?", jti, hex,
             sizeof hex);
@@ -150,10 +150,10 @@ static void login_credentials(tl_issuer *t)
        "%s login: the row keeps a SHA-256 hex of the refresh token, not the token", k);
     tl_login(t, "argon@example.com", ARGON_PW, "192.0.2.2", &r);
     tl_uid(t, id, uid);
-    is_int(tl_int(t, Q_USESS, uid), 1, "%s login: a second login keeps one row per user", k);
+    is_int(iint(t->admin, Q_USESS, uid), 1, "%s login: a second login keeps one row per user", k);
     char jti2[64];
     access_jti(&r, jti2, sub);
-    is_int(tl_int(t, Q_SESS, jti2), 1, "%s login: ... which now holds the new jti", k);
+    is_int(iint(t->admin, Q_SESS, jti2), 1, "%s login: ... which now holds the new jti", k);
 
     tl_user_add(t, "bcrypt@example.com", bcrypt_hash, true, id);
     tl_login(t, "bcrypt@example.com", "correct%20horse%20battery%20staple", "192.0.2.2", &r);
@@ -206,20 +206,20 @@ static void login_rate(tl_issuer *t)
         snprintf(xff, sizeof xff, "10.9.%d.1, 198.51.100.77", i);
         char body[256];
         snprintf(body, sizeof body, "username=%s&password=x", user);
-        tl_req q = {.path = LOGIN,
-                    .content_type = "application/x-www-form-urlencoded",
-                    .body = body,
-                    .xff = xff,
-                    .peer = "127.0.0.1"};
+        icall q = {.path = LOGIN,
+                   .ctype = "application/x-www-form-urlencoded",
+                   .body = body,
+                   .xff = xff,
+                   .peer = "127.0.0.1"};
         tl_send(t, &q, &r);
         fine += r.status == 400;
     }
     is_int(fine, 50, "%s rate: 50 attempts from one client address are answered", k);
-    tl_req q = {.path = LOGIN,
-                .content_type = "application/x-www-form-urlencoded",
-                .body = "username=argon%40example.com&password=" ARGON_PW,
-                .xff = "10.99.99.99, 198.51.100.77",
-                .peer = "127.0.0.1"};
+    icall q = {.path = LOGIN,
+               .ctype = "application/x-www-form-urlencoded",
+               .body = "username=argon%40example.com&password=" ARGON_PW,
+               .xff = "10.99.99.99, 198.51.100.77",
+               .peer = "127.0.0.1"};
     tl_send(t, &q, &r);
     is_int(r.status, 429, "%s rate: the 51st from that address is refused (another username)", k);
     is_str(r.body, D_429, "%s rate: ... with the same text", k);
@@ -294,9 +294,9 @@ static void refresh_flows(tl_issuer *t)
     tl_cookie_of(&r, c2, sizeof c2);
     ok(access_jti(&r, jti2, sub) && strcmp(jti1, jti2) != 0,
        "%s refresh: ... the new access token verifies with a new jti", k);
-    is_int(tl_int(t, Q_ALLOW, jti1), 0, "%s refresh: ... the old jti left the allowlist", k);
-    is_int(tl_int(t, Q_ALLOW, jti2), 1, "%s refresh: ... the new one is in it", k);
-    is_int(tl_int(t, Q_SESS, jti2), 1, "%s refresh: ... and in the session row", k);
+    is_int(iint(t->admin, Q_ALLOW, jti1), 0, "%s refresh: ... the old jti left the allowlist", k);
+    is_int(iint(t->admin, Q_ALLOW, jti2), 1, "%s refresh: ... the new one is in it", k);
+    is_int(iint(t->admin, Q_SESS, jti2), 1, "%s refresh: ... and in the session row", k);
 
     send_cookie(t, REFRESH, c1, NULL, &r);
     is_int(r.status, 401, "%s refresh: replaying the rotated token is a 401", k);
@@ -354,9 +354,9 @@ static void revoke_user(tl_issuer *t)
     ok(rc == 0 && n == 1, "%s revoke-all: the user's one row is deleted (%d, %lld)", k, rc,
        (long long)n);
     tl_uid(t, id, uid);
-    is_int(tl_int(t, Q_USESS, uid), 0, "%s revoke-all: no row of the user is left", k);
-    is_int(tl_int(t, Q_BLACK, jti), 1, "%s revoke-all: its access jti is blacklisted", k);
-    is_int(tl_int(t, Q_ALLOW, jti), 0, "%s revoke-all: its refresh entry is gone", k);
+    is_int(iint(t->admin, Q_USESS, uid), 0, "%s revoke-all: no row of the user is left", k);
+    is_int(iint(t->admin, Q_BLACK, jti), 1, "%s revoke-all: its access jti is blacklisted", k);
+    is_int(iint(t->admin, Q_ALLOW, jti), 0, "%s revoke-all: its refresh entry is gone", k);
     tl_text(t, Q_LAST_EVENT, NULL, ev, sizeof ev);
     snprintf(want, sizeof want,
              "{\"event_type\":\"session.revoked\",\"version\":\"v1\",\"user_id\":\"%s\","
@@ -372,14 +372,14 @@ static int64_t lock_waiters(tl_issuer *t)
 {
     /* PostgreSQL keeps one statistics snapshot per transaction. */
     if (t->kind == M8_DB_POSTGRES)
-        tl_int(t, "SELECT 1 FROM (SELECT pg_stat_clear_snapshot()) AS x", NULL);
-    return tl_int(t,
-                  t->kind == M8_DB_POSTGRES
-                      ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                      : "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND IN "
-                        "('Query', 'Execute') AND INFO LIKE '%FOR UPDATE%' AND ID <> "
-                        "CONNECTION_ID()",
-                  NULL);
+        iint(t->admin, "SELECT 1 FROM (SELECT pg_stat_clear_snapshot()) AS x", NULL);
+    return iint(t->admin,
+                t->kind == M8_DB_POSTGRES
+                    ? "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    : "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND IN "
+                      "('Query', 'Execute') AND INFO LIKE '%FOR UPDATE%' AND ID <> "
+                      "CONNECTION_ID()",
+                NULL);
 }
 
 /* Step 9's branch: the allowlist entry vanishes while a refresh that has
@@ -432,8 +432,10 @@ static void refresh_race(tl_issuer *t)
     is_str(out,
            "401 {\"detail\":\"Token reuse detected. All sessions revoked. Please log in again.\"}",
            "%s race: the rotation finds the token gone: 401 Token reuse detected", k);
-    is_int(tl_int(t, Q_USESS, uid), 0, "%s race: ... every session row of the user is deleted", k);
-    is_int(tl_int(t, Q_BLACK, jti), 1, "%s race: ... the session's access jti is blacklisted", k);
+    is_int(iint(t->admin, Q_USESS, uid), 0, "%s race: ... every session row of the user is deleted",
+           k);
+    is_int(iint(t->admin, Q_BLACK, jti), 1, "%s race: ... the session's access jti is blacklisted",
+           k);
     tl_text(t, Q_LAST_EVENT, NULL, ev, sizeof ev);
     snprintf(want, sizeof want,
              "{\"event_type\":\"session.revoked\",\"version\":\"v1\",\"user_id\":\"%s\","
@@ -474,9 +476,9 @@ void test_logout(tl_issuer *t)
            "%s logout: ... Logged out successfully", k);
     ok(strstr(r.cookie, "refresh_token=\"\"") && strstr(r.cookie, "Max-Age=0"),
        "%s logout: ... the cookie is deleted", k);
-    is_int(tl_int(t, Q_BLACK, jti), 1, "%s logout: the access jti is blacklisted", k);
-    is_int(tl_int(t, Q_ALLOW, jti), 0, "%s logout: the refresh entry is gone", k);
-    is_int(tl_int(t, Q_SESS, jti), 0, "%s logout: the session row is gone", k);
+    is_int(iint(t->admin, Q_BLACK, jti), 1, "%s logout: the access jti is blacklisted", k);
+    is_int(iint(t->admin, Q_ALLOW, jti), 0, "%s logout: the refresh entry is gone", k);
+    is_int(iint(t->admin, Q_SESS, jti), 0, "%s logout: the session row is gone", k);
     tl_text(t, Q_LAST_EVENT, NULL, ev, sizeof ev);
     snprintf(want, sizeof want,
              "{\"event_type\":\"session.revoked\",\"version\":\"v1\",\"user_id\":\"%s\","
@@ -510,19 +512,19 @@ void test_modes(tl_issuer *t)
     user_login(t, "hybrid@example.com", "192.0.2.30", &r, id);
     tl_cookie_of(&r, cookie, sizeof cookie);
     access_jti(&r, jti, sub);
-    is_int(tl_int(t, Q_ALLOW, jti), 1, "%s hybrid: login registers the refresh token", k);
+    is_int(iint(t->admin, Q_ALLOW, jti), 1, "%s hybrid: login registers the refresh token", k);
     send_cookie(t, REFRESH, cookie, NULL, &r);
     is_int(r.status, 200, "%s hybrid: refresh rotates", k);
     tl_cookie_of(&r, cookie, sizeof cookie);
     tl_access_of(&r, tok, sizeof tok);
     access_jti(&r, jti, sub);
-    int64_t events = tl_int(t, Q_EVENTS, NULL);
+    int64_t events = iint(t->admin, Q_EVENTS, NULL);
     send_cookie(t, LOGOUT, cookie, tok, &r);
     is_int(r.status, 200, "%s hybrid: logout 200", k);
-    is_int(tl_int(t, Q_BLACK, jti), 0, "%s hybrid: ... the access jti is NOT blacklisted", k);
-    is_int(tl_int(t, Q_ALLOW, jti), 0, "%s hybrid: ... the refresh entry is gone", k);
-    is_int(tl_int(t, Q_SESS, jti), 0, "%s hybrid: ... the session row is gone", k);
-    is_int(tl_int(t, Q_EVENTS, NULL), events, "%s hybrid: ... and no event", k);
+    is_int(iint(t->admin, Q_BLACK, jti), 0, "%s hybrid: ... the access jti is NOT blacklisted", k);
+    is_int(iint(t->admin, Q_ALLOW, jti), 0, "%s hybrid: ... the refresh entry is gone", k);
+    is_int(iint(t->admin, Q_SESS, jti), 0, "%s hybrid: ... the session row is gone", k);
+    is_int(iint(t->admin, Q_EVENTS, NULL), events, "%s hybrid: ... and no event", k);
     t->iss.hybrid = false;
 
     t->iss.stateless = true;
@@ -531,7 +533,7 @@ void test_modes(tl_issuer *t)
     tl_cookie_of(&r, cookie, sizeof cookie);
     access_jti(&r, jti, sub);
     tl_uid(t, id, uid);
-    ok(tl_int(t, Q_USESS, uid) == 0 && tl_int(t, Q_ALLOW, jti) == 0,
+    ok(iint(t->admin, Q_USESS, uid) == 0 && iint(t->admin, Q_ALLOW, jti) == 0,
        "%s stateless: no session row, no allowlist entry", k);
     send_cookie(t, REFRESH, cookie, NULL, &r);
     is_int(r.status, 200, "%s stateless: refresh 200", k);
@@ -540,11 +542,11 @@ void test_modes(tl_issuer *t)
     send_cookie(t, REFRESH, cookie, NULL, &r);
     is_int(r.status, 200, "%s stateless: ... the old token refreshes again (no reuse check)", k);
     access_jti(&r, jti, sub);
-    events = tl_int(t, Q_EVENTS, NULL);
+    events = iint(t->admin, Q_EVENTS, NULL);
     send_cookie(t, LOGOUT, c2, tok, &r);
     is_int(r.status, 200, "%s stateless: logout 200", k);
     ok(strstr(r.cookie, "Max-Age=0") != NULL, "%s stateless: ... the cookie is deleted", k);
-    ok(tl_int(t, Q_EVENTS, NULL) == events && tl_int(t, Q_BLACK, jti) == 0,
+    ok(iint(t->admin, Q_EVENTS, NULL) == events && iint(t->admin, Q_BLACK, jti) == 0,
        "%s stateless: ... nothing server-side (no event, no blacklist)", k);
     t->iss.stateless = false;
 

@@ -27,6 +27,7 @@
 #include "issuer/revoke.h"
 #include "issuer/service.h"
 #include "issuer/store.h"
+#include "issuer_call.h"
 #include "issuer_db.h"
 #include "shm/shm.h"
 #include "tap.h"
@@ -43,12 +44,6 @@ static const idb_servers g_srv = {
 
 /* ------------------------------------------------------------ harness */
 
-typedef struct tresp {
-    int status;
-    char cookie[4096];
-    char body[1 << 17];
-} tresp;
-
 typedef struct tctx {
     const char *name;
     m8_db_kind kind;
@@ -64,57 +59,32 @@ static m8_route g_table[] = {
     {"GET", "/profile/get/me/", M8_USER, m8_issuer_h_me, NULL, NULL, NULL, 0},
 };
 
-static tresp g_r;
-
-static tresp *req(tctx *t, const char *method, const char *path, const char *tok,
+static iresp *req(tctx *t, const char *method, const char *path, const char *tok,
                   const char *cookie, const char *form)
 {
-    char uri[256], auth[2200], clen[32];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    m8_pair p[10];
-    size_t n = 0, blen = form ? strlen(form) : 0;
-    snprintf(clen, sizeof clen, "%zu", blen);
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", "127.0.0.1"};
-    p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
-    if (form)
-        p[n++] = (m8_pair){"CONTENT_TYPE", "application/x-www-form-urlencoded"};
-    if (tok) {
-        snprintf(auth, sizeof auth, "Bearer %s", tok);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    }
-    if (cookie)
-        p[n++] = (m8_pair){"HTTP_COOKIE", cookie};
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, form ? form : "", blen, &out);
-    memset(&g_r, 0, sizeof g_r);
-    const char *text = out.data ? out.data : "";
-    const char *sep = strstr(text, "\r\n\r\n");
-    if (strncmp(text, "Status: ", 8) == 0)
-        g_r.status = (int)strtol(text + 8, NULL, 10);
-    snprintf(g_r.body, sizeof g_r.body, "%s", sep ? sep + 4 : "");
-    const char *c = strstr(text, "Set-Cookie: refresh_token=");
-    if (c && (!sep || c < sep))
-        snprintf(g_r.cookie, sizeof g_r.cookie, "%.*s", (int)strcspn(c + 12, ";\r\n"), c + 12);
-    m8_buf_free(&out);
-    return &g_r;
+    icall c = {.method = method,
+               .base = "/api",
+               .path = path,
+               .peer = "127.0.0.1",
+               .length_always = true,
+               .body = form,
+               .ctype = form ? "application/x-www-form-urlencoded" : NULL,
+               .bearer = tok,
+               .cookie = cookie};
+    return icall_do(t->app, &c);
 }
 
 /* POST /login/access-token; *tok receives the access token when 200. */
-static tresp *login(tctx *t, const char *email, const char *pw, char *tok, char *cookie)
+static iresp *login(tctx *t, const char *email, const char *pw, char *tok, char *cookie)
 {
     char form[256];
     snprintf(form, sizeof form, "username=%s&password=%s", email, pw);
-    tresp *r = req(t, "POST", "/login/access-token", NULL, NULL, form);
+    iresp *r = req(t, "POST", "/login/access-token", NULL, NULL, form);
     json_object *o = json_tokener_parse(r->body), *v;
     if (tok && r->status == 200 && json_object_object_get_ex(o, "access_token", &v))
         snprintf(tok, 2048, "%s", json_object_get_string(v));
     if (cookie)
-        snprintf(cookie, 4096, "%s", r->cookie);
+        icookie(r, "refresh_token", cookie, 4096);
     json_object_put(o);
     return r;
 }
@@ -123,7 +93,7 @@ static tresp *login(tctx *t, const char *email, const char *pw, char *tok, char 
  * and labels exactly as written; -1 when it is absent. */
 static double sample(tctx *t, const char *line)
 {
-    tresp *r = req(t, "GET", "/metrics", NULL, NULL, NULL);
+    iresp *r = req(t, "GET", "/metrics", NULL, NULL, NULL);
     size_t n = strlen(line);
     for (const char *p = r->body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
         if (strncmp(p, line, n) == 0 && p[n] == ' ')
@@ -158,25 +128,14 @@ static void add_user(tctx *t, m8_issuer_user *u, const char *email, bool active)
 
 static char **app_env(m8_db_kind kind, unsigned port)
 {
-    static const char *base[] = {"DOMAIN=localhost",
-                                 "ENVIRONMENT=local",
-                                 "PROJECT_NAME=iss-metrics",
-                                 "STACK_NAME=local",
-                                 "API_PREFIX=/api",
-                                 "BACKEND_HOST=http://localhost:8000",
-                                 "FRONTEND_HOST=http://localhost:3000",
-                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
-                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+    static const char *base[] = {IDB_ENV_SITE("iss-metrics"),
                                  "ACCESS_SECRET_KEY=" ACCESS_SECRET,
                                  "REFRESH_SECRET_KEY=" REFRESH_SECRET,
                                  "TOKEN_MODE=stateful",
                                  "TOKEN_STRICT_VALIDATION=false",
                                  "METRICS_ENABLED=true",
                                  "LOGIN_RATE_LIMIT_REQUESTS=3",
-                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
-                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
-                                 "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",
-                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+                                 IDB_ENV_ISSUER_SECRETS,
                                  "FIRST_SUPERUSER=admin@example.com",
                                  "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
                                  NULL};
@@ -268,9 +227,9 @@ static void test_routes(tctx *t)
     /* refresh, then the old cookie again (a reuse stopped at the allowlist) */
     char old[4096];
     snprintf(old, sizeof old, "%s", cookie);
-    tresp *r = req(t, "POST", "/login/refresh-token/", NULL, old, NULL);
+    iresp *r = req(t, "POST", "/login/refresh-token/", NULL, old, NULL);
     is_int(r->status, 200, "%s: the refresh rotates", n);
-    snprintf(cookie, sizeof cookie, "%s", r->cookie);
+    icookie(r, "refresh_token", cookie, sizeof cookie);
     json_object *o = json_tokener_parse(r->body), *v;
     tok2[0] = '\0';
     if (json_object_object_get_ex(o, "access_token", &v))

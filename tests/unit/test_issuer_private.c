@@ -10,7 +10,6 @@
 #define M8T_MAIN 1 /* this file holds main() (tap.h) */
 #include "test_issuer_private.h"
 
-#include <json-c/json.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,44 +27,18 @@ static const idb_servers g_srv = {
 
 /* ------------------------------------------------------------ harness */
 
-void send_req(tp *t, const rq *r, resp *out)
+void send_req(tp *t, const icall *r, resp *out)
 {
-    char auth[4096] = "";
-    if (r->bearer)
-        snprintf(auth, sizeof auth, "Bearer %s", r->bearer);
-    m8_pair p[12];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", "POST"};
-    p[n++] = (m8_pair){"REQUEST_URI", r->path};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", "127.0.0.1"};
-    p[n++] = (m8_pair){"CONTENT_TYPE", r->ctype ? r->ctype : "application/json"};
-    if (r->bearer)
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    if (r->client)
-        p[n++] = (m8_pair){"HTTP_X_INTERNAL_CLIENT", r->client};
-    if (r->token)
-        p[n++] = (m8_pair){"HTTP_X_INTERNAL_TOKEN", r->token};
-    if (r->cookie)
-        p[n++] = (m8_pair){"HTTP_COOKIE", r->cookie};
-    size_t blen = r->body ? strlen(r->body) : 0;
-    char clen[32];
-    snprintf(clen, sizeof clen, "%zu", blen);
-    p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
-    m8_buf o;
-    m8_buf_init(&o, 1 << 20);
-    m8_app_handle_params(t->app, p, n, r->body ? r->body : "", blen, &o);
+    icall c = *r;
+    c.method = "POST";
+    c.peer = "127.0.0.1";
+    c.ctype = r->ctype ? r->ctype : "application/json";
+    c.length_always = true;
+    const iresp *a = icall_do(t->app, &c);
     memset(out, 0, sizeof *out);
-    const char *text = o.data ? o.data : "";
-    if (strncmp(text, "Status: ", 8) == 0)
-        out->status = (int)strtol(text + 8, NULL, 10);
-    const char *sep = strstr(text, "\r\n\r\n");
-    snprintf(out->body, sizeof out->body, "%s", sep ? sep + 4 : "");
-    const char *c = strstr(text, "Set-Cookie: refresh_token=");
-    if (c && (!sep || c < sep))
-        snprintf(out->cookie, sizeof out->cookie, "%.*s", (int)strcspn(c + 12, ";\r\n"), c + 12);
-    m8_buf_free(&o);
+    out->status = a->status;
+    snprintf(out->body, sizeof out->body, "%.*s", (int)sizeof out->body - 1, a->body);
+    icookie(a, "refresh_token", out->cookie, sizeof out->cookie);
 }
 
 #define CONSUMERS                                                                                  \
@@ -142,21 +115,10 @@ static void tp_free(tp *t)
     m8_issuer_private_free(NULL, NULL);
 }
 
-bool member(const char *body, const char *name, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    json_object *o = json_tokener_parse(body), *v = NULL;
-    bool got = o && json_object_object_get_ex(o, name, &v);
-    if (got)
-        snprintf(out, outlen, "%s", json_object_get_string(v));
-    json_object_put(o);
-    return got;
-}
-
 void post(tp *t, const char *path, const char *body, const char *client, const char *token,
           resp *out)
 {
-    rq r = {.path = path, .body = body, .client = client, .token = token};
+    icall r = {.path = path, .body = body, .client = client, .secret = token};
     send_req(t, &r, out);
 }
 
@@ -165,7 +127,7 @@ bool exchange(tp *t, const char *body, char *tok, size_t toklen)
 {
     resp r;
     post(t, "/api/private/v1/service-token", body, ITEM, ITEM_SECRET, &r);
-    return r.status == 200 && member(r.body, "access_token", tok, toklen);
+    return r.status == 200 && imember(r.body, "access_token", tok, toklen)[0] != '\0';
 }
 
 /* Runs python3 with PyJWT: decodes tok (env M8T_TOK) with SERVICE_SECRET
@@ -325,10 +287,10 @@ static void test_auth(tp *t)
     const char *X = "/api/private/v1/service-token";
     post(t, X, NULL, ITEM, ITEM_SECRET, &r);
     char scope[128] = "", tt[32] = "", exp[32] = "", tok[2048] = "";
-    member(r.body, "scope", scope, sizeof scope);
-    member(r.body, "token_type", tt, sizeof tt);
-    member(r.body, "expires_in", exp, sizeof exp);
-    member(r.body, "access_token", tok, sizeof tok);
+    imember(r.body, "scope", scope, sizeof scope);
+    imember(r.body, "token_type", tt, sizeof tt);
+    imember(r.body, "expires_in", exp, sizeof exp);
+    imember(r.body, "access_token", tok, sizeof tok);
     ok(r.status == 200 && strcmp(scope, "introspection user-create") == 0 &&
            strcmp(tt, "bearer") == 0 && strcmp(exp, "300") == 0,
        "exchange: no body: every granted scope, sorted (%s)", r.body);
@@ -344,12 +306,12 @@ static void test_auth(tp *t)
     static const char *all[] = {"{}", "{\"scopes\":null}", "{\"scopes\":[]}"};
     for (size_t i = 0; i < 3; i++) {
         post(t, X, all[i], ITEM, ITEM_SECRET, &r);
-        member(r.body, "scope", scope, sizeof scope);
+        imember(r.body, "scope", scope, sizeof scope);
         ok(r.status == 200 && strcmp(scope, "introspection user-create") == 0,
            "exchange: %s means every granted scope", all[i]);
     }
     post(t, X, "{\"scopes\":[\"user-create\",\"user-create\"]}", ITEM, ITEM_SECRET, &r);
-    member(r.body, "scope", scope, sizeof scope);
+    imember(r.body, "scope", scope, sizeof scope);
     is_str(scope, "user-create", "exchange: a subset (duplicates once)");
     post(t, X, "{\"scopes\":[\"event-stream\"]}", ITEM, ITEM_SECRET, &r);
     ok(r.status == 403 && strcmp(r.body, FORBID) == 0, "exchange: a scope not granted: 403");
@@ -357,7 +319,7 @@ static void test_auth(tp *t)
     ok(r.status == 403 && strcmp(r.body, FORBID) == 0, "exchange: nothing granted: 403");
     post(t, X, NULL, ITEM, "bad", &r);
     ok(r.status == 401 && strcmp(r.body, UNAUTH) == 0, "exchange: a bad pair: 401");
-    rq br = {.path = X, .bearer = tok};
+    icall br = {.path = X, .bearer = tok};
     send_req(t, &br, &r);
     is_int(r.status, 401, "exchange: a service token does not mint another (pair only)");
     post(t, X, "{\"scopes\":\"introspection\"}", ITEM, ITEM_SECRET, &r);
@@ -366,22 +328,22 @@ static void test_auth(tp *t)
     ok(r.status == 422 && strstr(r.body, "string_type"), "exchange: a scope not a string: 422");
 
     /* bearer service tokens */
-    rq b = {.path = JTI, .body = v2, .bearer = tok};
+    icall b = {.path = JTI, .body = v2, .bearer = tok};
     send_req(t, &b, &r);
     is_int(r.status, 503, "bearer: a minted token passes authentication (503: no database)");
     b.client = "who";
-    b.token = "bad";
+    b.secret = "bad";
     send_req(t, &b, &r);
     is_int(r.status, 503, "bearer: a bad X-Internal pair next to a good bearer is ignored");
     char bad[2048];
     snprintf(bad, sizeof bad, "%s", tok);
     bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
-    rq g = {.path = JTI, .body = v2, .bearer = bad, .client = ITEM, .token = ITEM_SECRET};
+    icall g = {.path = JTI, .body = v2, .bearer = bad, .client = ITEM, .secret = ITEM_SECRET};
     send_req(t, &g, &r);
     ok(r.status == 401 && strcmp(r.body, UNAUTH) == 0,
        "bearer first: a bad bearer is 401 even with a valid pair");
     exchange(t, "{\"scopes\":[\"user-create\"]}", tok, sizeof tok);
-    rq s1 = {.path = JTI, .body = v2, .bearer = tok};
+    icall s1 = {.path = JTI, .body = v2, .bearer = tok};
     send_req(t, &s1, &r);
     ok(r.status == 403 && strcmp(r.body, FORBID) == 0, "bearer: scope not in the token: 403");
     static const struct {
@@ -416,7 +378,7 @@ static void test_auth(tp *t)
             ok(1, "bearer: %s # SKIP PyJWT unavailable", forged[i].name);
             continue;
         }
-        rq f = {.path = JTI, .body = v2, .bearer = ft};
+        icall f = {.path = JTI, .body = v2, .bearer = ft};
         send_req(t, &f, &r);
         ok(r.status == 401 && strcmp(r.body, UNAUTH) == 0, "bearer: %s: 401", forged[i].name);
     }
@@ -424,7 +386,7 @@ static void test_auth(tp *t)
     if (pyjwt_mint("{\"sub\":\"someone-removed\",\"scope\":\"introspection\",\"type\":\"service\","
                    "\"aud\":\"fa-auth-m8/internal-service\",\"exp\":now+60}",
                    SERVICE_SECRET, good, sizeof good)) {
-        rq f = {.path = JTI, .body = v2, .bearer = good};
+        icall f = {.path = JTI, .body = v2, .bearer = good};
         send_req(t, &f, &r);
         is_int(r.status, 503,
                "bearer: a valid token of a consumer not in the registry still works until exp");

@@ -18,6 +18,8 @@
 #include "issuer/store.h"
 #include "tap.h"
 
+#include "issuer_call.h" /* after tap.h: its checks count in this program's stream */
+
 #define ACCESS_SECRET "Test-Access-Secret-Key-0123456789abcdef!"
 #define REFRESH_SECRET "Test-Refresh-Secret-Key-0123456789abcdef!"
 #define SERVICE_SECRET "Test-Private-Api-Secret-0123456789abcdef!"
@@ -44,18 +46,13 @@ typedef struct resp {
     char cookie[4096]; /* "refresh_token=..." of a Set-Cookie */
 } resp;
 
-/* A request's inputs (NULL: not sent). */
-typedef struct rq {
-    const char *path, *body, *bearer, *client, *token, *ctype, *cookie;
-} rq;
-
 /* test_issuer_private.c */
-void send_req(tp *t, const rq *r, resp *out);
+/* POSTs r (issuer_call.h; peer 127.0.0.1, ctype NULL: JSON, always a
+ * CONTENT_LENGTH) into out. */
+void send_req(tp *t, const icall *r, resp *out);
 /* POSTs body with the bootstrap pair (client, token; NULL: not sent). */
 void post(tp *t, const char *path, const char *body, const char *client, const char *token,
           resp *out);
-/* The member name of a JSON body as text into out. */
-bool member(const char *body, const char *name, char *out, size_t outlen);
 /* A service token of ITEM for body (NULL: no body) into tok. */
 bool exchange(tp *t, const char *body, char *tok, size_t toklen);
 

@@ -30,6 +30,8 @@
 #define M8T_MAIN
 #include "tap.h"
 
+#include "issuer_call.h" /* after tap.h: its checks count in this program's stream */
+
 #define PASSWORD "Iss-Sa-Db-Pa55!"
 #define ISS_DB "iss_sa"
 #define ISS_USER "iss_sa"
@@ -41,12 +43,6 @@ static const idb_servers g_srv = {
     "test_issuer_service_accounts", 21500, 21539, ISS_DB, ISS_USER, PASSWORD, false};
 
 /* ------------------------------------------------------------ harness */
-
-typedef struct tresp {
-    int status;
-    char head[4096];
-    char body[65536];
-} tresp;
 
 typedef struct tctx {
     m8_db_kind kind;
@@ -60,43 +56,20 @@ typedef struct tctx {
 
 /* One request: ctype the body's media type (NULL: JSON when there is a
  * body), authz the whole Authorization value, ip the client address. */
-static tresp *call(tctx *t, const char *method, const char *path, const char *ctype,
+static iresp *call(tctx *t, const char *method, const char *path, const char *ctype,
                    const char *authz, const char *ip, const char *body)
 {
-    static tresp r;
-    char uri[512], clen[32];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    m8_pair p[12];
-    size_t n = 0, blen = body ? strlen(body) : 0;
-    snprintf(clen, sizeof clen, "%zu", blen);
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    const char *q = strchr(path, '?');
-    p[n++] = (m8_pair){"QUERY_STRING", q ? q + 1 : ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", ip ? ip : "127.0.0.1"};
-    if (body) {
-        p[n++] = (m8_pair){"CONTENT_TYPE", ctype ? ctype : "application/json"};
-        p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
-    }
-    if (authz)
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", authz};
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, body ? body : "", blen, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep) {
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-        snprintf(r.head, sizeof r.head, "%.*s", (int)(sep - out.data), out.data);
-    }
-    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
-        r.status = (int)strtol(out.data + 8, NULL, 10);
-    m8_buf_free(&out);
-    return &r;
+    icall c = {.method = method,
+               .base = "/api",
+               .path = path,
+               .peer = ip ? ip : "127.0.0.1",
+               .authz = authz,
+               .body = body,
+               .ctype = body ? (ctype ? ctype : "application/json") : NULL};
+    return icall_do(t->app, &c);
 }
 
-static tresp *su(tctx *t, const char *method, const char *path, const char *body)
+static iresp *su(tctx *t, const char *method, const char *path, const char *body)
 {
     char a[2100];
     snprintf(a, sizeof a, "Bearer %s", t->su_tok);
@@ -105,7 +78,7 @@ static tresp *su(tctx *t, const char *method, const char *path, const char *body
 
 /* The token endpoint with a form body; basic_id/basic_secret (when set) in
  * an Authorization: Basic header. */
-static tresp *token(tctx *t, const char *form, const char *basic_id, const char *basic_secret,
+static iresp *token(tctx *t, const char *form, const char *basic_id, const char *basic_secret,
                     const char *ip)
 {
     char a[1024] = "", raw[512], b64[800];
@@ -116,29 +89,6 @@ static tresp *token(tctx *t, const char *form, const char *basic_id, const char 
         snprintf(a, sizeof a, "Basic %s", b64);
     }
     return call(t, "POST", "/login/access-token", FORM, basic_id ? a : NULL, ip, form);
-}
-
-static const char *member(const char *body, const char *name, char *out, size_t outlen)
-{
-    json_object *o = json_tokener_parse(body), *v;
-    out[0] = '\0';
-    if (o && json_object_object_get_ex(o, name, &v))
-        snprintf(out, outlen, "%s",
-                 json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                          : json_object_to_json_string(v));
-    json_object_put(o);
-    return out;
-}
-
-static const char *header(const tresp *r, const char *name, char *out, size_t outlen)
-{
-    char pat[96];
-    snprintf(pat, sizeof pat, "\r\n%s: ", name);
-    const char *h = strstr(r->head, pat);
-    out[0] = '\0';
-    if (h)
-        snprintf(out, outlen, "%.*s", (int)strcspn(h + strlen(pat), "\r\n"), h + strlen(pat));
-    return out;
 }
 
 /* A claim of a token's payload as text ("" when absent). */
@@ -154,24 +104,13 @@ static const char *claim(const char *tok, const char *name, char *out, size_t ou
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return out;
     raw[n] = '\0';
-    return member((const char *)raw, name, out, outlen);
+    return imember((const char *)raw, name, out, outlen);
 }
 
-static int64_t scalar(tctx *t, const char *sql, const char *param)
-{
-    m8_db_result *r = NULL;
-    int64_t v = -1;
-    m8_db_param p = M8_DB_TEXT(param);
-    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
-        m8_db_get_int(r, 0, 0, &v);
-    m8_db_result_free(r);
-    return v;
-}
-
-static bool oauth_error(const tresp *r, int status, const char *code)
+static bool oauth_error(const iresp *r, int status, const char *code)
 {
     char e[64];
-    return r->status == status && strcmp(member(r->body, "error", e, sizeof e), code) == 0 &&
+    return r->status == status && strcmp(imember(r->body, "error", e, sizeof e), code) == 0 &&
            strstr(r->body, "error_description");
 }
 
@@ -179,22 +118,8 @@ static m8_arena g_arena;
 
 static void add_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, char *tok)
 {
-    memset(u, 0, sizeof *u);
-    u->email = m8_arena_strdup(&g_arena, email);
-    snprintf(u->role, sizeof u->role, "%s", role);
-    snprintf(u->provider, sizeof u->provider, "password");
-    u->is_active = true;
-    u->is_superuser = strcmp(role, "superadmin") == 0;
-    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
-        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
-    m8_mint_user mu;
-    m8_issuer_user_mint(u, &mu);
-    m8_buf b;
-    m8_buf_init(&b, 2047);
-    tok[0] = '\0';
-    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), NULL, NULL, &b) == 0)
-        snprintf(tok, 2048, "%s", b.data);
-    m8_buf_free(&b);
+    idb_user_add(t->db, &g_arena, u, email, role, strcmp(role, "superadmin") == 0);
+    idb_mint(&t->iss, u, NULL, tok);
 }
 
 #define R(m, p, acc, h, fl)                                                                        \
@@ -220,23 +145,12 @@ static m8_route g_table[] = {
 
 static char **app_env(m8_db_kind kind)
 {
-    static const char *base[] = {"DOMAIN=localhost",
-                                 "ENVIRONMENT=local",
-                                 "PROJECT_NAME=iss-sa",
-                                 "STACK_NAME=local",
-                                 "API_PREFIX=/api",
-                                 "BACKEND_HOST=http://localhost:8000",
-                                 "FRONTEND_HOST=http://localhost:3000",
-                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
-                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+    static const char *base[] = {IDB_ENV_SITE("iss-sa"),
                                  "ACCESS_SECRET_KEY=" ACCESS_SECRET,
                                  "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
                                  "TOKEN_MODE=stateful",
                                  "TOKEN_STRICT_VALIDATION=false",
-                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
-                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
-                                 "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",
-                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+                                 IDB_ENV_ISSUER_SECRETS,
                                  "FIRST_SUPERUSER=admin@example.com",
                                  "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
                                  "LOGIN_RATE_LIMIT_REQUESTS=3",
@@ -294,9 +208,9 @@ static void teardown(tctx *t)
 /* Creates an account: its id and secret out. */
 static bool create(tctx *t, const char *body, char id[64], char secret[128])
 {
-    tresp *r = su(t, "POST", "/service-accounts/", body);
-    member(r->body, "id", id, 64);
-    member(r->body, "client_secret", secret, 128);
+    iresp *r = su(t, "POST", "/service-accounts/", body);
+    imember(r->body, "id", id, 64);
+    imember(r->body, "client_secret", secret, 128);
     return r->status == 201;
 }
 
@@ -311,7 +225,7 @@ static void test_create(tctx *t, char *id, char *secret)
        "%s: POST /service-accounts/ answers 201", n);
     ok(strlen(secret) == M8_SA_SECRET_LEN && strncmp(secret, "m8sa_", 5) == 0,
        "%s: the client secret is m8sa_ and 43 base64url characters (%s)", n, secret);
-    tresp *r = su(t, "GET", "/service-accounts/", NULL);
+    iresp *r = su(t, "GET", "/service-accounts/", NULL);
     ok(r->status == 200 && strstr(r->body, "data-pipeline") && !strstr(r->body, secret) &&
            !strstr(r->body, "client_secret"),
        "%s: the list shows the account, never its secret", n);
@@ -319,17 +233,18 @@ static void test_create(tctx *t, char *id, char *secret)
     r = su(t, "GET", p, NULL);
     ok(r->status == 200 && !strstr(r->body, "client_secret"),
        "%s: GET one answers 200 without the secret (shown once)", n);
-    is_str(member(r->body, "role", buf, sizeof buf), "reader", "%s: its role", n);
-    is_str(member(r->body, "client_id", buf, sizeof buf), id, "%s: client_id is its id", n);
-    is_str(member(r->body, "scopes", buf, sizeof buf), "[ \"items:read\", \"items:write\" ]",
+    is_str(imember(r->body, "role", buf, sizeof buf), "reader", "%s: its role", n);
+    is_str(imember(r->body, "client_id", buf, sizeof buf), id, "%s: client_id is its id", n);
+    is_str(imember(r->body, "scopes", buf, sizeof buf), "[ \"items:read\", \"items:write\" ]",
            "%s: its scopes", n);
     char hash[65], dp[40];
     m8_issuer_sa_hash(secret, strlen(secret), hash);
     m8_issuer_uuid_param(t->db, id, dp);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_service_account WHERE secret_hash = ?", hash), 1,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_service_account WHERE secret_hash = ?", hash), 1,
            "%s: the stored secret is its SHA-256 hex", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_user WHERE id = ? AND hashed_password IS NULL", dp),
-           1, "%s: the account's user row has no password", n);
+    is_int(
+        iint(t->db, "SELECT COUNT(*) FROM auth_user WHERE id = ? AND hashed_password IS NULL", dp),
+        1, "%s: the account's user row has no password", n);
     is_int(su(t, "GET", "/service-accounts/" NO_SUCH "/", NULL)->status, 404,
            "%s: GET an unknown account: 404", n);
     /* refusals */
@@ -353,12 +268,12 @@ static void test_grant(tctx *t, const char *id, const char *secret)
     char form[640], tok[2048], buf[256], a[2100];
     snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
              secret);
-    tresp *r = token(t, form, NULL, NULL, NULL);
+    iresp *r = token(t, form, NULL, NULL, NULL);
     is_int(r->status, 200, "%s: client credentials in the form: 200", n);
-    member(r->body, "access_token", tok, sizeof tok);
-    is_str(member(r->body, "token_type", buf, sizeof buf), "bearer", "%s: token_type bearer", n);
-    is_str(member(r->body, "expires_in", buf, sizeof buf), "1800", "%s: expires_in 1800", n);
-    is_str(member(r->body, "scope", buf, sizeof buf), "items:read items:write",
+    imember(r->body, "access_token", tok, sizeof tok);
+    is_str(imember(r->body, "token_type", buf, sizeof buf), "bearer", "%s: token_type bearer", n);
+    is_str(imember(r->body, "expires_in", buf, sizeof buf), "1800", "%s: expires_in 1800", n);
+    is_str(imember(r->body, "scope", buf, sizeof buf), "items:read items:write",
            "%s: no scope asked: the account's scopes granted", n);
     ok(!strstr(r->body, "refresh_token") && !strstr(r->head, "Set-Cookie"),
        "%s: no refresh token, no cookie (RFC 6749 4.4.3)", n);
@@ -376,7 +291,7 @@ static void test_grant(tctx *t, const char *id, const char *secret)
 
     r = token(t, "grant_type=client_credentials&scope=items:read", id, secret, NULL);
     is_int(r->status, 200, "%s: client credentials by HTTP Basic: 200", n);
-    is_str(member(r->body, "scope", buf, sizeof buf), "items:read", "%s: the scope asked", n);
+    is_str(imember(r->body, "scope", buf, sizeof buf), "items:read", "%s: the scope asked", n);
     r = token(t, "grant_type=client_credentials&scope=admin", id, secret, NULL);
     ok(oauth_error(r, 400, "invalid_scope"), "%s: a scope not the account's: 400 invalid_scope", n);
     r = token(t, "grant_type=client_credentials&scope=a%20%20b", id, secret, NULL);
@@ -415,8 +330,8 @@ static void test_rate(tctx *t, const char *id, const char *secret, const char *o
                                              "10.0.0.1"),
                                        401, "invalid_client");
     ok(all401, "%s: a wrong secret: 401 invalid_client (3 times)", n);
-    tresp *r = token(t, "grant_type=client_credentials", id, secret, "10.0.0.1");
-    ok(oauth_error(r, 429, "slow_down") && header(r, "Retry-After", buf, sizeof buf)[0],
+    iresp *r = token(t, "grant_type=client_credentials", id, secret, "10.0.0.1");
+    ok(oauth_error(r, 429, "slow_down") && iheader(r, "Retry-After", buf, sizeof buf)[0],
        "%s: then the right secret: 429 slow_down with Retry-After (per client id)", n);
     is_int(token(t, "grant_type=client_credentials", other_id, other_secret, "10.0.0.1")->status,
            200, "%s: another client from the same address still gets a token", n);
@@ -449,7 +364,7 @@ static void test_password_login_refused(tctx *t, const char *id)
     ok(rc == 0 && m8_db_exec(t->db, "UPDATE auth_user SET hashed_password = ? WHERE id = ?", p, 2,
                              NULL) == 0,
        "%s: the account's row given a password", n);
-    tresp *r = token(t, "username=data-pipeline@service-account.internal&password=Sa-Passw0rd!",
+    iresp *r = token(t, "username=data-pipeline@service-account.internal&password=Sa-Passw0rd!",
                      NULL, NULL, NULL);
     ok(r->status == 400 &&
            strcmp(r->body, "{\"detail\":\"Invalid credentials or inactive user\"}") == 0,
@@ -471,16 +386,16 @@ static void test_role_keys_deactivate(tctx *t, const char *id, const char *secre
     const char *n = t->name;
     char p[160], buf[256], tok[2048], form[640], dp[40];
     m8_issuer_uuid_param(t->db, id, dp);
-    int64_t gen = scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp);
+    int64_t gen = iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", dp);
     snprintf(p, sizeof p, "/service-accounts/%s/role/", id);
-    tresp *r = su(t, "PATCH", p, "{\"role\":\"writer\"}");
-    is_str(member(r->body, "role", buf, sizeof buf), "writer", "%s: PATCH role: writer", n);
-    ok(scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp) == gen + 1,
+    iresp *r = su(t, "PATCH", p, "{\"role\":\"writer\"}");
+    is_str(imember(r->body, "role", buf, sizeof buf), "writer", "%s: PATCH role: writer", n);
+    ok(iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", dp) == gen + 1,
        "%s: ... its auth_generation bumped", n);
     snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
              secret);
     r = token(t, form, NULL, NULL, "10.0.0.9");
-    member(r->body, "access_token", tok, sizeof tok);
+    imember(r->body, "access_token", tok, sizeof tok);
     is_str(claim(tok, "role", buf, sizeof buf), "writer", "%s: the next token has the new role", n);
     is_int(su(t, "PATCH", p, "{\"role\":\"superadmin\"}")->status, 422,
            "%s: PATCH role superadmin: 422", n);
@@ -489,7 +404,7 @@ static void test_role_keys_deactivate(tctx *t, const char *id, const char *secre
     r = su(t, "POST", p, "{\"name\":\"prod-key\"}");
     is_int(r->status, 201, "%s: POST its api-keys: 201", n);
     char key[128];
-    member(r->body, "plaintext", key, sizeof key);
+    imember(r->body, "plaintext", key, sizeof key);
     r = su(t, "GET", p, NULL);
     ok(r->status == 200 && strstr(r->body, "prod-key"), "%s: GET its api-keys lists it", n);
     is_int(su(t, "GET", "/service-accounts/" NO_SUCH "/api-keys/", NULL)->status, 404,
@@ -499,20 +414,22 @@ static void test_role_keys_deactivate(tctx *t, const char *id, const char *secre
      * account is not deactivated yet, so the route still deactivates it */
     m8_db_param dpp = M8_DB_TEXT(dp);
     m8_db_exec(t->db, "UPDATE auth_user SET is_active = FALSE WHERE id = ?", &dpp, 1, NULL);
-    gen = scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp);
-    int64_t events = scalar(t, "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ?", dp);
+    gen = iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", dp);
+    int64_t events =
+        iint(t->db, "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ?", dp);
     snprintf(p, sizeof p, "/service-accounts/%s/deactivate/", id);
     r = su(t, "POST", p, NULL);
     ok(r->status == 200 && strstr(r->body, "\"is_active\":false") &&
            !strstr(r->body, "\"deactivated_at\":null"),
        "%s: deactivate an account whose user row is inactive: 200 with deactivated_at (%d)", n,
        r->status);
-    ok(scalar(t, "SELECT auth_generation FROM auth_user WHERE id = ?", dp) == gen + 1,
+    ok(iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", dp) == gen + 1,
        "%s: ... its auth_generation bumped", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ?", dp),
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ?", dp),
            events + 1, "%s: ... and a revocation event queued for the stateful consumers", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ? AND revoked = FALSE", dp),
-           0, "%s: ... its API keys are revoked", n);
+    is_int(
+        iint(t->db, "SELECT COUNT(*) FROM auth_api_key WHERE user_id = ? AND revoked = FALSE", dp),
+        0, "%s: ... its API keys are revoked", n);
     ok(oauth_error(token(t, form, NULL, NULL, "10.0.0.9"), 400, "invalid_grant"),
        "%s: a deactivated account: 400 invalid_grant", n);
     is_int(su(t, "POST", p, NULL)->status, 409, "%s: deactivating twice: 409", n);
@@ -534,8 +451,8 @@ static void test_secret_rotation(tctx *t, const char *id, const char *old)
     const char *n = t->name;
     char p[160], secret[128], form[640];
     snprintf(p, sizeof p, "/service-accounts/%s/secret/", id);
-    tresp *r = su(t, "POST", p, NULL);
-    member(r->body, "client_secret", secret, sizeof secret);
+    iresp *r = su(t, "POST", p, NULL);
+    imember(r->body, "client_secret", secret, sizeof secret);
     ok(r->status == 200 && strlen(secret) == M8_SA_SECRET_LEN && strcmp(secret, old) != 0,
        "%s: POST secret/ shows a new secret once", n);
     snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
@@ -562,7 +479,7 @@ static void test_superadmin_refused(tctx *t)
        "%s: ... its user row given superadmin", n);
     snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
              secret);
-    tresp *r = token(t, form, NULL, NULL, "10.0.0.11");
+    iresp *r = token(t, form, NULL, NULL, "10.0.0.11");
     ok(oauth_error(r, 400, "invalid_grant") && !strstr(r->body, "access_token"),
        "%s: the grant refuses a superadmin service account: 400 invalid_grant (%d)", n, r->status);
 }
@@ -649,15 +566,15 @@ static void test_migration(tctx *t)
     is_int(found, 1, "%s: ... version 1 found", n);
     m8_issuer_schema_version(t->db, "mig", &v);
     is_int(v, 2, "%s: ... version 2 recorded", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM mig_service_account", NULL), 0,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM mig_service_account", NULL), 0,
            "%s: ... the service_account table exists", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM mig_user", NULL), 1, "%s: ... the user rows are kept",
+    is_int(iint(t->db, "SELECT COUNT(*) FROM mig_user", NULL), 1, "%s: ... the user rows are kept",
            n);
     bool all = true;
     for (size_t i = 0; i < M8_ARRAY_LEN(g_v2_tables); i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM mig_%s", g_v2_tables[i]);
-        all = all && scalar(t, sql, NULL) == 0;
+        all = all && iint(t->db, sql, NULL) == 0;
     }
     ok(all, "%s: ... every table of version 2 exists", n);
     make_v1(t->db, "mig");
@@ -665,11 +582,11 @@ static void test_migration(tctx *t)
            "%s: two workers starting at once on a version-1 database both succeed", n);
     m8_issuer_schema_version(t->db, "mig", &v);
     is_int(v, 2, "%s: ... version 2 recorded", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM mig_m8_schema_version", NULL), 1,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM mig_m8_schema_version", NULL), 1,
            "%s: ... in one version row", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM mig_service_account", NULL), 0,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM mig_service_account", NULL), 0,
            "%s: ... the service_account table exists", n);
-    is_int(scalar(t, "SELECT COUNT(*) FROM mig_user", NULL), 1, "%s: ... the user rows are kept",
+    is_int(iint(t->db, "SELECT COUNT(*) FROM mig_user", NULL), 1, "%s: ... the user rows are kept",
            n);
 }
 
@@ -758,16 +675,16 @@ static void run(m8_db_kind kind)
     /* id2's secret is now the rotated one: read it back through a rotation */
     char p[160];
     snprintf(p, sizeof p, "/service-accounts/%s/secret/", id2);
-    member(su(&t, "POST", p, NULL)->body, "client_secret", secret2, sizeof secret2);
+    imember(su(&t, "POST", p, NULL)->body, "client_secret", secret2, sizeof secret2);
     test_rate(&t, id, secret, id2, secret2);
     test_role_keys_deactivate(&t, id2, secret2);
     /* two accounts by now: a page of one still counts them all */
-    tresp *lr = su(&t, "GET", "/service-accounts/?skip=0&limit=1", NULL);
+    iresp *lr = su(&t, "GET", "/service-accounts/?skip=0&limit=1", NULL);
     char cnt[32];
     json_object *lj = json_tokener_parse(lr->body), *ld = NULL;
     ok(lr->status == 200 && lj && json_object_object_get_ex(lj, "data", &ld) &&
            json_object_array_length(ld) == 1 &&
-           strcmp(member(lr->body, "count", cnt, sizeof cnt), "2") == 0,
+           strcmp(imember(lr->body, "count", cnt, sizeof cnt), "2") == 0,
        "%s: GET /service-accounts/?limit=1: one account, count of all (%s)", n, cnt);
     json_object_put(lj);
     test_superadmin_refused(&t);

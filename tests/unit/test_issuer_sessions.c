@@ -21,6 +21,7 @@
 #include "issuer/sessions.h"
 #include "issuer/sessions_admin.h"
 #include "issuer/store.h"
+#include "issuer_call.h"
 #include "issuer_db.h"
 #include "tap.h"
 
@@ -45,12 +46,6 @@ static const idb_servers g_srv = {
 
 /* ------------------------------------------------------------ harness */
 
-typedef struct tresp {
-    int status;
-    char head[4096];
-    char body[65536];
-} tresp;
-
 typedef struct tctx {
     m8_db_kind kind;
     const char *name;
@@ -61,62 +56,10 @@ typedef struct tctx {
     char su_tok[2048], alice_tok[2048], alice_a_tok[2048], bob_tok[2048];
 } tctx;
 
-static tresp *req(tctx *t, const char *method, const char *path, const char *tok)
+static iresp *req(tctx *t, const char *method, const char *path, const char *tok)
 {
-    static tresp r;
-    char uri[512], auth[2200];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    const char *q = strchr(uri, '?');
-    m8_pair p[6];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", q ? q + 1 : ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    if (tok) {
-        snprintf(auth, sizeof auth, "Bearer %s", tok);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    }
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, NULL, 0, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep) {
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-        snprintf(r.head, sizeof r.head, "%.*s", (int)(sep - out.data), out.data);
-    }
-    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
-        r.status = (int)strtol(out.data + 8, NULL, 10);
-    m8_buf_free(&out);
-    return &r;
-}
-
-static int answer(const tresp *r, int status, const char *body, const char *name)
-{
-    int good = r->status == status && strcmp(r->body, body) == 0;
-    ok(good, "%s", name);
-    if (!good)
-        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, body);
-    return good;
-}
-
-static int detail(const tresp *r, int status, const char *text, const char *name)
-{
-    char want[512];
-    snprintf(want, sizeof want, "{\"detail\":\"%s\"}", text);
-    return answer(r, status, want, name);
-}
-
-static int64_t count_rows(tctx *t, const char *sql, const char *param)
-{
-    m8_db_result *r = NULL;
-    int64_t v = -1;
-    m8_db_param p = M8_DB_TEXT(param);
-    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
-        m8_db_get_int(r, 0, 0, &v);
-    m8_db_result_free(r);
-    return v;
+    icall c = {.method = method, .base = "/api", .path = path, .bearer = tok};
+    return icall_do(t->app, &c);
 }
 
 static const char *uid(tctx *t, const char *id, char out[37])
@@ -127,29 +70,11 @@ static const char *uid(tctx *t, const char *id, char out[37])
 
 static m8_arena g_arena;
 
-static void mint(tctx *t, const m8_issuer_user *u, const char *jti, char *tok)
-{
-    m8_mint_user mu;
-    m8_issuer_user_mint(u, &mu);
-    m8_buf b;
-    m8_buf_init(&b, 2047);
-    tok[0] = '\0';
-    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), jti, NULL, &b) == 0)
-        snprintf(tok, 2048, "%s", b.data);
-    m8_buf_free(&b);
-}
-
 static void add_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, char *tok)
 {
-    memset(u, 0, sizeof *u);
-    u->email = m8_arena_strdup(&g_arena, email);
-    snprintf(u->role, sizeof u->role, "%s", role);
-    snprintf(u->provider, sizeof u->provider, "password");
-    u->is_active = true;
-    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
-        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
+    idb_user_add(t->db, &g_arena, u, email, role, false);
     if (tok)
-        mint(t, u, NULL, tok);
+        idb_mint(&t->iss, u, NULL, tok);
 }
 
 /* A session row sid of user id with jti, its access token expiring in
@@ -178,58 +103,6 @@ static void add_session(tctx *t, const char *sid, const char *id, const char *jt
     m8_issuer_allow_put(t->db, "auth", jti, id, (int64_t)time(NULL) + 86400);
 }
 
-static int64_t last_event(tctx *t)
-{
-    int64_t id = 0;
-    m8_issuer_event_last_id(t->db, "auth", &id);
-    return id;
-}
-
-/* The k-th event after `after`: its type into type, its payload returned. */
-static const char *event(tctx *t, int64_t after, size_t k, char *type, size_t tlen, char *out,
-                         size_t outlen)
-{
-    m8_issuer_events ev;
-    out[0] = type[0] = '\0';
-    if (m8_issuer_event_read(t->db, "auth", after, 100, m8_db_now() + 60000000, 1000000, &ev) ==
-        0) {
-        if (k < ev.n) {
-            snprintf(out, outlen, "%.*s", (int)ev.ev[k].payload_len, ev.ev[k].payload);
-            snprintf(type, tlen, "%s", ev.ev[k].type);
-        }
-        m8_issuer_events_free(&ev);
-    }
-    return out;
-}
-
-/* The first 422 item's "type loc.joined". */
-static const char *first_422(const tresp *r, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    json_object *o = json_tokener_parse(r->body), *d, *e, *v, *loc;
-    if (r->status == 422 && json_object_object_get_ex(o, "detail", &d) &&
-        (e = json_object_array_get_idx(d, 0)) && json_object_object_get_ex(e, "type", &v) &&
-        json_object_object_get_ex(e, "loc", &loc)) {
-        size_t len = (size_t)snprintf(out, outlen, "%s ", json_object_get_string(v));
-        for (size_t i = 0; i < json_object_array_length(loc) && len < outlen; i++)
-            len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "." : "",
-                                    json_object_get_string(json_object_array_get_idx(loc, i)));
-    }
-    json_object_put(o);
-    return out;
-}
-
-/* A string member of the JSON body ("" when absent or not a string). */
-static const char *member(const char *body, const char *name, char *out, size_t outlen)
-{
-    json_object *o = json_tokener_parse(body), *v;
-    out[0] = '\0';
-    if (o && json_object_object_get_ex(o, name, &v) && json_object_is_type(v, json_type_string))
-        snprintf(out, outlen, "%s", json_object_get_string(v));
-    json_object_put(o);
-    return out;
-}
-
 #define R(m, p, acc, h, fl)                                                                        \
     {                                                                                              \
         m, p, acc, h, NULL, NULL, NULL, fl                                                         \
@@ -249,23 +122,12 @@ static m8_route g_table[] = {
 
 static char **app_env(m8_db_kind kind)
 {
-    static const char *base[] = {"DOMAIN=localhost",
-                                 "ENVIRONMENT=local",
-                                 "PROJECT_NAME=iss-sessions",
-                                 "STACK_NAME=local",
-                                 "API_PREFIX=/api",
-                                 "BACKEND_HOST=http://localhost:8000",
-                                 "FRONTEND_HOST=http://localhost:3000",
-                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
-                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+    static const char *base[] = {IDB_ENV_SITE("iss-sessions"),
                                  "ACCESS_SECRET_KEY=" ACCESS_SECRET,
                                  "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
                                  "TOKEN_MODE=stateful",
                                  "TOKEN_STRICT_VALIDATION=false",
-                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
-                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
-                                 "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",
-                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
+                                 IDB_ENV_ISSUER_SECRETS,
                                  "FIRST_SUPERUSER=admin@example.com",
                                  "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
                                  "SERVICE_VERSION=2.2.3",
@@ -309,7 +171,7 @@ static int setup(tctx *t, m8_db_kind kind)
     add_user(t, &t->alice, "alice@example.com", "user", t->alice_tok);
     add_user(t, &t->bob, "bob@example.com", "user", t->bob_tok);
     add_user(t, &t->carol, "carol@example.com", "user", NULL);
-    mint(t, &t->alice, JTI_A, t->alice_a_tok);
+    idb_mint(&t->iss, &t->alice, JTI_A, t->alice_a_tok);
     return 0;
 }
 
@@ -328,9 +190,9 @@ static void test_reads(tctx *t)
 {
     const char *n = t->name;
     char path[256], buf[512];
-    tresp *r = req(t, "GET", "/sessions/get-current/", t->alice_tok);
-    detail(r, 400, "The user session unavelable",
-           "get-current without a session row is 400 The user session unavelable (sic)");
+    iresp *r = req(t, "GET", "/sessions/get-current/", t->alice_tok);
+    idetail(r, 400, "The user session unavelable",
+            "get-current without a session row is 400 The user session unavelable (sic)");
 
     add_session(t, SID_A, t->alice.id, JTI_A, 600, -40);
     add_session(t, SID_B1, t->bob.id, JTI_B1, 600, -30);
@@ -354,9 +216,10 @@ static void test_reads(tctx *t)
     ok(!strstr(r->body, "refresh_token_hash") && !strstr(r->body, "external_access_token") &&
            !strstr(r->body, "user_id"),
        "%s: no refresh hash, Google token or user id in ClientSessionPublic", n);
-    is_str(member(r->body, "id", buf, sizeof buf), SID_A, "%s: get-current is the caller's row", n);
-    is_str(member(r->body, "jwt_jti", buf, sizeof buf), JTI_A, "%s: jwt_jti is the row's", n);
-    is_str(member(r->body, "provider", buf, sizeof buf), "password",
+    is_str(imember(r->body, "id", buf, sizeof buf), SID_A, "%s: get-current is the caller's row",
+           n);
+    is_str(imember(r->body, "jwt_jti", buf, sizeof buf), JTI_A, "%s: jwt_jti is the row's", n);
+    is_str(imember(r->body, "provider", buf, sizeof buf), "password",
            "%s: provider is the wire value", n);
     ok(json_object_object_get_ex(o, "revoked", &v) && !json_object_get_boolean(v) &&
            json_object_object_get_ex(o, "external_token_expires_at", &v) && v == NULL,
@@ -382,33 +245,33 @@ static void test_reads(tctx *t)
        "%s: skip=1&limit=1 gives the second row by creation, count still 4", n);
     json_object_put(o);
     r = req(t, "GET", "/sessions/?limit=-1", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "greater_than_equal query.limit",
+    is_str(i422(r, buf, sizeof buf), "greater_than_equal query.limit",
            "%s: a negative limit is 422 greater_than_equal", n);
     r = req(t, "GET", "/sessions/?skip=x", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "int_parsing query.skip",
+    is_str(i422(r, buf, sizeof buf), "int_parsing query.skip",
            "%s: a skip that is no integer is 422 int_parsing", n);
     r = req(t, "GET", "/sessions/", t->alice_tok);
-    detail(r, 403, "The user doesn't have enough privileges",
-           "GET /sessions/ is the superuser's only (403)");
+    idetail(r, 403, "The user doesn't have enough privileges",
+            "GET /sessions/ is the superuser's only (403)");
 
     r = req(t, "GET", "/sessions/get/" SID_B2 "/", t->su_tok);
-    ok(r->status == 200 && strcmp(member(r->body, "jwt_jti", buf, sizeof buf), JTI_B2) == 0,
+    ok(r->status == 200 && strcmp(imember(r->body, "jwt_jti", buf, sizeof buf), JTI_B2) == 0,
        "%s: get/{session_id} answers that row", n);
     r = req(t, "GET", "/sessions/get/" NO_SUCH "/", t->su_tok);
-    detail(r, 404, "Session not found", "get/{session_id} of an unknown id is 404 (decision I7)");
+    idetail(r, 404, "Session not found", "get/{session_id} of an unknown id is 404 (decision I7)");
     r = req(t, "GET", "/sessions/get/not-a-uuid/", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "uuid_parsing path.session_id",
+    is_str(i422(r, buf, sizeof buf), "uuid_parsing path.session_id",
            "%s: a session id that is no UUID is 422 uuid_parsing", n);
     snprintf(path, sizeof path, "/sessions/get-by-user/%s/", t->alice.id);
     r = req(t, "GET", path, t->su_tok);
-    ok(r->status == 200 && strcmp(member(r->body, "id", buf, sizeof buf), SID_A) == 0,
+    ok(r->status == 200 && strcmp(imember(r->body, "id", buf, sizeof buf), SID_A) == 0,
        "%s: get-by-user answers the user's row", n);
     snprintf(path, sizeof path, "/sessions/get-by-user/%s/", t->carol.id);
     r = req(t, "GET", path, t->su_tok);
-    detail(r, 404, "Session not found", "get-by-user of a user without sessions is 404 (I7)");
+    idetail(r, 404, "Session not found", "get-by-user of a user without sessions is 404 (I7)");
     snprintf(path, sizeof path, "/sessions/get-by-user/%s/", t->alice.id);
     r = req(t, "GET", path, t->bob_tok);
-    detail(r, 403, "The user doesn't have enough privileges", "get-by-user needs the superuser");
+    idetail(r, 403, "The user doesn't have enough privileges", "get-by-user needs the superuser");
 }
 
 /* ------------------------------------------------------------ deletions */
@@ -417,17 +280,17 @@ static void test_delete_one(tctx *t)
 {
     const char *n = t->name;
     char buf[512], type[64], want[512], u[37];
-    tresp *r = req(t, "GET", "/sessions/get-current/", t->alice_a_tok);
+    iresp *r = req(t, "GET", "/sessions/get-current/", t->alice_a_tok);
     is_int(r->status, 200, "%s: the token of session A works before the deletion", n);
     r = req(t, "DELETE", "/sessions/delete/" NO_SUCH "/", t->su_tok);
-    detail(r, 404, "Session not found", "delete/{session_id} of an unknown id is 404");
+    idetail(r, 404, "Session not found", "delete/{session_id} of an unknown id is 404");
     r = req(t, "DELETE", "/sessions/delete/" SID_A "/", t->alice_tok);
-    detail(r, 403, "The user doesn't have enough privileges", "delete/{session_id} needs the SU");
-    int64_t ev0 = last_event(t);
+    idetail(r, 403, "The user doesn't have enough privileges", "delete/{session_id} needs the SU");
+    int64_t ev0 = idb_last_event(t->db);
     r = req(t, "DELETE", "/sessions/delete/" SID_A "/", t->su_tok);
-    answer(r, 200, "{\"message\":\"Session deleted successfully\"}",
-           "delete/{session_id} answers 200 Session deleted successfully");
-    is_int(count_rows(t, "SELECT COUNT(*) FROM auth_client_session WHERE id = ?", SID_A), 0,
+    ianswer(r, 200, "{\"message\":\"Session deleted successfully\"}",
+            "delete/{session_id} answers 200 Session deleted successfully");
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_client_session WHERE id = ?", SID_A), 0,
            "%s: the session row is deleted", n);
     bool listed = false, allowed = true;
     int64_t now = (int64_t)time(NULL);
@@ -438,41 +301,41 @@ static void test_delete_one(tctx *t)
              "{\"event_type\":\"session.revoked\",\"version\":\"v1\",\"user_id\":\"%s\","
              "\"jti\":\"" JTI_A "\"}",
              t->alice.id);
-    is_str(event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+    is_str(idb_event(t->db, ev0, 0, type, sizeof type, buf, sizeof buf), want,
            "%s: one v1 session-revoked event with that JTI", n);
     is_str(type, "session-revoked", "%s: the event's type is session-revoked", n);
-    event(t, ev0, 1, type, sizeof type, buf, sizeof buf);
+    idb_event(t->db, ev0, 1, type, sizeof type, buf, sizeof buf);
     is_str(buf, "", "%s: and no other event", n);
-    is_int(count_rows(t,
-                      "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE action = 'delete' "
-                      "AND table_name = 'auth_client_session' AND row_pk = ?",
-                      SID_A),
+    is_int(iint(t->db,
+                "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE action = 'delete' "
+                "AND table_name = 'auth_client_session' AND row_pk = ?",
+                SID_A),
            1, "%s: one delete audit row on auth_client_session for the session id", n);
     snprintf(want, sizeof want,
              "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE row_pk = '" SID_A
              "' AND target_owner_id = ? AND actor_user_id = '%s'",
              uid(t, t->su.id, u));
-    is_int(count_rows(t, want, t->alice.id), 1,
-           "%s: the audit row names the owner and the superuser", n);
+    is_int(iint(t->db, want, t->alice.id), 1, "%s: the audit row names the owner and the superuser",
+           n);
     r = req(t, "GET", "/sessions/get-current/", t->alice_a_tok);
-    detail(r, 401, "Session revoked", "the deleted session's token is refused (Session revoked)");
+    idetail(r, 401, "Session revoked", "the deleted session's token is refused (Session revoked)");
     r = req(t, "DELETE", "/sessions/delete/" SID_A "/", t->su_tok);
-    detail(r, 404, "Session not found", "deleting it again is 404");
+    idetail(r, 404, "Session not found", "deleting it again is 404");
 }
 
 static void test_delete_user(tctx *t)
 {
     const char *n = t->name;
     char path[256], buf[512], type[64], want[512], u[37];
-    int64_t ev0 = last_event(t);
+    int64_t ev0 = idb_last_event(t->db);
     snprintf(path, sizeof path, "/sessions/delete-by-user/%s/", t->bob.id);
-    tresp *r = req(t, "DELETE", path, t->alice_tok);
-    detail(r, 403, "The user doesn't have enough privileges", "delete-by-user needs the SU");
+    iresp *r = req(t, "DELETE", path, t->alice_tok);
+    idetail(r, 403, "The user doesn't have enough privileges", "delete-by-user needs the SU");
     r = req(t, "DELETE", path, t->su_tok);
-    answer(r, 200, "{\"message\":\"User deleted successfully\"}",
-           "delete-by-user answers 200 User deleted successfully (sic, I10)");
-    is_int(count_rows(t, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?",
-                      uid(t, t->bob.id, u)),
+    ianswer(r, 200, "{\"message\":\"User deleted successfully\"}",
+            "delete-by-user answers 200 User deleted successfully (sic, I10)");
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?",
+                uid(t, t->bob.id, u)),
            0, "%s: every session row of the user is deleted", n);
     bool b1 = false, b2 = false, b3 = true, allowed = true;
     int64_t now = (int64_t)time(NULL);
@@ -488,28 +351,28 @@ static void test_delete_user(tctx *t)
              "{\"event_type\":\"session.revoked\",\"version\":\"v1\",\"user_id\":\"%s\","
              "\"jti\":null}",
              t->bob.id);
-    is_str(event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+    is_str(idb_event(t->db, ev0, 0, type, sizeof type, buf, sizeof buf), want,
            "%s: one user-wide v1 event with jti null", n);
-    event(t, ev0, 1, type, sizeof type, buf, sizeof buf);
+    idb_event(t->db, ev0, 1, type, sizeof type, buf, sizeof buf);
     is_str(buf, "", "%s: and no per-JTI events", n);
-    is_int(count_rows(t,
-                      "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE action = 'delete' "
-                      "AND table_name = 'auth_client_session' AND row_pk = target_owner_id AND "
-                      "row_pk = ?",
-                      t->bob.id),
+    is_int(iint(t->db,
+                "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE action = 'delete' "
+                "AND table_name = 'auth_client_session' AND row_pk = target_owner_id AND "
+                "row_pk = ?",
+                t->bob.id),
            1, "%s: one delete audit row keyed by the user id", n);
     r = req(t, "GET", "/sessions/get-current/", t->alice_tok);
-    detail(r, 400, "The user session unavelable", "alice has no session left either");
+    idetail(r, 400, "The user session unavelable", "alice has no session left either");
     /* no 404 branch here, as in fa-auth-m8 */
     snprintf(path, sizeof path, "/sessions/delete-by-user/%s/", t->carol.id);
-    ev0 = last_event(t);
+    ev0 = idb_last_event(t->db);
     r = req(t, "DELETE", path, t->su_tok);
-    answer(r, 200, "{\"message\":\"User deleted successfully\"}",
-           "delete-by-user of a user without sessions is still 200");
-    like(event(t, ev0, 0, type, sizeof type, buf, sizeof buf), "\"jti\":null",
+    ianswer(r, 200, "{\"message\":\"User deleted successfully\"}",
+            "delete-by-user of a user without sessions is still 200");
+    like(idb_event(t->db, ev0, 0, type, sizeof type, buf, sizeof buf), "\"jti\":null",
          "%s: and still announced user-wide", n);
     r = req(t, "DELETE", "/sessions/delete-by-user/12345/", t->su_tok);
-    is_str(first_422(r, buf, sizeof buf), "uuid_parsing path.user_id",
+    is_str(i422(r, buf, sizeof buf), "uuid_parsing path.user_id",
            "%s: a user id that is no UUID is 422 uuid_parsing", n);
 }
 
@@ -518,7 +381,7 @@ static void test_delete_user(tctx *t)
 static void test_slashes(tctx *t)
 {
     const char *n = t->name;
-    tresp *r = req(t, "GET", "/sessions?skip=1", t->su_tok);
+    iresp *r = req(t, "GET", "/sessions?skip=1", t->su_tok);
     ok(r->status == 307 && strstr(r->head, "\r\nLocation: /api/sessions/?skip=1"),
        "%s: GET /sessions answers 307 to /api/sessions/ (query kept)", n);
     if (r->status != 307)
@@ -539,10 +402,10 @@ static void test_slashes(tctx *t)
 static void test_probe(tctx *t)
 {
     const char *n = t->name;
-    tresp *r = req(t, "GET", "/security/superuser-probe", t->bob_tok);
-    detail(r, 403, "The user doesn't have enough privileges", "the probe refuses a plain user");
+    iresp *r = req(t, "GET", "/security/superuser-probe", t->bob_tok);
+    idetail(r, 403, "The user doesn't have enough privileges", "the probe refuses a plain user");
     r = req(t, "GET", "/security/superuser-probe", NULL);
-    detail(r, 401, "Not authenticated", "the probe needs a bearer token");
+    idetail(r, 401, "Not authenticated", "the probe needs a bearer token");
     int good = 0;
     for (int i = 0; i < M8_ISSUER_PROBE_LIMIT; i++) {
         r = req(t, "GET", "/security/superuser-probe", t->su_tok);
@@ -551,7 +414,7 @@ static void test_probe(tctx *t)
     is_int(good, M8_ISSUER_PROBE_LIMIT,
            "%s: the probe answers {\"authorized\":true} 30 times in its window", n);
     r = req(t, "GET", "/security/superuser-probe", t->su_tok);
-    detail(r, 429, "Too many requests. Try again later.", "the 31st probe in 60 s is 429");
+    idetail(r, 429, "Too many requests. Try again later.", "the 31st probe in 60 s is 429");
     char key[128];
     snprintf(key, sizeof key, "security:superuser_probe:%s", t->su.id);
     m8_issuer_rate_clear(t->db, "auth", key, strlen(key));

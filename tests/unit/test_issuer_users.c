@@ -30,76 +30,15 @@ static const idb_servers g_srv = {
 
 static const m8_route *g_routes;
 
-tresp *t_req(tctx *t, const char *method, const char *path, const char *body, const char *tok)
+iresp *t_req(tctx *t, const char *method, const char *path, const char *body, const char *tok)
 {
-    static tresp r;
-    char uri[512], auth[2200], cl[32];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    const char *q = strchr(uri, '?');
-    m8_pair p[8];
-    size_t n = 0;
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", q ? q + 1 : ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    if (tok) {
-        snprintf(auth, sizeof auth, "Bearer %s", tok);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    }
-    if (body) {
-        snprintf(cl, sizeof cl, "%zu", strlen(body));
-        p[n++] = (m8_pair){"CONTENT_LENGTH", cl};
-        p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
-    }
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, body, body ? strlen(body) : 0, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep)
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
-        r.status = (int)strtol(out.data + 8, NULL, 10);
-    m8_buf_free(&out);
-    return &r;
-}
-
-int t_detail(const tresp *r, int status, const char *detail, const char *name)
-{
-    char want[512];
-    snprintf(want, sizeof want, "{\"detail\":\"%s\"}", detail);
-    int good = r->status == status && strcmp(r->body, want) == 0;
-    ok(good, "%s", name);
-    if (!good)
-        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, want);
-    return good;
-}
-
-const char *t_422(const tresp *r, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    json_object *o = json_tokener_parse(r->body), *d, *e, *v, *loc;
-    if (r->status == 422 && json_object_object_get_ex(o, "detail", &d) &&
-        (e = json_object_array_get_idx(d, 0)) && json_object_object_get_ex(e, "type", &v) &&
-        json_object_object_get_ex(e, "loc", &loc)) {
-        size_t len = (size_t)snprintf(out, outlen, "%s ", json_object_get_string(v));
-        for (size_t i = 0; i < json_object_array_length(loc) && len < outlen; i++)
-            len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "." : "",
-                                    json_object_get_string(json_object_array_get_idx(loc, i)));
-    }
-    json_object_put(o);
-    return out;
-}
-
-int64_t t_int(tctx *t, const char *sql, const char *param)
-{
-    m8_db_result *r = NULL;
-    int64_t v = -1;
-    m8_db_param p = M8_DB_TEXT(param);
-    if (m8_db_exec(t->db, sql, param ? &p : NULL, param ? 1 : 0, &r) == 0 && m8_db_nrows(r) == 1)
-        m8_db_get_int(r, 0, 0, &v);
-    m8_db_result_free(r);
-    return v;
+    icall c = {.method = method,
+               .base = "/api",
+               .path = path,
+               .bearer = tok,
+               .body = body,
+               .ctype = body ? "application/json" : NULL};
+    return icall_do(t->app, &c);
 }
 
 const char *t_uid(tctx *t, const char *id, char out[37])
@@ -125,13 +64,7 @@ void t_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, con
     u->hashed_password = NULL;
     if (rc != 0)
         diag("insert %s: %d %s", email, rc, m8_db_last_error(t->db)->message);
-    m8_mint_user mu;
-    m8_issuer_user_mint(u, &mu);
-    m8_buf b;
-    m8_buf_init(&b, 2047);
-    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), NULL, NULL, &b) == 0)
-        snprintf(tok, 2048, "%s", b.data);
-    m8_buf_free(&b);
+    idb_mint(&t->iss, u, NULL, tok);
 }
 
 void t_session(tctx *t, const char *id, const char *jti, long long exp_in)
@@ -150,29 +83,6 @@ void t_session(tctx *t, const char *id, const char *jti, long long exp_in)
                    "FALSE, 1)",
                    p, M8_ARRAY_LEN(p), NULL) != 0)
         diag("session insert: %s", m8_db_last_error(t->db)->message);
-}
-
-int64_t t_last_event(tctx *t)
-{
-    int64_t id = 0;
-    m8_issuer_event_last_id(t->db, "auth", &id);
-    return id;
-}
-
-const char *t_event(tctx *t, int64_t after, size_t k, char *type, size_t tlen, char *out,
-                    size_t outlen)
-{
-    m8_issuer_events ev;
-    out[0] = type[0] = '\0';
-    if (m8_issuer_event_read(t->db, "auth", after, 100, m8_db_now() + 60000000, 1000000, &ev) ==
-        0) {
-        if (k < ev.n) {
-            snprintf(out, outlen, "%.*s", (int)ev.ev[k].payload_len, ev.ev[k].payload);
-            snprintf(type, tlen, "%s", ev.ev[k].type);
-        }
-        m8_issuer_events_free(&ev);
-    }
-    return out;
 }
 
 /* ------------------------------------------------------------ the routes */
@@ -199,15 +109,7 @@ static m8_route g_table[] = {
 
 static char **app_env(m8_db_kind kind)
 {
-    static const char *base[] = {"DOMAIN=localhost",
-                                 "ENVIRONMENT=local",
-                                 "PROJECT_NAME=iss-users",
-                                 "STACK_NAME=local",
-                                 "API_PREFIX=/api",
-                                 "BACKEND_HOST=http://localhost:8000",
-                                 "FRONTEND_HOST=http://localhost:3000",
-                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
-                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+    static const char *base[] = {IDB_ENV_SITE("iss-users"),
                                  "ACCESS_SECRET_KEY=" ACCESS_SECRET,
                                  "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
                                  "TOKEN_MODE=stateless",
@@ -270,7 +172,7 @@ static void teardown(tctx *t)
 static void test_reads(tctx *t)
 {
     const char *n = t->name;
-    tresp *r = t_req(t, "GET", "/profile/get/me/", NULL, t->user_tok);
+    iresp *r = t_req(t, "GET", "/profile/get/me/", NULL, t->user_tok);
     is_int(r->status, 200, "%s: GET /profile/get/me/ answers 200", n);
     json_object *o = json_tokener_parse(r->body);
     char keys[512] = "";
@@ -306,28 +208,28 @@ static void test_password(tctx *t)
 {
     const char *n = t->name;
     char buf[600], type[64], want[600], uid[37];
-    tresp *r = t_req(t, "PATCH", "/profile/me/password/",
+    iresp *r = t_req(t, "PATCH", "/profile/me/password/",
                      "{\"current_password\":\"Wrong-Passw0rd\",\"new_password\":\"New-Passw0rd!\"}",
                      t->user_tok);
-    t_detail(r, 400, "Incorrect password", "password: a wrong current password is 400");
+    idetail(r, 400, "Incorrect password", "password: a wrong current password is 400");
     r = t_req(t, "PATCH", "/profile/me/password/",
               "{\"current_password\":\"" U_PASSWORD "\",\"new_password\":\"" U_PASSWORD "\"}",
               t->user_tok);
-    t_detail(r, 400, "New password cannot be the same as the current one",
-             "password: the same password again is 400");
+    idetail(r, 400, "New password cannot be the same as the current one",
+            "password: the same password again is 400");
     r = t_req(t, "PATCH", "/profile/me/password/",
               "{\"current_password\":\"" U_PASSWORD "\",\"new_password\":\"short\"}", t->user_tok);
-    is_str(t_422(r, buf, sizeof buf), "string_too_short body.new_password",
+    is_str(i422(r, buf, sizeof buf), "string_too_short body.new_password",
            "password: a new password under 8 characters is 422 string_too_short");
     r = t_req(t, "PATCH", "/profile/me/password/", "{\"new_password\":\"New-Passw0rd!\"}",
               t->user_tok);
-    is_str(t_422(r, buf, sizeof buf), "missing body.current_password",
+    is_str(i422(r, buf, sizeof buf), "missing body.current_password",
            "password: a missing current_password is 422 missing");
     r = t_req(t, "PATCH", "/profile/me/password/",
               "{\"current_password\":\"whatever-1\",\"new_password\":\"New-Passw0rd!\"}",
               t->google_tok);
-    t_detail(r, 403, "Password operations are not available for this account",
-             "password: a Google account is 403");
+    idetail(r, 403, "Password operations are not available for this account",
+            "password: a Google account is 403");
 
     /* two live sessions, one expired, and a refresh allowlist entry */
     t_session(t, t->user.id, "11111111-1111-4111-8111-111111111111", 600);
@@ -335,7 +237,7 @@ static void test_password(tctx *t)
     t_session(t, t->user.id, "33333333-3333-4333-8333-333333333333", -60);
     m8_issuer_allow_put(t->db, "auth", "11111111-1111-4111-8111-111111111111", t->user.id,
                         (int64_t)time(NULL) + 3600);
-    int64_t ev0 = t_last_event(t);
+    int64_t ev0 = idb_last_event(t->db);
     r = t_req(t, "PATCH", "/profile/me/password/",
               "{\"current_password\":\"" U_PASSWORD "\",\"new_password\":\"New-Passw0rd!\"}",
               t->user_tok);
@@ -344,9 +246,9 @@ static void test_password(tctx *t)
     if (r->status != 200)
         diag("%d %s", r->status, r->body);
     t_uid(t, t->user.id, uid);
-    is_int(t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 2,
+    is_int(iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 2,
            "%s: password change bumps auth_generation 1 -> 2", n);
-    is_int(t_int(t, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?", uid), 0,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?", uid), 0,
            "%s: password change deletes every session row of the user", n);
     bool a = false, b = false, c = true, allowed = true;
     int64_t now = (int64_t)time(NULL);
@@ -357,19 +259,19 @@ static void test_password(tctx *t)
     m8_issuer_allow_has(t->db, "auth", "11111111-1111-4111-8111-111111111111", now, &allowed);
     ok(!allowed, "%s: the user's refresh allowlist entry is removed", n);
     m8_issuer_event_v2(want, sizeof want, t->user.id, 2);
-    is_str(t_event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+    is_str(idb_event(t->db, ev0, 0, type, sizeof type, buf, sizeof buf), want,
            "%s: the v2 user-wide session-revoked event is in the outbox", n);
     is_str(type, "session-revoked", "%s: the event's type is session-revoked", n);
     like(want, "\"event_id\":\"", "%s: the v2 payload carries its event_id", n);
-    is_int(t_int(t,
-                 "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ? AND "
-                 "auth_generation = 2 AND effect_type = 'publish' AND status = 'completed'",
-                 uid),
+    is_int(iint(t->db,
+                "SELECT COUNT(*) FROM auth_revocation_outbox WHERE user_id = ? AND "
+                "auth_generation = 2 AND effect_type = 'publish' AND status = 'completed'",
+                uid),
            1, "%s: the durable publish row is marked completed once published", n);
-    is_int(t_int(t,
-                 "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE row_pk = ? AND "
-                 "action = 'edit'",
-                 t->user.id),
+    is_int(iint(t->db,
+                "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE row_pk = ? AND "
+                "action = 'edit'",
+                t->user.id),
            1, "%s: one edit audit row for the password change", n);
     m8_arena a2;
     m8_arena_init(&a2, 1 << 16);
@@ -386,44 +288,44 @@ static void test_update_me(tctx *t)
     const char *n = t->name;
     char uid[37], buf[256];
     t_uid(t, t->user.id, uid);
-    tresp *r = t_req(t, "PATCH", "/profile/update/me/", "{\"full_name\":\"Alice A\"}", t->user_tok);
+    iresp *r = t_req(t, "PATCH", "/profile/update/me/", "{\"full_name\":\"Alice A\"}", t->user_tok);
     ok(r->status == 200 && strncmp(r->body, "{\"success\":true,\"user\":{", 24) == 0 &&
            strstr(r->body, "\"full_name\":\"Alice A\""),
        "%s: update/me answers 200 ResponseUser with the new full_name", n);
-    is_int(t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 2,
+    is_int(iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 2,
            "%s: a profile edit revokes nothing (generation unchanged)", n);
     r = t_req(t, "PATCH", "/profile/update/me/", "{\"avatar\":\"ftp://x.example/a.png\"}",
               t->user_tok);
-    is_str(t_422(r, buf, sizeof buf), "value_error body.avatar",
+    is_str(i422(r, buf, sizeof buf), "value_error body.avatar",
            "update/me: a non-http(s) avatar is 422");
     r = t_req(t, "PATCH", "/profile/update/me/", "{\"is_superuser\":true}", t->user_tok);
-    is_str(t_422(r, buf, sizeof buf), "extra_forbidden body.is_superuser",
+    is_str(i422(r, buf, sizeof buf), "extra_forbidden body.is_superuser",
            "update/me: an is_superuser key is 422");
     r = t_req(t, "PATCH", "/profile/update/me/", "[]", t->user_tok);
-    is_str(t_422(r, buf, sizeof buf), "model_attributes_type body",
+    is_str(i422(r, buf, sizeof buf), "model_attributes_type body",
            "update/me: a body that is not an object is 422");
     r = t_req(t, "PATCH", "/profile/update/me/", "{\"email\":\"alice2@example.com\"}", t->user_tok);
-    t_detail(r, 400, "current_password is required to change the email",
-             "update/me: an email change without current_password is 400");
+    idetail(r, 400, "current_password is required to change the email",
+            "update/me: an email change without current_password is 400");
     r = t_req(t, "PATCH", "/profile/update/me/",
               "{\"email\":\"alice2@example.com\",\"current_password\":\"" U_PASSWORD "\"}",
               t->user_tok);
-    t_detail(r, 400, "Incorrect password",
-             "update/me: an email change with a wrong password is 400");
+    idetail(r, 400, "Incorrect password",
+            "update/me: an email change with a wrong password is 400");
     r = t_req(t, "PATCH", "/profile/update/me/",
               "{\"email\":\"Root@Example.com\",\"current_password\":\"New-Passw0rd!\"}",
               t->user_tok);
-    t_detail(r, 409, "User with this email already exists",
-             "update/me: an email of another account is 409");
+    idetail(r, 409, "User with this email already exists",
+            "update/me: an email of another account is 409");
     r = t_req(t, "PATCH", "/profile/update/me/", "{\"email\":\"g2@example.com\"}", t->google_tok);
-    t_detail(r, 403, "The email of a Google account cannot be changed",
-             "update/me: a Google account's email is 403");
+    idetail(r, 403, "The email of a Google account cannot be changed",
+            "update/me: a Google account's email is 403");
     r = t_req(t, "PATCH", "/profile/update/me/", "{\"email\":null,\"full_name\":null}",
               t->user_tok);
     ok(r->status == 200 && strstr(r->body, "\"email\":\"alice@example.com\"") &&
            strstr(r->body, "\"full_name\":null"),
        "%s: update/me: email null leaves it, full_name null clears it", n);
-    int64_t ev0 = t_last_event(t);
+    int64_t ev0 = idb_last_event(t->db);
     t_session(t, t->user.id, "44444444-4444-4444-8444-444444444444", 600);
     r = t_req(t, "PATCH", "/profile/update/me/",
               "{\"email\":\" Alice2@Example.COM \",\"current_password\":\"New-Passw0rd!\"}",
@@ -431,13 +333,13 @@ static void test_update_me(tctx *t)
     ok(r->status == 200 && strstr(r->body, "\"email\":\"alice2@example.com\"") &&
            strstr(r->body, "\"email_verified\":false"),
        "%s: update/me applies a normalised email, email_verified false", n);
-    is_int(t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 3,
+    is_int(iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", uid), 3,
            "%s: an applied email change bumps the generation", n);
-    is_int(t_int(t, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?", uid), 0,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_client_session WHERE user_id = ?", uid), 0,
            "%s: an applied email change deletes the sessions", n);
     char type[64], want[600];
     m8_issuer_event_v2(want, sizeof want, t->user.id, 3);
-    is_str(t_event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+    is_str(idb_event(t->db, ev0, 0, type, sizeof type, buf, sizeof buf), want,
            "%s: an applied email change emits the v2 event", n);
 }
 
@@ -445,34 +347,34 @@ static void test_delete_me(tctx *t)
 {
     const char *n = t->name;
     char uid[37], buf[256], type[64], want[600];
-    tresp *r = t_req(t, "DELETE", "/profile/delete/me/", NULL, t->su_tok);
-    t_detail(r, 403, "Super users are not allowed to delete themselves",
-             "delete/me: the canonical superuser is 403");
+    iresp *r = t_req(t, "DELETE", "/profile/delete/me/", NULL, t->su_tok);
+    idetail(r, 403, "Super users are not allowed to delete themselves",
+            "delete/me: the canonical superuser is 403");
     t_uid(t, t->user.id, uid);
-    int64_t gen = t_int(t, "SELECT auth_generation FROM auth_user WHERE id = ?", uid);
-    int64_t ev0 = t_last_event(t);
+    int64_t gen = iint(t->db, "SELECT auth_generation FROM auth_user WHERE id = ?", uid);
+    int64_t ev0 = idb_last_event(t->db);
     r = t_req(t, "DELETE", "/profile/delete/me/", NULL, t->user_tok);
     ok(r->status == 200 && strcmp(r->body, "{\"message\":\"User deleted successfully\"}") == 0,
        "%s: delete/me answers 200 User deleted successfully", n);
-    is_int(t_int(t, "SELECT COUNT(*) FROM auth_user WHERE id = ?", uid), 0,
+    is_int(iint(t->db, "SELECT COUNT(*) FROM auth_user WHERE id = ?", uid), 0,
            "%s: delete/me removes the row", n);
-    is_int(t_int(t, "SELECT terminal_generation FROM auth_tombstone WHERE user_id = ?", uid),
+    is_int(iint(t->db, "SELECT terminal_generation FROM auth_tombstone WHERE user_id = ?", uid),
            gen + 1, "%s: delete/me writes the tombstone at generation + 1", n);
     m8_issuer_event_v2(want, sizeof want, t->user.id, gen + 1);
-    is_str(t_event(t, ev0, 0, type, sizeof type, buf, sizeof buf), want,
+    is_str(idb_event(t->db, ev0, 0, type, sizeof type, buf, sizeof buf), want,
            "%s: delete/me emits the v2 session-revoked event first", n);
     snprintf(want, sizeof want,
              "{\"event_type\":\"user.deleted\",\"version\":\"v1\",\"user_id\":\"%s\"}", t->user.id);
-    is_str(t_event(t, ev0, 1, type, sizeof type, buf, sizeof buf), want,
+    is_str(idb_event(t->db, ev0, 1, type, sizeof type, buf, sizeof buf), want,
            "%s: then the user-deleted event", n);
     is_str(type, "user-deleted", "%s: its type is user-deleted", n);
-    is_int(t_int(t,
-                 "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE row_pk = ? AND "
-                 "action = 'delete'",
-                 t->user.id),
+    is_int(iint(t->db,
+                "SELECT COUNT(*) FROM auth_privileged_action_audit WHERE row_pk = ? AND "
+                "action = 'delete'",
+                t->user.id),
            1, "%s: one delete audit row", n);
     r = t_req(t, "GET", "/profile/get/me/", NULL, t->user_tok);
-    t_detail(r, 404, "User not found", "get/me: a deleted caller is 404 User not found");
+    idetail(r, 404, "User not found", "get/me: a deleted caller is 404 User not found");
 }
 
 static void test_offline(void)

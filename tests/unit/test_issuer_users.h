@@ -19,12 +19,9 @@
 #include "issuer/revoke.h"
 #include "issuer/service.h"
 #include "issuer/store.h"
+#include "issuer_call.h"
+#include "issuer_db.h"
 #include "tap.h"
-
-typedef struct tresp {
-    int status;
-    char body[65536];
-} tresp;
 
 /* The state of one database run. */
 typedef struct tctx {
@@ -40,16 +37,9 @@ typedef struct tctx {
 #define U_PASSWORD "Old-Passw0rd!"
 #define SU_PASSWORD "Root-Passw0rd!"
 
-/* One request through the app: method, path under /api, JSON body (or
- * NULL), bearer token (or NULL). */
-tresp *t_req(tctx *t, const char *method, const char *path, const char *body, const char *tok);
-/* The response body's {"detail": text} check. */
-int t_detail(const tresp *r, int status, const char *detail, const char *name);
-/* The first 422 item's type and loc (joined with '.'), e.g. "extra_forbidden
- * body.is_superuser". */
-const char *t_422(const tresp *r, char *out, size_t outlen);
-/* One integer from sql with one text parameter (NULL = none); -1 on error. */
-int64_t t_int(tctx *t, const char *sql, const char *param);
+/* One request through the app (issuer_call.h): method, path under /api,
+ * JSON body (or NULL), bearer token (or NULL). */
+iresp *t_req(tctx *t, const char *method, const char *path, const char *body, const char *tok);
 /* The database form of a user id. */
 const char *t_uid(tctx *t, const char *id, char out[37]);
 /* Inserts a user row (role, provider, password or NULL) and mints a token
@@ -58,12 +48,6 @@ void t_user(tctx *t, m8_issuer_user *u, const char *email, const char *role, con
             const char *password, char *tok);
 /* Inserts a session row of user id with jti, expiring in exp_in seconds. */
 void t_session(tctx *t, const char *id, const char *jti, long long exp_in);
-/* The largest event id so far. */
-int64_t t_last_event(tctx *t);
-/* The payload of the event after `after` number k (0-based) and its type;
- * "" when none. */
-const char *t_event(tctx *t, int64_t after, size_t k, char *type, size_t tlen, char *out,
-                    size_t outlen);
 
 void test_admin(tctx *t);
 
