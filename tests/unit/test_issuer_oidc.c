@@ -20,6 +20,7 @@
 #include "core/json.h"
 #include "issuer/oidc.h"
 #include "issuer/oidc_store.h"
+#include "issuer_call.h"
 #include "issuer_db.h"
 #include "tap.h"
 #include "testenv.h"
@@ -269,10 +270,7 @@ static void test_claims(void)
 
 #define ISS_ENV(...)                                                                               \
     m8t_env("-AUTH_SERVICE_ROLE", "FIRST_SUPERUSER=admin@example.com",                             \
-            "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",                                            \
-            "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",                            \
-            "TOKENS_ENCRYPTION_KEY=Test-Tokens-Encryption-Key-0123456789ab!",                      \
-            "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!", __VA_ARGS__, NULL)
+            "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!", IDB_ENV_ISSUER_SECRETS, __VA_ARGS__, NULL)
 #define GOOGLE                                                                                     \
     "GOOGLE_CLIENT_ID=cid", "GOOGLE_CLIENT_SECRET=Google-Secret-Value-42",                         \
         "GOOGLE_OAUTH_REDIRECT_URI=http://127.0.0.1:8080/user/google-auth/oauth-callback/"
@@ -341,9 +339,8 @@ static void test_settings(void)
 
 #define DB_PASSWORD "Iss-Oidc-Db-Pa55!"
 #define ACCESS_SECRET "Test-Access-Secret-Key-0123456789abcdef!"
-#define TOK_NEW "Test-Tokens-Encryption-Key-0123456789ab!"
 #define TOK_OLD "Old-Tokens-Encryption-Key-0123456789ab!"
-#define D_CODE "{\"detail\":\"Invalid or expired auth code.\"}"
+#define D_CODE "Invalid or expired auth code."
 #define VERIFIER "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 #define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 #define SID_G "99999999-0000-4000-8000-000000000001"
@@ -355,11 +352,6 @@ static void test_settings(void)
 static const idb_servers g_srv = {"test_issuer_oidc", 22200,       22239, "iss_oidc",
                                   "iss_oidc",         DB_PASSWORD, false};
 
-typedef struct tresp {
-    int status;
-    char body[65536];
-} tresp;
-
 typedef struct tctx {
     const char *name;
     m8_app *app;
@@ -369,47 +361,18 @@ typedef struct tctx {
     char su_tok[2048], g_tok[2048], p_tok[2048], none_tok[2048];
 } tctx;
 
-static tresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *body)
+/* A request from 127.0.0.1 with a JSON body and a bearer token (NULL: not
+ * sent). */
+static iresp *call(tctx *t, const char *method, const char *path, const char *tok, const char *body)
 {
-    static tresp r;
-    char uri[512], auth[2200], clen[32];
-    snprintf(uri, sizeof uri, "/api%s", path);
-    m8_pair p[8];
-    size_t n = 0, blen = body ? strlen(body) : 0;
-    snprintf(clen, sizeof clen, "%zu", blen);
-    p[n++] = (m8_pair){"REQUEST_METHOD", method};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
-    p[n++] = (m8_pair){"QUERY_STRING", ""};
-    p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
-    p[n++] = (m8_pair){"REMOTE_ADDR", "127.0.0.1"};
-    if (body) {
-        p[n++] = (m8_pair){"CONTENT_TYPE", "application/json"};
-        p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
-    }
-    if (tok) {
-        snprintf(auth, sizeof auth, "Bearer %s", tok);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
-    }
-    m8_buf out;
-    m8_buf_init(&out, 1 << 22);
-    m8_app_handle_params(t->app, p, n, body ? body : "", blen, &out);
-    memset(&r, 0, sizeof r);
-    const char *sep = out.data ? strstr(out.data, "\r\n\r\n") : NULL;
-    if (sep)
-        snprintf(r.body, sizeof r.body, "%s", sep + 4);
-    if (out.data && strncmp(out.data, "Status: ", 8) == 0)
-        r.status = (int)strtol(out.data + 8, NULL, 10);
-    m8_buf_free(&out);
-    return &r;
-}
-
-static int answer(const tresp *r, int status, const char *body, const char *name)
-{
-    int good = r->status == status && (!body || strcmp(r->body, body) == 0);
-    ok(good, "%s", name);
-    if (!good)
-        printf("#   got: %d %s\n#  want: %d %s\n", r->status, r->body, status, body ? body : "");
-    return good;
+    icall c = {.method = method,
+               .base = "/api",
+               .path = path,
+               .peer = "127.0.0.1",
+               .ctype = body ? "application/json" : NULL,
+               .body = body,
+               .bearer = tok};
+    return icall_do(t->app, &c);
 }
 
 #define RT(m, p, acc, h, fl)                                                                       \
@@ -427,24 +390,13 @@ static m8_route g_table[] = {
 
 static char **db_env(m8_db_kind kind)
 {
-    static const char *base[] = {"DOMAIN=localhost",
-                                 "ENVIRONMENT=local",
-                                 "PROJECT_NAME=iss-oidc",
-                                 "STACK_NAME=local",
-                                 "API_PREFIX=/api",
-                                 "BACKEND_HOST=http://localhost:8000",
-                                 "FRONTEND_HOST=http://localhost:3000",
-                                 "BACKEND_CORS_ORIGINS=http://localhost:3000",
-                                 "ACCESS_TOKEN_ALGORITHM=HS256",
+    static const char *base[] = {IDB_ENV_SITE("iss-oidc"),
                                  "ACCESS_SECRET_KEY=" ACCESS_SECRET,
                                  "REFRESH_SECRET_KEY=Test-Refresh-Secret-Key-0123456789abcdef!",
                                  "TOKEN_MODE=stateful",
                                  "TOKEN_STRICT_VALIDATION=false",
-                                 "EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!",
-                                 "SESSION_SECRET=Test-Session-Secret-Key-0123456789abcdef!",
-                                 "TOKENS_ENCRYPTION_KEY=" TOK_NEW,
+                                 IDB_ENV_ISSUER_SECRETS,
                                  "TOKENS_ENCRYPTION_KEY_OLD=" TOK_OLD,
-                                 "PRIVATE_API_SECRET=Test-Private-Api-Secret-0123456789abcdef!",
                                  "FIRST_SUPERUSER=admin@example.com",
                                  "FIRST_SUPERUSER_PASSWORD=Adm1n-Passw0rd!",
                                  GOOGLE,
@@ -458,31 +410,6 @@ static char **db_env(m8_db_kind kind)
 }
 
 static m8_arena g_arena;
-
-static void mint(tctx *t, const m8_issuer_user *u, const char *jti, char *tok)
-{
-    m8_mint_user mu;
-    m8_issuer_user_mint(u, &mu);
-    m8_buf b;
-    m8_buf_init(&b, 2047);
-    tok[0] = '\0';
-    if (m8_mint_access(&t->iss.access_cfg, &mu, (long long)time(NULL), jti, NULL, &b) == 0)
-        snprintf(tok, 2048, "%s", b.data);
-    m8_buf_free(&b);
-}
-
-static void add_user(tctx *t, m8_issuer_user *u, const char *email, const char *role,
-                     const char *provider)
-{
-    memset(u, 0, sizeof *u);
-    u->email = m8_arena_strdup(&g_arena, email);
-    snprintf(u->role, sizeof u->role, "%s", role);
-    snprintf(u->provider, sizeof u->provider, "%s", provider);
-    u->is_active = true;
-    u->is_superuser = strcmp(role, "superadmin") == 0;
-    if (m8_issuer_user_insert(t->db, "auth", u) != 0)
-        diag("insert %s: %s", email, m8_db_last_error(t->db)->message);
-}
 
 static void add_session(tctx *t, const char *sid, const m8_issuer_user *u, const char *jti,
                         const char *provider)
@@ -555,13 +482,19 @@ static int db_setup(tctx *t, m8_db_kind kind)
         return -1;
     t->iss.app = t->app;
     t->iss.s = m8_app_settings(t->app);
-    add_user(t, &t->su, "root@example.com", "superadmin", "password");
-    add_user(t, &t->gu, "g.user@example.com", "user", "google");
-    add_user(t, &t->pu, "p.user@example.com", "user", "password");
-    mint(t, &t->su, NULL, t->su_tok);
-    mint(t, &t->gu, JTI_G, t->g_tok);
-    mint(t, &t->pu, JTI_P, t->p_tok);
-    mint(t, &t->gu, JTI_NONE, t->none_tok);
+    idb_user_add(t->db, &g_arena, &t->su, "root@example.com", "superadmin", true);
+    idb_user_add(t->db, &g_arena, &t->gu, "g.user@example.com", "user", false);
+    idb_user_add(t->db, &g_arena, &t->pu, "p.user@example.com", "user", false);
+    /* g.user signs in with Google, as the holder of a Google session does */
+    m8_db_param email = M8_DB_TEXT(t->gu.email);
+    if (m8_db_exec(t->db, "UPDATE auth_user SET provider = 'GOOGLE' WHERE email = ?", &email, 1,
+                   NULL) != 0)
+        diag("provider: %s", m8_db_last_error(t->db)->message);
+    snprintf(t->gu.provider, sizeof t->gu.provider, "google");
+    idb_mint(&t->iss, &t->su, NULL, t->su_tok);
+    idb_mint(&t->iss, &t->gu, JTI_G, t->g_tok);
+    idb_mint(&t->iss, &t->pu, JTI_P, t->p_tok);
+    idb_mint(&t->iss, &t->gu, JTI_NONE, t->none_tok);
     add_session(t, SID_G, &t->gu, JTI_G, "GOOGLE");
     add_session(t, SID_P, &t->pu, JTI_P, "PASSWORD");
     return 0;
@@ -591,7 +524,7 @@ static void put_code(tctx *t, const char *code, const char *label)
         diag("code put: %s", m8_db_last_error(t->db)->message);
 }
 
-static tresp *exchange(tctx *t, const char *api, const char *code)
+static iresp *exchange(tctx *t, const char *api, const char *code)
 {
     char path[64], body[256];
     snprintf(path, sizeof path, "/%s/exchange/", api);
@@ -602,21 +535,19 @@ static tresp *exchange(tctx *t, const char *api, const char *code)
 static void test_crossed_codes(tctx *t)
 {
     const char *n = t->name;
-    char name[160];
     put_code(t, "aaaaaaaa-1111-4111-8111-000000000001", "google");
-    snprintf(name, sizeof name, "%s: a Google auth code at /oidc/exchange/: 400 as an unknown code",
-             n);
-    answer(exchange(t, "oidc", "aaaaaaaa-1111-4111-8111-000000000001"), 400, D_CODE, name);
-    snprintf(name, sizeof name, "%s: ... and it was taken: then at /google-api/exchange/ too", n);
-    answer(exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000001"), 400, D_CODE, name);
+    idetail(exchange(t, "oidc", "aaaaaaaa-1111-4111-8111-000000000001"), 400, D_CODE,
+            "a Google auth code at /oidc/exchange/: 400 as an unknown code");
+    idetail(exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000001"), 400, D_CODE,
+            "... and it was taken: then at /google-api/exchange/ too");
     put_code(t, "aaaaaaaa-1111-4111-8111-000000000002", "oidc");
-    snprintf(name, sizeof name, "%s: an OIDC auth code at /google-api/exchange/: 400", n);
-    answer(exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000002"), 400, D_CODE, name);
-    snprintf(name, sizeof name, "%s: ... and taken: then at /oidc/exchange/ too", n);
-    answer(exchange(t, "oidc", "aaaaaaaa-1111-4111-8111-000000000002"), 400, D_CODE, name);
+    idetail(exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000002"), 400, D_CODE,
+            "an OIDC auth code at /google-api/exchange/: 400");
+    idetail(exchange(t, "oidc", "aaaaaaaa-1111-4111-8111-000000000002"), 400, D_CODE,
+            "... and taken: then at /oidc/exchange/ too");
     put_code(t, "aaaaaaaa-1111-4111-8111-000000000003", "google");
     put_code(t, "aaaaaaaa-1111-4111-8111-000000000004", "oidc");
-    tresp *r = exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000003");
+    iresp *r = exchange(t, "google-api", "aaaaaaaa-1111-4111-8111-000000000003");
     ok(r->status == 200 && strstr(r->body, "\"auth_provider\":\"google\"") &&
            !strstr(r->body, "code_challenge"),
        "%s: a Google code at /google-api/exchange/: 200", n);
@@ -629,16 +560,16 @@ static void test_refresh_google_tokens(tctx *t)
 {
     const char *n = t->name;
     const char *path = "/sessions/refresh-google-tokens/";
-    char name[200], buf[2048];
-    static char want[sizeof((tresp *)0)->body];
-    snprintf(name, sizeof name, "%s: refresh-google-tokens without a token: 401", n);
-    answer(call(t, "POST", path, NULL, "{}"), 401, "{\"detail\":\"Not authenticated\"}", name);
-    tresp *r = call(t, "POST", path, t->g_tok,
+    char buf[2048];
+    static char want[sizeof((iresp *)0)->body];
+    idetail(call(t, "POST", path, NULL, "{}"), 401, "Not authenticated",
+            "refresh-google-tokens without a token: 401");
+    iresp *r = call(t, "POST", path, t->g_tok,
                     "{\"external_access_token\":\"ya29.new-access\",\"external_refresh_token\":"
                     "\"1//new-refresh\",\"external_token_expires_at\":\"2030-01-02T03:04:05Z\"}");
     snprintf(want, sizeof want, "%s", r->body);
     is_int(r->status, 200, "%s: a Google session's tokens replaced: 200", n);
-    tresp *g = call(t, "GET", "/sessions/get/" SID_G "/", t->su_tok, NULL);
+    iresp *g = call(t, "GET", "/sessions/get/" SID_G "/", t->su_tok, NULL);
     is_str(want, g->body, "%s: ... the answer is the session as /sessions/get/ renders it", n);
     ok(strstr(want, "\"external_token_expires_at\":\"2030-01-02T03:04:05") &&
            !strstr(want, "ya29") && !strstr(want, "1\\/\\/") &&
@@ -719,14 +650,12 @@ static void test_refresh_google_tokens(tctx *t)
     r = call(t, "POST", path, t->g_tok, "{\"external_token_expires_at\":null}");
     ok(r->status == 200 && strstr(r->body, "\"external_token_expires_at\":null"),
        "%s: null clears the expiry", n);
-    snprintf(name, sizeof name, "%s: a password session: 400", n);
-    answer(call(t, "POST", path, t->p_tok, "{\"external_access_token\":\"ya29.x\"}"), 400,
-           "{\"detail\":\"Only a Google session holds Google tokens\"}", name);
+    idetail(call(t, "POST", path, t->p_tok, "{\"external_access_token\":\"ya29.x\"}"), 400,
+            "Only a Google session holds Google tokens", "a password session: 400");
     is_str(stored(t, SID_P, "external_access_token", buf, sizeof buf), "NULL",
            "%s: ... and its row keeps no token", n);
-    snprintf(name, sizeof name, "%s: a token whose session is gone (another jti): 404", n);
-    answer(call(t, "POST", path, t->none_tok, "{\"external_access_token\":\"ya29.x\"}"), 404,
-           "{\"detail\":\"Session not found\"}", name);
+    idetail(call(t, "POST", path, t->none_tok, "{\"external_access_token\":\"ya29.x\"}"), 404,
+            "Session not found", "a token whose session is gone (another jti): 404");
 }
 
 static void test_db(void)
@@ -752,6 +681,7 @@ static void test_db(void)
             db_teardown(&t);
             continue;
         }
+        ianswer_prefix = t.name; /* the database, before the answers' test names */
         test_crossed_codes(&t);
         test_refresh_google_tokens(&t);
         db_teardown(&t);
