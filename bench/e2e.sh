@@ -198,6 +198,10 @@ if [ "$mem_same" = 0 ]; then
     m8_pick_port 18300 18349 || die "no free port in 18300-18349"
     port_status_mem=$M8_PORT
 fi
+# The zero-work FastCGI responder (bench/floor.c), as many processes as the
+# pool has workers: the floor under the backend CPU per request.
+site floor "$T_DIR/floor.sock"
+port_floor=$M8_PORT
 if [ "$compare" = 1 ]; then
     ssock=$T_DIR/single.sock
     site single "$ssock"
@@ -273,6 +277,12 @@ t_ready=$(sed -n 's/.*"msg":"ready: [0-9]* workers in \([0-9.]*\) ms".*/\1/p' "$
 # The other services start after the pool's start was timed, so nothing
 # else competed for the CPUs then.
 pool_start warn "$port_status_warn" M8_LOG_LEVEL=warning -- "${POOL_ARGS[@]}"
+floor_w=${workers:-${def_w:-4}}
+make -C "$top_builddir" -s bench/floor >"$T_DIR/floor-make.log" 2>&1 ||
+    { cat "$T_DIR/floor-make.log" >&2; die "cannot build bench/floor"; }
+"$top_builddir/bench/floor" "$T_DIR/floor.sock" "$floor_w" </dev/null >"$T_DIR/floor.log" 2>&1 &
+FLOOR_PID=$!
+M8_PIDS+=("$FLOOR_PID")
 [ "$mem_same" = 0 ] && pool_start mem "$port_status_mem" -- --workers "$mem_w" --threads "$mem_t"
 if [ "$compare" = 1 ]; then
     m8_svc_listen single "$SVC" "unix:$ssock" "$T_DIR/bench.env" "${SVC_VARS[@]}" -- --threads "$sthreads"
@@ -280,6 +290,7 @@ if [ "$compare" = 1 ]; then
         --threads "$sthreads" --engine libfcgi
 fi
 m8_wait_for 20 health_200 "$port_warn" || { tail -n 10 "$T_DIR/warn.log" >&2; die "the warning-level pool is not ready"; }
+m8_wait_sock "$T_DIR/floor.sock" 10 || { cat "$T_DIR/floor.log" >&2; die "bench/floor does not listen"; }
 if [ "$mem_same" = 0 ]; then
     m8_wait_for 20 health_200 "$port_mem" || { tail -n 10 "$T_DIR/mem.log" >&2; die "the $ml pool is not ready"; }
 fi
@@ -546,6 +557,10 @@ pool=http://127.0.0.1:$port_pool
 "$WRK" -t1 -c4 -d1s "${AUTH[@]}" "$pool/api/items/" >/dev/null 2>&1
 ROW_PIDS=() ROW_DAEMON=
 run "nginx return 200" "$pool/nginx-200"
+# shellcheck disable=SC2207  # pids, one word each
+ROW_PIDS=("$FLOOR_PID" $(pgrep -P "$FLOOR_PID")) ROW_DAEMON=
+"$WRK" -t1 -c4 -d1s "http://127.0.0.1:$port_floor/ping" >/dev/null 2>&1
+run "/ping, zero-work responder x$floor_w" "http://127.0.0.1:$port_floor/ping"
 set_rows_pool "$port_status"
 run "/ping, $pl" "$pool/ping"
 i_pool_items=${#R_LABEL[@]}
@@ -677,6 +692,7 @@ if [ -n "$facts" ]; then
             echo "$1.note ${R_NOTE[$i]}"
         }
         fact_row ret200 "nginx return 200"
+        fact_row floor "/ping, zero-work responder x$floor_w"
         fact_row ping "/ping, $pl"
         fact_row items "/api/items/ RS256, $pl"
         fact_row items_miss "/api/items/ RS256 ${ntokens} tokens, $pl"

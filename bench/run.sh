@@ -111,6 +111,9 @@ targets() {
     target "token verification: HS256 >= 0.5x libsodium HMAC" "$hs${hs:+x}" "$(ge "$hs" 0.5)" soft
     echo "  also reported (no target of their own in issue 13; it quotes DB 0.20 and gate 0.36 before it):"
     r=$(fact ping_warn.rps)
+    cpu=$(fact floor.cpu)
+    printf '  %-66s %s\n' "the zero-work responder (bench/floor, same processes, no threads)" \
+        "${cpu:+cpu $cpu us, sc/req $(fact floor.sc), $(ratio "$(fact floor.rps)" "$base")x: the floor under the /ping row ($(fact ping.cpu) us)}"
     printf '  %-66s %s\n' "/ping at M8_LOG_LEVEL=warning (info: the /ping row)" \
         "${r:+$(ratio "$r" "$base")x, cpu $(fact ping_warn.cpu) us, sc/req $(fact ping_warn.sc) (info: $(ratio "$(fact ping.rps)" "$base")x, $(fact ping.cpu) us, $(fact ping.sc))}"
     printf '  %-66s %s\n' "DB /api/items/{id} / pgbench -S (issue 6: >= 0.5)" "$(fact db_pg_ratio)"
