@@ -177,7 +177,7 @@ int m8_app_is_ready(const m8_app *app)
 
 /* Health leaves "initializing" when this worker and its pool are ready
  * (fcgim8d sets the segment's flag once every first worker is). */
-static bool pool_ready(const m8_app *app)
+bool m8__app_pool_ready(const m8_app *app)
 {
     return atomic_load(&app->ready) && (!app->shm || atomic_load(&app->shm->ready));
 }
@@ -227,7 +227,7 @@ static int h_meta(m8_request *req, void *data)
 static int h_health(m8_request *req, void *data)
 {
     m8_app *app = data;
-    return m8_health_handle(&app->health, req, pool_ready(app));
+    return m8_health_handle(&app->health, req, m8__app_pool_ready(app));
 }
 
 static int h_openapi(m8_request *req, void *data)

@@ -105,6 +105,9 @@ M8_INTERNAL int m8__app_route_scope(m8_app *app, const m8_route *r, const char *
 /* At boot, after every table: M8_ECONFIG (err) for a declaration that
  * matched no route. */
 M8_INTERNAL int m8__app_route_scopes_unused(const m8_app *app, char *err, size_t errlen);
+/* This worker is ready, and so is its pool under fcgim8d (every first
+ * worker): what ends health's "initializing" (doc/responses.md#health). */
+M8_INTERNAL bool m8__app_pool_ready(const m8_app *app);
 M8_INTERNAL void m8__app_route_scopes_free(m8_app *app);
 
 /* The most m8_app_describe_route declarations of one app, and params of one. */

@@ -444,17 +444,20 @@ static json_object *health_detail(m8_issuer *iss, m8_request *req)
     return o;
 }
 
-/* GET {API_PREFIX}/health/ as fa-auth-m8 answers it, once the app is
- * ready: 200 {"status":"ok"} to anyone, whatever the database's state; the
- * detail only with X-Internal-Token equal to HEALTH_DETAIL_CREDENTIAL.
- * Before ready the library's health answers (503 "initializing"). */
+/* GET {API_PREFIX}/health/ as fa-auth-m8 answers it, once this worker and
+ * its pool are ready: 200 {"status":"ok"} to anyone, whatever the
+ * database's state; the detail only with X-Internal-Token equal to
+ * HEALTH_DETAIL_CREDENTIAL.  Before that the library's health answers (503
+ * "initializing"), as for every service: a 200 from the first ready worker
+ * while another still starts (and answers 503 to the other routes) would
+ * tell nginx, a load balancer or a deploy script that the pool serves. */
 static int on_request(m8_request *req, void *data)
 {
     m8_issuer *iss = data;
     const char *path = m8_req_path(req), *pre = iss->s ? iss->s->api_prefix : NULL;
     size_t pl = pre ? strlen(pre) : 0;
     if (!path || !pre || strncmp(path, pre, pl) != 0 || strcmp(path + pl, "/health/") != 0 ||
-        strcmp(m8_req_method(req), "GET") != 0 || !m8_app_is_ready(iss->app))
+        strcmp(m8_req_method(req), "GET") != 0 || !m8__app_pool_ready(iss->app))
         return 0;
     const char *cred = iss->s->health_detail_credential,
                *tok = m8_req_header(req, "X-Internal-Token");

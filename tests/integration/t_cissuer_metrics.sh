@@ -125,6 +125,17 @@ run_kind() {
         return
     }
     t_report 0 "$lk: fcgim8-issuer runs under fcgim8d with 2 workers"
+    # Health said 200: the whole pool serves (a worker still starting would
+    # answer 503 to the issuer's own routes, such as the JWKS).
+    local -a jp=()
+    for ((i = 1; i <= 8; i++)); do
+        "$CURL" -s -o /dev/null -w '%{http_code}\n' --max-time 30 \
+            "$base/user/.well-known/jwks.json" >"$T_DIR/jwks$i.txt" &
+        jp+=("$!")
+    done
+    wait "${jp[@]}"
+    t_is "$(cat "$T_DIR"/jwks*.txt | sort | uniq -c | awk '{ printf "%s%sx%s", (NR > 1 ? " " : ""), $1, $2 }')" \
+        8x200 "$lk: once health answers 200, every worker serves: 8 JWKS requests at once, each 200"
 
     burst "$base" $((GOOD / 2)) "$SU_PW" 200
     local bad1=$BURST_BAD codes1=$BURST_CODES
