@@ -301,6 +301,14 @@ static void ext_string(json_object *o, const char *name, char *out, size_t cap, 
     memcpy(out, json_object_get_string(v), n + 1);
 }
 
+/* Wipes the text of o's string member name, if there is one. */
+static void wipe_member(json_object *o, const char *name)
+{
+    json_object *v = NULL;
+    if (json_object_object_get_ex(o, name, &v) && json_object_is_type(v, json_type_string))
+        sodium_memzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
 /* The provider's tokens of the answer o (doc/issuer.md#stored-google-tokens). */
 static void ext_tokens(json_object *o, m8_oidc_ext_tokens *ext)
 {
@@ -381,6 +389,11 @@ static m8_oidc_outcome token_call(m8_oidc_provider *p, const char *code, const c
             ext_tokens(o, ext);
         }
     }
+    /* json-c frees without wiping: the parsed copies of the provider's
+     * tokens (ext holds its own, wiped by the caller) go first */
+    wipe_member(o, "access_token");
+    wipe_member(o, "refresh_token");
+    wipe_member(o, "id_token");
     json_object_put(o);
     if (res.body.data)
         sodium_memzero(res.body.data, res.body.len); /* the provider's tokens */

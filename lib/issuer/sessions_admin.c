@@ -476,8 +476,12 @@ static int body_when(m8_ub *b, const char *name, int64_t *us)
         return 1;
     if (json_object_is_type(v, json_type_string)) {
         const char *t = json_object_get_string(v);
-        if (parse_iso(t, (size_t)json_object_get_string_len(v), us) == 0 && *us > 0)
+        /* before year 10000 once the offset is applied, as the numbers
+         * below: past it no DATETIME column holds the value */
+        if (parse_iso(t, (size_t)json_object_get_string_len(v), us) == 0 && *us > 0 &&
+            *us < 253402300800LL * 1000000)
             return 1;
+        *us = 0;
         body_error(b, "datetime_from_date_parsing", name,
                    "Input should be a valid datetime or date, invalid format", v, NULL);
         return -1;

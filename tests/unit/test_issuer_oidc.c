@@ -628,6 +628,9 @@ static void test_refresh_google_tokens(tctx *t)
          "external_token_expires_at"},
         {"{\"external_token_expires_at\":true}", "datetime_type", "external_token_expires_at"},
         {"{\"external_token_expires_at\":{}}", "datetime_type", "external_token_expires_at"},
+        /* past 9999-12-31 once the offset is applied: no DATETIME holds it */
+        {"{\"external_token_expires_at\":\"9999-12-31T23:59:59-23:00\"}",
+         "datetime_from_date_parsing", "external_token_expires_at"},
     };
     for (size_t i = 0; i < M8_ARRAY_LEN(bad); i++) {
         r = call(t, "POST", path, t->g_tok, bad[i].body);
@@ -656,6 +659,17 @@ static void test_refresh_google_tokens(tctx *t)
            "%s: ... and its row keeps no token", n);
     idetail(call(t, "POST", path, t->none_tok, "{\"external_access_token\":\"ya29.x\"}"), 404,
             "Session not found", "a token whose session is gone (another jti): 404");
+    {
+        /* the row is the caller's own: another user's token carrying the
+         * Google session's jti does not reach it */
+        char other[2048];
+        idb_mint(&t->iss, &t->pu, JTI_G, other);
+        idetail(call(t, "POST", path, other, "{\"external_access_token\":\"ya29.stolen\"}"), 404,
+                "Session not found", "another user's token with the Google session's jti: 404");
+        ok(strcmp(stored(t, SID_G, "external_refresh_token", buf, sizeof buf), tok1471) == 0 &&
+               strcmp(stored(t, SID_G, "external_access_token", buf, sizeof buf), "NULL") == 0,
+           "%s: ... and the Google session's row is untouched", n);
+    }
 }
 
 static void test_db(void)
