@@ -165,8 +165,9 @@ typedef struct m8_route_param {
     m8_param_in in;
     m8_param_type type;
     int required;              /* non-zero: the client must send it */
-    const char *description;   /* optional, at most 512 bytes of UTF-8 */
-    const char *default_value; /* optional: what an absent one means, as text ("100") */
+    const char *description;   /* optional, at most 512 bytes of UTF-8, no control character */
+    const char *default_value; /* optional: what an absent one means, as text ("100"), at
+                                  most 128 bytes that read as the type */
 } m8_route_param;
 
 /* Describes the query parameters and form fields of the route of a table

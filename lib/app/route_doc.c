@@ -38,7 +38,7 @@ static bool name_valid(const char *s)
 }
 
 /* Text for the document: valid UTF-8 (shortest forms, no surrogates), no
- * control character, at most max bytes. */
+ * control character (C0, DEL or C1), at most max bytes. */
 static bool text_valid(const char *s, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -70,6 +70,8 @@ static bool text_valid(const char *s, size_t max)
             hi = 0x8f;
         if (p[i + 1] < lo || p[i + 1] > hi)
             return false;
+        if (c == 0xc2 && p[i + 1] < 0xa0)
+            return false; /* U+0080-U+009F, the C1 control characters */
         for (size_t k = 2; k < len; k++) {
             if (p[i + k] < 0x80 || p[i + k] > 0xbf)
                 return false;

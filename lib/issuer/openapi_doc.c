@@ -19,9 +19,13 @@ static const m8_route_param LOGIN_FORM[] = {
     {"grant_type", F, STR, 0,
      "password (the default when absent) or client_credentials (a service account)", NULL},
     {"username", F, STR, 1,
-     "The account's email (password grant; not sent with client_credentials)", NULL},
+     "The account's email, at most 320 bytes (password grant; not sent with "
+     "client_credentials)",
+     NULL},
     {"password", F, PWD, 1,
-     "The account's password (password grant; not sent with client_credentials)", NULL},
+     "The account's password, at most 4096 bytes (password grant; not sent with "
+     "client_credentials)",
+     NULL},
     {"scope", F, STR, 0,
      "Ignored by the password grant; with client_credentials, the space-separated scopes "
      "asked, a subset of the service account's (none: all of them)",
@@ -57,9 +61,10 @@ static const m8_route_param AUDIT_LIST[] = {
  * for, and the callback the provider sends the browser to. */
 static const m8_route_param LOGIN_URL[] = {
     {"redirect_target", Q, STR, 1,
-     "Where the browser returns with the exchange code: at most 2048 characters, a scheme of "
-     "OAUTH_ALLOWED_REDIRECT_SCHEMES and, when set, under OAUTH_ALLOWED_REDIRECT_PREFIXES "
-     "(else 400)",
+     "Where the browser returns with the exchange code: at most 2048 bytes, a scheme of "
+     "OAUTH_ALLOWED_REDIRECT_SCHEMES (http only to a loopback host outside production and "
+     "staging), and a match of OAUTH_ALLOWED_REDIRECT_PREFIXES, which http and https targets "
+     "always need, other schemes when it is set or in production (else 400)",
      NULL},
     {"code_challenge", Q, STR, 1,
      "The client's PKCE S256 challenge, 43 to 128 characters of A-Z a-z 0-9 - _ (else 400); "

@@ -7,15 +7,28 @@
 
 void icall_send(m8_app *app, const icall *c, iresp *out)
 {
-    char uri[1024], auth[4200], clen[32];
-    snprintf(uri, sizeof uri, "%s%s", c->base ? c->base : "", c->path ? c->path : "/");
-    const char *q = strchr(uri, '?');
+    /* the URI and the Authorization value at their full length: a test of
+     * a long query or token must send it whole, not a silent prefix */
+    m8_buf uri, auth;
+    m8_buf_init(&uri, 1 << 20); /* past any request the app takes (M8_MAX_PARAMS_BYTES) */
+    m8_buf_init(&auth, 1 << 20);
+    char clen[32];
+    memset(out, 0, sizeof *out);
+    if (m8_buf_printf(&uri, "%s%s", c->base ? c->base : "", c->path ? c->path : "/") != 0 ||
+        (c->bearer && m8_buf_printf(&auth, "Bearer %s", c->bearer) != 0)) {
+        diag("icall: the request of %.64s does not fit 1 MiB", c->path ? c->path : "/");
+        out->status = -1;
+        m8_buf_free(&uri);
+        m8_buf_free(&auth);
+        return;
+    }
+    const char *q = strchr(uri.data, '?');
     size_t blen = c->body ? (c->body_len ? c->body_len : strlen(c->body)) : 0;
     snprintf(clen, sizeof clen, "%zu", blen);
     m8_pair p[16];
     size_t n = 0;
     p[n++] = (m8_pair){"REQUEST_METHOD", c->method ? c->method : "GET"};
-    p[n++] = (m8_pair){"REQUEST_URI", uri};
+    p[n++] = (m8_pair){"REQUEST_URI", uri.data};
     p[n++] = (m8_pair){"QUERY_STRING", q ? q + 1 : ""};
     p[n++] = (m8_pair){"HTTP_HOST", "localhost"};
     if (c->peer)
@@ -25,8 +38,7 @@ void icall_send(m8_app *app, const icall *c, iresp *out)
     if (c->body || c->length_always)
         p[n++] = (m8_pair){"CONTENT_LENGTH", clen};
     if (c->bearer) {
-        snprintf(auth, sizeof auth, "Bearer %s", c->bearer);
-        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth};
+        p[n++] = (m8_pair){"HTTP_AUTHORIZATION", auth.data};
     } else if (c->authz) {
         p[n++] = (m8_pair){"HTTP_AUTHORIZATION", c->authz};
     }
@@ -43,15 +55,32 @@ void icall_send(m8_app *app, const icall *c, iresp *out)
 
     m8_buf o;
     m8_buf_init(&o, 1 << 22);
-    m8_app_handle_params(app, p, n, c->body ? c->body : "", blen, &o);
-    memset(out, 0, sizeof *out);
+    /* the app reads a body that ends with a NUL at its length (app.h,
+     * m8_app_respond): body_len bytes of a longer text go as a copy */
+    char *copy = c->body && c->body_len ? malloc(blen + 1) : NULL;
+    if (copy) {
+        memcpy(copy, c->body, blen);
+        copy[blen] = '\0';
+    }
+    m8_app_handle_params(app, p, n, copy ? copy : c->body ? c->body : "", blen, &o);
+    free(copy);
+    m8_buf_free(&uri);
+    m8_buf_free(&auth);
     const char *text = o.data ? o.data : "";
     if (strncmp(text, "Status: ", 8) == 0)
         out->status = (int)strtol(text + 8, NULL, 10);
     const char *sep = strstr(text, "\r\n\r\n");
     if (sep) {
-        snprintf(out->head, sizeof out->head, "%.*s", (int)(sep - text), text);
+        size_t hl = (size_t)(sep - text), bl = o.len - hl - 4;
+        snprintf(out->head, sizeof out->head, "%.*s", (int)hl, text);
         snprintf(out->body, sizeof out->body, "%s", sep + 4);
+        /* a check that something is absent from a cut body could pass
+         * without looking at all of it */
+        out->cut = hl >= sizeof out->head || bl >= sizeof out->body || strlen(sep + 4) != bl;
+        if (out->cut)
+            diag("icall: %.64s answered a head of %zu bytes and a body of %zu bytes (NULs "
+                 "included): cut to fit iresp",
+                 c->path ? c->path : "/", hl, bl);
     }
     m8_buf_free(&o);
 }
@@ -111,8 +140,9 @@ const char *imembers(const char *body, char *out, size_t outlen)
         json_object_object_foreach(x, k, v)
         {
             (void)v;
-            len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
-                                    len ? "," : "", k);
+            if (len >= outlen) /* out is full: out + len would point past it */
+                break;
+            len += (size_t)snprintf(out + len, outlen - len, "%s%s", len ? "," : "", k);
         }
     }
     json_object_put(o);
@@ -123,9 +153,12 @@ const char *i422(const iresp *r, char *out, size_t outlen)
 {
     out[0] = '\0';
     json_object *o = json_tokener_parse(r->body), *d, *e, *v, *loc;
+    /* json-c's array reads take an array only: a 422 whose detail is a
+     * string ("Invalid characters in credentials") reads as "" */
     if (r->status == 422 && json_object_object_get_ex(o, "detail", &d) &&
-        (e = json_object_array_get_idx(d, 0)) && json_object_object_get_ex(e, "type", &v) &&
-        json_object_object_get_ex(e, "loc", &loc)) {
+        json_object_is_type(d, json_type_array) && (e = json_object_array_get_idx(d, 0)) &&
+        json_object_object_get_ex(e, "type", &v) && json_object_object_get_ex(e, "loc", &loc) &&
+        json_object_is_type(loc, json_type_array)) {
         size_t len = (size_t)snprintf(out, outlen, "%s ", json_object_get_string(v));
         for (size_t i = 0; i < json_object_array_length(loc) && len < outlen; i++)
             len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "." : "",

@@ -34,7 +34,7 @@ typedef struct icall {
     const char *path;    /* what follows '?' is the QUERY_STRING ("" when none) */
     const char *ctype;   /* CONTENT_TYPE */
     const char *body;    /* the body (NULL: none) */
-    size_t body_len;     /* 0: strlen(body) */
+    size_t body_len;     /* 0: strlen(body); else that many bytes (NULs included) */
     bool length_always;  /* CONTENT_LENGTH also without a body ("0") */
     const char *peer;    /* REMOTE_ADDR */
     const char *bearer;  /* Authorization: Bearer <bearer> */
@@ -46,16 +46,19 @@ typedef struct icall {
     const char *xff;     /* X-Forwarded-For */
 } icall;
 
-/* An answer: the status, the head (the lines before the blank line, the
- * Status line first) and the body, both cut to their buffers. */
+/* An answer: the status (-1: the request could not be built), the head
+ * (the lines before the blank line, the Status line first) and the body,
+ * both cut to their buffers: cut says so (with a diagnostic line). */
 typedef struct iresp {
     int status;
+    bool cut; /* the head or the body did not fit, or the body holds a NUL */
     char head[8192];
     char body[1 << 17];
 } iresp;
 
 /* Sends c to app through m8_app_handle_params into out (thread-safe as far
- * as app is). */
+ * as app is).  The path and the Authorization value go whole, however
+ * long (the app refuses what is over its limits). */
 void icall_send(m8_app *app, const icall *c, iresp *out);
 /* icall_send into one static answer, returned: it holds until the next
  * icall_do (not for threads). */

@@ -3,7 +3,9 @@
  * non-Bearer credential and a revoked session, 403 "Could not validate
  * credentials." (no WWW-Authenticate) for every bad token, the revocation
  * store's fail modes, is_active and the role guards; a consumer app keeps
- * its 401.  Booted in process (m8_app_handle_params), no sockets. */
+ * its 401.  Booted in process (m8_app_handle_params), no sockets.  First,
+ * the request helper every issuer unit test shares (issuer_call.c): what it
+ * sends, seen by an echo route, and its answer readers. */
 #include "config.h"
 
 #include <json-c/json.h>
@@ -59,7 +61,39 @@ static int h_me(m8_request *req, void *data)
     return m8_res_json(req, 200, o);
 }
 
+/* The request as the app saw it, as one line of text: what the harness
+ * (issuer_call.c) sent.  "?big" answers a body of 200000 bytes. */
+static int h_echo(m8_request *req, void *data)
+{
+    (void)data;
+    static const char *const names[] = {"Content-Type",      "Authorization",    "X-API-Key",
+                                        "X-Internal-Client", "X-Internal-Token", "Cookie",
+                                        "X-Forwarded-For"};
+    const char *qs = m8_req_query_string(req), *uri = m8_req_param(req, "REQUEST_URI");
+    const char *cl = m8_req_param(req, "CONTENT_LENGTH");
+    if (qs && strcmp(qs, "big") == 0) {
+        static char big[200000];
+        memset(big, 'x', sizeof big);
+        return m8_res_body(req, 200, "text/plain", big, sizeof big);
+    }
+    size_t blen = 0;
+    m8_req_body(req, &blen);
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "%s %s q=%zu:%.16s uri=%zu cl=%s body=%zu h=", m8_req_method(req),
+                     m8_req_path(req), qs ? strlen(qs) : 0, qs ? qs : "", uri ? strlen(uri) : 0,
+                     cl ? cl : "-", blen);
+    for (size_t i = 0; i < M8_ARRAY_LEN(names) && n > 0 && (size_t)n < sizeof line; i++) {
+        const char *v = m8_req_header(req, names[i]);
+        if (v)
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s:%zu,", names[i], strlen(v));
+    }
+    return m8_res_body(req, 200, "text/plain", line, n > 0 ? strlen(line) : 0);
+}
+
 static m8_route routes[] = {
+    {"GET", "/echo", M8_PUBLIC, h_echo, NULL, "Echo", "t", 0},
+    {"POST", "/echo", M8_PUBLIC, h_echo, NULL, "Echo", "t", 0},
     {"GET", "/me", M8_USER, h_me, NULL, "Me", "t", 0},
     {"GET", "/su", M8_SUPERUSER, h_me, NULL, "Superuser", "t", 0},
     {"GET", "/admin", M8_ADMIN, h_me, NULL, "Admin", "t", 0},
@@ -280,11 +314,91 @@ static void test_consumer_unchanged(void)
     m8_app_free(app);
 }
 
+/* The shared request helper (issuer_call.c) sends what an icall names,
+ * whole, and nothing else; its answer readers take any body. */
+static void test_harness(m8_app *app)
+{
+    icall c = {.path = "/api/echo"};
+    is_str(icall_do(app, &c)->body, "GET /api/echo q=0: uri=9 cl=- body=0 h=",
+           "icall: a GET without a body sends no CONTENT_LENGTH, CONTENT_TYPE or header it "
+           "does not name");
+    c.path = "/api/echo?a=1&b=2";
+    is_str(icall_do(app, &c)->body, "GET /api/echo q=7:a=1&b=2 uri=17 cl=- body=0 h=",
+           "icall: QUERY_STRING is what follows '?' in the path; REQUEST_URI keeps it");
+    c = (icall){.method = "POST",
+                .base = "/api",
+                .path = "/echo",
+                .ctype = "application/json",
+                .body = "{}"};
+    is_str(icall_do(app, &c)->body, "POST /api/echo q=0: uri=9 cl=2 body=2 h=Content-Type:16,",
+           "icall: a body sends its CONTENT_LENGTH and the CONTENT_TYPE named");
+    c.body = "[1]xyz";
+    c.body_len = 3;
+    is_str(icall_do(app, &c)->body, "POST /api/echo q=0: uri=9 cl=3 body=3 h=Content-Type:16,",
+           "icall: body_len sends that many bytes");
+    c = (icall){.method = "POST", .path = "/api/echo", .length_always = true};
+    is_str(icall_do(app, &c)->body, "POST /api/echo q=0: uri=9 cl=0 body=0 h=",
+           "icall: length_always sends CONTENT_LENGTH 0 without a body");
+    c = (icall){.path = "/api/echo",
+                .bearer = "tok",
+                .authz = "ignored",
+                .api_key = "k",
+                .client = "cl",
+                .secret = "sec",
+                .cookie = "a=b",
+                .xff = "192.0.2.1"};
+    is_str(icall_do(app, &c)->body,
+           "GET /api/echo q=0: uri=9 cl=- body=0 h=Authorization:10,X-API-Key:1,"
+           "X-Internal-Client:2,X-Internal-Token:3,Cookie:3,X-Forwarded-For:9,",
+           "icall: each header named is sent, the bearer as 'Bearer <token>' over authz");
+    c = (icall){.path = "/api/echo", .authz = "Basic eDp5"};
+    is_str(icall_do(app, &c)->body, "GET /api/echo q=0: uri=9 cl=- body=0 h=Authorization:10,",
+           "icall: authz is sent as it is without a bearer");
+
+    static char path[3100], tok[6001], want[128];
+    snprintf(path, sizeof path, "/api/echo?q=");
+    memset(path + 12, 'a', 2988);
+    path[3000] = '\0';
+    c = (icall){.path = path};
+    iresp *r = icall_do(app, &c);
+    snprintf(want, sizeof want, "GET /api/echo q=2990:q=aaaaaaaaaaaaaa uri=3000 cl=- body=0 h=");
+    is_str(r->body, want, "icall: a 3000-byte REQUEST_URI reaches the app whole");
+    memset(tok, 't', 6000);
+    tok[6000] = '\0';
+    c = (icall){.path = "/api/echo", .bearer = tok};
+    is_str(icall_do(app, &c)->body, "GET /api/echo q=0: uri=9 cl=- body=0 h=Authorization:6007,",
+           "icall: a 6000-byte bearer token reaches the app whole");
+    ok(!icall_do(app, &c)->cut, "icall: an answer that fits is not marked cut");
+    c = (icall){.path = "/api/echo?big"};
+    r = icall_do(app, &c);
+    ok(r->status == 200 && r->cut && strlen(r->body) == sizeof r->body - 1,
+       "icall: a body over iresp's buffer is kept in part and marked cut");
+
+    char buf[64];
+    iresp *s = calloc(1, sizeof *s);
+    if (s) {
+        s->status = 422;
+        snprintf(s->body, sizeof s->body, "{\"detail\":\"Invalid characters in credentials\"}");
+        is_str(i422(s, buf, sizeof buf), "",
+               "icall: i422 of a 422 whose detail is a string is \"\"");
+        snprintf(s->body, sizeof s->body, "{\"detail\":[{\"type\":\"missing\",\"loc\":\"body\"}]}");
+        is_str(i422(s, buf, sizeof buf), "", "icall: ... and one whose loc is no array");
+        snprintf(s->body, sizeof s->body,
+                 "{\"detail\":[{\"type\":\"missing\",\"loc\":[\"body\",\"username\"]}]}");
+        is_str(i422(s, buf, sizeof buf), "missing body.username",
+               "icall: i422 joins the first item's type and loc");
+        free(s);
+    }
+    is_str(imembers("{\"alpha\":1,\"beta\":2,\"gamma\":3}", buf, 8), "alpha,b",
+           "icall: imembers stops at a full buffer");
+}
+
 int main(void)
 {
     m8_app *app = boot(ISS_ENV("TOKEN_MODE=stateful"), true);
     ok(app != NULL, "issuer app (stateful, HS256) boots");
     if (app) {
+        test_harness(app);
         test_bad_tokens(app);
         test_revocation(app);
         test_user_and_roles(app);

@@ -12,6 +12,7 @@
 
 #include "app/app.h"
 #include "core/log.h"
+#include "issuer/openapi_doc.h"
 #include "testenv.h"
 
 static int h_ok(m8_request *req, void *data)
@@ -121,10 +122,35 @@ static void test_declare(void)
     is_int(one("GET", p), M8_EINVAL, "declare: an overlong UTF-8 form is refused");
     p.description = "surrogate \xed\xa0\x80";
     is_int(one("GET", p), M8_EINVAL, "declare: a UTF-16 surrogate is refused");
+    p.description = "del \x7f";
+    is_int(one("GET", p), M8_EINVAL, "declare: DEL in a description is refused");
+    p.description = "next line \xc2\x85";
+    is_int(one("GET", p), M8_EINVAL,
+           "declare: a C1 control character (U+0085) in a description is refused");
+    p.description = "nbsp\xc2\xa0"
+                    "and \xc2\x9f";
+    is_int(one("GET", p), M8_EINVAL, "declare: ... also U+009F, the last C1 control character");
+    p.description = "nbsp\xc2\xa0only";
+    is_int(one("GET", p), 0, "declare: U+00A0, right after the C1 range, is taken");
+
+    p = (m8_route_param){"sort", M8_PARAM_IN_QUERY, M8_PARAM_STRING, 0, NULL, NULL};
+    char dflt[200];
+    memset(dflt, 'v', 128);
+    dflt[128] = '\0';
+    p.default_value = dflt;
+    is_int(one("GET", p), 0, "declare: a 128-byte string default is taken");
+    dflt[128] = 'v';
+    dflt[129] = '\0';
+    is_int(one("GET", p), M8_EINVAL, "declare: a 129-byte string default is refused");
+    p.default_value = "tab\there";
+    is_int(one("GET", p), M8_EINVAL, "declare: a control character in a default is refused");
+    p.default_value = "\xc2\x85";
+    is_int(one("GET", p), M8_EINVAL, "declare: a C1 control character in a default is refused");
 
     p = (m8_route_param){"note", M8_PARAM_IN_FORM, M8_PARAM_STRING, 0, NULL, NULL};
     is_int(one("GET", p), M8_EINVAL, "declare: a form field on GET is refused (no body)");
     is_int(one("HEAD", p), M8_EINVAL, "declare: ... and on HEAD");
+    is_int(one("OPTIONS", p), M8_EINVAL, "declare: ... and on OPTIONS");
     is_int(one("POST", p), 0, "declare: a form field on POST is taken");
 
     m8_app *app = m8_app_new("svc", "1.0.0");
@@ -263,10 +289,21 @@ static void test_served(void)
     m8_app_free(app);
 }
 
+/* fcgim8-issuer's descriptions (lib/issuer/openapi_doc.c) pass every check
+ * of a declaration: a text over a limit would stop the issuer's boot. */
+static void test_issuer_tables(void)
+{
+    m8_app *app = m8_app_new("fa-auth-m8", "2.0.0");
+    is_int(m8_issuer_describe_routes(app), 0,
+           "issuer: every description of fcgim8-issuer's routes is taken");
+    m8_app_free(app);
+}
+
 int main(void)
 {
     m8_log_set_level(M8_LOG_CRITICAL);
     test_declare();
+    test_issuer_tables();
     test_boot();
     test_served();
     return done_testing();
