@@ -15,6 +15,7 @@
 
 #include "auth/apikey_format.h"
 #include "auth/privauth.h"
+#include "core/isotime.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "net/httpc.h"
@@ -137,89 +138,6 @@ const char *m8_apikey_audit_route(const char *method, const char *path, const ch
 
 /* ------------------------------------------------------------ parsing */
 
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static long long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    long long yoe = y - era * 400;
-    long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* An ISO-8601 date-time as the issuer writes it (pydantic's datetime):
- * YYYY-MM-DD[T ]HH:MM[:SS[.frac]][Z | +HH:MM | +HHMM | +HH]; no zone is
- * taken as UTC.  Seconds since the epoch in *out. */
-static bool parse_iso(const char *s, size_t n, double *out)
-{
-    int y, mo, d, h, mi, sec = 0;
-    if (n < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi))
-        return false;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
-        h > 23 || mi > 59)
-        return false;
-    size_t i = 16;
-    double frac = 0;
-    if (i < n && s[i] == ':') {
-        if (i + 3 > n || !digits(s + i + 1, 2, &sec) || sec > 59)
-            return false;
-        i += 3;
-        if (i < n && (s[i] == '.' || s[i] == ',')) {
-            size_t k = 0;
-            double scale = 0.1;
-            for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++) {
-                frac += (s[i] - '0') * scale;
-                scale /= 10;
-            }
-            if (k == 0 || k > 9)
-                return false;
-        }
-    }
-    int off = 0;
-    if (i < n) {
-        if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == n) {
-            i++;
-        } else if (s[i] == '+' || s[i] == '-') {
-            int sign = s[i] == '-' ? -1 : 1, oh, om = 0;
-            size_t rest = n - i - 1;
-            const char *z = s + i + 1;
-            bool zone_ok = (rest == 2 && digits(z, 2, &oh)) ||
-                           (rest == 4 && digits(z, 2, &oh) && digits(z + 2, 2, &om)) ||
-                           (rest == 5 && digits(z, 2, &oh) && z[2] == ':' && digits(z + 3, 2, &om));
-            if (!zone_ok)
-                return false;
-            if (oh > 23 || om > 59)
-                return false;
-            off = sign * (oh * 3600 + om * 60);
-            i = n;
-        } else {
-            return false;
-        }
-    }
-    if (i != n)
-        return false;
-    *out =
-        (double)(days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + sec - off) + frac;
-    return true;
-}
-
 /* The text of a string member (*present: the member exists).  NULL when
  * absent, of another type, or holding an embedded NUL. */
 static const char *get_str(json_object *o, const char *name, bool *present)
@@ -314,10 +232,10 @@ int m8_apikey_parse(const char *body, size_t len, m8_arena *a, bool *active, m8_
         }
     }
     const char *expires = NULL;
-    double exp_ts = 0;
+    int64_t exp_us = 0;
     if (json_object_object_get_ex(o, "key_expires_at", &v) && v != NULL) {
         expires = get_str(o, "key_expires_at", &present);
-        if (!expires || !parse_iso(expires, strlen(expires), &exp_ts))
+        if (!expires || m8_iso_time_parse(expires, strlen(expires), false, &exp_us) != 0)
             BAD("key_expires_at is not an ISO-8601 date-time or null");
     }
     p->user_id = m8_arena_strdup(a, uid);
@@ -347,7 +265,7 @@ int m8_apikey_parse(const char *body, size_t len, m8_arena *a, bool *active, m8_
     }
     p->is_superuser = su;
     p->auth_generation = gen;
-    p->key_expires_ts = exp_ts;
+    p->key_expires_ts = (double)exp_us / 1e6;
     p->can_read = m8_apikey_has_capability(role, su, mode, "reader") == 1;
     p->can_write = m8_apikey_has_capability(role, su, mode, "writer") == 1;
     *active = true;

@@ -7,18 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/isotime.h"
 #include "issuer/service.h"
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /* The year and month (1..12) of a day count. */
 static void civil_from_days(int64_t z, int64_t *y, int *m)
@@ -41,7 +31,7 @@ void m8_issuer_month_start(int64_t now_s, int back, int64_t *start_s, char ym[8]
     int64_t idx = y * 12 + (m - 1) - back;
     y = idx >= 0 ? idx / 12 : (idx - 11) / 12;
     m = (int)(idx - y * 12) + 1;
-    *start_s = days_from_civil(y, m, 1) * 86400;
+    *start_s = m8_days_from_civil(y, m, 1) * 86400;
     char t[32];
     snprintf(t, sizeof t, "%04d-%02d", (int)(y % 10000), m);
     memcpy(ym, t, 7);

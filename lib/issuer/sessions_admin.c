@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/isotime.h"
 #include "core/log.h"
 #include "issuer/audit.h"
 #include "issuer/clientip.h"
@@ -367,102 +368,6 @@ int m8_issuer_h_superuser_probe(m8_request *req, void *data)
 
 /* ------------------------------------------------------------ Google tokens */
 
-/* One 422 item at ["body", field], as users_body.c writes them. */
-static void body_error(m8_ub *b, const char *type, const char *field, const char *msg,
-                       json_object *input, json_object *ctx)
-{
-    json_object *e = json_object_new_object(), *loc = json_object_new_array();
-    json_object_array_add(loc, json_object_new_string("body"));
-    json_object_array_add(loc, json_object_new_string(field));
-    json_object_object_add(e, "type", json_object_new_string(type));
-    json_object_object_add(e, "loc", loc);
-    json_object_object_add(e, "msg", json_object_new_string(msg));
-    json_object_object_add(e, "input", json_object_get(input));
-    if (ctx)
-        json_object_object_add(e, "ctx", ctx);
-    json_object_array_add(b->errs, e);
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-/* n decimal digits of s as a number, or -1. */
-static int64_t digits(const char *s, size_t n)
-{
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* An ISO 8601 date or date-time as pydantic reads one (YYYY-MM-DD, then
- * optionally T or a space, HH:MM[:SS[.ffffff]], then Z or +-HH[:]MM; no
- * offset is UTC) into microseconds since the epoch.  0 or -1. */
-static int parse_iso(const char *s, size_t n, int64_t *us)
-{
-    if (n < 10 || s[4] != '-' || s[7] != '-')
-        return -1;
-    int64_t y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = 0, mi = 0, sec = 0,
-            frac = 0, off = 0;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-        (mo == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0))))
-        return -1;
-    size_t i = 10;
-    if (i < n) {
-        if ((s[i] != 'T' && s[i] != 't' && s[i] != ' ') || n < i + 6 || s[i + 3] != ':')
-            return -1;
-        h = digits(s + i + 1, 2);
-        mi = digits(s + i + 4, 2);
-        i += 6;
-        if (i < n && s[i] == ':') {
-            if (n < i + 3 || (sec = digits(s + i + 1, 2)) < 0)
-                return -1;
-            i += 3;
-            if (i < n && (s[i] == '.' || s[i] == ',')) {
-                size_t k = 0;
-                for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++)
-                    frac = k < 6 ? frac * 10 + (s[i] - '0') : frac;
-                if (k == 0)
-                    return -1;
-                for (; k < 6; k++)
-                    frac *= 10;
-            }
-        }
-        if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec > 59)
-            return -1;
-        if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-            i++;
-        } else if (i < n && (s[i] == '+' || s[i] == '-')) {
-            int sign = s[i] == '-' ? -1 : 1;
-            int64_t oh = n >= i + 3 ? digits(s + i + 1, 2) : -1, om = 0;
-            i += 3;
-            if (i < n && s[i] == ':')
-                i++;
-            if (i < n) {
-                om = n >= i + 2 ? digits(s + i, 2) : -1;
-                i += 2;
-            }
-            if (oh < 0 || oh > 23 || om < 0 || om > 59)
-                return -1;
-            off = sign * (oh * 3600 + om * 60);
-        }
-        if (i != n)
-            return -1;
-    }
-    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off) * 1000000) + frac;
-    return 0;
-}
-
 /* external_token_expires_at: null, an ISO 8601 text, or a Unix time in
  * seconds (milliseconds above 2e10, as pydantic).  1 with *us (0: null),
  * 0 when absent, -1 after an error. */
@@ -478,12 +383,12 @@ static int body_when(m8_ub *b, const char *name, int64_t *us)
         const char *t = json_object_get_string(v);
         /* before year 10000 once the offset is applied, as the numbers
          * below: past it no DATETIME column holds the value */
-        if (parse_iso(t, (size_t)json_object_get_string_len(v), us) == 0 && *us > 0 &&
+        if (m8_iso_time_parse(t, (size_t)json_object_get_string_len(v), true, us) == 0 && *us > 0 &&
             *us < 253402300800LL * 1000000)
             return 1;
         *us = 0;
-        body_error(b, "datetime_from_date_parsing", name,
-                   "Input should be a valid datetime or date, invalid format", v, NULL);
+        m8_ub_error(b, "datetime_from_date_parsing", name,
+                    "Input should be a valid datetime or date, invalid format", v, NULL);
         return -1;
     }
     if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
@@ -494,11 +399,11 @@ static int body_when(m8_ub *b, const char *name, int64_t *us)
             *us = (int64_t)(t * 1e6);
             return 1;
         }
-        body_error(b, "datetime_parsing", name, "Input should be a valid datetime, out of range", v,
-                   NULL);
+        m8_ub_error(b, "datetime_parsing", name, "Input should be a valid datetime, out of range",
+                    v, NULL);
         return -1;
     }
-    body_error(b, "datetime_type", name, "Input should be a valid datetime", v, NULL);
+    m8_ub_error(b, "datetime_type", name, "Input should be a valid datetime", v, NULL);
     return -1;
 }
 
@@ -515,7 +420,7 @@ static int body_token(m8_ub *b, const char *name, const char **out)
         json_object *ctx = json_object_new_object();
         json_object_object_add(ctx, "max_length",
                                json_object_new_int64((int64_t)M8_OIDC_EXT_TOKEN_MAX));
-        body_error(b, "string_too_long", name, msg, v, ctx);
+        m8_ub_error(b, "string_too_long", name, msg, v, ctx);
         return -1;
     }
     return rc;

@@ -38,6 +38,12 @@ static void add_error(json_object *list, const char *type, const char *where, co
     json_object_array_add(list, e);
 }
 
+void m8_ub_error(m8_ub *b, const char *type, const char *field, const char *msg, json_object *input,
+                 json_object *ctx)
+{
+    add_error(b->errs, type, "body", field, msg, input, ctx);
+}
+
 static json_object *ctx_one(const char *key, json_object *v)
 {
     json_object *c = json_object_new_object();

@@ -57,6 +57,10 @@ M8_INTERNAL void m8_ub_forbid(m8_ub *b, const char *name);
 
 /* A model-level error (loc ["body"], type value_error). */
 M8_INTERNAL void m8_ub_model_error(m8_ub *b, const char *msg);
+/* One 422 item at ["body", field] of type with msg, input (a reference is
+ * taken; NULL is null) and ctx (taken over, or NULL). */
+M8_INTERNAL void m8_ub_error(m8_ub *b, const char *type, const char *field, const char *msg,
+                             json_object *input, json_object *ctx);
 
 /* Ends the check: 0 when no error was found, else -1 after the 422. */
 M8_INTERNAL int m8_ub_end(m8_ub *b);
