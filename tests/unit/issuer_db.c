@@ -161,6 +161,11 @@ const char *idb_skip(m8_db_kind kind)
     return why[0] ? why : NULL;
 }
 
+const char *idb_unusable(m8_db_kind kind)
+{
+    return m8_db_backend_available(kind) ? idb_skip(kind) : "backend not built";
+}
+
 unsigned idb_closed_port(void)
 {
     return g_closed;

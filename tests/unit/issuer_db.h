@@ -5,7 +5,8 @@
  *
  *   static const idb_servers srv = {"test_issuer_x", 19420, 19459, "iss_x", "iss_x", PW};
  *   idb_start(&srv);
- *   if (idb_skip(kind)) ok(1, "... # SKIP %s", idb_skip(kind));
+ *   const char *why = idb_unusable(kind);
+ *   if (why) ok(1, "... # SKIP %s", why);
  *   m8_db *db = idb_open(kind, idb_port(kind), "auth", 5, 30);
  *   ...
  *   idb_stop();
@@ -50,6 +51,9 @@ void idb_stop(void);
 unsigned idb_port(m8_db_kind kind);
 /* Why kind's server is not up (for a TAP "# SKIP" line), NULL when it is. */
 const char *idb_skip(m8_db_kind kind);
+/* Why kind cannot be tested in this run: "backend not built" (configured
+ * without its client library), or idb_skip's reason; NULL when it can. */
+const char *idb_unusable(m8_db_kind kind);
 /* The reserved port nothing listens on (closed_port), 0 when none. */
 unsigned idb_closed_port(void);
 
