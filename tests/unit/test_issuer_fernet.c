@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "issuer/fernet.h"
+#include "pyrun.h"
 #include "tap.h"
 
 #define NEW_SECRET "Test-Tokens-Encryption-Key-0123456789ab!"
@@ -46,47 +47,16 @@ static const char PY[] =
  * the newline dropped) into out.  The exit status, or -1. */
 static int py(char *out, size_t cap, ...)
 {
-    const char *argv[16];
     char script[128];
     snprintf(script, sizeof script, "%s/fernet.py", g_dir);
-    size_t n = 0;
-    argv[n++] = "/usr/bin/python3";
-    argv[n++] = script;
     va_list ap;
     va_start(ap, cap);
-    const char *s;
-    while ((s = va_arg(ap, const char *)) && n < 15)
-        argv[n++] = s;
+    int rc = m8t_py_va(script, out, cap, ap);
     va_end(ap);
-    argv[n] = NULL;
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t got = 0;
-    ssize_t r = 0;
-    while (pid > 0 && got < cap - 1 && (r = read(fds[0], out + got, cap - 1 - got)) > 0)
-        got += (size_t)r;
-    char sink[512];
-    while (pid > 0 && r > 0 && read(fds[0], sink, sizeof sink) > 0)
-        ;
-    out[got] = '\0';
+    size_t got = strlen(out);
     if (got && out[got - 1] == '\n')
         out[got - 1] = '\0';
-    close(fds[0]);
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 /* decrypt into a string: the return code; the plaintext in out */

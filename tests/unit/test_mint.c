@@ -27,6 +27,7 @@
 #include "hsmint.h"
 #include "issuer/jwks_doc.h"
 #include "issuer/mint.h"
+#include "pyrun.h"
 #include "tap.h"
 
 static char dir[64];
@@ -122,45 +123,13 @@ static const char py_script[] =
  * (at most cap - 1 bytes) into out.  The exit status, or -1. */
 static int py(char *out, size_t cap, ...)
 {
-    const char *argv[32];
     char script[128];
     snprintf(script, sizeof script, "%s/check.py", dir);
-    size_t n = 0;
-    argv[n++] = "/usr/bin/python3";
-    argv[n++] = script;
     va_list ap;
     va_start(ap, cap);
-    const char *s;
-    while ((s = va_arg(ap, const char *)) && n < M8_ARRAY_LEN(argv) - 1)
-        argv[n++] = s;
+    int rc = m8t_py_va(script, out, cap, ap);
     va_end(ap);
-    argv[n] = NULL;
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t got = 0;
-    ssize_t r = 0;
-    while (pid > 0 && got < cap - 1 && (r = read(fds[0], out + got, cap - 1 - got)) > 0)
-        got += (size_t)r;
-    char sink[512]; /* drain what did not fit, so the child never blocks */
-    while (pid > 0 && r > 0 && read(fds[0], sink, sizeof sink) > 0)
-        ;
-    out[got] = '\0';
-    close(fds[0]);
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 __attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
