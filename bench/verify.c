@@ -7,9 +7,10 @@
  *   hit:    the m8_auth_check part of cached alone (cached minus the
  *           request building, timed on its own)
  *   sig:    m8_jws_verify alone (alg check and signature, parsed once)
- *   json:   json-c parsing and freeing the token's decoded payload alone (a
- *           reused strict tokener as jwt.c uses it, UTF-8 left to jwt.c's
- *           own text scan: what m8_jws_parse_payload costs at least)
+ *   json:   json-c parsing and freeing the token's decoded payload alone,
+ *           through m8_json_parse_with (core/json.c) with a reused strict
+ *           tokener as jwt.c uses it, UTF-8 left to jwt.c's own text scan:
+ *           what m8_jws_parse_payload costs at least
  *   hmac:   HS256 only (0 otherwise): libsodium's HMAC-SHA256 over the same
  *           signing input with the same key, keyed per call as a plain
  *           caller does (crypto_auth_hmacsha256_init/update/final: the
@@ -23,7 +24,7 @@
  * time).  Run by bench/verify.sh, which prints these next to
  * `openssl speed`.
  *
- *   bench/verify ENV_FILE TOKEN_FILE SECONDS [full|cached]
+ *   bench/verify ENV_FILE TOKEN_FILE SECONDS [full|cached|sig|json|hmac]
  *
  * The optional last argument runs one phase only (for perf); its figure is
  * printed alone. */
@@ -41,6 +42,7 @@
 #include "auth/auth.h"
 #include "auth/jwt.h"
 #include "config/settings.h"
+#include "core/json.h"
 #include "core/log.h"
 
 extern char **environ;
@@ -114,8 +116,8 @@ static bool sig(void *arg)
 static bool json(void *arg)
 {
     bench *b = arg;
-    json_tokener_reset(b->jt);
-    json_object *o = json_tokener_parse_ex(b->jt, (const char *)b->payload, (int)b->payload_len);
+    json_object *o =
+        m8_json_parse_with(b->jt, (const char *)b->payload, b->payload_len, NULL, NULL);
     json_object_put(o);
     return o != NULL;
 }
@@ -134,12 +136,19 @@ static bool hmac(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 && argc != 5) {
-        fprintf(stderr, "usage: %s ENV_FILE TOKEN_FILE SECONDS [full|cached]\n", argv[0]);
+    static const char *const phases[] = {"full", "cached", "sig", "json", "hmac"};
+    int phase = -1; /* all */
+    for (size_t i = 0; argc == 5 && i < M8_ARRAY_LEN(phases); i++) {
+        if (strcmp(argv[4], phases[i]) == 0)
+            phase = (int)i;
+    }
+    if ((argc != 4 && argc != 5) || (argc == 5 && phase < 0)) {
+        fprintf(stderr, "usage: %s ENV_FILE TOKEN_FILE SECONDS [full|cached|sig|json|hmac]\n",
+                argv[0]);
         return 2;
     }
-    bool do_full = argc == 4 || strcmp(argv[4], "full") == 0;
-    bool do_cached = argc == 4 || strcmp(argv[4], "cached") == 0;
+    bool do_full = phase < 0 || phase == 0;
+    bool do_cached = phase < 0 || phase == 1;
     m8_log_set_level(M8_LOG_CRITICAL);
     double secs = strtod(argv[3], NULL);
     static bench b;
@@ -206,6 +215,12 @@ int main(int argc, char **argv)
         /* hit: the check's share of a cached request */
         double hit = r_req > r_cached ? 1.0 / (1.0 / r_cached - 1.0 / r_req) : 0;
         printf("%.0f %.0f %.0f %.0f %.0f %.0f\n", r_full, r_cached, hit, r_sig, r_json, r_hmac);
+    } else if (phase == 2) {
+        printf("%.0f\n", rate(sig, &b, 100, secs));
+    } else if (phase == 3) {
+        printf("%.0f\n", rate(json, &b, 100, secs));
+    } else if (phase == 4) {
+        printf("%.0f\n", b.secret ? rate(hmac, &b, 100, secs) : 0);
     } else {
         printf("%.0f\n", do_full ? r_full : r_cached);
     }

@@ -6,6 +6,7 @@
 #   cached  = a request built from params + m8_auth_check on a repeated token
 #   hit     = the m8_auth_check share of cached (the request building timed apart)
 #   sig     = m8_jws_verify alone;  json = json-c parsing the payload alone
+#             (through m8_json_parse_with, with its C-locale switch, as jwt.c)
 #   floor   = 1/(1/sig + 1/json): what full could reach if all else were free
 #   hmac    = HS256: libsodium's HMAC-SHA256 of the signing input, keyed per call
 # Rates are per second of the thread's CPU time, as `openssl speed` divides

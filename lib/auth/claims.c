@@ -59,13 +59,26 @@ static const unsigned char *claims_starting(char c)
     }
 }
 
+/* strcmp(a, b) == 0 for the short names here, without a call per key. */
+static bool same_name(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
 static void claims_index(struct json_object *pl, claim_ix *ix)
 {
     memset(ix, 0, sizeof *ix);
     json_object_object_foreach(pl, k, v)
     {
         for (const unsigned char *c = claims_starting(k[0]); *c != C_COUNT; c++) {
-            if (strcmp(k, claim_names[*c]) == 0) {
+            /* k[0] matches; every name has three bytes or more, so k[1]
+             * is not NUL when it matches too */
+            const char *name = claim_names[*c];
+            if (k[1] == name[1] && same_name(k + 2, name + 2)) {
                 ix->has[*c] = true; /* names are unique: duplicates were refused */
                 ix->v[*c] = v;
                 break;
@@ -291,9 +304,13 @@ static bool principal_strings(m8_principal *p, const span *v, const bool *lowere
         if (!v[i].p)
             continue;
         *field[i] = at;
-        for (size_t k = 0; k < v[i].n; k++) {
-            char ch = v[i].p[k];
-            at[k] = lowered[i] && ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+        if (lowered[i]) {
+            for (size_t k = 0; k < v[i].n; k++) {
+                unsigned char ch = (unsigned char)v[i].p[k];
+                at[k] = (char)((unsigned)(ch - 'A') < 26u ? ch + 32 : ch);
+            }
+        } else {
+            memcpy(at, v[i].p, v[i].n);
         }
         at[v[i].n] = '\0';
         at += v[i].n + 1;

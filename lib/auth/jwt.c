@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,12 +288,14 @@ void m8_jws_free(m8_jws *j)
         return;
     json_object_put(j->header);
     json_object_put(j->payload);
-    memset(j, 0, sizeof *j);
+    if (j->raw_len <= sizeof j->raw)
+        sodium_memzero(j->raw, j->raw_len);
+    memset(j, 0, offsetof(m8_jws, sig)); /* the buffers are read only up to their lengths */
 }
 
 m8_jwt_reason m8_jws_parse(const char *tok, size_t len, m8_jws *j)
 {
-    memset(j, 0, sizeof *j);
+    memset(j, 0, offsetof(m8_jws, sig));
     if (!tok || len == 0 || len > M8_MAX_TOKEN_BYTES)
         return M8_JWT_INVALID;
     const char *d1 = memchr(tok, '.', len);
@@ -306,8 +309,10 @@ m8_jwt_reason m8_jws_parse(const char *tok, size_t len, m8_jws *j)
     const char *end = tok + len;
     j->payload_b64 = d1 + 1;
     j->payload_b64_len = (size_t)(d2 - d1 - 1);
-    if (m8_b64url_decode(j->payload_b64, j->payload_b64_len, NULL, M8_MAX_JWT_PART_BYTES) <= 0)
+    long plen = m8_b64url_decode(j->payload_b64, j->payload_b64_len, j->raw, sizeof j->raw);
+    if (plen <= 0)
         goto invalid;
+    j->raw_len = (size_t)plen;
     long slen = m8_b64url_decode(d2 + 1, (size_t)(end - d2 - 1), j->sig, sizeof j->sig);
     if (slen < 0)
         goto invalid;
@@ -364,12 +369,15 @@ m8_jwt_reason m8_jws_parse_payload(m8_jws *j)
         return M8_JWT_INVALID;
     if (j->payload)
         return M8_JWT_OK;
-    unsigned char part[M8_MAX_JWT_PART_BYTES];
-    long n = m8_b64url_decode(j->payload_b64, j->payload_b64_len, part, sizeof part);
-    if (n <= 0)
-        return M8_JWT_INVALID;
-    j->payload = parse_object(part, (size_t)n);
-    sodium_memzero(part, (size_t)n);
+    if (j->raw_len == 0 || j->raw_len > sizeof j->raw) { /* used by an earlier failed call */
+        long n = m8_b64url_decode(j->payload_b64, j->payload_b64_len, j->raw, sizeof j->raw);
+        if (n <= 0)
+            return M8_JWT_INVALID;
+        j->raw_len = (size_t)n;
+    }
+    j->payload = parse_object(j->raw, j->raw_len);
+    sodium_memzero(j->raw, j->raw_len);
+    j->raw_len = 0;
     return j->payload ? M8_JWT_OK : M8_JWT_INVALID;
 }
 

@@ -34,7 +34,6 @@ M8_INTERNAL const char *m8_jwt_reason_name(m8_jwt_reason r);
 typedef struct m8_jws {
     const char *signing_input; /* "header.payload" */
     size_t signing_input_len;
-    unsigned char sig[512];
     size_t sig_len;
     struct json_object *header;  /* owned */
     struct json_object *payload; /* owned; NULL until m8_jws_parse_payload */
@@ -42,9 +41,17 @@ typedef struct m8_jws {
     const char *kid;             /* borrowed from header; NULL if absent */
     const char *payload_b64;
     size_t payload_b64_len;
+    size_t raw_len; /* bytes in raw; 0 once m8_jws_parse_payload has used them */
+    /* The buffers last: m8_jws_parse and m8_jws_free clear the fields above only. */
+    unsigned char sig[512];
+    /* The payload decoded by m8_jws_parse (which must check its base64url
+     * anyway), so m8_jws_parse_payload does not decode it again; wiped
+     * once parsed and by m8_jws_free. */
+    unsigned char raw[M8_MAX_JWT_PART_BYTES];
 } m8_jws;
 
-/* Parses the compact form and the header (not the payload).  Limits:
+/* Parses the compact form and the header (the payload is only decoded,
+ * into j->raw, not parsed).  Limits:
  * M8_MAX_TOKEN_BYTES, M8_MAX_JWT_PART_BYTES (header and payload decoded),
  * M8_MAX_JWT_DEPTH, M8_MAX_KID_BYTES, 512 signature bytes.  base64url
  * without padding and with zero unused bits; JSON parts strict (no single

@@ -33,6 +33,27 @@ static int b64v(unsigned char c)
     return b64tab[c];
 }
 
+/* The same values already shifted to their place in a 4-character group
+ * (18, 12, 6, 0 bits), B64_BAD outside the alphabet: a group decodes with
+ * four loads and three ORs, and one test of the accumulated bad bit at the
+ * end replaces a branch per group. */
+#define B64_BAD UINT32_C(0x80000000)
+#define B64_VAL(c)                                                                                 \
+    ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                        \
+     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                                   \
+     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                                   \
+     : (c) == '-'               ? 62                                                               \
+     : (c) == '_'               ? 63                                                               \
+                                : -1)
+#define B64_AT(c, sh) (B64_VAL(c) < 0 ? B64_BAD : (uint32_t)B64_VAL(c) << (sh))
+#define B64_4(c, sh) B64_AT(c, sh), B64_AT((c) + 1, sh), B64_AT((c) + 2, sh), B64_AT((c) + 3, sh)
+#define B64_16(c, sh) B64_4(c, sh), B64_4((c) + 4, sh), B64_4((c) + 8, sh), B64_4((c) + 12, sh)
+#define B64_64(c, sh)                                                                              \
+    B64_16(c, sh), B64_16((c) + 16, sh), B64_16((c) + 32, sh), B64_16((c) + 48, sh)
+#define B64_256(sh) B64_64(0, sh), B64_64(64, sh), B64_64(128, sh), B64_64(192, sh)
+static const uint32_t at18[256] = {B64_256(18)}, at12[256] = {B64_256(12)}, at6[256] = {B64_256(6)},
+                      at0[256] = {B64_256(0)};
+
 /* Also used with out == NULL to validate and size only.  The unused low
  * bits of the last character must be zero (one encoding per byte string). */
 long m8_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
@@ -54,17 +75,18 @@ long m8_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
             return -1;
         o = whole / 4 * 3;
     }
+    uint32_t bad = 0; /* out holds garbage when this ends up set: the caller gets -1 */
+    const unsigned char *u = (const unsigned char *)in;
     for (; i < whole; i += 4) {
-        int a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]);
-        int c = b64v((unsigned char)in[i + 2]), d = b64v((unsigned char)in[i + 3]);
-        if ((a | b | c | d) < 0)
-            return -1;
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        uint32_t v = at18[u[i]] | at12[u[i + 1]] | at6[u[i + 2]] | at0[u[i + 3]];
+        bad |= v;
         out[o] = (unsigned char)(v >> 16);
         out[o + 1] = (unsigned char)(v >> 8);
         out[o + 2] = (unsigned char)v;
         o += 3;
     }
+    if (bad & B64_BAD)
+        return -1;
     if (rem == 2) {
         int a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]);
         if ((a | b) < 0 || (b & 0x0f) != 0)

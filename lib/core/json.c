@@ -3,6 +3,8 @@
 
 #include <json-c/json.h>
 #include <limits.h>
+#include <locale.h>
+#include <stdatomic.h>
 
 static bool json_ws(char c)
 {
@@ -15,6 +17,31 @@ json_tokener *m8_json_tokener_new(int depth)
     if (tok)
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     return tok;
+}
+
+/* The C locale object, made once and kept for the process (NULL when
+ * newlocale(3) fails).  json-c's tokener switches the thread to a copy of
+ * its locale with LC_NUMERIC "C" on every call: duplocale(3), newlocale(3)
+ * and freelocale(3), each taking the C library's locale lock.  When the
+ * thread already runs in the C locale object these are cheap (glibc hands
+ * the object back without copying), so the parse runs with the thread
+ * switched to it by uselocale(3); numbers are read in the C locale
+ * either way. */
+static locale_t c_locale(void)
+{
+    static _Atomic(locale_t) cached;
+    locale_t l = atomic_load_explicit(&cached, memory_order_acquire);
+    if (l)
+        return l;
+    locale_t made = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (!made)
+        return (locale_t)0;
+    locale_t none = (locale_t)0;
+    if (atomic_compare_exchange_strong_explicit(&cached, &none, made, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return made;
+    freelocale(made); /* another thread made it first */
+    return none;
 }
 
 struct json_object *m8_json_parse_with(json_tokener *tok, const char *s, size_t len, size_t *err_at,
@@ -30,6 +57,8 @@ struct json_object *m8_json_parse_with(json_tokener *tok, const char *s, size_t 
     } else if (!tok) {
         reason = "out of memory";
     } else {
+        locale_t c = c_locale();
+        locale_t old = c ? uselocale(c) : (locale_t)0; /* 0: parse in the thread's locale */
         json_tokener_reset(tok);
         obj = json_tokener_parse_ex(tok, s, (int)len);
         enum json_tokener_error err = json_tokener_get_error(tok);
@@ -42,6 +71,8 @@ struct json_object *m8_json_parse_with(json_tokener *tok, const char *s, size_t 
             if (err == json_tokener_continue)
                 reason = "unexpected end of data";
         }
+        if (old)
+            uselocale(old);
         if (!reason && err != json_tokener_success)
             reason = json_tokener_error_desc(err);
         /* json-c stops after the value (or at a NUL byte, which is then
