@@ -16,6 +16,9 @@
 #           (cache misses; bench/tokens.lua), at the default log level (info:
 #           an access line per request, relayed by fcgim8d)
 #   warn    the same pool at M8_LOG_LEVEL=warning (no access line): /ping
+#   all     the same pool with M8_POLLERS=all (every serving thread waits on
+#           epoll, as before one polling thread per worker): /ping and
+#           RS256 /api/items/ with one token, to compare with the main rows
 #   mem     fcgim8d 4 workers x 2 threads (M8_BENCH_MEM_POOL), the pool the
 #           memory target is stated for: /ping and RS256 /api/items/, then
 #           PSS after at least 10 s of load (the main pool when it has that size)
@@ -37,6 +40,8 @@
 #                        (empty: not given, fcgim8d's and the service's defaults)
 #   M8_BENCH_MEM_POOL=4x2  WORKERSxTHREADS of the pool whose PSS is reported
 #   M8_BENCH_TOKENS=20000  distinct tokens of the cache-miss row (0: no such row)
+#   M8_BENCH_IDLE=1000     idle FastCGI connections held open on the pool during a second
+#                        /ping row (needs python3; 0: no such row)
 #   M8_BENCH_SYSCALLS=auto perf | strace | off (auto: perf when it counts, else strace)
 #   M8_BENCH_LOG_FLUSH_MS=   the services' M8_LOG_FLUSH_MS (default: theirs, 100 ms)
 #   M8_BENCH_INSTALL=1     (0: run the build tree's programs, as before)
@@ -192,6 +197,10 @@ site warn "$T_DIR/warn.sock"
 port_warn=$M8_PORT
 m8_pick_port 18300 18349 || die "no free port in 18300-18349"
 port_status_warn=$M8_PORT
+site all "$T_DIR/all.sock"
+port_all=$M8_PORT
+m8_pick_port 18300 18349 || die "no free port in 18300-18349"
+port_status_all=$M8_PORT
 if [ "$mem_same" = 0 ]; then
     site mem "$T_DIR/mem.sock"
     port_mem=$M8_PORT
@@ -277,6 +286,7 @@ t_ready=$(sed -n 's/.*"msg":"ready: [0-9]* workers in \([0-9.]*\) ms".*/\1/p' "$
 # The other services start after the pool's start was timed, so nothing
 # else competed for the CPUs then.
 pool_start warn "$port_status_warn" M8_LOG_LEVEL=warning -- "${POOL_ARGS[@]}"
+pool_start all "$port_status_all" M8_POLLERS=all -- "${POOL_ARGS[@]}"
 floor_w=${workers:-${def_w:-4}}
 make -C "$top_builddir" -s bench/floor >"$T_DIR/floor-make.log" 2>&1 ||
     { cat "$T_DIR/floor-make.log" >&2; die "cannot build bench/floor"; }
@@ -290,6 +300,7 @@ if [ "$compare" = 1 ]; then
         --threads "$sthreads" --engine libfcgi
 fi
 m8_wait_for 20 health_200 "$port_warn" || { tail -n 10 "$T_DIR/warn.log" >&2; die "the warning-level pool is not ready"; }
+m8_wait_for 20 health_200 "$port_all" || { tail -n 10 "$T_DIR/all.log" >&2; die "the M8_POLLERS=all pool is not ready"; }
 m8_wait_sock "$T_DIR/floor.sock" 10 || { cat "$T_DIR/floor.log" >&2; die "bench/floor does not listen"; }
 if [ "$mem_same" = 0 ]; then
     m8_wait_for 20 health_200 "$port_mem" || { tail -n 10 "$T_DIR/mem.log" >&2; die "the $ml pool is not ready"; }
@@ -563,6 +574,35 @@ ROW_PIDS=("$FLOOR_PID" $(pgrep -P "$FLOOR_PID")) ROW_DAEMON=
 run "/ping, zero-work responder x$floor_w" "http://127.0.0.1:$port_floor/ping"
 set_rows_pool "$port_status"
 run "/ping, $pl" "$pool/ping"
+# The same with M8_BENCH_IDLE (1000) more FastCGI connections open and idle
+# on the pool's socket (held by a python3 process; without python3 no row):
+# a request's syscalls must not grow with them.
+nidle=${M8_BENCH_IDLE:-1000}
+if [ "$nidle" -gt 0 ] && command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket, sys, time
+conns = []
+for _ in range(int(sys.argv[2])):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sys.argv[1])
+    conns.append(c)
+print("open", flush=True)
+time.sleep(600)' "$psock" "$nidle" >"$T_DIR/idle.out" 2>&1 &
+    IDLE_PID=$!
+    M8_PIDS+=("$IDLE_PID")
+    m8_wait_for 20 grep -q open "$T_DIR/idle.out" || say "the idle connections did not open"
+    pool_fds() { # descriptors open in the pool's workers
+        local n=0 p
+        for p in $(curl -s "http://127.0.0.1:$port_status/status" | grep -o '"pid":[0-9]*' | cut -d: -f2); do
+            n=$((n + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
+        done
+        echo "$n"
+    }
+    # accepted (in the workers' epoll sets), not just queued on the socket
+    m8_wait_for 20 test "$(pool_fds)" -ge "$nidle" || say "the workers did not accept the idle connections"
+    run "/ping, $pl, $nidle idle connections open" "$pool/ping"
+    kill "$IDLE_PID" 2>/dev/null
+    wait "$IDLE_PID" 2>/dev/null
+fi
 i_pool_items=${#R_LABEL[@]}
 run "/api/items/ RS256, $pl" "$pool/api/items/" "${AUTH[@]}"
 if [ "$ntokens" -gt 0 ]; then
@@ -585,6 +625,10 @@ memory_of "$port_status" main
 "$WRK" -t1 -c4 -d1s "http://127.0.0.1:$port_warn/ping" >/dev/null 2>&1
 set_rows_pool "$port_status_warn"
 run "/ping, $pl, warning" "http://127.0.0.1:$port_warn/ping"
+"$WRK" -t1 -c4 -d1s "${AUTH[@]}" "http://127.0.0.1:$port_all/api/items/" >/dev/null 2>&1
+set_rows_pool "$port_status_all"
+run "/ping, $pl, every thread polls" "http://127.0.0.1:$port_all/ping"
+run "/api/items/ RS256, $pl, every thread polls" "http://127.0.0.1:$port_all/api/items/" "${AUTH[@]}"
 
 # The memory target's pool: PSS after at least 10 s of load.
 if [ "$mem_same" = 0 ]; then
@@ -694,14 +738,18 @@ if [ -n "$facts" ]; then
         fact_row ret200 "nginx return 200"
         fact_row floor "/ping, zero-work responder x$floor_w"
         fact_row ping "/ping, $pl"
+        fact_row ping_idle "/ping, $pl, ${nidle} idle connections open"
         fact_row items "/api/items/ RS256, $pl"
         fact_row items_miss "/api/items/ RS256 ${ntokens} tokens, $pl"
         fact_row ping_warn "/ping, $pl, warning"
+        fact_row ping_all "/ping, $pl, every thread polls"
+        fact_row items_all "/api/items/ RS256, $pl, every thread polls"
         fact_row ping_mem "/ping, $ml"
         fact_row items_mem "/api/items/ RS256, $ml"
         echo "pool $pl"
         echo "mem_pool $ml"
         echo "ntokens $ntokens"
+        echo "nidle $nidle"
         echo "nginx_workers $ngx_nw"
         echo "sc_mode $sc_mode"
         echo "start_first200_ms $t_first200"

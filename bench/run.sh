@@ -95,7 +95,10 @@ targets() {
         target "syscalls per request on a kept connection, $what <= 2.5" \
             "${sc:+$sc ($(fact sc_mode))}" "$(le "$sc" 2.5)"
     done
-    printf '  %-66s %s\n' "(none that scales with idle connections)" "not measured by bench/"
+    sc=$(fact ping_idle.sc)
+    # one syscall per idle connection and request would add $(fact nidle) a request
+    target "... none that scales with idle connections: /ping with $(fact nidle) open, <= 1.1x /ping" \
+        "${sc:+$sc (/ping $(fact ping.sc))}" "$(le "$sc" "$(awk -v a="$(fact ping.sc)" 'BEGIN { if (a != "") print a * 1.1 }')")"
     p=$(awk -v k="$(fact mem_pss_kib)" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')
     target "$(fact mem_pool) PSS <= 10 MiB after >= 10 s of load (aim 8)" \
         "${p:+$p MiB ($(fact mem_load_s) s of load)}" "$(le "$p" 10)"
@@ -116,6 +119,12 @@ targets() {
         "${cpu:+cpu $cpu us, sc/req $(fact floor.sc), $(ratio "$(fact floor.rps)" "$base")x: the floor under the /ping row ($(fact ping.cpu) us)}"
     printf '  %-66s %s\n' "/ping at M8_LOG_LEVEL=warning (info: the /ping row)" \
         "${r:+$(ratio "$r" "$base")x, cpu $(fact ping_warn.cpu) us, sc/req $(fact ping_warn.sc) (info: $(ratio "$(fact ping.rps)" "$base")x, $(fact ping.cpu) us, $(fact ping.sc))}"
+    r=$(fact ping_all.rps)
+    printf '  %-66s %s\n' "/ping, every thread polls (M8_POLLERS=all; main: one polls)" \
+        "${r:+$(ratio "$r" "$base")x, cpu $(fact ping_all.cpu) us, sc/req $(fact ping_all.sc), p99 $(fact ping_all.p99) ms (main: $(ratio "$(fact ping.rps)" "$base")x, $(fact ping.cpu) us, $(fact ping.sc), $(fact ping.p99) ms)}"
+    r=$(fact items_all.rps)
+    printf '  %-66s %s\n' "cached RS256, every thread polls (M8_POLLERS=all)" \
+        "${r:+$(ratio "$r" "$base")x, cpu $(fact items_all.cpu) us, sc/req $(fact items_all.sc), p99 $(fact items_all.p99) ms (main: $(ratio "$(fact items.rps)" "$base")x, $(fact items.cpu) us, $(fact items.sc), $(fact items.p99) ms)}"
     printf '  %-66s %s\n' "DB /api/items/{id} / pgbench -S (issue 6: >= 0.5)" "$(fact db_pg_ratio)"
     printf '  %-66s %s\n' "DB /api/items/{id} / mysqlslap point select (issue 6: >= 0.5)" "$(fact db_my_ratio)"
     printf '  %-66s %s\n' "gate static / plain static (issue 7: >= 0.4)" "$(fact gate_ratio)"

@@ -293,6 +293,11 @@ M8_EXTERN const char *m8_req_id(const m8_request *req);
 M8_EXTERN m8_app *m8_req_app(const m8_request *req);
 /* Allocates from the request's arena (freed when the request ends). */
 M8_EXTERN void *m8_req_alloc(m8_request *req, size_t n);
+/* The handler is about to block (a file, a call to another service, a long
+ * computation): another serving thread takes the worker's other requests
+ * meanwhile.  The library's own long waits (outgoing HTTP, password
+ * hashes) say it themselves. */
+M8_EXTERN void m8_req_will_block(m8_request *req);
 
 /* The caller of a protected route, from its verified access token
  * (doc/wire.md#claims-model); NULL on public routes.  Borrowed until the

@@ -1,14 +1,10 @@
 /* engine_epoll.c - the epoll FastCGI engine (engine_epoll.h): connections,
- * their deadlines, accepting, and the worker threads. */
-#include "app/engine_epoll.h"
+ * their deadlines and the serving threads (accepting and the sweep are in
+ * engine_accept.c). */
+#include "app/engine_epoll_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,89 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "app/stream.h"
-#include "core/log.h"
 #include "core/thread.h"
-#include "http/fcgi_proto.h"
-#include "shm/shm.h"
-
-#define M8_MAX_CONNS 4096
-#define M8_WRITE_TIMEOUT_MS 30000
-#define M8_READ_CHUNK 16384u
-#define M8_SWEEP_MS 250        /* deadline checks and the accept pause, this often */
-#define M8_ACCEPT_PAUSE_MS 250 /* no accept() for this long after EMFILE & co */
-#define M8_ACCEPT_LOG_MS 10000 /* at most one line per this long about it */
-
-/* Connections live in slots that are never freed while the server runs,
- * registered edge-triggered (EPOLLET) once for their whole life: a request
- * costs no epoll_ctl.  Each epoll event carries the slot's index and the
- * generation of the connection it was registered for, so an event that
- * arrives after its connection closed (and its slot went to a new one) is
- * recognised and dropped.  A connection belongs to one thread at a time:
- * its state word says PARKED (in epoll only), OWNED (a thread has it), or
- * AGAIN (a thread has it and more events came meanwhile: the owner looks
- * again before parking it).  Its deadline (idle, or a request still
- * arriving) is published in expires_ms whenever it is parked; a sweep that
- * any thread runs every M8_SWEEP_MS shuts the socket of an overdue one down
- * (never closes it: a thread may be about to handle it), so whichever
- * thread owns it next sees EOF and closes it.  doc/design.md#serving-loop */
-enum { C_FREE = 0, C_PARKED = 1, C_OWNED = 2, C_AGAIN = 3 };
-#define TAG_LISTEN UINT32_MAX
-#define TAG_WAKE (UINT32_MAX - 1)
-#define CONN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
-
-typedef struct conn {
-    int fd;                     /* -1 while the slot is free (changed under srv->lock) */
-    uint32_t idx;               /* its slot */
-    _Atomic uint64_t st;        /* generation << 2 | C_* */
-    bool counted;               /* holds a request in progress (srv->busy) */
-    int64_t req_started;        /* ms: the first byte of the request now arriving; 0 = none */
-    _Atomic int64_t expires_ms; /* ms: its deadline while parked; 0 = in hand */
-    atomic_bool arriving;       /* that deadline is a request's, not an idle one */
-    atomic_bool expired;        /* shut down by the sweep */
-    m8_fcgi fcgi;
-    m8_buf in;
-} conn;
-
-struct m8_server {
-    m8_engine_opts opts;
-    int listen_fd; /* -1 once retired or stopped (guarded by accept_lock) */
-    int ep;
-    int wake_fd;
-    size_t max_body;
-    int64_t idle_ms, deadline_ms;
-    pthread_t *threads;
-    int n_threads;
-    atomic_bool stopping;
-    atomic_bool retiring; /* not accepting; kept connections still served */
-    atomic_int busy;
-    m8_stream_limit streams;     /* streaming responses running (app/stream.h) */
-    pthread_mutex_t accept_lock; /* listen_fd and the accept pause below */
-    bool accept_paused;
-    int64_t accept_resume_ms, accept_logged_ms;
-    unsigned accept_unlogged;
-    _Atomic int64_t next_sweep_ms;
-    atomic_int n_conns;
-    pthread_mutex_t lock;   /* guards the slot table and every conn's fd */
-    _Atomic(conn *) *slots; /* M8_MAX_CONNS entries; [0, n_slots) allocated */
-    _Atomic uint32_t n_slots;
-    uint32_t *free_idx; /* free slots, a stack */
-    uint32_t n_free;
-};
-
-static uint64_t ev_tag(uint32_t gen, uint32_t idx)
-{
-    return (uint64_t)gen << 32 | idx;
-}
-
-static int64_t now_ms(void)
-{
-    return (int64_t)(m8_now_mono() * 1000.0);
-}
 
 /* Called by the connection's owner: the slot goes back to the table with
  * the next generation, so that events still queued for it are dropped. */
-static void conn_close(m8_server *s, conn *c)
+void m8__conn_close(m8_server *s, conn *c)
 {
     if (c->counted) {
         c->counted = false;
@@ -154,33 +72,6 @@ static bool conn_release(conn *c)
     return false;
 }
 
-/* Writes everything, waiting for POLLOUT when the socket is full. */
-int m8_write_all(int fd, const char *p, size_t n)
-{
-    if (!p)
-        return n ? M8_EINVAL : 0;
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == ENOTSOCK)
-            w = write(fd, p, n); /* CGI stdout: a pipe (SIGPIPE is ignored) */
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            int r = poll(&pfd, 1, M8_WRITE_TIMEOUT_MS);
-            if (r > 0 || (r < 0 && errno == EINTR))
-                continue;
-        }
-        return M8_EIO; /* client gone (EPIPE/ECONNRESET) or stuck */
-    }
-    return 0;
-}
-
 typedef struct worker_ctx {
     m8_request req;
     m8_buf out;             /* the CGI-form response */
@@ -191,6 +82,7 @@ typedef struct worker_ctx {
     struct epoll_event evs[16];
     int ev_next, ev_n;
     m8_server *srv;
+    m8_lead_seat seat; /* whether it polls (app/engine_lead.h) */
 } worker_ctx;
 
 /* Gives the events this thread took but has not handled yet back to
@@ -229,10 +121,20 @@ static void hand_back_events(m8_server *s, worker_ctx *w)
     }
 }
 
+/* Before this thread blocks: the poller role to a follower, with the
+ * events this thread took and has not handled (any it cannot leave, back
+ * to epoll); when every thread polls, those events back to epoll.
+ * app/engine_lead.h, doc/design.md#serving-loop */
+static void step_aside(m8_server *s, worker_ctx *w)
+{
+    w->ev_next += m8_lead_step_aside(&s->lead, &w->seat, w->evs + w->ev_next, w->ev_n - w->ev_next);
+    hand_back_events(s, w);
+}
+
 static void yield_events(void *data)
 {
     worker_ctx *w = data;
-    hand_back_events(w->srv, w);
+    step_aside(w->srv, w);
 }
 
 /* Runs the complete request held by c; returns false if c must close. */
@@ -264,7 +166,7 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
     size_t res_len = w->out.len;
     int rc = 0;
     if (w->st.fn) {
-        hand_back_events(s, w);
+        step_aside(s, w);
         rc = m8_stream_run(&w->st, res, res_len); /* headers, then the body */
         res = NULL;
         res_len = 0;
@@ -318,7 +220,7 @@ static bool park(m8_server *s, conn *c)
         exp = now + s->idle_ms;
     }
     if (atomic_load(&c->expired) || now >= exp) {
-        conn_close(s, c);
+        m8__conn_close(s, c);
         return true;
     }
     atomic_store(&c->arriving, arriving);
@@ -348,13 +250,13 @@ static bool feed(m8_server *s, worker_ctx *w, conn *c, const char *p, size_t n, 
             int rc = m8_write_all(c->fd, c->fcgi.reply.data, c->fcgi.reply.len);
             m8_buf_reset(&c->fcgi.reply);
             if (rc) {
-                conn_close(s, c);
+                m8__conn_close(s, c);
                 return false;
             }
         }
         if (ev == M8_FCGI_REQUEST) {
             if (!serve_request(s, w, c)) {
-                conn_close(s, c);
+                m8__conn_close(s, c);
                 return false;
             }
             *served = true;
@@ -366,7 +268,7 @@ static bool feed(m8_server *s, worker_ctx *w, conn *c, const char *p, size_t n, 
                 atomic_fetch_sub(&s->busy, 1);
             }
             if (!c->fcgi.keep_conn) {
-                conn_close(s, c);
+                m8__conn_close(s, c);
                 return false;
             }
             continue;
@@ -374,7 +276,7 @@ static bool feed(m8_server *s, worker_ctx *w, conn *c, const char *p, size_t n, 
         if (ev == M8_FCGI_PROTO_ERROR) {
             m8_log_limited("fastcgi.malformed", M8_LOG_WARNING,
                            "closing a FastCGI connection: malformed record stream");
-            conn_close(s, c);
+            m8__conn_close(s, c);
             return false;
         }
         break; /* need more bytes */
@@ -411,7 +313,7 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c, uint32_t events)
         size_t room = sizeof w->rb;
         if (!direct) {
             if (m8_buf_reserve(&c->in, M8_READ_CHUNK) != 0) {
-                conn_close(s, c);
+                m8__conn_close(s, c);
                 return;
             }
             dst = c->in.data + c->in.len;
@@ -426,7 +328,7 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c, uint32_t events)
             continue;
         }
         if (r <= 0) {
-            conn_close(s, c); /* EOF or error */
+            m8__conn_close(s, c); /* EOF or error */
             return;
         }
         full = (size_t)r == room;
@@ -441,7 +343,7 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c, uint32_t events)
             return;
         if (direct) {
             if (used < n && m8_buf_append(&c->in, p + used, n - used) != 0) {
-                conn_close(s, c);
+                m8__conn_close(s, c);
                 return;
             }
         } else if (used == n) {
@@ -451,160 +353,6 @@ static void handle_conn(m8_server *s, worker_ctx *w, conn *c, uint32_t events)
             c->in.len = n - used;
         }
     }
-}
-
-/* accept() failed with something other than "nothing to accept" (EMFILE,
- * ENFILE, ENOBUFS, ...): the listening socket stays readable, so re-arming
- * it would spin.  Leave it out of epoll for M8_ACCEPT_PAUSE_MS instead (the
- * sweep puts it back; waiting peers stay in the backlog, where a sibling
- * worker process may take them) and say so at most once per
- * M8_ACCEPT_LOG_MS.  Called with accept_lock held. */
-static void accept_pause(m8_server *s, int err)
-{
-    int64_t now = now_ms();
-    s->accept_paused = true;
-    s->accept_resume_ms = now + M8_ACCEPT_PAUSE_MS;
-    if (s->accept_logged_ms && now - s->accept_logged_ms < M8_ACCEPT_LOG_MS) {
-        s->accept_unlogged++;
-        return;
-    }
-    m8_log(M8_LOG_WARNING,
-           "accept: %s (%d connections open): not accepting for %d ms at a time; %u more "
-           "failures since the last line",
-           strerror(err), atomic_load(&s->n_conns), M8_ACCEPT_PAUSE_MS, s->accept_unlogged);
-    s->accept_logged_ms = now;
-    s->accept_unlogged = 0;
-}
-
-/* A slot for a new connection on fd, PARKED with its idle deadline; NULL
- * when the table is full or memory is short. */
-static conn *conn_new(m8_server *s, int fd)
-{
-    conn *c = NULL;
-    pthread_mutex_lock(&s->lock);
-    if (s->n_free) {
-        c = atomic_load(&s->slots[s->free_idx[--s->n_free]]);
-    } else {
-        uint32_t n = atomic_load(&s->n_slots);
-        if (n < M8_MAX_CONNS && (c = calloc(1, sizeof *c)) != NULL) {
-            c->idx = n;
-            atomic_init(&c->st, (uint64_t)C_FREE);
-            atomic_store(&s->slots[n], c);
-            atomic_store(&s->n_slots, n + 1);
-        }
-    }
-    if (c) {
-        c->fd = fd;
-        c->counted = false;
-        c->req_started = 0;
-        atomic_store(&c->expires_ms, now_ms() + s->idle_ms);
-        atomic_store(&c->arriving, false);
-        atomic_store(&c->expired, false);
-        m8_fcgi_init(&c->fcgi, s->max_body);
-        c->fcgi.authorizer_ok = s->opts.authorizer;
-        m8_buf_init(&c->in, 2 * M8_FCGI_MAX_RECORD + M8_READ_CHUNK);
-        uint64_t gen = atomic_load(&c->st) >> 2;
-        atomic_store(&c->st, gen << 2 | C_PARKED);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return c;
-}
-
-static void accept_conns(m8_server *s)
-{
-    /* Several worker processes share the socket under fcgim8d: take one
-     * connection per wake-up so a process does not hoard connections its
-     * busy threads cannot serve while another process idles. */
-    m8_shm *shm = s->opts.shm;
-    int batch = shm && atomic_load(&shm->daemon_pid) ? 1 : 64;
-    pthread_mutex_lock(&s->accept_lock);
-    if (s->listen_fd < 0) { /* retired or stopped meanwhile */
-        pthread_mutex_unlock(&s->accept_lock);
-        return;
-    }
-    for (int i = 0; i < batch; i++) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
-                accept_pause(s, errno);
-            break;
-        }
-        if (atomic_load(&s->n_conns) >= M8_MAX_CONNS) {
-            m8_log_limited("fastcgi.max_conns", M8_LOG_WARNING,
-                           "connection refused: %d connections open", M8_MAX_CONNS);
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on unix: fine */
-        conn *c = conn_new(s, fd);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        atomic_fetch_add(&s->n_conns, 1);
-        struct epoll_event ev = {.events = CONN_EVENTS,
-                                 .data.u64 = ev_tag((uint32_t)(atomic_load(&c->st) >> 2), c->idx)};
-        /* Registered PARKED: the first event may reach any thread at once. */
-        if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            uint64_t cur = atomic_load(&c->st);
-            atomic_store(&c->st, (cur & ~(uint64_t)3) | C_OWNED);
-            conn_close(s, c);
-        }
-    }
-    if (!s->accept_paused && !atomic_load(&s->stopping)) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_LISTEN};
-        epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
-    }
-    pthread_mutex_unlock(&s->accept_lock);
-}
-
-/* Every M8_SWEEP_MS, in whichever thread comes first: ends an accept pause
- * that is over, and shuts down the connections past their deadline. */
-static void sweep(m8_server *s)
-{
-    int64_t now = now_ms();
-    int64_t due = atomic_load(&s->next_sweep_ms);
-    if (now < due || !atomic_compare_exchange_strong(&s->next_sweep_ms, &due, now + M8_SWEEP_MS))
-        return;
-    pthread_mutex_lock(&s->accept_lock);
-    if (s->accept_paused && now >= s->accept_resume_ms) {
-        s->accept_paused = false;
-        if (s->listen_fd >= 0 && !atomic_load(&s->stopping)) {
-            struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_LISTEN};
-            epoll_ctl(s->ep, EPOLL_CTL_MOD, s->listen_fd, &ev);
-        }
-    }
-    pthread_mutex_unlock(&s->accept_lock);
-    unsigned idle = 0, late = 0;
-    pthread_mutex_lock(&s->lock);
-    uint32_t n_slots = atomic_load(&s->n_slots);
-    for (uint32_t i = 0; i < n_slots; i++) {
-        conn *c = atomic_load(&s->slots[i]);
-        if ((atomic_load(&c->st) & 3) != C_PARKED)
-            continue;
-        int64_t exp = atomic_load(&c->expires_ms);
-        if (!exp || now < exp || atomic_load(&c->expired))
-            continue;
-        atomic_store(&c->expired, true);
-        shutdown(c->fd, SHUT_RDWR); /* its owner, or the next thread, sees EOF and closes */
-        if (atomic_load(&c->arriving))
-            late++;
-        else
-            idle++;
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (late)
-        m8_log_limited("fastcgi.request_deadline", M8_LOG_WARNING,
-                       "closed %u FastCGI connection(s) whose request did not arrive in full "
-                       "within %.3g s (--request-deadline)",
-                       late, (double)s->deadline_ms / 1000);
-    if (idle)
-        m8_log_limited("fastcgi.idle_timeout", M8_LOG_INFO,
-                       "closed %u FastCGI connection(s) idle for %.3g s (--idle-timeout)", idle,
-                       (double)s->idle_ms / 1000);
 }
 
 static void *worker_main(void *arg)
@@ -618,6 +366,8 @@ static void *worker_main(void *arg)
     w.srv = s;
     w.st.yield = yield_events;
     w.st.yield_data = &w;
+    w.seat = (m8_lead_seat){0};
+    m8_thread_set_block_hook(yield_events, &w);
     /* Access lines are written in batches, each at most M8_LOG_FLUSH_MS
      * after it was logged (log.h): the wait below ends by then. */
     m8_log_buffer(true);
@@ -625,6 +375,7 @@ static void *worker_main(void *arg)
         bool stopping = atomic_load(&s->stopping);
         if (stopping && atomic_load(&s->busy) <= 0)
             break;
+        m8_lead_hold(&s->lead, &w.seat);
         int timeout = stopping ? 50 : M8_SWEEP_MS;
         double due = m8_log_flush_due();
         if (due > 0) {
@@ -635,13 +386,27 @@ static void *worker_main(void *arg)
                 timeout = (int)left_ms + 1;
             }
         }
-        w.ev_n = epoll_wait(s->ep, w.evs, (int)(sizeof w.evs / sizeof w.evs[0]), timeout);
+        /* what a poller that stepped aside left, else a wait */
+        w.ev_n = m8_lead_take(&s->lead, w.evs, (int)(sizeof w.evs / sizeof w.evs[0]));
+        if (w.ev_n == 0) {
+            if (!m8_lead_busy(&s->lead, w.seat.epoch, 0)) {
+                w.seat.poller = false; /* replaced by the watch meanwhile */
+                continue;
+            }
+            w.ev_n = epoll_wait(s->ep, w.evs, (int)(sizeof w.evs / sizeof w.evs[0]), timeout);
+        }
         for (w.ev_next = 0; w.ev_next < w.ev_n;) {
+            /* each event's start, for the watch; false: replaced by it */
+            if (!m8_lead_busy(&s->lead, w.seat.epoch, now_ms())) {
+                hand_back_events(s, &w);
+                w.seat.poller = false;
+                break;
+            }
             uint32_t events = w.evs[w.ev_next].events;
             uint64_t tag = w.evs[w.ev_next++].data.u64;
             if (tag == TAG_LISTEN) {
                 if (!atomic_load(&s->stopping))
-                    accept_conns(s);
+                    m8__accept_conns(s);
             } else if (tag == TAG_WAKE) {
                 /* pass the wake-up on to the next thread */
                 struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = TAG_WAKE};
@@ -652,8 +417,9 @@ static void *worker_main(void *arg)
                     handle_conn(s, &w, c, events);
             }
         }
-        sweep(s);
+        m8__sweep(s);
     }
+    m8_thread_set_block_hook(NULL, NULL);
     m8_log_buffer(false);
     m8_req_free(&w.req);
     m8_buf_free(&w.out);
@@ -691,6 +457,7 @@ m8_server *m8_server_start(const m8_engine_opts *opts, int listen_fd, char *err,
         limit_ms(limits ? limits->request_deadline_s : 0, M8_REQUEST_DEADLINE_DEFAULT_S);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->accept_lock, NULL);
+    m8_lead_init(&s->lead, !m8_lead_wanted(threads, opts->shm));
     int fl = fcntl(listen_fd, F_GETFL);
     fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
     s->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -716,6 +483,7 @@ m8_server *m8_server_start(const m8_engine_opts *opts, int listen_fd, char *err,
         if (trc != 0) {
             snprintf(err, errlen, "cannot start thread %d: %s", i, m8_strerror(trc));
             atomic_store(&s->stopping, true);
+            m8_lead_stop(&s->lead);
             s->n_threads = i;
             m8_server_stop(s, 0);
             return NULL;
@@ -733,6 +501,7 @@ fail:
     free(s->free_idx);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->accept_lock);
+    m8_lead_destroy(&s->lead);
     free(s);
     return NULL;
 }
@@ -765,6 +534,7 @@ int m8_server_conns(m8_server *s)
 void m8_server_stop(m8_server *s, double timeout_s)
 {
     atomic_store(&s->stopping, true);
+    m8_lead_stop(&s->lead);
     stop_accepting(s);
     uint64_t one = 1;
     if (write(s->wake_fd, &one, sizeof one) < 0) {
@@ -785,7 +555,7 @@ void m8_server_stop(m8_server *s, double timeout_s)
     for (uint32_t i = 0; i < n_slots; i++) {
         conn *c = atomic_load(&s->slots[i]);
         if ((atomic_load(&c->st) & 3) != C_FREE)
-            conn_close(s, c);
+            m8__conn_close(s, c);
         free(c);
     }
     free(s->slots);
@@ -795,5 +565,6 @@ void m8_server_stop(m8_server *s, double timeout_s)
     free(s->threads);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->accept_lock);
+    m8_lead_destroy(&s->lead);
     free(s);
 }

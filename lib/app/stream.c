@@ -11,12 +11,21 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "http/fcgi_proto.h"
 
 void m8_stream_yield(m8_stream *st)
 {
     if (st && st->yield)
         st->yield(st->yield_data);
+}
+
+/* fcgim8.h; the serving loop's hook, as m8_stream_yield runs it
+ * (app/engine_lead.h) */
+void m8_req_will_block(m8_request *req)
+{
+    (void)req;
+    m8_thread_will_block();
 }
 
 void m8_stream_prepare(m8_stream *st, int fd, uint16_t req_id, const atomic_bool *stopping,

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/thread.h"
+
 #define BCRYPT_LEN 60u         /* "$2b$12$" + 22 salt + 31 hash characters */
 #define BCRYPT_SETTING_LEN 29u /* "$2b$12$" + 22 salt characters */
 #define ARGON2_MAX_LANES 64u
@@ -158,6 +160,7 @@ m8_pw_kind m8_pw_kind_of(const char *hash)
 
 int m8_pw_slot_take(m8_pw *pw, unsigned wait_ms)
 {
+    m8_thread_will_block(); /* a hash, or a wait for a slot: another thread polls */
     int rc = 0;
     pthread_mutex_lock(&pw->mu);
     if (pw->running >= pw->p.max_concurrent) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/dynlib.h"
+#include "core/thread.h"
 
 #define HTTPC_MAX_REDIRS 3L
 #define HTTPC_MAX_TIMEOUT_S 3600.0
@@ -596,8 +597,10 @@ int m8_http_do(const m8_http_request *rq, m8_http_result *res)
         SETOPT(CURLOPT_HEADERDATA, &hs);
     }
 #undef SETOPT
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
+        m8_thread_will_block(); /* another service: a serving thread hands its work over */
         rc = curl_easy_perform(h);
+    }
 
     res->err = M8_HTTPC_OK;
     if (s.too_big || rc == CURLE_FILESIZE_EXCEEDED) {

@@ -24,6 +24,7 @@
 #include "app/engine_epoll.h"
 #include "app/listen.h"
 #include "app/stream.h"
+#include "fcgim8.h"
 #include "http/fcgi_proto.h"
 #include "tap.h"
 
@@ -62,8 +63,12 @@ static void respond(void *data, m8_request *req, const m8_pair *params, size_t n
     for (size_t i = 0; i < n; i++)
         if (strcmp(params[i].name, "REQUEST_URI") == 0)
             uri = params[i].value;
-    if (strcmp(uri, "/yield") == 0) { /* a handler about to block, as a password hash */
-        m8_stream_yield(req->stream);
+    if (strcmp(uri, "/yield") == 0 || strcmp(uri, "/willblock") == 0) {
+        /* a handler about to block, as a password hash */
+        if (uri[1] == 'y')
+            m8_stream_yield(req->stream);
+        else
+            m8_req_will_block(req);
         atomic_store(&g_in_yield, 1);
         wait_for(&g_release[2], 1, 10);
         atomic_store(&g_in_yield, 0);
@@ -153,11 +158,12 @@ static bool read_answer(int fd, double seconds, char *text, size_t cap, size_t w
 /* The same batch, with a handler that blocks (m8_stream_yield first)
  * instead of a stream: the request behind it is served by the other
  * thread while it blocks. */
-static void test_yield(const char *path)
+static void test_yield(const char *path, const char *how)
 {
     char err[256] = "";
     atomic_store(&g_release[0], 0);
     atomic_store(&g_release[1], 0);
+    atomic_store(&g_release[2], 0);
     atomic_store(&g_in_slow, 0);
     m8_engine_opts o;
     memset(&o, 0, sizeof o);
@@ -176,29 +182,84 @@ static void test_yield(const char *path)
     double until = m8_now_mono() + 5;
     while (m8_server_conns(srv) < 4 && m8_now_mono() < until)
         sleep_ms(5);
-    is_int(m8_server_conns(srv), 4, "yield setup: four connections accepted");
+    is_int(m8_server_conns(srv), 4, "%s: yield setup: four connections accepted", how);
     send_get(z0, "/slow0");
-    ok(wait_for(&g_in_slow, 1, 5), "yield setup: thread one is busy");
+    ok(wait_for(&g_in_slow, 1, 5), "%s: yield setup: thread one is busy", how);
     send_get(z1, "/slow1");
-    ok(wait_for(&g_in_slow, 2, 5), "yield setup: thread two is busy");
+    ok(wait_for(&g_in_slow, 2, 5), "%s: yield setup: thread two is busy", how);
     send_get(y, "/yield");
     send_get(b, "/plain");
     atomic_store(&g_release[0], 1); /* thread one takes both in one epoll_wait */
-    ok(wait_for(&g_in_yield, 1, 5), "yield setup: the blocking handler runs");
+    ok(wait_for(&g_in_yield, 1, 5), "%s: yield setup: the blocking handler runs", how);
     atomic_store(&g_release[1], 1);
     static char text[1 << 16];
     bool answered = read_answer(b, 5, text, sizeof text, 0);
     ok(answered && strstr(text, "ok") != NULL && atomic_load(&g_in_yield) == 1,
-       "a request that came in the same epoll_wait as a handler that blocks after "
-       "m8_stream_yield is answered by the other thread while that handler blocks");
+       "%s: a request that came in the same epoll_wait as a handler that blocks after "
+       "m8_stream_yield is answered by the other thread while that handler blocks",
+       how);
     atomic_store(&g_release[2], 1);
     answered = read_answer(y, 5, text, sizeof text, 0);
-    ok(answered && strstr(text, "ok") != NULL, "... and the blocking handler answers after");
+    ok(answered && strstr(text, "ok") != NULL, "%s: ... and the blocking handler answers after",
+       how);
     m8_server_stop(srv, 5);
     close(z0);
     close(z1);
     close(y);
     close(b);
+}
+
+/* One thread polls at a time (app/engine_lead.h, forced with M8_POLLERS:
+ * by default a process alone on 2 CPUs lets every thread poll): a request
+ * that arrives while the poller is held by a handler is served by another
+ * thread, whether the handler said it blocks (m8_req_will_block) or not
+ * (the watch replaces the poller). */
+static void test_poller_blocked(const char *path)
+{
+    char err[256] = "";
+    setenv("M8_POLLERS", "one", 1);
+    atomic_store(&g_release[0], 0);
+    atomic_store(&g_release[2], 0);
+    atomic_store(&g_in_slow, 0);
+    m8_engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.respond = respond;
+    o.threads = 3;
+    o.max_body = 4096;
+    int lfd = m8_listen(path, 16, 0600, err, sizeof err);
+    m8_server *srv = lfd >= 0 ? m8_server_start(&o, lfd, err, sizeof err) : NULL;
+    if (!srv) {
+        printf("Bail out! the third server does not start: %s\n", err);
+        exit(1);
+    }
+    const char *sock = path + 5;
+    int z = connect_unix(sock), y = connect_unix(sock), b = connect_unix(sock);
+    double until = m8_now_mono() + 5;
+    while (m8_server_conns(srv) < 3 && m8_now_mono() < until)
+        sleep_ms(5);
+    is_int(m8_server_conns(srv), 3, "poller setup: three connections accepted");
+    static char text[1 << 16];
+    send_get(z, "/slow0");
+    ok(wait_for(&g_in_slow, 1, 5), "poller setup: a handler blocks without saying so");
+    bool answered = send_get(b, "/plain") && read_answer(b, 5, text, sizeof text, 0);
+    ok(answered && strstr(text, "ok") != NULL && atomic_load(&g_in_slow) == 1,
+       "a request arriving while the polling thread is held by a handler that blocks without "
+       "saying so is answered meanwhile (another thread takes the polling over)");
+    send_get(y, "/willblock");
+    ok(wait_for(&g_in_yield, 1, 5), "poller setup: a handler blocks after m8_req_will_block");
+    answered = send_get(b, "/plain") && read_answer(b, 5, text, sizeof text, 0);
+    ok(answered && strstr(text, "ok") != NULL && atomic_load(&g_in_yield) == 1,
+       "a request arriving while a handler blocks after m8_req_will_block is answered meanwhile");
+    atomic_store(&g_release[0], 1);
+    atomic_store(&g_release[2], 1);
+    ok(read_answer(z, 5, text, sizeof text, 0) && strstr(text, "ok") != NULL &&
+           read_answer(y, 5, text, sizeof text, 0) && strstr(text, "ok") != NULL,
+       "... and both blocking handlers answer after");
+    m8_server_stop(srv, 5);
+    close(z);
+    close(y);
+    close(b);
+    unsetenv("M8_POLLERS");
 }
 
 int main(void)
@@ -214,6 +275,9 @@ int main(void)
     }
     snprintf(path, sizeof path, "%s/s.sock", dir);
     snprintf(spec, sizeof spec, "unix:%s", path);
+    /* the stream cases and the first yield case with every thread polling,
+     * whatever the machine (app/engine_lead.h); one poller further down */
+    setenv("M8_POLLERS", "all", 1);
     int lfd = m8_listen(spec, 16, 0600, err, sizeof err);
     m8_engine_opts o;
     memset(&o, 0, sizeof o);
@@ -276,7 +340,15 @@ int main(void)
     if (n >= 0)
         close(n);
     unlink(path);
-    test_yield(spec);
+    test_yield(spec, "every thread polls");
+    unlink(path);
+    /* the same with one polling thread: the yielding poller leaves the
+     * request behind it to the next poller (app/engine_lead.h) */
+    setenv("M8_POLLERS", "one", 1);
+    test_yield(spec, "one thread polls");
+    unsetenv("M8_POLLERS");
+    unlink(path);
+    test_poller_blocked(spec);
     unlink(path);
     rmdir(dir);
     return done_testing();
