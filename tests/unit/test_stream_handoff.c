@@ -155,27 +155,35 @@ static bool read_answer(int fd, double seconds, char *text, size_t cap, size_t w
     return false;
 }
 
+/* A server on spec with the test's handlers and that many threads; bails
+ * out when it does not start. */
+static m8_server *start_server(const char *spec, int threads)
+{
+    char err[256] = "";
+    m8_engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.respond = respond;
+    o.threads = threads;
+    o.max_body = 4096;
+    int lfd = m8_listen(spec, 16, 0600, err, sizeof err);
+    m8_server *srv = lfd >= 0 ? m8_server_start(&o, lfd, err, sizeof err) : NULL;
+    if (!srv) {
+        printf("Bail out! a server with %d threads does not start: %s\n", threads, err);
+        exit(1);
+    }
+    return srv;
+}
+
 /* The same batch, with a handler that blocks (m8_stream_yield first)
  * instead of a stream: the request behind it is served by the other
  * thread while it blocks. */
 static void test_yield(const char *path, const char *how)
 {
-    char err[256] = "";
     atomic_store(&g_release[0], 0);
     atomic_store(&g_release[1], 0);
     atomic_store(&g_release[2], 0);
     atomic_store(&g_in_slow, 0);
-    m8_engine_opts o;
-    memset(&o, 0, sizeof o);
-    o.respond = respond;
-    o.threads = 2;
-    o.max_body = 4096;
-    int lfd = m8_listen(path, 16, 0600, err, sizeof err);
-    m8_server *srv = lfd >= 0 ? m8_server_start(&o, lfd, err, sizeof err) : NULL;
-    if (!srv) {
-        printf("Bail out! the second server does not start: %s\n", err);
-        exit(1);
-    }
+    m8_server *srv = start_server(path, 2);
     const char *sock = path + 5; /* after "unix:" */
     int z0 = connect_unix(sock), z1 = connect_unix(sock), y = connect_unix(sock),
         b = connect_unix(sock);
@@ -216,22 +224,11 @@ static void test_yield(const char *path, const char *how)
  * (the watch replaces the poller). */
 static void test_poller_blocked(const char *path)
 {
-    char err[256] = "";
     setenv("M8_POLLERS", "one", 1);
     atomic_store(&g_release[0], 0);
     atomic_store(&g_release[2], 0);
     atomic_store(&g_in_slow, 0);
-    m8_engine_opts o;
-    memset(&o, 0, sizeof o);
-    o.respond = respond;
-    o.threads = 3;
-    o.max_body = 4096;
-    int lfd = m8_listen(path, 16, 0600, err, sizeof err);
-    m8_server *srv = lfd >= 0 ? m8_server_start(&o, lfd, err, sizeof err) : NULL;
-    if (!srv) {
-        printf("Bail out! the third server does not start: %s\n", err);
-        exit(1);
-    }
+    m8_server *srv = start_server(path, 3);
     const char *sock = path + 5;
     int z = connect_unix(sock), y = connect_unix(sock), b = connect_unix(sock);
     double until = m8_now_mono() + 5;
@@ -268,7 +265,7 @@ int main(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    char dir[] = "/tmp/m8-handoff-XXXXXX", path[128], spec[140], err[256] = "";
+    char dir[] = "/tmp/m8-handoff-XXXXXX", path[128], spec[140];
     if (!mkdtemp(dir)) {
         printf("Bail out! no temporary directory\n");
         return 1;
@@ -278,17 +275,7 @@ int main(void)
     /* the stream cases and the first yield case with every thread polling,
      * whatever the machine (app/engine_lead.h); one poller further down */
     setenv("M8_POLLERS", "all", 1);
-    int lfd = m8_listen(spec, 16, 0600, err, sizeof err);
-    m8_engine_opts o;
-    memset(&o, 0, sizeof o);
-    o.respond = respond;
-    o.threads = 2; /* one stream at most, one thread for the rest */
-    o.max_body = 4096;
-    m8_server *srv = lfd >= 0 ? m8_server_start(&o, lfd, err, sizeof err) : NULL;
-    if (!srv) {
-        printf("Bail out! the server does not start: %s\n", err);
-        return 1;
-    }
+    m8_server *srv = start_server(spec, 2); /* one stream at most, one thread for the rest */
 
     /* four kept connections, accepted and idle */
     int z0 = connect_unix(path), z1 = connect_unix(path), s = connect_unix(path),
