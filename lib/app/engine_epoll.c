@@ -87,7 +87,7 @@ typedef struct worker_ctx {
 
 /* Gives the events this thread took but has not handled yet back to
  * epoll, for the other threads: before a stream body and when a handler is
- * about to block (m8_stream_yield).  Else the events behind such a request
+ * about to block (m8_req_will_block, m8_thread_will_block).  Else the events behind such a request
  * waited for its end: a request got no answer, and the one-shot listening
  * socket, never re-armed, accepted nothing.  Re-arming a ready descriptor
  * queues it again (epoll_ctl(2)); a connection closed meanwhile is skipped,
@@ -364,8 +364,6 @@ static void *worker_main(void *arg)
     m8_buf_init(&w.wire, M8_MAX_RESPONSE_BYTES + M8_MAX_RESPONSE_BYTES / 4096 + 65536);
     memset(&w.st, 0, sizeof w.st);
     w.srv = s;
-    w.st.yield = yield_events;
-    w.st.yield_data = &w;
     w.seat = (m8_lead_seat){0};
     m8_thread_set_block_hook(yield_events, &w);
     /* Access lines are written in batches, each at most M8_LOG_FLUSH_MS
@@ -389,7 +387,7 @@ static void *worker_main(void *arg)
         /* what a poller that stepped aside left, else a wait */
         w.ev_n = m8_lead_take(&s->lead, w.evs, (int)(sizeof w.evs / sizeof w.evs[0]));
         if (w.ev_n == 0) {
-            if (!m8_lead_busy(&s->lead, w.seat.epoch, 0)) {
+            if (!m8_lead_busy(&s->lead, w.seat.epoch, false)) {
                 w.seat.poller = false; /* replaced by the watch meanwhile */
                 continue;
             }
@@ -397,7 +395,7 @@ static void *worker_main(void *arg)
         }
         for (w.ev_next = 0; w.ev_next < w.ev_n;) {
             /* each event's start, for the watch; false: replaced by it */
-            if (!m8_lead_busy(&s->lead, w.seat.epoch, now_ms())) {
+            if (!m8_lead_busy(&s->lead, w.seat.epoch, true)) {
                 hand_back_events(s, &w);
                 w.seat.poller = false;
                 break;

@@ -275,21 +275,21 @@ int m8_lead_step_aside(m8_lead *l, m8_lead_seat *seat, const struct epoll_event 
     return m8_lead_release(l, seat->epoch, ev, n);
 }
 
-bool m8_lead_busy(m8_lead *l, uint64_t epoch, int64_t now_ms)
+bool m8_lead_busy(m8_lead *l, uint64_t epoch, bool starting)
 {
     if (atomic_load_explicit(&l->off, memory_order_relaxed))
         return true;
     /* one word with the epoch: a replaced poller that has not noticed yet
      * can neither clear the new poller's time nor make it look busy */
-    int64_t ms = (int64_t)((uint64_t)now_ms & M8_LEAD_MS_MASK);
-    if (now_ms && !ms)
+    int64_t ms = starting ? (int64_t)((uint64_t)mono_ms() & M8_LEAD_MS_MASK) : 0;
+    if (starting && !ms)
         ms = 1; /* 0 means waiting */
     uint64_t want = busy_word(epoch, 0), cur = atomic_load(&l->busy), next = busy_word(epoch, ms);
     do {
         if ((cur & ~M8_LEAD_MS_MASK) != want || !m8_lead_mine(l, epoch))
             return false;
     } while (!atomic_compare_exchange_weak(&l->busy, &cur, next));
-    if (!now_ms)
+    if (!starting)
         return true;
     atomic_fetch_add(&l->batches, 1);
     if (atomic_load(&l->deep)) {

@@ -100,10 +100,11 @@ M8_INTERNAL void m8_lead_hold(m8_lead *l, m8_lead_seat *seat);
 M8_INTERNAL int m8_lead_step_aside(m8_lead *l, m8_lead_seat *seat, const struct epoll_event *ev,
                                    int n);
 
-/* The poller (the role's epoch) is about to wait (now_ms 0), or starts an
- * event at now_ms (> 0, monotonic).  False when the caller is no longer
- * the poller (then it recorded nothing). */
-M8_INTERNAL bool m8_lead_busy(m8_lead *l, uint64_t epoch, int64_t now_ms);
+/* The poller (the role's epoch) is about to wait (starting false), or
+ * starts an event now (true: the time is read only while threads take
+ * turns).  False when the caller is no longer the poller (then it recorded
+ * nothing). */
+M8_INTERNAL bool m8_lead_busy(m8_lead *l, uint64_t epoch, bool starting);
 
 #define M8_LEAD_MS_MASK ((UINT64_C(1) << 40) - 1)
 

@@ -14,14 +14,7 @@
 #include "core/thread.h"
 #include "http/fcgi_proto.h"
 
-void m8_stream_yield(m8_stream *st)
-{
-    if (st && st->yield)
-        st->yield(st->yield_data);
-}
-
-/* fcgim8.h; the serving loop's hook, as m8_stream_yield runs it
- * (app/engine_lead.h) */
+/* fcgim8.h; runs the serving loop's hook (app/engine_epoll.c) */
 void m8_req_will_block(m8_request *req)
 {
     (void)req;

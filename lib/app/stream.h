@@ -66,18 +66,13 @@ struct m8_stream {
     bool held;         /* counted in limit->active */
     m8_stream_end end; /* set once the stream is over */
     uint64_t sent;     /* body bytes written */
-    /* the engine's, set once per thread: gives away the events this
-     * thread took from its last wait and has not handled (m8_stream_yield) */
-    void (*yield)(void *data);
-    void *yield_data;
 };
 
-/* Handler side, on a request of an engine that streams (req->stream; NULL
- * is a no-op): about to hold the thread for long (a password hash, a
- * stream), so the requests and connections the thread took with this one
- * are handed to the other threads instead of waiting behind it
+/* A handler about to hold its thread for long calls m8_req_will_block
+ * (fcgim8.h): the serving loop's thread hook (core/thread.h) hands the
+ * requests and connections the thread took with this one to the other
+ * threads instead of leaving them behind it
  * (doc/design.md#streaming-responses). */
-M8_INTERNAL void m8_stream_yield(m8_stream *st);
 
 /* Engine side.  Readies st for the next request on fd (its buffer kept). */
 M8_INTERNAL void m8_stream_prepare(m8_stream *st, int fd, uint16_t req_id,

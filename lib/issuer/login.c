@@ -267,7 +267,7 @@ static int login(m8_request *req, const m8_issuer *iss, m8_login_form *f, m8_buf
     if (rc != 0 && rc != M8_ENOTFOUND)
         return m8_issuer_db_fail(req, rc, "login: user lookup");
     bool found = rc == 0;
-    m8_stream_yield(req->stream); /* a hash: let the other threads take what came with it */
+    /* a hash: m8_pw_verify lets the other threads take what came with it */
     m8_pw_result pr =
         m8_pw_verify(iss->pw, found ? u.hashed_password : NULL, f->password, f->password_len);
     if (pr == M8_PW_BUSY)

@@ -64,7 +64,7 @@ static int self_row(m8_request *req, m8_issuer *iss, m8_db *db, m8_arena *a, boo
  * Incorrect password, 503 when every hashing slot stayed busy). */
 static int check_password(m8_request *req, m8_issuer *iss, const char *hash, const char *pwd)
 {
-    m8_stream_yield(req->stream); /* a hash (and a new one next): hand the rest over */
+    /* a hash (and a new one next): m8_pw_verify hands the rest over */
     m8_pw_result r = m8_pw_verify(iss->pw, hash, pwd, strlen(pwd));
     if (r == M8_PW_MATCH)
         return 0;

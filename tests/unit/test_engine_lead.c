@@ -49,11 +49,6 @@ static bool wait_role(follower *f, double seconds)
     return atomic_load(&f->has_role);
 }
 
-static int64_t now_ms(void)
-{
-    return (int64_t)(m8_now_mono() * 1000.0);
-}
-
 int main(void)
 {
     /* Stepping aside */
@@ -63,7 +58,7 @@ int main(void)
     ok(m8_lead_mine(&g_lead, mine), "the first thread to ask becomes the poller at once");
     follower a = {0};
     pthread_create(&a.t, NULL, follow, &a);
-    m8_lead_busy(&g_lead, mine, 0); /* the poller waits on epoll: idle */
+    m8_lead_busy(&g_lead, mine, false); /* the poller waits on epoll: idle */
     sleep_ms(200);
     ok(!atomic_load(&a.has_role) && m8_lead_mine(&g_lead, mine),
        "a second thread waits while the poller is idle, however long (200 ms, 50 watch periods)");
@@ -98,7 +93,7 @@ int main(void)
     follower b = {0};
     pthread_create(&b.t, NULL, follow, &b);
     sleep_ms(50);
-    m8_lead_busy(&g_lead, a.epoch, now_ms()); /* an event, then nothing: a handler that blocks */
+    m8_lead_busy(&g_lead, a.epoch, true); /* an event, then nothing: a handler that blocks */
     ok(wait_role(&b, 5),
        "a poller serving one event for over %d ms without stepping aside is replaced",
        M8_LEAD_STUCK_MS);
@@ -106,14 +101,14 @@ int main(void)
        "... the replaced thread finds out at its next event");
     is_int(atomic_load(&g_lead.superseded), 1, "... and it is counted once");
     pthread_join(b.t, NULL);
-    ok(!m8_lead_busy(&g_lead, a.epoch, now_ms()) && m8_lead_busy_since(&g_lead) == 0,
+    ok(!m8_lead_busy(&g_lead, a.epoch, true) && m8_lead_busy_since(&g_lead) == 0,
        "a replaced poller's late event does not make the new, idle poller look busy (and it "
        "learns it was replaced)");
-    ok(m8_lead_busy(&g_lead, b.epoch, now_ms()) && !m8_lead_busy(&g_lead, a.epoch, 0) &&
+    ok(m8_lead_busy(&g_lead, b.epoch, true) && !m8_lead_busy(&g_lead, a.epoch, false) &&
            m8_lead_busy_since(&g_lead) != 0,
        "a replaced poller about to wait does not hide the new poller's running event from the "
        "watch");
-    m8_lead_busy(&g_lead, b.epoch, 0);
+    m8_lead_busy(&g_lead, b.epoch, false);
 
     /* Stopping */
     follower c = {0};

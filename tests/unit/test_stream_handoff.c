@@ -63,12 +63,9 @@ static void respond(void *data, m8_request *req, const m8_pair *params, size_t n
     for (size_t i = 0; i < n; i++)
         if (strcmp(params[i].name, "REQUEST_URI") == 0)
             uri = params[i].value;
-    if (strcmp(uri, "/yield") == 0 || strcmp(uri, "/willblock") == 0) {
+    if (strcmp(uri, "/yield") == 0) {
         /* a handler about to block, as a password hash */
-        if (uri[1] == 'y')
-            m8_stream_yield(req->stream);
-        else
-            m8_req_will_block(req);
+        m8_req_will_block(req);
         atomic_store(&g_in_yield, 1);
         wait_for(&g_release[2], 1, 10);
         atomic_store(&g_in_yield, 0);
@@ -174,7 +171,7 @@ static m8_server *start_server(const char *spec, int threads)
     return srv;
 }
 
-/* The same batch, with a handler that blocks (m8_stream_yield first)
+/* The same batch, with a handler that blocks (m8_req_will_block first)
  * instead of a stream: the request behind it is served by the other
  * thread while it blocks. */
 static void test_yield(const char *path, const char *how)
@@ -204,7 +201,7 @@ static void test_yield(const char *path, const char *how)
     bool answered = read_answer(b, 5, text, sizeof text, 0);
     ok(answered && strstr(text, "ok") != NULL && atomic_load(&g_in_yield) == 1,
        "%s: a request that came in the same epoll_wait as a handler that blocks after "
-       "m8_stream_yield is answered by the other thread while that handler blocks",
+       "m8_req_will_block is answered by the other thread while that handler blocks",
        how);
     atomic_store(&g_release[2], 1);
     answered = read_answer(y, 5, text, sizeof text, 0);
@@ -242,7 +239,7 @@ static void test_poller_blocked(const char *path)
     ok(answered && strstr(text, "ok") != NULL && atomic_load(&g_in_slow) == 1,
        "a request arriving while the polling thread is held by a handler that blocks without "
        "saying so is answered meanwhile (another thread takes the polling over)");
-    send_get(y, "/willblock");
+    send_get(y, "/yield");
     ok(wait_for(&g_in_yield, 1, 5), "poller setup: a handler blocks after m8_req_will_block");
     answered = send_get(b, "/plain") && read_answer(b, 5, text, sizeof text, 0);
     ok(answered && strstr(text, "ok") != NULL && atomic_load(&g_in_yield) == 1,
