@@ -146,8 +146,8 @@ static bool serve_request(m8_server *s, worker_ctx *w, conn *c)
     m8_pair *params = NULL;
     size_t n = 0;
     int status = 0;
-    if (m8_fcgi_decode_params(&w->req.arena, c->fcgi.params.data, c->fcgi.params.len, &params,
-                              &n) != 0)
+    if (m8_fcgi_params_in_place(&w->req.arena, c->fcgi.params.data, c->fcgi.params.len, &params,
+                                &n) != 0)
         status = 400;
     else if (c->fcgi.body_too_big)
         status = 413;

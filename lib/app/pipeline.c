@@ -170,7 +170,7 @@ void m8_app_respond(m8_app *app, m8_request *req, const m8_pair *params, size_t 
         int rc = m8_req_adopt_params(req, params, n, body, body_len);
         /* An Authorizer request carries the original request's
          * CONTENT_LENGTH but never its body (FastCGI 6.3). */
-        const char *cl = rc == 0 && !req->authorizer ? m8_req_param(req, "CONTENT_LENGTH") : NULL;
+        const char *cl = rc == 0 && !req->authorizer ? req->cgi_content_length : NULL;
         long long want = 0;
         if (cl && *cl &&
             (m8_parse_ll(cl, 0, LLONG_MAX, &want) != 0 || (unsigned long long)want != body_len)) {

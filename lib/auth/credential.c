@@ -7,13 +7,12 @@
  * only whitespace; then the same for Apache's copy. */
 static const char *authorization(const m8_request *req, size_t *len)
 {
-    const char *src[2] = {m8_req_header(req, "Authorization"),
-                          m8_req_param(req, "REDIRECT_HTTP_AUTHORIZATION")};
-    for (size_t i = 0; i < M8_ARRAY_LEN(src); i++) {
-        const char *t = src[i];
+    for (int i = 0; i < 2; i++) {
+        const char *v = i == 0 ? m8_req_header(req, "Authorization") : req->cgi_redirect_auth;
+        const char *t = v;
         if (t && m8_trim(&t, strlen(t))) {
-            *len = strlen(src[i]);
-            return src[i];
+            *len = strlen(v);
+            return v;
         }
     }
     return NULL;

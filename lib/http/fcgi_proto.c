@@ -127,7 +127,7 @@ static int read_len(const unsigned char *p, size_t n, size_t *pos, size_t *out)
     return 0;
 }
 
-int m8_fcgi_decode_params(m8_arena *a, const char *data, size_t n, m8_pair **out, size_t *nout)
+int m8_fcgi_params_in_place(m8_arena *a, char *data, size_t n, m8_pair **out, size_t *nout)
 {
     const unsigned char *p = (const unsigned char *)data;
     size_t pos = 0, count = 0;
@@ -145,20 +145,40 @@ int m8_fcgi_decode_params(m8_arena *a, const char *data, size_t n, m8_pair **out
     m8_pair *pairs = m8_arena_alloc(a, (count ? count : 1) * sizeof *pairs);
     if (!pairs)
         return M8_ENOMEM;
+    /* Second pass: each name and value moves down over the pair's length
+     * bytes (two at least) and gets its NUL.  What is written never passes
+     * what is still to read: before a pair at <= its start, after its name
+     * at <= its value's start - 1, after its value at <= the next pair's
+     * start. */
+    size_t at = 0;
     pos = 0;
     for (size_t i = 0; i < count; i++) {
         size_t nl, vl;
         read_len(p, n, &pos, &nl);
         read_len(p, n, &pos, &vl);
-        pairs[i].name = m8_arena_strndup(a, data + pos, nl);
-        pairs[i].value = m8_arena_strndup(a, data + pos + nl, vl);
-        if (!pairs[i].name || !pairs[i].value)
-            return M8_ENOMEM;
+        pairs[i].name = data + at;
+        memmove(data + at, data + pos, nl);
+        data[at + nl] = '\0';
+        at += nl + 1;
+        pairs[i].value = data + at;
+        memmove(data + at, data + pos + nl, vl);
+        data[at + vl] = '\0';
+        at += vl + 1;
         pos += nl + vl;
     }
     *out = pairs;
     *nout = count;
     return 0;
+}
+
+int m8_fcgi_decode_params(m8_arena *a, const char *data, size_t n, m8_pair **out, size_t *nout)
+{
+    char *copy = m8_arena_alloc(a, n ? n : 1);
+    if (!copy)
+        return M8_ENOMEM;
+    if (n)
+        memcpy(copy, data, n);
+    return m8_fcgi_params_in_place(a, copy, n, out, nout);
 }
 
 static int get_values_result(m8_fcgi *f, const char *content, size_t len)

@@ -40,6 +40,8 @@ struct m8_request {
     const char *method;
     const char *path;         /* percent-decoded path, no query */
     const char *query_string; /* raw, "" when none */
+    /* The first CONTENT_LENGTH and REDIRECT_HTTP_AUTHORIZATION params, or NULL. */
+    const char *cgi_content_length, *cgi_redirect_auth;
     const char *body;
     size_t body_len;
     struct json_object *json;           /* parsed body (M8_ROUTE_JSON_BODY), owned */
@@ -116,6 +118,11 @@ M8_INTERNAL int m8_req_parse_json(m8_request *req);
  * type.  Has M8_MAX_RESPONSE_HEADERS plus a small reserve for the library's
  * own headers. */
 M8_INTERNAL int m8_res_set_header(m8_request *req, const char *name, const char *value);
+/* The same for a header its caller checked once for every request (a
+ * token name that is not Content-Type, Content-Length or Status, a value
+ * without control characters): neither is checked nor copied again, so both
+ * must outlive the request. */
+M8_INTERNAL int m8_res_set_checked(m8_request *req, const char *name, const char *value);
 /* Removes every response header of that name (case-insensitive). */
 M8_INTERNAL void m8_res_remove_header(m8_request *req, const char *name);
 /* Appends a header value (for Vary: appends ", value" if present). */

@@ -372,7 +372,7 @@ void m8_mw_security_headers(const m8_middleware *m, m8_request *req)
     /* remove then append, so the tiers keep their emission order */
     for (size_t i = 0; i < m->n_sec; i++) {
         m8_res_remove_header(req, m->sec[i].name);
-        m8_res_set_header(req, m->sec[i].name, m->sec[i].value);
+        m8_res_set_checked(req, m->sec[i].name, m->sec[i].value); /* checked by add_sec */
     }
 }
 
@@ -439,5 +439,7 @@ void m8_mw_request_id(m8_request *req)
     if (!id)
         return;
     req->request_id = id;
-    m8_res_set_header(req, "X-Request-ID", id);
+    /* either the client's, checked by valid_request_id, or ours: both live
+     * as long as the request */
+    m8_res_set_checked(req, "X-Request-ID", id);
 }

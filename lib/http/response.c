@@ -60,7 +60,9 @@ static int check_header(const char *name, const char *value)
     return 0;
 }
 
-static int append_header(m8_request *req, const char *name, const char *value, size_t limit)
+/* copy: name and value go into the arena; else they must outlive the request. */
+static int append_header(m8_request *req, const char *name, const char *value, size_t limit,
+                         bool copy)
 {
     if (req->n_res_headers >= limit)
         return M8_ETOOBIG;
@@ -71,8 +73,8 @@ static int append_header(m8_request *req, const char *name, const char *value, s
             return M8_ENOMEM;
         req->cap_res_headers = cap;
     }
-    const char *n = m8_arena_strdup(&req->arena, name);
-    const char *v = m8_arena_strdup(&req->arena, value);
+    const char *n = copy ? m8_arena_strdup(&req->arena, name) : name;
+    const char *v = copy ? m8_arena_strdup(&req->arena, value) : value;
     if (!n || !v)
         return M8_ENOMEM;
     req->res_headers[req->n_res_headers].name = n;
@@ -102,7 +104,7 @@ int m8_res_header(m8_request *req, const char *name, const char *value)
     int rc = header_prelude(req, name, value);
     if (rc)
         return rc < 0 ? rc : 0;
-    return append_header(req, name, value, M8_MAX_RESPONSE_HEADERS);
+    return append_header(req, name, value, M8_MAX_RESPONSE_HEADERS, true);
 }
 
 void m8_res_remove_header(m8_request *req, const char *name)
@@ -115,15 +117,13 @@ void m8_res_remove_header(m8_request *req, const char *name)
     req->n_res_headers = o;
 }
 
-int m8_res_set_header(m8_request *req, const char *name, const char *value)
+/* m8_res_set_header once the header has passed header_prelude. */
+static int set_header(m8_request *req, const char *name, const char *value, bool copy)
 {
-    int rc = header_prelude(req, name, value);
-    if (rc)
-        return rc < 0 ? rc : 0;
     for (size_t i = 0; i < req->n_res_headers; i++) {
         if (m8_strcaseeq(req->res_headers[i].name, name)) {
-            const char *n = m8_arena_strdup(&req->arena, name);
-            const char *v = m8_arena_strdup(&req->arena, value);
+            const char *n = copy ? m8_arena_strdup(&req->arena, name) : name;
+            const char *v = copy ? m8_arena_strdup(&req->arena, value) : value;
             if (!n || !v)
                 return M8_ENOMEM;
             req->res_headers[i].name = n;
@@ -138,7 +138,20 @@ int m8_res_set_header(m8_request *req, const char *name, const char *value)
             return 0;
         }
     }
-    return append_header(req, name, value, M8_MAX_RESPONSE_HEADERS + RES_HEADERS_RESERVE);
+    return append_header(req, name, value, M8_MAX_RESPONSE_HEADERS + RES_HEADERS_RESERVE, copy);
+}
+
+int m8_res_set_header(m8_request *req, const char *name, const char *value)
+{
+    int rc = header_prelude(req, name, value);
+    if (rc)
+        return rc < 0 ? rc : 0;
+    return set_header(req, name, value, true);
+}
+
+int m8_res_set_checked(m8_request *req, const char *name, const char *value)
+{
+    return set_header(req, name, value, false);
 }
 
 int m8_res_add_vary(m8_request *req, const char *value)

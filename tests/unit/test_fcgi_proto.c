@@ -279,6 +279,53 @@ static void test_pairs(void)
     m8_buf_free(&b);
 }
 
+/* The in-place decoder gives the copying decoder's pairs, from inside the
+ * stream it rewrites, and leaves a refused stream as it was. */
+static void test_params_in_place(void)
+{
+    char big[300], edge[128];
+    memset(big, 'b', sizeof big);
+    memset(edge, 'e', sizeof edge);
+    m8_buf b;
+    m8_buf_init(&b, 1 << 20);
+    m8_fcgi_encode_pair(&b, "REQUEST_METHOD", 14, "GET", 3);
+    m8_fcgi_encode_pair(&b, "", 0, "", 0);
+    m8_fcgi_encode_pair(&b, "EMPTY", 5, "", 0);
+    m8_fcgi_encode_pair(&b, "LONG", 4, big, sizeof big);
+    m8_fcgi_encode_pair(&b, edge, 127, edge, 128);
+    m8_fcgi_encode_pair(&b, big, 200, "v", 1);
+    m8_fcgi_encode_pair(&b, "A", 1, "B", 1);
+    m8_arena a;
+    m8_arena_init(&a, 0);
+    m8_pair *want, *got;
+    size_t nw = 0, ng = 0;
+    char *copy = malloc(b.len);
+    memcpy(copy, b.data, b.len);
+    ok(m8_fcgi_decode_params(&a, b.data, b.len, &want, &nw) == 0 &&
+           m8_fcgi_params_in_place(&a, copy, b.len, &got, &ng) == 0 && nw == 7 && ng == 7,
+       "both decoders take 1-byte and 4-byte lengths and empty names and values");
+    bool same = true, inside = true;
+    for (size_t i = 0; i < ng && i < nw; i++) {
+        same = same && strcmp(want[i].name, got[i].name) == 0 &&
+               strcmp(want[i].value, got[i].value) == 0;
+        inside =
+            inside && got[i].name >= copy && got[i].value + strlen(got[i].value) < copy + b.len;
+    }
+    ok(same, "in place: the same names and values, in order");
+    ok(inside, "in place: every string lies in the stream, its NUL included");
+    ok(strlen(got[3].value) == 300 && strlen(got[4].name) == 127 && strlen(got[4].value) == 128 &&
+           strlen(got[5].name) == 200,
+       "in place: the lengths around 127/128 hold");
+
+    memcpy(copy, b.data, b.len);
+    is_int(m8_fcgi_params_in_place(&a, copy, b.len - 1, &got, &ng), M8_EPARSE,
+           "in place: a truncated stream is refused");
+    ok(memcmp(copy, b.data, b.len) == 0, "in place: a refused stream is left unchanged");
+    free(copy);
+    m8_arena_free(&a);
+    m8_buf_free(&b);
+}
+
 static void test_response(void)
 {
     size_t len = 65528 * 2 + 5;
@@ -312,6 +359,7 @@ int main(void)
 {
     test_request();
     test_body_limit();
+    test_params_in_place();
     test_params_limit();
     test_refusals();
     test_pairs();

@@ -134,6 +134,32 @@ static void test_path_sources(void)
     is_int(from_kv(req, i, NULL, 0), 0, "Apache REDIRECT_HTTP_AUTHORIZATION");
     is_str(m8_req_header(req, "Authorization"), "Bearer b",
            "REDIRECT_HTTP_AUTHORIZATION used when HTTP_AUTHORIZATION is absent");
+    m8_req_reset(req);
+
+    /* Each CGI variable is read once, from its first param; names that only
+     * start like one are something else. */
+    const char *j[] = {"REQUEST_METHOD=GET",
+                       "REQUEST_URI=/first?a=1",
+                       "QUERY_STRING=b=2",
+                       "REQUEST_METHOD=POST",
+                       "REQUEST_URI=/second",
+                       "QUERY_STRING=c=3",
+                       "REDIRECT_HTTP_AUTHORIZATION=Bearer one",
+                       "REDIRECT_HTTP_AUTHORIZATION=Bearer two",
+                       "HTTP_=x",
+                       "CONTENT_TYPES=text/plain",
+                       "REQUEST_URIS=/third",
+                       "HTTP_CONTENT_TYPE=text/csv",
+                       NULL};
+    is_int(from_kv(req, j, NULL, 0), 0, "repeated CGI variables");
+    is_str(m8_req_method(req), "GET", "the first REQUEST_METHOD is the method");
+    is_str(m8_req_path(req), "/first", "the first REQUEST_URI is the path");
+    is_str(m8_req_query_string(req), "b=2", "the first QUERY_STRING is the query");
+    is_str(m8_req_header(req, "authorization"), "Bearer one",
+           "the first REDIRECT_HTTP_AUTHORIZATION is the authorization");
+    is_int((long)req->n_headers, 2,
+           "HTTP_ alone and CONTENT_TYPES are no headers; HTTP_CONTENT_TYPE is one");
+    is_str(m8_req_header(req, "content-type"), "text/csv", "HTTP_CONTENT_TYPE -> content-type");
     del_req(req);
 }
 
