@@ -111,7 +111,7 @@ int m8_fcgi_encode_pair(m8_buf *out, const char *name, size_t nl, const char *va
 }
 
 /* Reads a 1- or 4-byte length; 0 on success. */
-static int read_len(const unsigned char *p, size_t n, size_t *pos, size_t *out)
+static inline int read_len(const unsigned char *p, size_t n, size_t *pos, size_t *out)
 {
     if (*pos >= n)
         return M8_EPARSE;
@@ -145,27 +145,27 @@ int m8_fcgi_params_in_place(m8_arena *a, char *data, size_t n, m8_pair **out, si
     m8_pair *pairs = m8_arena_alloc(a, (count ? count : 1) * sizeof *pairs);
     if (!pairs)
         return M8_ENOMEM;
-    /* Second pass: each name and value moves down over the pair's length
-     * bytes (two at least) and gets its NUL.  What is written never passes
-     * what is still to read: before a pair at <= its start, after its name
-     * at <= its value's start - 1, after its value at <= the next pair's
-     * start. */
-    size_t at = 0;
+    /* Second pass: each name moves down one byte, over its pair's length
+     * bytes (two at least), which leaves room for its NUL; a value stays
+     * where it is and ends on the NUL written over the first length byte of
+     * the next pair once that pair's lengths are read (the last one on
+     * data[n]). */
     pos = 0;
     for (size_t i = 0; i < count; i++) {
-        size_t nl, vl;
+        size_t start = pos, nl = 0, vl = 0; /* read_len cannot fail here: checked above */
         read_len(p, n, &pos, &nl);
         read_len(p, n, &pos, &vl);
-        pairs[i].name = data + at;
-        memmove(data + at, data + pos, nl);
-        data[at + nl] = '\0';
-        at += nl + 1;
-        pairs[i].value = data + at;
-        memmove(data + at, data + pos + nl, vl);
-        data[at + vl] = '\0';
-        at += vl + 1;
+        if (i > 0)
+            data[start] = '\0';
+        char *name = data + pos - 1;
+        memmove(name, data + pos, nl);
+        name[nl] = '\0';
+        pairs[i].name = name;
+        pairs[i].value = data + pos + nl;
         pos += nl + vl;
     }
+    if (count)
+        data[n] = '\0';
     *out = pairs;
     *nout = count;
     return 0;
@@ -173,7 +173,7 @@ int m8_fcgi_params_in_place(m8_arena *a, char *data, size_t n, m8_pair **out, si
 
 int m8_fcgi_decode_params(m8_arena *a, const char *data, size_t n, m8_pair **out, size_t *nout)
 {
-    char *copy = m8_arena_alloc(a, n ? n : 1);
+    char *copy = m8_arena_alloc(a, n + 1);
     if (!copy)
         return M8_ENOMEM;
     if (n)

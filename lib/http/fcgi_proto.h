@@ -83,7 +83,9 @@ M8_INTERNAL int m8_fcgi_decode_params(m8_arena *a, const char *p, size_t n, m8_p
 /* The same, without the copy: the stream p[0..n) is rewritten in place into
  * the NUL-terminated names and values the pairs point to (only the array
  * comes from the arena), so p must outlive them and is no longer a
- * name-value stream afterwards.  On an error p is left as it was. */
+ * name-value stream afterwards.  The last value's NUL goes to p[n], which
+ * must be writable (an m8_buf has room for it).  On an error p is left as
+ * it was. */
 M8_INTERNAL int m8_fcgi_params_in_place(m8_arena *a, char *p, size_t n, m8_pair **out,
                                         size_t *nout);
 
