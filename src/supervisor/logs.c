@@ -4,17 +4,31 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fcgim8d.h"
 
-/* Passed-through lines wait here during one drain_log and are written
- * together, in whole lines, at most PIPE_BUF bytes a write (so that no
- * write is split or mixed with another writer's, e.g. the sidecar's). */
-static char g_out[4096];
-static size_t g_out_len;
+/* Passed-through lines wait here during one drain_log (or the drains of
+ * one wake-up, drain_log_held) and are written together, in whole lines.
+ * Onto a pipe or a socket at most PIPE_BUF bytes a write, so that no write
+ * is split or mixed with another writer's (the sidecar's, say); onto a
+ * regular file, where one write lands whole, up to the whole buffer (under
+ * load, one write a wake-up instead of one every 4 KiB). */
+static char g_out[65536];
+static size_t g_out_len, g_out_max;
+
+static size_t out_max(void)
+{
+    if (!g_out_max) {
+        struct stat st;
+        g_out_max = fstat(2, &st) == 0 && S_ISREG(st.st_mode) ? sizeof g_out : PIPE_BUF;
+    }
+    return g_out_max;
+}
 
 static void write_out(const char *p, size_t n)
 {
@@ -29,7 +43,7 @@ static void write_out(const char *p, size_t n)
     }
 }
 
-static void out_flush(void)
+void out_flush(void)
 {
     write_out(g_out, g_out_len);
     g_out_len = 0;
@@ -44,9 +58,9 @@ static void emit_line(const worker *w, const char *p, size_t n)
     if (!n)
         return;
     if (n >= 8 && memcmp(p, "{\"ts\":\"", 7) == 0 && p[n - 1] == '}') {
-        if (g_out_len + n + 1 > sizeof g_out)
+        if (g_out_len + n + 1 > out_max())
             out_flush();
-        if (n + 1 > sizeof g_out) {
+        if (n + 1 > out_max()) {
             /* longer than a batch: alone, in one write */
             char *one = malloc(n + 1);
             if (!one)
@@ -101,6 +115,13 @@ static void take(worker *w, const char *p, size_t n)
 /* Reads what a worker wrote; returns false on EOF. */
 bool drain_log(worker *w)
 {
+    bool open = drain_log_held(w);
+    out_flush();
+    return open;
+}
+
+bool drain_log_held(worker *w)
+{
     char buf[16384];
     bool open = true;
     for (;;) {
@@ -121,7 +142,6 @@ bool drain_log(worker *w)
         if ((size_t)n < sizeof buf)
             break; /* all there was: the next read would say EAGAIN */
     }
-    out_flush();
     return open;
 }
 
@@ -132,5 +152,6 @@ int open_log(const char *path)
         return -1;
     dup2(fd, 2);
     close(fd);
+    g_out_max = 0; /* looked at again */
     return 0;
 }

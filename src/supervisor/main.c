@@ -131,11 +131,27 @@ static int boot_fail(daemon_state *d, int code)
 }
 
 /* Waits for a signal or a worker's log bytes (drained here); true when
- * the signal pipe is readable. */
-static bool wait_any(daemon_state *d, int timeout_ms)
+ * the signal pipe is readable.  gather_ms: when the last wake-up found log
+ * bytes, first wait that long for a signal alone, so that under load one
+ * wake-up reads what several of a worker's batches put in its pipe (one a
+ * thread every 4 KiB of lines) instead of one wake-up each
+ * (doc/design.md#logging). */
+static bool wait_any(daemon_state *d, int timeout_ms, int gather_ms)
 {
     static struct pollfd *p;
     static size_t cap;
+    static double last_logs; /* m8_now_mono() of the last wake-up with log bytes, or 0 */
+    if (gather_ms > 0 && last_logs > 0) {
+        int ms = gather_ms - (int)((m8_now_mono() - last_logs) * 1000.0);
+        if (ms > timeout_ms)
+            ms = timeout_ms;
+        if (ms > 0) {
+            struct pollfd s = {.fd = sig_pipe[0], .events = POLLIN};
+            if (poll(&s, 1, ms) != 0)
+                return true; /* a signal (or EINTR: one is on its way) */
+            timeout_ms -= ms;
+        }
+    }
     size_t n = d->n_workers;
     if (n + 1 > cap) {
         struct pollfd *np = realloc(p, (n + 1) * sizeof *p);
@@ -150,12 +166,16 @@ static bool wait_any(daemon_state *d, int timeout_ms)
     for (size_t i = 0; i < n; i++)
         p[i + 1] = (struct pollfd){.fd = d->workers[i].log_fd, .events = POLLIN};
     int r = poll(p, n + 1, timeout_ms);
+    last_logs = 0;
     if (r <= 0)
         return r < 0; /* EINTR: a signal */
     for (size_t i = 0; i < n; i++) {
-        if (p[i + 1].revents)
-            drain_log(&d->workers[i]);
+        if (p[i + 1].revents) {
+            drain_log_held(&d->workers[i]);
+            last_logs = m8_now_mono();
+        }
     }
+    out_flush();
     return p[0].revents != 0;
 }
 
@@ -272,7 +292,7 @@ int main(int argc, char **argv)
          * TICK_MS.  While it starts, reloads or stops, every wake-up (a
          * worker's "ready" line, say) runs it, so readiness is seen at once. */
         if (!signalled && now < next_tick && ready && !d.reloading && !d.stopping) {
-            signalled = wait_any(&d, (int)((next_tick - now) * 1000) + 1);
+            signalled = wait_any(&d, (int)((next_tick - now) * 1000) + 1, LOG_GATHER_MS);
             continue;
         }
         next_tick = now + TICK_MS / 1000.0;
@@ -360,7 +380,7 @@ int main(int argc, char **argv)
         }
         /* Booting, readiness is looked at every 10 ms: it does not wait for a
          * worker's log line (there is none below info). */
-        signalled = wait_any(&d, ready ? TICK_MS : 10);
+        signalled = wait_any(&d, ready ? TICK_MS : 10, 0);
     }
     m8_status_stop(d.status);
     m8_sidecar_stop(d.sidecar);

@@ -164,6 +164,10 @@ static int spawn_worker(daemon_state *d, uint32_t gen)
         m8_log(M8_LOG_ERROR, "pipe: %s", strerror(errno));
         return -1;
     }
+    /* Room for what a busy worker logs while wait_any gathers (LOG_GATHER_MS),
+     * so that its threads do not wait on a full pipe; where the system caps
+     * pipes lower, the default 64 KiB stays. */
+    (void)fcntl(pfd[0], F_SETPIPE_SZ, LOG_PIPE_SIZE);
     char threads_buf[32], st_buf[32];
     snprintf(threads_buf, sizeof threads_buf, "%lld", d->o.threads);
     snprintf(st_buf, sizeof st_buf, "%lld", d->o.shutdown_timeout);

@@ -4,7 +4,8 @@
 # x 2 threads, 400 requests from 8 parallel clients.  With a long flush delay
 # the lines come out only in full batches, and a graceful stop writes every
 # held one: no line lost, none torn or mixed with another.  With a short
-# delay the lines come out by themselves once the pool is idle.
+# delay the lines come out by themselves once the pool is idle, onto a file
+# (fcgim8d writes up to 64 KiB at once) as onto a pipe (at most PIPE_BUF).
 # Ports come from 18500-18549.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -21,7 +22,7 @@ N=400
 m8_write_env "$T_DIR/app.env"
 m8_nginx_prepare "$NG" || t_bail "cannot render contrib/nginx/standalone.conf"
 declare -A URL=()
-for s in L S; do
+for s in L S P; do
     m8_pick_port 18500 18549 || t_bail "no free port"
     URL[$s]=http://127.0.0.1:$M8_PORT
     m8_nginx_site "$NG" "$s" fcgi-m8-unix.conf NAME="lb_$s" LISTEN="127.0.0.1:$M8_PORT" \
@@ -74,4 +75,19 @@ m8_wait_for 10 all_written
 read -r n ids bad < <(access_summary "$T_DIR/S.log")
 t_is "$n" "$N" "S: with a 200 ms delay every line comes out while the pool stays up ($n of $N)"
 t_is "$bad" 0 "S: ... every line whole JSON"
+
+# ------------------------------------------------------- P: onto a pipe
+(cd "$T_DIR" && m8_clean_exec M8_LOG_FLUSH_MS=200 -- "$D" --listen "unix:$T_DIR/P.sock" \
+    --env-file "$T_DIR/app.env" --workers 2 --threads 2 -- "$(m8_svc_bin example)") \
+    </dev/null >"$T_DIR/P.out" 2> >(cat >"$T_DIR/P.log") &
+M8_FCGIM8D_PID[P]=$!
+M8_PIDS+=("$!")
+m8_fcgim8d_wait_ready P 2 || { t_diag "$(tail -n 20 "$T_DIR/P.log")"; t_bail "the pool did not start"; }
+t_is "$(load "${URL[P]}")" "$N" "P: $N requests answered 200 through nginx"
+all_written() { read -r n _ _ < <(access_summary "$T_DIR/P.log"); [ "$n" = "$N" ]; }
+m8_wait_for 10 all_written
+read -r n ids bad < <(access_summary "$T_DIR/P.log")
+t_is "$n" "$N" "P: with fcgim8d's stderr a pipe every line comes out ($n of $N)"
+t_is "$ids" "$N" "P: ... each request once"
+t_is "$bad" 0 "P: ... every line whole JSON"
 t_done
