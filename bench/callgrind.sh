@@ -19,7 +19,12 @@
 # by their own instructions (without those of the functions they call; these
 # add up to the total).  Needs valgrind, python3, openssl.
 set -eu
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 b=$(cd "${1:-.}" && pwd)
+top_builddir=$b
+export top_srcdir top_builddir
+. "$top_srcdir/tests/integration/lib.sh"
+unset M8_LOG_FLUSH_MS # as deployed (lib.sh makes the tests' services write each line at once)
 few=${M8_BENCH_CG_FEW:-200}
 many=${M8_BENCH_CG_MANY:-1200}
 top=${M8_BENCH_CG_TOP:-0}
@@ -31,32 +36,15 @@ if [ ! -x "$b/src/fcgim8-token" ] || [ ! -e "$b/examples/item-service/item-servi
     die "build first (no $b/src/fcgim8-token or examples/item-service)"
 fi
 [ "$many" -gt "$few" ] || die "M8_BENCH_CG_MANY must be above M8_BENCH_CG_FEW"
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
+m8_init callgrind
+d=$T_DIR
 
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/rsa.pem" 2>/dev/null
 openssl pkey -in "$d/rsa.pem" -pubout -out "$d/rsa.pub"
 token=$("$b/src/fcgim8-token" mint --alg RS256 --key "$d/rsa.pem" --exp 3600)
-# The test settings (tests/integration/lib.sh), RS256 with the key above.
-cat >"$d/svc.env" <<EOF
-DOMAIN=localhost
-ENVIRONMENT=local
-PROJECT_NAME=item-service
-STACK_NAME=local
-API_PREFIX=/api
-BACKEND_HOST=http://localhost:8000
-FRONTEND_HOST=http://localhost:3000
-BACKEND_CORS_ORIGINS=http://localhost:3000
-ACCESS_TOKEN_ALGORITHM=RS256
-ACCESS_PUBLIC_KEY_FILE=$d/rsa.pub
-TOKEN_MODE=stateless
-TOKEN_STRICT_VALIDATION=false
-AUTH_SERVICE_ROLE=consumer
-EVENT_SIGNING_KEY=Test-Event-Signing-Key-0123456789abcdef!
-SERVICE_VERSION=1.0.0
-CONTRACT_VERSION=1.0
-CONTRACT_RANGE=>=1.0.0 <2.0.0
-EOF
+# The tests' settings (lib.sh), RS256 with the key above, as bench/e2e.sh.
+m8_write_env "$d/svc.env" ACCESS_TOKEN_ALGORITHM=RS256 -ACCESS_SECRET_KEY \
+    ACCESS_PUBLIC_KEY_FILE="$d/rsa.pub"
 
 # client SOCKET COUNT PATH [TOKEN]: COUNT requests, each answered (its
 # END_REQUEST read) before the next; exits 1 unless every one was a 200.

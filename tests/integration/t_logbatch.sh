@@ -66,15 +66,24 @@ t_is "$n" "$N" "L: a graceful stop writes every held access line ($n of $N)"
 t_is "$ids" "$N" "L: ... each request once (distinct request ids)"
 t_is "$bad" 0 "L: ... and every line of the log is whole JSON (no torn or mixed batch)"
 
+# The pool NAME serves N requests; every access line then comes out while
+# it stays up, once, whole.  WHAT says where fcgim8d writes them.
+lines_come_out() { # NAME WHAT
+    local name=$1 what=$2 n ids bad
+    m8_fcgim8d_wait_ready "$name" 2 ||
+        { t_diag "$(tail -n 20 "$T_DIR/$name.log")"; t_bail "the pool did not start"; }
+    t_is "$(load "${URL[$name]}")" "$N" "$name: $N requests answered 200 through nginx"
+    all_written() { read -r n _ _ < <(access_summary "$T_DIR/$name.log"); [ "$n" = "$N" ]; }
+    m8_wait_for 10 all_written
+    read -r n ids bad < <(access_summary "$T_DIR/$name.log")
+    t_is "$n" "$N" "$name: with a 200 ms delay and fcgim8d writing onto $what, every line comes out while the pool stays up ($n of $N)"
+    t_is "$ids" "$N" "$name: ... each request once"
+    t_is "$bad" 0 "$name: ... every line whole JSON"
+}
+
 # ------------------------------------------------------------- S: a short delay
 m8_fcgim8d_start S example "$T_DIR/app.env" M8_LOG_FLUSH_MS=200 -- --workers 2 --threads 2
-m8_fcgim8d_wait_ready S 2 || { t_diag "$(tail -n 20 "$T_DIR/S.log")"; t_bail "the pool did not start"; }
-t_is "$(load "${URL[S]}")" "$N" "S: $N requests answered 200 through nginx"
-all_written() { read -r n _ _ < <(access_summary "$T_DIR/S.log"); [ "$n" = "$N" ]; }
-m8_wait_for 10 all_written
-read -r n ids bad < <(access_summary "$T_DIR/S.log")
-t_is "$n" "$N" "S: with a 200 ms delay every line comes out while the pool stays up ($n of $N)"
-t_is "$bad" 0 "S: ... every line whole JSON"
+lines_come_out S "a file (up to 64 KiB a write)"
 
 # ------------------------------------------------------- P: onto a pipe
 (cd "$T_DIR" && m8_clean_exec M8_LOG_FLUSH_MS=200 -- "$D" --listen "unix:$T_DIR/P.sock" \
@@ -82,12 +91,5 @@ t_is "$bad" 0 "S: ... every line whole JSON"
     </dev/null >"$T_DIR/P.out" 2> >(cat >"$T_DIR/P.log") &
 M8_FCGIM8D_PID[P]=$!
 M8_PIDS+=("$!")
-m8_fcgim8d_wait_ready P 2 || { t_diag "$(tail -n 20 "$T_DIR/P.log")"; t_bail "the pool did not start"; }
-t_is "$(load "${URL[P]}")" "$N" "P: $N requests answered 200 through nginx"
-all_written() { read -r n _ _ < <(access_summary "$T_DIR/P.log"); [ "$n" = "$N" ]; }
-m8_wait_for 10 all_written
-read -r n ids bad < <(access_summary "$T_DIR/P.log")
-t_is "$n" "$N" "P: with fcgim8d's stderr a pipe every line comes out ($n of $N)"
-t_is "$ids" "$N" "P: ... each request once"
-t_is "$bad" 0 "P: ... every line whole JSON"
+lines_come_out P "a pipe (at most PIPE_BUF a write)"
 t_done
