@@ -20,7 +20,6 @@
 #define LOG_LINE_MAX 16384u  /* a worker's log line; longer ones are split */
 #define TICK_MS 100          /* supervision period */
 #define LOG_GATHER_MS 5      /* steady and busy: log pipes read at most this often */
-#define LOG_PIPE_SIZE 262144 /* bytes each worker's log pipe holds */
 #define CRASH_LIMIT 5        /* abnormal exits ... */
 #define CRASH_WINDOW_S 10.0  /* ... within this many seconds = a crash loop */
 #define BACKOFF_MAX_S 5.0    /* longest pause between respawns */
@@ -46,6 +45,7 @@ typedef struct worker {
     int slot;
     uint32_t gen;
     int log_fd;
+    size_t log_pipe_size; /* what its log pipe holds (F_GETPIPE_SZ) */
     char *line;
     size_t line_len;
     double started;
@@ -99,8 +99,9 @@ int write_pid_file(const char *path);
 /* logs.c */
 bool drain_log(worker *w);
 /* The same, leaving the lines to the caller's out_flush() (one write for
- * several workers' lines); out_flush writes what is held. */
-bool drain_log_held(worker *w);
+ * several workers' lines), and saying in *got how many bytes it read;
+ * out_flush writes what is held. */
+bool drain_log_held(worker *w, size_t *got);
 void out_flush(void);
 int open_log(const char *path);
 

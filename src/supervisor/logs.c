@@ -115,15 +115,17 @@ static void take(worker *w, const char *p, size_t n)
 /* Reads what a worker wrote; returns false on EOF. */
 bool drain_log(worker *w)
 {
-    bool open = drain_log_held(w);
+    size_t got;
+    bool open = drain_log_held(w, &got);
     out_flush();
     return open;
 }
 
-bool drain_log_held(worker *w)
+bool drain_log_held(worker *w, size_t *got)
 {
     char buf[16384];
     bool open = true;
+    *got = 0;
     for (;;) {
         ssize_t n = read(w->log_fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
@@ -137,6 +139,7 @@ bool drain_log_held(worker *w)
             open = false;
             break;
         }
+        *got += (size_t)n;
         if (w->line)
             take(w, buf, (size_t)n);
         if ((size_t)n < sizeof buf)

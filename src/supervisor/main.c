@@ -134,7 +134,9 @@ static int boot_fail(daemon_state *d, int code)
  * the signal pipe is readable.  gather_ms: when the last wake-up found log
  * bytes, first wait that long for a signal alone, so that under load one
  * wake-up reads what several of a worker's batches put in its pipe (one a
- * thread every 4 KiB of lines) instead of one wake-up each
+ * thread every 4 KiB of lines) instead of one wake-up each.  Not after a
+ * wake-up that found a pipe half full: a worker that logs that fast would
+ * soon wait on its pipe, so its lines are read as they come
  * (doc/design.md#logging). */
 static bool wait_any(daemon_state *d, int timeout_ms, int gather_ms)
 {
@@ -169,12 +171,17 @@ static bool wait_any(daemon_state *d, int timeout_ms, int gather_ms)
     last_logs = 0;
     if (r <= 0)
         return r < 0; /* EINTR: a signal */
+    bool fast = false;
     for (size_t i = 0; i < n; i++) {
         if (p[i + 1].revents) {
-            drain_log_held(&d->workers[i]);
+            size_t got;
+            drain_log_held(&d->workers[i], &got);
+            fast = fast || got >= d->workers[i].log_pipe_size / 2;
             last_logs = m8_now_mono();
         }
     }
+    if (fast)
+        last_logs = 0;
     out_flush();
     return p[0].revents != 0;
 }

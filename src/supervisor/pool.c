@@ -164,10 +164,6 @@ static int spawn_worker(daemon_state *d, uint32_t gen)
         m8_log(M8_LOG_ERROR, "pipe: %s", strerror(errno));
         return -1;
     }
-    /* Room for what a busy worker logs while wait_any gathers (LOG_GATHER_MS),
-     * so that its threads do not wait on a full pipe; where the system caps
-     * pipes lower, the default 64 KiB stays. */
-    (void)fcntl(pfd[0], F_SETPIPE_SZ, LOG_PIPE_SIZE);
     char threads_buf[32], st_buf[32];
     snprintf(threads_buf, sizeof threads_buf, "%lld", d->o.threads);
     snprintf(st_buf, sizeof st_buf, "%lld", d->o.shutdown_timeout);
@@ -216,6 +212,11 @@ static int spawn_worker(daemon_state *d, uint32_t gen)
     fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     worker *w = &d->workers[d->n_workers++];
     *w = (worker){.pid = pid, .slot = slot, .gen = gen, .log_fd = pfd[0], .started = m8_now_mono()};
+    /* What the pipe holds decides whether wait_any may gather (LOG_GATHER_MS):
+     * 64 KiB by default, less once the user has many pipes open; unknown, it
+     * never does. */
+    int pipe_size = fcntl(pfd[0], F_GETPIPE_SZ);
+    w->log_pipe_size = pipe_size > 0 ? (size_t)pipe_size : 0;
     w->line = malloc(LOG_LINE_MAX + 1);
     return 0;
 }
