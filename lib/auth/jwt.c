@@ -288,8 +288,7 @@ void m8_jws_free(m8_jws *j)
         return;
     json_object_put(j->header);
     json_object_put(j->payload);
-    if (j->raw_len <= sizeof j->raw)
-        sodium_memzero(j->raw, j->raw_len);
+    sodium_memzero(j->raw, j->raw_len);
     memset(j, 0, offsetof(m8_jws, sig)); /* the buffers are read only up to their lengths */
 }
 
@@ -369,7 +368,7 @@ m8_jwt_reason m8_jws_parse_payload(m8_jws *j)
         return M8_JWT_INVALID;
     if (j->payload)
         return M8_JWT_OK;
-    if (j->raw_len == 0 || j->raw_len > sizeof j->raw) { /* used by an earlier failed call */
+    if (j->raw_len == 0) { /* used by an earlier failed call */
         long n = m8_b64url_decode(j->payload_b64, j->payload_b64_len, j->raw, sizeof j->raw);
         if (n <= 0)
             return M8_JWT_INVALID;

@@ -6,27 +6,24 @@
 #include <limits.h>
 #include <stdint.h>
 
-/* Character -> 6-bit value, -1 outside the base64url alphabet. */
-/* clang-format off */
-static const signed char b64tab[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-    -1, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
-    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-};
-/* clang-format on */
+/* Character -> 6-bit value, -1 outside the base64url alphabet; F(c, sh)
+ * makes one table entry from it, and B64_256 a table for every byte. */
+#define B64_VAL(c)                                                                                 \
+    ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                        \
+     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                                   \
+     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                                   \
+     : (c) == '-'               ? 62                                                               \
+     : (c) == '_'               ? 63                                                               \
+                                : -1)
+#define B64_4(F, c, sh) F(c, sh), F((c) + 1, sh), F((c) + 2, sh), F((c) + 3, sh)
+#define B64_16(F, c, sh)                                                                           \
+    B64_4(F, c, sh), B64_4(F, (c) + 4, sh), B64_4(F, (c) + 8, sh), B64_4(F, (c) + 12, sh)
+#define B64_64(F, c, sh)                                                                           \
+    B64_16(F, c, sh), B64_16(F, (c) + 16, sh), B64_16(F, (c) + 32, sh), B64_16(F, (c) + 48, sh)
+#define B64_256(F, sh) B64_64(F, 0, sh), B64_64(F, 64, sh), B64_64(F, 128, sh), B64_64(F, 192, sh)
+
+#define B64_PLAIN(c, sh) B64_VAL(c)
+static const signed char b64tab[256] = {B64_256(B64_PLAIN, 0)};
 
 static int b64v(unsigned char c)
 {
@@ -38,21 +35,9 @@ static int b64v(unsigned char c)
  * four loads and three ORs, and one test of the accumulated bad bit at the
  * end replaces a branch per group. */
 #define B64_BAD UINT32_C(0x80000000)
-#define B64_VAL(c)                                                                                 \
-    ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                        \
-     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                                   \
-     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                                   \
-     : (c) == '-'               ? 62                                                               \
-     : (c) == '_'               ? 63                                                               \
-                                : -1)
 #define B64_AT(c, sh) (B64_VAL(c) < 0 ? B64_BAD : (uint32_t)B64_VAL(c) << (sh))
-#define B64_4(c, sh) B64_AT(c, sh), B64_AT((c) + 1, sh), B64_AT((c) + 2, sh), B64_AT((c) + 3, sh)
-#define B64_16(c, sh) B64_4(c, sh), B64_4((c) + 4, sh), B64_4((c) + 8, sh), B64_4((c) + 12, sh)
-#define B64_64(c, sh)                                                                              \
-    B64_16(c, sh), B64_16((c) + 16, sh), B64_16((c) + 32, sh), B64_16((c) + 48, sh)
-#define B64_256(sh) B64_64(0, sh), B64_64(64, sh), B64_64(128, sh), B64_64(192, sh)
-static const uint32_t at18[256] = {B64_256(18)}, at12[256] = {B64_256(12)}, at6[256] = {B64_256(6)},
-                      at0[256] = {B64_256(0)};
+static const uint32_t at18[256] = {B64_256(B64_AT, 18)}, at12[256] = {B64_256(B64_AT, 12)},
+                      at6[256] = {B64_256(B64_AT, 6)}, at0[256] = {B64_256(B64_AT, 0)};
 
 /* Also used with out == NULL to validate and size only.  The unused low
  * bits of the last character must be zero (one encoding per byte string). */
