@@ -138,6 +138,10 @@ int m8_fcgi_params_in_place(m8_arena *a, char *data, size_t n, m8_pair **out, si
             return M8_EPARSE;
         if (nl > n - pos || vl > n - pos - nl)
             return M8_EPARSE;
+        /* A NUL byte: the name or value would end there for every C reader
+         * but not for the sender, so it is refused rather than cut. */
+        if (nl + vl && memchr(p + pos, 0, nl + vl))
+            return M8_EPARSE;
         pos += nl + vl;
         if (++count > M8_MAX_PARAMS)
             return M8_ETOOBIG;

@@ -76,8 +76,9 @@ M8_INTERNAL void m8_fcgi_next(m8_fcgi *f);
 M8_INTERNAL m8_fcgi_event m8_fcgi_feed(m8_fcgi *f, const char *data, size_t len, size_t *consumed);
 
 /* Decodes a FastCGI name-value stream into arena pairs (bounded by
- * M8_MAX_PARAMS).  M8_EPARSE on a truncated or overlong pair.  The pairs'
- * strings are copied into the arena. */
+ * M8_MAX_PARAMS).  M8_EPARSE on a truncated or overlong pair, or one
+ * whose name or value holds a NUL byte.  The pairs' strings are copied into
+ * the arena. */
 M8_INTERNAL int m8_fcgi_decode_params(m8_arena *a, const char *p, size_t n, m8_pair **out,
                                       size_t *nout);
 /* The same, without the copy: the stream p[0..n) is rewritten in place into

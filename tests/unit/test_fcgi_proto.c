@@ -322,6 +322,17 @@ static void test_params_in_place(void)
     is_int(m8_fcgi_params_in_place(&a, copy, b.len - 1, &got, &ng), M8_EPARSE,
            "in place: a truncated stream is refused");
     ok(memcmp(copy, b.data, b.len) == 0, "in place: a refused stream is left unchanged");
+
+    /* A NUL inside a name or a value: C strings would end there, the sender's
+     * length would not; two readers, two params. */
+    m8_buf_reset(&b);
+    m8_fcgi_encode_pair(&b, "HTTP_X_A", 8, "one\0two", 7);
+    is_int(m8_fcgi_decode_params(&a, b.data, b.len, &got, &ng), M8_EPARSE,
+           "a NUL byte inside a value is refused");
+    m8_buf_reset(&b);
+    m8_fcgi_encode_pair(&b, "HTTP_X\0A", 8, "v", 1);
+    is_int(m8_fcgi_decode_params(&a, b.data, b.len, &got, &ng), M8_EPARSE,
+           "a NUL byte inside a name is refused");
     free(copy);
     m8_arena_free(&a);
     m8_buf_free(&b);
